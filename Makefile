@@ -1,0 +1,35 @@
+# Every target creates/reuses .venv. torch==2.13.0 goes first: on these machines it is the CPU
+# wheel on local disk, while a plain `torch` requirement would pull a multi-GB CUDA build.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.srd-installed
+PLUGIN_DISTS := $(wildcard plugins/*/pyproject.toml)
+
+.PHONY: demo test bench lint install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml $(PLUGIN_DISTS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip "setuptools>=68" wheel
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/srd run examples/demo.yaml
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check . || true
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,156 @@
+"""Base classes of the component kinds. A plugin subclasses one and declares its ``Params``.
+
+Every component is built as ``cls(params)`` where ``params`` is an instance of ``cls.Params``
+(a pydantic model with ``extra="forbid"``), validated from the YAML spec ``{name: ..., **params}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    import torch
+
+    from srd_core.context import ModelAccess
+    from srd_core.types import ReflectionRecord, Sample
+
+
+class NoParams(BaseModel):
+    """A component without parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Component:
+    """Common base: holds validated params; ``name`` is set by the registry when built."""
+
+    kind: ClassVar[str] = ""
+    Params: ClassVar[type[BaseModel]] = NoParams
+    name: str = ""
+
+    def __init__(self, params: BaseModel | None = None) -> None:
+        self.params = params if params is not None else self.Params()
+
+
+class DifficultyMetric(Component):
+    """Scores each training sample from the student's reflection.
+
+    ``higher_is_easier`` gives the direction used for ranking (ROUGE-L: True, CE: False).
+    A metric with ``needs_model = True`` receives a ``ModelAccess`` to the initial student.
+    """
+
+    kind = "difficulty_metric"
+    higher_is_easier: ClassVar[bool] = True
+    needs_model: ClassVar[bool] = False
+
+    def score(
+        self,
+        samples: Sequence[Sample],
+        reflections: Sequence[ReflectionRecord],
+        model: ModelAccess | None = None,
+    ) -> list[float]:
+        """Return one value per sample, in the order given."""
+        raise NotImplementedError
+
+
+class Fusion(Component):
+    """Merges per-metric ranks (1 = easiest) into one score per sample; higher = easier."""
+
+    kind = "fusion"
+
+    def fuse(self, ranks: Mapping[str, Sequence[int]]) -> list[float]:
+        """Return one fused score per sample."""
+        raise NotImplementedError
+
+
+@dataclass
+class Selection:
+    """How many of the easy→hard sorted samples are kept, and why."""
+
+    n_keep: int
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Selector(Component):
+    """Chooses the kept share of the sorted samples (the λ rule)."""
+
+    kind = "selector"
+
+    def select(
+        self,
+        order: Sequence[int],
+        fused: Sequence[float],
+        values: Mapping[str, Sequence[float]],
+    ) -> Selection:
+        """``order``: sample indices easy→hard; ``fused``/``values`` are indexed by sample."""
+        raise NotImplementedError
+
+
+@dataclass
+class StagePlan:
+    """The sample ids a training stage draws from and for how many epochs (may be fractional)."""
+
+    ids: list[str]
+    epochs: float = 1.0
+
+
+class Pacer(Component):
+    """The curriculum: turns kept, sorted samples into bins and training stages."""
+
+    kind = "pacer"
+    uses_curation: ClassVar[bool] = True
+
+    def bins(self, kept: Sequence[str]) -> list[list[str]]:
+        """Split kept ids (easy→hard) into bins; curation records each sample's bin."""
+        raise NotImplementedError
+
+    def stages(self, bins: Sequence[Sequence[str]] | None, all_ids: Sequence[str]) -> list[StagePlan]:
+        """Training stages from the curation bins (or all ids when ``uses_curation`` is False)."""
+        raise NotImplementedError
+
+
+class Schedule(Component):
+    """A value over training (temperature, SFT weight): a pure function of step and stage."""
+
+    kind = "schedule"
+
+    def value(self, step: int, total: int, stage: int) -> float:
+        """Value at optimizer step ``step`` of ``total`` (0-based), in stage ``stage`` (0-based)."""
+        raise NotImplementedError
+
+    def check_stages(self, num_stages: int) -> None:
+        """Raise ``ValueError`` if this schedule cannot serve ``num_stages`` stages."""
+
+
+class KDLoss(Component):
+    """A divergence between teacher and student next-token distributions, per token.
+
+    The engine divides logits by the temperature, takes fp32 log-softmax, keeps response tokens
+    only, chunks over tokens and reduces (sum over valid tokens / count); a loss only maps
+    log-probabilities ``[N, V]`` to per-token values ``[N]``.
+    """
+
+    kind = "kd_loss"
+
+    def token_loss(self, student_logp: torch.Tensor, teacher_logp: torch.Tensor) -> torch.Tensor:
+        """Per-token divergence ``[N]`` from fp32 log-probs ``[N, V]`` (p = teacher, q = student)."""
+        raise NotImplementedError
+
+
+class Task(Component):
+    """A data source: a generator (synthetic) or a loader (jsonl, MiniLLM, HF datasets)."""
+
+    kind = "task"
+
+    def load(self, split: str) -> list[Sample]:
+        """Return the samples of ``split`` (``"train"`` or ``"eval"``) with unique ids."""
+        raise NotImplementedError
+
+
+KIND_BASES: dict[str, type[Component]] = {
+    cls.kind: cls for cls in (DifficultyMetric, Fusion, Selector, Pacer, Schedule, KDLoss, Task)
+}

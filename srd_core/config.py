@@ -1,0 +1,305 @@
+"""The YAML config: pydantic models, component specs validated by each plugin's ``Params``.
+
+A component is written ``{name: rrf, k: 60}``; its params are validated against that component's
+``Params(extra="forbid")``. Errors name the file and the field path, in one line.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from srd_core.errors import ConfigError, PluginError
+from srd_core.registry import format_validation_error
+
+
+class Strict(BaseModel):
+    """Base of every config section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComponentSpec(BaseModel):
+    """``{name: <component>, **params}``; params are checked against the component's ``Params``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(description="Registered component name (see `srd plugins --all`).")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The params written next to ``name``."""
+        return dict(self.model_extra or {})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+
+def spec(name: str, **params: Any) -> ComponentSpec:
+    """Shorthand for a default component spec."""
+    return ComponentSpec(name=name, **params)
+
+
+class RunConfig(Strict):
+    name: str = Field("srd", description="Run name; the run directory is output_dir/name.")
+    output_dir: Path = Field(Path("runs"), description="Parent directory of run directories.")
+    seed: int = Field(0, description="Global seed (data order, initialisation, sampling).")
+
+    @property
+    def dir(self) -> Path:
+        return self.output_dir / self.name
+
+
+class LoraConfig(Strict):
+    r: int = Field(8, ge=1, description="LoRA rank.")
+    alpha: int = Field(16, ge=1, description="LoRA alpha.")
+    dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout.")
+    target_modules: list[str] | str = Field("all-linear", description="Modules that get adapters.")
+
+
+class ModelConfig(Strict):
+    path: str | None = Field(None, description="HF hub id or local directory.")
+    preset: str | None = Field(None, description="Built-in tiny architecture, trained by `prepare`.")
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("float32", description="Weights dtype.")
+    trust_remote_code: bool = Field(False, description="Allow custom modelling code from the hub.")
+    adapter: str | None = Field(None, description="PEFT adapter applied on top of `path` (teacher).")
+    lora: LoraConfig | None = Field(None, description="Train the student through LoRA adapters.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelConfig:
+        if self.path is None and self.preset is None:
+            raise ValueError("give either `path` (hub id or local dir) or `preset`")
+        return self
+
+
+class DataConfig(Strict):
+    train: ComponentSpec = Field(description="Task that provides the training samples.")
+    eval: ComponentSpec | None = Field(None, description="Task that provides held-out samples.")
+    max_prompt_tokens: int = Field(256, ge=1, description="Prompts longer than this are cut from the left.")
+    max_length: int = Field(512, ge=2, description="Prompt + response token limit.")
+    limit_train: int | None = Field(None, ge=1, description="Use only the first N training samples.")
+    limit_eval: int | None = Field(None, ge=1, description="Use only the first N eval samples.")
+    on_bad_sample: Literal["stop", "skip"] = Field("stop", description="Invalid sample: stop, or skip and count.")
+
+
+class ReflectionConfig(Strict):
+    batch_size: int = Field(16, ge=1, description="Prompts generated per batch.")
+    max_new_tokens: int = Field(256, ge=1, description="Generation length limit.")
+    do_sample: bool = Field(False, description="Sample instead of greedy decoding.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
+    top_k: int = Field(0, ge=0, description="Top-k sampling (0 = off).")
+    bucket_by_length: bool = Field(True, description="Batch prompts of similar length together.")
+
+
+class CurriculumConfig(Strict):
+    metrics: list[ComponentSpec] = Field(
+        default_factory=lambda: [spec("rouge_l"), spec("cross_entropy")],
+        description="Difficulty metrics, each turned into a rank.",
+    )
+    fusion: ComponentSpec = Field(default_factory=lambda: spec("rrf"), description="Rank fusion.")
+    selector: ComponentSpec = Field(default_factory=lambda: spec("fixed_ratio"), description="λ rule.")
+    pacer: ComponentSpec = Field(default_factory=lambda: spec("baby_step"), description="Curriculum.")
+
+
+class TrainConfig(Strict):
+    kd_loss: ComponentSpec = Field(default_factory=lambda: spec("fkl"), description="KD divergence.")
+    temperature: ComponentSpec = Field(
+        default_factory=lambda: spec("stagewise", values=[1.0, 1.5, 2.0]), description="Temperature schedule."
+    )
+    sft_weight: ComponentSpec = Field(
+        default_factory=lambda: spec("stagewise", values=[0.3, 0.2, 0.1]), description="SFT weight schedule."
+    )
+    scale_kd_by_t2: bool = Field(False, description="Multiply the KD term by T² (Hinton et al.).")
+    lr: float = Field(1e-4, gt=0, description="Peak learning rate (AdamW).")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas.")
+    lr_scheduler: Literal["cosine", "linear", "constant"] = Field("cosine", description="LR decay after warmup.")
+    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Share of (stage) steps spent warming up.")
+    min_lr_ratio: float = Field(0.0, ge=0, le=1, description="Final LR as a share of the peak.")
+    batch_size: int = Field(8, ge=1, description="Samples per device per micro-batch.")
+    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    max_grad_norm: float | None = Field(1.0, description="Gradient clipping norm (null = off).")
+    mixed_precision: Literal["no", "bf16", "fp16"] = Field("no", description="Autocast for the student.")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
+    reset_optimizer_per_stage: bool = Field(True, description="Fresh optimizer and LR schedule each stage.")
+    kd_chunk_size: int = Field(1024, ge=1, description="Response tokens per chunk of the vocabulary loss.")
+    checkpoint_every: int = Field(0, ge=0, description="Checkpoint every N steps (0: at stage ends only).")
+    log_every: int = Field(10, ge=1, description="Write metrics.jsonl every N optimizer steps.")
+    eval_every: int = Field(0, ge=0, description="Evaluate every N steps during training (0: off).")
+    on_nonfinite: Literal["stop", "skip"] = Field("stop", description="Non-finite loss: stop or skip batch.")
+    max_steps: int | None = Field(None, ge=1, description="Hard cap on optimizer steps (debugging).")
+
+
+class BaselineConfig(Strict):
+    enabled: bool = Field(True, description="Also train plain KD for comparison in the same run.")
+    pacer: ComponentSpec = Field(default_factory=lambda: spec("all"), description="Baseline data pacing.")
+    temperature: ComponentSpec = Field(default_factory=lambda: spec("constant", value=1.0))
+    sft_weight: ComponentSpec = Field(default_factory=lambda: spec("constant", value=0.2))
+    match_srd_steps: bool = Field(True, description="Give the baseline as many optimizer steps as SRD.")
+
+
+class EvalConfig(Strict):
+    max_new_tokens: int = Field(256, ge=1, description="Generation length limit.")
+    batch_size: int = Field(16, ge=1, description="Prompts generated per batch.")
+    protocol: Literal["greedy", "distillm"] = Field(
+        "greedy", description="greedy, or DistiLLM/SRD sampling (T=1, several seeds, mean and sd)."
+    )
+    seeds: list[int] = Field(default_factory=lambda: [10, 20, 30, 40, 50], description="Seeds (distillm).")
+    max_samples: int | None = Field(None, ge=1, description="Evaluate on the first N samples only.")
+
+
+class ReportConfig(Strict):
+    enabled: bool = Field(True, description="Write report.html and PNG plots.")
+    title: str | None = Field(None, description="Report title (default: the run name).")
+
+
+class SRDConfig(Strict):
+    """A whole srd run."""
+
+    run: RunConfig = Field(default_factory=RunConfig)
+    teacher: ModelConfig
+    student: ModelConfig
+    data: DataConfig
+    reflection: ReflectionConfig = Field(default_factory=ReflectionConfig)
+    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    baseline: BaselineConfig = Field(default_factory=BaselineConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+
+# Where component specs live in the config, with their kind.
+COMPONENT_FIELDS: list[tuple[tuple[str, ...], str]] = [
+    (("data", "train"), "task"),
+    (("data", "eval"), "task"),
+    (("curriculum", "fusion"), "fusion"),
+    (("curriculum", "selector"), "selector"),
+    (("curriculum", "pacer"), "pacer"),
+    (("train", "kd_loss"), "kd_loss"),
+    (("train", "temperature"), "schedule"),
+    (("train", "sft_weight"), "schedule"),
+    (("baseline", "pacer"), "pacer"),
+    (("baseline", "temperature"), "schedule"),
+    (("baseline", "sft_weight"), "schedule"),
+]
+
+
+def _component_slots(config: SRDConfig):
+    """Yield (path, kind, owner, attribute-or-index) for every component spec in ``config``."""
+    for path, kind in COMPONENT_FIELDS:
+        owner = config
+        for part in path[:-1]:
+            owner = getattr(owner, part)
+        if getattr(owner, path[-1]) is not None:
+            yield ".".join(path), kind, owner, path[-1]
+    for i, _ in enumerate(config.curriculum.metrics):
+        yield f"curriculum.metrics.{i}", "difficulty_metric", config.curriculum.metrics, i
+
+
+def resolve_components(config: SRDConfig) -> SRDConfig:
+    """Validate every component spec against its plugin's ``Params`` and fill in the defaults."""
+    from srd_core.plugins import get_registry
+
+    registry = get_registry()
+    for path, kind, owner, key in _component_slots(config):
+        current: ComponentSpec = owner[key] if isinstance(key, int) else getattr(owner, key)
+        try:
+            params = registry.validate_params(kind, current.name, current.params)
+        except PluginError as exc:
+            message = str(exc)
+            if message.startswith("unknown "):
+                raise ConfigError(f"{path}.name: {message}") from None
+            # "fusion 'rrf': k: ..." → "curriculum.fusion.k: ..."
+            detail = message.split(": ", 1)[1] if ": " in message else message
+            raise ConfigError(f"{path}.{detail}") from None
+        resolved = ComponentSpec(name=current.name, **params.model_dump(mode="json"))
+        if isinstance(key, int):
+            owner[key] = resolved
+        else:
+            setattr(owner, key, resolved)
+    return config
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` overrides (value parsed as YAML) to a raw config mapping."""
+    data = copy.deepcopy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE")
+        key, value_text = item.split("=", 1)
+        try:
+            value = yaml.safe_load(value_text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {key}: value is not valid YAML ({exc.__class__.__name__})") from None
+        parts = key.strip().split(".")
+        node: Any = data
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"--set {key}: {'.'.join(parts[:depth + 1])} is not a valid list index")
+                if last:
+                    node[int(part)] = value
+                else:
+                    node = node[int(part)]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                raise ConfigError(f"--set {key}: {'.'.join(parts[:depth])} is not a mapping")
+    return data
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping with ``safe_load``; errors name the file and the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}:{where}: malformed YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> SRDConfig:
+    """Load, override, validate and resolve a config file; every error is one ``ConfigError`` line."""
+    path = Path(path)
+    raw = apply_overrides(read_yaml(path), overrides or [])
+    try:
+        config = SRDConfig.model_validate(raw)
+        return resolve_components(config)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {format_validation_error(exc)}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def config_from_dict(raw: dict[str, Any]) -> SRDConfig:
+    """Validate and resolve a config given as a mapping (tests, notebooks)."""
+    try:
+        return resolve_components(SRDConfig.model_validate(raw))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+
+
+def dump_config(config: SRDConfig) -> str:
+    """The fully resolved config as YAML (defaults included)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

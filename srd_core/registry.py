@@ -1,0 +1,122 @@
+"""kind → name → component class, with the distribution that registered it."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ValidationError
+
+from srd_core.components import KIND_BASES, Component
+from srd_core.errors import DuplicateComponentError, PluginError, UnknownComponentError
+
+KINDS: tuple[str, ...] = tuple(KIND_BASES)
+
+# Human words for error messages: "unknown fusion 'rrff'", "unknown KD loss 'fk'".
+KIND_LABELS: dict[str, str] = {
+    "difficulty_metric": "difficulty metric",
+    "fusion": "fusion",
+    "selector": "selector",
+    "pacer": "pacer",
+    "schedule": "schedule",
+    "kd_loss": "KD loss",
+    "task": "task",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered component: its class and where it came from."""
+
+    kind: str
+    name: str
+    cls: type[Component]
+    distribution: str
+    plugin: str
+
+
+class Registry:
+    """All components of all loaded plugins; a name is unique within its kind."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+
+    def add(self, kind: str, name: str, cls: type[Component], distribution: str, plugin: str) -> None:
+        """Register ``cls`` under ``kind``/``name``; a second distribution using the name is an error."""
+        if kind not in self._entries:
+            raise PluginError(f"plugin {plugin!r} registers unknown kind {kind!r} (kinds: {', '.join(KINDS)})")
+        base = KIND_BASES[kind]
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise PluginError(
+                f"plugin {plugin!r} registers {kind} {name!r} as {cls!r}, which is not a {base.__name__} subclass"
+            )
+        params = getattr(cls, "Params", None)
+        if not (isinstance(params, type) and issubclass(params, BaseModel)):
+            raise PluginError(f"{kind} {name!r} from {distribution} has no pydantic Params class")
+        existing = self._entries[kind].get(name)
+        if existing is not None and existing.cls is not cls:
+            raise DuplicateComponentError(
+                f"{KIND_LABELS[kind]} {name!r} is registered by two distributions: "
+                f"{existing.distribution} ({existing.plugin}) and {distribution} ({plugin})"
+            )
+        self._entries[kind][name] = Entry(kind, name, cls, distribution, plugin)
+
+    def names(self, kind: str) -> list[str]:
+        """Registered names of ``kind``, sorted."""
+        return sorted(self._entries[kind])
+
+    def entries(self, kind: str | None = None) -> list[Entry]:
+        """Entries of one kind, or of all kinds."""
+        kinds = [kind] if kind else list(KINDS)
+        return [self._entries[k][n] for k in kinds for n in sorted(self._entries[k])]
+
+    def get(self, kind: str, name: str) -> Entry:
+        """The entry for ``name``, or an error that suggests close names and lists the available ones."""
+        if kind not in self._entries:
+            raise PluginError(f"unknown component kind {kind!r} (kinds: {', '.join(KINDS)})")
+        try:
+            return self._entries[kind][name]
+        except KeyError:
+            available = self.names(kind)
+            close = difflib.get_close_matches(str(name), available, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            listed = ", ".join(available) if available else "none installed"
+            raise UnknownComponentError(
+                f"unknown {KIND_LABELS[kind]} {name!r} ({hint}available: {listed})"
+            ) from None
+
+    def validate_params(self, kind: str, name: str, params: dict) -> BaseModel:
+        """Validate ``params`` against the component's ``Params``; errors name the offending field."""
+        entry = self.get(kind, name)
+        try:
+            return entry.cls.Params.model_validate(params)
+        except ValidationError as exc:
+            raise PluginError(format_validation_error(exc, prefix=f"{kind} {name!r}")) from None
+
+    def build(self, kind: str, name: str, params: dict | None = None) -> Component:
+        """Instantiate a component with validated params."""
+        validated = self.validate_params(kind, name, params or {})
+        component = self.get(kind, name).cls(validated)
+        component.name = name
+        return component
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """One line from a pydantic error: ``field.path: message`` for each problem, joined by '; '."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        got = err.get("input")
+        detail = f" (got {got!r})" if err["type"] not in {"missing", "extra_forbidden"} and _short(got) else ""
+        parts.append(f"{loc}: {msg}{detail}" if loc else f"{msg}{detail}")
+    text = "; ".join(parts)
+    return f"{prefix}: {text}" if prefix else text
+
+
+def _short(value: object) -> bool:
+    return isinstance(value, (str, int, float, bool)) and len(repr(value)) <= 60
