@@ -1,0 +1,125 @@
+"""The YAML config: validation against component Params, overrides, and one-line errors (exit code 2)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from test_hooks import InProcessPlugin
+
+from srd_core import plugins
+from srd_core.cli import cli
+from srd_core.config import apply_overrides, load_config
+from srd_core.errors import ConfigError
+
+BASE = {
+    "run": {"name": "t"},
+    "teacher": {"path": "teacher-dir"},
+    "student": {"path": "student-dir"},
+    "data": {"train": {"name": "test_two"}},
+    "curriculum": {
+        "metrics": [{"name": "test_length", "scale": 2}],
+        "fusion": {"name": "test_first"},
+        "selector": {"name": "test_keep_two"},
+        "pacer": {"name": "test_one_stage"},
+    },
+    "train": {"kd_loss": {"name": "test_l1"}, "temperature": {"name": "test_step"},
+              "sft_weight": {"name": "test_step"}},
+    "baseline": {"pacer": {"name": "test_one_stage"}, "temperature": {"name": "test_step"},
+                 "sft_weight": {"name": "test_step"}},
+}
+
+
+@pytest.fixture(autouse=True)
+def in_process_plugin():
+    plugins.register(InProcessPlugin(), name="config-test-plugin", distribution="srd-tests")
+    yield
+    plugins.unregister("config-test-plugin")
+
+
+def write(tmp_path, data, name="c.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return path
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_valid_config_resolves_component_defaults(tmp_path):
+    config = load_config(write(tmp_path, BASE))
+    assert config.curriculum.metrics[0].params == {"scale": 2.0}
+    assert config.data.train.params == {"answer": "4"}  # default filled in
+    assert config.train.lr == 1e-4
+
+
+def test_validate_and_show(tmp_path):
+    path = write(tmp_path, BASE)
+    result = invoke("config", "validate", str(path))
+    assert result.exit_code == 0 and "valid" in result.output
+    shown = yaml.safe_load(invoke("config", "show", str(path), "--set", "train.lr=3e-4").output)
+    assert shown["train"]["lr"] == 3e-4
+    assert shown["data"]["train"] == {"name": "test_two", "answer": "4"}
+    assert shown["reflection"]["max_new_tokens"] == 256  # defaults included
+
+
+def test_schema_is_json_schema():
+    schema = json.loads(invoke("config", "schema").output)
+    assert schema["title"] == "SRDConfig" and "teacher" in schema["required"]
+
+
+def test_overrides_reach_lists_and_parse_yaml():
+    data = apply_overrides(BASE, ["curriculum.metrics.0.scale=5", "train.betas=[0.8, 0.9]", "run.name=x"])
+    assert data["curriculum"]["metrics"][0]["scale"] == 5 and data["train"]["betas"] == [0.8, 0.9]
+    assert BASE["run"]["name"] == "t"  # the input is not mutated
+    with pytest.raises(ConfigError, match=r"expected KEY\.PATH=VALUE"):
+        apply_overrides(BASE, ["train.lr"])
+    with pytest.raises(ConfigError, match=r"curriculum\.metrics\.3 is not a valid list index"):
+        apply_overrides(BASE, ["curriculum.metrics.3.scale=1"])
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["train"].update(lr="fast"), r"c\.yaml: train\.lr: Input should be a valid number"),
+        (lambda d: d["train"].update(colour="red"), r"c\.yaml: train\.colour: unknown field"),
+        (lambda d: d.pop("teacher"), r"c\.yaml: teacher: required field is missing"),
+        (lambda d: d["curriculum"]["fusion"].update(name="test_frist"),
+         r"c\.yaml: curriculum\.fusion\.name: unknown fusion 'test_frist' \(did you mean 'test_first'\?"),
+        (lambda d: d["curriculum"]["metrics"][0].update(scale="x"),
+         r"c\.yaml: curriculum\.metrics\.0\.scale: Input should be a valid number"),
+        (lambda d: d["data"]["train"].update(colour=1), r"c\.yaml: data\.train\.colour: unknown field"),
+        (lambda d: d["student"].update(path=None), r"c\.yaml: student: Value error, give either `path`"),
+    ],
+)
+def test_bad_config_is_one_line_exit_2(tmp_path, mutate, expected):
+    data = json.loads(json.dumps(BASE))
+    mutate(data)
+    result = invoke("config", "validate", str(write(tmp_path, data)))
+    assert result.exit_code == 2, result.output
+    message = result.output.strip()
+    assert len(message.splitlines()) == 1 and message.startswith("srd: error: ")
+    import re
+
+    assert re.search(expected, message), message
+
+
+def test_malformed_yaml_names_line(tmp_path):
+    result = invoke("config", "validate", str(write(tmp_path, "run:\n  name: [unclosed\n")))
+    assert result.exit_code == 2
+    assert "c.yaml:" in result.output and "line 3" in result.output and "malformed YAML" in result.output
+
+
+def test_missing_file_and_non_mapping(tmp_path):
+    result = invoke("config", "validate", str(tmp_path / "nope.yaml"))
+    assert result.exit_code == 2 and "nope.yaml: file not found" in result.output
+    result = invoke("config", "validate", str(write(tmp_path, "- a\n- b\n")))
+    assert result.exit_code == 2 and "expected a mapping at the top level, got list" in result.output
+
+
+def test_debug_shows_traceback(tmp_path):
+    result = invoke("--debug", "config", "validate", str(tmp_path / "nope.yaml"))
+    assert isinstance(result.exception, ConfigError)
