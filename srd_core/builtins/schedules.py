@@ -1,8 +1,103 @@
-"""Built-in schedules (being written)."""
+"""Built-in schedules for temperature and SFT weight: pure functions of (step, total, stage)."""
 
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from srd_core.components import Schedule
 from srd_core.hookspecs import hookimpl
+
+
+def progress(step: int, total: int) -> float:
+    """Share of training done at 0-based ``step`` of ``total``: 0 at the first step, 1 at the last."""
+    if total <= 1:
+        return 0.0
+    return min(max(step / (total - 1), 0.0), 1.0)
+
+
+def interpolate(start: float, end: float, fraction: float) -> float:
+    """``start`` at fraction 0, exactly ``end`` at fraction 1, monotone in between."""
+    if fraction >= 1.0:
+        return end
+    return start + (end - start) * fraction
+
+
+class ConstantParams(BaseModel):
+    """Parameters of the constant schedule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: float = Field(description="The value at every step.")
+
+
+class Constant(Schedule):
+    """The same value throughout training (the baseline's T and SFT weight)."""
+
+    Params = ConstantParams
+
+    def value(self, step: int, total: int, stage: int) -> float:
+        return self.params.value
+
+
+class StagewiseParams(BaseModel):
+    """Parameters of the stagewise schedule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    values: list[float] = Field(min_length=1, description="One value per training stage (official SRD GPT-2 "
+                                "scripts: T = 1, 1.5, 2).")
+
+
+class Stagewise(Schedule):
+    """A constant value within each stage, one per stage: the paper-faithful schedule."""
+
+    Params = StagewiseParams
+
+    def value(self, step: int, total: int, stage: int) -> float:
+        values = self.params.values
+        if not 0 <= stage < len(values):
+            raise ValueError(f"stagewise schedule has {len(values)} values, asked for stage {stage} (0-based)")
+        return values[stage]
+
+    def check_stages(self, num_stages: int) -> None:
+        if len(self.params.values) != num_stages:
+            raise ValueError(f"stagewise schedule has {len(self.params.values)} values for {num_stages} stages")
+
+
+class RampParams(BaseModel):
+    """Parameters of the per-step ramps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: float = Field(description="Value at the first optimizer step.")
+    end: float = Field(description="Value at the last optimizer step.")
+
+
+class Linear(Schedule):
+    """A straight line from ``start`` (first step) to ``end`` (last step) over all of training."""
+
+    Params = RampParams
+
+    def value(self, step: int, total: int, stage: int) -> float:
+        return interpolate(self.params.start, self.params.end, progress(step, total))
+
+
+class Cosine(Schedule):
+    """A half cosine from ``start`` (first step) to ``end`` (last step): flat at both ends."""
+
+    Params = RampParams
+
+    def value(self, step: int, total: int, stage: int) -> float:
+        fraction = progress(step, total)
+        return interpolate(self.params.start, self.params.end, (1.0 - math.cos(math.pi * fraction)) / 2.0)
 
 
 @hookimpl
 def register_schedules(register):
-    """Register the built-in components of this family."""
+    """Register the built-in schedules."""
+    register("constant", Constant)
+    register("stagewise", Stagewise)
+    register("linear", Linear)
+    register("cosine", Cosine)
