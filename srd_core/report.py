@@ -1,0 +1,133 @@
+"""``srd report RUN_DIR``: a self-contained report.html and plots/*.png from a run directory.
+
+A missing artifact (no baseline, no evaluations during training, no sample metadata) turns the parts
+that need it into "not available" instead of failing. Reading lives in ``report_data``, the numbers
+and verdict in ``report_summary``, the figures in ``report_plots``, the page in ``report_html``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from srd_core import report_plots as plots
+from srd_core.io import write_bytes_atomic, write_text_atomic
+from srd_core.report_data import RunArtifacts, load_run, score_of
+from srd_core.report_html import render_html
+from srd_core.report_summary import Summary, Verdict, compute_verdict, summarize
+
+METRIC_LABELS = {
+    "rouge_l": ("ROUGE-L F1 (higher = easier)", "ROUGE-L of the student's reflection"),
+    "cross_entropy": ("cross-entropy (nats/token, lower = easier)", "Student CE on the reference"),
+}
+"""(axis label, panel title) of the built-in difficulty metrics; other metrics are named as registered."""
+
+
+@dataclass
+class PlotSpec:
+    """One figure of the report: file stem, heading, caption, builder, and why it may be missing."""
+
+    name: str
+    heading: str
+    caption: str
+    build: Callable[[RunArtifacts], Figure | None]
+    missing: str
+
+
+@dataclass
+class Report:
+    """A built report: the inputs, the computed summary and verdict, and the figures (``None`` = missing)."""
+
+    run: RunArtifacts
+    summary: Summary
+    verdict: Verdict
+    figures: dict[str, Figure | None]
+    specs: list[PlotSpec]
+
+
+# --- figures ------------------------------------------------------------------------------------
+
+
+def _references(run: RunArtifacts) -> dict[str, float]:
+    return {m: score_of(run.final[m]) for m in ("teacher", "student_init") if m in run.final}
+
+
+def _noisy_ids(run: RunArtifacts) -> set[str] | None:
+    if not run.samples_meta:
+        return None
+    return {sid for sid, m in run.samples_meta.items() if m.get("noisy")}
+
+
+def _scatter(run: RunArtifacts) -> Figure | None:
+    return plots.plot_rouge_vs_ce(run.curation or [], "rouge_l", "cross_entropy", _noisy_ids(run))
+
+
+def _noise(run: RunArtifacts) -> Figure | None:
+    if not run.curation or not run.samples_meta or not any("noisy" in m for m in run.samples_meta.values()):
+        return None
+    return plots.plot_noise_by_bin(run.curation, {sid: bool(m.get("noisy")) for sid, m in run.samples_meta.items()})
+
+
+def _metric_labels(run: RunArtifacts) -> dict[str, tuple[str, str]]:
+    names: dict[str, tuple[str, str]] = {}
+    for row in run.curation or []:
+        for name in row.get("values") or {}:
+            readable = name.replace("_", " ")
+            names.setdefault(name, METRIC_LABELS.get(name, (readable, f"Difficulty metric: {readable}")))
+    return names
+
+
+PLOTS: list[PlotSpec] = [
+    PlotSpec("eval_curves", "Held-out ROUGE-L during training",
+             "Evaluations during training against wall time (left) and optimizer steps (right). Horizontal lines: "
+             "the teacher and the initial student (final evaluation).",
+             lambda run: plots.plot_eval_curves(run.evals, _references(run)),
+             "no evaluations during training (srd/eval.jsonl, baseline/eval.jsonl; set train.eval_every)"),
+    PlotSpec("difficulty", "Difficulty distribution: kept vs dropped",
+             "The fused RRF score and each difficulty metric of every training sample; grey = the hardest tail "
+             "that the curation dropped.",
+             lambda run: plots.plot_difficulty(run.curation or [], _metric_labels(run)),
+             "no curation.jsonl"),
+    PlotSpec("rouge_vs_ce", "Reflection ROUGE-L vs cross-entropy",
+             "One point per training sample. Colour = curriculum bin (1 = easiest, trained first); grey = dropped; "
+             "a black ring marks a noisy sample when the data records it.",
+             _scatter, "no curation.jsonl with rouge_l and cross_entropy metric values"),
+    PlotSpec("noise_by_bin", "Noisy samples per bin",
+             "Share of noisy (corrupted) training samples in each curriculum bin and among the dropped samples.",
+             _noise, "no curation.jsonl or no per-sample noise metadata (samples_meta.jsonl)"),
+    PlotSpec("schedules", "Temperature and SFT weight per step",
+             "The KD temperature T and the weight of the ground-truth CE term at each logged step; dotted lines: "
+             "SRD's stage changes.",
+             lambda run: plots.plot_schedules(run.metrics), "no srd/metrics.jsonl or baseline/metrics.jsonl"),
+    PlotSpec("train_loss", "Training loss",
+             "Total loss (depends on T and w_sft, so not comparable across methods) and the CE on the reference "
+             "response, per logged step.",
+             lambda run: plots.plot_training_loss(run.metrics), "no srd/metrics.jsonl or baseline/metrics.jsonl"),
+]
+
+
+def build_report(run_dir: str | Path) -> Report:
+    """Read ``run_dir``, compute the summary and verdict, and draw every available figure."""
+    run = load_run(run_dir)
+    summary = summarize(run)
+    figures = {spec.name: spec.build(run) for spec in PLOTS}
+    return Report(run, summary, compute_verdict(summary), figures, list(PLOTS))
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``run_dir/plots/*.png`` and ``run_dir/report.html`` atomically; returns the HTML path."""
+    report = build_report(run_dir)
+    plots_dir = Path(run_dir) / "plots"
+    pngs: dict[str, bytes | None] = {}
+    for name, fig in report.figures.items():
+        pngs[name] = plots.figure_png(fig) if fig is not None else None
+        if pngs[name] is not None:
+            write_bytes_atomic(plots_dir / f"{name}.png", pngs[name])
+        elif (plots_dir / f"{name}.png").exists():
+            (plots_dir / f"{name}.png").unlink()
+    out = Path(run_dir) / "report.html"
+    write_text_atomic(out, render_html(report, pngs))
+    return out

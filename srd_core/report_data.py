@@ -1,0 +1,170 @@
+"""Reading a run directory for the report: every artifact is optional, missing ones become ``None``.
+
+Field names follow the writers (train.py, evaluate.py, curate.py) with a few aliases, so a report can
+still be drawn from a run written by a slightly older or newer version.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from srd_core.errors import DataError
+from srd_core.io import read_jsonl
+
+METHODS = ("srd", "baseline")
+SCORE_KEYS = ("rouge_l", "score", "rougeL")
+MODEL_ALIASES = {"student": "student_init", "initial_student": "student_init"}
+SAMPLES_META_FILE = "samples_meta.jsonl"
+
+
+@dataclass
+class RunArtifacts:
+    """Everything the report reads from one run directory (``None`` = the artifact is absent)."""
+
+    run_dir: Path
+    title: str
+    config: dict[str, Any] | None = None
+    reflection: list[dict[str, Any]] | None = None
+    curation: list[dict[str, Any]] | None = None
+    metrics: dict[str, list[dict[str, Any]] | None] = field(default_factory=dict)
+    evals: dict[str, list[dict[str, Any]] | None] = field(default_factory=dict)
+    train_summaries: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    final: dict[str, dict[str, Any]] = field(default_factory=dict)
+    eval_sets: list[dict[str, Any]] | None = None
+    timings: dict[str, float] | None = None
+    samples_meta: dict[str, dict[str, Any]] | None = None
+    samples_meta_source: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def score_of(row: dict[str, Any]) -> float | None:
+    """The ROUGE-L ×100 of an eval row, whichever name it is stored under."""
+    for key in SCORE_KEYS:
+        value = row.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def read_optional_jsonl(path: Path) -> list[dict[str, Any]] | None:
+    """The rows of ``path``, ``None`` if it does not exist; a torn last line (crash mid-append) is ignored."""
+    if not path.is_file():
+        return None
+    try:
+        rows = read_jsonl(path, tolerate_torn_tail=True)
+    except json.JSONDecodeError:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            try:
+                json.loads(line) if line.strip() else None
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}: line {number} is not valid JSON ({exc.msg})") from None
+        raise
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise DataError(f"{path}: row {number} is a {type(row).__name__}, expected a JSON object")
+    return rows
+
+
+def _read_optional_json(path: Path) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+
+
+def _read_config(run_dir: Path, notes: list[str]) -> dict[str, Any] | None:
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        notes.append(f"config.yaml could not be parsed ({str(exc).splitlines()[0]}); title taken from the folder")
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _title(config: dict[str, Any] | None, run_dir: Path) -> str:
+    report = (config or {}).get("report") or {}
+    run = (config or {}).get("run") or {}
+    return str(report.get("title") or run.get("name") or run_dir.resolve().name)
+
+
+def _final_by_model(rows: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """The last eval.jsonl row of each model, keyed by canonical model name."""
+    final: dict[str, dict[str, Any]] = {}
+    for row in rows or []:
+        name = str(row.get("model", ""))
+        if name and score_of(row) is not None:
+            final[MODEL_ALIASES.get(name, name)] = row
+    return final
+
+
+def _timings(raw: Any, path: Path) -> dict[str, float] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise DataError(f"{path}: expected a JSON object {{phase: seconds}}")
+    return {str(k): float(v) for k, v in raw.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _train_summary(path: Path) -> dict[str, Any] | None:
+    """A finished training run's summary.json (steps, tokens, response_tokens, wall_time), if any."""
+    raw = _read_optional_json(path)
+    if raw is not None and not isinstance(raw, dict):
+        raise DataError(f"{path}: expected a JSON object")
+    return raw
+
+
+def _samples_meta(run_dir: Path, config: dict[str, Any] | None, notes: list[str]) -> tuple[dict | None, str | None]:
+    """Per training sample {family, noisy, ...}: from samples_meta.jsonl, else by reloading the training data."""
+    rows = read_optional_jsonl(run_dir / SAMPLES_META_FILE)
+    if rows is not None:
+        return {str(r["id"]): r for r in rows if "id" in r}, SAMPLES_META_FILE
+    if config is None:
+        return None, None
+    try:
+        from srd_core.config import load_config
+        from srd_core.samples import load_samples
+
+        samples = load_samples(load_config(run_dir / "config.yaml"), "train")
+    except Exception as exc:  # optional analysis: any failure to rebuild the data only hides this section
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        notes.append(f"training-sample metadata could not be rebuilt from config.yaml ({type(exc).__name__}: {reason})")
+        return None, None
+    meta = {s.id: {"id": s.id, **s.meta} for s in samples}
+    return (meta, "config.yaml (training data reloaded)") if any(meta.values()) else (None, None)
+
+
+def load_run(run_dir: str | Path) -> RunArtifacts:
+    """Read every report input of ``run_dir``; raises ``DataError`` only for a missing folder or corrupt file."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise DataError(f"{run_dir}: not a run directory (no such folder)")
+    notes: list[str] = []
+    config = _read_config(run_dir, notes)
+    timings_path = run_dir / "timings.json"
+    meta, meta_source = _samples_meta(run_dir, config, notes)
+    return RunArtifacts(
+        run_dir=run_dir,
+        title=_title(config, run_dir),
+        config=config,
+        reflection=read_optional_jsonl(run_dir / "reflection.jsonl"),
+        curation=read_optional_jsonl(run_dir / "curation.jsonl"),
+        metrics={m: read_optional_jsonl(run_dir / m / "metrics.jsonl") for m in METHODS},
+        evals={m: read_optional_jsonl(run_dir / m / "eval.jsonl") for m in METHODS},
+        train_summaries={m: _train_summary(run_dir / m / "summary.json") for m in METHODS},
+        final=_final_by_model(read_optional_jsonl(run_dir / "eval.jsonl")),
+        eval_sets=read_optional_jsonl(run_dir / "eval_sets.jsonl"),
+        timings=_timings(_read_optional_json(timings_path), timings_path),
+        samples_meta=meta,
+        samples_meta_source=meta_source,
+        notes=notes,
+    )

@@ -1,0 +1,284 @@
+"""The report's numbers and verdict, computed from a run's artifacts (never written in advance)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from srd_core.report_data import METHODS, RunArtifacts, score_of
+
+METHOD_NAMES = {"srd": "SRD", "baseline": "plain KD (baseline)"}
+MODEL_NAMES = {"teacher": "teacher", "student_init": "initial student", **METHOD_NAMES}
+MODEL_ORDER = ("teacher", "student_init", "srd", "baseline")
+TIE_POINTS = 0.5
+"""Without a seed spread, a difference below this many ROUGE-L points is called a tie."""
+MIN_TEACHER_GAP = 10.0
+"""Below this teacher − initial-student gap (points) the verdict warns that little can be distilled."""
+NOT_AVAILABLE = "not available"
+
+
+@dataclass
+class MethodSummary:
+    """One training run (SRD or the baseline): its budget and its scores."""
+
+    final: float | None = None
+    sd: float | None = None
+    steps: int | None = None
+    tokens: int | None = None
+    response_tokens: int | None = None
+    train_seconds: float | None = None
+    phase_seconds: float | None = None
+    tokens_per_s: float | None = None
+    best_eval: float | None = None
+    best_eval_step: int | None = None
+
+
+@dataclass
+class CurationSummary:
+    """Counts of the curation, and where the noisy samples went (``None`` without sample metadata)."""
+
+    total: int
+    kept: int
+    dropped: int
+    bin_sizes: list[int]
+    noisy_total: int | None = None
+    noisy_kept: int | None = None
+    noisy_dropped: int | None = None
+    families: list[dict[str, Any]] = field(default_factory=list)
+
+    @staticmethod
+    def _share(part: int | None, whole: int) -> float | None:
+        return None if part is None or whole == 0 else part / whole
+
+    @property
+    def noisy_share_kept(self) -> float | None:
+        return self._share(self.noisy_kept, self.kept)
+
+    @property
+    def noisy_share_dropped(self) -> float | None:
+        return self._share(self.noisy_dropped, self.dropped)
+
+    @property
+    def noisy_share_all(self) -> float | None:
+        return self._share(self.noisy_total, self.total)
+
+    @property
+    def noisy_dropped_recall(self) -> float | None:
+        """The share of the noisy samples that the curation dropped."""
+        return None if not self.noisy_total else self._share(self.noisy_dropped, self.noisy_total)
+
+
+@dataclass
+class Summary:
+    """The numbers of the report's tables."""
+
+    scores: dict[str, dict[str, Any]]
+    methods: dict[str, MethodSummary | None]
+    curation: CurationSummary | None
+    reflection_seconds: float | None
+    timings: dict[str, float] | None
+
+
+@dataclass
+class Verdict:
+    """Who won (``"srd"``, ``"baseline"``, ``"tie"``, or ``None`` when there is nothing to compare) and why."""
+
+    winner: str | None
+    text: str
+
+
+# --- summary ------------------------------------------------------------------------------------
+
+
+def _last(rows: list[dict[str, Any]], key: str) -> Any:
+    values = [r[key] for r in sorted(rows, key=lambda r: r.get("step") or 0) if r.get(key) is not None]
+    return values[-1] if values else None
+
+
+def summarize_method(run: RunArtifacts, method: str) -> MethodSummary | None:
+    """Budget and scores of ``method``; ``None`` when it left no metrics, evals, summary or final score.
+
+    The budget comes from ``<method>/summary.json`` (written when training finishes), else from the
+    last row of ``<method>/metrics.jsonl`` (a run still training, or an older run).
+    """
+    metrics = run.metrics.get(method) or []
+    evals = run.evals.get(method) or []
+    final = run.final.get(method)
+    done = run.train_summaries.get(method) or {}
+    phase = (run.timings or {}).get(f"train_{method}")
+    if not (metrics or evals or final or done or phase is not None):
+        return None
+    summary = MethodSummary(phase_seconds=phase)
+    if final is not None:
+        summary.final = score_of(final)
+        summary.sd = final.get("sd")
+    steps = [r["step"] for r in metrics if r.get("step") is not None]
+    summary.steps = done.get("steps", int(max(steps)) if steps else None)
+    for attr, key in (("tokens", "tokens"), ("response_tokens", "response_tokens"), ("train_seconds", "wall_time")):
+        setattr(summary, attr, done.get(key, _last(metrics, key) if metrics else None))
+    speeds = [float(r["tokens_per_s"]) for r in metrics if r.get("tokens_per_s") is not None]
+    summary.tokens_per_s = statistics.fmean(speeds) if speeds else None
+    scored = [(score_of(r), r.get("step")) for r in evals if score_of(r) is not None]
+    if scored:
+        summary.best_eval, summary.best_eval_step = max(scored, key=lambda p: p[0])
+    if summary.train_seconds is None:
+        summary.train_seconds = phase
+    return summary
+
+
+def summarize_curation(run: RunArtifacts) -> CurationSummary | None:
+    """Kept/dropped counts, bin sizes, and noisy shares when the samples' metadata is known."""
+    if not run.curation:
+        return None
+    rows = run.curation
+    kept = [r for r in rows if r.get("kept")]
+    bins = sorted({int(r["bin"]) for r in kept if r.get("bin") is not None})
+    summary = CurationSummary(
+        total=len(rows),
+        kept=len(kept),
+        dropped=len(rows) - len(kept),
+        bin_sizes=[sum(1 for r in kept if r.get("bin") == b) for b in bins],
+    )
+    meta = run.samples_meta
+    if meta and any("noisy" in m for m in meta.values()):
+        noisy = {sid for sid, m in meta.items() if m.get("noisy")}
+        summary.noisy_total = sum(1 for r in rows if r.get("id") in noisy)
+        summary.noisy_kept = sum(1 for r in kept if r.get("id") in noisy)
+        summary.noisy_dropped = summary.noisy_total - summary.noisy_kept
+    if meta and any("family" in m for m in meta.values()):
+        by_family: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            family = (meta.get(str(r.get("id"))) or {}).get("family")
+            if family is not None:
+                by_family.setdefault(str(family), []).append(r)
+        for family, members in sorted(by_family.items()):
+            noisy_members = [r for r in members if meta[str(r["id"])].get("noisy")]
+            summary.families.append({
+                "family": family,
+                "n": len(members),
+                "kept": sum(1 for r in members if r.get("kept")) / len(members),
+                "noisy": len(noisy_members),
+                "noisy_dropped": sum(1 for r in noisy_members if not r.get("kept")),
+            })
+    return summary
+
+
+def summarize(run: RunArtifacts) -> Summary:
+    """Every number of the report, computed from the artifacts."""
+    return Summary(
+        scores={m: run.final[m] for m in run.final},
+        methods={m: summarize_method(run, m) for m in METHODS},
+        curation=summarize_curation(run),
+        reflection_seconds=(run.timings or {}).get("reflect"),
+        timings=run.timings,
+    )
+
+
+# --- verdict ------------------------------------------------------------------------------------
+
+
+def fmt_points(value: float) -> str:
+    """A ROUGE-L ×100 score as shown everywhere in the report (one decimal)."""
+    return f"{value:.1f}"
+
+
+def _gap_closed(score: float, student: float, teacher: float) -> float | None:
+    return None if teacher <= student else (score - student) / (teacher - student)
+
+
+def _result_sentence(srd: MethodSummary, base: MethodSummary) -> tuple[str, str]:
+    diff = srd.final - base.final
+    spread = None
+    if srd.sd and base.sd:
+        spread = math.sqrt(srd.sd**2 + base.sd**2)
+    scores = f"SRD {fmt_points(srd.final)} vs plain KD {fmt_points(base.final)} ROUGE-L"
+    if spread is not None and abs(diff) <= spread:
+        return "tie", (f"Neither method clearly wins: {scores}, a {abs(diff):.1f}-point difference within the "
+                       f"seed-to-seed spread (±{spread:.1f}).")
+    if spread is None and abs(diff) < TIE_POINTS:
+        return "tie", f"The two methods tie: {scores} (difference {abs(diff):.1f} < {TIE_POINTS} points)."
+    winner, loser = ("srd", "baseline") if diff > 0 else ("baseline", "srd")
+    caveat = "" if spread is not None else " (one evaluation pass, no seed spread to judge significance)"
+    return winner, (f"{METHOD_NAMES[winner]} wins: it beats {METHOD_NAMES[loser]} by {abs(diff):.1f} ROUGE-L "
+                    f"points ({scores}){caveat}.")
+
+
+def _budget_sentence(srd: MethodSummary, base: MethodSummary, reflection_seconds: float | None) -> str:
+    parts = []
+    if srd.steps is not None and base.steps is not None:
+        if srd.steps == base.steps:
+            parts.append(f"Both trained for {srd.steps} optimizer steps (the same budget)")
+        else:
+            parts.append(f"The budgets differ: SRD trained {srd.steps} optimizer steps, the baseline {base.steps}, "
+                         "so the comparison is not on an equal budget")
+    if srd.response_tokens and base.response_tokens:
+        kind, srd_tokens, base_tokens = "response tokens", srd.response_tokens, base.response_tokens
+    else:
+        kind, srd_tokens, base_tokens = "tokens", srd.tokens, base.tokens
+    if srd_tokens and base_tokens:
+        parts.append(f"SRD trained on {srd_tokens:,} {kind}, the baseline on {base_tokens:,} "
+                     f"({srd_tokens / base_tokens:.0%})")
+    if srd.train_seconds is not None and base.train_seconds is not None:
+        timing = f"training took {srd.train_seconds:.0f} s vs {base.train_seconds:.0f} s"
+        if reflection_seconds is not None:
+            timing += (f"; with the {reflection_seconds:.0f} s reflection pass SRD cost "
+                       f"{srd.train_seconds + reflection_seconds:.0f} s in all")
+        parts.append(timing)
+    return ("; ".join(parts) + ".") if parts else "The training budgets are not available."
+
+
+def _teacher_sentence(summary: Summary) -> str | None:
+    teacher, student = summary.scores.get("teacher"), summary.scores.get("student_init")
+    if teacher is None or student is None:
+        return None
+    t, s = score_of(teacher), score_of(student)
+    text = f"The teacher scores {fmt_points(t)} and the initial student {fmt_points(s)}"
+    closed = []
+    for method in METHODS:
+        m = summary.methods.get(method)
+        gap = _gap_closed(m.final, s, t) if m and m.final is not None else None
+        if gap is not None:
+            closed.append(f"{METHOD_NAMES[method]} {gap:.0%}")
+    text += ("; share of that gap closed: " + ", ".join(closed)) if closed else ""
+    text += "."
+    if t <= s:
+        text += " Caution: the teacher does not beat the initial student, so distillation has nothing to transfer."
+    elif t - s < MIN_TEACHER_GAP:
+        text += (f" Caution: the teacher is only {t - s:.1f} points above the initial student, so there is little "
+                 "for distillation to transfer.")
+    return text
+
+
+def _noise_sentence(cur: CurationSummary | None) -> str | None:
+    if cur is None or cur.noisy_total is None or not cur.noisy_total or not cur.dropped or not cur.kept:
+        return None
+    a, b = cur.noisy_share_dropped, cur.noisy_share_kept
+    judged = ("dropping the hardest samples removes noisy data preferentially" if a > b
+              else "dropping the hardest samples did not remove noisy data preferentially")
+    return (f"Curation dropped {cur.noisy_dropped} of the {cur.noisy_total} noisy training samples "
+            f"({cur.noisy_dropped_recall:.0%}); noisy samples make up {a:.1%} of the dropped vs {b:.1%} of the kept "
+            f"samples: {judged}.")
+
+
+def compute_verdict(summary: Summary) -> Verdict:
+    """A one-paragraph verdict from the numbers: who wins, by how much, on what budget."""
+    srd, base = summary.methods.get("srd"), summary.methods.get("baseline")
+    have_srd = srd is not None and srd.final is not None
+    have_base = base is not None and base.final is not None
+    sentences: list[str] = []
+    winner: str | None = None
+    if have_srd and have_base:
+        winner, sentence = _result_sentence(srd, base)
+        sentences += [sentence, _budget_sentence(srd, base, summary.reflection_seconds)]
+    elif have_srd:
+        sentences.append(f"SRD reaches {fmt_points(srd.final)} ROUGE-L; the baseline's final score is not available, "
+                         "so there is no comparison.")
+    elif have_base:
+        sentences.append(f"The baseline reaches {fmt_points(base.final)} ROUGE-L; SRD's final score is not available, "
+                         "so there is no comparison.")
+    else:
+        sentences.append("No final evaluation of SRD or the baseline is available yet (run `srd evaluate`).")
+    sentences += [s for s in (_teacher_sentence(summary), _noise_sentence(summary.curation)) if s]
+    return Verdict(winner, " ".join(sentences))
