@@ -1,0 +1,230 @@
+"""Sandbox launcher: confines itself, drops privileges, then becomes the sandboxed interpreter.
+
+Run as ``python -I -S _launcher.py SPEC_JSON`` (never imported). It is a separate process so the
+parent needs no ``preexec_fn`` (unsafe in threaded programs such as a training run). The parent
+starts it in a new session. In order:
+
+1. as root: new network, mount and pid namespaces (no network; every mount read-only except the
+   work directory; the code runs as process 1 of its own pid namespace, so everything it starts
+   dies with it); not root: the same through a user namespace where the kernel allows it;
+2. resource limits (CPU seconds, address space, processes, file size, open files, no core dumps);
+3. as root: drop to the sandbox uid/gid with no supplementary groups (RLIMIT_NPROC is not
+   enforced for root, so the limits only hold after this);
+4. ``execve`` of the sandbox interpreter in the work directory with the scrubbed environment.
+
+Its first stderr line is ``SRD-SANDBOX <json>`` saying which protections are active.
+``_launcher.py --reap UID`` kills every process of UID (run as root after each job).
+"""
+
+import ctypes
+import json
+import os
+import resource
+import signal
+import sys
+import time
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MS_NOEXEC = 8
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_RELATIME = 1 << 21
+# Per-mount options kept when remounting read-only (a user namespace may not clear them).
+KEPT_OPTIONS = {"noexec": MS_NOEXEC, "noatime": MS_NOATIME, "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME}
+# Kernel and device mounts stay as they are (read-only /dev would not stop /dev/null).
+KEEP_MOUNTS = ("/proc", "/dev", "/sys")
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(ret):
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def _mount(source, target, fstype, flags):
+    _check(libc.mount(
+        source.encode() if source else None, target.encode(), fstype.encode() if fstype else None,
+        ctypes.c_ulong(flags), None,
+    ))
+
+
+def _mount_points():
+    """(mount point, flags to keep) of every mount, in mount order."""
+    points = {}
+    with open("/proc/self/mountinfo", encoding="utf-8") as fh:
+        for line in fh:
+            fields = line.split()
+            point = fields[4].replace("\\040", " ")
+            kept = 0
+            for option in fields[5].split(","):
+                kept |= KEPT_OPTIONS.get(option, 0)
+            points[point] = kept
+    return list(points.items())
+
+
+def _untouched(point):
+    return any(point == k or point.startswith(k + "/") for k in KEEP_MOUNTS) and point != "/dev/shm"
+
+
+def _confine_filesystem(workdir):
+    """Every mount read-only in this mount namespace, except a bind mount of the work directory."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _mount(workdir, workdir, None, MS_BIND)
+    for point, kept in _mount_points():
+        if point == workdir or _untouched(point):
+            continue
+        try:
+            _mount(None, point, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | kept)
+        except OSError:
+            if point == "/":
+                raise
+
+
+def _write(path, text):
+    with open(path, "w", encoding="ascii") as fh:
+        fh.write(text)
+
+
+def _namespaces(workdir, is_root):
+    """Enter new network, mount and pid namespaces; returns the protections obtained."""
+    got = {"network": False, "filesystem": False, "pid_namespace": False, "user_namespace": False}
+    flags = CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID
+    if not is_root:  # an unprivileged user namespace gives the rights needed for the others
+        uid, gid = os.getuid(), os.getgid()
+        flags |= CLONE_NEWUSER
+    if libc.unshare(flags) != 0:
+        return got  # not permitted here (no root, user namespaces off): run without these protections
+    if not is_root:
+        got["user_namespace"] = True
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} {uid} 1")
+        _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    got["network"] = got["pid_namespace"] = True
+    try:
+        _confine_filesystem(workdir)
+        got["filesystem"] = True
+    except OSError:
+        pass
+    return got
+
+
+def _limits(spec, shared_uid):
+    cpu = int(spec["cpu_s"])
+    mem = int(spec["memory_mb"]) * 1024 * 1024
+    nproc = int(spec["max_procs"])
+    if shared_uid:  # counted per real uid: allow this many on top of what the user already runs
+        nproc += _count_processes(os.getuid())
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+    fsize = int(spec["file_size_mb"]) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (int(spec["max_files"]), int(spec["max_files"])))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _count_processes(uid):
+    count = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    count += 1
+            except OSError:
+                pass
+    return count
+
+
+def _drop_privileges(uid, gid):
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    try:  # must be impossible now
+        os.setuid(0)
+    except PermissionError:
+        return
+    raise SystemExit("sandbox: privileges were not dropped")
+
+
+def _become_pid_one():
+    """Fork; the child goes on as process 1 of the new pid namespace, this process waits for it.
+
+    When process 1 of a pid namespace ends, the kernel kills and reaps every other process in it:
+    nothing the code forked or detached outlives it, and no zombie keeps counting against its limits.
+    """
+    child = os.fork()
+    if child == 0:
+        return
+    _, status = os.waitpid(child, 0)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def launch(spec):
+    is_root = os.geteuid() == 0
+    workdir = spec["workdir"]
+    got = _namespaces(workdir, is_root)
+    if got["pid_namespace"]:
+        _become_pid_one()
+    _limits(spec, shared_uid=not is_root and not got["network"])
+    if is_root:
+        _drop_privileges(int(spec["uid"]), int(spec["gid"]))
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
+    got["uid"] = os.getuid()
+    got["privileges_dropped"] = is_root
+    os.chdir(workdir)
+    os.umask(0o077)
+    sys.stderr.write("SRD-SANDBOX " + json.dumps(got) + "\n")
+    sys.stderr.flush()
+    argv = [spec["python"], *spec["args"]]
+    os.execve(spec["python"], argv, spec["env"])
+
+
+def _live_processes(uid):
+    """Pids of ``uid`` that are not zombies (other than this one)."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            if os.stat(f"/proc/{name}").st_uid != uid:
+                continue
+            with open(f"/proc/{name}/stat", "rb") as fh:  # bytes: no codec imports after setuid
+                state = fh.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in (b"Z", b"X"):
+            pids.append(int(name))
+    return pids
+
+
+def reap(uid):
+    """Kill every process owned by ``uid`` (as that uid, so nothing else can be hit)."""
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+    for _ in range(2000):
+        if not _live_processes(uid):
+            return
+        os.kill(-1, signal.SIGKILL)  # every process this uid may signal: its own
+        time.sleep(0.002)
+    raise SystemExit(f"sandbox: processes of uid {uid} survive")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--reap":
+        reap(int(sys.argv[2]))
+    else:
+        launch(json.loads(sys.argv[1]))
