@@ -1,0 +1,509 @@
+"""The distillation loop on HF Accelerate: pacing, schedules, checkpoints, resume, eval hooks.
+
+One explicit loop (in the style of torchtune's KD recipe). For every optimizer step:
+
+1. the step's global batch comes from the stage plan (``srd_core.batches``); each process takes
+   its ``grad_accum`` micro-batches of it;
+2. the frozen teacher and the student give their final hidden states; only the *response
+   positions* are kept (hidden state at t whose next token t+1 is a response token);
+3. ``loss = w_sft · CE + (1 − w_sft) · KD_T`` via ``distill_loss`` (LM heads applied to those
+   positions only, the vocabulary processed in token chunks), token-weighted over all processes;
+4. clip, AdamW step, LR-schedule step; metrics, ``step_end`` hook, evaluation, checkpoint.
+
+Outputs go to ``run_dir/<label>/``: ``checkpoints/``, ``final/``, ``metrics.jsonl``, ``eval.jsonl``,
+``summary.json``. Rerunning on the same run dir resumes from the newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from srd_core.batches import global_batch_ids, position, rank_micro_batches
+from srd_core.checkpoint import (
+    TrainState,
+    latest_checkpoint,
+    load_training_state,
+    load_weights,
+    read_state,
+    save_checkpoint,
+)
+from srd_core.components import StagePlan
+from srd_core.config import SRDConfig
+from srd_core.context import TrainContext
+from srd_core.data import IGNORE_INDEX, EncodedExample, collate_right_padded, encode_example
+from srd_core.errors import TrainingError
+from srd_core.io import append_jsonl, fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
+from srd_core.kd import distill_loss
+from srd_core.optim import build_lr_scheduler, build_optimizer, reset_optimizer
+from srd_core.train_models import (
+    HiddenStates,
+    causal_lm_core,
+    enable_activation_checkpointing,
+    freeze,
+    last_hidden_state,
+    load_models,
+    make_accelerator,
+    shared_vocab,
+)
+from srd_core.train_plan import (
+    LabelSettings,
+    build_schedules,
+    global_batch_size,
+    label_settings,
+    plan_label_stages,
+    stage_lengths,
+)
+from srd_core.types import Sample
+
+logger = logging.getLogger(__name__)
+
+EvalFn = Callable[[Any, int], dict[str, Any]]
+"""``eval_fn(model, step) -> dict``: evaluates the (unwrapped) student, returns one row of results."""
+
+METRICS_FILE = "metrics.jsonl"
+EVAL_FILE = "eval.jsonl"
+SUMMARY_FILE = "summary.json"
+
+
+@dataclass
+class TrainSummary:
+    """What a finished training run did (also written to ``run_dir/<label>/summary.json``)."""
+
+    label: str
+    steps: int
+    stages: int
+    tokens: int
+    response_tokens: int
+    wall_time: float
+    skipped_steps: int
+    final_dir: str
+    final_loss: float | None = None
+    resumed_from_step: int | None = None
+    stage_steps: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class StepResult:
+    """One optimizer step, all processes combined."""
+
+    loss: float
+    ce: float
+    kd: float
+    tokens: int
+    """Non-padding tokens of the global batch."""
+    response_tokens: int
+    """Tokens the loss is computed on (global batch)."""
+    teacher_seconds: float
+    """Time this process spent in the teacher forward."""
+    grad_norm: float | None = None
+    skipped: bool = False
+
+
+class _Clock:
+    """Wall-clock seconds that wait for queued GPU work first (so phases are timed correctly)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+
+    def now(self) -> float:
+        if self.cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+
+class _MetricsLog:
+    """Throughput and teacher share over a logging interval, and the metrics.jsonl rows."""
+
+    def __init__(self, path: Path, main: bool) -> None:
+        self.path, self.main = path, main
+        self.tokens, self.seconds, self.teacher_seconds = 0, 0.0, 0.0
+
+    def add(self, result: StepResult, seconds: float) -> None:
+        self.tokens += result.tokens
+        self.seconds += seconds
+        self.teacher_seconds += result.teacher_seconds
+
+    def write(self, metrics: dict[str, Any]) -> None:
+        """Append ``metrics`` plus the interval's tokens/s and teacher share; start a new interval."""
+        seconds = max(self.seconds, 1e-9)
+        row = {**metrics, "tokens_per_s": self.tokens / seconds, "teacher_share": self.teacher_seconds / seconds}
+        if self.main:
+            append_jsonl(self.path, [row])
+        self.tokens, self.seconds, self.teacher_seconds = 0, 0.0, 0.0
+
+
+class _Session:
+    """One training run in progress: models, optimizer, state, and where results go."""
+
+    def __init__(self, config: SRDConfig, label: str, out_dir: Path, accelerator, student, tokenizer, teacher,
+                 samples: dict[str, Sample], state: TrainState, eval_fn: EvalFn | None) -> None:
+        from srd_core.plugins import get_component
+
+        cfg = config.train
+        self.config, self.cfg, self.label, self.out_dir = config, cfg, label, out_dir
+        self.accelerator, self.main = accelerator, accelerator.is_main_process
+        self.lm, self.tokenizer, self.samples, self.state, self.eval_fn = student, tokenizer, samples, state, eval_fn
+        self.teacher = freeze(teacher).to(accelerator.device)
+        if cfg.gradient_checkpointing:
+            enable_activation_checkpointing(student)
+        student.config.use_cache = False
+        student.train()
+        self.model, self.optimizer = accelerator.prepare(HiddenStates(student), build_optimizer(student, cfg))
+        self.student_head = causal_lm_core(student).get_output_embeddings()
+        self.teacher_head = causal_lm_core(self.teacher).get_output_embeddings()
+        self.vocab_size = shared_vocab(tokenizer, self.student_head, self.teacher_head)
+        self.kd_loss = get_component("kd_loss", cfg.kd_loss.name, **cfg.kd_loss.params)
+        self.global_batch = global_batch_size(config, accelerator.num_processes)
+        self.lengths = stage_lengths(state.stages, self.global_batch, cfg.max_steps)
+        self.scheduler = None
+        self.examples: dict[str, EncodedExample] = {}
+        self.clock = _Clock(accelerator.device)
+        self.log = _MetricsLog(out_dir / METRICS_FILE, self.main)
+        self.started, self.wall_before = time.perf_counter(), state.wall_time
+        self.last_loss: float | None = None
+
+    # -- data ----------------------------------------------------------------------------------
+
+    def example(self, sample_id: str) -> EncodedExample:
+        """The encoded training example of a sample (cached)."""
+        if sample_id not in self.examples:
+            if sample_id not in self.samples:
+                raise TrainingError(f"{self.label}: the stage plan names sample {sample_id!r}, "
+                                    "which is not in the training data")
+            s, d = self.samples[sample_id], self.config.data
+            self.examples[sample_id] = encode_example(self.tokenizer, s.prompt, s.target, d.max_prompt_tokens,
+                                                      d.max_length)
+        return self.examples[sample_id]
+
+    def response_tokens(self, ids: Sequence[str]) -> int:
+        """Loss positions of samples: labels of positions 1.. that are response tokens."""
+        return sum(sum(1 for t in self.example(i).labels[1:] if t != IGNORE_INDEX) for i in ids)
+
+    # -- optimisation --------------------------------------------------------------------------
+
+    def new_scheduler(self, stage: int):
+        """The LR schedule over the stage (optimizer reset per stage) or over the whole run."""
+        length = self.lengths[stage] if self.cfg.reset_optimizer_per_stage else sum(self.lengths)
+        self.scheduler = build_lr_scheduler(self.optimizer.optimizer, self.cfg, max(1, length))
+
+    def train_step(self, batch_ids: list[str], temperature: float, sft_weight: float) -> StepResult:
+        """Forward and backward this process's micro-batches of the global batch ``batch_ids``."""
+        acc = self.accelerator
+        micro_batches = rank_micro_batches(batch_ids, acc.process_index, acc.num_processes, self.cfg.grad_accum)
+        n_global = self.response_tokens(batch_ids)  # every process knows the whole global batch
+        sums = torch.zeros(3, dtype=torch.float64, device=acc.device)  # token sums of loss, ce, kd
+        teacher_seconds = 0.0
+        for a, ids in enumerate(micro_batches):
+            active = bool(ids)  # an empty slot (partial last batch) still joins the gradient sync
+            batch = collate_right_padded([self.example(i) for i in (ids or batch_ids[:1])],
+                                         self.tokenizer.pad_token_id)
+            input_ids = batch["input_ids"].to(acc.device)
+            attention_mask = batch["attention_mask"].to(acc.device)
+            next_tokens = batch["labels"][:, 1:].to(acc.device)
+            positions = next_tokens != IGNORE_INDEX  # hidden state at t predicts response token t+1
+            labels = next_tokens[positions]
+
+            start = self.clock.now()
+            with torch.no_grad():
+                teacher_hidden = last_hidden_state(self.teacher, input_ids, attention_mask)[:, :-1][positions]
+            teacher_seconds += self.clock.now() - start
+
+            sync = acc.no_sync(self.model) if a < len(micro_batches) - 1 else nullcontext()
+            with sync, acc.autocast():
+                student_hidden = self.model(input_ids=input_ids, attention_mask=attention_mask)[:, :-1][positions]
+                out = distill_loss(
+                    student_hidden, self.student_head, teacher_hidden, self.teacher_head, labels, self.kd_loss,
+                    temperature=temperature, sft_weight=sft_weight, vocab_size=self.vocab_size,
+                    chunk_size=self.cfg.kd_chunk_size, scale_by_t2=self.cfg.scale_kd_by_t2,
+                )
+                # out.loss = w_sft · CE + (1 − w_sft) · KD_T, the mean over this micro-batch's tokens.
+                # Weighted by its share of the global batch's tokens (DDP averages over processes),
+                # the gradient is that of the token mean over the whole global batch.
+                share = out.n_tokens * acc.num_processes / max(n_global, 1) if active else 0.0
+                acc.backward(out.loss * share)
+            if active:
+                sums += torch.stack([out.loss.detach(), out.ce, out.kd]).double() * out.n_tokens
+        loss, ce, kd = (acc.reduce(sums, reduction="sum") / max(n_global, 1)).tolist()
+        tokens = sum(len(self.example(i).input_ids) for i in batch_ids)
+        return StepResult(loss, ce, kd, tokens, n_global, teacher_seconds)
+
+    def apply_gradients(self, result: StepResult, stage: int) -> None:
+        """Clip and apply the gradients; a non-finite loss or gradient stops training or skips the step."""
+        acc, cfg, step = self.accelerator, self.cfg, self.state.step
+        if math.isfinite(result.loss) and cfg.max_grad_norm is not None:
+            result.grad_norm = float(acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm))
+        # with fp16 loss scaling an overflowing gradient is expected: the grad scaler skips that step itself
+        finite_grad = result.grad_norm is None or math.isfinite(result.grad_norm) or acc.scaler is not None
+        if math.isfinite(result.loss) and finite_grad:
+            self.optimizer.step()
+            self.scheduler.step()
+        else:
+            what = f"loss ({result.loss})" if not math.isfinite(result.loss) else f"gradient norm ({result.grad_norm})"
+            where = f"step {step + 1}, stage {stage + 1} of {len(self.state.stages)}"
+            if cfg.on_nonfinite == "stop":
+                raise TrainingError(f"{self.label}: non-finite {what} at {where}; lower train.lr, check the data, "
+                                    "or set train.on_nonfinite=skip")
+            logger.warning("%s: skipped the batch of %s: non-finite %s", self.label, where, what)
+            result.skipped = True
+        self.optimizer.zero_grad(set_to_none=True)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def wall(self) -> float:
+        """Seconds trained, over every (resumed) attempt."""
+        return self.wall_before + time.perf_counter() - self.started
+
+    def progress(self, stage: int) -> dict[str, Any]:
+        """Where training stands: the fields shared by metrics and eval rows."""
+        s = self.state
+        return {"step": s.step, "stage": stage, "wall_time": round(self.wall(), 3), "tokens": s.tokens,
+                "response_tokens": s.response_tokens}
+
+    def run_stage(self, stage: int, schedules, context: TrainContext) -> None:
+        """Train the remaining steps of ``stage``."""
+        from srd_core.plugins import pm
+
+        state, cfg = self.state, self.cfg
+        temperature_schedule, sft_schedule = schedules
+        plan, total = state.stages[stage], sum(self.lengths)
+        bar = tqdm(total=self.lengths[stage], initial=state.step_in_stage, disable=not self.main,
+                   desc=f"{self.label} stage {stage + 1}/{len(state.stages)}", dynamic_ncols=True)
+        while state.step_in_stage < self.lengths[stage]:
+            temperature = temperature_schedule.value(state.step, total, stage)
+            sft_weight = sft_schedule.value(state.step, total, stage)
+            lr = self.optimizer.param_groups[0]["lr"]
+            epoch = position(state.step_in_stage, plan, self.global_batch).epoch
+            started = time.perf_counter()
+            batch_ids = global_batch_ids(plan, stage, state.step_in_stage, self.config.run.seed, self.global_batch)
+            result = self.train_step(batch_ids, temperature, sft_weight)
+            self.apply_gradients(result, stage)
+            self.log.add(result, time.perf_counter() - started)
+
+            state.step += 1
+            state.step_in_stage += 1
+            state.tokens += result.tokens
+            state.response_tokens += result.response_tokens
+            state.skipped_steps += int(result.skipped)
+            self.last_loss = result.loss
+            last_of_stage = state.step_in_stage == self.lengths[stage]
+            metrics = {**self.progress(stage), "epoch": epoch, "loss": result.loss, "ce": result.ce,
+                       "kd": result.kd, "T": temperature, "w_sft": sft_weight, "lr": lr,
+                       "grad_norm": result.grad_norm, "skipped": result.skipped}
+            if state.step % cfg.log_every == 0 or last_of_stage:
+                self.log.write(metrics)
+            bar.update(1)
+            bar.set_postfix(loss=f"{result.loss:.4f}", T=temperature, w_sft=sft_weight)
+            context.step = state.step
+            pm.hook.step_end(context=context, metrics=metrics)
+            if self.eval_fn is not None and cfg.eval_every and state.step % cfg.eval_every == 0:
+                self.evaluate(stage)
+            if not last_of_stage and cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
+                self.checkpoint()
+        bar.close()
+
+    # -- outputs -------------------------------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        """Save a checkpoint that resumes with the next step (every process calls this)."""
+        state = self.state
+        state.wall_time = self.wall()
+        state.epoch = state.batch = 0
+        if state.stage < len(state.stages) and state.stages[state.stage].ids:
+            pos = position(state.step_in_stage, state.stages[state.stage], self.global_batch)
+            state.epoch, state.batch = pos.epoch, pos.batch
+        state.world_size = self.accelerator.num_processes
+        save_checkpoint(self.out_dir / "checkpoints", state, self.accelerator, self.lm, self.optimizer,
+                        self.scheduler, self.cfg.keep_checkpoints)
+
+    def evaluate(self, stage: int) -> None:
+        """Run ``eval_fn(model, step)`` on the main process; append its row to eval.jsonl."""
+        if self.main:
+            self.lm.eval()
+            with torch.no_grad():
+                result = self.eval_fn(self.lm, self.state.step)
+            self.lm.train()
+            append_jsonl(self.out_dir / EVAL_FILE, [{**self.progress(stage), **(result or {})}])
+        self.accelerator.wait_for_everyone()
+
+    def save_final(self, final_dir: Path) -> None:
+        """Student weights (safetensors) and tokenizer, loadable with ``from_pretrained``; atomic."""
+        if self.main:
+            tmp = final_dir.parent / f".tmp-{final_dir.name}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            lm = self.lm.merge_and_unload() if hasattr(self.lm, "merge_and_unload") else self.lm
+            lm.save_pretrained(tmp, safe_serialization=True)
+            self.tokenizer.save_pretrained(tmp)
+            shutil.rmtree(final_dir, ignore_errors=True)
+            tmp.rename(final_dir)
+        self.accelerator.wait_for_everyone()
+
+
+def config_key(config: SRDConfig, settings: LabelSettings) -> str:
+    """Fingerprint of what a checkpoint depends on (logging, eval and checkpoint cadence excluded)."""
+    loose = {"max_steps", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints"}
+    return fingerprint({
+        "train": config.train.model_dump(mode="json", exclude=loose),
+        "data": config.data.model_dump(mode="json"),
+        "seed": config.run.seed,
+        "settings": {k: v.model_dump(mode="json") for k, v in settings.specs().items()},
+    })
+
+
+def _trim_jsonl(path: Path, max_step: int) -> None:
+    """Drop rows after ``max_step``: written by an attempt that died after its last checkpoint."""
+    if path.is_file():
+        rows = read_jsonl(path, tolerate_torn_tail=True)
+        write_jsonl_atomic(path, [r for r in rows if r.get("step", 0) <= max_step])
+
+
+def _start_state(config: SRDConfig, run_dir: Path, label: str, checkpoint: Path | None, key: str,
+                 samples: Sequence[Sample], stages: Sequence[StagePlan] | None, num_processes: int) -> TrainState:
+    """The checkpoint's state, or a fresh one with the label's stage plans."""
+    if checkpoint is not None:
+        state = read_state(checkpoint)
+        if state.extra.get("config_key") != key:
+            raise TrainingError(f"{checkpoint}: saved with different train/data/{label} settings; delete "
+                                f"{checkpoint.parent.parent} to start over, or use another run name")
+        return state
+    if stages is None:
+        stages = plan_label_stages(config, run_dir, label, [s.id for s in samples],
+                                   global_batch_size(config, num_processes))
+    return TrainState(step=0, stage=0, step_in_stage=0, epoch=0, batch=0, tokens=0, response_tokens=0,
+                      wall_time=0.0, skipped_steps=0, stages=[StagePlan(list(p.ids), float(p.epochs)) for p in stages],
+                      world_size=num_processes, extra={"config_key": key})
+
+
+def train(
+    config: SRDConfig,
+    run_dir: str | Path,
+    label: str = "srd",
+    *,
+    samples: Sequence[Sample] | None = None,
+    stages: Sequence[StagePlan] | None = None,
+    teacher: torch.nn.Module | str | Path | None = None,
+    student_path: str | Path | None = None,
+    eval_fn: EvalFn | None = None,
+) -> TrainSummary:
+    """Distil the teacher into the student for ``label`` ("srd" or "baseline"); resumes if possible.
+
+    ``samples`` default to the config's training split; ``stages`` to the label's pacer plan (from
+    run_dir/curation.jsonl for curation-using pacers); ``teacher`` (a model or a path) and
+    ``student_path`` to the configured models. ``eval_fn(model, step) -> dict`` runs on the main
+    process every ``train.eval_every`` steps and at the end. A finished run returns its summary.
+    """
+    from accelerate.utils import set_seed
+
+    from srd_core.plugins import pm
+
+    run_dir = Path(run_dir)
+    settings = label_settings(config, label)
+    out_dir = run_dir / label
+    final_dir, summary_path = out_dir / "final", out_dir / SUMMARY_FILE
+    if summary_path.is_file() and (final_dir / "config.json").is_file():
+        logger.info("%s: already trained (%s); delete %s to train again", label, summary_path, out_dir)
+        return TrainSummary(**json.loads(summary_path.read_text(encoding="utf-8")))
+
+    accelerator = make_accelerator(config.train.mixed_precision)
+    if samples is None:
+        from srd_core.samples import load_samples
+
+        samples = load_samples(config, "train")
+    sample_map = {s.id: s for s in samples}
+    if len(sample_map) != len(samples):
+        raise TrainingError("training samples: ids are not unique")
+
+    checkpoint = latest_checkpoint(out_dir / "checkpoints")
+    state = _start_state(config, run_dir, label, checkpoint, config_key(config, settings), samples, stages,
+                         accelerator.num_processes)
+    resumed_from = state.step if checkpoint is not None else None
+    schedules = build_schedules(settings, len(state.stages))
+    if accelerator.is_main_process:
+        for name in (METRICS_FILE, EVAL_FILE):
+            if checkpoint is None:  # rows of an attempt that died before its first checkpoint
+                (out_dir / name).unlink(missing_ok=True)
+            else:
+                _trim_jsonl(out_dir / name, state.step)
+    if checkpoint is None:
+        set_seed(config.run.seed)
+    else:
+        logger.info("%s: resuming from %s", label, checkpoint)
+
+    student, tokenizer, teacher_model = load_models(config, run_dir, teacher, student_path)
+    if checkpoint is not None:
+        load_weights(checkpoint, student)
+    session = _Session(config, label, out_dir, accelerator, student, tokenizer, teacher_model, sample_map, state,
+                       eval_fn)
+    if checkpoint is not None and session.lengths:
+        session.new_scheduler(min(state.stage, len(session.lengths) - 1))
+        load_training_state(checkpoint, accelerator, session.optimizer, session.scheduler)
+
+    context = TrainContext(run_dir=run_dir, config=config, label=label, stages=state.stages, samples=sample_map,
+                           model=student, tokenizer=tokenizer, accelerator=accelerator)
+    while state.stage < len(state.stages):
+        stage = state.stage
+        if config.train.max_steps is not None and state.step >= config.train.max_steps:
+            break
+        if state.step_in_stage == 0:  # a new stage: hooks may edit the plans of later stages
+            context.stage, context.step, context.total_steps = stage, state.step, sum(session.lengths)
+            pm.hook.stage_start(context=context)
+            state.stages = [StagePlan(list(p.ids), float(p.epochs)) for p in context.stages]
+            context.stages = state.stages
+            schedules = build_schedules(settings, len(state.stages))
+            session.lengths = stage_lengths(state.stages, session.global_batch, config.train.max_steps)
+            if config.train.reset_optimizer_per_stage and stage > 0:
+                reset_optimizer(session.optimizer, config.train)
+            if config.train.reset_optimizer_per_stage or session.scheduler is None:
+                session.new_scheduler(stage)
+        session.run_stage(stage, schedules, context)
+        state.stage, state.step_in_stage = stage + 1, 0
+        session.checkpoint()
+        context.stage, context.step = stage, state.step
+        pm.hook.stage_end(context=context)
+
+    state.wall_time = session.wall()
+    if eval_fn is not None and not (config.train.eval_every and state.step % config.train.eval_every == 0):
+        session.evaluate(max(0, min(state.stage, len(state.stages)) - 1))
+    session.save_final(final_dir)
+    summary = TrainSummary(
+        label=label, steps=state.step, stages=len(state.stages), tokens=state.tokens,
+        response_tokens=state.response_tokens, wall_time=round(state.wall_time, 3),
+        skipped_steps=state.skipped_steps, final_dir=str(final_dir), final_loss=session.last_loss,
+        resumed_from_step=resumed_from,
+        stage_steps=list(session.lengths),
+    )
+    if accelerator.is_main_process:
+        write_json_atomic(summary_path, summary.to_dict())
+    pm.hook.train_end(context=context, summary=summary)
+    return summary
+
+
+def rouge_eval_fn(config: SRDConfig, run_dir: str | Path, student_path: str | Path | None = None) -> EvalFn:
+    """An ``eval_fn`` for ``train``: ROUGE-L ×100 on the held-out samples under ``config.eval``."""
+    from srd_core.evaluate import evaluate_model, load_eval_samples
+    from srd_core.models import load_tokenizer, resolve_model_path
+
+    samples = load_eval_samples(config)
+    path = str(student_path) if student_path is not None else resolve_model_path(config.student, Path(run_dir),
+                                                                                  "student")
+    tokenizer = load_tokenizer(config.student, path, "student")
+
+    def evaluate(model, step: int) -> dict[str, Any]:
+        result = evaluate_model(model, tokenizer, samples, config.eval, config.data.max_prompt_tokens)
+        return {"rouge_l": result.score, "sd": result.sd, "n": result.n, "protocol": result.protocol}
+
+    return evaluate
