@@ -1,0 +1,272 @@
+"""The ``prepare`` phase for ``preset`` models: tokenizer, teacher SFT, student SFT warm start.
+
+Everything lands in ``run_dir/prepared/{tokenizer,teacher,student}`` with ``prepare.json`` holding
+the content hash of what was prepared; a rerun with the same inputs skips the phase. The directory
+is built next to its final place and renamed into it, so a crash never leaves a half-prepared run.
+A model given by ``path`` is used as is (its tokenizer then serves the preset model).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from srd_core.config import ModelConfig, SFTConfig, SRDConfig
+from srd_core.data import collate_right_padded, encode_example, ensure_pad_token
+from srd_core.errors import DataError, SRDError
+from srd_core.io import fingerprint, write_json_atomic
+from srd_core.models import prepared_dir
+from srd_core.types import Sample
+
+PREPARE_VERSION = 1
+"""Bumped when the prepare procedure changes, so old caches are rebuilt."""
+
+
+@dataclass
+class SFTStats:
+    """What an SFT run did: steps, trained (response) tokens, the final loss, wall and CPU seconds."""
+
+    steps: int
+    tokens: int
+    response_tokens: int
+    final_loss: float | None
+    seconds: float
+    cpu_seconds: float
+
+
+@dataclass
+class PrepareResult:
+    """The outcome of ``prepare``: where things are, and whether the cache was used."""
+
+    directory: Path
+    key: str
+    skipped: bool
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def needs_prepare(config: SRDConfig) -> bool:
+    """Whether any model of ``config`` is a preset (and so must be built and trained)."""
+    return _is_preset(config.teacher) or _is_preset(config.student)
+
+
+def _is_preset(cfg: ModelConfig) -> bool:
+    return cfg.path is None and cfg.preset is not None
+
+
+def prepare_key(config: SRDConfig) -> str:
+    """The content hash of everything that determines the prepared models."""
+    return fingerprint({
+        "version": PREPARE_VERSION,
+        "teacher": config.teacher.model_dump(mode="json"),
+        "student": config.student.model_dump(mode="json"),
+        "train": config.data.train.model_dump(mode="json"),
+        "limit_train": config.data.limit_train,
+        "max_prompt_tokens": config.data.max_prompt_tokens,
+        "max_length": config.data.max_length,
+        "prepare": config.prepare.model_dump(mode="json"),
+        "seed": _seed(config),
+    })
+
+
+def _seed(config: SRDConfig) -> int:
+    return config.prepare.seed if config.prepare.seed is not None else config.run.seed
+
+
+def cached(run_dir: Path, key: str) -> dict[str, Any] | None:
+    """The manifest of a complete prepared directory with this ``key``, else ``None``."""
+    root = Path(run_dir) / "prepared"
+    manifest_path = root / "prepare.json"
+    if not manifest_path.is_file():
+        return None
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if manifest.get("key") != key:
+        return None
+    if not all((root / part / name).is_file() for part, name in _expected_files(manifest)):
+        return None
+    return manifest
+
+
+def _expected_files(manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    files = [("tokenizer", "tokenizer_config.json")]
+    files += [(role, "config.json") for role in manifest.get("roles", [])]
+    return files
+
+
+def load_train_samples(config: SRDConfig) -> list[Sample]:
+    """The training samples the preset models are trained on (``data.limit_train`` applied)."""
+    from srd_core.plugins import get_component
+
+    spec = config.data.train
+    task = get_component("task", spec.name, **spec.params)
+    try:
+        samples = task.load("train")
+    except SRDError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise DataError(f"data.train: task {spec.name!r} could not load its train split: {exc}") from None
+    if config.data.limit_train:
+        samples = samples[: config.data.limit_train]
+    if not samples:
+        raise DataError(f"data.train: task {spec.name!r} returned no training samples")
+    return samples
+
+
+def sft(model, tokenizer, samples: Sequence[Sample], cfg: SFTConfig, max_prompt_tokens: int, max_length: int,
+        seed: int = 0, desc: str | None = None, on_step: Callable[[int], None] | None = None) -> SFTStats:
+    """Fine-tune ``model`` on the samples' targets (cross-entropy on response tokens) for ``cfg.steps``.
+
+    ``on_step(step)`` is called after every optimizer step (1-based), e.g. to evaluate at intervals.
+    """
+    from transformers import get_cosine_schedule_with_warmup
+
+    start, cpu_start = time.perf_counter(), time.process_time()
+    ensure_pad_token(tokenizer)
+    examples = [encode_example(tokenizer, s.prompt, s.target, max_prompt_tokens, max_length) for s in samples]
+    device = next(model.parameters()).device
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, math.ceil(cfg.warmup_ratio * cfg.steps), cfg.steps)
+    rng = random.Random(seed)
+    order: list[int] = []
+    tokens = response_tokens = 0
+    losses: list[float] = []
+    model.train()
+    bar = tqdm(range(cfg.steps), desc=desc, disable=desc is None, unit="step")
+    for _ in bar:
+        if len(order) < cfg.batch_size:  # reshuffle every epoch; a batch may span two epochs
+            epoch = list(range(len(examples)))
+            rng.shuffle(epoch)
+            order += epoch
+        batch_ids, order = order[: cfg.batch_size], order[cfg.batch_size:]
+        batch = collate_right_padded([examples[i] for i in batch_ids], tokenizer.pad_token_id)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        loss = model(**batch).loss
+        if not torch.isfinite(loss):
+            raise SRDError(f"{desc or 'sft'}: non-finite loss; lower the learning rate")
+        loss.backward()
+        if cfg.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        tokens += int(batch["attention_mask"].sum())
+        response_tokens += sum(examples[i].response_tokens for i in batch_ids)
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if on_step is not None:
+            on_step(len(losses))
+            model.train()
+    model.eval()
+    tail = losses[-10:]
+    return SFTStats(cfg.steps, tokens, response_tokens, sum(tail) / len(tail) if tail else None,
+                    time.perf_counter() - start, time.process_time() - cpu_start)
+
+
+def _build_tokenizer(config: SRDConfig, samples: Sequence[Sample]):
+    """A BPE tokenizer trained on the data when both models are presets, else the path model's tokenizer."""
+    from srd_core.models import load_tokenizer
+    from srd_core.tokenizer_training import train_bpe_tokenizer
+
+    for role in ("teacher", "student"):
+        cfg: ModelConfig = getattr(config, role)
+        if not _is_preset(cfg):
+            return load_tokenizer(cfg, cfg.path, role), f"{role}:{cfg.path}"
+    texts = [s.prompt + s.target for s in samples]
+    tokenizer = train_bpe_tokenizer(texts, vocab_size=config.prepare.vocab_size,
+                                    model_max_length=config.data.max_length)
+    return tokenizer, "bpe"
+
+
+def _preset_of(config: SRDConfig, role: str):
+    """The size of ``role``'s preset with the ``prepare.<role>_arch`` overrides applied."""
+    from srd_core.presets import resolve_preset
+
+    arch = getattr(config.prepare, f"{role}_arch").model_dump(exclude_none=True)
+    arch.setdefault("max_position_embeddings", max(512, config.data.max_length))
+    return resolve_preset(getattr(config, role).preset, arch, field_path=f"{role}.preset")
+
+
+def _train_preset(config: SRDConfig, role: str, tokenizer, samples: Sequence[Sample], out_dir: Path,
+                  progress: bool) -> dict[str, Any]:
+    """Build the preset of ``role``, SFT it, save it to ``out_dir``; returns its manifest entry."""
+    from srd_core.presets import build_model, count_parameters, describe, save_model
+
+    cfg: ModelConfig = getattr(config, role)
+    preset = _preset_of(config, role)
+    seed = _seed(config) + (0 if role == "teacher" else 1)
+    model = build_model(preset, tokenizer, seed=seed)
+    model.to("cuda" if torch.cuda.is_available() else "cpu")
+    sft_cfg = getattr(config.prepare, f"{role}_sft")
+    label = "teacher SFT" if role == "teacher" else "student warm start"
+    stats = sft(model, tokenizer, samples, sft_cfg, config.data.max_prompt_tokens, config.data.max_length,
+                seed=seed, desc=label if progress else None)
+    save_model(model.to("cpu"), tokenizer, out_dir)
+    return {"preset": cfg.preset, "arch": describe(preset), "parameters": count_parameters(model),
+            "sft": asdict(stats)}
+
+
+def prepare(config: SRDConfig, run_dir: str | Path | None = None, progress: bool = True) -> PrepareResult | None:
+    """Build and train the preset models of ``config`` (skipped when cached); ``None`` if there are none."""
+    if not needs_prepare(config):
+        return None
+    run_dir = Path(run_dir) if run_dir is not None else config.run.dir
+    root = run_dir / "prepared"
+    key = prepare_key(config)
+    manifest = cached(run_dir, key)
+    if manifest is not None:
+        return PrepareResult(root, key, skipped=True, manifest=manifest)
+    roles = [role for role in ("teacher", "student") if _is_preset(getattr(config, role))]
+    for role in roles:  # fail on a bad preset before any work
+        _preset_of(config, role)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    staging = run_dir / f".prepared.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        samples = load_train_samples(config)
+        tokenizer, tokenizer_source = _build_tokenizer(config, samples)
+        ensure_pad_token(tokenizer)
+        tokenizer.save_pretrained(staging / "tokenizer")
+        models = {role: _train_preset(config, role, tokenizer, samples, staging / role, progress) for role in roles}
+        manifest = {
+            "key": key,
+            "version": PREPARE_VERSION,
+            "roles": roles,
+            "tokenizer": {"source": tokenizer_source, "vocab_size": len(tokenizer)},
+            "n_train": len(samples),
+            "models": models,
+            "seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu_start,
+        }
+        write_json_atomic(staging / "prepare.json", manifest)
+        _swap_in(staging, root)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return PrepareResult(root, key, skipped=False, manifest=manifest)
+
+
+def _swap_in(staging: Path, root: Path) -> None:
+    """Replace ``root`` by ``staging`` with renames (the old directory is removed afterwards)."""
+    old = root.with_name(f".{root.name}.old-{os.getpid()}")
+    if root.exists():
+        os.replace(root, old)
+    os.replace(staging, root)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def prepared_paths(run_dir: str | Path) -> dict[str, Path]:
+    """Where ``prepare`` puts the tokenizer and the two models of ``run_dir``."""
+    return {role: prepared_dir(Path(run_dir), role) for role in ("tokenizer", "teacher", "student")}
