@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -27,8 +29,20 @@ class SRDGroup(click.Group):
 @click.group(cls=SRDGroup)
 @click.version_option(package_name="srd", prog_name="srd")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
-def cli(debug: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on the log.")
+def cli(debug: bool, quiet: bool) -> None:
     """srd: Selective Reflection Distillation for causal language models."""
+    _configure_logging(logging.WARNING if quiet else logging.DEBUG if debug else logging.INFO)
+
+
+def _configure_logging(level: int) -> None:
+    """Phase messages on stderr through rich (progress bars come from tqdm)."""
+    from rich.logging import RichHandler
+
+    root = logging.getLogger("srd_core")
+    if not any(isinstance(h, RichHandler) for h in root.handlers):
+        root.addHandler(RichHandler(show_path=False, show_time=False, markup=False))
+    root.setLevel(level)
 
 
 config_option = click.argument("config_file", type=click.Path(path_type=Path))
@@ -83,6 +97,158 @@ def plugins_command(as_json: bool, show_all: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
     else:
         render_table(rows)
+
+
+@cli.command("curate")
+@config_option
+@set_option
+@click.option("--force", is_flag=True, help="Recompute even if curation.jsonl is up to date.")
+def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -> None:
+    """Rank the reflected training samples, keep the easiest share and bin them (curation.jsonl)."""
+    from srd_core.config import load_config
+    from srd_core.curate import CURATION_FILE, curation_summary, run_curation
+
+    config = load_config(config_file, list(overrides))
+    run_curation(config, config.run.dir, force=force)
+    summary = curation_summary(config.run.dir)
+    sizes = "/".join(str(n) for n in summary["bin_sizes"]) or "none"
+    vetoed = f", {summary['vetoed']} vetoed by plugins" if summary["vetoed"] else ""
+    click.echo(
+        f"curation: kept {summary['kept']} of {summary['total']}{vetoed}; {summary['binned']} in bins {sizes} "
+        f"-> {config.run.dir / CURATION_FILE}"
+    )
+
+
+@cli.command("prepare")
+@config_option
+@set_option
+def prepare_command(config_file: Path, overrides: tuple[str, ...]) -> None:
+    """Build and train the `preset` models of CONFIG_FILE (tokenizer, teacher SFT, student warm start)."""
+    from srd_core.config import load_config
+    from srd_core.prepare import prepare
+
+    config = load_config(config_file, list(overrides))
+    result = prepare(config)
+    if result is None:
+        click.echo("prepare: no preset models in this config; nothing to do")
+    elif result.skipped:
+        click.echo(f"prepare: {result.directory} is up to date (key {result.key}); skipped")
+    else:
+        models = result.manifest["models"]
+        parts = [f"{role} {m['parameters']:,} params, SFT {m['sft']['seconds']:.0f}s" for role, m in models.items()]
+        click.echo(f"prepare: wrote {result.directory} ({'; '.join(parts)}; {result.manifest['seconds']:.0f}s)")
+
+
+@cli.command("evaluate")
+@config_option
+@click.option("--model", "which", default="student", show_default=True, metavar="teacher|student|srd|baseline|PATH",
+              help="Which model: the run's teacher, initial student, SRD or baseline student, or a model directory.")
+@set_option
+def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) -> None:
+    """ROUGE-L x100 of a model's answers on the held-out set; the row goes to RUN_DIR/eval.jsonl."""
+    from srd_core.config import load_config
+    from srd_core.evaluate import evaluate_run_model, write_eval_row
+
+    config = load_config(config_file, list(overrides))
+    label, result = evaluate_run_model(config, config.run.dir, which)
+    write_eval_row(config.run.dir / "eval.jsonl", result.to_row(label))
+    spread = f" ± {result.sd:.2f}" if result.protocol == "distillm" else ""
+    click.echo(f"{label}: ROUGE-L {result.score:.2f}{spread} on {result.n} samples ({result.protocol})")
+    for family, value in result.per_family.items():
+        click.echo(f"  {family:<12} {value:6.2f}")
+
+
+@cli.command("evaluate-sets")
+@config_option
+@click.option("--model", "models", multiple=True, type=click.Choice(["teacher", "student", "srd", "baseline"]),
+              help="Model to evaluate (repeatable; default: every model of the run that exists).")
+@set_option
+def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides: tuple[str, ...]) -> None:
+    """ROUGE-L x100 of the run's models on every `eval.sets` entry, printed as one table."""
+    from srd_core.config import load_config
+    from srd_core.eval_suite import EVAL_SETS_FILE, render_table, run_eval_sets
+
+    config = load_config(config_file, list(overrides))
+    rows = run_eval_sets(config, config.run.dir, list(models) or None)
+    click.echo(render_table(rows, list(config.eval.sets)), nl=False)
+    click.echo(f"-> {config.run.dir / EVAL_SETS_FILE}")
+
+
+@cli.command("reflect")
+@config_option
+@set_option
+def reflect_command(config_file: Path, overrides: tuple[str, ...]) -> None:
+    """Let the initial student answer every training prompt (cached, resumable, torchrun-aware)."""
+    from srd_core.config import load_config
+    from srd_core.reflect import run_reflection
+
+    config = load_config(config_file, list(overrides))
+    result = run_reflection(config, config.run.dir)
+    if result.summary.main:
+        click.echo(result.summary.describe())
+
+
+@cli.command("report")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+def report_command(run_dir: Path) -> None:
+    """Write RUN_DIR/report.html (self-contained) and RUN_DIR/plots/*.png from a run's artifacts."""
+    from srd_core.report import write_report
+
+    click.echo(f"wrote {write_report(run_dir)}")
+
+
+@cli.command("train")
+@config_option
+@click.option("--label", type=click.Choice(["srd", "baseline"]), default="srd", show_default=True,
+              help="srd: the curriculum run (needs curation.jsonl for curation pacers); baseline: plain KD.")
+@set_option
+def train_command(config_file: Path, label: str, overrides: tuple[str, ...]) -> None:
+    """Distil the teacher into the student; rerunning resumes from the newest checkpoint."""
+    from srd_core.config import load_config
+    from srd_core.train import rouge_eval_fn, train
+
+    config = load_config(config_file, list(overrides))
+    eval_fn = rouge_eval_fn(config, config.run.dir) if config.train.eval_every else None
+    summary = train(config, config.run.dir, label, eval_fn=eval_fn)
+    if os.environ.get("RANK", "0") == "0":
+        resumed = f", resumed at step {summary.resumed_from_step}" if summary.resumed_from_step else ""
+        click.echo(f"{label}: {summary.steps} steps in {summary.stages} stages, {summary.tokens:,} tokens, "
+                   f"{summary.wall_time:.0f}s{resumed} -> {summary.final_dir}")
+
+
+@cli.command("run")
+@config_option
+@set_option
+@click.option("--dry-run", is_flag=True, help="Print the planned phases, stages, steps and tokens; run nothing.")
+@click.option("--num-samples", type=int, default=None, help="Dry run: training samples to assume when the data "
+              "is not on disk.")
+@click.option("--tokens-per-sample", type=float, default=None, help="Dry run: prompt + response tokens per sample "
+              "to assume.")
+@click.option("--num-processes", type=int, default=None, help="Dry run: processes (GPUs) the run will use "
+              "(default: WORLD_SIZE or 1).")
+def run_command(config_file: Path, overrides: tuple[str, ...], dry_run: bool, num_samples: int | None,
+                tokens_per_sample: float | None, num_processes: int | None) -> None:
+    """The whole method: prepare → reflect → curate → train SRD → train baseline → evaluate → report."""
+    from srd_core.config import load_config
+
+    config = load_config(config_file, list(overrides))
+    if dry_run:
+        from srd_core.plan import plan_run
+
+        plan = plan_run(config, config.run.dir, num_samples=num_samples, tokens_per_sample=tokens_per_sample,
+                        num_processes=num_processes)
+        click.echo(plan.render(), nl=False)
+        return
+    from srd_core.pipeline import run_pipeline
+
+    result = run_pipeline(config)
+    if os.environ.get("RANK", "0") == "0":
+        for phase, seconds in result.phases.items():
+            click.echo(f"{phase:>15}: {'skipped (complete)' if seconds is None else f'{seconds:.1f}s'}")
+        for model, score in result.scores.items():
+            click.echo(f"{model:>15}: ROUGE-L {score:.2f}")
+        if result.report is not None:
+            click.echo(f"report: {result.report}")
 
 
 def _register_plugin_commands() -> None:

@@ -61,6 +61,9 @@ class LoraConfig(Strict):
     alpha: int = Field(16, ge=1, description="LoRA alpha.")
     dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout.")
     target_modules: list[str] | str = Field("all-linear", description="Modules that get adapters.")
+    merge_at_end: bool = Field(
+        False, description="Save the final student merged into full weights (the adapter also goes to final/adapter/)."
+    )
 
 
 class ModelConfig(Strict):
@@ -132,6 +135,7 @@ class TrainConfig(Strict):
     reset_optimizer_per_stage: bool = Field(True, description="Fresh optimizer and LR schedule each stage.")
     kd_chunk_size: int = Field(1024, ge=1, description="Response tokens per chunk of the vocabulary loss.")
     checkpoint_every: int = Field(0, ge=0, description="Checkpoint every N steps (0: at stage ends only).")
+    keep_checkpoints: int = Field(2, ge=1, description="Keep only the newest N checkpoints.")
     log_every: int = Field(10, ge=1, description="Write metrics.jsonl every N optimizer steps.")
     eval_every: int = Field(0, ge=0, description="Evaluate every N steps during training (0: off).")
     on_nonfinite: Literal["stop", "skip"] = Field("stop", description="Non-finite loss: stop or skip batch.")
@@ -154,11 +158,52 @@ class EvalConfig(Strict):
     )
     seeds: list[int] = Field(default_factory=lambda: [10, 20, 30, 40, 50], description="Seeds (distillm).")
     max_samples: int | None = Field(None, ge=1, description="Evaluate on the first N samples only.")
+    sets: dict[str, ComponentSpec] = Field(
+        default_factory=dict,
+        description="Named evaluation sets (task specs whose eval split is used) for `srd evaluate-sets`: one "
+        "table of every model on every set (e.g. Dolly, S-NI, UnNI, SelfInst, Vicuna).",
+    )
 
 
 class ReportConfig(Strict):
     enabled: bool = Field(True, description="Write report.html and PNG plots.")
     title: str | None = Field(None, description="Report title (default: the run name).")
+
+
+class PresetOverrides(Strict):
+    """Size fields that replace a preset's defaults (unset fields keep the preset's value)."""
+
+    hidden_size: int | None = Field(None, ge=8, description="Hidden size (divisible by num_heads).")
+    num_layers: int | None = Field(None, ge=1, description="Number of transformer layers.")
+    num_heads: int | None = Field(None, ge=1, description="Attention heads.")
+    num_kv_heads: int | None = Field(None, ge=1, description="Key/value heads (default: num_heads).")
+    intermediate_size: int | None = Field(None, ge=1, description="MLP inner size.")
+    tie_word_embeddings: bool | None = Field(None, description="Share input and output embeddings.")
+    max_position_embeddings: int | None = Field(None, ge=2, description="Longest sequence the model accepts.")
+
+
+class SFTConfig(Strict):
+    """Supervised fine-tuning of a preset model on the training samples (cross-entropy on responses)."""
+
+    steps: int = Field(300, ge=0, description="Optimizer steps (0: keep the random initialisation).")
+    batch_size: int = Field(32, ge=1, description="Samples per step.")
+    lr: float = Field(1e-3, gt=0, description="Peak learning rate (AdamW, cosine decay).")
+    warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps spent warming up.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    max_grad_norm: float | None = Field(1.0, description="Gradient clipping norm (null = off).")
+
+
+class PrepareConfig(Strict):
+    """The `prepare` phase for `preset` models: tokenizer, teacher SFT, student warm start."""
+
+    vocab_size: int = Field(1024, ge=300, description="BPE vocabulary size (trained on the training data).")
+    teacher_arch: PresetOverrides = Field(default_factory=PresetOverrides, description="Teacher size overrides.")
+    student_arch: PresetOverrides = Field(default_factory=PresetOverrides, description="Student size overrides.")
+    teacher_sft: SFTConfig = Field(default_factory=lambda: SFTConfig(steps=300), description="Teacher SFT.")
+    student_sft: SFTConfig = Field(
+        default_factory=lambda: SFTConfig(steps=40), description="Student SFT warm start (short, as DistiLLM/SRD)."
+    )
+    seed: int | None = Field(None, description="Initialisation and data-order seed (default: run.seed).")
 
 
 class SRDConfig(Strict):
@@ -174,6 +219,7 @@ class SRDConfig(Strict):
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    prepare: PrepareConfig = Field(default_factory=PrepareConfig, description="Training of `preset` models.")
 
 
 # Where component specs live in the config, with their kind.
@@ -202,6 +248,8 @@ def _component_slots(config: SRDConfig):
             yield ".".join(path), kind, owner, path[-1]
     for i, _ in enumerate(config.curriculum.metrics):
         yield f"curriculum.metrics.{i}", "difficulty_metric", config.curriculum.metrics, i
+    for name in config.eval.sets:
+        yield f"eval.sets.{name}", "task", config.eval.sets, name
 
 
 def resolve_components(config: SRDConfig) -> SRDConfig:
@@ -210,7 +258,7 @@ def resolve_components(config: SRDConfig) -> SRDConfig:
 
     registry = get_registry()
     for path, kind, owner, key in _component_slots(config):
-        current: ComponentSpec = owner[key] if isinstance(key, int) else getattr(owner, key)
+        current: ComponentSpec = owner[key] if isinstance(owner, (list, dict)) else getattr(owner, key)
         try:
             params = registry.validate_params(kind, current.name, current.params)
         except PluginError as exc:
@@ -221,7 +269,7 @@ def resolve_components(config: SRDConfig) -> SRDConfig:
             detail = message.split(": ", 1)[1] if ": " in message else message
             raise ConfigError(f"{path}.{detail}") from None
         resolved = ComponentSpec(name=current.name, **params.model_dump(mode="json"))
-        if isinstance(key, int):
+        if isinstance(owner, (list, dict)):
             owner[key] = resolved
         else:
             setattr(owner, key, resolved)

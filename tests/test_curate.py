@@ -144,7 +144,7 @@ class VetoPlugin:
         return self.ids
 
 
-def test_veto_hook_drops_ids():
+def test_hook_reflection_scored():
     samples, reflections = tied_data(40, seed=5)
     baseline = curation.curate(samples, reflections, CurriculumConfig())
     easiest = [r.id for r in sorted(baseline, key=lambda r: r.rank)[:3]]
