@@ -1,0 +1,128 @@
+"""`srd run` end to end on a tiny version of the embedded default, checking what the artifacts say."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+SRD = str(Path(sys.executable).parent / "srd")
+N_TRAIN, N_EVAL = 48, 12
+
+
+def tiny_demo(root: Path) -> Path:
+    """examples/demo.yaml shrunk: micro models, few samples, few steps."""
+    config = yaml.safe_load((Path(__file__).parent.parent / "examples" / "demo.yaml").read_text())
+    config["run"] = {"name": "tiny", "output_dir": str(root), "seed": 0}
+    config["teacher"] = {"preset": "micro-teacher"}
+    config["student"] = {"preset": "micro-student"}
+    config["data"]["train"].update(n_train=N_TRAIN, n_eval=N_EVAL, noise=0.25)
+    config["data"].update(max_prompt_tokens=96, max_length=128)
+    config["prepare"] = {"vocab_size": 300, "teacher_sft": {"steps": 30, "batch_size": 16, "lr": 3e-3},
+                         "student_sft": {"steps": 3, "batch_size": 16, "lr": 3e-3}}
+    config["reflection"] = {"batch_size": 16, "max_new_tokens": 8}
+    config["train"].update(batch_size=8, eval_every=3, log_every=1, checkpoint_every=0)
+    config["eval"] = {"protocol": "greedy", "max_new_tokens": 8, "batch_size": 16}
+    path = root / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    config = tiny_demo(root)
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    first = subprocess.run([SRD, "run", str(config)], capture_output=True, text=True, env=env, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = subprocess.run([SRD, "run", str(config)], capture_output=True, text=True, env=env, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    return root / "tiny", first, second
+
+
+def test_reflection_covers_every_training_sample(run):
+    run_dir, _, _ = run
+    meta = rows(run_dir / "samples_meta.jsonl")
+    reflection = rows(run_dir / "reflection.jsonl")
+    assert [r["id"] for r in reflection] == [m["id"] for m in meta] and len(meta) == N_TRAIN
+    assert all(math.isfinite(r["ce"]) and r["ce"] > 0 and r["response_tokens"] > 0 for r in reflection)
+    assert sum(m["noisy"] for m in meta) == round(0.25 * N_TRAIN)  # the noise share of the task
+    assert len({m["family"] for m in meta}) > 1
+
+
+def test_curation_keeps_three_quarters_in_three_equal_bins(run):
+    run_dir, _, _ = run
+    curation = rows(run_dir / "curation.jsonl")
+    assert sorted(r["rank"] for r in curation) == list(range(1, N_TRAIN + 1))
+    kept = [r for r in curation if r["kept"]]
+    assert len(kept) == N_TRAIN * 3 // 4
+    assert Counter(r["bin"] for r in kept) == {0: 12, 1: 12, 2: 12}
+    # bins follow the fused order: every sample of bin b is easier than every sample of bin b+1
+    by_bin = {b: [r["rank"] for r in kept if r["bin"] == b] for b in range(3)}
+    assert max(by_bin[0]) < min(by_bin[1]) and max(by_bin[1]) < min(by_bin[2])
+    dropped = [r for r in curation if not r["kept"]]
+    assert min(r["rank"] for r in dropped) > max(r["rank"] for r in kept)
+    for r in curation:  # the fused score is RRF over the two metric ranks
+        assert r["fused"] == pytest.approx(sum(1 / (60 + rank) for rank in r["ranks"].values()))
+
+
+def test_srd_trains_three_stages_with_rising_temperature(run):
+    run_dir, _, _ = run
+    metrics = rows(run_dir / "srd" / "metrics.jsonl")
+    stages = sorted({m["stage"] for m in metrics})
+    assert stages == [0, 1, 2]
+    t_by_stage = {s: {m["T"] for m in metrics if m["stage"] == s} for s in stages}
+    w_by_stage = {s: {round(m["w_sft"], 6) for m in metrics if m["stage"] == s} for s in stages}
+    assert t_by_stage == {0: {1.0}, 1: {1.5}, 2: {2.0}}
+    assert w_by_stage == {0: {0.3}, 1: {0.2}, 2: {0.1}}
+    # cumulative bins: 12, 24, 36 samples at batch 8 → 2, 3, 5 steps
+    steps_per_stage = Counter(m["stage"] for m in metrics)
+    assert [steps_per_stage[s] for s in stages] == [2, 3, 5]
+    assert all(math.isfinite(m["loss"]) for m in metrics)
+
+
+def test_baseline_gets_the_same_number_of_steps(run):
+    run_dir, _, _ = run
+    srd = rows(run_dir / "srd" / "metrics.jsonl")
+    baseline = rows(run_dir / "baseline" / "metrics.jsonl")
+    assert len(baseline) == len(srd)
+    assert {m["T"] for m in baseline} == {1.0} and {m["stage"] for m in baseline} == {0}
+
+
+def test_final_evaluation_of_all_four_models(run):
+    run_dir, _, _ = run
+    evals = {r["model"]: r for r in rows(run_dir / "eval.jsonl")}
+    assert set(evals) == {"teacher", "student_init", "srd", "baseline"}
+    for row in evals.values():
+        score = row.get("rouge_l", row.get("score"))
+        assert 0.0 <= score <= 100.0 and row["n"] == N_EVAL
+    during = rows(run_dir / "srd" / "eval.jsonl")
+    assert [e["step"] for e in during][:3] == [3, 6, 9] and all("wall_time" in e for e in during)
+
+
+def test_report_is_written_and_self_contained(run):
+    run_dir, _, _ = run
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in html and "http://" not in html and "https://" not in html
+    assert {p.name for p in (run_dir / "plots").glob("*.png")} >= {"eval_curves.png", "rouge_vs_ce.png"}
+    timings = json.loads((run_dir / "timings.json").read_text())
+    assert {"prepare", "reflect", "curate", "train_srd", "train_baseline", "evaluate"} <= set(timings)
+
+
+def test_rerun_skips_every_finished_phase(run):
+    _, first, second = run
+    assert "skipped" not in first.stdout.split("teacher")[0]
+    for phase in ("prepare", "reflect", "curate", "train_srd", "train_baseline", "evaluate"):
+        line = next(line for line in second.stdout.splitlines() if line.strip().startswith(f"{phase}:"))
+        assert "skipped" in line, second.stdout
