@@ -85,18 +85,16 @@ def evaluate_models(config: SRDConfig, run_dir: Path, models: list[str]) -> bool
 
 def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
     """Run every phase of SRD and its baseline on ``config``; finished phases are skipped."""
-    from accelerate import Accelerator
-
     from srd_core.curate import run_curation
     from srd_core.prepare import prepare
-    from srd_core.reflect import run_reflection
+    from srd_core.reflect import default_accelerator, run_reflection
     from srd_core.report import write_report
     from srd_core.samples import load_samples
     from srd_core.train import rouge_eval_fn, train
 
     run_dir = Path(run_dir) if run_dir is not None else config.run.dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    accelerator = Accelerator()
+    accelerator = default_accelerator()  # torchrun on CPU: gloo, not N independent single-process runs
     main = accelerator.is_main_process
     result = RunResult(run_dir)
     timings_path = run_dir / TIMINGS_FILE
