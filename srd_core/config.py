@@ -133,7 +133,9 @@ class TrainConfig(Strict):
     mixed_precision: Literal["no", "bf16", "fp16"] = Field("no", description="Autocast for the student.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
     reset_optimizer_per_stage: bool = Field(True, description="Fresh optimizer and LR schedule each stage.")
-    kd_chunk_size: int = Field(1024, ge=1, description="Response tokens per chunk of the vocabulary loss.")
+    kd_chunk_size: int = Field(
+        128, ge=1, description="Response tokens per chunk of the vocabulary loss (128: ≤0.25× full-logit memory)."
+    )
     checkpoint_every: int = Field(0, ge=0, description="Checkpoint every N steps (0: at stage ends only).")
     keep_checkpoints: int = Field(2, ge=1, description="Keep only the newest N checkpoints.")
     log_every: int = Field(10, ge=1, description="Write metrics.jsonl every N optimizer steps.")
