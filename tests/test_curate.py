@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 from rouge_score import rouge_scorer
+from shared_data import DATA
 
 from srd_core import curate as curation
 from srd_core.cli import cli
@@ -366,7 +367,7 @@ def test_cli_curate(tmp_path, fixture_task):
 
 # ---- real text -------------------------------------------------------------------------------------
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = DATA
 
 
 @pytest.mark.parametrize("source", ["dolly/dev.jsonl", "sinst/valid.jsonl"])

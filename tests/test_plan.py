@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from shared_data import DATA
 from tiny_run import make_config, make_workspace
 
 from srd_core.batches import stage_steps
@@ -15,7 +16,7 @@ from srd_core.config import config_from_dict
 from srd_core.errors import SRDError
 from srd_core.plan import ASSUMED_TOKENS_PER_SAMPLE, DOLLY_TRAIN_SAMPLES, plan_run, sample_passes
 
-DOLLY_DEV = Path("/work/shared/data/dolly/dev.jsonl")
+DOLLY_DEV = DATA / "dolly" / "dev.jsonl"
 
 
 def dolly_config(tmp_path: Path, student: str, **train) -> dict:

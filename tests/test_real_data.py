@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from shared_data import DATA
 from tiny import save_pair, tiny_llama, train_tokenizer
 
 from srd_core.cli import cli
@@ -19,7 +20,6 @@ from srd_core.io import read_jsonl
 from srd_core.plugins import get_component
 from srd_core.reflect import run_reflection
 
-DATA = Path("/work/shared/data")
 FILES = {"dolly/dev.jsonl": 1000, "dolly/valid.jsonl": 500, "sinst/valid.jsonl": 1694, "uinst/valid.jsonl": 1050}
 
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="the shared real-data fixtures are not on this machine")

@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
+from shared_data import DATA
 from tiny import save_pair, tiny_llama, train_tokenizer
 
 import srd_core.reflect as reflect_mod
@@ -35,7 +36,6 @@ from srd_core.samples import load_samples
 from srd_core.types import Sample
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="shared test data not available")
 
 

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from shared_data import DATA
 
 from srd_core import plugins
 from srd_core.components import Task
@@ -15,8 +16,6 @@ from srd_core.errors import ConfigError, DataError
 from srd_core.hookspecs import hookimpl
 from srd_core.samples import carve_dev, load_samples, load_split
 from srd_core.types import Sample
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def config(data: dict, tmp_path: Path):

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from shared_data import DATA
 from tiny import train_tokenizer
 
 from srd_core.builtins.tasks import alpaca_prompt
 from srd_core.errors import ConfigError, DataError, PluginError
 from srd_core.plugins import get_component
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="shared test data not available")
 
 COUNTS = {"dolly/dev": 1000, "dolly/valid": 500, "sinst/valid": 1694, "uinst/valid": 1050}
