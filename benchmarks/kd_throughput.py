@@ -5,10 +5,12 @@ Both train the same student (hidden 128, 3 layers, 2.6M params) from the same te
 (srd: ``fkl``, T = 1, SFT weight 0; TRL: ``lmbda=0, beta=0``), AdamW, fp32 on CPU. The two run
 alternately in one process, ``--rounds`` times each; round 0 is a warm-up and is not counted.
 
-Printed: tokens/s of each (non-padding tokens of the batches, counted by each framework's own
-collation) per wall-clock second and per CPU second of the process (all threads; robust when other
-work shares the machine), and their ratios; and srd's KD step CPU time divided by that of the bare
-model passes on the same batches (teacher forward + student forward and backward with a plain CE loss).
+Every optimizer step is timed (from the end of the previous one, data loading included): tokens/s
+of each (non-padding tokens, counted by each framework's own collation) per wall-clock second and
+per CPU second of the process (all threads; steadier when other work shares the machine), and the
+ratios. Between srd's steps, the bare model passes on the same batch are timed (teacher forward +
+student forward and backward with a plain CE loss, no optimizer), so that srd's KD step time /
+bare-pass time compares the two under the same machine load.
 
     .venv/bin/python benchmarks/kd_throughput.py [--steps 8] [--rounds 3] [--batch 16] [--threads 1]
 """
@@ -96,67 +98,106 @@ def srd_config(root: Path, name: str, batch: int, epochs: float):
         "curriculum": {"pacer": {"name": "all", "epochs": epochs}},
         "train": {"kd_loss": "fkl", "temperature": {"name": "constant", "value": 1.0},
                   "sft_weight": {"name": "constant", "value": 0.0}, "lr": 1e-4, "batch_size": batch,
-                  "lr_scheduler": "linear", "log_every": 1, "max_grad_norm": 1.0},
+                  "lr_scheduler": "linear", "max_grad_norm": 1.0},
     })
+
+
+def now() -> tuple[float, float]:
+    """(wall-clock, process CPU) seconds; CPU time counts every thread of this process."""
+    return time.perf_counter(), time.process_time()
 
 
 @dataclass
 class Timing:
-    """Wall-clock and process CPU seconds (all threads) of a run's training steps, and its tokens."""
+    """Wall-clock and CPU seconds of each training step of a run, and the tokens it trained on."""
 
-    wall: float
-    cpu: float
     tokens: int
+    step_wall: list[float] = field(default_factory=list)
     step_cpu: list[float] = field(default_factory=list)
 
+    def add(self, start: tuple[float, float], end: tuple[float, float]) -> None:
+        self.step_wall.append(end[0] - start[0])
+        self.step_cpu.append(end[1] - start[1])
 
-class _Stamps:
-    """(perf_counter, process_time) stamps: the start of training and the end of every step."""
+    @property
+    def wall(self) -> float:
+        return sum(self.step_wall)
 
-    def __init__(self) -> None:
-        self.stamps: list[tuple[float, float]] = []
-
-    def stamp(self) -> None:
-        self.stamps.append((time.perf_counter(), time.process_time()))
-
-    def timing(self, tokens: int) -> Timing:
-        (w0, c0), (w1, c1) = self.stamps[0], self.stamps[-1]
-        step_cpu = [b[1] - a[1] for a, b in zip(self.stamps[:-1], self.stamps[1:], strict=True)]
-        return Timing(w1 - w0, c1 - c0, tokens, step_cpu)
+    @property
+    def cpu(self) -> float:
+        return sum(self.step_cpu)
 
 
-class _SrdStamps(_Stamps):
-    """srd notify-hooks: stamp at stage start and after every optimizer step."""
+class BarePasses:
+    """Teacher forward + student forward/backward with a plain CE loss on the batches srd trains on."""
+
+    def __init__(self, root: Path, samples: list[Sample], batch: int, tokenizer) -> None:
+        self.teacher = LlamaForCausalLM.from_pretrained(root / "teacher").eval().requires_grad_(False)
+        self.student = LlamaForCausalLM.from_pretrained(root / "student").train()
+        self.samples, self.batch, self.tokenizer = {s.id: s for s in samples}, batch, tokenizer
+        self.plan = StagePlan([s.id for s in samples], 1.0)
+        self.timing = Timing(0)
+
+    def run(self, step: int) -> None:
+        """Time the bare passes on the batch of srd's 0-based ``step``."""
+        ids = global_batch_ids(self.plan, 0, step, 0, self.batch)
+        examples = [encode_example(self.tokenizer, self.samples[i].prompt, self.samples[i].target, 256, 512)
+                    for i in ids]
+        b = collate_right_padded(examples, self.tokenizer.pad_token_id)
+        start = now()
+        with torch.no_grad():
+            self.teacher(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
+        out = self.student(input_ids=b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"])
+        out.loss.backward()
+        self.timing.add(start, now())
+        self.student.zero_grad(set_to_none=True)
+
+
+class _SrdTimer:
+    """srd notify-hooks: time every optimizer step; between steps, time the bare passes on the same batch.
+
+    Interleaving step by step puts both measurements under the same load of the machine.
+    """
+
+    def __init__(self, bare: BarePasses) -> None:
+        self.bare, self.timing, self.resumed = bare, Timing(0), now()
 
     @hookimpl
     def stage_start(self, context):
-        self.stamp()
+        self.resumed = now()
 
     @hookimpl
     def step_end(self, context, metrics):
-        self.stamp()
+        self.timing.add(self.resumed, now())
+        self.bare.run(metrics["step"] - 1)
+        self.resumed = now()
 
 
-def run_srd(root: Path, name: str, samples: list[Sample], batch: int) -> Timing:
-    """srd's loop over the samples (one epoch), timed from stage start to the last step's end."""
+def run_srd(root: Path, name: str, samples: list[Sample], batch: int, tokenizer) -> tuple[Timing, Timing]:
+    """(srd's loop, bare passes) over the samples (one epoch)."""
     config = srd_config(root, name, batch, 1.0)
-    stamps = _SrdStamps()
-    plugins.register(stamps, name="kd-throughput-stamps")
+    timer = _SrdTimer(BarePasses(root, samples, batch, tokenizer))
+    plugins.register(timer, name="kd-throughput-timer")
     try:
         summary = train(config, root / name, "srd", samples=samples)
     finally:
-        plugins.unregister("kd-throughput-stamps")
-    return stamps.timing(summary.tokens)
+        plugins.unregister("kd-throughput-timer")
+    timer.timing.tokens = summary.tokens
+    return timer.timing, timer.bare.timing
 
 
-class _TrainerStamps(_Stamps, TrainerCallback):
-    """Trainer callbacks: stamp at train begin and after every optimizer step."""
+class _TrainerTimer(TrainerCallback):
+    """Trainer callbacks: time every optimizer step (from the end of the previous one)."""
+
+    def __init__(self) -> None:
+        self.timing, self.resumed = Timing(0), now()
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.stamp()
+        self.resumed = now()
 
     def on_step_end(self, args, state, control, **kwargs):
-        self.stamp()
+        self.timing.add(self.resumed, now())
+        self.resumed = now()
 
 
 class _CountingCollator:
@@ -184,35 +225,15 @@ def run_trl(root: Path, name: str, samples: list[Sample], batch: int, tokenizer)
                      use_cpu=True, bf16=False, report_to=[], save_strategy="no", logging_steps=10_000,
                      dataloader_num_workers=0, disable_tqdm=True, seed=0)
     collator = _CountingCollator(DataCollatorForChatML(tokenizer=tokenizer, max_length=512))
-    stamps = _TrainerStamps()
+    timer = _TrainerTimer()
     trainer = GKDTrainer(model=LlamaForCausalLM.from_pretrained(root / "student"),
                          teacher_model=LlamaForCausalLM.from_pretrained(root / "teacher"), args=args,
                          train_dataset=dataset, processing_class=tokenizer, data_collator=collator,
-                         callbacks=[stamps])
+                         callbacks=[timer])
     with contextlib.redirect_stdout(io.StringIO()):  # the Trainer prints its final metrics dict
         trainer.train()
-    return stamps.timing(collator.tokens)
-
-
-def bare_passes(root: Path, samples: list[Sample], batch: int, tokenizer, steps: int) -> list[float]:
-    """Per-step CPU seconds of teacher forward + student forward/backward (plain CE) on srd's batches."""
-    teacher = LlamaForCausalLM.from_pretrained(root / "teacher").eval().requires_grad_(False)
-    student = LlamaForCausalLM.from_pretrained(root / "student").train()
-    by_id = {s.id: s for s in samples}
-    plan = StagePlan([s.id for s in samples], 1.0)
-    seconds = []
-    for step in range(steps):
-        ids = global_batch_ids(plan, 0, step, 0, batch)
-        examples = [encode_example(tokenizer, by_id[i].prompt, by_id[i].target, 256, 512) for i in ids]
-        b = collate_right_padded(examples, tokenizer.pad_token_id)
-        start = time.process_time()
-        with torch.no_grad():
-            teacher(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
-        loss = student(input_ids=b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"]).loss
-        loss.backward()
-        seconds.append(time.process_time() - start)
-        student.zero_grad(set_to_none=True)
-    return seconds
+    timer.timing.tokens = collator.tokens
+    return timer.timing
 
 
 def main() -> None:
@@ -243,14 +264,14 @@ def run_benchmark(root: Path, args: argparse.Namespace) -> None:
 
     rows: list[tuple[Timing, Timing, float]] = []
     for r in range(args.rounds):
-        srd = run_srd(root, f"srd{r}", samples, args.batch)
+        srd, bare = run_srd(root, f"srd{r}", samples, args.batch, tokenizer)
         trl = run_trl(root, f"trl{r}", samples, args.batch, tokenizer)
-        bare = bare_passes(root, samples, args.batch, tokenizer, args.steps)
-        step_ratio = sum(srd.step_cpu[1:]) / sum(bare[1:])  # first step of each left out (warm-up)
+        step_ratio = sum(srd.step_cpu[1:]) / sum(bare.step_cpu[1:])  # the first step of each left out
         print(f"round {r}{' (warm-up, not counted)' if r == 0 and args.rounds > 1 else ''}: "
               f"srd {srd.tokens / srd.wall:,.0f} tok/s wall, {srd.tokens / srd.cpu:,.0f} tok/CPU-s | "
               f"trl {trl.tokens / trl.wall:,.0f} tok/s wall, {trl.tokens / trl.cpu:,.0f} tok/CPU-s | "
-              f"srd step / bare passes (CPU) {step_ratio:.3f}", flush=True)
+              f"srd step / bare passes: CPU {step_ratio:.3f}, "
+              f"wall {sum(srd.step_wall[1:]) / sum(bare.step_wall[1:]):.3f}", flush=True)
         if r > 0 or args.rounds == 1:
             rows.append((srd, trl, step_ratio))
 

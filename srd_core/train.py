@@ -92,6 +92,8 @@ class TrainSummary:
     final_loss: float | None = None
     resumed_from_step: int | None = None
     stage_steps: list[int] = field(default_factory=list)
+    config_key: str = ""
+    """Fingerprint of the settings the run was trained with (see ``config_key``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -414,9 +416,14 @@ def train(
     settings = label_settings(config, label)
     out_dir = run_dir / label
     final_dir, summary_path = out_dir / "final", out_dir / SUMMARY_FILE
+    key = config_key(config, settings)
     if summary_path.is_file() and (final_dir / "config.json").is_file():
+        done = TrainSummary(**json.loads(summary_path.read_text(encoding="utf-8")))
+        if done.config_key != key:
+            raise TrainingError(f"{out_dir}: trained with different train/data/{label} settings; delete it to "
+                                "train again, or use another run name")
         logger.info("%s: already trained (%s); delete %s to train again", label, summary_path, out_dir)
-        return TrainSummary(**json.loads(summary_path.read_text(encoding="utf-8")))
+        return done
 
     accelerator = make_accelerator(config.train.mixed_precision)
     if samples is None:
@@ -428,8 +435,7 @@ def train(
         raise TrainingError("training samples: ids are not unique")
 
     checkpoint = latest_checkpoint(out_dir / "checkpoints")
-    state = _start_state(config, run_dir, label, checkpoint, config_key(config, settings), samples, stages,
-                         accelerator.num_processes)
+    state = _start_state(config, run_dir, label, checkpoint, key, samples, stages, accelerator.num_processes)
     resumed_from = state.step if checkpoint is not None else None
     schedules = build_schedules(settings, len(state.stages))
     if accelerator.is_main_process:
@@ -483,8 +489,7 @@ def train(
         label=label, steps=state.step, stages=len(state.stages), tokens=state.tokens,
         response_tokens=state.response_tokens, wall_time=round(state.wall_time, 3),
         skipped_steps=state.skipped_steps, final_dir=str(final_dir), final_loss=session.last_loss,
-        resumed_from_step=resumed_from,
-        stage_steps=list(session.lengths),
+        resumed_from_step=resumed_from, stage_steps=list(session.lengths), config_key=key,
     )
     if accelerator.is_main_process:
         write_json_atomic(summary_path, summary.to_dict())

@@ -41,7 +41,7 @@ class HiddenStates(torch.nn.Module):
 
 def load_models(config: SRDConfig, run_dir: Path, teacher, student_path: str | Path | None):
     """(student, tokenizer, teacher) as configured; ``teacher`` may be given as a model or a path."""
-    from srd_core.models import load_causal_lm, load_tokenizer, resolve_model_path
+    from srd_core.models import check_vocabularies, load_causal_lm, load_tokenizer, resolve_model_path
 
     s_path = str(student_path) if student_path is not None else resolve_model_path(config.student, run_dir, "student")
     tokenizer = load_tokenizer(config.student, s_path, "student")
@@ -51,6 +51,8 @@ def load_models(config: SRDConfig, run_dir: Path, teacher, student_path: str | P
     if teacher is None or isinstance(teacher, (str, Path)):
         t_path = str(teacher) if teacher is not None else resolve_model_path(config.teacher, run_dir, "teacher")
         teacher = load_causal_lm(config.teacher, t_path, "teacher")
+        # White-box KD needs one vocabulary: a different tokenizer is a clear error, padded heads are fine.
+        check_vocabularies(load_tokenizer(config.teacher, t_path, "teacher"), tokenizer, teacher, student)
     return student, tokenizer, teacher
 
 

@@ -263,3 +263,18 @@ def test_lm_head_smaller_than_the_tokenizer_is_an_error(ws, tmp_path):
     student = load_causal_lm(ModelConfig(path=str(ws / "student")), str(ws / "student"), "student")
     with pytest.raises(VocabularyMismatchError, match="teacher: the LM head has"):
         check_vocabularies(tokenizer, tokenizer, small, student)
+
+
+def test_training_refuses_a_teacher_with_another_tokenizer(tmp_path):
+    """The engine itself (not only check_vocabularies) stops a different-tokenizer pair with the clear message."""
+    from tiny import save_pair, tiny_llama, train_tokenizer
+    from tiny_run import make_config, make_workspace
+
+    from srd_core.train import train
+
+    root = make_workspace(tmp_path / "ws", n_samples=8)
+    other = train_tokenizer(["entirely different text ünïcode"] * 20, 290)
+    save_pair(root / "teacher", tiny_llama(len(other), 32, 2, 2, seed=1, tokenizer=other), other)
+    config = make_config(root, "mismatch")
+    with pytest.raises(VocabularyMismatchError, match="cross-tokenizer KD plugin"):
+        train(config, config.run.dir, "srd")

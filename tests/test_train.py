@@ -18,7 +18,7 @@ from srd_core.components import KDLoss, StagePlan
 from srd_core.errors import ConfigError, TrainingError
 from srd_core.hookspecs import hookimpl
 from srd_core.train import train
-from srd_core.train_plan import plan_label_stages
+from srd_core.train_plan import match_steps, plan_label_stages, stage_lengths
 
 IDS = [f"s{i}" for i in range(24)]
 METRIC_FIELDS = {"step", "stage", "epoch", "loss", "ce", "kd", "T", "w_sft", "lr", "tokens_per_s", "teacher_share",
@@ -71,9 +71,12 @@ def test_end_to_end_loss_decreases_and_writes_outputs(ws):
     initial = AutoModelForCausalLM.from_pretrained(ws / "student")
     assert not torch.equal(final.lm_head.weight, initial.lm_head.weight)
 
-    # a finished run is not trained again
+    # a finished run is not trained again; other settings on the same run dir are an error
     again = train(cfg, cfg.run.dir, "srd", teacher=teacher)
     assert again.steps == summary.steps and len(read_rows(out / "metrics.jsonl")) == 24
+    changed = make_config(ws, "e2e", curriculum={"pacer": {"name": "all", "epochs": 4}}, train={"lr": 1e-3})
+    with pytest.raises(TrainingError, match="different train/data/srd settings"):
+        train(changed, cfg.run.dir, "srd", teacher=teacher)
 
 
 def _optimizer_steps(checkpoint_dir):
@@ -250,3 +253,11 @@ def test_lora_student_trains_adapters_and_saves_a_merged_model(ws):
     assert torch.equal(final.lm_head.weight, initial.lm_head.weight)  # frozen
     q_final = final.model.layers[0].self_attn.q_proj.weight
     assert not torch.equal(q_final, initial.model.layers[0].self_attn.q_proj.weight)  # adapters merged in
+
+
+def test_match_steps_rescales_the_epochs_to_an_exact_step_count():
+    stages = [StagePlan(IDS[:6], 1.0), StagePlan(IDS[:12], 1.0), StagePlan(IDS[:18], 1.0)]
+    assert stage_lengths(stages, 4, None) == [2, 3, 5]
+    for target in (10, 20, 7, 31):
+        assert sum(stage_lengths(match_steps(stages, target, 4), 4, None)) == target
+    assert stage_lengths(stages, 4, max_steps=4) == [2, 2, 0]
