@@ -13,8 +13,14 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
+
+WORD_PIECES = r"[^\W\d_]+|\d|\s|[^\w\s]+|_+"
+"""Pre-tokenization: letter runs, single digits, single whitespace characters, punctuation runs.
+
+Spaces are tokens of their own, so a word is the same token at the start of a line, after a space
+or at the start of a response (copying an input word means repeating its token)."""
 
 SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
 
@@ -32,9 +38,10 @@ def train_bpe_tokenizer(texts: Sequence[str], vocab_size: int = 1024, min_freque
     plus one token per template line (a line in at least ``template_share`` of the texts; ``None``: none).
     """
     tokenizer = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS["unk_token"]))
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
-    )
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(WORD_PIECES), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

@@ -10,7 +10,6 @@ data SRD is meant to drop. ``meta`` records the family, its level, the item size
 from __future__ import annotations
 
 import random
-import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -44,13 +43,15 @@ WORDS = _vocabulary(
 
 FIRST_NAMES = _vocabulary(
     "Ada Alan Grace Linus Marie Niels Emmy Isaac Rosalind Carl Sofia Hedy Kurt Lise Paul Rita Tim "
-    "Barbara Dennis Edsger Frances Guido Ken Margaret Nikola Olga Rachel Srinivasa Tara Yuri"
+    "Barbara Dennis Edsger Frances Guido Ken Margaret Nikola Olga Rachel Srinivasa Tara Yuri "
+    "Anita Bjarne Claude Donald Evelyn Fei John Katherine Leslie Mary"
 )
 
 LAST_NAMES = _vocabulary(
     "Lovelace Turing Hopper Torvalds Curie Bohr Noether Newton Franklin Gauss Kovalevskaya Lamarr "
     "Goedel Meitner Dirac Levi Berners Liskov Ritchie Dijkstra Allen Rossum Thompson Hamilton Tesla "
-    "Ladyzhenskaya Carson Ramanujan Brooks Gagarin"
+    "Ladyzhenskaya Carson Ramanujan Brooks Gagarin Borg Stroustrup Shannon Knuth Boyle Li Backus "
+    "Johnson Lamport Somerville"
 )
 
 MONTHS = _vocabulary(
@@ -82,26 +83,22 @@ def _words(rng: random.Random, lo: int, hi: int) -> list[str]:
 
 
 def _copy(rng: random.Random) -> Item:
-    words = _words(rng, 3, 7)
+    words = _words(rng, 3, 3)
     return Item("Repeat the input words exactly.", " ".join(words), " ".join(words), len(words))
 
 
 def _name_format(rng: random.Random) -> Item:
-    given = [rng.choice(FIRST_NAMES)]
-    if rng.random() < 0.5:
-        given.append(f"{rng.choice(string.ascii_uppercase)}.")
-    last = rng.choice(LAST_NAMES)
-    return Item("Rewrite the name as last name, comma, given names.", f"{' '.join(given)} {last}",
-                f"{last}, {' '.join(given)}", len(given) + 1)
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    return Item("Rewrite the name as last name, comma, first name.", f"{first} {last}", f"{last}, {first}", 2)
 
 
 def _reverse(rng: random.Random) -> Item:
-    words = _words(rng, 3, 7)
+    words = _words(rng, 3, 3)
     return Item("Write the input words in reverse order.", " ".join(words), " ".join(reversed(words)), len(words))
 
 
 def _lookup(rng: random.Random) -> Item:
-    keys = _words(rng, 3, 7)
+    keys = _words(rng, 2, 4)
     values = [str(rng.randint(10, 99)) for _ in keys]
     key = rng.choice(keys)
     listing = "; ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
@@ -109,7 +106,7 @@ def _lookup(rng: random.Random) -> Item:
 
 
 def _date(rng: random.Random) -> Item:
-    year, month, day = rng.randint(1950, 2049), rng.randint(1, 12), rng.randint(1, 28)
+    year, month, day = rng.randint(1950, 2049), rng.randint(1, 12), rng.randint(10, 28)
     return Item(
         "Convert the date to the YYYY-MM-DD format.",
         f"{MONTHS[month - 1]} {day}, {year}",
@@ -120,22 +117,21 @@ def _date(rng: random.Random) -> Item:
 
 def _count(rng: random.Random) -> Item:
     target = rng.choice(WORDS[:12])
-    others = _words(rng, 2, 6)
-    n = rng.randint(1, 5)
+    others = _words(rng, 1, 3)
+    n = rng.randint(1, 3)
     words = [w for w in others if w != target] + [target] * n
     rng.shuffle(words)
     return Item(f"How many times does the word {target} appear in the input?", " ".join(words), str(n), len(words))
 
 
 def _sort(rng: random.Random) -> Item:
-    words = _words(rng, 3, 6)
+    words = _words(rng, 2, 4)
     return Item("Sort the input words alphabetically.", " ".join(words), " ".join(sorted(words)), len(words))
 
 
 def _add(rng: random.Random) -> Item:
-    digits = rng.randint(2, 3)
-    a, b = rng.randint(10 ** (digits - 1), 10**digits - 1), rng.randint(10 ** (digits - 1), 10**digits - 1)
-    return Item("Add the two numbers.", f"{a} + {b}", str(a + b), digits)
+    a, b = rng.randint(10, 99), rng.randint(10, 99)
+    return Item("Add the two numbers.", f"{a} + {b}", str(a + b), len(str(a + b)))
 
 
 FAMILIES: dict[str, Family] = {
