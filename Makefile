@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml $(PLUGIN_DISTS)
 	$(PIP) install -q -e ".[dev]"
 	touch $(STAMP)
 
+# One torch thread: the demo's models are tiny, and two threads per process lose badly to
+# oversubscription whenever anything else runs on a 2-core machine.
 demo: $(STAMP)
-	$(VENV)/bin/srd run examples/demo.yaml
+	OMP_NUM_THREADS=1 $(VENV)/bin/srd run examples/demo.yaml
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
