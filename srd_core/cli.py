@@ -43,6 +43,7 @@ def _configure_logging(level: int) -> None:
     if not any(isinstance(h, RichHandler) for h in root.handlers):
         root.addHandler(RichHandler(show_path=False, show_time=False, markup=False))
     root.setLevel(level)
+    root.propagate = False  # libraries that call logging.basicConfig() must not print every line twice
 
 
 config_option = click.argument("config_file", type=click.Path(path_type=Path))

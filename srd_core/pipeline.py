@@ -143,7 +143,7 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
         _timed(result, timings, "evaluate", lambda: evaluate_models(config, run_dir, models))
         write_json_atomic(timings_path, timings)
         rows = read_jsonl(run_dir / EVAL_FILE, tolerate_torn_tail=True)
-        result.scores = {r["model"]: r["rouge_l"] for r in rows if "rouge_l" in r}
+        result.scores = {r["model"]: r.get("score", r.get("rouge_l")) for r in rows}
         if config.report.enabled:
             _timed(result, timings, "report", lambda: bool(write_report(run_dir)))
             result.report = run_dir / "report.html"
