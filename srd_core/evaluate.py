@@ -120,20 +120,9 @@ def evaluate_model(model, tokenizer, samples: Sequence[Sample], eval_cfg: EvalCo
 
 def load_eval_samples(config: SRDConfig) -> list[Sample]:
     """The held-out samples: ``data.eval``'s eval split, else the eval split of ``data.train``'s task."""
-    from srd_core.plugins import get_component
+    from srd_core.samples import load_samples
 
-    spec = config.data.eval or config.data.train
-    field_name = "data.eval" if config.data.eval is not None else "data.train"
-    task = get_component("task", spec.name, **spec.params)
-    try:
-        samples = task.load("eval")
-    except SRDError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{field_name}: task {spec.name!r} could not load its eval split: {exc}") from None
-    if config.data.limit_eval:
-        samples = samples[: config.data.limit_eval]
-    return samples
+    return load_samples(config, "eval")
 
 
 def model_location(config: SRDConfig, run_dir: Path, which: str) -> tuple[str, str, str]:

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from srd_core.config import ModelConfig, SFTConfig, SRDConfig
 from srd_core.data import collate_right_padded, encode_example, ensure_pad_token
-from srd_core.errors import DataError, SRDError
+from srd_core.errors import SRDError
 from srd_core.io import fingerprint, write_json_atomic
 from srd_core.models import prepared_dir
 from srd_core.types import Sample
@@ -108,21 +108,9 @@ def _expected_files(manifest: dict[str, Any]) -> list[tuple[str, str]]:
 
 def load_train_samples(config: SRDConfig) -> list[Sample]:
     """The training samples the preset models are trained on (``data.limit_train`` applied)."""
-    from srd_core.plugins import get_component
+    from srd_core.samples import load_samples
 
-    spec = config.data.train
-    task = get_component("task", spec.name, **spec.params)
-    try:
-        samples = task.load("train")
-    except SRDError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise DataError(f"data.train: task {spec.name!r} could not load its train split: {exc}") from None
-    if config.data.limit_train:
-        samples = samples[: config.data.limit_train]
-    if not samples:
-        raise DataError(f"data.train: task {spec.name!r} returned no training samples")
-    return samples
+    return load_samples(config, "train")
 
 
 def sft(model, tokenizer, samples: Sequence[Sample], cfg: SFTConfig, max_prompt_tokens: int, max_length: int,
