@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 
 from srd_core.config import CurriculumConfig, config_from_dict, spec
-from srd_core.curate import curate_with_info
+from srd_core.curation.curate import curate_with_info
+from srd_core.data.samples import load_samples
+from srd_core.models.prepare import prepare
 from srd_core.plugins import get_registry, register
-from srd_core.prepare import prepare
-from srd_core.reflect import run_reflection
-from srd_core.samples import load_samples
+from srd_core.reflection.reflect import run_reflection
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,7 @@
 The naive variant is what a typical KD loop does: logits for ALL ``batch × seq`` positions from both
 heads, fp32 log-softmax over the full vocabulary, the per-token divergence, a masked mean over the
 response half, plus the CE term; then backward. The chunked variant gathers the response positions
-and calls ``srd_core.kd.distill_loss``. Both run forward + backward to the student hidden states and
+and calls ``srd_core.training.kd_loss.distill_loss``. Both run forward + backward to the student hidden states and
 LM head (teacher frozen), with the same ``kd_loss`` component.
 
 Every measurement runs in a fresh subprocess. Memory: on CUDA ``torch.cuda.max_memory_allocated``;
@@ -28,8 +28,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from srd_core.kd import DEFAULT_CHUNK_SIZE, distill_loss
 from srd_core.plugins import get_component
+from srd_core.training.kd_loss import DEFAULT_CHUNK_SIZE, distill_loss
 
 MiB = 2**20
 

@@ -38,12 +38,12 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, TrainerCallback
 
 from srd_core import plugins
-from srd_core.batches import global_batch_ids
 from srd_core.components import StagePlan
 from srd_core.config import config_from_dict
-from srd_core.data import collate_right_padded, encode_example
+from srd_core.data.encoding import collate_right_padded, encode_example
 from srd_core.hookspecs import hookimpl
-from srd_core.train import train
+from srd_core.training.batches import global_batch_ids
+from srd_core.training.loop import train
 from srd_core.types import Sample
 
 VOCAB = 8192

@@ -2,7 +2,7 @@
 
 The per-sample loop is what the official SRD/MiniLLM-style scripts do for the reflection: for each
 prompt, ``model.generate`` on that prompt alone, then one teacher-forced forward for its CE. srd runs
-``srd_core.reflect.reflect_samples`` (the same greedy decoding and CE, batched). Both use the same
+``srd_core.reflection.reflect.reflect_samples`` (the same greedy decoding and CE, batched). Both use the same
 tiny student (preset ``tiny-student``: hidden 128, 3 layers, ~1M params plus embeddings), briefly
 warm-started so it ends answers with EOS, the same prompts and the same length limits.
 
@@ -31,10 +31,10 @@ import torch.nn.functional as F
 
 from srd_core.builtins.tasks import alpaca_prompt
 from srd_core.config import ReflectionConfig
-from srd_core.data import IGNORE_INDEX, collate_right_padded, encode_example, encode_prompt
-from srd_core.presets import build_model, resolve_preset
-from srd_core.reflect import generation_settings, prompt_limit, reflect_samples
-from srd_core.tokenizer_training import train_bpe_tokenizer
+from srd_core.data.encoding import IGNORE_INDEX, collate_right_padded, encode_example, encode_prompt
+from srd_core.data.tokenizer_training import train_bpe_tokenizer
+from srd_core.models.presets import build_model, resolve_preset
+from srd_core.reflection.reflect import generation_settings, prompt_limit, reflect_samples
 from srd_core.types import Sample
 
 WORDS = [

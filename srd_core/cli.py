@@ -107,7 +107,7 @@ def plugins_command(as_json: bool, show_all: bool) -> None:
 def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -> None:
     """Rank the reflected training samples, keep the easiest share and bin them (curation.jsonl)."""
     from srd_core.config import load_config
-    from srd_core.curate import CURATION_FILE, curation_summary, run_curation
+    from srd_core.curation.curate import CURATION_FILE, curation_summary, run_curation
 
     config = load_config(config_file, list(overrides))
     run_curation(config, config.run.dir, force=force)
@@ -126,7 +126,7 @@ def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -
 def prepare_command(config_file: Path, overrides: tuple[str, ...]) -> None:
     """Build and train the `preset` models of CONFIG_FILE (tokenizer, teacher SFT, student warm start)."""
     from srd_core.config import load_config
-    from srd_core.prepare import prepare
+    from srd_core.models.prepare import prepare
 
     config = load_config(config_file, list(overrides))
     result = prepare(config)
@@ -148,7 +148,7 @@ def prepare_command(config_file: Path, overrides: tuple[str, ...]) -> None:
 def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) -> None:
     """ROUGE-L x100 of a model's answers on the held-out set; the row goes to RUN_DIR/eval.jsonl."""
     from srd_core.config import load_config
-    from srd_core.evaluate import evaluate_run_model, write_eval_row
+    from srd_core.evaluation.evaluate import evaluate_run_model, write_eval_row
 
     config = load_config(config_file, list(overrides))
     label, result = evaluate_run_model(config, config.run.dir, which)
@@ -167,7 +167,7 @@ def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) 
 def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """ROUGE-L x100 of the run's models on every `eval.sets` entry, printed as one table."""
     from srd_core.config import load_config
-    from srd_core.eval_suite import EVAL_SETS_FILE, render_table, run_eval_sets
+    from srd_core.evaluation.sets import EVAL_SETS_FILE, render_table, run_eval_sets
 
     config = load_config(config_file, list(overrides))
     rows = run_eval_sets(config, config.run.dir, list(models) or None)
@@ -181,7 +181,7 @@ def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides:
 def reflect_command(config_file: Path, overrides: tuple[str, ...]) -> None:
     """Let the initial student answer every training prompt (cached, resumable, torchrun-aware)."""
     from srd_core.config import load_config
-    from srd_core.reflect import run_reflection
+    from srd_core.reflection.reflect import run_reflection
 
     config = load_config(config_file, list(overrides))
     result = run_reflection(config, config.run.dir)
@@ -193,7 +193,7 @@ def reflect_command(config_file: Path, overrides: tuple[str, ...]) -> None:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 def report_command(run_dir: Path) -> None:
     """Write RUN_DIR/report.html (self-contained) and RUN_DIR/plots/*.png from a run's artifacts."""
-    from srd_core.report import write_report
+    from srd_core.report.build import write_report
 
     click.echo(f"wrote {write_report(run_dir)}")
 
@@ -206,7 +206,7 @@ def report_command(run_dir: Path) -> None:
 def train_command(config_file: Path, label: str, overrides: tuple[str, ...]) -> None:
     """Distil the teacher into the student; rerunning resumes from the newest checkpoint."""
     from srd_core.config import load_config
-    from srd_core.train import rouge_eval_fn, train
+    from srd_core.training.loop import rouge_eval_fn, train
 
     config = load_config(config_file, list(overrides))
     eval_fn = rouge_eval_fn(config, config.run.dir) if config.train.eval_every else None
@@ -234,13 +234,13 @@ def run_command(config_file: Path, overrides: tuple[str, ...], dry_run: bool, nu
 
     config = load_config(config_file, list(overrides))
     if dry_run:
-        from srd_core.plan import plan_run
+        from srd_core.pipeline.dry_run import plan_run
 
         plan = plan_run(config, config.run.dir, num_samples=num_samples, tokens_per_sample=tokens_per_sample,
                         num_processes=num_processes)
         click.echo(plan.render(), nl=False)
         return
-    from srd_core.pipeline import run_pipeline
+    from srd_core.pipeline.run import run_pipeline
 
     result = run_pipeline(config)
     if os.environ.get("RANK", "0") == "0":

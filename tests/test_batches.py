@@ -6,7 +6,8 @@ from itertools import chain
 
 import pytest
 
-from srd_core.batches import (
+from srd_core.components import StagePlan
+from srd_core.training.batches import (
     epoch_order,
     global_batch_ids,
     position,
@@ -14,7 +15,6 @@ from srd_core.batches import (
     stage_steps,
     steps_per_epoch,
 )
-from srd_core.components import StagePlan
 
 IDS = [f"s{i}" for i in range(10)]
 

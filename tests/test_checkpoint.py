@@ -19,7 +19,9 @@ from safetensors.torch import load_file
 from tiny import tiny_llama
 from tiny_run import make_workspace, read_rows, write_config, write_curation
 
-from srd_core.checkpoint import (
+from srd_core.components import StagePlan
+from srd_core.config import TrainConfig, load_config
+from srd_core.training.checkpoint import (
     TrainState,
     latest_checkpoint,
     list_checkpoints,
@@ -28,10 +30,8 @@ from srd_core.checkpoint import (
     read_state,
     save_checkpoint,
 )
-from srd_core.components import StagePlan
-from srd_core.config import TrainConfig, load_config
-from srd_core.optim import build_lr_scheduler, build_optimizer
-from srd_core.train import train
+from srd_core.training.loop import train
+from srd_core.training.optim import build_lr_scheduler, build_optimizer
 
 WORKER = Path(__file__).parent / "train_worker.py"
 TIMING_FIELDS = {"wall_time", "tokens_per_s", "teacher_share"}

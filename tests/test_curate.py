@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from rouge_score import rouge_scorer
 from shared_data import DATA
 
-from srd_core import curate as curation
 from srd_core.cli import cli
 from srd_core.components import DifficultyMetric, Task
 from srd_core.config import CurriculumConfig, config_from_dict, spec
 from srd_core.context import ModelAccess
+from srd_core.curation import curate as curation
 from srd_core.errors import ConfigError, DataError
 from srd_core.hookspecs import hookimpl
 from srd_core.plugins import get_component, register, unregister
@@ -380,7 +380,7 @@ def test_real_text_through_the_loader(tmp_path, source):
         "teacher": {"path": "t"}, "student": {"path": "s"},
         "data": {"train": {"name": "minillm", "train": str(SHARED_DATA / source)}, "limit_train": 64},
     })
-    from srd_core.samples import load_samples
+    from srd_core.data.samples import load_samples
 
     samples = load_samples(config, "train")
     rng = random.Random(0)

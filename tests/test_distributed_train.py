@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from tiny_run import make_workspace, read_rows, write_config
 
-from srd_core.checkpoint import latest_checkpoint
 from srd_core.config import load_config
-from srd_core.train import train
+from srd_core.training.checkpoint import latest_checkpoint
+from srd_core.training.loop import train
 
 WORKER = Path(__file__).parent / "train_worker.py"
 ENV = {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "SRD_LOAD_PLUGINS": ""}

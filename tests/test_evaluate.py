@@ -11,7 +11,7 @@ from tiny import save_pair, tiny_llama, train_tokenizer
 
 from srd_core.cli import cli
 from srd_core.config import EvalConfig, SFTConfig
-from srd_core.evaluate import evaluate_model, evaluate_with, score_predictions, write_eval_row
+from srd_core.evaluation.evaluate import evaluate_model, evaluate_with, score_predictions, write_eval_row
 from srd_core.io import read_jsonl
 from srd_core.plugins import get_component
 from srd_core.types import Sample
@@ -81,7 +81,7 @@ def test_distillm_on_a_tiny_model_is_seeded(tiny_pair, samples):
 
 
 def test_a_model_that_learned_its_answer_scores_100():
-    from srd_core.prepare import sft
+    from srd_core.models.prepare import sft
 
     items = [Sample(f"s{i}", f"Say the colour number {i}.\n", [f"green {i}"]) for i in range(3)]
     tok = train_tokenizer([s.prompt + s.target for s in items], vocab_size=300)

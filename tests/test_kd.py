@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from srd_core import kd
-from srd_core.kd import distill_loss, distill_loss_reference
 from srd_core.plugins import get_component
+from srd_core.training import kd_loss as kd
+from srd_core.training.kd_loss import distill_loss, distill_loss_reference
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 

@@ -14,11 +14,10 @@ from safetensors.torch import load_file
 from tiny import save_pair, tiny_llama, train_tokenizer
 from tiny_run import make_config, make_samples, make_workspace
 
-from srd_core import hub
 from srd_core.components import StagePlan
 from srd_core.config import LoraConfig, ModelConfig
-from srd_core.kd import distill_loss
-from srd_core.models import (
+from srd_core.models import hub
+from srd_core.models.loading import (
     ModelNotFoundError,
     VocabularyMismatchError,
     check_vocabularies,
@@ -31,7 +30,8 @@ from srd_core.models import (
     saved_model_info,
 )
 from srd_core.plugins import get_component
-from srd_core.train import train
+from srd_core.training.kd_loss import distill_loss
+from srd_core.training.loop import train
 
 UNREACHABLE = "not found locally and the hub is unreachable; pass a local path"
 LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
@@ -270,7 +270,7 @@ def test_training_refuses_a_teacher_with_another_tokenizer(tmp_path):
     from tiny import save_pair, tiny_llama, train_tokenizer
     from tiny_run import make_config, make_workspace
 
-    from srd_core.train import train
+    from srd_core.training.loop import train
 
     root = make_workspace(tmp_path / "ws", n_samples=8)
     other = train_tokenizer(["entirely different text ünïcode"] * 20, 290)

@@ -7,7 +7,7 @@ from tiny_run import make_config, make_workspace, read_rows
 
 from srd_core import hookimpl, plugins
 from srd_core.components import StagePlan
-from srd_core.train import train
+from srd_core.training.loop import train
 
 
 class Recorder:

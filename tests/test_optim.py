@@ -7,7 +7,7 @@ import torch
 from tiny import tiny_llama
 
 from srd_core.config import TrainConfig
-from srd_core.optim import build_lr_scheduler, build_optimizer, lr_factor, reset_optimizer
+from srd_core.training.optim import build_lr_scheduler, build_optimizer, lr_factor, reset_optimizer
 
 
 def test_lr_factor_warms_up_then_decays_to_the_floor():

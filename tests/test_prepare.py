@@ -12,7 +12,7 @@ from tiny import save_pair, tiny_llama, train_tokenizer
 
 from srd_core.cli import cli
 from srd_core.config import config_from_dict
-from srd_core.prepare import prepare, prepare_key
+from srd_core.models.prepare import prepare, prepare_key
 
 
 def micro_raw(run_dir: Path, **student: object) -> dict:

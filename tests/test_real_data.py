@@ -14,11 +14,11 @@ from tiny import save_pair, tiny_llama, train_tokenizer
 
 from srd_core.cli import cli
 from srd_core.config import config_from_dict
-from srd_core.eval_suite import EVAL_SETS_FILE, load_eval_set, render_table, run_eval_sets
-from srd_core.evaluate import evaluate_with
+from srd_core.evaluation.evaluate import evaluate_with
+from srd_core.evaluation.sets import EVAL_SETS_FILE, load_eval_set, render_table, run_eval_sets
 from srd_core.io import read_jsonl
 from srd_core.plugins import get_component
-from srd_core.reflect import run_reflection
+from srd_core.reflection.reflect import run_reflection
 
 FILES = {"dolly/dev.jsonl": 1000, "dolly/valid.jsonl": 500, "sinst/valid.jsonl": 1694, "uinst/valid.jsonl": 1050}
 

@@ -18,12 +18,13 @@ from click.testing import CliRunner
 from shared_data import DATA
 from tiny import save_pair, tiny_llama, train_tokenizer
 
-import srd_core.reflect as reflect_mod
+import srd_core.reflection.reflect as reflect_mod
 from srd_core.cli import cli
 from srd_core.config import ReflectionConfig, config_from_dict
-from srd_core.data import encode_example, encode_prompt
+from srd_core.data.encoding import encode_example, encode_prompt
+from srd_core.data.samples import load_samples
 from srd_core.io import sha256_text
-from srd_core.reflect import (
+from srd_core.reflection.reflect import (
     META_FILE,
     REFLECTION_FILE,
     length_chunks,
@@ -32,7 +33,6 @@ from srd_core.reflect import (
     response_ce,
     run_reflection,
 )
-from srd_core.samples import load_samples
 from srd_core.types import Sample
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,8 +114,8 @@ def test_real_text_reflection_and_curation(student, tmp_path, train):
     assert [json.loads(line)["id"] for line in lines] == [s.id for s in samples]
     assert not partial_path(config.run.dir, 0).exists()
 
-    pytest.importorskip("srd_core.curate")
-    from srd_core.curate import run_curation
+    pytest.importorskip("srd_core.curation.curate")
+    from srd_core.curation.curate import run_curation
 
     curation = run_curation(config, config.run.dir)
     assert len(curation) == 64 and sum(c.kept for c in curation) == 48

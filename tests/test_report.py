@@ -16,9 +16,9 @@ from report_fixture import build_fake_run
 
 from srd_core.cli import cli
 from srd_core.errors import DataError
-from srd_core.report import PLOTS, build_report, write_report
-from srd_core.report_data import load_run
-from srd_core.report_summary import compute_verdict, summarize
+from srd_core.report.build import PLOTS, build_report, write_report
+from srd_core.report.data import load_run
+from srd_core.report.summary import compute_verdict, summarize
 
 REPO = Path(__file__).resolve().parents[1]
 ALL_PLOTS = {spec.name for spec in PLOTS}
@@ -197,7 +197,7 @@ def test_finished_training_summary_beats_the_last_logged_row(tmp_path):
 
 def test_sample_metadata_is_rebuilt_from_the_config_without_samples_meta(tmp_path):
     from srd_core.config import load_config
-    from srd_core.samples import load_samples
+    from srd_core.data.samples import load_samples
 
     (tmp_path / "config.yaml").write_text(
         "run: {name: meta-from-config}\nteacher: {path: unused}\nstudent: {path: unused}\n"

@@ -12,9 +12,9 @@ from shared_data import DATA
 from srd_core import plugins
 from srd_core.components import Task
 from srd_core.config import config_from_dict
+from srd_core.data.samples import carve_dev, load_samples, load_split
 from srd_core.errors import ConfigError, DataError
 from srd_core.hookspecs import hookimpl
-from srd_core.samples import carve_dev, load_samples, load_split
 from srd_core.types import Sample
 
 

@@ -113,7 +113,7 @@ def test_eval_split_clean_disjoint_and_unique():
 def test_tokenizer_round_trip(tmp_path):
     from transformers import AutoTokenizer
 
-    from srd_core.tokenizer_training import save_tokenizer, train_bpe_tokenizer
+    from srd_core.data.tokenizer_training import save_tokenizer, train_bpe_tokenizer
 
     samples = make(n_train=200, n_eval=10).load("train")
     tok = train_bpe_tokenizer([s.prompt + s.target for s in samples], vocab_size=400)
@@ -133,7 +133,7 @@ def test_tokenizer_round_trip(tmp_path):
 
 
 def test_template_lines_need_the_share():
-    from srd_core.tokenizer_training import template_lines
+    from srd_core.data.tokenizer_training import template_lines
 
     texts = ["head\nA one\nend!", "head\nB two\nend!", "head\nC\nother"]
     assert template_lines(texts, 0.5) == ["end!", "head"]
@@ -145,8 +145,8 @@ def test_presets_build_save_and_load_back(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from srd_core.presets import build_model, count_parameters, resolve_preset, save_model
-    from srd_core.tokenizer_training import train_bpe_tokenizer
+    from srd_core.data.tokenizer_training import train_bpe_tokenizer
+    from srd_core.models.presets import build_model, count_parameters, resolve_preset, save_model
 
     tok = train_bpe_tokenizer([s.prompt + s.target for s in make(n_train=100, n_eval=5).load("train")], 320)
     teacher = resolve_preset("tiny-teacher")
@@ -167,7 +167,7 @@ def test_presets_build_save_and_load_back(tmp_path):
 
 
 def test_preset_errors_name_the_field():
-    from srd_core.presets import resolve_preset
+    from srd_core.models.presets import resolve_preset
 
     with pytest.raises(ConfigError, match=r"student\.preset: unknown preset 'huge'"):
         resolve_preset("huge", field_path="student.preset")

@@ -17,8 +17,8 @@ from srd_core.cli import cli
 from srd_core.components import KDLoss, StagePlan
 from srd_core.errors import ConfigError, TrainingError
 from srd_core.hookspecs import hookimpl
-from srd_core.train import train
-from srd_core.train_plan import match_steps, plan_label_stages, stage_lengths
+from srd_core.training.loop import train
+from srd_core.training.stages import match_steps, plan_label_stages, stage_lengths
 
 IDS = [f"s{i}" for i in range(24)]
 METRIC_FIELDS = {"step", "stage", "epoch", "loss", "ce", "kd", "T", "w_sft", "lr", "tokens_per_s", "teacher_share",

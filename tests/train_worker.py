@@ -1,4 +1,4 @@
-"""Runs ``srd_core.train.train`` in its own process (resume and distributed tests).
+"""Runs ``srd_core.training.loop.train`` in its own process (resume and distributed tests).
 
 usage: train_worker.py CONFIG [LABEL] [--pause-at STEP MARKER]
 
@@ -17,7 +17,7 @@ import torch
 from srd_core import plugins
 from srd_core.config import load_config
 from srd_core.hookspecs import hookimpl
-from srd_core.train import train
+from srd_core.training.loop import train
 
 
 class PauseAt:

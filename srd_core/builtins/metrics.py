@@ -8,8 +8,8 @@ from tqdm.auto import tqdm
 
 from srd_core.components import DifficultyMetric
 from srd_core.context import ModelAccess
+from srd_core.evaluation.rouge import rouge_l
 from srd_core.hookspecs import hookimpl
-from srd_core.scoring import rouge_l
 from srd_core.types import ReflectionRecord, Sample
 
 

@@ -1,7 +1,7 @@
 """Built-in data loaders: MiniLLM/DistiLLM jsonl, generic files (jsonl/json/csv/parquet), HF datasets.
 
 Every loader reads raw records, maps fields to a ``Sample`` (prompt, references, meta) and leaves
-validation policy to ``srd_core.samples`` (``data.on_bad_sample``). Sample ids are the ``id_field``
+validation policy to ``srd_core.data.samples`` (``data.on_bad_sample``). Sample ids are the ``id_field``
 value when set, else ``<source>-<line>`` (``train-12``: line 12 of the ``train`` file), so they
 stay stable when other lines change and do not collide between the train and eval sources.
 """
@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from srd_core.data.samples import LoaderTask, RawRecord, SampleProblem, check_references
 from srd_core.errors import ConfigError, DataError
 from srd_core.hookspecs import hookimpl
-from srd_core.samples import LoaderTask, RawRecord, SampleProblem, check_references
 from srd_core.types import Sample
 
 ALPACA_WITH_INPUT = (

@@ -43,7 +43,7 @@ def stage_start(context: TrainContext):
         return
     import torch
 
-    from srd_core.reflect import reflect_samples
+    from srd_core.reflection.reflect import reflect_samples
 
     samples = [context.samples[i] for i in slots]
     with torch.no_grad():

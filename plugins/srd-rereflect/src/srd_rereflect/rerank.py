@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from srd_core.components import StagePlan
 from srd_core.config import CurriculumConfig
 from srd_core.context import ModelAccess
-from srd_core.curate import build_metrics, rank_by
+from srd_core.curation.curate import build_metrics, rank_by
 from srd_core.types import ReflectionRecord, Sample
 
 

@@ -19,9 +19,9 @@ from typing import Any
 
 from srd_core.config import EvalConfig, SRDConfig
 from srd_core.errors import DataError, SRDError
-from srd_core.generation import GenerationSettings, generate
+from srd_core.evaluation.rouge import rouge_l
 from srd_core.io import read_jsonl, write_jsonl_atomic
-from srd_core.scoring import rouge_l
+from srd_core.models.generation import GenerationSettings, generate
 from srd_core.types import Sample
 
 MODEL_CHOICES = ("teacher", "student", "srd", "baseline")
@@ -120,14 +120,14 @@ def evaluate_model(model, tokenizer, samples: Sequence[Sample], eval_cfg: EvalCo
 
 def load_eval_samples(config: SRDConfig) -> list[Sample]:
     """The held-out samples: ``data.eval``'s eval split, else the eval split of ``data.train``'s task."""
-    from srd_core.samples import load_samples
+    from srd_core.data.samples import load_samples
 
     return load_samples(config, "eval")
 
 
 def model_location(config: SRDConfig, run_dir: Path, which: str) -> tuple[str, str, str]:
     """(label, path, role) of ``which``: teacher, student (initial), srd, baseline, or a model directory."""
-    from srd_core.models import resolve_model_path
+    from srd_core.models.loading import resolve_model_path
 
     run_dir = Path(run_dir)
     if which == "teacher":
@@ -151,7 +151,7 @@ def evaluate_run_model(config: SRDConfig, run_dir: Path, which: str, samples: Se
     """Load ``which`` (see ``model_location``), evaluate it on the eval samples; returns (label, result)."""
     import torch
 
-    from srd_core.models import load_causal_lm, load_tokenizer
+    from srd_core.models.loading import load_causal_lm, load_tokenizer
 
     label, path, role = model_location(config, run_dir, which)
     model_cfg = config.teacher if role == "teacher" else config.student

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from srd_core.batches import stage_steps
 from srd_core.components import Schedule, StagePlan
 from srd_core.config import ComponentSpec, SRDConfig
 from srd_core.errors import ConfigError
+from srd_core.training.batches import stage_steps
 
 LABELS = ("srd", "baseline")
 
@@ -53,7 +53,7 @@ def global_batch_size(config: SRDConfig, num_processes: int) -> int:
 def pacer_stages(config: SRDConfig, run_dir: Path, pacer_spec: ComponentSpec,
                  all_ids: Sequence[str]) -> list[StagePlan]:
     """The stages of a pacer; curation-using pacers read ``run_dir/curation.jsonl``."""
-    from srd_core.curate import build_pacer, load_curation, plan_stages
+    from srd_core.curation.curate import build_pacer, load_curation, plan_stages
 
     pacer = build_pacer(pacer_spec)
     records = load_curation(run_dir) if pacer.uses_curation else None

@@ -1,7 +1,7 @@
 """The reflection pass: the initial student answers every training prompt and is scored on the reference.
 
 Per sample: the student's generation (greedy by default), its teacher-forced cross-entropy on the
-reference (token mean over response tokens, the encoding of ``srd_core.data``), the prompt hash
+reference (token mean over response tokens, the encoding of ``srd_core.data.encoding``), the prompt hash
 and token counts. Batches are planned once over all samples (length-bucketed) and dealt to
 processes batch by batch, so a sample is computed in the same batch whatever the number of
 processes: the result does not depend on it. Completed batches are appended to
@@ -23,8 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from srd_core.data import IGNORE_INDEX, collate_right_padded, encode_example, encode_prompt, ensure_pad_token
-from srd_core.generation import GenerationSettings, batch_order, generate
+from srd_core.data.encoding import IGNORE_INDEX, collate_right_padded, encode_example, encode_prompt, ensure_pad_token
 from srd_core.io import (
     append_jsonl,
     fingerprint,
@@ -33,6 +32,7 @@ from srd_core.io import (
     write_json_atomic,
     write_jsonl_atomic,
 )
+from srd_core.models.generation import GenerationSettings, batch_order, generate
 from srd_core.types import ReflectionRecord, Sample
 
 logger = logging.getLogger("srd.reflect")
@@ -337,7 +337,7 @@ def default_accelerator():
     """An ``Accelerator`` that goes multi-process (gloo) under torchrun even when only the CPU is there."""
     from accelerate import Accelerator
 
-    from srd_core.train_models import no_accelerator
+    from srd_core.models.runtime import no_accelerator
 
     return Accelerator(cpu=no_accelerator())
 
@@ -349,8 +349,8 @@ def _barrier(accelerator) -> None:
 
 def run_reflection(config, run_dir: str | Path, accelerator=None, progress: bool = True) -> ReflectionResult:
     """The reflection phase of a run: load data and student, reuse or resume, write the artifacts."""
-    from srd_core.models import load_causal_lm, load_tokenizer, resolve_model_path
-    from srd_core.samples import load_samples
+    from srd_core.data.samples import load_samples
+    from srd_core.models.loading import load_causal_lm, load_tokenizer, resolve_model_path
 
     run_dir = Path(run_dir)
     accelerator = accelerator if accelerator is not None else default_accelerator()

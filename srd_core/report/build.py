@@ -13,11 +13,11 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from srd_core import report_plots as plots
 from srd_core.io import write_bytes_atomic, write_text_atomic
-from srd_core.report_data import RunArtifacts, load_run, score_of
-from srd_core.report_html import render_html
-from srd_core.report_summary import Summary, Verdict, compute_verdict, summarize
+from srd_core.report import plots
+from srd_core.report.data import RunArtifacts, load_run, score_of
+from srd_core.report.html import render_html
+from srd_core.report.summary import Summary, Verdict, compute_verdict, summarize
 
 METRIC_LABELS = {
     "rouge_l": ("ROUGE-L F1 (higher = easier)", "ROUGE-L of the student's reflection"),

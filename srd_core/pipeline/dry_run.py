@@ -2,7 +2,7 @@
 
 ``plan_run(config, run_dir)`` lists the phases, the SRD stages (samples, epochs, optimizer steps,
 T, SFT weight, estimated tokens) and the same for the baseline. Step counts use the training
-engine's own math (``srd_core.train_plan`` / ``srd_core.batches``) and the configured selector and
+engine's own math (``srd_core.training.stages`` / ``srd_core.training.batches``) and the configured selector and
 pacer. Every number that is not measured says so:
 
 * training samples: counted by loading the data (cheap); else ``num_samples`` if given; else the
@@ -175,7 +175,7 @@ class _Data:
 
 def _load_samples(config: SRDConfig) -> tuple[list | None, str]:
     """The training samples, or None and why they could not be loaded."""
-    from srd_core.samples import load_split
+    from srd_core.data.samples import load_split
 
     try:
         return load_split(config, "train").samples, ""
@@ -198,8 +198,8 @@ def _reflection_lengths(run_dir: Path, ids: Sequence[str]) -> dict[str, int] | N
 
 def _local_tokenizer(config: SRDConfig, run_dir: Path):
     """The student tokenizer if it can be loaded without the network, else None."""
-    from srd_core.hub import locate
-    from srd_core.models import load_tokenizer, resolve_model_path
+    from srd_core.models.hub import locate
+    from srd_core.models.loading import load_tokenizer, resolve_model_path
 
     try:
         name = resolve_model_path(config.student, run_dir, "student")
@@ -216,7 +216,7 @@ def _measure_tokens(config: SRDConfig, run_dir: Path, samples: list) -> Estimate
     head = samples[:TOKENIZER_SAMPLE]
     tokenizer = _local_tokenizer(config, run_dir)
     if tokenizer is not None:
-        from srd_core.data import encode_example
+        from srd_core.data.encoding import encode_example
 
         lengths = [len(encode_example(tokenizer, s.prompt, s.target, d.max_prompt_tokens, d.max_length).input_ids)
                    for s in head]
@@ -261,7 +261,7 @@ def _count_data(config: SRDConfig, run_dir: Path, num_samples: int | None, avg_t
 
 def _simulated_bins(config: SRDConfig, ids: list[str]) -> tuple[list[list[str]] | None, int, str]:
     """Bins of the curriculum pacer when curation has not run yet: selector + pacer on the data order."""
-    from srd_core.curate import build_pacer
+    from srd_core.curation.curate import build_pacer
     from srd_core.plugins import get_component
 
     spec = config.curriculum.selector
@@ -284,8 +284,8 @@ def _simulated_bins(config: SRDConfig, ids: list[str]) -> tuple[list[list[str]] 
 def _stages(config: SRDConfig, run_dir: Path, pacer_spec: ComponentSpec, ids: list[str],
             bins: list[list[str]] | None) -> list[StagePlan]:
     """The stage plans of a pacer, from curation.jsonl when it exists, else from simulated bins."""
-    from srd_core.curate import build_pacer
-    from srd_core.train_plan import pacer_stages
+    from srd_core.curation.curate import build_pacer
+    from srd_core.training.stages import pacer_stages
 
     pacer = build_pacer(pacer_spec)
     if pacer.uses_curation and (run_dir / "curation.jsonl").is_file():
@@ -312,7 +312,7 @@ def _schedule_text(schedule, first: int, last: int, total: int, stage: int) -> s
 
 def _training_plan(config: SRDConfig, label: str, stages: list[StagePlan], global_batch: int, data: _Data,
                    note: str = "") -> TrainingPlan:
-    from srd_core.train_plan import build_schedules, label_settings, stage_lengths
+    from srd_core.training.stages import build_schedules, label_settings, stage_lengths
 
     settings = label_settings(config, label)
     temperature, sft_weight = build_schedules(settings, len(stages))
@@ -337,7 +337,7 @@ def _training_plan(config: SRDConfig, label: str, stages: list[StagePlan], globa
 
 
 def _model_line(config: SRDConfig, role: str) -> str:
-    from srd_core.hub import locate
+    from srd_core.models.hub import locate
 
     cfg = getattr(config, role)
     if cfg.path is None:
@@ -405,7 +405,7 @@ def default_processes() -> int:
 def plan_run(config: SRDConfig, run_dir: str | Path | None = None, *, num_samples: int | None = None,
              tokens_per_sample: float | None = None, num_processes: int | None = None) -> RunPlan:
     """The plan of ``srd run`` for ``config`` in ``run_dir`` (default ``run.dir``); loads no model."""
-    from srd_core.train_plan import global_batch_size, match_steps
+    from srd_core.training.stages import global_batch_size, match_steps
 
     if num_samples is not None and num_samples < 1:
         raise SRDError(f"--num-samples must be >= 1, got {num_samples}")

@@ -1,7 +1,7 @@
 """Loading teacher and student: HF hub ids or local directories, dtype, adapters, LoRA, vocabularies.
 
 * ``load_tokenizer`` / ``load_causal_lm`` load one model as configured: a local directory, the HF
-  cache or the hub (``srd_core.hub`` decides first, so an unreachable id fails in one line), in the
+  cache or the hub (``srd_core.models.hub`` decides first, so an unreachable id fails in one line), in the
   configured dtype, with ``trust_remote_code`` only when set. A ``ModelConfig.adapter`` (PEFT) is
   merged into the base (``PeftModel.from_pretrained`` + ``merge_and_unload``); a directory written by
   ``save_student`` that holds only a LoRA adapter is rebuilt on its recorded base.
@@ -26,10 +26,10 @@ from typing import Any
 import torch
 
 from srd_core.config import LoraConfig, ModelConfig, SRDConfig
-from srd_core.data import ensure_pad_token
+from srd_core.data.encoding import ensure_pad_token
 from srd_core.errors import ConfigError, SRDError
-from srd_core.hub import NotAvailableError, hub_reachable, locate, not_found_error
 from srd_core.io import write_json_atomic
+from srd_core.models.hub import NotAvailableError, hub_reachable, locate, not_found_error
 
 logger = logging.getLogger("srd.models")
 

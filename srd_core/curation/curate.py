@@ -318,7 +318,7 @@ def curation_fingerprint(reflection_path: Path, curriculum: CurriculumConfig,
 
 
 def _student_access(config: SRDConfig, run_dir: Path) -> ModelAccess:
-    from srd_core.models import load_causal_lm, load_tokenizer, resolve_model_path
+    from srd_core.models.loading import load_causal_lm, load_tokenizer, resolve_model_path
 
     name = resolve_model_path(config.student, run_dir, "student")
     model = load_causal_lm(config.student, name, "student")
@@ -337,7 +337,7 @@ def run_curation(config: SRDConfig, run_dir: Path, samples: Sequence[Sample] | N
     out_path, meta_path = run_dir / CURATION_FILE, run_dir / CURATION_META_FILE
     reflections = read_reflections(reflection_path)
     if samples is None:
-        from srd_core.samples import load_samples
+        from srd_core.data.samples import load_samples
 
         samples = load_samples(config, "train")
     key = curation_fingerprint(reflection_path, config.curriculum, samples)

@@ -132,7 +132,7 @@ def _samples_meta(run_dir: Path, config: dict[str, Any] | None, notes: list[str]
         return None, None
     try:
         from srd_core.config import load_config
-        from srd_core.samples import load_samples
+        from srd_core.data.samples import load_samples
 
         samples = load_samples(load_config(run_dir / "config.yaml"), "train")
     except Exception as exc:  # optional analysis: any failure to rebuild the data only hides this section

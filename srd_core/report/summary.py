@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from srd_core.report_data import METHODS, RunArtifacts, score_of
+from srd_core.report.data import METHODS, RunArtifacts, score_of
 
 METHOD_NAMES = {"srd": "SRD", "baseline": "plain KD (baseline)"}
 MODEL_NAMES = {"teacher": "teacher", "student_init": "initial student", **METHOD_NAMES}

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from srd_core import report_plots as plots
-from srd_core.report_data import METHODS, MODEL_ALIASES, score_of
-from srd_core.report_summary import (
+from srd_core.report import plots
+from srd_core.report.data import METHODS, MODEL_ALIASES, score_of
+from srd_core.report.summary import (
     MODEL_NAMES,
     MODEL_ORDER,
     NOT_AVAILABLE,
@@ -23,7 +23,7 @@ from srd_core.report_summary import (
 )
 
 if TYPE_CHECKING:
-    from srd_core.report import PlotSpec, Report
+    from srd_core.report.build import PlotSpec, Report
 
 
 CSS = """

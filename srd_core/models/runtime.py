@@ -41,7 +41,7 @@ class HiddenStates(torch.nn.Module):
 
 def load_models(config: SRDConfig, run_dir: Path, teacher, student_path: str | Path | None):
     """(student, tokenizer, teacher) as configured; ``teacher`` may be given as a model or a path."""
-    from srd_core.models import check_vocabularies, load_causal_lm, load_tokenizer, resolve_model_path
+    from srd_core.models.loading import check_vocabularies, load_causal_lm, load_tokenizer, resolve_model_path
 
     s_path = str(student_path) if student_path is not None else resolve_model_path(config.student, run_dir, "student")
     tokenizer = load_tokenizer(config.student, s_path, "student")

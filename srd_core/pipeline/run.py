@@ -52,7 +52,7 @@ def write_samples_meta(run_dir: Path, samples) -> None:
 
 def _eval_key(config: SRDConfig, run_dir: Path, which: str) -> str:
     """Cache key of a final evaluation: eval settings, eval data spec and the evaluated model's identity."""
-    from srd_core.evaluate import model_location
+    from srd_core.evaluation.evaluate import model_location
 
     _, path, _ = model_location(config, run_dir, which)
     identity = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(Path(path).glob("*"))
@@ -63,7 +63,7 @@ def _eval_key(config: SRDConfig, run_dir: Path, which: str) -> str:
 
 def evaluate_models(config: SRDConfig, run_dir: Path, models: list[str]) -> bool:
     """Final ROUGE-L of each model into eval.jsonl; models whose row is current are skipped."""
-    from srd_core.evaluate import evaluate_run_model, load_eval_samples, model_location, write_eval_row
+    from srd_core.evaluation.evaluate import evaluate_run_model, load_eval_samples, model_location, write_eval_row
 
     path = run_dir / EVAL_FILE
     rows = {r.get("model"): r for r in read_jsonl(path, tolerate_torn_tail=True)} if path.is_file() else {}
@@ -85,12 +85,12 @@ def evaluate_models(config: SRDConfig, run_dir: Path, models: list[str]) -> bool
 
 def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
     """Run every phase of SRD and its baseline on ``config``; finished phases are skipped."""
-    from srd_core.curate import run_curation
-    from srd_core.prepare import prepare
-    from srd_core.reflect import default_accelerator, run_reflection
-    from srd_core.report import write_report
-    from srd_core.samples import load_samples
-    from srd_core.train import rouge_eval_fn, train
+    from srd_core.curation.curate import run_curation
+    from srd_core.data.samples import load_samples
+    from srd_core.models.prepare import prepare
+    from srd_core.reflection.reflect import default_accelerator, run_reflection
+    from srd_core.report.build import write_report
+    from srd_core.training.loop import rouge_eval_fn, train
 
     run_dir = Path(run_dir) if run_dir is not None else config.run.dir
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 One explicit loop (in the style of torchtune's KD recipe). For every optimizer step:
 
-1. the step's global batch comes from the stage plan (``srd_core.batches``); each process takes
+1. the step's global batch comes from the stage plan (``srd_core.training.batches``); each process takes
    its ``grad_accum`` micro-batches of it;
 2. the frozen teacher and the student give their final hidden states; only the *response
    positions* are kept (hidden state at t whose next token t+1 is a response token);
@@ -30,24 +30,13 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from srd_core.batches import global_batch_ids, position, rank_micro_batches
-from srd_core.checkpoint import (
-    TrainState,
-    latest_checkpoint,
-    load_training_state,
-    load_weights,
-    read_state,
-    save_checkpoint,
-)
 from srd_core.components import StagePlan
 from srd_core.config import SRDConfig
 from srd_core.context import TrainContext
-from srd_core.data import IGNORE_INDEX, EncodedExample, collate_right_padded, encode_example
+from srd_core.data.encoding import IGNORE_INDEX, EncodedExample, collate_right_padded, encode_example
 from srd_core.errors import TrainingError
 from srd_core.io import append_jsonl, fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
-from srd_core.kd import distill_loss
-from srd_core.optim import build_lr_scheduler, build_optimizer, reset_optimizer
-from srd_core.train_models import (
+from srd_core.models.runtime import (
     HiddenStates,
     causal_lm_core,
     enable_activation_checkpointing,
@@ -57,7 +46,18 @@ from srd_core.train_models import (
     make_accelerator,
     shared_vocab,
 )
-from srd_core.train_plan import (
+from srd_core.training.batches import global_batch_ids, position, rank_micro_batches
+from srd_core.training.checkpoint import (
+    TrainState,
+    latest_checkpoint,
+    load_training_state,
+    load_weights,
+    read_state,
+    save_checkpoint,
+)
+from srd_core.training.kd_loss import distill_loss
+from srd_core.training.optim import build_lr_scheduler, build_optimizer, reset_optimizer
+from srd_core.training.stages import (
     LabelSettings,
     build_schedules,
     global_batch_size,
@@ -427,7 +427,7 @@ def train(
 
     accelerator = make_accelerator(config.train.mixed_precision)
     if samples is None:
-        from srd_core.samples import load_samples
+        from srd_core.data.samples import load_samples
 
         samples = load_samples(config, "train")
     sample_map = {s.id: s for s in samples}
@@ -499,8 +499,8 @@ def train(
 
 def rouge_eval_fn(config: SRDConfig, run_dir: str | Path, student_path: str | Path | None = None) -> EvalFn:
     """An ``eval_fn`` for ``train``: ROUGE-L ×100 on the held-out samples under ``config.eval``."""
-    from srd_core.evaluate import evaluate_model, load_eval_samples
-    from srd_core.models import load_tokenizer, resolve_model_path
+    from srd_core.evaluation.evaluate import evaluate_model, load_eval_samples
+    from srd_core.models.loading import load_tokenizer, resolve_model_path
 
     samples = load_eval_samples(config)
     path = str(student_path) if student_path is not None else resolve_model_path(config.student, Path(run_dir),

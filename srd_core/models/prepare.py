@@ -23,10 +23,10 @@ import torch
 from tqdm.auto import tqdm
 
 from srd_core.config import ModelConfig, SFTConfig, SRDConfig
-from srd_core.data import collate_right_padded, encode_example, ensure_pad_token
+from srd_core.data.encoding import collate_right_padded, encode_example, ensure_pad_token
 from srd_core.errors import SRDError
 from srd_core.io import fingerprint, write_json_atomic
-from srd_core.models import prepared_dir
+from srd_core.models.loading import prepared_dir
 from srd_core.types import Sample
 
 PREPARE_VERSION = 1
@@ -108,7 +108,7 @@ def _expected_files(manifest: dict[str, Any]) -> list[tuple[str, str]]:
 
 def load_train_samples(config: SRDConfig) -> list[Sample]:
     """The training samples the preset models are trained on (``data.limit_train`` applied)."""
-    from srd_core.samples import load_samples
+    from srd_core.data.samples import load_samples
 
     return load_samples(config, "train")
 
@@ -165,8 +165,8 @@ def sft(model, tokenizer, samples: Sequence[Sample], cfg: SFTConfig, max_prompt_
 
 def _build_tokenizer(config: SRDConfig, samples: Sequence[Sample]):
     """A BPE tokenizer trained on the data when both models are presets, else the path model's tokenizer."""
-    from srd_core.models import load_tokenizer
-    from srd_core.tokenizer_training import train_bpe_tokenizer
+    from srd_core.data.tokenizer_training import train_bpe_tokenizer
+    from srd_core.models.loading import load_tokenizer
 
     for role in ("teacher", "student"):
         cfg: ModelConfig = getattr(config, role)
@@ -180,7 +180,7 @@ def _build_tokenizer(config: SRDConfig, samples: Sequence[Sample]):
 
 def _preset_of(config: SRDConfig, role: str):
     """The size of ``role``'s preset with the ``prepare.<role>_arch`` overrides applied."""
-    from srd_core.presets import resolve_preset
+    from srd_core.models.presets import resolve_preset
 
     arch = getattr(config.prepare, f"{role}_arch").model_dump(exclude_none=True)
     arch.setdefault("max_position_embeddings", max(512, config.data.max_length))
@@ -190,7 +190,7 @@ def _preset_of(config: SRDConfig, role: str):
 def _train_preset(config: SRDConfig, role: str, tokenizer, samples: Sequence[Sample], out_dir: Path,
                   progress: bool) -> dict[str, Any]:
     """Build the preset of ``role``, SFT it, save it to ``out_dir``; returns its manifest entry."""
-    from srd_core.presets import build_model, count_parameters, describe, save_model
+    from srd_core.models.presets import build_model, count_parameters, describe, save_model
 
     cfg: ModelConfig = getattr(config, role)
     preset = _preset_of(config, role)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from srd_core.data import encode_prompt, ensure_pad_token
+from srd_core.data.encoding import encode_prompt, ensure_pad_token
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Evaluation on several named sets (``eval.sets``: Dolly, S-NI, UnNI, SelfInst, Vicuna): one table per run.
 
 Each model of the run (teacher, initial student, SRD and baseline students) is loaded once and
-scored with ``srd_core.evaluate.evaluate_model`` (ROUGE-L ×100 under ``eval.protocol``; the
+scored with ``srd_core.evaluation.evaluate.evaluate_model`` (ROUGE-L ×100 under ``eval.protocol``; the
 DistiLLM protocol samples at T = 1 with seeds 10–50 and reports mean and sd) on every set. Rows go
 to ``run_dir/eval_sets.jsonl`` (one per model and set, rewritten atomically) and render as a table
 of models × sets with the average over sets, as in the DistiLLM/SRD papers.
@@ -26,8 +26,8 @@ MODEL_ORDER = ("teacher", "student", "srd", "baseline")
 
 def load_eval_set(config: SRDConfig, name: str, spec: ComponentSpec) -> list[Sample]:
     """The eval split of set ``name`` (a task spec), cut to ``eval.max_samples``."""
+    from srd_core.data.samples import LoaderTask
     from srd_core.plugins import get_component
-    from srd_core.samples import LoaderTask
 
     task = get_component("task", spec.name, **spec.params)
     try:
@@ -44,7 +44,7 @@ def load_eval_set(config: SRDConfig, name: str, spec: ComponentSpec) -> list[Sam
 
 def available_models(config: SRDConfig, run_dir: Path, requested: Sequence[str] | None) -> list[str]:
     """The models to evaluate: ``requested``, or every model of the run that exists (trained ones only)."""
-    from srd_core.models import is_model_dir
+    from srd_core.models.loading import is_model_dir
 
     if requested:
         return list(requested)
@@ -56,11 +56,11 @@ def available_models(config: SRDConfig, run_dir: Path, requested: Sequence[str] 
 
 
 def _load(config: SRDConfig, run_dir: Path, which: str):
-    """(label, model, tokenizer) of ``which`` (see ``srd_core.evaluate.model_location``)."""
+    """(label, model, tokenizer) of ``which`` (see ``srd_core.evaluation.evaluate.model_location``)."""
     import torch
 
-    from srd_core.evaluate import model_location
-    from srd_core.models import load_causal_lm, load_tokenizer
+    from srd_core.evaluation.evaluate import model_location
+    from srd_core.models.loading import load_causal_lm, load_tokenizer
 
     label, path, role = model_location(config, run_dir, which)
     model_cfg = config.teacher if role == "teacher" else config.student
@@ -74,7 +74,7 @@ def _load(config: SRDConfig, run_dir: Path, which: str):
 def run_eval_sets(config: SRDConfig, run_dir: str | Path, models: Sequence[str] | None = None,
                   progress: bool = True) -> list[dict[str, Any]]:
     """Evaluate every model on every ``eval.sets`` entry; returns (and stores) the rows of this call."""
-    from srd_core.evaluate import evaluate_model
+    from srd_core.evaluation.evaluate import evaluate_model
 
     if not config.eval.sets:
         raise ConfigError("eval.sets: no evaluation sets configured (e.g. eval.sets.dolly: {name: minillm, "

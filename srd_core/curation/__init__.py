@@ -1,0 +1,1 @@
+"""Curation: difficulty metrics -> ranks -> fusion -> selection -> bins."""

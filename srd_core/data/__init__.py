@@ -1,0 +1,1 @@
+"""Data: samples and loaders, the prompt/response encoding, tokenizer training."""

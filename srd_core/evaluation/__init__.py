@@ -1,0 +1,1 @@
+"""Evaluation: generation-based scoring (ROUGE-L protocol) and evaluation sets."""

@@ -1,0 +1,1 @@
+"""Models: HF loading, presets, hub access, preparing the embedded models, batched generation."""

@@ -1,0 +1,1 @@
+"""Reflection: the initial student answers every training prompt; each answer is scored."""
