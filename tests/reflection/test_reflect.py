@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
+from paths import REPO
 from shared_data import DATA
 from tiny import save_pair, tiny_llama, train_tokenizer
 
@@ -35,7 +36,6 @@ from srd_core.reflection.reflect import (
 )
 from srd_core.types import Sample
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="shared test data not available")
 
 

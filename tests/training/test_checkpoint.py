@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from accelerate import Accelerator
+from paths import TRAIN_WORKER
 from safetensors.torch import load_file
 from tiny import tiny_llama
 from tiny_run import make_workspace, read_rows, write_config, write_curation
@@ -33,7 +34,7 @@ from srd_core.training.checkpoint import (
 from srd_core.training.loop import train
 from srd_core.training.optim import build_lr_scheduler, build_optimizer
 
-WORKER = Path(__file__).parent / "train_worker.py"
+WORKER = TRAIN_WORKER
 TIMING_FIELDS = {"wall_time", "tokens_per_s", "teacher_share"}
 
 

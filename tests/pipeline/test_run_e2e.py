@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from paths import EXAMPLES
 
 SRD = str(Path(sys.executable).parent / "srd")
 N_TRAIN, N_EVAL = 48, 12
@@ -19,7 +20,7 @@ N_TRAIN, N_EVAL = 48, 12
 
 def tiny_demo(root: Path) -> Path:
     """examples/demo.yaml shrunk: micro models, few samples, few steps."""
-    config = yaml.safe_load((Path(__file__).parent.parent / "examples" / "demo.yaml").read_text())
+    config = yaml.safe_load((EXAMPLES / "demo.yaml").read_text())
     config["run"] = {"name": "tiny", "output_dir": str(root), "seed": 0}
     config["teacher"] = {"preset": "micro-teacher"}
     config["student"] = {"preset": "micro-student"}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from paths import REPO
 from report_fixture import build_fake_run
 
 from srd_core.cli import cli
@@ -20,7 +21,6 @@ from srd_core.report.build import PLOTS, build_report, write_report
 from srd_core.report.data import load_run
 from srd_core.report.summary import compute_verdict, summarize
 
-REPO = Path(__file__).resolve().parents[1]
 ALL_PLOTS = {spec.name for spec in PLOTS}
 
 

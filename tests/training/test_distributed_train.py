@@ -5,16 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from paths import TRAIN_WORKER
 from tiny_run import make_workspace, read_rows, write_config
 
 from srd_core.config import load_config
 from srd_core.training.checkpoint import latest_checkpoint
 from srd_core.training.loop import train
 
-WORKER = Path(__file__).parent / "train_worker.py"
+WORKER = TRAIN_WORKER
 ENV = {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "SRD_LOAD_PLUGINS": ""}
 
 
