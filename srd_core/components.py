@@ -12,11 +12,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from srd_core.types import StagePlan
+
 if TYPE_CHECKING:
     import torch
 
     from srd_core.context import ModelAccess
     from srd_core.types import ReflectionRecord, Sample
+
+
+__all__ = ["StagePlan"]  # defined with the other plain records; exported here, as plugins import it
 
 
 class NoParams(BaseModel):
@@ -88,14 +93,6 @@ class Selector(Component):
     ) -> Selection:
         """``order``: sample indices easy→hard; ``fused``/``values`` are indexed by sample."""
         raise NotImplementedError
-
-
-@dataclass
-class StagePlan:
-    """The sample ids a training stage draws from and for how many epochs (may be fractional)."""
-
-    ids: list[str]
-    epochs: float = 1.0
 
 
 class Pacer(Component):

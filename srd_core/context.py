@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from srd_core.components import StagePlan
-from srd_core.types import ReflectionRecord, Sample
+from srd_core.types import ReflectionRecord, Sample, StagePlan
 
 
 @dataclass

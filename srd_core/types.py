@@ -68,3 +68,11 @@ class CurationRecord:
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> CurationRecord:
         return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class StagePlan:
+    """The sample ids a training stage draws from and for how many epochs (may be fractional)."""
+
+    ids: list[str]
+    epochs: float = 1.0

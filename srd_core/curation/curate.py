@@ -20,11 +20,9 @@ from srd_core.config import CurriculumConfig, SRDConfig
 from srd_core.context import ModelAccess, ScoreTable
 from srd_core.errors import ConfigError, DataError
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
+from srd_core.rundir import CURATION_FILE, CURATION_META_FILE, REFLECTION_FILE
 from srd_core.types import CurationRecord, ReflectionRecord, Sample
 
-REFLECTION_FILE = "reflection.jsonl"
-CURATION_FILE = "curation.jsonl"
-CURATION_META_FILE = "curation.meta.json"
 CURATION_FORMAT = 1
 
 _REQUIRED_REFLECTION_FIELDS: dict[str, tuple[type, ...]] = {

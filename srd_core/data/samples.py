@@ -234,7 +234,7 @@ def build_task(config, split: str) -> Task:
 
 
 def _student_tokenizer_path(config) -> str:
-    from srd_core.models.loading import resolve_model_path
+    from srd_core.rundir import resolve_model_path
 
     return resolve_model_path(config.student, config.run.dir, "student")
 

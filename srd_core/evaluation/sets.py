@@ -17,9 +17,9 @@ from typing import Any
 from srd_core.config import ComponentSpec, SRDConfig
 from srd_core.errors import ConfigError, DataError, SRDError
 from srd_core.io import read_jsonl, write_jsonl_atomic
+from srd_core.rundir import EVAL_SETS_FILE
 from srd_core.types import Sample
 
-EVAL_SETS_FILE = "eval_sets.jsonl"
 MODEL_ORDER = ("teacher", "student", "srd", "baseline")
 """``--model`` names in table order; ``student`` is reported as ``student_init``."""
 

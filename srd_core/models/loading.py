@@ -30,6 +30,7 @@ from srd_core.data.encoding import ensure_pad_token
 from srd_core.errors import ConfigError, SRDError
 from srd_core.io import write_json_atomic
 from srd_core.models.hub import NotAvailableError, hub_reachable, locate, not_found_error
+from srd_core.rundir import resolve_model_path
 
 logger = logging.getLogger("srd.models")
 
@@ -48,21 +49,6 @@ class VocabularyMismatchError(SRDError):
 
 
 # --------------------------------------------------------------------------------------- locations
-
-
-def prepared_dir(run_dir: Path, role: str) -> Path:
-    """Where the `prepare` phase saves a preset model for ``role`` ("teacher" or "student")."""
-    return Path(run_dir) / "prepared" / role
-
-
-def resolve_model_path(cfg: ModelConfig, run_dir: Path, role: str) -> str:
-    """The directory or hub id to load for ``role``: ``path``, or the prepared preset in the run dir."""
-    if cfg.path is not None:
-        return cfg.path
-    directory = prepared_dir(run_dir, role)
-    if not (directory / "config.json").is_file():
-        raise SRDError(f"{role}: preset {cfg.preset!r} has not been prepared yet (run `srd run` or `srd prepare`)")
-    return str(directory)
 
 
 def is_model_dir(path: str | Path) -> bool:

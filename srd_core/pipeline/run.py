@@ -15,12 +15,10 @@ from typing import Any
 
 from srd_core.config import SRDConfig, dump_config
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from srd_core.rundir import EVAL_FILE, SAMPLES_META_FILE, TIMINGS_FILE
 
 logger = logging.getLogger(__name__)
 
-TIMINGS_FILE = "timings.json"
-SAMPLES_META_FILE = "samples_meta.jsonl"
-EVAL_FILE = "eval.jsonl"
 
 
 @dataclass

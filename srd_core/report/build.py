@@ -7,45 +7,22 @@ and verdict in ``report_summary``, the figures in ``report_plots``, the page in 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
 from srd_core.io import write_bytes_atomic, write_text_atomic
 from srd_core.report import plots
+from srd_core.report.contents import PlotSpec, Report
 from srd_core.report.data import RunArtifacts, load_run, score_of
 from srd_core.report.html import render_html
-from srd_core.report.summary import Summary, Verdict, compute_verdict, summarize
+from srd_core.report.summary import compute_verdict, summarize
 
 METRIC_LABELS = {
     "rouge_l": ("ROUGE-L F1 (higher = easier)", "ROUGE-L of the student's reflection"),
     "cross_entropy": ("cross-entropy (nats/token, lower = easier)", "Student CE on the reference"),
 }
 """(axis label, panel title) of the built-in difficulty metrics; other metrics are named as registered."""
-
-
-@dataclass
-class PlotSpec:
-    """One figure of the report: file stem, heading, caption, builder, and why it may be missing."""
-
-    name: str
-    heading: str
-    caption: str
-    build: Callable[[RunArtifacts], Figure | None]
-    missing: str
-
-
-@dataclass
-class Report:
-    """A built report: the inputs, the computed summary and verdict, and the figures (``None`` = missing)."""
-
-    run: RunArtifacts
-    summary: Summary
-    verdict: Verdict
-    figures: dict[str, Figure | None]
-    specs: list[PlotSpec]
 
 
 # --- figures ------------------------------------------------------------------------------------

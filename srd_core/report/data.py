@@ -15,11 +15,11 @@ import yaml
 
 from srd_core.errors import DataError
 from srd_core.io import read_jsonl
+from srd_core.rundir import SAMPLES_META_FILE
 
 METHODS = ("srd", "baseline")
 SCORE_KEYS = ("rouge_l", "score", "rougeL")
 MODEL_ALIASES = {"student": "student_init", "initial_student": "student_init"}
-SAMPLES_META_FILE = "samples_meta.jsonl"
 
 
 @dataclass

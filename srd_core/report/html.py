@@ -23,7 +23,7 @@ from srd_core.report.summary import (
 )
 
 if TYPE_CHECKING:
-    from srd_core.report.build import PlotSpec, Report
+    from srd_core.report.contents import PlotSpec, Report
 
 
 CSS = """

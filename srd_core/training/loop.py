@@ -46,6 +46,7 @@ from srd_core.models.runtime import (
     make_accelerator,
     shared_vocab,
 )
+from srd_core.rundir import EVAL_FILE, METRICS_FILE, SUMMARY_FILE
 from srd_core.training.batches import global_batch_ids, position, rank_micro_batches
 from srd_core.training.checkpoint import (
     TrainState,
@@ -72,9 +73,6 @@ logger = logging.getLogger(__name__)
 EvalFn = Callable[[Any, int], dict[str, Any]]
 """``eval_fn(model, step) -> dict``: evaluates the (unwrapped) student, returns one row of results."""
 
-METRICS_FILE = "metrics.jsonl"
-EVAL_FILE = "eval.jsonl"
-SUMMARY_FILE = "summary.json"
 
 
 @dataclass

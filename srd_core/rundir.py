@@ -1,0 +1,35 @@
+"""The layout of a run directory: the name of every artifact, and where prepared models live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from srd_core.config import ModelConfig
+from srd_core.errors import SRDError
+
+REFLECTION_FILE = "reflection.jsonl"
+REFLECTION_META_FILE = "reflection.meta.json"
+REFLECTION_PARTIAL_GLOB = "reflection.partial*.jsonl"
+CURATION_FILE = "curation.jsonl"
+CURATION_META_FILE = "curation.meta.json"
+SAMPLES_META_FILE = "samples_meta.jsonl"
+TIMINGS_FILE = "timings.json"
+EVAL_FILE = "eval.jsonl"
+EVAL_SETS_FILE = "eval_sets.jsonl"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+
+
+def prepared_dir(run_dir: Path, role: str) -> Path:
+    """Where the `prepare` phase saves a preset model for ``role`` ("teacher" or "student")."""
+    return Path(run_dir) / "prepared" / role
+
+
+def resolve_model_path(cfg: ModelConfig, run_dir: Path, role: str) -> str:
+    """The directory or hub id to load for ``role``: ``path``, or the prepared preset in the run dir."""
+    if cfg.path is not None:
+        return cfg.path
+    directory = prepared_dir(run_dir, role)
+    if not (directory / "config.json").is_file():
+        raise SRDError(f"{role}: preset {cfg.preset!r} has not been prepared yet (run `srd run` or `srd prepare`)")
+    return str(directory)

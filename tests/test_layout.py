@@ -1,0 +1,116 @@
+"""The package's layering, read from the source with ``ast``: no import cycles, and lower layers never
+import higher ones (every import counts: inside functions and under ``TYPE_CHECKING`` too)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from paths import REPO
+
+PACKAGE = REPO / "srd_core"
+
+LAYERS: dict[str, int] = {
+    "core": 0,  # the modules directly in srd_core/ (hookspecs, config, errors, ...): the plugin contract
+    "data": 1,
+    "models": 2,
+    "reflection": 3, "curation": 3, "evaluation": 3,  # siblings: none imports another
+    "builtins": 4,  # built-in plugins: found through entry points, imported by nothing in srd_core
+    "training": 5,
+    "report": 6, "experiment": 6,
+    "pipeline": 7,
+    "top": 8,  # cli.py and plugin_listing.py: the commands
+}
+TOP_MODULES = {"srd_core.cli", "srd_core.plugin_listing"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports_of(path: Path, known: set[str]) -> set[str]:
+    """The srd_core modules ``path`` imports (``from pkg import submodule`` counts as the submodule)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "srd_core"}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "srd_core":
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if sub in known else node.module)
+    return found & known
+
+
+def graph() -> dict[str, set[str]]:
+    mods = modules()
+    return {name: imports_of(path, set(mods)) - {name} for name, path in mods.items()}
+
+
+def layer_of(module: str) -> str:
+    parts = module.split(".")
+    if module in TOP_MODULES:
+        return "top"
+    if len(parts) == 1 or (len(parts) == 2 and parts[1] not in LAYERS):
+        return "core"
+    return parts[1]
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for dep in sorted(edges.get(node, ())):
+            if state.get(dep) == 1:
+                return [*stack[stack.index(dep):], dep]
+            if dep not in state and (cycle := visit(dep)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(edges):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_every_subpackage_has_a_layer():
+    subpackages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert subpackages <= set(LAYERS), subpackages - set(LAYERS)
+
+
+def test_no_import_cycles():
+    cycle = find_cycle(graph())
+    assert cycle is None, " -> ".join(cycle or [])
+
+
+def test_lower_layers_never_import_higher_ones():
+    bad = []
+    for module, deps in graph().items():
+        here = layer_of(module)
+        for dep in deps:
+            there = layer_of(dep)
+            if LAYERS[there] > LAYERS[here] or (LAYERS[there] == LAYERS[here] and there != here):
+                bad.append(f"{module} ({here}) imports {dep} ({there})")
+            if there == "builtins" and here != "builtins":
+                bad.append(f"{module} imports the built-in plugin {dep}: use the registry")
+    assert not bad, "\n".join(sorted(bad))
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+@pytest.mark.parametrize("module", ["srd_core.training.loop", "srd_core.cli"])
+def test_graph_sees_imports_inside_functions(module):
+    assert graph()[module], f"{module} imports nothing?"
