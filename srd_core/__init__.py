@@ -1,7 +1,40 @@
-"""srd: Selective Reflection Distillation for causal language models, as a plugin ecosystem."""
+"""srd: Selective Reflection Distillation for causal language models, as a plugin ecosystem.
 
+The public API: ``hookimpl`` (to write a plugin), ``get_component``/``get_registry`` (to build one by
+name), the component base classes a plugin subclasses, and ``load_config`` (a YAML file, validated).
+"""
+
+from srd_core.components import (
+    Component,
+    DifficultyMetric,
+    Fusion,
+    KDLoss,
+    Pacer,
+    Schedule,
+    Selection,
+    Selector,
+    StagePlan,
+    Task,
+)
+from srd_core.config import load_config
 from srd_core.hookspecs import hookimpl
 from srd_core.plugins import get_component, get_registry
 
-__all__ = ["__version__", "get_component", "get_registry", "hookimpl"]
+__all__ = [
+    "Component",
+    "DifficultyMetric",
+    "Fusion",
+    "KDLoss",
+    "Pacer",
+    "Schedule",
+    "Selection",
+    "Selector",
+    "StagePlan",
+    "Task",
+    "__version__",
+    "get_component",
+    "get_registry",
+    "hookimpl",
+    "load_config",
+]
 __version__ = "0.1.0"

@@ -26,7 +26,6 @@ from srd_core.config import ModelConfig, SFTConfig, SRDConfig
 from srd_core.data.encoding import collate_right_padded, encode_example, ensure_pad_token
 from srd_core.errors import SRDError
 from srd_core.io import fingerprint, write_json_atomic
-from srd_core.models.loading import prepared_dir
 from srd_core.types import Sample
 
 PREPARE_VERSION = 1
@@ -253,8 +252,3 @@ def _swap_in(staging: Path, root: Path) -> None:
         os.replace(root, old)
     os.replace(staging, root)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def prepared_paths(run_dir: str | Path) -> dict[str, Path]:
-    """Where ``prepare`` puts the tokenizer and the two models of ``run_dir``."""
-    return {role: prepared_dir(Path(run_dir), role) for role in ("tokenizer", "teacher", "student")}

@@ -40,9 +40,6 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def preset_names() -> list[str]:
-    """Names accepted by ``ModelConfig.preset``."""
-    return list(PRESETS)
 
 
 def resolve_preset(name: str, overrides: Mapping[str, Any] | None = None, field_path: str = "preset") -> Preset:

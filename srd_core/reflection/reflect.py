@@ -33,14 +33,14 @@ from srd_core.io import (
     write_jsonl_atomic,
 )
 from srd_core.models.generation import GenerationSettings, batch_order, generate
+from srd_core.rundir import REFLECTION_FILE
+from srd_core.rundir import REFLECTION_META_FILE as META_FILE
+from srd_core.rundir import REFLECTION_PARTIAL_GLOB as PARTIAL_GLOB
 from srd_core.types import ReflectionRecord, Sample
 
 logger = logging.getLogger("srd.reflect")
 
 FORMAT_VERSION = "reflection-v1"
-REFLECTION_FILE = "reflection.jsonl"
-META_FILE = "reflection.meta.json"
-PARTIAL_GLOB = "reflection.partial*.jsonl"
 
 BatchCallback = Callable[[list[ReflectionRecord]], None]
 
@@ -323,14 +323,6 @@ def load_cached(run_dir: Path, samples: Sequence[Sample], key: str) -> list[Refl
     return records
 
 
-def load_reflection(run_dir: Path) -> list[ReflectionRecord]:
-    """The records of a finished reflection pass (``reflection.jsonl``), in data order."""
-    from srd_core.errors import SRDError
-
-    path = Path(run_dir) / REFLECTION_FILE
-    if not path.is_file():
-        raise SRDError(f"{path}: no reflection yet (run `srd reflect` first)")
-    return [ReflectionRecord.from_dict(r) for r in read_jsonl(path)]
 
 
 def default_accelerator():
