@@ -18,6 +18,7 @@ EVAL_FILE = "eval.jsonl"
 EVAL_SETS_FILE = "eval_sets.jsonl"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
+TEACHER_CACHE_DIR = "teacher_cache"
 
 
 def prepared_dir(run_dir: Path, role: str) -> Path:
