@@ -7,13 +7,14 @@ tokens and "everything else", whose student probability is the student's mass ou
 The (k+1)-category teacher distribution is exact at every stored T; the KD loss on it differs from
 the full-vocabulary loss only by how the tail's mass is spread (see docs/teacher-cache.md). With more
 distinct temperatures than ``tail_grid`` (per-step schedules), the tail is stored at ``tail_grid``
-temperatures evenly spaced in β = 1/T and interpolated linearly in β (the log-sum-exp is convex in β,
-so the interpolation errs upwards, by the measured amount in docs/performance.md).
+temperatures evenly spaced in β = 1/T together with its slope in β (the tail's mean logit at that
+T), and cubic Hermite interpolation in β gives it in between (error measured in docs/teacher-cache.md).
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Literal
@@ -109,20 +110,36 @@ class TopK(TeacherSignal):
         n = self.params.tail_grid
         return sorted(1.0 / (lo + (hi - lo) * i / (n - 1)) for i in range(n))
 
+    def gridded(self, temperatures: Sequence[float]) -> bool:
+        """True when ``temperatures`` is an interpolation grid: ``tail_grid`` points evenly spaced in 1/T."""
+        if len(temperatures) != self.params.tail_grid:
+            return False
+        betas = sorted(1.0 / t for t in temperatures)
+        step = (betas[-1] - betas[0]) / (len(betas) - 1)
+        return step > 0 and all(math.isclose(b - a, step, rel_tol=1e-6) for a, b in itertools.pairwise(betas))
+
     def fields(self, vocab_size, temperatures):
         if self.params.k >= vocab_size:
             raise ValueError(f"k: {self.params.k} must be below the vocabulary size {vocab_size} (use `full`)")
         index_dtype = "int16" if vocab_size <= 65536 else "int32"  # int16 holds uint16 bits
-        return {"values": (self.params.dtype, self.params.k), "indices": (index_dtype, self.params.k),
-                "tail": ("float32", len(temperatures))}
+        fields = {"values": (self.params.dtype, self.params.k), "indices": (index_dtype, self.params.k),
+                  "tail": ("float32", len(temperatures))}
+        if self.gridded(temperatures):
+            fields["tail_slope"] = ("float32", len(temperatures))
+        return fields
 
     def encode(self, logits, temperatures):
         values, indices = logits.float().topk(self.params.k, dim=-1)
         rest = logits.float().scatter(-1, indices, float("-inf"))
         tail = torch.stack([torch.logsumexp(rest / t, dim=-1) for t in temperatures], dim=-1)
         index_dtype = torch.int16 if logits.shape[-1] <= 65536 else torch.int32  # uint16 bits via int16
-        return {"values": values.to(TORCH_DTYPES[self.params.dtype]), "indices": indices.to(index_dtype),
+        rows = {"values": values.to(TORCH_DTYPES[self.params.dtype]), "indices": indices.to(index_dtype),
                 "tail": tail}
+        if self.gridded(temperatures):  # d/dβ logsumexp(β·z) = the mean tail logit under softmax(β·z)
+            finite = torch.where(torch.isinf(rest), 0.0, rest)
+            rows["tail_slope"] = torch.stack([(torch.softmax(rest / t, dim=-1) * finite).sum(-1)
+                                              for t in temperatures], dim=-1)
+        return rows
 
     def log_probs(self, student_logits, rows, temperature, temperatures):
         indices = rows["indices"]
@@ -134,12 +151,17 @@ class TopK(TeacherSignal):
                                   torch.logsumexp(student.scatter(-1, indices, float("-inf")), dim=-1, keepdim=True)],
                                  dim=-1)
         teacher_cats = torch.cat([rows["values"].float() / temperature,
-                                  tail_at(rows["tail"].float(), temperatures, temperature).unsqueeze(-1)], dim=-1)
+                                  tail_at(rows["tail"].float(), temperatures, temperature,
+                                          rows.get("tail_slope")).unsqueeze(-1)], dim=-1)
         return F.log_softmax(student_cats, dim=-1), F.log_softmax(teacher_cats, dim=-1)
 
 
-def tail_at(tail: torch.Tensor, temperatures: Sequence[float], temperature: float) -> torch.Tensor:
-    """The tail log-sum-exp ``[n]`` at ``temperature``: a stored column, or linear in 1/T between two."""
+def tail_at(tail: torch.Tensor, temperatures: Sequence[float], temperature: float,
+            slope: torch.Tensor | None = None) -> torch.Tensor:
+    """The tail log-sum-exp ``[n]`` at ``temperature``: a stored column, or interpolated in β = 1/T.
+
+    With ``slope`` (d/dβ at each stored T) the interpolation is cubic Hermite, else linear.
+    """
     for i, t in enumerate(temperatures):
         if math.isclose(t, temperature, rel_tol=1e-6):
             return tail[:, i]
@@ -150,9 +172,15 @@ def tail_at(tail: torch.Tensor, temperatures: Sequence[float], temperature: floa
                          f"[{min(temperatures)}, {max(temperatures)}]; rebuild the teacher cache")
     hi = min(bisect.bisect_left(betas, beta), len(betas) - 1)
     lo = hi - 1
-    w = (beta - betas[lo]) / (betas[hi] - betas[lo])
+    h = betas[hi] - betas[lo]
+    w = (beta - betas[lo]) / h
     n = len(temperatures) - 1
-    return (1.0 - w) * tail[:, n - lo] + w * tail[:, n - hi]
+    f0, f1 = tail[:, n - lo], tail[:, n - hi]
+    if slope is None:
+        return (1.0 - w) * f0 + w * f1
+    d0, d1 = slope[:, n - lo].float(), slope[:, n - hi].float()
+    return ((2 * w**3 - 3 * w**2 + 1) * f0 + (w**3 - 2 * w**2 + w) * h * d0 + (-2 * w**3 + 3 * w**2) * f1
+            + (w**3 - w**2) * h * d1)
 
 
 @hookimpl
