@@ -279,6 +279,8 @@ def build_cache(config: SRDConfig, run_dir: Path, request: CacheRequest, samples
         for shard, group in enumerate(layout.shards):
             if shard % world != rank:
                 continue
+            for torn in directory.glob(f".shard-{shard:05d}.*.tmp"):  # left by a build killed mid-write
+                torn.unlink()
             if all(shard_path(directory, shard, name).is_file() for name in fields):
                 reused += 1
                 continue
@@ -300,6 +302,7 @@ def build_cache(config: SRDConfig, run_dir: Path, request: CacheRequest, samples
                 "fields": {n: list(v) for n, v in fields.items()}, "temperatures": temperatures,
                 "vocab_size": vocab, "shards": len(layout.shards), "response_tokens": total_rows, "bytes": size,
                 "bytes_per_token": round(size / max(total_rows, 1), 3),
+                "payload_bytes_per_token": sum(np.dtype(t).itemsize * w for t, w in fields.values()),
                 "rows": {i: list(v) for i, v in layout.rows.items()},
             })
         if accelerator is not None and world > 1:
