@@ -141,3 +141,22 @@ def test_kill_9_during_the_build_then_rerun_gives_a_byte_identical_cache(ws, tmp
     assert _files(directory) == _files(reference.directory)
     values = np.load(directory / "shard-00000.values.npy", mmap_mode="r")
     assert values.shape[1] == 8 and np.isfinite(values).all()
+
+
+@pytest.mark.slow
+def test_two_processes_build_the_same_cache_as_one(ws):
+    configs = {}
+    for name in ("one-process", "two-processes"):
+        write_curation(ws / name, IDS)
+        configs[name] = write_config(ws, name, curriculum=BABY_STEP,
+                                     train={**STAGEWISE, "teacher_signal": {"name": "full"}})
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "SRD_LOAD_PLUGINS": ""}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    two = subprocess.Popen([*torchrun, str(WORKER), str(configs["two-processes"]), "--accelerate"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    one = load_config(configs["one-process"])
+    (reference,) = build_teacher_caches(one, one.run.dir, load_samples(one, "train"))
+    out, _ = two.communicate(timeout=300)
+    assert two.returncode == 0, out
+    assert "built=3 reused=0" in out and "built=2 reused=0" in out  # shards 0, 2, 4 and 1, 3
+    assert _files(ws / "two-processes" / "teacher_cache" / reference.directory.name) == _files(reference.directory)
