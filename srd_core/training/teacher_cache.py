@@ -117,7 +117,8 @@ def cache_requests(config: SRDConfig, run_dir: Path, samples: Sequence[Sample], 
         ids, temps = plan_temperatures(config, run_dir, label, all_ids, num_processes)
         spec_key = fingerprint(spec.model_dump(mode="json"))
         request = requests.setdefault(spec_key, CacheRequest(where, spec, signal, []))
-        request.ids = [i for i in all_ids if i in set(request.ids) | set(ids)]
+        wanted = set(request.ids) | set(ids)
+        request.ids = [i for i in all_ids if i in wanted]
         request.plan_temperatures |= temps
     return list(requests.values())
 
