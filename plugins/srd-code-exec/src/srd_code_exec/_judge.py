@@ -39,6 +39,10 @@ class CandidateError(Exception):
     """The candidate raised an exception of a type that is not a builtin one."""
 
 
+class TooLarge(Exception):
+    """A reply over the size a reply may hold (the case fails, the channel stays usable)."""
+
+
 class Broken(Exception):
     """The candidate's channel is closed or sent more than a reply may hold."""
 
@@ -57,16 +61,20 @@ class Client:
         self.broken = False
 
     def _line(self):
-        while b"\n" not in self.buf:
-            if len(self.buf) > self.max_bytes:
-                raise Broken("reply too large")
-            chunk = os.read(self.rfd, 1 << 16)
+        """The next reply line; one over ``max_bytes`` is skipped whole and raises TooLarge."""
+        skipping = False
+        parts, size = [self.buf], len(self.buf)
+        while b"\n" not in parts[-1]:
+            if size > self.max_bytes:
+                skipping, parts, size = True, [b""], 0
+            chunk = os.read(self.rfd, 1 << 20)
             if not chunk:
                 raise Broken("closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        if len(line) > self.max_bytes:
-            raise Broken("reply too large")
+            parts.append(chunk)
+            size += len(chunk)
+        line, self.buf = b"".join(parts).split(b"\n", 1)
+        if skipping or len(line) > self.max_bytes:
+            raise TooLarge()
         return line
 
     def request(self, msg):
