@@ -111,9 +111,19 @@ def _uid_slot(base: int) -> Iterator[int]:
 
 def _reap(uid: int | None) -> None:
     """Kill every process of ``uid`` (the whole job, whatever it forked or detached)."""
-    if uid is None:
+    if uid is None or not _has_processes(uid):  # the common case: no reaper process to start
         return
     subprocess.run([sys.executable, "-I", "-S", str(LAUNCHER), "--reap", str(uid)], check=True, timeout=60)
+
+
+def _has_processes(uid: int) -> bool:
+    """Does ``uid`` own any process, zombies included (they still count against RLIMIT_NPROC)?"""
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    return True
+    return False
 
 
 def _workdir_parent(uid: int | None) -> str:
@@ -257,8 +267,6 @@ class Sandbox:
                 workdir = _make_workdir(uid)
                 stack.callback(_remove, workdir)
                 workdirs.append(workdir)
-            for uid in uids:
-                stack.callback(_reap, uid)
             return self._run_in(mode, python, workdirs, uids, cgroup, code, steps, entry_point)
 
     def _spec(self, mode, python, workdir, uid, cgroup, source, max_procs):
