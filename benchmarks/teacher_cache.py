@@ -15,7 +15,7 @@ build time, its size and bytes per response token. CPU time is the steadier figu
 machine.
 
     .venv/bin/python benchmarks/teacher_cache.py [--config examples/demo.yaml] [--n-train 600]
-        [--prepare-scale 0.25] [--steps N] [--epochs-per-stage 1] [--arms srd,baseline] [--k 32]
+        [--prepare-scale 0.25] [--steps N] [--epochs-per-stage 1] [--arms srd,baseline] [--k 32] [--rouge]
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--contenders", default="online,full,topk,sft")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--work-dir", default=None, help="Where the runs go (default: a temp dir, removed).")
+    parser.add_argument("--rouge", action="store_true", help="Also the held-out ROUGE-L of each SRD student.")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     arms = [a for a in args.arms.split(",") if a]
@@ -132,6 +133,11 @@ def main(argv: list[str] | None = None) -> None:
         train_cpu = time.process_time() - train_cpu0
         steps = sum(s.steps for s in summaries)
         loop = sum(s.wall_time for s in summaries)
+        if args.rouge:
+            from srd_core.evaluation.evaluate import evaluate_run_model
+
+            rouge = evaluate_run_model(cfg, run_dir, "srd", progress=False)[1].score
+            print(f"{name}: held-out ROUGE-L of the SRD student {rouge:.2f}", flush=True)
         results[name] = {"wall": wall, "cpu": cpu, "steps": steps, "step": loop / max(steps, 1),
                          "step_cpu": train_cpu / max(steps, 1),
                          "build": build_wall if builds else 0.0,
