@@ -94,7 +94,7 @@ def lm_train(model, examples, pad_id: int, steps: int, batch: int, lr: float, se
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     model.eval()
-    return float(loss)
+    return float(loss.detach())
 
 
 def response_states(model, examples, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
