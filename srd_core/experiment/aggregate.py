@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from srd_core.experiment.collect import collect_row
+from srd_core.experiment.layout import is_done, run_dir
 from srd_core.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
 
 if TYPE_CHECKING:
@@ -18,8 +19,6 @@ INFO_FILE = "experiment.json"
 
 def collect_rows(experiment: Experiment) -> list[dict[str, Any]]:
     """The row of every finished run, in the experiment's order."""
-    from srd_core.experiment.runner import is_done, run_dir
-
     return [collect_row(run_dir(experiment, run), run.variant, run.seed)
             for run in experiment.runs if is_done(experiment, run)]
 

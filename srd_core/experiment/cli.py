@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from srd_core.experiment.aggregate import HTML_FILE, ROWS_FILE, experiment_dir_rows
-from srd_core.experiment.runner import run_experiment
+from srd_core.experiment.runner import INVOCATIONS_FILE, run_experiment
 from srd_core.experiment.spec import load_experiment
 from srd_core.experiment.stats import variant_stats
-from srd_core.experiment.table import markdown_tables
+from srd_core.experiment.table import markdown_tables, provenance
 
 
 def run_spec(spec_file: Path, jobs: int | None) -> list[str]:
@@ -27,8 +27,12 @@ def run_spec(spec_file: Path, jobs: int | None) -> list[str]:
 
 def print_table(directory: Path, spec_file: Path | None = None) -> str:
     """Markdown tables of an experiment dir; the reference variant comes from SPEC_FILE when given."""
+    from srd_core.io import read_jsonl
+
     reference = load_experiment(spec_file).spec.reference if spec_file is not None else _reference_of(directory)
-    return markdown_tables(experiment_dir_rows(directory), reference)
+    invocations = Path(directory) / INVOCATIONS_FILE
+    runs = read_jsonl(invocations, tolerate_torn_tail=True) if invocations.is_file() else []
+    return markdown_tables(experiment_dir_rows(directory), reference) + provenance(runs)
 
 
 def _reference_of(directory: Path) -> str | None:

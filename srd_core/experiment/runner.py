@@ -22,13 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from srd_core.experiment.aggregate import write_results
+from srd_core.experiment.layout import config_path, config_sha, done_path, is_done, log_path, run_dir
 from srd_core.experiment.sharing import donor_ready, share_from, share_group
 from srd_core.experiment.spec import Experiment, ExperimentError, PlannedRun, dump_run_config
-from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_text_atomic
+from srd_core.io import append_jsonl, read_jsonl, write_json_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
 LOCK_FILE = "experiment.lock"
+INVOCATIONS_FILE = "invocations.jsonl"
+"""One row per `srd experiment` invocation that ran something: start, seconds, jobs, machine."""
 POLL_SECONDS = 0.5
 RUN_COMMAND = [sys.executable, "-c", "from srd_core.cli import main; main()", "run"]
 
@@ -64,35 +67,17 @@ def threads_per_job(jobs: int) -> int:
     return max(1, available // jobs)
 
 
-def config_path(experiment: Experiment, run: PlannedRun) -> Path:
-    return experiment.directory / "configs" / f"{run.name}.yaml"
+def machine_description() -> str:
+    """CPU model and count, and the GPU if torch sees one (for docs/results.md)."""
+    import platform
 
-
-def done_path(experiment: Experiment, run: PlannedRun) -> Path:
-    return experiment.directory / "done" / f"{run.name}.json"
-
-
-def log_path(experiment: Experiment, run: PlannedRun) -> Path:
-    return experiment.directory / "logs" / f"{run.name}.log"
-
-
-def run_dir(experiment: Experiment, run: PlannedRun) -> Path:
-    return experiment.runs_dir / run.name
-
-
-def config_sha(run: PlannedRun) -> str:
-    return fingerprint(dump_run_config(run))
-
-
-def is_done(experiment: Experiment, run: PlannedRun) -> bool:
-    """Finished with this very config (a changed variant runs again; `srd run` recomputes what is stale)."""
-    path = done_path(experiment, run)
-    try:
-        import json
-
-        return path.is_file() and json.loads(path.read_text(encoding="utf-8")).get("config") == config_sha(run)
-    except (OSError, ValueError):
-        return False
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} × {cpu}, {platform.system()} {platform.release()}"
 
 
 def _die_with_parent() -> None:
@@ -163,6 +148,7 @@ def _finish(experiment: Experiment, run: PlannedRun, seconds: float) -> None:
 def run_experiment(experiment: Experiment) -> RunOutcome:
     """Run (or resume) every planned run, then write experiment.jsonl and experiment.html."""
     exp, outcome = experiment, RunOutcome()
+    started_at, started = time.time(), time.perf_counter()
     with experiment_lock(exp.directory):
         for run in exp.runs:
             text = dump_run_config(run)
@@ -208,6 +194,12 @@ def run_experiment(experiment: Experiment) -> RunOutcome:
         finally:
             scheduler.stop_all()
             signal.signal(signal.SIGTERM, handler)
+            if outcome.ran or outcome.failed or scheduler.running:
+                append_jsonl(exp.directory / INVOCATIONS_FILE, [{
+                    "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at)),
+                    "seconds": round(time.perf_counter() - started, 1), "jobs": scheduler.jobs,
+                    "threads_per_job": scheduler.threads, "ran": outcome.ran, "failed": outcome.failed,
+                    "machine": machine_description()}])
         write_results(exp)
         if outcome.failed:
             first = next(r for r in exp.runs if r.name == outcome.failed[0])

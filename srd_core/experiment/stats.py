@@ -50,7 +50,8 @@ def spread(values: list[float | None]) -> Spread:
 
 
 def t_interval(diffs: list[float], confidence: float = CONFIDENCE) -> tuple[float, float, float] | None:
-    """``(low, high, two-sided p)`` of the mean of ``diffs`` under Student's t; ``None`` below two values."""
+    """``(low, high, two-sided p)`` of the mean of ``diffs`` under Student's t; ``None`` below two values or
+    when every difference is the same (zero spread: the t interval is undefined)."""
     from scipy import stats
 
     n = len(diffs)
@@ -58,7 +59,7 @@ def t_interval(diffs: list[float], confidence: float = CONFIDENCE) -> tuple[floa
         return None
     mean, sd = statistics.fmean(diffs), statistics.stdev(diffs)
     if sd == 0:
-        return mean, mean, (1.0 if mean == 0 else 0.0)
+        return None
     sem = sd / math.sqrt(n)
     low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=sem)
     p = 2 * stats.t.sf(abs(mean / sem), n - 1)
@@ -78,9 +79,10 @@ def paired_difference(a: str, b: str, pairs: list[tuple[int, float | None, float
     sd = statistics.stdev(diffs) if n > 1 else None
     interval = t_interval(diffs)
     if interval is None:
+        why = "one seed gives no interval" if n < 2 else ("the difference is the same on every seed, so the t "
+                                                           "interval is undefined (too few or too coarse evaluations)")
         return PairedDifference(a, b, seeds, diffs, mean, sd, None, None, None, None,
-                                f"No significant difference with {seeds_text}: {a} − {b} = {mean:+.2f} ROUGE-L, "
-                                "and one seed gives no interval.")
+                                f"No significant difference with {seeds_text}: {a} − {b} = {mean:+.2f} ROUGE-L; {why}.")
     low, high, p = interval
     ci = f"95% t interval [{low:+.2f}, {high:+.2f}], p = {p:.3g}"
     if low > 0 or high < 0:

@@ -50,3 +50,14 @@ def markdown_tables(rows: list[dict[str, Any]], reference: str | None = None) ->
     lines += ["", f"Intervals: {INTERVAL_METHOD}. Scores: ROUGE-L ×100 on the held-out set, mean ± sd over seeds. "
               f"Runs: {len(rows)}; sum of their phase times: {wall / 60:.1f} min.", ""]
     return "\n".join(lines)
+
+
+def provenance(invocations: list[dict[str, Any]]) -> str:
+    """One line: the machine, the wall time over every invocation that ran something, and the jobs."""
+    if not invocations:
+        return ""
+    seconds = sum(float(i.get("seconds") or 0.0) for i in invocations)
+    machines = sorted({str(i.get("machine")) for i in invocations if i.get("machine")})
+    jobs = sorted({int(i["jobs"]) for i in invocations if i.get("jobs")})
+    return (f"Machine: {'; '.join(machines) or 'unknown'}. Wall time: {seconds / 60:.1f} min over "
+            f"{len(invocations)} invocation(s) (--jobs {'/'.join(map(str, jobs))}).\n")

@@ -15,14 +15,14 @@ MICRO_OVERRIDES = [
     "data.max_length=128",
     "data.limit_train=null",
     "data.limit_eval=null",
-    "prepare={vocab_size: 300, seed: 0, teacher_sft: {steps: 30, batch_size: 16, lr: 3.0e-3},"
-    " student_sft: {steps: 3, batch_size: 16, lr: 3.0e-3}}",
+    "prepare={vocab_size: 300, seed: 0, teacher_sft: {steps: 8, batch_size: 16, lr: 3.0e-3},"
+    " student_sft: {steps: 2, batch_size: 16, lr: 3.0e-3}}",
     "reflection={batch_size: 16, max_new_tokens: 8}",
     "curriculum.selector={name: fixed_ratio, ratio: 0.75}",
     "curriculum.pacer={name: baby_step, num_bins: 3}",
     "train.batch_size=8",
     "train.grad_accum=1",
-    "train.eval_every=3",
+    "train.eval_every=5",
     "train.log_every=1",
     "train.checkpoint_every=2",
     "train.max_steps=null",
