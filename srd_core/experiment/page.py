@@ -60,47 +60,58 @@ def _verdict(label: str, d: PairedDifference) -> str:
     return f'<div class="{cls}"><b>{_esc(label)}</b> {_esc(d.verdict)}</div>'
 
 
-SUMMARY_COLUMNS: list[tuple[str, str, int, float]] = [
+SCORE_COLUMNS: list[tuple[str, str, int, float]] = [
     ("teacher", "teacher", 1, 1.0), ("student_init", "initial student", 1, 1.0), ("srd", "SRD", 1, 1.0),
     ("baseline", "plain KD", 1, 1.0), ("baseline_at_srd_steps", "KD at SRD's steps", 1, 1.0),
+]
+BUDGET_COLUMNS: list[tuple[str, str, int, float]] = [
     ("time_to_quality_s", "time-to-quality s", 0, 1.0), ("srd_steps", "SRD steps", 0, 1.0),
     ("baseline_steps", "KD steps", 0, 1.0), ("srd_tokens", "SRD tokens", 0, 1.0),
-    ("reflection_s", "reflection s", 0, 1.0), ("wall_s", "wall s", 0, 1.0),
-    ("noise_dropped_share", "noisy % of dropped", 1, 100.0),
+    ("baseline_tokens", "KD tokens", 0, 1.0), ("reflection_s", "reflection s", 1, 1.0),
+    ("wall_s", "run wall s", 0, 1.0), ("noise_dropped_share", "noisy % of dropped", 1, 100.0),
+    ("noise_kept_share", "noisy % of kept", 1, 100.0),
 ]
 
 
-def _summary_table(stats: list[VariantStats]) -> str:
-    head = "".join(f"<th>{_esc(label)}</th>" for _, label, _, _ in SUMMARY_COLUMNS)
+def _variant_table(stats: list[VariantStats], columns: list[tuple[str, str, int, float]], scores: bool) -> str:
+    head = "".join(f"<th>{_esc(label)}</th>" for _, label, _, _ in columns)
+    lead = "<th>SRD − KD [95% CI]</th>" if scores else ""
     body = []
     for v in stats:
-        cells = "".join(f"<td>{_esc(fmt_spread(v.columns[key], digits, scale))}</td>"
-                        for key, _, digits, scale in SUMMARY_COLUMNS)
-        body.append(f"<tr><td>{_esc(v.variant)}</td><td>{len(v.seeds)}</td><td>{_esc(fmt_difference(v.srd_vs_baseline))}"
-                    f"</td>{cells}</tr>")
-    return (f'<div class="scroll"><table><thead><tr><th>variant</th><th>seeds</th><th>SRD − KD [95% CI]</th>{head}'
-            f"</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
+        cells = [fmt_spread(v.columns[key], digits, scale) for key, _, digits, scale in columns]
+        if scores:
+            cells.insert(0, fmt_difference(v.srd_vs_baseline))
+        else:  # time-to-quality: on how many seeds SRD got there at all
+            cells[0] += f" ({v.columns['time_to_quality_s'].n}/{len(v.seeds)} reached)"
+        cells = "".join(f"<td>{_esc(c)}</td>" for c in cells)
+        body.append(f"<tr><td>{_esc(v.variant)}</td><td>{len(v.seeds)}</td>{cells}</tr>")
+    return (f'<div class="scroll"><table><thead><tr><th>variant</th><th>seeds</th>{lead}{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
-RUN_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
+RUN_SCORE_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("teacher", "teacher", lambda v: _num(v)), ("student_init", "init. student", lambda v: _num(v)),
     ("srd", "SRD", lambda v: _num(v)), ("baseline", "plain KD", lambda v: _num(v)),
     ("diff", "SRD − KD", lambda v: _num(v, 2)), ("baseline_at_srd_steps", "KD at SRD steps", lambda v: _num(v)),
-    ("time_to_quality_s", "TTQ s", lambda v: _num(v, 0)), ("srd_steps", "SRD steps", _num),
-    ("baseline_steps", "KD steps", _num), ("srd_tokens", "SRD tokens", _num),
-    ("wall_s", "wall s", lambda v: _num(v, 0)), ("reflection_s", "reflect s", lambda v: _num(v, 1)),
-    ("noisy_dropped", "noisy dropped", _num), ("dropped", "dropped", _num),
+    ("time_to_quality_s", "TTQ s", lambda v: _num(v, 0)),
+]
+RUN_BUDGET_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
+    ("srd_steps", "SRD steps", _num), ("baseline_steps", "KD steps", _num), ("srd_tokens", "SRD tokens", _num),
+    ("baseline_tokens", "KD tokens", _num), ("srd_train_s", "SRD train s", lambda v: _num(v, 0)),
+    ("baseline_train_s", "KD train s", lambda v: _num(v, 0)), ("reflection_s", "reflect s", lambda v: _num(v, 1)),
+    ("wall_s", "wall s", lambda v: _num(v, 0)), ("noisy_dropped", "noisy dropped", _num), ("dropped", "dropped", _num),
 ]
 
 
-def _runs_table(rows: list[dict[str, Any]]) -> str:
-    head = "".join(f"<th>{_esc(label)}</th>" for _, label, _ in RUN_COLUMNS)
+def _runs_table(rows: list[dict[str, Any]], columns, shared: bool) -> str:
+    head = "".join(f"<th>{_esc(label)}</th>" for _, label, _ in columns) + ("<th>shared</th>" if shared else "")
     body = []
     for r in rows:
-        cells = "".join(render(r.get(key)) for key, _, render in RUN_COLUMNS)
-        shared = ", ".join(r.get("shared") or []) or "—"
-        body.append(f"<tr><td>{_esc(r['variant'])}</td><td>{_esc(r['seed'])}</td>{cells}<td>{_esc(shared)}</td></tr>")
-    return (f'<div class="scroll"><table><thead><tr><th>variant</th><th>seed</th>{head}<th>shared</th></tr></thead>'
+        cells = "".join(render(r.get(key)) for key, _, render in columns)
+        if shared:
+            cells += f"<td>{_esc(', '.join(r.get('shared') or []) or '—')}</td>"
+        body.append(f"<tr><td>{_esc(r['variant'])}</td><td>{_esc(r['seed'])}</td>{cells}</tr>")
+    return (f'<div class="scroll"><table><thead><tr><th>variant</th><th>seed</th>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
@@ -124,7 +135,8 @@ def render_page(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
     parts += [
         f"<p class=\"sub\">Confidence intervals: {_esc(INTERVAL_METHOD)}. A winner is named only when the interval "
         "excludes 0. Scores are ROUGE-L ×100 on the held-out set.</p>",
-        "<h2>Per variant (mean ± sd over seeds)</h2>", _summary_table(stats),
+        "<h2>Per variant (mean ± sd over seeds)</h2>", _variant_table(stats, SCORE_COLUMNS, scores=True),
+        _variant_table(stats, BUDGET_COLUMNS, scores=False),
         _figure(plots.plot_scores(stats, rows), "Final ROUGE-L per variant, mean ± sd, dots are seeds"),
         _figure(plots.plot_differences(stats), "Paired SRD − plain KD per seed with the mean's 95% t interval"),
         "<h2>Eval curves</h2>",
@@ -132,7 +144,8 @@ def render_page(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
         "<h2>Time-to-quality</h2>",
         _figure(plots.plot_time_to_quality(rows), "Seconds (reflection included) until SRD first reached plain KD's "
                 "final score; grey: SRD's whole reflection + training time"),
-        "<h2>Runs</h2>", _runs_table(rows),
+        "<h2>Runs</h2>", _runs_table(rows, RUN_SCORE_COLUMNS, shared=True),
+        _runs_table(rows, RUN_BUDGET_COLUMNS, shared=False),
         f"<h2>Variants</h2><ul>{variants}</ul>",
     ]
     if info.get("overrides"):
