@@ -142,11 +142,20 @@ def share_from(config: SRDConfig, donor: Path, target: Path) -> dict[str, Any]:
         if value:
             record[what] = value
     if got["prepared"]:
-        record["prepare_s"] = _seconds(donor, "prepare") or previous.get("prepare_s")
+        record["prepare_s"] = _seconds(donor, "prepare") or _manifest_seconds(donor)
     if got["reflection"]:
         record["reflect_s"] = _seconds(donor, "reflect") or _reflection_seconds(donor)
     write_json_atomic(target / SHARED_FILE, record)
     return record
+
+
+def _manifest_seconds(run_dir: Path) -> float | None:
+    """How long the donor's `prepare` took, from its manifest (its timings.json comes at the end of its run)."""
+    try:
+        seconds = json.loads((run_dir / "prepared" / "prepare.json").read_text(encoding="utf-8")).get("seconds")
+    except (OSError, ValueError):
+        return None
+    return float(seconds) if isinstance(seconds, (int, float)) else None
 
 
 def _reflection_seconds(run_dir: Path) -> float | None:

@@ -78,6 +78,13 @@ def test_kill_then_resume_skips_finished_runs_and_reruns_the_killed_one(experime
     assert "1 threads)" in killed_log.split("=== srd run")[2]  # --jobs 2 gave each run half of OMP_NUM_THREADS=2
 
 
+def test_jobs_2_runs_two_at_a_time(experiment):
+    directory, *_ = experiment
+    header = (directory / "logs" / "lambda-0.5-seed0.log").read_text().splitlines()[0]
+    started = time.mktime(time.strptime(header.split(" (")[1].split(",")[0], "%Y-%m-%d %H:%M:%S"))
+    assert started <= (directory / "done" / "lambda-0.75-seed1.json").stat().st_mtime  # began before the other ended
+
+
 def test_runs_share_the_prepared_models_and_reflection(experiment):
     directory, *_ = experiment
     leader = directory / "runs" / "lambda-0.75-seed0"
@@ -89,6 +96,7 @@ def test_runs_share_the_prepared_models_and_reflection(experiment):
                 continue
             shared = json.loads((run / "shared.json").read_text())
             assert shared["prepared"] and shared["reflection"], shared
+            assert shared["prepare_s"] > 0 and shared["reflect_s"] > 0  # the method's cost stays on record
             weights = next((leader / "prepared" / "student").glob("*.safetensors"))
             assert (run / "prepared" / "student" / weights.name).stat().st_ino == weights.stat().st_ino
             assert (run / "reflection.jsonl").read_bytes() == (leader / "reflection.jsonl").read_bytes()
