@@ -66,6 +66,7 @@ from srd_core.training.stages import (
     plan_label_stages,
     stage_lengths,
 )
+from srd_core.training.t2_scaling import kd_t2_scaling
 from srd_core.types import Sample
 
 logger = logging.getLogger(__name__)
@@ -168,6 +169,7 @@ class _Session:
         self.teacher_head = causal_lm_core(self.teacher).get_output_embeddings()
         self.vocab_size = shared_vocab(tokenizer, self.student_head, self.teacher_head)
         self.kd_loss = get_component("kd_loss", cfg.kd_loss.name, **cfg.kd_loss.params)
+        self.scale_by_t2 = kd_t2_scaling(cfg.scale_kd_by_t2, self.kd_loss)
         self.global_batch = global_batch_size(config, accelerator.num_processes)
         self.lengths = stage_lengths(state.stages, self.global_batch, cfg.max_steps)
         self.scheduler = None
@@ -229,7 +231,7 @@ class _Session:
                 out = distill_loss(
                     student_hidden, self.student_head, teacher_hidden, self.teacher_head, labels, self.kd_loss,
                     temperature=temperature, sft_weight=sft_weight, vocab_size=self.vocab_size,
-                    chunk_size=self.cfg.kd_chunk_size, scale_by_t2=self.cfg.scale_kd_by_t2,
+                    chunk_size=self.cfg.kd_chunk_size, scale_by_t2=self.scale_by_t2,
                 )
                 # out.loss = w_sft · CE + (1 − w_sft) · KD_T, the mean over this micro-batch's tokens.
                 # Weighted by its share of the global batch's tokens (DDP averages over processes),
