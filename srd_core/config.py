@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from srd_core.errors import ConfigError, PluginError
 from srd_core.registry import format_validation_error
@@ -251,6 +252,15 @@ class SRDConfig(Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     prepare: PrepareConfig = Field(default_factory=PrepareConfig, description="Training of `preset` models.")
+
+    @model_validator(mode="after")
+    def _dev_split_for_select_best(self) -> SRDConfig:
+        if self.train.select_best.enabled and self.data.dev is None and self.data.eval is None:
+            raise PydanticCustomError(
+                "dev_split", "train.select_best.enabled: no dev split distinct from the final eval set; set "
+                "data.dev (a task whose eval split is the dev set), or data.eval (then data.train's eval split is "
+                "the dev set)")
+        return self
 
 
 # Where component specs live in the config, with their kind.

@@ -19,6 +19,11 @@ IDS = [f"s{i}" for i in range(24)]
 BABY = {"pacer": {"name": "baby_step", "num_bins": 3, "epochs_per_stage": 2}}  # stages of 4, 6, 10 steps
 
 
+def _eval_data(ws) -> dict:
+    """data.eval set: data.train's eval split may then serve as the dev split."""
+    return {"eval": {"name": "jsonl", "eval": str(ws / "train.jsonl"), "id_field": "id", "template": "{instruction}"}}
+
+
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
     return make_workspace(tmp_path_factory.mktemp("ws"))
@@ -58,7 +63,8 @@ def test_each_stage_keeps_its_best_and_the_next_starts_from_it(ws, monkeypatch):
     monkeypatch.setattr(loop, "dev_rouge_fn", fake_dev_fn)
     run_dir = ws / "best"
     write_curation(run_dir, IDS)
-    cfg = make_config(ws, "best", curriculum=BABY, train={"select_best": {"enabled": True}, "keep_checkpoints": 3})
+    cfg = make_config(ws, "best", curriculum=BABY, data=_eval_data(ws),
+                      train={"select_best": {"enabled": True}, "keep_checkpoints": 3})
     starts = {}
 
     from srd_core.hookspecs import hookimpl
@@ -104,7 +110,8 @@ def test_selection_changes_the_trained_model(ws, monkeypatch):
     finals = {}
     for name, enabled in (("sel-on", True), ("sel-off", False)):
         write_curation(ws / name, IDS)
-        cfg = make_config(ws, name, curriculum=BABY, train={"select_best": {"enabled": enabled}})
+        cfg = make_config(ws, name, curriculum=BABY, data=_eval_data(ws),
+                          train={"select_best": {"enabled": enabled}})
         train(cfg, ws / name, "srd")
         finals[name] = load_file(ws / name / "srd" / "final" / "model.safetensors")
     assert any(not torch.equal(finals["sel-on"][k], finals["sel-off"][k]) for k in finals["sel-on"])
@@ -147,3 +154,19 @@ def test_real_dev_rouge_during_training(ws):
         stage_rows = [r for r in rows if r["stage"] == int(stage)]
         assert pick["score"] == max(r["rouge_l"] for r in stage_rows)
         assert pick["step"] == next(r["step"] for r in stage_rows if r["rouge_l"] == pick["score"])
+
+
+def test_select_best_without_a_dev_split_is_one_line_exit_2(ws):
+    import yaml
+    from click.testing import CliRunner
+    from tiny_run import raw_config
+
+    from srd_core.cli import cli
+
+    path = ws / "nodev.yaml"
+    path.write_text(yaml.safe_dump(raw_config(ws, "nodev", train={"select_best": {"enabled": True}})))
+    result = CliRunner().invoke(cli, ["config", "validate", str(path)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"srd: error: {path}: train.select_best.enabled: no dev split distinct from the final eval set; set data.dev "
+        "(a task whose eval split is the dev set), or data.eval (then data.train's eval split is the dev set)"]
