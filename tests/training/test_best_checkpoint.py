@@ -170,3 +170,65 @@ def test_select_best_without_a_dev_split_is_one_line_exit_2(ws):
     assert result.output.strip().splitlines() == [
         f"srd: error: {path}: train.select_best.enabled: no dev split distinct from the final eval set; set data.dev "
         "(a task whose eval split is the dev set), or data.eval (then data.train's eval split is the dev set)"]
+
+
+@pytest.mark.slow
+def test_resume_after_a_kill_selects_as_an_uninterrupted_run(ws, tmp_path):
+    """Killed after a dev point past the last checkpoint (a stale best.json on disk), then resumed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from paths import TRAIN_WORKER
+    from tiny_run import write_config
+
+    from srd_core.config import load_config
+
+    train_spec = {"name": "jsonl", "train": str(ws / "train.jsonl"), "id_field": "id", "template": "{instruction}",
+                  "dev_size": 4}
+    sections = {"data": {"train": train_spec, **_eval_data(ws)}, "curriculum": BABY,
+                "train": {"select_best": {"enabled": True, "max_samples": 4}, "checkpoint_every": 4}}
+    configs = {}
+    for name in ("sel-full", "sel-killed"):
+        write_curation(ws / name, [f"s{i}" for i in range(4, 24)])  # stages of 4, 6, 8 steps
+        configs[name] = write_config(ws, name, **sections)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "SRD_LOAD_PLUGINS": ""}
+    marker = tmp_path / "paused"
+    killed = subprocess.Popen([sys.executable, str(TRAIN_WORKER), str(configs["sel-killed"]), "--pause-at", "15",
+                               str(marker)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(load_config(configs["sel-full"]), ws / "sel-full", "srd")
+    finally:
+        torch.set_num_threads(before)
+    deadline = time.time() + 180
+    while not marker.exists():
+        assert killed.poll() is None, killed.communicate()[0]
+        assert time.time() < deadline, "the run never reached the pause"
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    out_dir = ws / "sel-killed" / "srd"
+    assert json.loads((out_dir / "best" / "stage-2" / "best.json").read_text())["step"] == 14  # past step 12
+    resumed = subprocess.run([sys.executable, str(TRAIN_WORKER), str(configs["sel-killed"])], env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resumed_from_step=12" in resumed.stdout
+
+    def rows(name):
+        found = read_rows(ws / name / "srd" / "dev_eval.jsonl")
+        return [{k: v for k, v in r.items() if k != "wall_time"} for r in found]
+
+    assert rows("sel-killed") == rows("sel-full")
+    assert [r["step"] for r in rows("sel-full")] == [2, 4, 7, 10, 14, 18]
+
+    def chosen(name):
+        return json.loads((ws / name / "srd" / "best_checkpoints.json").read_text())
+
+    assert chosen("sel-killed") == chosen("sel-full")
+    a = load_file(ws / "sel-full" / "srd" / "final" / "model.safetensors")
+    b = load_file(out_dir / "final" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
