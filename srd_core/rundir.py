@@ -19,6 +19,9 @@ EVAL_SETS_FILE = "eval_sets.jsonl"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 TEACHER_CACHE_DIR = "teacher_cache"
+DEV_EVAL_FILE = "dev_eval.jsonl"
+BEST_DIR = "best"
+BEST_FILE = "best_checkpoints.json"
 
 
 def prepared_dir(run_dir: Path, role: str) -> Path:
