@@ -18,6 +18,15 @@ EVAL_FILE = "eval.jsonl"
 EVAL_SETS_FILE = "eval_sets.jsonl"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
+CONFIG_FILE = "config.yaml"
+REPORT_FILE = "report.html"
+PLOTS_DIR = "plots"
+PREPARED_DIR = "prepared"
+PROVENANCE_DIR = "provenance"
+"""One record per phase: the fingerprint of its inputs and their values (see pipeline/phases.py)."""
+STALE_DIR = ".stale"
+"""Where the last stale artifacts of each phase are kept when the phase is recomputed."""
+LOCK_FILE = ".lock"
 
 
 def prepared_dir(run_dir: Path, role: str) -> Path:
