@@ -1,8 +1,9 @@
 """Content fingerprints of files and directories, and the difference between two sets of inputs.
 
 A file's hash is its SHA-256; a directory's hashes every regular file under it (relative path +
-file hash). ``HashCache`` keeps each file's hash next to its size, mtime and inode, so an unchanged
-file is not read again (the fast path); any of the three changing means the file is hashed anew.
+file hash). ``HashCache`` keeps each file's hash next to its size, mtime, ctime and inode, so an
+unchanged file is not read again (the fast path); any of them changing means the file is hashed
+anew (ctime too, because a rewrite that restores size and mtime still moves it).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def _sha256_file(path: Path) -> str:
 
 
 class HashCache:
-    """Content hashes of files, reused while a file's size, mtime and inode are unchanged."""
+    """Content hashes of files, reused while a file's size, mtime, ctime and inode are unchanged."""
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else None
@@ -44,10 +45,10 @@ class HashCache:
         """SHA-256 of a file's bytes (from the cache when size, mtime and inode match)."""
         key = str(Path(path).resolve())
         stat = os.stat(key)
-        probe = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+        probe = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
         entry = self.entries.get(key)
-        if entry is not None and entry[:3] == probe:
-            return entry[3]
+        if entry is not None and entry[:4] == probe:
+            return entry[4]
         value = _sha256_file(Path(key))
         self.entries[key] = [*probe, value]
         self.dirty = True

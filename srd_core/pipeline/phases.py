@@ -72,8 +72,11 @@ TRAIN_SHARED = tuple(f"train.{n}" for n in TrainConfig.model_fields if n not in 
 STUDENT_LOAD = ("student.path", "student.preset", "student.revision", "student.dtype", "student.trust_remote_code")
 
 
-def _spec_files(spec: ComponentSpec | None, where: str) -> dict[str, Path]:
-    """Existing files or directories named by a component's params (a task's data files)."""
+def _spec_files(spec: ComponentSpec | None, where: str, run_dir: Path) -> dict[str, Path]:
+    """Existing files or directories named by a component's params (a task's data files).
+
+    A directory that holds the run dir (``"."``, say) is no data input: it would hash the run itself.
+    """
     found: dict[str, Path] = {}
     if spec is None:
         return found
@@ -86,6 +89,8 @@ def _spec_files(spec: ComponentSpec | None, where: str) -> dict[str, Path]:
                 exists = Path(item).exists()
             except OSError:  # a long template string is no path
                 exists = False
+            if exists and Path(item).is_dir() and Path(run_dir).resolve().is_relative_to(Path(item).resolve()):
+                continue
             if exists:
                 found[f"data file {where}.{key}{f'.{i}' if isinstance(value, list) else ''}"] = Path(item)
     return found
@@ -102,12 +107,13 @@ def _model_dir(config: SRDConfig, run_dir: Path, role: str) -> dict[str, Path]:
     return found
 
 
-def _train_data(config: SRDConfig) -> dict[str, Path]:
-    return _spec_files(config.data.train, "data.train")
+def _train_data(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
+    return _spec_files(config.data.train, "data.train", run_dir)
 
 
-def _eval_data(config: SRDConfig) -> dict[str, Path]:
-    return {**_spec_files(config.data.eval, "data.eval"), **_spec_files(config.data.train, "data.train")}
+def _eval_data(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
+    return {**_spec_files(config.data.eval, "data.eval", run_dir), **_spec_files(config.data.train, "data.train",
+                                                                                run_dir)}
 
 
 def _uses_curation(spec: ComponentSpec) -> bool:
@@ -177,7 +183,7 @@ def _needs_prepare(config: SRDConfig) -> bool:
 
 
 def _prepare_files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
-    found = _train_data(config)
+    found = _train_data(config, run_dir)
     for role in ("teacher", "student"):
         if getattr(config, role).path is not None:
             found.update(_model_dir(config, run_dir, role))
@@ -200,7 +206,7 @@ def _train_phase(label: str) -> Phase:
         return ("prepare",) + (("curate",) if needs else ())
 
     def files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
-        found = {**_train_data(config), **_model_dir(config, run_dir, "teacher"),
+        found = {**_train_data(config, run_dir), **_model_dir(config, run_dir, "teacher"),
                  **_model_dir(config, run_dir, "student")}
         if reads_curation(config):
             found[CURATION_FILE] = run_dir / CURATION_FILE
@@ -231,7 +237,7 @@ def _eval_phase(label: str) -> Phase:
             model = {f"{label} model": run_dir / label / "final"}
         else:
             model = _model_dir(config, run_dir, role)
-        return {**_eval_data(config), **model}
+        return {**_eval_data(config, run_dir), **model}
 
     return Phase(
         name=f"evaluate_{label}", verb="re-evaluating",
@@ -255,7 +261,7 @@ PHASES: list[Phase] = [
     Phase("reflect", "reflecting again",
           fields=lambda config: (*DATA_TRAIN, "reflection", "run.seed", *STUDENT_LOAD),
           after=lambda config: ("prepare",),
-          files=lambda config, run_dir: {**_train_data(config), **_model_dir(config, run_dir, "student")},
+          files=lambda config, run_dir: {**_train_data(config, run_dir), **_model_dir(config, run_dir, "student")},
           outputs=(REFLECTION_FILE, REFLECTION_META_FILE, REFLECTION_PARTIAL_GLOB),
           done=_exists(REFLECTION_FILE, REFLECTION_META_FILE)),
     Phase("curate", "recomputing",
@@ -446,9 +452,10 @@ def check_upstream(planner: Planner, name: str) -> None:
     for upstream in BY_NAME[name].after(planner.config):
         before = planner.status(upstream)
         if before.recorded and before.state in ("stale", "pending"):
-            command = {"prepare": "prepare", "reflect": "reflect", "curate": "curate"}.get(upstream, "run")
-            raise SRDError(f"{name} reads {upstream}, which is {before.describe()}; run `srd {command} CONFIG` "
-                           "(or `srd run CONFIG`) first")
+            command = {"prepare": "prepare CONFIG", "reflect": "reflect CONFIG", "curate": "curate CONFIG",
+                       "train_srd": "train CONFIG", "train_baseline": "train CONFIG --label baseline"}
+            raise SRDError(f"{name} reads {upstream}, which is {before.describe()}; run "
+                           f"`srd {command.get(upstream, 'run CONFIG')}` (or `srd run CONFIG`) first")
 
 
 def open_phase(planner: Planner, name: str, *, main: bool = True, barrier: Callable[[], None] = lambda: None) -> Status:

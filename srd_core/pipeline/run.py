@@ -77,6 +77,7 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
     from srd_core.curation.curate import run_curation
     from srd_core.data.samples import load_samples
     from srd_core.models.prepare import prepare
+    from srd_core.pipeline.commands import sync_config_file
     from srd_core.pipeline.phases import Planner, consistent, run_phase
     from srd_core.reflection.reflect import default_accelerator, run_reflection
     from srd_core.report.build import write_report
@@ -94,6 +95,8 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
         import json
 
         timings = json.loads(timings_path.read_text(encoding="utf-8"))
+
+    sync_config_file(planner, main)  # an old config.yaml must not describe what this run is about to replace
 
     def phase(name: str, work: Callable[[], Any]) -> Callable[[], bool]:
         def run() -> bool:
