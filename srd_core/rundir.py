@@ -27,6 +27,9 @@ PROVENANCE_DIR = "provenance"
 STALE_DIR = ".stale"
 """Where the last stale artifacts of each phase are kept when the phase is recomputed."""
 LOCK_FILE = ".lock"
+DEV_EVAL_FILE = "dev_eval.jsonl"
+BEST_DIR = "best"
+BEST_FILE = "best_checkpoints.json"
 
 
 def prepared_dir(run_dir: Path, role: str) -> Path:

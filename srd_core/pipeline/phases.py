@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from srd_core.config import ComponentSpec, SRDConfig, TrainConfig
+from srd_core.config import ComponentSpec, EvalConfig, SRDConfig, TrainConfig
 from srd_core.errors import SRDError
 from srd_core.fingerprints import HashCache, first_difference, flatten
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
@@ -63,7 +63,8 @@ HASH_CACHE_FILE = "hashes.json"
 
 DATA_TRAIN = ("data.train", "data.limit_train", "data.max_prompt_tokens", "data.max_length", "data.on_bad_sample")
 DATA_EVAL = ("data.eval", "data.train", "data.limit_eval", "data.max_prompt_tokens", "data.on_bad_sample")
-EVAL_FIELDS = ("eval.max_new_tokens", "eval.batch_size", "eval.protocol", "eval.seeds", "eval.max_samples")
+EVAL_FIELDS = tuple(f"eval.{n}" for n in EvalConfig.model_fields if n != "sets")
+"""eval.* fields the final evaluation reads (``eval.sets`` belongs to `srd evaluate-sets`)."""
 TRAIN_LOOSE = {"log_every", "eval_every", "checkpoint_every", "keep_checkpoints"}
 """train.* fields that change when logs and checkpoints are written, not the trained model."""
 SRD_ONLY = ("temperature", "sft_weight")
@@ -196,7 +197,8 @@ def _train_phase(label: str) -> Phase:
     def fields(config: SRDConfig) -> tuple[str, ...]:
         own = ("train.temperature", "train.sft_weight", "curriculum.pacer") if srd else ("baseline",)
         matched = ("curriculum.pacer",) if not srd and config.baseline.match_srd_steps else ()
-        return TRAIN_SHARED + own + matched + DATA_TRAIN + ("run.seed", "teacher", "student")
+        dev = ("data.dev", "data.eval", "data.limit_eval") if config.train.select_best.enabled else ()
+        return TRAIN_SHARED + own + matched + DATA_TRAIN + dev + ("run.seed", "teacher", "student")
 
     def reads_curation(config: SRDConfig) -> bool:
         return _uses_curation(config.curriculum.pacer) if srd else _baseline_reads_curation(config)
@@ -208,6 +210,8 @@ def _train_phase(label: str) -> Phase:
     def files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
         found = {**_train_data(config, run_dir), **_model_dir(config, run_dir, "teacher"),
                  **_model_dir(config, run_dir, "student")}
+        if config.train.select_best.enabled:  # the dev set that picks each stage's weights
+            found.update(_spec_files(config.data.dev, "data.dev", run_dir))
         if reads_curation(config):
             found[CURATION_FILE] = run_dir / CURATION_FILE
         return found
