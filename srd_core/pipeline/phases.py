@@ -333,9 +333,8 @@ def hash_cache(run_dir: Path) -> HashCache:
     return HashCache(Path(run_dir) / PROVENANCE_DIR / HASH_CACHE_FILE)
 
 
-def current_inputs(phase: Phase, config: SRDConfig, run_dir: Path, cache: HashCache,
-                   paths: dict[str, str] | None = None) -> dict[str, Any]:
-    """Everything ``phase`` reads, now: config leaves, content hashes of its files, derived values."""
+def field_inputs(phase: Phase, config: SRDConfig) -> dict[str, Any]:
+    """The config leaves ``phase`` reads, by dotted path."""
     dumped = config.model_dump(mode="json")
     inputs: dict[str, Any] = {}
     for path in phase.fields(config):
@@ -343,6 +342,13 @@ def current_inputs(phase: Phase, config: SRDConfig, run_dir: Path, cache: HashCa
         for part in path.split("."):
             node = node.get(part) if isinstance(node, dict) else None
         inputs.update(flatten(node, path))
+    return inputs
+
+
+def current_inputs(phase: Phase, config: SRDConfig, run_dir: Path, cache: HashCache,
+                   paths: dict[str, str] | None = None) -> dict[str, Any]:
+    """Everything ``phase`` reads, now: config leaves, content hashes of its files, derived values."""
+    inputs = field_inputs(phase, config)
     for label, file in phase.files(config, run_dir).items():
         inputs[f"file {label}"] = cache.content_hash(file)
         if paths is not None:
@@ -372,6 +378,41 @@ def _has_artifacts(phase: Phase, run_dir: Path) -> bool:
     return bool(_artifacts(phase, run_dir)) or (phase.eval_label is not None and phase.done(run_dir))
 
 
+def _field_default(path: str) -> tuple[bool, Any]:
+    """(found, JSON default) of a dotted config field such as ``reflection.no_repeat_ngram_size``."""
+    import typing
+
+    from pydantic import BaseModel
+
+    model: Any = SRDConfig
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        info = getattr(model, "model_fields", {}).get(part)
+        if info is None:
+            return False, None
+        if i == len(parts) - 1:
+            if info.is_required():
+                return False, None
+            default = info.get_default(call_default_factory=True)
+            return True, default.model_dump(mode="json") if isinstance(default, BaseModel) else default
+        candidates = [info.annotation, *typing.get_args(info.annotation)]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return False, None
+    return False, None
+
+
+def _with_new_defaults(recorded: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """``recorded`` plus fields added to srd since, at their default (they keep the old behaviour)."""
+    merged = dict(recorded)
+    for key, value in current.items():
+        if key not in merged and not key.startswith("file "):
+            found, default = _field_default(key)
+            if found and default == value:
+                merged[key] = value
+    return merged
+
+
 class Planner:
     """Statuses of the phases of one config in one run dir (each computed once)."""
 
@@ -397,8 +438,7 @@ class Planner:
         for upstream in phase.after(config):
             before = self.status(upstream)
             if before.state not in ("complete", "off"):
-                return Status(phase.name, "pending", f"after {upstream}, which is {before.describe()}",
-                              recorded=read_record(run_dir, phase.name) is not None)
+                return self._pending(phase, upstream, before)
         paths: dict[str, str] = {}
         inputs = current_inputs(phase, config, run_dir, self.cache, paths)
         record = read_record(run_dir, phase.name)
@@ -407,13 +447,24 @@ class Planner:
                 return Status(phase.name, "stale", "no record of what its artifacts were made from", inputs,
                               paths=paths)
             return Status(phase.name, "todo", "", inputs, paths=paths)
-        reason = first_difference(record["inputs"], inputs)
+        reason = first_difference(_with_new_defaults(record["inputs"], inputs), inputs)
         if reason is not None:
             return Status(phase.name, "stale", reason, inputs, True, paths)
         if record.get("state") != "complete" or not phase.done(run_dir):
             return Status(phase.name, "todo", "resumes" if _has_artifacts(phase, run_dir) else "", inputs, True,
                           paths)
         return Status(phase.name, "complete", "", inputs, True, paths)
+
+    def _pending(self, phase: Phase, upstream: str, before: Status) -> Status:
+        """An upstream phase is not complete: stale anyway if a config field it reads changed, else pending."""
+        why = before.reason if before.state == "pending" else f"after {upstream}, which is {before.describe()}"
+        record = read_record(self.run_dir, phase.name)
+        if record is None:
+            return Status(phase.name, "pending", why)
+        now = field_inputs(phase, self.config)
+        old = {k: v for k, v in record["inputs"].items() if k.split(".")[0] in SRDConfig.model_fields}
+        reason = first_difference(_with_new_defaults(old, now), now)
+        return Status(phase.name, "stale" if reason else "pending", reason or why, recorded=True)
 
     def all(self) -> list[Status]:
         """Every phase in order."""
@@ -470,7 +521,7 @@ def open_phase(planner: Planner, name: str, *, main: bool = True, barrier: Calla
     """
     status = planner.status(name)
     barrier()
-    if main and status.state in ("stale", "todo"):
+    if main and status.state in ("stale", "todo") and status.inputs:  # no inputs: decided after its upstream
         if status.state == "stale":
             dest = set_aside(planner.run_dir, BY_NAME[name])
             logger.warning("%s: stale (%s); %s (the old artifacts are in %s)", name, status.reason,
@@ -483,7 +534,7 @@ def open_phase(planner: Planner, name: str, *, main: bool = True, barrier: Calla
 
 def close_phase(planner: Planner, status: Status, *, main: bool = True) -> None:
     """Record that the phase completed with the inputs it started from."""
-    if main and status.state in ("stale", "todo"):
+    if main and status.state in ("stale", "todo") and status.inputs:
         _write_record(planner.run_dir, status, "complete")
         planner.cache.save()
     planner.forget(status.phase)
