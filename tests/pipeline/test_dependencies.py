@@ -109,7 +109,7 @@ def test_eval_settings_reevaluate_only_and_the_report_follows(base, tmp_path):
                                                               "batch_size": 16})
     for label in ("teacher", "student_init", "srd", "baseline"):
         assert f"evaluate_{label}: stale (eval.max_new_tokens 8 → 6); re-evaluating" in out
-    assert "report: stale (eval.jsonl changed); rewriting" in out
+    assert "report: outdated (after evaluate_teacher, which is stale (eval.max_new_tokens 8 → 6)); set aside" in out
     lines = phase_lines(out)
     assert [k for k, v in lines.items() if v == "ran"] == ["evaluate", "report"]
     assert changed(before, hashes(run_dir)) == set()
@@ -142,6 +142,8 @@ def test_every_command_follows_the_same_rule(base, tmp_path):
     assert status["prepare"] == status["evaluate_teacher"] == "complete"
     assert not run_dir.joinpath("config.yaml").exists()  # it described the old SRD model: set aside
     assert (run_dir / ".stale" / "config.yaml").is_file()
+    assert not (run_dir / "report.html").exists()  # it showed the old SRD model: set aside too
+    assert (run_dir / ".stale" / "report" / "report.html").is_file()
     # the report is never built from a score of another model
     report = srd(workspace, "report", RUN)
     assert report.returncode == 2
