@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from srd_core.config import ComponentSpec, EvalConfig, SRDConfig, TrainConfig
+from srd_core.config import ComponentSpec, EvalConfig, ReflectionConfig, SRDConfig, TrainConfig
 from srd_core.errors import SRDError
 from srd_core.fingerprints import HashCache, first_difference, flatten
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
@@ -191,6 +191,16 @@ def _prepare_files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
     return found
 
 
+SAMPLING_ONLY = ("temperature", "top_p", "top_k")
+"""reflection.* fields greedy decoding ignores (as does the seed)."""
+
+
+def _reflect_fields(config: SRDConfig) -> tuple[str, ...]:
+    sampled = config.reflection.do_sample
+    own = tuple(f"reflection.{n}" for n in ReflectionConfig.model_fields if sampled or n not in SAMPLING_ONLY)
+    return (*DATA_TRAIN, *own, *(("run.seed",) if sampled else ()), *STUDENT_LOAD)
+
+
 def _train_phase(label: str) -> Phase:
     srd = label == "srd"
 
@@ -259,11 +269,11 @@ REPORT_INPUTS = (EVAL_FILE, REFLECTION_FILE, CURATION_FILE, SAMPLES_META_FILE,
 PHASES: list[Phase] = [
     Phase("prepare", "preparing again",
           fields=lambda config: ("teacher.path", "teacher.preset", "student.path", "student.preset", *DATA_TRAIN,
-                                 "prepare", "run.seed"),
+                                 "prepare", *(("run.seed",) if config.prepare.seed is None else ())),
           after=lambda config: (), files=_prepare_files, outputs=(PREPARED_DIR,),
           done=_exists(f"{PREPARED_DIR}/prepare.json"), enabled=_needs_prepare),
     Phase("reflect", "reflecting again",
-          fields=lambda config: (*DATA_TRAIN, "reflection", "run.seed", *STUDENT_LOAD),
+          fields=_reflect_fields,
           after=lambda config: ("prepare",),
           files=lambda config, run_dir: {**_train_data(config, run_dir), **_model_dir(config, run_dir, "student")},
           outputs=(REFLECTION_FILE, REFLECTION_META_FILE, REFLECTION_PARTIAL_GLOB),
