@@ -52,6 +52,14 @@ set_option = click.option(
 )
 
 
+def load_checked(config_file: Path, overrides: tuple[str, ...], files: bool = True):
+    """The config, schema-validated and checked by ``validate_config`` before any command does work."""
+    from srd_core.config import load_config
+    from srd_core.pipeline.validation import validate_config
+
+    return validate_config(load_config(config_file, list(overrides)), config_file, files=files)
+
+
 @cli.group("config")
 def config_group() -> None:
     """Validate, show and describe config files."""
@@ -60,11 +68,11 @@ def config_group() -> None:
 @config_group.command("validate")
 @config_option
 @set_option
-def config_validate(config_file: Path, overrides: tuple[str, ...]) -> None:
-    """Check CONFIG_FILE against the schema and every component's Params."""
-    from srd_core.config import load_config
-
-    load_config(config_file, list(overrides))
+@click.option("--no-files", is_flag=True, help="Skip the checks that read the disk (data files, model "
+              "directories, run dir): for a config written for another machine.")
+def config_validate(config_file: Path, overrides: tuple[str, ...], no_files: bool) -> None:
+    """Check CONFIG_FILE: schema, components' Params, schedules vs stages, presets, files, run dir."""
+    load_checked(config_file, overrides, files=not no_files)
     click.echo(f"{config_file}: valid")
 
 
@@ -106,10 +114,9 @@ def plugins_command(as_json: bool, show_all: bool) -> None:
 @click.option("--force", is_flag=True, help="Recompute even if curation.jsonl is up to date.")
 def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -> None:
     """Rank the reflected training samples, keep the easiest share and bin them (curation.jsonl)."""
-    from srd_core.config import load_config
     from srd_core.curation.curate import CURATION_FILE, curation_summary, run_curation
 
-    config = load_config(config_file, list(overrides))
+    config = load_checked(config_file, overrides)
     run_curation(config, config.run.dir, force=force)
     summary = curation_summary(config.run.dir)
     sizes = "/".join(str(n) for n in summary["bin_sizes"]) or "none"
@@ -125,10 +132,9 @@ def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -
 @set_option
 def prepare_command(config_file: Path, overrides: tuple[str, ...]) -> None:
     """Build and train the `preset` models of CONFIG_FILE (tokenizer, teacher SFT, student warm start)."""
-    from srd_core.config import load_config
     from srd_core.models.prepare import prepare
 
-    config = load_config(config_file, list(overrides))
+    config = load_checked(config_file, overrides)
     result = prepare(config)
     if result is None:
         click.echo("prepare: no preset models in this config; nothing to do")
@@ -147,10 +153,9 @@ def prepare_command(config_file: Path, overrides: tuple[str, ...]) -> None:
 @set_option
 def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) -> None:
     """ROUGE-L x100 of a model's answers on the held-out set; the row goes to RUN_DIR/eval.jsonl."""
-    from srd_core.config import load_config
     from srd_core.evaluation.evaluate import evaluate_run_model, write_eval_row
 
-    config = load_config(config_file, list(overrides))
+    config = load_checked(config_file, overrides)
     label, result = evaluate_run_model(config, config.run.dir, which)
     write_eval_row(config.run.dir / "eval.jsonl", result.to_row(label))
     spread = f" ± {result.sd:.2f}" if result.protocol == "distillm" else ""
@@ -166,10 +171,9 @@ def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) 
 @set_option
 def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """ROUGE-L x100 of the run's models on every `eval.sets` entry, printed as one table."""
-    from srd_core.config import load_config
     from srd_core.evaluation.sets import EVAL_SETS_FILE, render_table, run_eval_sets
 
-    config = load_config(config_file, list(overrides))
+    config = load_checked(config_file, overrides)
     rows = run_eval_sets(config, config.run.dir, list(models) or None)
     click.echo(render_table(rows, list(config.eval.sets)), nl=False)
     click.echo(f"-> {config.run.dir / EVAL_SETS_FILE}")
@@ -180,10 +184,9 @@ def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides:
 @set_option
 def reflect_command(config_file: Path, overrides: tuple[str, ...]) -> None:
     """Let the initial student answer every training prompt (cached, resumable, torchrun-aware)."""
-    from srd_core.config import load_config
     from srd_core.reflection.reflect import run_reflection
 
-    config = load_config(config_file, list(overrides))
+    config = load_checked(config_file, overrides)
     result = run_reflection(config, config.run.dir)
     if result.summary.main:
         click.echo(result.summary.describe())
@@ -205,10 +208,9 @@ def report_command(run_dir: Path) -> None:
 @set_option
 def train_command(config_file: Path, label: str, overrides: tuple[str, ...]) -> None:
     """Distil the teacher into the student; rerunning resumes from the newest checkpoint."""
-    from srd_core.config import load_config
     from srd_core.training.loop import rouge_eval_fn, train
 
-    config = load_config(config_file, list(overrides))
+    config = load_checked(config_file, overrides)
     eval_fn = rouge_eval_fn(config, config.run.dir) if config.train.eval_every else None
     summary = train(config, config.run.dir, label, eval_fn=eval_fn)
     if os.environ.get("RANK", "0") == "0":
@@ -230,9 +232,7 @@ def train_command(config_file: Path, label: str, overrides: tuple[str, ...]) -> 
 def run_command(config_file: Path, overrides: tuple[str, ...], dry_run: bool, num_samples: int | None,
                 tokens_per_sample: float | None, num_processes: int | None) -> None:
     """The whole method: prepare → reflect → curate → train SRD → train baseline → evaluate → report."""
-    from srd_core.config import load_config
-
-    config = load_config(config_file, list(overrides))
+    config = load_checked(config_file, overrides, files=not dry_run)  # a dry run may assume the data
     if dry_run:
         from srd_core.pipeline.dry_run import plan_run
 
