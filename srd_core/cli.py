@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
 import click
 
-from srd_core.errors import SRDError
+from srd_core.errors import Interrupted, SRDError, Terminated
 
 
 class SRDGroup(click.Group):
-    """A click group that turns ``SRDError`` into one clean line and exit code 2."""
+    """A click group that turns ``SRDError`` into one clean line and exit code 2, and interrupts into one
+    line saying how to resume (exit 130 for SIGINT, 143 for SIGTERM)."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -22,8 +25,32 @@ class SRDGroup(click.Group):
         except SRDError as exc:
             if ctx.find_root().params.get("debug"):
                 raise
-            click.echo(f"srd: error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
+            _fail(ctx, f"srd: error: {exc}", exc.exit_code)
+        except Interrupted as exc:
+            _fail(ctx, f"srd: {exc}", exc.exit_code)
+        except (KeyboardInterrupt, Terminated) as exc:
+            signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+            _fail(ctx, f"srd: interrupted in {ctx.invoked_subcommand or 'srd'}; rerun the same command to resume",
+                  128 + signum)
+
+
+def _fail(ctx: click.Context, line: str, code: int) -> None:
+    """Print ``line`` on stderr, on a line of its own even when a progress bar was drawing, and exit."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):  # bars left open by the failure: end their lines first
+        bar.close()
+    click.echo(line, err=True)
+    ctx.exit(code)
+
+
+def _sigterm_raises() -> None:
+    """SIGTERM raises ``Terminated`` (training replaces this with checkpoint-then-stop while it runs)."""
+    def on_term(signum, frame) -> None:
+        raise Terminated()
+
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGTERM, on_term)
 
 
 @click.group(cls=SRDGroup)
@@ -32,16 +59,18 @@ class SRDGroup(click.Group):
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on the log.")
 def cli(debug: bool, quiet: bool) -> None:
     """srd: Selective Reflection Distillation for causal language models."""
+    _sigterm_raises()
     _configure_logging(logging.WARNING if quiet else logging.DEBUG if debug else logging.INFO)
 
 
 def _configure_logging(level: int) -> None:
-    """Phase messages on stderr through rich (progress bars come from tqdm)."""
+    """Phase messages on stderr through rich (progress bars come from tqdm); stdout is for results."""
+    from rich.console import Console
     from rich.logging import RichHandler
 
     root = logging.getLogger("srd_core")
     if not any(isinstance(h, RichHandler) for h in root.handlers):
-        root.addHandler(RichHandler(show_path=False, show_time=False, markup=False))
+        root.addHandler(RichHandler(console=Console(stderr=True), show_path=False, show_time=False, markup=False))
     root.setLevel(level)
     root.propagate = False  # libraries that call logging.basicConfig() must not print every line twice
 
@@ -52,12 +81,14 @@ set_option = click.option(
 )
 
 
-def load_checked(config_file: Path, overrides: tuple[str, ...], files: bool = True):
+def load_checked(config_file: Path, overrides: tuple[str, ...], files: bool = True, evaluates: bool = True):
     """The config, schema-validated and checked by ``validate_config`` before any command does work."""
     from srd_core.config import load_config
     from srd_core.pipeline.validation import validate_config
 
-    return validate_config(load_config(config_file, list(overrides)), config_file, files=files)
+    config = load_config(config_file, list(overrides))
+    evaluates = evaluates or bool(config.train.eval_every)
+    return validate_config(config, config_file, files=files, evaluates=evaluates)
 
 
 @cli.group("config")
@@ -116,7 +147,7 @@ def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -
     """Rank the reflected training samples, keep the easiest share and bin them (curation.jsonl)."""
     from srd_core.curation.curate import CURATION_FILE, curation_summary, run_curation
 
-    config = load_checked(config_file, overrides)
+    config = load_checked(config_file, overrides, evaluates=False)
     run_curation(config, config.run.dir, force=force)
     summary = curation_summary(config.run.dir)
     sizes = "/".join(str(n) for n in summary["bin_sizes"]) or "none"
@@ -134,7 +165,7 @@ def prepare_command(config_file: Path, overrides: tuple[str, ...]) -> None:
     """Build and train the `preset` models of CONFIG_FILE (tokenizer, teacher SFT, student warm start)."""
     from srd_core.models.prepare import prepare
 
-    config = load_checked(config_file, overrides)
+    config = load_checked(config_file, overrides, evaluates=False)
     result = prepare(config)
     if result is None:
         click.echo("prepare: no preset models in this config; nothing to do")
@@ -186,7 +217,7 @@ def reflect_command(config_file: Path, overrides: tuple[str, ...]) -> None:
     """Let the initial student answer every training prompt (cached, resumable, torchrun-aware)."""
     from srd_core.reflection.reflect import run_reflection
 
-    config = load_checked(config_file, overrides)
+    config = load_checked(config_file, overrides, evaluates=False)
     result = run_reflection(config, config.run.dir)
     if result.summary.main:
         click.echo(result.summary.describe())
@@ -210,7 +241,7 @@ def train_command(config_file: Path, label: str, overrides: tuple[str, ...]) -> 
     """Distil the teacher into the student; rerunning resumes from the newest checkpoint."""
     from srd_core.training.loop import rouge_eval_fn, train
 
-    config = load_checked(config_file, overrides)
+    config = load_checked(config_file, overrides, evaluates=False)
     eval_fn = rouge_eval_fn(config, config.run.dir) if config.train.eval_every else None
     summary = train(config, config.run.dir, label, eval_fn=eval_fn)
     if os.environ.get("RANK", "0") == "0":

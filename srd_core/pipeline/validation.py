@@ -27,13 +27,16 @@ PROBE_TOTAL = 101
 """Nominal optimizer steps over which schedules are sampled (values are checked at every 10th step)."""
 
 
-def validate_config(config: SRDConfig, source: str | Path | None = None, files: bool = True) -> SRDConfig:
+def validate_config(config: SRDConfig, source: str | Path | None = None, files: bool = True,
+                    evaluates: bool = True) -> SRDConfig:
     """Raise one ``ConfigError`` line (prefixed with ``source``) for the first problem of ``config``.
 
     ``files=False`` leaves out what reads the disk (data files, model directories, the run dir): for
-    configs written for another machine, and for dry runs that may assume the data.
+    configs written for another machine, and for dry runs that may assume the data. ``evaluates=False``
+    (commands that never evaluate: prepare, reflect, curate, train without eval_every) does not ask for
+    an eval split.
     """
-    checks = [_check_schedules, _check_presets, _check_eval_split, _check_machine]
+    checks = [_check_schedules, _check_presets, *([_check_eval_split] if evaluates else []), _check_machine]
     if files:
         checks[2:2] = [_check_models, _check_data, _check_bins, _check_run_dir]
     try:
