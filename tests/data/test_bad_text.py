@@ -7,10 +7,10 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
-from paths import REPO
 
 from srd_core.config import config_from_dict
 from srd_core.data.samples import load_split
@@ -64,13 +64,15 @@ def test_skip_drops_both_and_the_tokenizer_trains(tmp_path):
 def test_srd_prepare_never_shows_a_traceback(tmp_path, policy):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(raw(tmp_path, policy)))
-    proc = subprocess.run([str(REPO / ".venv" / "bin" / "srd") if (REPO / ".venv" / "bin" / "srd").exists()
-                           else os.path.join(os.path.dirname(sys.executable), "srd"), "prepare", str(path)],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    srd = Path(sys.executable).parent / "srd"
+    proc = subprocess.run([str(srd), "prepare", str(path)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert "Traceback" not in proc.stderr
     if policy == "stop":
         assert proc.returncode == 2
-        assert proc.stderr.strip().splitlines()[-1].endswith("bad.jsonl, line 3: not valid UTF-8 (byte 0xe9 at byte 25)")
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith("srd: error: ")
+        assert last.endswith("bad.jsonl, line 3: not valid UTF-8 (byte 0xe9 at byte 25)")
     else:
         assert proc.returncode == 0, proc.stderr
         assert "skipped 2 bad samples" in proc.stderr
