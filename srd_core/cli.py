@@ -117,6 +117,17 @@ def config_show(config_file: Path, overrides: tuple[str, ...]) -> None:
     click.echo(dump_config(load_config(config_file, list(overrides))), nl=False)
 
 
+@config_group.command("presets")
+def config_presets() -> None:
+    """List the built-in model presets (`teacher.preset` / `student.preset`) and their sizes."""
+    from srd_core.models.presets import PRESETS
+
+    click.echo(f"{'preset':<15} {'hidden':>6} {'layers':>6} {'heads':>5} {'mlp':>5} {'positions':>9}")
+    for name, p in PRESETS.items():
+        click.echo(f"{name:<15} {p.hidden_size:>6} {p.num_layers:>6} {p.num_heads:>5} {p.intermediate_size:>5} "
+                   f"{p.max_position_embeddings:>9}")
+
+
 @config_group.command("schema")
 def config_schema() -> None:
     """Print the JSON Schema of the config file (for editors)."""

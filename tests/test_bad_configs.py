@@ -84,3 +84,11 @@ def test_bad_config_real_process(corpus, name, command):
     assert proc.stderr.splitlines() == [f"srd: error: {name}: {proc.stderr.split(': ', 3)[-1].strip()}"]
     assert expected(name) in proc.stderr and "Traceback" not in proc.stderr
     assert _created(corpus) == []
+
+
+def test_presets_are_listed():
+    """`srd config presets` lists what `unknown preset` errors offer."""
+    result = CliRunner().invoke(cli, ["config", "presets"])
+    assert result.exit_code == 0
+    assert [line.split()[0] for line in result.output.splitlines()[1:]] == [
+        "tiny-teacher", "tiny-student", "micro-teacher", "micro-student"]
