@@ -36,9 +36,12 @@ def validate_config(config: SRDConfig, source: str | Path | None = None, files: 
     (commands that never evaluate: prepare, reflect, curate, train without eval_every) does not ask for
     an eval split.
     """
-    checks = [_check_schedules, _check_presets, *([_check_eval_split] if evaluates else []), _check_machine]
+    checks = [_check_curriculum, _check_schedules, _check_presets]
     if files:
-        checks[2:2] = [_check_models, _check_data, _check_bins, _check_run_dir]
+        checks += [_check_models, _check_data, _check_bins, _check_run_dir]
+    if evaluates:
+        checks.append(_check_eval_split)
+    checks.append(_check_machine)
     try:
         for check in checks:
             check(config)
@@ -48,6 +51,13 @@ def validate_config(config: SRDConfig, source: str | Path | None = None, files: 
 
 
 # ------------------------------------------------------------------------------------------- schedules
+
+
+def _check_curriculum(config: SRDConfig) -> None:
+    """At least one difficulty metric, none listed twice (curation keys its values by metric name)."""
+    from srd_core.curation.curate import build_metrics
+
+    build_metrics(config.curriculum)
 
 
 def _labels(config: SRDConfig) -> Iterator[tuple[str, ComponentSpec, ComponentSpec, ComponentSpec]]:
@@ -227,6 +237,9 @@ def _check_bins(config: SRDConfig) -> None:
     pacer = get_component("pacer", config.curriculum.pacer.name, **config.curriculum.pacer.params)
     bins = pacer.planned_stages()
     total = _train_count(config)
+    if total is not None and total <= 0:
+        raise ConfigError(f"data.train: no training samples are left ({total}) after carving the dev split "
+                          "(dev_size / dev_ratio)")
     if not pacer.uses_curation or bins is None or total is None:
         return
     kept, selector = total, config.curriculum.selector
