@@ -1,6 +1,7 @@
 """Runs the ``srd`` command line in this process, sending itself a signal after an optimizer step.
 
-usage: signal_worker.py SIGNAL STEP SRD-ARGS...   (SIGNAL: INT or TERM)
+usage: signal_worker.py SIGNAL AT SRD-ARGS...   (SIGNAL: INT or TERM; AT: an optimizer step, or
+``curate`` for the moment curation scores the reflections)
 
 The signal goes through the kernel to this very process (``os.kill``), so it reaches the real
 handlers at a known step; the tests start this script with SIGINT at its default (see FACTS.md:
@@ -23,7 +24,7 @@ from srd_core.hookspecs import hookimpl
 class SignalAt:
     """Sends ``signum`` to this process when optimizer step ``step`` ends."""
 
-    def __init__(self, signum: int, step: int) -> None:
+    def __init__(self, signum: int, step: int | str) -> None:
         self.signum, self.step = signum, step
 
     @hookimpl
@@ -31,10 +32,16 @@ class SignalAt:
         if metrics["step"] == self.step:
             os.kill(os.getpid(), self.signum)
 
+    @hookimpl
+    def reflection_scored(self, table, config):
+        if self.step == "curate":
+            os.kill(os.getpid(), self.signum)
+
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
     name, step, *args = sys.argv[1:]
-    plugins.register(SignalAt(getattr(signal, f"SIG{name}"), int(step)), name="test-signal-at")
+    at = int(step) if step.isdigit() else step
+    plugins.register(SignalAt(getattr(signal, f"SIG{name}"), at), name="test-signal-at")
     sys.argv = ["srd", *args]
     main()

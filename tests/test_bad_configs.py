@@ -92,3 +92,14 @@ def test_presets_are_listed():
     assert result.exit_code == 0
     assert [line.split()[0] for line in result.output.splitlines()[1:]] == [
         "tiny-teacher", "tiny-student", "micro-teacher", "micro-student"]
+
+
+def test_fp16_needs_a_gpu(corpus):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: fp16 is valid here")
+    result = CliRunner().invoke(cli, ["config", "validate", "good.yaml", "--set", "train.mixed_precision=fp16"])
+    assert result.exit_code == 2
+    assert result.stderr == "srd: error: good.yaml: train.mixed_precision: fp16 needs a CUDA GPU; use bf16 or no on " \
+                            "this machine\n"

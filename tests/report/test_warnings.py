@@ -77,3 +77,16 @@ def test_each_warning_once_on_the_console_and_in_the_report(tmp_path, console):
     for w in warnings:
         assert page.count(w.split(":")[0].replace("'", "&#x27;")) == 1
     assert console == [f"warning: {w}" for w in warnings]  # each once
+
+
+def test_srd_report_logs_on_stderr_and_prints_the_result_on_stdout(tmp_path):
+    from click.testing import CliRunner
+
+    from srd_core.cli import cli
+
+    run_dir = build_fake_run(tmp_path / "cli")
+    _rewrite(run_dir / "eval.jsonl", lambda i, r: {**r, "n": 20})
+    result = CliRunner().invoke(cli, ["report", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"wrote {run_dir / 'report.html'}\n"
+    assert result.stderr.count("warning:") == 1 and "20" in result.stderr

@@ -27,7 +27,7 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # as in a terminal; Python then raises KeyboardInterrupt
 
 
-def srd(*args: str, signal_at: tuple[str, int] | None = None) -> subprocess.CompletedProcess:
+def srd(*args: str, signal_at: tuple[str, int | str] | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "tests")}
     if signal_at is None:
         command = [sys.executable, "-c", "import sys; from srd_core.cli import main; sys.argv[0] = 'srd'; main()",
@@ -85,3 +85,14 @@ def test_sigint_exits_130_naming_the_checkpoint_to_resume_from(ws):
     assert "Traceback" not in proc.stderr and "Aborted!" not in proc.stderr
     checkpoints = sorted(p.name for p in (ws / "int" / "srd" / "checkpoints").iterdir())
     assert checkpoints == ["step-0000004"]
+
+
+@pytest.mark.parametrize("name,code", [("TERM", 143), ("INT", 130)])
+def test_a_signal_in_another_phase_names_it(ws, name, code):
+    train_spec = {"name": "jsonl", "train": str(ws / "train.jsonl"), "eval": str(ws / "train.jsonl"),
+                  "id_field": "id", "template": "{instruction}"}
+    config = write_config(ws, f"phase-{name}", data={"train": train_spec}, report={"enabled": False})
+    proc = srd("run", str(config), signal_at=(name, "curate"))
+    assert proc.returncode == code, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "srd: interrupted in curate; rerun the same command to resume"
+    assert "Traceback" not in proc.stderr
