@@ -59,7 +59,6 @@ def _sigterm_raises() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on the log.")
 def cli(debug: bool, quiet: bool) -> None:
     """srd: Selective Reflection Distillation for causal language models."""
-    _sigterm_raises()
     _configure_logging(logging.WARNING if quiet else logging.DEBUG if debug else logging.INFO)
 
 
@@ -307,5 +306,6 @@ def _register_plugin_commands() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    _sigterm_raises()  # here, not in the group: a process embedding the CLI (tests) keeps its own handler
     _register_plugin_commands()
     cli(prog_name="srd")
