@@ -164,6 +164,8 @@ def _task_specs(config: SRDConfig) -> Iterator[tuple[str, ComponentSpec]]:
     yield "data.train", config.data.train
     if config.data.eval is not None:
         yield "data.eval", config.data.eval
+    if config.data.dev is not None:
+        yield "data.dev", config.data.dev
     for name, spec in config.eval.sets.items():
         yield f"eval.sets.{name}", spec
 

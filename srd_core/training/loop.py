@@ -47,8 +47,9 @@ from srd_core.models.runtime import (
     make_accelerator,
     shared_vocab,
 )
-from srd_core.rundir import EVAL_FILE, METRICS_FILE, SUMMARY_FILE
-from srd_core.training.batches import global_batch_ids, position, rank_micro_batches
+from srd_core.rundir import DEV_EVAL_FILE, EVAL_FILE, METRICS_FILE, SUMMARY_FILE
+from srd_core.training.batches import global_batch_ids, position, rank_micro_batches, steps_per_epoch
+from srd_core.training.best_checkpoint import BestCheckpoint, dev_rouge_fn
 from srd_core.training.checkpoint import (
     TrainState,
     check_finite_weights,
@@ -69,6 +70,7 @@ from srd_core.training.stages import (
     plan_label_stages,
     stage_lengths,
 )
+from srd_core.training.t2_scaling import kd_t2_scaling
 from srd_core.types import Sample
 
 logger = logging.getLogger(__name__)
@@ -171,6 +173,7 @@ class _Session:
         self.teacher_head = causal_lm_core(self.teacher).get_output_embeddings()
         self.vocab_size = shared_vocab(tokenizer, self.student_head, self.teacher_head)
         self.kd_loss = get_component("kd_loss", cfg.kd_loss.name, **cfg.kd_loss.params)
+        self.scale_by_t2 = kd_t2_scaling(cfg.scale_kd_by_t2, self.kd_loss)
         self.global_batch = global_batch_size(config, accelerator.num_processes)
         self.lengths = stage_lengths(state.stages, self.global_batch, cfg.max_steps)
         self.scheduler = None
@@ -180,6 +183,7 @@ class _Session:
         self.started, self.wall_before = time.perf_counter(), state.wall_time
         self.last_loss: float | None = None
         self.guard = StopGuard(cfg.checkpoint_minutes)
+        self.best: BestCheckpoint | None = None  # train.select_best
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -233,7 +237,7 @@ class _Session:
                 out = distill_loss(
                     student_hidden, self.student_head, teacher_hidden, self.teacher_head, labels, self.kd_loss,
                     temperature=temperature, sft_weight=sft_weight, vocab_size=self.vocab_size,
-                    chunk_size=self.cfg.kd_chunk_size, scale_by_t2=self.cfg.scale_kd_by_t2,
+                    chunk_size=self.cfg.kd_chunk_size, scale_by_t2=self.scale_by_t2,
                 )
                 # out.loss = w_sft · CE + (1 − w_sft) · KD_T, the mean over this micro-batch's tokens.
                 # Weighted by its share of the global batch's tokens (DDP averages over processes),
@@ -316,6 +320,9 @@ class _Session:
             pm.hook.step_end(context=context, metrics=metrics)
             if self.eval_fn is not None and cfg.eval_every and state.step % cfg.eval_every == 0:
                 self.evaluate(stage)
+            if self.best is not None and self.best.due(state.step_in_stage, self.lengths[stage],
+                                                       steps_per_epoch(len(plan.ids), self.global_batch)):
+                self.best.consider(self.lm, stage, state.step, self.wall())
             by_time, stop = self.guard.poll(self.accelerator)  # wall-time checkpoints; SIGTERM checkpoints first
             by_steps = bool(cfg.checkpoint_every) and state.step % cfg.checkpoint_every == 0
             if stop or (not last_of_stage and (by_steps or by_time)):
@@ -389,6 +396,8 @@ class _Session:
 def config_key(config: SRDConfig, settings: LabelSettings) -> str:
     """Fingerprint of what a checkpoint depends on (logging, eval and checkpoint cadence excluded)."""
     loose = {"max_steps", "log_every", "eval_every", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints"}
+    if not config.train.select_best.enabled:  # off: keys of runs made before the option stay valid
+        loose.add("select_best")
     return fingerprint({
         "train": config.train.model_dump(mode="json", exclude=loose),
         "data": config.data.model_dump(mode="json"),
@@ -470,7 +479,7 @@ def train(
     resumed_from = state.step if checkpoint is not None else None
     schedules = build_schedules(settings, len(state.stages))
     if accelerator.is_main_process:
-        for name in (METRICS_FILE, EVAL_FILE):
+        for name in (METRICS_FILE, EVAL_FILE, DEV_EVAL_FILE):
             if checkpoint is None:  # rows of an attempt that died before its first checkpoint
                 (out_dir / name).unlink(missing_ok=True)
             else:
@@ -485,6 +494,11 @@ def train(
         load_weights(checkpoint, student)
     session = _Session(config, label, out_dir, accelerator, student, tokenizer, teacher_model, sample_map, state,
                        eval_fn)
+    if config.train.select_best.enabled:
+        session.best = BestCheckpoint(out_dir, dev_rouge_fn(config, run_dir, tokenizer), accelerator,
+                                      config.train.select_best.every)
+        if checkpoint is None:
+            session.best.reset()
     if checkpoint is not None and session.lengths:
         session.new_scheduler(min(state.stage, len(session.lengths) - 1))
         load_training_state(checkpoint, accelerator, session.optimizer, session.scheduler)
@@ -507,6 +521,8 @@ def train(
             if config.train.reset_optimizer_per_stage or session.scheduler is None:
                 session.new_scheduler(stage)
         session.guarded_stage(stage, schedules, context)
+        if session.best is not None:  # the next stage (or final/) starts from the stage's best weights
+            session.best.restore(student, stage, state.step)
         state.stage, state.step_in_stage = stage + 1, 0
         session.checkpoint()
         context.stage, context.step = stage, state.step
