@@ -87,8 +87,9 @@ def test_sigint_exits_130_naming_the_checkpoint_to_resume_from(ws):
     assert checkpoints == ["step-0000004"]
 
 
-@pytest.mark.parametrize("name,code", [("TERM", 143), ("INT", 130)])
-def test_a_signal_in_another_phase_names_it(ws, name, code):
+def test_a_signal_in_another_phase_names_it(ws):
+    """SIGTERM in curate (Ctrl-C takes the same path: the phase turns either into one line)."""
+    name, code = "TERM", 143
     train_spec = {"name": "jsonl", "train": str(ws / "train.jsonl"), "eval": str(ws / "train.jsonl"),
                   "id_field": "id", "template": "{instruction}"}
     config = write_config(ws, f"phase-{name}", data={"train": train_spec}, report={"enabled": False})
