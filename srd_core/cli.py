@@ -80,14 +80,19 @@ set_option = click.option(
 )
 
 
-def load_checked(config_file: Path, overrides: tuple[str, ...], files: bool = True, evaluates: bool = True):
-    """The config, schema-validated and checked by ``validate_config`` before any command does work."""
+def load_checked(config_file: Path, overrides: tuple[str, ...], files: bool = True,
+                 evaluates: bool | None = True, curates: bool = True):
+    """The config, schema-validated and checked by ``validate_config`` before any command does work.
+
+    ``evaluates`` / ``curates``: whether the command evaluates on data.eval (None: when train.eval_every
+    is set) and curates, so that it needs an eval split and enough samples for the bins.
+    """
     from srd_core.config import load_config
     from srd_core.pipeline.validation import validate_config
 
     config = load_config(config_file, list(overrides))
-    evaluates = evaluates or bool(config.train.eval_every)
-    return validate_config(config, config_file, files=files, evaluates=evaluates)
+    evaluates = bool(config.train.eval_every) if evaluates is None else evaluates
+    return validate_config(config, config_file, files=files, evaluates=evaluates, curates=curates)
 
 
 @cli.group("config")
@@ -175,7 +180,7 @@ def prepare_command(config_file: Path, overrides: tuple[str, ...]) -> None:
     """Build and train the `preset` models of CONFIG_FILE (tokenizer, teacher SFT, student warm start)."""
     from srd_core.models.prepare import prepare
 
-    config = load_checked(config_file, overrides, evaluates=False)
+    config = load_checked(config_file, overrides, evaluates=False, curates=False)
     result = prepare(config)
     if result is None:
         click.echo("prepare: no preset models in this config; nothing to do")
@@ -196,7 +201,7 @@ def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) 
     """ROUGE-L x100 of a model's answers on the held-out set; the row goes to RUN_DIR/eval.jsonl."""
     from srd_core.evaluation.evaluate import evaluate_run_model, write_eval_row
 
-    config = load_checked(config_file, overrides)
+    config = load_checked(config_file, overrides, curates=False)
     label, result = evaluate_run_model(config, config.run.dir, which)
     write_eval_row(config.run.dir / "eval.jsonl", result.to_row(label))
     spread = f" ± {result.sd:.2f}" if result.protocol == "distillm" else ""
@@ -214,7 +219,7 @@ def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides:
     """ROUGE-L x100 of the run's models on every `eval.sets` entry, printed as one table."""
     from srd_core.evaluation.sets import EVAL_SETS_FILE, render_table, run_eval_sets
 
-    config = load_checked(config_file, overrides)
+    config = load_checked(config_file, overrides, evaluates=False, curates=False)  # eval.sets, not data.eval
     rows = run_eval_sets(config, config.run.dir, list(models) or None)
     click.echo(render_table(rows, list(config.eval.sets)), nl=False)
     click.echo(f"-> {config.run.dir / EVAL_SETS_FILE}")
@@ -227,7 +232,7 @@ def reflect_command(config_file: Path, overrides: tuple[str, ...]) -> None:
     """Let the initial student answer every training prompt (cached, resumable, torchrun-aware)."""
     from srd_core.reflection.reflect import run_reflection
 
-    config = load_checked(config_file, overrides, evaluates=False)
+    config = load_checked(config_file, overrides, evaluates=False, curates=False)
     result = run_reflection(config, config.run.dir)
     if result.summary.main:
         click.echo(result.summary.describe())
@@ -251,7 +256,7 @@ def train_command(config_file: Path, label: str, overrides: tuple[str, ...]) -> 
     """Distil the teacher into the student; rerunning resumes from the newest checkpoint."""
     from srd_core.training.loop import rouge_eval_fn, train
 
-    config = load_checked(config_file, overrides, evaluates=False)
+    config = load_checked(config_file, overrides, evaluates=None)
     eval_fn = rouge_eval_fn(config, config.run.dir) if config.train.eval_every else None
     summary = train(config, config.run.dir, label, eval_fn=eval_fn)
     if os.environ.get("RANK", "0") == "0":

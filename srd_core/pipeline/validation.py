@@ -28,17 +28,17 @@ PROBE_TOTAL = 101
 
 
 def validate_config(config: SRDConfig, source: str | Path | None = None, files: bool = True,
-                    evaluates: bool = True) -> SRDConfig:
+                    evaluates: bool = True, curates: bool = True) -> SRDConfig:
     """Raise one ``ConfigError`` line (prefixed with ``source``) for the first problem of ``config``.
 
     ``files=False`` leaves out what reads the disk (data files, model directories, the run dir): for
     configs written for another machine, and for dry runs that may assume the data. ``evaluates=False``
     (commands that never evaluate: prepare, reflect, curate, train without eval_every) does not ask for
-    an eval split.
+    an eval split; ``curates=False`` (prepare, reflect, evaluate) does not count samples for the bins.
     """
     checks = [_check_curriculum, _check_schedules, _check_presets]
     if files:
-        checks += [_check_models, _check_data, _check_bins, _check_run_dir]
+        checks += [_check_models, _check_data, *([_check_bins] if curates else []), _check_run_dir]
     if evaluates:
         checks.append(_check_eval_split)
     checks.append(_check_machine)
