@@ -190,6 +190,10 @@ class TrainConfig(Strict):
     eval_every: int = Field(0, ge=0, description="Evaluate every N steps during training (0: off).")
     on_nonfinite: Literal["stop", "skip"] = Field("stop", description="Non-finite loss: stop or skip batch.")
     max_steps: int | None = Field(None, ge=1, description="Hard cap on optimizer steps (debugging).")
+    log_with: list[Literal["tensorboard", "wandb", "mlflow", "trackio", "comet_ml", "aim", "clearml", "dvclive",
+                           "swanlab"]] = Field(
+        default_factory=list, description="Experiment trackers (Accelerate's) that get losses, T, SFT weight, LR, "
+        "tokens/s and eval scores; files under run_dir/trackers/<label>.")
     select_best: SelectBestConfig = Field(default_factory=SelectBestConfig, description="Best-checkpoint "
                                           "selection by dev ROUGE-L within each stage.")
 

@@ -270,6 +270,19 @@ def reflection_key(samples: Sequence[Sample], student: dict[str, Any], reflectio
     }
 
 
+def run_reflection_key(config, run_dir: str | Path, samples: Sequence[Sample]) -> dict[str, Any]:
+    """The reflection key of a run dir: a prepared student is named relative to the run dir, so a copy
+    of ``prepared/`` (same files, sizes and mtimes) in another run dir keeps its reflection."""
+    from srd_core.models.loading import resolve_model_path
+
+    name = resolve_model_path(config.student, Path(run_dir), "student")
+    identity = model_identity(name, config.student)
+    if config.student.path is None:
+        identity["path"] = "prepared/student"
+    return reflection_key(samples, identity, config.reflection, config.data.max_prompt_tokens,
+                          config.data.max_length, config.run.seed)
+
+
 # ------------------------------------------------------------------------------------------- run dir
 
 
@@ -374,8 +387,7 @@ def run_reflection(config, run_dir: str | Path, accelerator=None, progress: bool
     samples = load_samples(config, "train")
     name = resolve_model_path(config.student, run_dir, "student")
     data_cfg, refl_cfg = config.data, config.reflection
-    key_obj = reflection_key(samples, model_identity(name, config.student), refl_cfg, data_cfg.max_prompt_tokens,
-                             data_cfg.max_length, config.run.seed)
+    key_obj = run_reflection_key(config, run_dir, samples)
     key = fingerprint(key_obj)
     out_path = run_dir / REFLECTION_FILE
 

@@ -48,6 +48,7 @@ from srd_core.models.runtime import (
     shared_vocab,
 )
 from srd_core.rundir import DEV_EVAL_FILE, EVAL_FILE, METRICS_FILE, SUMMARY_FILE
+from srd_core.training import trackers
 from srd_core.training.batches import global_batch_ids, position, rank_micro_batches, steps_per_epoch
 from srd_core.training.best_checkpoint import BestCheckpoint, dev_rouge_fn
 from srd_core.training.checkpoint import (
@@ -143,13 +144,14 @@ class _MetricsLog:
         self.seconds += seconds
         self.teacher_seconds += result.teacher_seconds
 
-    def write(self, metrics: dict[str, Any]) -> None:
+    def write(self, metrics: dict[str, Any]) -> dict[str, Any]:
         """Append ``metrics`` plus the interval's tokens/s and teacher share; start a new interval."""
         seconds = max(self.seconds, 1e-9)
         row = {**metrics, "tokens_per_s": self.tokens / seconds, "teacher_share": self.teacher_seconds / seconds}
         if self.main:
             append_jsonl(self.path, [row])
         self.tokens, self.seconds, self.teacher_seconds = 0, 0.0, 0.0
+        return row
 
 
 class _Session:
@@ -313,7 +315,7 @@ class _Session:
                        "kd": result.kd, "T": temperature, "w_sft": sft_weight, "lr": lr,
                        "grad_norm": result.grad_norm, "skipped": result.skipped}
             if state.step % cfg.log_every == 0 or last_of_stage:
-                self.log.write(metrics)
+                trackers.log_row(self.accelerator, self.config, self.log.write(metrics), trackers.TRAIN_SCALARS)
             bar.update(1)
             bar.set_postfix(loss=f"{result.loss:.4f}", T=temperature, w_sft=sft_weight)
             context.step = state.step
@@ -376,7 +378,9 @@ class _Session:
             with torch.no_grad():
                 result = self.eval_fn(self.lm, self.state.step)
             self.lm.train()
-            append_jsonl(self.out_dir / EVAL_FILE, [{**self.progress(stage), **(result or {})}])
+            row = {**self.progress(stage), **(result or {})}
+            append_jsonl(self.out_dir / EVAL_FILE, [row])
+            trackers.log_row(self.accelerator, self.config, row, trackers.EVAL_SCALARS)
         self.accelerator.wait_for_everyone()
 
     def save_final(self, final_dir: Path) -> None:
@@ -395,7 +399,8 @@ class _Session:
 
 def config_key(config: SRDConfig, settings: LabelSettings) -> str:
     """Fingerprint of what a checkpoint depends on (logging, eval and checkpoint cadence excluded)."""
-    loose = {"max_steps", "log_every", "eval_every", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints"}
+    loose = {"max_steps", "log_every", "eval_every", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints",
+             "log_with"}
     if not config.train.select_best.enabled:  # off: keys of runs made before the option stay valid
         loose.add("select_best")
     return fingerprint({
@@ -465,7 +470,7 @@ def train(
         logger.info("%s: already trained (%s); delete %s to train again", label, summary_path, out_dir)
         return done
 
-    accelerator = make_accelerator(config.train.mixed_precision)
+    accelerator = make_accelerator(config.train.mixed_precision, **trackers.accelerator_kwargs(config, run_dir))
     if samples is None:
         from srd_core.data.samples import load_samples
 
@@ -503,6 +508,7 @@ def train(
         session.new_scheduler(min(state.stage, len(session.lengths) - 1))
         load_training_state(checkpoint, accelerator, session.optimizer, session.scheduler)
 
+    trackers.start(accelerator, config, label)
     context = TrainContext(run_dir=run_dir, config=config, label=label, stages=state.stages, samples=sample_map,
                            model=student, tokenizer=tokenizer, accelerator=accelerator)
     while state.stage < len(state.stages):
@@ -540,6 +546,7 @@ def train(
     )
     if accelerator.is_main_process:
         write_json_atomic(summary_path, summary.to_dict())
+    trackers.finish(accelerator, config)
     pm.hook.train_end(context=context, summary=summary)
     return summary
 
