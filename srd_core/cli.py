@@ -272,7 +272,7 @@ def report_command(run_dir: Path) -> None:
     from srd_core.report.build import write_report
 
     if not run_dir.is_dir():
-        raise SRDError(f"{run_dir}: no such run directory")
+        raise SRDError(f"{run_dir}: not a run directory (no such folder)")
     with run_dir_lock(run_dir):
         problems = stale_records(run_dir)
         if problems:  # the report describes the artifacts on disk, so they must belong together
