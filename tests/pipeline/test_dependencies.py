@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import time
 
@@ -169,9 +171,15 @@ def test_two_concurrent_runs_on_one_run_dir(base, tmp_path):
         while not (run_dir / ".lock").read_text().strip():  # the first run holds the lock
             assert first.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
-        start = time.monotonic()
-        second = srd(workspace, "run", "config.yaml", timeout=120)
-        elapsed = time.monotonic() - start
+        # Hold the first run where it is (lock taken, work under way): a tiny run could otherwise finish
+        # before the second one has even imported torch on a loaded machine, and the race would prove nothing.
+        os.kill(first.pid, signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            second = srd(workspace, "run", "config.yaml", timeout=120)
+            elapsed = time.monotonic() - start
+        finally:
+            os.kill(first.pid, signal.SIGCONT)
         out, _ = first.communicate(timeout=600)
     finally:
         first.kill()
