@@ -50,6 +50,9 @@ class RunConfig(Strict):
     name: str = Field("srd", description="Run name; the run directory is output_dir/name.")
     output_dir: Path = Field(Path("runs"), description="Parent directory of run directories.")
     seed: int = Field(0, description="Global seed (data order, initialisation, sampling).")
+    parallel_arms: bool = Field(
+        False, description="Train the SRD and baseline arms at once, one process each with the CPU threads "
+        "split (single-process runs only; on a small CPU machine both finish sooner).")
 
     @property
     def dir(self) -> Path:
@@ -149,7 +152,9 @@ class BaselineConfig(Strict):
     pacer: ComponentSpec = Field(default_factory=lambda: spec("all"), description="Baseline data pacing.")
     temperature: ComponentSpec = Field(default_factory=lambda: spec("constant", value=1.0))
     sft_weight: ComponentSpec = Field(default_factory=lambda: spec("constant", value=0.2))
-    match_srd_steps: bool = Field(True, description="Give the baseline as many optimizer steps as SRD.")
+    match_srd_steps: bool = Field(
+        False, description="Give the baseline as many optimizer steps as SRD (default: its own full budget, "
+        "pacer epochs, as the paper compares).")
 
 
 class EvalConfig(Strict):

@@ -132,9 +132,16 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
             return True
         return run
 
-    _timed(result, timings, "train_srd", train_phase("srd"))
-    if config.baseline.enabled:
-        _timed(result, timings, "train_baseline", train_phase("baseline"))
+    arms = [a for a in ["srd"] + (["baseline"] if config.baseline.enabled else []) if not _was_complete(run_dir, a)]
+    if config.run.parallel_arms and len(arms) == 2 and accelerator.num_processes == 1:
+        from srd_core.pipeline.arms import train_arms_in_parallel
+
+        for arm, seconds in train_arms_in_parallel(config, run_dir, arms).items():
+            result.phases[f"train_{arm}"] = timings[f"train_{arm}"] = seconds
+    else:
+        _timed(result, timings, "train_srd", train_phase("srd"))
+        if config.baseline.enabled:
+            _timed(result, timings, "train_baseline", train_phase("baseline"))
 
     models = ["teacher", "student", "srd"] + (["baseline"] if config.baseline.enabled else [])
     if main:
