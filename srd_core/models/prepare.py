@@ -76,8 +76,23 @@ def prepare_key(config: SRDConfig) -> str:
         "prepare": config.prepare.model_dump(mode="json"),
         "architectures": {role: asdict(_preset_of(config, role)) for role in ("teacher", "student")
                           if _is_preset(getattr(config, role))},
+        "path_models": {role: _directory_digest(getattr(config, role).path) for role in ("teacher", "student")
+                        if not _is_preset(getattr(config, role))},
         "seed": _seed(config),
     })
+
+
+def _directory_digest(path: str | None) -> str | None:
+    """The content hash of a local model directory's files (a path model's tokenizer feeds the presets)."""
+    import hashlib
+
+    root = Path(path) if path else None
+    if root is None or not root.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
 
 
 def _seed(config: SRDConfig) -> int:
