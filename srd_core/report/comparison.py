@@ -88,5 +88,5 @@ def time_to_quality_sentence(c: Comparison) -> str | None:
                 f"{c.srd_points} evaluations{base_time}.")
     r = c.srd_reached
     return (f"Time to quality: SRD first reached the baseline's final {c.baseline_final:.1f} ROUGE-L at step "
-            f"{r.step}, {r.wall_time:.0f} s after the start of its reflection pass ({c.overhead_seconds:.0f} s "
-            f"reflection and curation + training){base_time}.")
+            f"{r.step}, {r.wall_time:.0f} s after the start of its reflection pass ({c.overhead_seconds:.0f} s of "
+            f"reflection and curation, then training){base_time}.")

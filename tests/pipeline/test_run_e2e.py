@@ -30,6 +30,8 @@ def tiny_demo(root: Path) -> Path:
                          "student_sft": {"steps": 3, "batch_size": 16, "lr": 3e-3}}
     config["reflection"] = {"batch_size": 16, "max_new_tokens": 8}
     config["train"].update(batch_size=4, eval_every=3, log_every=1, checkpoint_every=0)
+    config["curriculum"]["pacer"]["epochs_per_stage"] = 2  # the paper's ratio: 8/20 of the baseline's epochs
+    config["baseline"]["pacer"]["epochs"] = 5
     config["eval"] = {"protocol": "greedy", "max_new_tokens": 8, "batch_size": 16}
     path = root / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
