@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.srd-installed
 PLUGIN_DISTS := $(wildcard plugins/*/pyproject.toml)
 
-.PHONY: demo test bench lint install clean
+.PHONY: demo experiment test bench lint install clean
 
 install: $(STAMP)
 
@@ -22,6 +22,12 @@ $(STAMP): pyproject.toml $(PLUGIN_DISTS)
 # oversubscription whenever anything else runs on a 2-core machine.
 demo: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/srd run examples/demo.yaml
+
+# SRD vs plain KD on the embedded default, 3 seeds, two runs at a time (each with one of the two threads);
+# resumable: rerun after an interrupt. Tables for docs/results.md: srd experiment --table runs/experiments/srd-vs-kd
+JOBS ?= 2
+experiment: $(STAMP)
+	OMP_NUM_THREADS=$(JOBS) $(VENV)/bin/srd experiment examples/experiments/srd-vs-kd.yaml --jobs $(JOBS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)

@@ -252,6 +252,24 @@ def run_command(config_file: Path, overrides: tuple[str, ...], dry_run: bool, nu
             click.echo(f"report: {result.report}")
 
 
+@cli.command("experiment")
+@click.argument("spec_file", type=click.Path(path_type=Path), required=False)
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Runs at a time (default: the file's jobs).")
+@click.option("--table", "table_dir", type=click.Path(path_type=Path), default=None,
+              help="Print the markdown tables of an experiment dir (from its experiment.jsonl) and exit.")
+def experiment_command(spec_file: Path | None, jobs: int | None, table_dir: Path | None) -> None:
+    """Run every variant × seed of SPEC_FILE (resumable); write experiment.jsonl and experiment.html."""
+    from srd_core.experiment.cli import print_table, run_spec
+
+    if table_dir is not None:
+        click.echo(print_table(table_dir, spec_file), nl=False)
+    elif spec_file is None:
+        raise click.UsageError("give SPEC_FILE, or --table DIR")
+    else:
+        for line in run_spec(spec_file, jobs):
+            click.echo(line)
+
+
 def _register_plugin_commands() -> None:
     from srd_core.plugins import load_plugins, pm
 

@@ -132,6 +132,8 @@ class KDLoss(Component):
     """
 
     kind = "kd_loss"
+    official_t2_scaling: bool = False
+    """Whether the official SRD code multiplies this divergence by T² (``train.scale_kd_by_t2: official``)."""
 
     def token_loss(self, student_logp: torch.Tensor, teacher_logp: torch.Tensor) -> torch.Tensor:
         """Per-token divergence ``[N]`` from fp32 log-probs ``[N, V]`` (p = teacher, q = student)."""

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from srd_core.errors import ConfigError, PluginError
 from srd_core.registry import format_validation_error
@@ -88,6 +89,8 @@ class ModelConfig(Strict):
 class DataConfig(Strict):
     train: ComponentSpec = Field(description="Task that provides the training samples.")
     eval: ComponentSpec | None = Field(None, description="Task that provides held-out samples.")
+    dev: ComponentSpec | None = Field(None, description="Task whose eval split is the dev set of "
+                                      "train.select_best (default: data.train's eval split, when data.eval is set).")
     max_prompt_tokens: int = Field(256, ge=1, description="Prompts longer than this are cut from the left.")
     max_length: int = Field(512, ge=2, description="Prompt + response token limit.")
     limit_train: int | None = Field(None, ge=1, description="Use only the first N training samples.")
@@ -103,6 +106,10 @@ class ReflectionConfig(Strict):
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
     top_k: int = Field(0, ge=0, description="Top-k sampling (0 = off).")
     bucket_by_length: bool = Field(True, description="Batch prompts of similar length together.")
+    no_repeat_ngram_size: int = Field(0, ge=0, description="Never repeat an n-gram of this size (0 = off; "
+                                      "the official SRD scripts use 6).")
+    ce_exclude_eos: bool = Field(False, description="Leave the response's EOS token out of the reflection CE "
+                                 "(the official SRD code does).")
 
 
 class CurriculumConfig(Strict):
@@ -113,6 +120,22 @@ class CurriculumConfig(Strict):
     fusion: ComponentSpec = Field(default_factory=lambda: spec("rrf"), description="Rank fusion.")
     selector: ComponentSpec = Field(default_factory=lambda: spec("fixed_ratio"), description="λ rule.")
     pacer: ComponentSpec = Field(default_factory=lambda: spec("baby_step"), description="Curriculum.")
+    tie_break: Literal["data_order", "chained"] = Field(
+        "data_order", description="Rank ties: data_order (each sort starts from data order) or chained (each "
+        "sort is stable over the previous one's order, as the official rank.py).")
+
+
+class SelectBestConfig(Strict):
+    """Keep the best checkpoint of each stage by dev ROUGE-L; the next stage starts from it (official SRD)."""
+
+    enabled: bool = Field(False, description="Select each stage's weights by dev ROUGE-L (false: the last).")
+    every: int = Field(0, ge=0, description="Evaluate the dev set every N steps of a stage (0: at every epoch "
+                       "end, as the official --eval-interval); the stage's last step is always evaluated.")
+    sample: bool = Field(False, description="Sample at T = 1 (top-p 1, no top-k, seed run.seed) as the official "
+                         "dev evaluation; false: greedy.")
+    no_repeat_ngram_size: int = Field(0, ge=0, description="n-gram blocking of the dev generation (the official "
+                                      "dev evaluation sets none).")
+    max_samples: int | None = Field(None, ge=1, description="Use the first N dev samples only.")
 
 
 class TrainConfig(Strict):
@@ -123,7 +146,9 @@ class TrainConfig(Strict):
     sft_weight: ComponentSpec = Field(
         default_factory=lambda: spec("stagewise", values=[0.3, 0.2, 0.1]), description="SFT weight schedule."
     )
-    scale_kd_by_t2: bool = Field(False, description="Multiply the KD term by T² (Hinton et al.).")
+    scale_kd_by_t2: bool | Literal["official"] = Field(
+        False, description="Multiply the KD term by T² (Hinton et al.); official: only for the losses the official "
+        "SRD code scales (fkl, srkl, jsd).")
     lr: float = Field(1e-4, gt=0, description="Peak learning rate (AdamW).")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas.")
@@ -145,6 +170,12 @@ class TrainConfig(Strict):
     eval_every: int = Field(0, ge=0, description="Evaluate every N steps during training (0: off).")
     on_nonfinite: Literal["stop", "skip"] = Field("stop", description="Non-finite loss: stop or skip batch.")
     max_steps: int | None = Field(None, ge=1, description="Hard cap on optimizer steps (debugging).")
+    log_with: list[Literal["tensorboard", "wandb", "mlflow", "trackio", "comet_ml", "aim", "clearml", "dvclive",
+                           "swanlab"]] = Field(
+        default_factory=list, description="Experiment trackers (Accelerate's) that get losses, T, SFT weight, LR, "
+        "tokens/s and eval scores; files under run_dir/trackers/<label>.")
+    select_best: SelectBestConfig = Field(default_factory=SelectBestConfig, description="Best-checkpoint "
+                                          "selection by dev ROUGE-L within each stage.")
 
 
 class BaselineConfig(Strict):
@@ -165,6 +196,9 @@ class EvalConfig(Strict):
     )
     seeds: list[int] = Field(default_factory=lambda: [10, 20, 30, 40, 50], description="Seeds (distillm).")
     max_samples: int | None = Field(None, ge=1, description="Evaluate on the first N samples only.")
+    no_repeat_ngram_size: int = Field(0, ge=0, description="Never repeat an n-gram of this size (0 = off; "
+                                      "the official SRD scripts use 6).")
+    with_greedy: bool = Field(False, description="distillm: also score one greedy pass (the row's `greedy`).")
     sets: dict[str, ComponentSpec] = Field(
         default_factory=dict,
         description="Named evaluation sets (task specs whose eval split is used) for `srd evaluate-sets`: one "
@@ -228,11 +262,21 @@ class SRDConfig(Strict):
     report: ReportConfig = Field(default_factory=ReportConfig)
     prepare: PrepareConfig = Field(default_factory=PrepareConfig, description="Training of `preset` models.")
 
+    @model_validator(mode="after")
+    def _dev_split_for_select_best(self) -> SRDConfig:
+        if self.train.select_best.enabled and self.data.dev is None and self.data.eval is None:
+            raise PydanticCustomError(
+                "dev_split", "train.select_best.enabled: no dev split distinct from the final eval set; set "
+                "data.dev (a task whose eval split is the dev set), or data.eval (then data.train's eval split is "
+                "the dev set)")
+        return self
+
 
 # Where component specs live in the config, with their kind.
 COMPONENT_FIELDS: list[tuple[tuple[str, ...], str]] = [
     (("data", "train"), "task"),
     (("data", "eval"), "task"),
+    (("data", "dev"), "task"),
     (("curriculum", "fusion"), "fusion"),
     (("curriculum", "selector"), "selector"),
     (("curriculum", "pacer"), "pacer"),

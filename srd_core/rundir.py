@@ -18,6 +18,9 @@ EVAL_FILE = "eval.jsonl"
 EVAL_SETS_FILE = "eval_sets.jsonl"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
+DEV_EVAL_FILE = "dev_eval.jsonl"
+BEST_DIR = "best"
+BEST_FILE = "best_checkpoints.json"
 
 
 def prepared_dir(run_dir: Path, role: str) -> Path:

@@ -33,7 +33,7 @@ def _common(config, epochs: int, temperatures: list[float], sft: list[float]) ->
     assert config.curriculum.pacer.name == "baby_step"
     assert config.curriculum.pacer.params["num_bins"] == 3
     assert config.curriculum.pacer.params["epochs_per_stage"] == epochs
-    assert config.train.kd_loss.name == "fkl" and config.train.scale_kd_by_t2
+    assert config.train.kd_loss.name == "fkl" and config.train.scale_kd_by_t2 == "official"
     assert config.train.temperature.params == {"values": temperatures}
     assert config.train.sft_weight.params == {"values": sft}
     assert config.train.lr == 1e-4 and config.train.weight_decay == 0.01 and config.train.max_grad_norm == 1.0
@@ -88,3 +88,29 @@ def test_dry_run_prints_phases_stages_steps_and_tokens(path, processes, srd_step
     assert "est. tokens" in out
     assert re.search(r"SRD vs baseline\s+steps [\d,]+ vs [\d,]+ \(0\.60x\); trained tokens \S+ vs \S+ \(0\.60x\)", out)
     assert "5 sets (dolly, self_inst, vicuna, sinst, uinst)" in out
+
+
+@pytest.mark.parametrize("path", [GPT2, OPENLLAMA], ids=["gpt2", "openllama"])
+def test_config_show_has_the_official_protocol(path):
+    """Every protocol option as the official scripts set it, read back from `srd config show`."""
+    import yaml
+
+    result = CliRunner().invoke(cli, ["config", "show", str(path)])
+    assert result.exit_code == 0, result.output
+    shown = yaml.safe_load(result.output)
+    reflection = shown["reflection"]  # generate_data_dolly.sh + arguments.py defaults
+    assert (reflection["do_sample"], reflection["temperature"], reflection["top_k"], reflection["top_p"]) == (
+        True, 0.01, 0, 1.0)
+    assert reflection["no_repeat_ngram_size"] == 6 and reflection["ce_exclude_eos"] is True
+    assert shown["eval"]["protocol"] == "distillm" and shown["eval"]["seeds"] == [10, 20, 30, 40, 50]
+    assert shown["eval"]["no_repeat_ngram_size"] == 6  # evaluate_main.py
+    assert shown["curriculum"]["tie_break"] == "chained"  # tools/rank.py
+    assert shown["train"]["scale_kd_by_t2"] == "official"  # SRD/losses.py
+    assert shown["train"]["select_best"] == {"enabled": True, "every": 0, "sample": True, "no_repeat_ngram_size": 0,
+                                             "max_samples": None}  # finetune.py: dev ROUGE-L every epoch
+    dev_train = shown["data"]["train"]  # the dev split: --dev-num 1000, distinct from the final eval set
+    assert dev_train["dev_size"] == 1000 and shown["data"]["dev"] is None
+    assert shown["data"]["eval"]["eval"] == "data/dolly/valid.jsonl"
+    from srd_core.data.dev_split import dev_source
+
+    assert dev_source(load_config(path))[1] == "data.train"

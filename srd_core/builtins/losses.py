@@ -42,6 +42,8 @@ def log_mixture(logp_a: torch.Tensor, logp_b: torch.Tensor, weight_a: float) -> 
 class ForwardKL(KDLoss):
     """Forward KL, ``KL(p‖q)``: mean-seeking; the classic KD loss (Hinton et al.)."""
 
+    official_t2_scaling = True  # tem_forward_kl multiplies by T²
+
     def token_loss(self, student_logp: torch.Tensor, teacher_logp: torch.Tensor) -> torch.Tensor:
         return kl_per_token(finite_logp(teacher_logp), finite_logp(student_logp))
 
@@ -75,6 +77,8 @@ class SkewedForwardKL(KDLoss):
 class SkewedReverseKL(KDLoss):
     """Skewed reverse KL (DistiLLM), ``KL(q ‖ (1−α)p + αq)``."""
 
+    official_t2_scaling = True  # tem_skewed_reverse_kl multiplies by T²
+
     Params = SkewParams
 
     def token_loss(self, student_logp: torch.Tensor, teacher_logp: torch.Tensor) -> torch.Tensor:
@@ -88,7 +92,8 @@ class JSDParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     beta: float = Field(0.5, ge=0.0, le=1.0, description="Interpolation β as in TRL's GKD: 0 gives forward "
-                        "KL, 1 gives reverse KL, 0.5 the symmetric JSD.")
+                        "KL, 1 gives reverse KL, 0.5 the symmetric JSD; the official SRD/DistiLLM `tjsd` is 0.1 "
+                        "(its lam = 0.9 weights the student).")
 
 
 class GeneralizedJSD(KDLoss):
@@ -99,6 +104,7 @@ class GeneralizedJSD(KDLoss):
     """
 
     Params = JSDParams
+    official_t2_scaling = True  # tem_js_distance multiplies by T² (its lam = 0.9 is beta = 0.1 here)
 
     def token_loss(self, student_logp: torch.Tensor, teacher_logp: torch.Tensor) -> torch.Tensor:
         teacher, student = finite_logp(teacher_logp), finite_logp(student_logp)

@@ -1,8 +1,9 @@
 """Curation: difficulty metrics → per-metric ranks → fusion → selection (λ) → curriculum bins.
 
 The ranking is SRD's: each metric ranks every sample (1 = easiest) by a stable sort in its easy
-direction, ties kept in data order; the fused scores are stable-sorted descending (easy first); the
-selector keeps the head of that order and the pacer splits the kept samples into bins.
+direction; the fused scores are stable-sorted descending (easy first); ties follow data order or,
+with ``curriculum.tie_break: chained``, the previous sort's order (``srd_core.curation.ranking``).
+The selector keeps the head of that order and the pacer splits the kept samples into bins.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from srd_core.components import DifficultyMetric, Pacer, StagePlan
 from srd_core.config import CurriculumConfig, SRDConfig
 from srd_core.context import ModelAccess, ScoreTable
+from srd_core.curation.ranking import fused_order, metric_ranks, ranks_of, stable_order
 from srd_core.errors import ConfigError, DataError
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
 from srd_core.rundir import CURATION_FILE, CURATION_META_FILE, REFLECTION_FILE
@@ -51,11 +53,7 @@ class CurationResult:
 
 def rank_by(values: Sequence[float], higher_is_easier: bool) -> list[int]:
     """Ordinal ranks (1 = easiest) from a stable sort in the easy direction; ties keep data order."""
-    order = sorted(range(len(values)), key=lambda i: values[i], reverse=higher_is_easier)
-    ranks = [0] * len(values)
-    for position, index in enumerate(order, start=1):
-        ranks[index] = position
-    return ranks
+    return ranks_of(stable_order(values, higher_is_easier, range(len(values))))
 
 
 def build_metrics(curriculum: CurriculumConfig) -> dict[str, DifficultyMetric]:
@@ -146,10 +144,11 @@ def curate_with_info(
     table = ScoreTable(list(samples), list(reflections), {name: list(v) for name, v in values.items()})
     vetoed = _vetoed_ids(hook.reflection_scored(table=table, config=config or curriculum), set(ids))
 
-    ranks = {name: rank_by(values[name], metrics[name].higher_is_easier) for name in metrics}
+    directions = {name: metric.higher_is_easier for name, metric in metrics.items()}
+    ranks, last_order = metric_ranks(values, directions, curriculum.tie_break)
     fused = _check_values(curriculum.fusion.name, fusion.fuse(ranks), ids, "fusion")
-    order = sorted(range(len(ids)), key=lambda i: fused[i], reverse=True)
-    final_rank = rank_by(fused, higher_is_easier=True)
+    order = fused_order(fused, last_order, curriculum.tie_break)
+    final_rank = ranks_of(order)
 
     vetoed_set = set(vetoed)
     eligible = [i for i in order if ids[i] not in vetoed_set]

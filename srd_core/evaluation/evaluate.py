@@ -42,6 +42,8 @@ class EvalResult:
     protocol: str
     per_family: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
+    greedy: float | None = None
+    """The greedy pass's score (the score itself under ``greedy``; ``with_greedy`` adds it to ``distillm``)."""
     predictions: list[str] = field(default_factory=list, repr=False)
 
     def to_row(self, model: str, **extra: Any) -> dict[str, Any]:
@@ -54,14 +56,20 @@ class EvalResult:
 
 
 def settings_for(eval_cfg: EvalConfig) -> list[tuple[str, GenerationSettings]]:
-    """(label, settings) for each pass the protocol makes: one greedy pass, or one sampled pass per seed."""
+    """(label, settings) for each pass the protocol makes: one greedy pass, or one sampled pass per seed.
+
+    ``distillm`` with ``with_greedy`` adds a greedy pass labelled ``greedy``, scored apart from the seeds.
+    """
+    ngram = eval_cfg.no_repeat_ngram_size
+    greedy = ("greedy", GenerationSettings(max_new_tokens=eval_cfg.max_new_tokens, no_repeat_ngram_size=ngram))
     if eval_cfg.protocol == "greedy":
-        return [("greedy", GenerationSettings(max_new_tokens=eval_cfg.max_new_tokens))]
-    return [
+        return [greedy]
+    sampled = [
         (str(seed), GenerationSettings(max_new_tokens=eval_cfg.max_new_tokens, do_sample=True, temperature=1.0,
-                                       top_p=1.0, top_k=0, seed=seed))
+                                       top_p=1.0, top_k=0, seed=seed, no_repeat_ngram_size=ngram))
         for seed in eval_cfg.seeds
     ]
+    return sampled + ([greedy] if eval_cfg.with_greedy else [])
 
 
 def score_predictions(samples: Sequence[Sample], predictions: Sequence[str]) -> tuple[float, dict[str, float]]:
@@ -92,6 +100,9 @@ def evaluate_with(generator: Generator, samples: Sequence[Sample], eval_cfg: Eva
         per_seed[label], families = score_predictions(samples, predictions)
         family_runs.append(families)
         first_predictions = first_predictions or list(predictions)
+    greedy = per_seed.pop("greedy", None) if eval_cfg.protocol == "distillm" else per_seed.get("greedy")
+    if eval_cfg.protocol == "distillm" and greedy is not None:
+        family_runs = family_runs[:-1]  # the greedy pass is last: seeds alone make the mean
     values = list(per_seed.values())
     per_family = {name: statistics.fmean(run[name] for run in family_runs) for name in family_runs[0]}
     return EvalResult(
@@ -102,6 +113,7 @@ def evaluate_with(generator: Generator, samples: Sequence[Sample], eval_cfg: Eva
         protocol=eval_cfg.protocol,
         per_family=per_family,
         wall_s=time.perf_counter() - start,
+        greedy=greedy,
         predictions=first_predictions,
     )
 

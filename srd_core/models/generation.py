@@ -21,6 +21,8 @@ class GenerationSettings:
     top_p: float = 1.0
     top_k: int = 0
     seed: int = 0
+    no_repeat_ngram_size: int = 0
+    """Block every n-gram of this size from repeating (0 = off; the official SRD scripts use 6)."""
 
 
 @dataclass
@@ -60,6 +62,8 @@ def generate_batch(model, tokenizer, prompt_ids: Sequence[Sequence[int]], settin
         "eos_token_id": tokenizer.eos_token_id,
         "use_cache": True,
     }
+    if settings.no_repeat_ngram_size > 0:
+        kwargs["no_repeat_ngram_size"] = settings.no_repeat_ngram_size
     if settings.do_sample:
         kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k or None)
         if generator_seed is not None:

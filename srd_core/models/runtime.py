@@ -103,7 +103,7 @@ def no_accelerator() -> bool:
     return not (torch.cuda.is_available() or is_xpu_available() or is_npu_available() or is_mps_available())
 
 
-def make_accelerator(mixed_precision: str):
+def make_accelerator(mixed_precision: str, **kwargs):
     """The ``Accelerator`` of a training run, in the autocast mode the device supports.
 
     Accelerate keeps one process-wide state; if an earlier ``Accelerator`` in this process (another
@@ -116,7 +116,7 @@ def make_accelerator(mixed_precision: str):
     earlier = AcceleratorState._shared_state.get("_mixed_precision")
     if earlier is not None and str(earlier) != precision:
         AcceleratorState._reset_state()  # keeps the process group (PartialState)
-    return Accelerator(mixed_precision=precision, cpu=no_accelerator())
+    return Accelerator(mixed_precision=precision, cpu=no_accelerator(), **kwargs)  # kwargs: log_with, project_dir
 
 
 def enable_activation_checkpointing(model: torch.nn.Module) -> None:

@@ -23,7 +23,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from srd_core.data.encoding import IGNORE_INDEX, collate_right_padded, encode_example, encode_prompt, ensure_pad_token
+from srd_core.data.encoding import (
+    IGNORE_INDEX,
+    EncodedExample,
+    collate_right_padded,
+    encode_example,
+    encode_prompt,
+    ensure_pad_token,
+)
 from srd_core.io import (
     append_jsonl,
     fingerprint,
@@ -63,6 +70,7 @@ def generation_settings(reflection_cfg, max_prompt_tokens: int, max_length: int,
         top_p=reflection_cfg.top_p,
         top_k=reflection_cfg.top_k,
         seed=seed,
+        no_repeat_ngram_size=reflection_cfg.no_repeat_ngram_size,
     )
 
 
@@ -99,15 +107,26 @@ def length_chunks(lengths: Sequence[int], token_budget: int) -> list[list[int]]:
     return chunks
 
 
+def without_final_eos(example: EncodedExample, eos_token_id: int | None) -> EncodedExample:
+    """``example`` with the label of its closing EOS token ignored (unchanged if the response has none)."""
+    labels = example.labels
+    if eos_token_id is None or not labels or labels[-1] != eos_token_id or example.response_tokens == 0:
+        return example
+    return replace(example, labels=[*labels[:-1], IGNORE_INDEX])
+
+
 @torch.no_grad()
 def response_ce(model, tokenizer, samples: Sequence[Sample], max_prompt_tokens: int, max_length: int,
-                token_budget: int | None = None) -> list[tuple[float, int]]:
+                token_budget: int | None = None, exclude_eos: bool = False) -> list[tuple[float, int]]:
     """Per sample: (mean CE over reference-response tokens, number of those tokens).
 
     Teacher-forced forward passes over prompt + reference, right padded, in length-sorted chunks
     of at most ``token_budget`` padded tokens (default: ``ce_token_budget`` of the model's device).
+    ``exclude_eos`` leaves the EOS token that ends the response out of the mean (the official code).
     """
     examples = [encode_example(tokenizer, s.prompt, s.target, max_prompt_tokens, max_length) for s in samples]
+    if exclude_eos:
+        examples = [without_final_eos(e, tokenizer.eos_token_id) for e in examples]
     device = next(model.parameters()).device
     token_budget = token_budget or ce_token_budget(device)
     results: list[tuple[float, int]] = [(0.0, 0)] * len(examples)
@@ -125,12 +144,12 @@ def response_ce(model, tokenizer, samples: Sequence[Sample], max_prompt_tokens: 
 
 
 def reflect_batch(model, tokenizer, samples: Sequence[Sample], settings: GenerationSettings,
-                  max_prompt_tokens: int, max_length: int) -> list[ReflectionRecord]:
+                  max_prompt_tokens: int, max_length: int, exclude_eos: bool = False) -> list[ReflectionRecord]:
     """Reflection records of one planned batch (generation in this batch, then the CE pass)."""
     limit = prompt_limit(max_prompt_tokens, max_length)
     generations = generate(model, tokenizer, [s.prompt for s in samples], settings, max_prompt_tokens=limit,
                            batch_size=len(samples), bucket_by_length=False, progress=None)
-    ces = response_ce(model, tokenizer, samples, max_prompt_tokens, max_length)
+    ces = response_ce(model, tokenizer, samples, max_prompt_tokens, max_length, exclude_eos=exclude_eos)
     return [
         ReflectionRecord(
             id=s.id,
@@ -182,7 +201,7 @@ def reflect_samples(model, tokenizer, samples: Sequence[Sample], reflection_cfg,
     for batch in mine:
         batch_settings = replace(settings, seed=settings.seed * 1_000_003 + batch[0])
         records = reflect_batch(model, tokenizer, [samples[i] for i in batch], batch_settings,
-                                max_prompt_tokens, max_length)
+                                max_prompt_tokens, max_length, exclude_eos=reflection_cfg.ce_exclude_eos)
         if on_batch is not None:
             on_batch(records)
         computed.extend(zip(batch, records, strict=True))
@@ -235,7 +254,11 @@ def reflection_key(samples: Sequence[Sample], student: dict[str, Any], reflectio
     if not settings["do_sample"]:  # greedy decoding ignores these
         for name in ("temperature", "top_p", "top_k", "seed"):
             settings.pop(name)
+    if not settings["no_repeat_ngram_size"]:  # off: keys of runs made before the option stay valid
+        settings.pop("no_repeat_ngram_size")
     settings.update(batch_size=reflection_cfg.batch_size, bucket_by_length=reflection_cfg.bucket_by_length)
+    if reflection_cfg.ce_exclude_eos:
+        settings["ce_exclude_eos"] = True
     return {
         "version": FORMAT_VERSION,
         "data": data_fingerprint(samples),
@@ -245,6 +268,19 @@ def reflection_key(samples: Sequence[Sample], student: dict[str, Any], reflectio
         "max_prompt_tokens": max_prompt_tokens,
         "max_length": max_length,
     }
+
+
+def run_reflection_key(config, run_dir: str | Path, samples: Sequence[Sample]) -> dict[str, Any]:
+    """The reflection key of a run dir: a prepared student is named relative to the run dir, so a copy
+    of ``prepared/`` (same files, sizes and mtimes) in another run dir keeps its reflection."""
+    from srd_core.models.loading import resolve_model_path
+
+    name = resolve_model_path(config.student, Path(run_dir), "student")
+    identity = model_identity(name, config.student)
+    if config.student.path is None:
+        identity["path"] = "prepared/student"
+    return reflection_key(samples, identity, config.reflection, config.data.max_prompt_tokens,
+                          config.data.max_length, config.run.seed)
 
 
 # ------------------------------------------------------------------------------------------- run dir
@@ -351,8 +387,7 @@ def run_reflection(config, run_dir: str | Path, accelerator=None, progress: bool
     samples = load_samples(config, "train")
     name = resolve_model_path(config.student, run_dir, "student")
     data_cfg, refl_cfg = config.data, config.reflection
-    key_obj = reflection_key(samples, model_identity(name, config.student), refl_cfg, data_cfg.max_prompt_tokens,
-                             data_cfg.max_length, config.run.seed)
+    key_obj = run_reflection_key(config, run_dir, samples)
     key = fingerprint(key_obj)
     out_path = run_dir / REFLECTION_FILE
 

@@ -46,8 +46,10 @@ from srd_core.models.runtime import (
     make_accelerator,
     shared_vocab,
 )
-from srd_core.rundir import EVAL_FILE, METRICS_FILE, SUMMARY_FILE
-from srd_core.training.batches import global_batch_ids, position, rank_micro_batches
+from srd_core.rundir import DEV_EVAL_FILE, EVAL_FILE, METRICS_FILE, SUMMARY_FILE
+from srd_core.training import trackers
+from srd_core.training.batches import global_batch_ids, position, rank_micro_batches, steps_per_epoch
+from srd_core.training.best_checkpoint import BestCheckpoint, dev_rouge_fn
 from srd_core.training.checkpoint import (
     TrainState,
     latest_checkpoint,
@@ -66,6 +68,7 @@ from srd_core.training.stages import (
     plan_label_stages,
     stage_lengths,
 )
+from srd_core.training.t2_scaling import kd_t2_scaling
 from srd_core.types import Sample
 
 logger = logging.getLogger(__name__)
@@ -138,13 +141,14 @@ class _MetricsLog:
         self.seconds += seconds
         self.teacher_seconds += result.teacher_seconds
 
-    def write(self, metrics: dict[str, Any]) -> None:
+    def write(self, metrics: dict[str, Any]) -> dict[str, Any]:
         """Append ``metrics`` plus the interval's tokens/s and teacher share; start a new interval."""
         seconds = max(self.seconds, 1e-9)
         row = {**metrics, "tokens_per_s": self.tokens / seconds, "teacher_share": self.teacher_seconds / seconds}
         if self.main:
             append_jsonl(self.path, [row])
         self.tokens, self.seconds, self.teacher_seconds = 0, 0.0, 0.0
+        return row
 
 
 class _Session:
@@ -168,6 +172,7 @@ class _Session:
         self.teacher_head = causal_lm_core(self.teacher).get_output_embeddings()
         self.vocab_size = shared_vocab(tokenizer, self.student_head, self.teacher_head)
         self.kd_loss = get_component("kd_loss", cfg.kd_loss.name, **cfg.kd_loss.params)
+        self.scale_by_t2 = kd_t2_scaling(cfg.scale_kd_by_t2, self.kd_loss)
         self.global_batch = global_batch_size(config, accelerator.num_processes)
         self.lengths = stage_lengths(state.stages, self.global_batch, cfg.max_steps)
         self.scheduler = None
@@ -176,6 +181,7 @@ class _Session:
         self.log = _MetricsLog(out_dir / METRICS_FILE, self.main)
         self.started, self.wall_before = time.perf_counter(), state.wall_time
         self.last_loss: float | None = None
+        self.best: BestCheckpoint | None = None  # train.select_best
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -229,7 +235,7 @@ class _Session:
                 out = distill_loss(
                     student_hidden, self.student_head, teacher_hidden, self.teacher_head, labels, self.kd_loss,
                     temperature=temperature, sft_weight=sft_weight, vocab_size=self.vocab_size,
-                    chunk_size=self.cfg.kd_chunk_size, scale_by_t2=self.cfg.scale_kd_by_t2,
+                    chunk_size=self.cfg.kd_chunk_size, scale_by_t2=self.scale_by_t2,
                 )
                 # out.loss = w_sft · CE + (1 − w_sft) · KD_T, the mean over this micro-batch's tokens.
                 # Weighted by its share of the global batch's tokens (DDP averages over processes),
@@ -305,13 +311,16 @@ class _Session:
                        "kd": result.kd, "T": temperature, "w_sft": sft_weight, "lr": lr,
                        "grad_norm": result.grad_norm, "skipped": result.skipped}
             if state.step % cfg.log_every == 0 or last_of_stage:
-                self.log.write(metrics)
+                trackers.log_row(self.accelerator, self.config, self.log.write(metrics), trackers.TRAIN_SCALARS)
             bar.update(1)
             bar.set_postfix(loss=f"{result.loss:.4f}", T=temperature, w_sft=sft_weight)
             context.step = state.step
             pm.hook.step_end(context=context, metrics=metrics)
             if self.eval_fn is not None and cfg.eval_every and state.step % cfg.eval_every == 0:
                 self.evaluate(stage)
+            if self.best is not None and self.best.due(state.step_in_stage, self.lengths[stage],
+                                                       steps_per_epoch(len(plan.ids), self.global_batch)):
+                self.best.consider(self.lm, stage, state.step, self.wall())
             if not last_of_stage and cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
                 self.checkpoint()
         bar.close()
@@ -337,7 +346,9 @@ class _Session:
             with torch.no_grad():
                 result = self.eval_fn(self.lm, self.state.step)
             self.lm.train()
-            append_jsonl(self.out_dir / EVAL_FILE, [{**self.progress(stage), **(result or {})}])
+            row = {**self.progress(stage), **(result or {})}
+            append_jsonl(self.out_dir / EVAL_FILE, [row])
+            trackers.log_row(self.accelerator, self.config, row, trackers.EVAL_SCALARS)
         self.accelerator.wait_for_everyone()
 
     def save_final(self, final_dir: Path) -> None:
@@ -355,7 +366,9 @@ class _Session:
 
 def config_key(config: SRDConfig, settings: LabelSettings) -> str:
     """Fingerprint of what a checkpoint depends on (logging, eval and checkpoint cadence excluded)."""
-    loose = {"max_steps", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints"}
+    loose = {"max_steps", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints", "log_with"}
+    if not config.train.select_best.enabled:  # off: keys of runs made before the option stay valid
+        loose.add("select_best")
     return fingerprint({
         "train": config.train.model_dump(mode="json", exclude=loose),
         "data": config.data.model_dump(mode="json"),
@@ -423,7 +436,7 @@ def train(
         logger.info("%s: already trained (%s); delete %s to train again", label, summary_path, out_dir)
         return done
 
-    accelerator = make_accelerator(config.train.mixed_precision)
+    accelerator = make_accelerator(config.train.mixed_precision, **trackers.accelerator_kwargs(config, run_dir))
     if samples is None:
         from srd_core.data.samples import load_samples
 
@@ -437,7 +450,7 @@ def train(
     resumed_from = state.step if checkpoint is not None else None
     schedules = build_schedules(settings, len(state.stages))
     if accelerator.is_main_process:
-        for name in (METRICS_FILE, EVAL_FILE):
+        for name in (METRICS_FILE, EVAL_FILE, DEV_EVAL_FILE):
             if checkpoint is None:  # rows of an attempt that died before its first checkpoint
                 (out_dir / name).unlink(missing_ok=True)
             else:
@@ -452,10 +465,16 @@ def train(
         load_weights(checkpoint, student)
     session = _Session(config, label, out_dir, accelerator, student, tokenizer, teacher_model, sample_map, state,
                        eval_fn)
+    if config.train.select_best.enabled:
+        session.best = BestCheckpoint(out_dir, dev_rouge_fn(config, run_dir, tokenizer), accelerator,
+                                      config.train.select_best.every)
+        if checkpoint is None:
+            session.best.reset()
     if checkpoint is not None and session.lengths:
         session.new_scheduler(min(state.stage, len(session.lengths) - 1))
         load_training_state(checkpoint, accelerator, session.optimizer, session.scheduler)
 
+    trackers.start(accelerator, config, label)
     context = TrainContext(run_dir=run_dir, config=config, label=label, stages=state.stages, samples=sample_map,
                            model=student, tokenizer=tokenizer, accelerator=accelerator)
     while state.stage < len(state.stages):
@@ -474,6 +493,8 @@ def train(
             if config.train.reset_optimizer_per_stage or session.scheduler is None:
                 session.new_scheduler(stage)
         session.run_stage(stage, schedules, context)
+        if session.best is not None:  # the next stage (or final/) starts from the stage's best weights
+            session.best.restore(student, stage, state.step)
         state.stage, state.step_in_stage = stage + 1, 0
         session.checkpoint()
         context.stage, context.step = stage, state.step
@@ -491,6 +512,7 @@ def train(
     )
     if accelerator.is_main_process:
         write_json_atomic(summary_path, summary.to_dict())
+    trackers.finish(accelerator, config)
     pm.hook.train_end(context=context, summary=summary)
     return summary
 

@@ -47,7 +47,8 @@ def tied_data(n: int, seed: int) -> tuple[list[Sample], list[ReflectionRecord]]:
 
 
 def official_srd(rouge: list[float], ce: list[float]) -> tuple[list[int], list[float], list[list[int]]]:
-    """The official algorithm, written independently: two stable sorts, RRF k=60, ⌊N/4⌋·s per stage.
+    """The paper's algorithm with ``tie_break: data_order``, written independently: two stable sorts from
+    data order, RRF k=60, ⌊N/4⌋·s per stage (the official chain of sorts is in test_ranking.py).
 
     Returns the fused order (indices, easy first), the fused scores and the three cumulative stages.
     """

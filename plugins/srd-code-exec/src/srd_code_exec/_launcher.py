@@ -4,18 +4,26 @@ Run as ``python -I -S _launcher.py SPEC_JSON`` (never imported). It is a separat
 parent needs no ``preexec_fn`` (unsafe in threaded programs such as a training run). The parent
 starts it in a new session. In order:
 
-1. as root: new network, mount and pid namespaces (no network; every mount read-only except the
-   work directory; the code runs as process 1 of its own pid namespace, so everything it starts
-   dies with it); not root: the same through a user namespace where the kernel allows it;
-2. resource limits (CPU seconds, address space, processes, file size, open files, no core dumps);
-3. as root: drop to the sandbox uid/gid with no supplementary groups (RLIMIT_NPROC is not
-   enforced for root, so the limits only hold after this);
-4. ``execve`` of the sandbox interpreter in the work directory with the scrubbed environment.
+Two modes (``spec["mode"]``):
+
+- ``bwrap``: as root, join the job's cgroups, set the resource limits, drop to the sandbox uid, then
+  ``execve`` bubblewrap, which gives new user, IPC, PID, network, UTS and mount namespaces, a
+  read-only ``/``, a fresh ``/proc`` and ``/dev``, and ``/tmp`` (the work dir) on a size-limited tmpfs;
+- ``builtin`` (no bubblewrap): as root, join the cgroups and enter new network, mount, pid, IPC and
+  UTS namespaces (not root: the same through a user namespace where the kernel allows it); every
+  mount read-only except the work directory; fork so the code is process 1 of its pid namespace,
+  which mounts a /proc of its own and a size-limited tmpfs on the work dir and on /dev/shm; set the
+  resource limits; drop to the sandbox uid and enter a user namespace of its own; ``execve`` the
+  interpreter.
+
+Resource limits: CPU seconds, address space, processes, file size, open files, no core dumps
+(RLIMIT_NPROC is not enforced for root, so they only hold after the uid drop).
 
 Its first stderr line is ``SRD-SANDBOX <json>`` saying which protections are active.
 ``_launcher.py --reap UID`` kills every process of UID (run as root after each job).
 """
 
+import contextlib
 import ctypes
 import json
 import os
@@ -28,7 +36,10 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUTS = 0x04000000
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
@@ -94,14 +105,18 @@ def _confine_filesystem(workdir):
 
 
 def _write(path, text):
-    with open(path, "w", encoding="ascii") as fh:
-        fh.write(text)
+    fd = os.open(path, os.O_WRONLY)  # bytes: no codec imports after setuid
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
 
 
-def _namespaces(workdir, is_root):
-    """Enter new network, mount and pid namespaces; returns the protections obtained."""
-    got = {"network": False, "filesystem": False, "pid_namespace": False, "user_namespace": False}
-    flags = CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID
+def _namespaces(spec, is_root):
+    """Enter new network, mount, pid, IPC and UTS namespaces; returns the protections obtained."""
+    got = {"launcher": "builtin", "network": False, "filesystem": False, "pid_namespace": False,
+           "user_namespace": False, "ipc_namespace": False, "uts_namespace": False}
+    flags = CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
     if not is_root:  # an unprivileged user namespace gives the rights needed for the others
         uid, gid = os.getuid(), os.getgid()
         flags |= CLONE_NEWUSER
@@ -112,19 +127,50 @@ def _namespaces(workdir, is_root):
         _write("/proc/self/setgroups", "deny")
         _write("/proc/self/uid_map", f"{uid} {uid} 1")
         _write("/proc/self/gid_map", f"{gid} {gid} 1")
-    got["network"] = got["pid_namespace"] = True
+    got["network"] = got["pid_namespace"] = got["ipc_namespace"] = got["uts_namespace"] = True
+    with contextlib.suppress(OSError):
+        _check(libc.sethostname(b"sandbox", 7))
     try:
-        _confine_filesystem(workdir)
+        _confine_filesystem(spec["workdir"])
         got["filesystem"] = True
     except OSError:
         pass
     return got
 
 
-def _limits(spec, shared_uid):
+def _inside_pid_namespace(spec, got, is_root):
+    """As process 1 of the new pid namespace: a /proc of its own, the work dir on a sized tmpfs."""
+    got["proc"] = got["disk_cap"] = False
+    if not got["filesystem"]:
+        return
+    try:
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        got["proc"] = True
+    except OSError:
+        pass
+    owner = f",uid={spec['uid']},gid={spec['gid']}" if is_root else f",uid={os.getuid()},gid={os.getgid()}"
+    try:
+        _check(libc.mount(b"tmpfs", spec["workdir"].encode(), b"tmpfs", ctypes.c_ulong(MS_NOSUID | MS_NODEV),
+                          f"size={int(spec['disk_mb'])}m,mode=0700{owner}".encode()))
+        got["disk_cap"] = True
+    except OSError:
+        pass
+    # POSIX shared memory: a fresh, small /dev/shm that goes away with this mount namespace.
+    with contextlib.suppress(OSError):
+        _check(libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", ctypes.c_ulong(MS_NOSUID | MS_NODEV),
+                          f"size=1m,mode=1777{owner}".encode()))
+
+
+def _join_cgroups(spec):
+    """Move this process (and so everything it starts) into the job's cgroups (root only)."""
+    for procs in spec.get("cgroup_procs") or []:
+        _write(procs, str(os.getpid()))
+
+
+def _limits(spec, shared_uid, extra_procs=0):
     cpu = int(spec["cpu_s"])
     mem = int(spec["memory_mb"]) * 1024 * 1024
-    nproc = int(spec["max_procs"])
+    nproc = int(spec["max_procs"]) + extra_procs
     if shared_uid:  # counted per real uid: allow this many on top of what the user already runs
         nproc += _count_processes(os.getuid())
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -172,24 +218,64 @@ def _become_pid_one():
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
+def _own_user_namespace():
+    """After dropping to the sandbox uid: a user namespace of its own (uid mapped to itself)."""
+    uid, gid = os.getuid(), os.getgid()
+    if libc.unshare(CLONE_NEWUSER) != 0:
+        return False
+    libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # setuid made /proc/self root's; the maps are written there
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"{uid} {uid} 1")
+    _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    return True
+
+
+def _bwrap_argv(spec):
+    """bubblewrap: user, IPC, PID, network, UTS (and cgroup) namespaces, / read-only, a fresh /proc
+    and /dev, and /tmp (the work dir) plus /dev/shm on size-limited tmpfs."""
+    argv = [spec["bwrap"], "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
+            "--hostname", "sandbox", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--size", str(int(spec["disk_mb"]) * 1024 * 1024), "--tmpfs", "/tmp",
+            "--size", str(1024 * 1024), "--tmpfs", "/dev/shm", "--chdir", "/tmp", "--clearenv"]
+    for key, value in spec["env"].items():
+        argv += ["--setenv", key, value]
+    return [*argv, "--", spec["python"], *spec["args"]]
+
+
 def launch(spec):
     is_root = os.geteuid() == 0
-    workdir = spec["workdir"]
-    got = _namespaces(workdir, is_root)
+    if is_root:
+        _join_cgroups(spec)
+    if spec["mode"] == "bwrap":
+        got = {"launcher": "bwrap", "network": True, "filesystem": True, "pid_namespace": True,
+               "user_namespace": True, "ipc_namespace": True, "uts_namespace": True, "proc": True, "disk_cap": True}
+        # bwrap's own two processes (outside and init) run as the sandbox uid too.
+        _limits(spec, shared_uid=not is_root, extra_procs=2)
+        if is_root:
+            _drop_privileges(int(spec["uid"]), int(spec["gid"]))
+        got["uid"] = os.getuid()
+        got["privileges_dropped"] = is_root
+        sys.stderr.write("SRD-SANDBOX " + json.dumps(got) + "\n")
+        sys.stderr.flush()
+        argv = _bwrap_argv(spec)
+        os.execve(argv[0], argv, {"PATH": spec["env"]["PATH"]})
+    got = _namespaces(spec, is_root)
     if got["pid_namespace"]:
         _become_pid_one()
+        _inside_pid_namespace(spec, got, is_root)
     _limits(spec, shared_uid=not is_root and not got["network"])
     if is_root:
         _drop_privileges(int(spec["uid"]), int(spec["gid"]))
+        got["user_namespace"] = _own_user_namespace()
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
     got["uid"] = os.getuid()
     got["privileges_dropped"] = is_root
-    os.chdir(workdir)
+    os.chdir(spec["workdir"])
     os.umask(0o077)
     sys.stderr.write("SRD-SANDBOX " + json.dumps(got) + "\n")
     sys.stderr.flush()
     argv = [spec["python"], *spec["args"]]
-    os.execve(spec["python"], argv, spec["env"])
+    os.execve(spec["python"], argv, {**spec["env"], "HOME": spec["workdir"], "TMPDIR": spec["workdir"]})
 
 
 def _live_processes(uid):

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
+from srd_code_exec.doctor import missing_protections
 from srd_code_exec.extract import BadTestsError, build_steps, extract_code
 from srd_code_exec.numeric import final_answer, parse_number, same_number
 from srd_code_exec.sandbox import JobResult, Limits, Sandbox, Step
@@ -18,7 +19,7 @@ from srd_core.errors import DataError, PluginError
 from srd_core.types import ReflectionRecord, Sample
 
 log = logging.getLogger("srd.code_exec")
-PROTECTIONS = ("network", "filesystem")
+PROTECTIONS = ("network", "filesystem", "pid_namespace", "ipc_namespace", "proc", "disk_cap")
 
 
 class CodeExec(DifficultyMetric):
@@ -34,6 +35,15 @@ class CodeExec(DifficultyMetric):
         memory_mb: int = Field(1024, ge=64, description="Address-space limit of the sandboxed process (MiB).")
         max_procs: int = Field(16, ge=1, description="Processes the code may have at once (fork bombs).")
         file_size_mb: int = Field(16, ge=1, description="Largest file the code may write (MiB).")
+        disk_mb: int = Field(64, ge=1, description="Size of the job's tmpfs work dir: all it may write (MiB).")
+        memory_total_mb: int | None = Field(
+            None, ge=64, description="Without a job cgroup: the memory all workers' jobs may use at worst (MiB); "
+            "per-process limits are sized to fit. Default: half the machine's memory.")
+        launcher: Literal["auto", "bwrap", "builtin"] = Field(
+            "auto", description="Confinement: bubblewrap, the built-in launcher, or auto (bwrap when it works here).")
+        unjudged: Literal["sandbox", "fail"] = Field(
+            "sandbox", description="A case the judge cannot run on plain data: run it in the sandbox (best effort, "
+            "forgeable) or count it failed.")
         workers: int = Field(2, ge=1, description="Samples run in parallel.")
         code_from: Literal["output", "prompt+output"] = Field(
             "output", description="Program = the fenced code of the output, or prompt + output (HumanEval)."
@@ -44,15 +54,20 @@ class CodeExec(DifficultyMetric):
             description="As root: first of 64 unprivileged uids the code runs as (one per concurrent sample).",
         )
         require_isolation: bool = Field(
-            False, description="Fail instead of warning when network or file-system confinement is unavailable.",
+            False, description="Refuse to score unless every essential protection is active "
+            "(see `srd code-exec doctor`).",
         )
 
     def __init__(self, params: BaseModel | None = None) -> None:
         super().__init__(params)
         p = self.params
         limits = Limits(timeout_s=p.timeout_s, step_timeout_s=p.step_timeout_s, memory_mb=p.memory_mb,
-                        max_procs=p.max_procs, file_size_mb=p.file_size_mb)
-        self.sandbox = Sandbox(limits, python=p.python, uid_base=p.sandbox_uid)
+                        max_procs=p.max_procs, file_size_mb=p.file_size_mb, disk_mb=p.disk_mb)
+        try:
+            self.sandbox = Sandbox(limits, python=p.python, uid_base=p.sandbox_uid, launcher=p.launcher,
+                                   fallback=p.unjudged, workers=p.workers, memory_total_mb=p.memory_total_mb)
+        except ValueError as exc:
+            raise PluginError(f"code_exec: {exc}") from None
         self._warned = False
 
     def score(self, samples: Sequence[Sample], reflections: Sequence[ReflectionRecord], model=None) -> list[float]:
@@ -62,6 +77,11 @@ class CodeExec(DifficultyMetric):
             self.sandbox.python  # noqa: B018 - finds (and checks) the interpreter once, before the pool starts
         except RuntimeError as exc:
             raise PluginError(f"code_exec: {exc}; set `python:` to an interpreter the sandbox can run") from None
+        if self.params.require_isolation:
+            missing = missing_protections(self.sandbox)
+            if missing:
+                raise PluginError("code_exec: require_isolation: missing " + "; ".join(missing)
+                                  + " (run `srd code-exec doctor`)")
         with ThreadPoolExecutor(max_workers=self.params.workers) as pool:
             results = list(tqdm(pool.map(lambda job: self.sandbox.run(*job), jobs), total=len(jobs),
                                 desc="code_exec", unit="sample", disable=len(jobs) < 2))
@@ -85,8 +105,8 @@ class CodeExec(DifficultyMetric):
             missing = ["all (the sandbox launcher did not start)"]
         if not missing or self._warned:
             return
-        message = ("code_exec: sandbox without " + ", ".join(missing) + " confinement "
-                   "(needs root or unprivileged user namespaces)")
+        message = ("code_exec: sandbox without " + ", ".join(missing) + " "
+                   "(needs root or unprivileged user namespaces; see `srd code-exec doctor`)")
         if self.params.require_isolation:
             raise PluginError(message)
         self._warned = True

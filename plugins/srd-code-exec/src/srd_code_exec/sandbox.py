@@ -1,11 +1,14 @@
-"""Run untrusted Python with its tests in a confined subprocess and report which tests passed.
+"""Run untrusted Python against its tests so that the verdict is decided where the code cannot reach.
 
-Containment (see ``_launcher.py``): resource limits (CPU seconds, address space, processes, file
-size, open files), a wall-clock timeout after which every process of the job is killed, no network,
-a read-only file system except an empty temporary work directory (removed afterwards), a scrubbed
-environment, and — when running as root — an unprivileged uid of its own per concurrent job, since
-Linux does not enforce RLIMIT_NPROC for root. Without root the limits still apply; network and
-file-system confinement then need unprivileged user namespaces, and what was obtained is reported.
+Each job has two confined processes (see ``_launcher.py``): the **candidate runner** holds the
+program; the **judge** runs the tests in a clean interpreter, with the real builtins and none of the
+program's code, and calls the program's functions across a pipe, arguments and return values as
+plain data (``_wire.py``). The judge alone writes the verdicts, to a file only it holds. Both run with
+resource limits, no network, a read-only file system but a size-limited tmpfs work dir, new
+IPC/UTS/PID/mount/user namespaces, under one per-job memory cgroup where the machine has one, and
+every process of the job is killed when it ends. As root each runs as an unprivileged uid of its
+own (Linux does not enforce RLIMIT_NPROC for root). Bubblewrap does the confining where installed
+and working; the built-in launcher otherwise.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import fcntl
 import json
 import logging
 import os
-import secrets
 import shutil
 import signal
 import stat
@@ -27,10 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from srd_code_exec import isolation
+
 log = logging.getLogger("srd.code_exec")
 
-LAUNCHER = Path(__file__).with_name("_launcher.py")
-HARNESS = Path(__file__).with_name("_harness.py")
+HERE = Path(__file__).parent
+LAUNCHER = HERE / "_launcher.py"
 ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "LANG": "C.UTF-8",
@@ -40,6 +44,7 @@ ENV = {
 }
 BANNER = "SRD-SANDBOX "
 UID_SLOTS = 64
+LAUNCHERS = ("auto", "bwrap", "builtin")
 
 
 @dataclass(frozen=True)
@@ -52,11 +57,13 @@ class Limits:
     max_procs: int = 16
     file_size_mb: int = 16
     max_files: int = 64
+    disk_mb: int = 64
+    max_reply_mb: int = 4
 
 
 @dataclass(frozen=True)
 class Step:
-    """Test source run after the code; ``case`` is the test-case index, or None for set-up code."""
+    """Test source run by the judge; ``case`` is the test-case index, or None for set-up code."""
 
     src: str
     case: int | None = None
@@ -64,9 +71,10 @@ class Step:
 
 @dataclass
 class JobResult:
-    """Outcome of one job: which cases passed, and how the sandbox was confined."""
+    """Outcome of one job: which cases passed, which were judged outside the sandbox, the confinement."""
 
     passed: list[bool]
+    judged: list[bool] = field(default_factory=list)
     timed_out: bool = False
     returncode: int | None = None
     protections: dict[str, Any] = field(default_factory=dict)
@@ -103,9 +111,19 @@ def _uid_slot(base: int) -> Iterator[int]:
 
 def _reap(uid: int | None) -> None:
     """Kill every process of ``uid`` (the whole job, whatever it forked or detached)."""
-    if uid is None:
+    if uid is None or not _has_processes(uid):  # the common case: no reaper process to start
         return
     subprocess.run([sys.executable, "-I", "-S", str(LAUNCHER), "--reap", str(uid)], check=True, timeout=60)
+
+
+def _has_processes(uid: int) -> bool:
+    """Does ``uid`` own any process, zombies included (they still count against RLIMIT_NPROC)?"""
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    return True
+    return False
 
 
 def _workdir_parent(uid: int | None) -> str:
@@ -138,99 +156,197 @@ def _kill_group(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-class Sandbox:
-    """Runs jobs (code + test steps) with ``limits``; ``python`` runs the code ("auto": find one)."""
 
-    def __init__(self, limits: Limits, python: str = "auto", uid_base: int = 1_800_000_000) -> None:
+
+def _source(*names: str) -> str:
+    return "\n".join((HERE / name).read_text(encoding="utf-8") for name in names)
+
+
+class Sandbox:
+    """Runs jobs (code + test steps) with ``limits``.
+
+    ``python`` runs the code ("auto": the first interpreter the sandbox can run); ``launcher``:
+    "bwrap", "builtin", or "auto" (bubblewrap when installed and working here, else built-in);
+    ``fallback``: what happens to a case the judge cannot run on plain data ("sandbox": run it in the
+    candidate's sandbox, best effort; "fail"); ``workers`` and ``memory_total_mb`` size per-process
+    memory limits where no job cgroup is available.
+    """
+
+    def __init__(self, limits: Limits, python: str = "auto", uid_base: int = 1_800_000_000,
+                 launcher: str = "auto", fallback: str = "sandbox", workers: int = 1,
+                 memory_total_mb: int | None = None, use_cgroups: bool = True) -> None:
+        if launcher not in LAUNCHERS:
+            raise ValueError(f"launcher must be one of {LAUNCHERS}, got {launcher!r}")
         self.limits = limits
         self.uid_base = uid_base
+        self.fallback = fallback
+        self.workers = workers
+        self.memory_total_mb = memory_total_mb or isolation.physical_memory_mb() // 2
+        self._launcher = launcher
+        self._mode: str | None = None
         self._python = None if python == "auto" else python
-        self._harness = HARNESS.read_text(encoding="utf-8")
+        self.cgroups = isolation.detect_cgroups() if use_cgroups else None
+        self.bwrap = isolation.find_bwrap()
+        self._runner = _source("_wire.py", "_runner.py")
+        self._judge = _source("_wire.py", "_judge.py")
+        if self.cgroups is not None:
+            self.process_memory_mb = limits.memory_mb
+        else:
+            self.process_memory_mb = isolation.per_process_memory_mb(
+                limits.memory_mb, limits.max_procs, limits.disk_mb, workers, self.memory_total_mb)
+            if self.process_memory_mb < 64:
+                raise ValueError(
+                    f"memory_total_mb={self.memory_total_mb} leaves {self.process_memory_mb} MiB per process for "
+                    f"{workers} workers × {limits.max_procs + isolation.JUDGE_PROCS} processes: raise it, or lower "
+                    "workers / max_procs")
+
+    @property
+    def launcher_choice(self) -> str:
+        return self._launcher
+
+    @property
+    def memory_cap(self) -> str:
+        """How a job's memory is capped: by a cgroup, or by per-process limits sized for the worst case."""
+        if self.cgroups is not None:
+            return f"cgroup {self.cgroups.kind}"
+        return "rlimit"
 
     @property
     def python(self) -> str:
         """The interpreter that runs sandboxed code (probed once when set to "auto")."""
-        if self._python is None:
-            self._python = self._find_python()
+        self._resolve()
+        assert self._python is not None
         return self._python
 
-    def _find_python(self) -> str:
-        """The first interpreter the sandbox user can run (root's own may live under /root)."""
-        candidates = [sys.executable, getattr(sys, "_base_executable", ""), os.path.realpath(sys.executable),
-                      "/usr/bin/python3", "/usr/local/bin/python3", shutil.which("python3") or ""]
+    @property
+    def mode(self) -> str:
+        """The launcher in use: "bwrap" or "builtin"."""
+        self._resolve()
+        assert self._mode is not None
+        return self._mode
+
+    def _resolve(self) -> None:
+        if self._mode is not None and self._python is not None:
+            return
+        modes = {"auto": ["bwrap", "builtin"] if self.bwrap else ["builtin"], "bwrap": ["bwrap"],
+                 "builtin": ["builtin"]}[self._launcher]
+        if self._launcher == "bwrap" and not self.bwrap:
+            raise RuntimeError("launcher: bwrap, but bubblewrap (bwrap) is not installed")
+        candidates = [self._python] if self._python else [
+            sys.executable, getattr(sys, "_base_executable", ""), os.path.realpath(sys.executable),
+            "/usr/bin/python3", "/usr/local/bin/python3", shutil.which("python3") or ""]
         tried = []
-        for candidate in dict.fromkeys(c for c in candidates if c and os.path.isfile(c)):
-            tried.append(candidate)
-            result = self._run(candidate, "x = 1", [Step("assert x == 1", 0)], None)
-            if result.passed == [True]:
-                return candidate
+        for mode in modes:
+            for candidate in dict.fromkeys(c for c in candidates if c and os.path.isfile(c)):
+                tried.append(f"{candidate} ({mode})")
+                result = self._run(mode, candidate, "x = 1", [Step("assert x == 1", 0)], None)
+                if result.passed == [True]:
+                    if mode != modes[0]:
+                        log.warning("code_exec: bubblewrap does not work here; using the built-in launcher")
+                    self._mode, self._python = mode, candidate
+                    return
         raise RuntimeError("no Python interpreter runs inside the sandbox (tried: " + ", ".join(tried) + ")")
 
     def run(self, code: str, steps: Sequence[Step], entry_point: str | None = None) -> JobResult:
-        """Run ``code`` then ``steps``; every case that did not report success counts as failed."""
-        return self._run(self.python, code, steps, entry_point)
+        """Run ``code`` and judge ``steps``; every case not reported passed by the judge counts as failed."""
+        return self._run(self.mode, self.python, code, steps, entry_point)
 
-    def _run(self, python: str, code: str, steps: Sequence[Step], entry_point: str | None) -> JobResult:
-        slot = _uid_slot(self.uid_base) if is_root() else contextlib.nullcontext(None)
-        with slot as uid:
-            workdir = _make_workdir(uid)
-            try:
-                return self._run_in(python, workdir, uid, code, steps, entry_point)
-            finally:
-                _reap(uid)
-                _remove(workdir)
-
-    def _run_in(self, python: str, workdir: Path, uid: int | None, code: str, steps: Sequence[Step],
-                entry_point: str | None) -> JobResult:
+    def _run(self, mode: str, python: str, code: str, steps: Sequence[Step], entry_point: str | None) -> JobResult:
         lim = self.limits
-        spec = {
-            "workdir": str(workdir), "uid": uid, "gid": uid, "python": python,
-            "args": ["-I", "-c", self._harness],
-            "env": {**ENV, "HOME": str(workdir), "TMPDIR": str(workdir)},
-            "cpu_s": max(1, int(lim.timeout_s + 0.999)), "memory_mb": lim.memory_mb, "max_procs": lim.max_procs,
-            "file_size_mb": lim.file_size_mb, "max_files": lim.max_files,
+        with contextlib.ExitStack() as stack:
+            uids: list[int | None] = [None, None]
+            if is_root():
+                uids = [stack.enter_context(_uid_slot(self.uid_base)) for _ in range(2)]
+            cgroup = None
+            if self.cgroups is not None:
+                job_bytes = (lim.memory_mb + lim.disk_mb + isolation.SHM_MB) * 1024 * 1024
+                cgroup = isolation.JobCgroup(self.cgroups, job_bytes, lim.max_procs + isolation.JUDGE_PROCS + 6)
+                stack.callback(cgroup.remove)
+            workdirs = []
+            for uid in uids:
+                workdir = _make_workdir(uid)
+                stack.callback(_remove, workdir)
+                workdirs.append(workdir)
+            return self._run_in(mode, python, workdirs, uids, cgroup, code, steps, entry_point)
+
+    def _spec(self, mode, python, workdir, uid, cgroup, source, max_procs):
+        lim = self.limits
+        return {
+            "mode": mode, "bwrap": self.bwrap, "workdir": str(workdir), "uid": uid, "gid": uid, "python": python,
+            "args": ["-I", "-c", source], "env": dict(ENV),
+            "cpu_s": max(1, int(lim.timeout_s + 0.999)), "memory_mb": self.process_memory_mb,
+            "max_procs": max_procs, "file_size_mb": lim.file_size_mb, "max_files": lim.max_files,
+            "disk_mb": lim.disk_mb, "cgroup_procs": cgroup.procs_files if cgroup is not None else [],
         }
-        nonce = secrets.token_hex(16)
+
+    def _run_in(self, mode, python, workdirs, uids, cgroup, code, steps, entry_point) -> JobResult:
+        lim = self.limits
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
         job = json.dumps({
-            "nonce": nonce, "code": code, "entry_point": entry_point, "step_timeout_s": lim.step_timeout_s,
-            "steps": [{"src": s.src, "case": s.case} for s in steps],
+            "code": code, "entry_point": entry_point, "step_timeout_s": lim.step_timeout_s,
+            "steps": [{"src": s.src, "case": s.case} for s in steps], "fallback": self.fallback,
+            "req_fd": req_w, "resp_fd": resp_r, "max_reply_bytes": lim.max_reply_mb * 1024 * 1024,
         })
-        # Files, not pipes: processes the code forked cannot keep a pipe open and stall the parent.
-        with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as out, \
-                tempfile.TemporaryFile() as err:
-            stdin.write(job.encode())
-            stdin.seek(0)
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(spec)],
-                stdin=stdin, stdout=out, stderr=err, cwd=workdir, env=dict(ENV), start_new_session=True,
-            )
-            timed_out = False
+        procs: list[subprocess.Popen] = []
+        timed_out = False
+        # Files, not pipes, for what the parent reads: processes left behind cannot stall it.
+        with tempfile.TemporaryFile() as job_in, tempfile.TemporaryFile() as verdicts, \
+                tempfile.TemporaryFile() as err_c, tempfile.TemporaryFile() as err_j:
+            job_in.write(job.encode())
+            job_in.seek(0)
             try:
-                proc.wait(timeout=lim.timeout_s)
+                specs = [
+                    (self._spec(mode, python, workdirs[0], uids[0], cgroup, self._runner, lim.max_procs),
+                     req_r, resp_w, err_c, ()),
+                    (self._spec(mode, python, workdirs[1], uids[1], cgroup, self._judge, isolation.JUDGE_PROCS),
+                     job_in, verdicts, err_j, (req_w, resp_r)),
+                ]
+                for spec, stdin, stdout, stderr, pass_fds in specs:
+                    procs.append(subprocess.Popen(
+                        [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(spec)], stdin=stdin, stdout=stdout,
+                        stderr=stderr, cwd=spec["workdir"], env=dict(ENV), start_new_session=True,
+                        pass_fds=pass_fds))
+            finally:
+                for fd in (req_r, req_w, resp_r, resp_w):
+                    os.close(fd)
+            try:
+                procs[1].wait(timeout=lim.timeout_s)
             except subprocess.TimeoutExpired:
                 timed_out = True
             finally:  # whatever the code left behind dies with it
-                _kill_group(proc)
-                _reap(uid)
-                proc.wait()
-            out.seek(0)
-            err.seek(0)
-            results, banner = out.read(), err.read(4096)
+                for proc in procs:
+                    _kill_group(proc)
+                if cgroup is not None:
+                    cgroup.kill()
+                for uid in uids:
+                    _reap(uid)
+                for proc in procs:
+                    proc.wait()
+            verdicts.seek(0)
+            err_c.seek(0)
+            results, banner = verdicts.read(1 << 20), err_c.read(4096)
         n_cases = sum(1 for s in steps if s.case is not None)
-        return JobResult(
-            passed=_parse_results(results, nonce, n_cases), timed_out=timed_out,
-            returncode=proc.returncode, protections=_parse_banner(banner),
-        )
+        passed, judged = _parse_verdicts(results, n_cases)
+        protections = _parse_banner(banner)
+        if protections:
+            protections["memory_cap"] = self.memory_cap
+            protections["judge"] = True
+        return JobResult(passed=passed, judged=judged, timed_out=timed_out, returncode=procs[0].returncode,
+                         protections=protections)
 
 
-def _parse_results(out: bytes, nonce: str, n_cases: int) -> list[bool]:
-    """Per-case results from the harness lines ``<nonce> <case> <0|1>`` (first report wins)."""
-    passed: dict[int, bool] = {}
+def _parse_verdicts(out: bytes, n_cases: int) -> tuple[list[bool], list[bool]]:
+    """Per-case verdicts from the judge's lines ``{"case", "passed", "judged"}`` (first report wins)."""
+    seen: dict[int, tuple[bool, bool]] = {}
     for line in out.decode("utf-8", "replace").splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[0] == nonce and parts[1].isdigit() and parts[2] in {"0", "1"}:
-            passed.setdefault(int(parts[1]), parts[2] == "1")
-    return [passed.get(i, False) for i in range(n_cases)]
+        with contextlib.suppress(ValueError):
+            row = json.loads(line)
+            if (type(row) is dict and type(row.get("case")) is int and type(row.get("passed")) is bool
+                    and type(row.get("judged")) is bool and 0 <= row["case"] < n_cases):
+                seen.setdefault(row["case"], (row["passed"], row["judged"]))
+    return ([seen.get(i, (False, True))[0] for i in range(n_cases)],
+            [seen.get(i, (False, True))[1] for i in range(n_cases)])
 
 
 def _parse_banner(err: bytes) -> dict[str, Any]:

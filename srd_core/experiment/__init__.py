@@ -1,0 +1,1 @@
+"""`srd experiment`: variants × seeds of `srd run`, aggregated with confidence intervals."""

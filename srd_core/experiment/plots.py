@@ -1,0 +1,155 @@
+"""The experiment page's figures (matplotlib, Agg), returned as PNG bytes."""
+
+from __future__ import annotations
+
+import io
+import statistics
+from typing import Any
+
+from srd_core.experiment.stats import VariantStats
+
+COLORS = {"srd": "#2f6fdb", "baseline": "#e07b00", "teacher": "#6b7280"}
+DPI = 110
+
+
+def _figure(width: float, height: float):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(width, height), dpi=DPI)
+
+
+def _png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def plot_scores(stats: list[VariantStats], rows: list[dict[str, Any]]) -> bytes | None:
+    """Final ROUGE-L per variant: SRD and plain KD, mean ± sd bars with every seed as a dot."""
+    if not any(v.columns["srd"].n or v.columns["baseline"].n for v in stats):
+        return None
+    fig, ax = _figure(max(5.5, 1.6 * len(stats) + 2), 3.6)
+    width = 0.38
+    for i, v in enumerate(stats):
+        for j, (key, label) in enumerate((("srd", "SRD"), ("baseline", "plain KD"))):
+            s = v.columns[key]
+            if s.mean is None:
+                continue
+            x = i + (j - 0.5) * width
+            ax.bar(x, s.mean, width * 0.92, color=COLORS[key], alpha=0.8, label=label if i == 0 else None,
+                   yerr=s.sd or 0, capsize=4, error_kw={"elinewidth": 1.2})
+            seeds = [r[key] for r in rows if r["variant"] == v.variant and r.get(key) is not None]
+            ax.scatter([x] * len(seeds), seeds, s=14, color="black", zorder=3)
+    ax.set_xticks(range(len(stats)), [v.variant for v in stats], rotation=15 if len(stats) > 3 else 0)
+    ax.set_ylabel("ROUGE-L ×100 (final)")
+    values = [r[k] for r in rows for k in ("srd", "baseline") if r.get(k) is not None]
+    if values:
+        low, high = min(values), max(values)
+        pad = max(1.0, (high - low) * 0.6)
+        ax.set_ylim(max(0.0, low - pad), min(100.0, high + pad))
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("Final scores: mean ± sd over seeds (dots: seeds)", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def plot_differences(stats: list[VariantStats]) -> bytes | None:
+    """Paired SRD − plain KD per variant: each seed, the mean and its 95% t interval."""
+    items = [(v.variant, v.srd_vs_baseline) for v in stats if v.srd_vs_baseline.n]
+    items += [(f"{v.variant} − ref", v.vs_reference) for v in stats if v.vs_reference and v.vs_reference.n]
+    if not items:
+        return None
+    fig, ax = _figure(6.4, 0.55 * len(items) + 1.6)
+    for y, (_, d) in enumerate(items):
+        if d.low is not None:
+            ax.hlines(y, d.low, d.high, color="#1d2330", linewidth=2.2)
+            ax.vlines([d.low, d.high], y - 0.15, y + 0.15, color="#1d2330", linewidth=1.5)
+        ax.scatter(d.diffs, [y] * d.n, s=16, color="#8a93a3", zorder=3)
+        color = "#1f9d55" if d.winner is not None else "#2f6fdb"
+        ax.scatter([d.mean], [y], s=52, marker="D", color=color, zorder=4)
+    ax.axvline(0, color="#c0392b", linewidth=1, linestyle="--")
+    ax.set_yticks(range(len(items)), [label for label, _ in items])
+    ax.set_ylim(-0.7, len(items) - 0.3)
+    ax.invert_yaxis()
+    ax.set_xlabel("ROUGE-L difference (points)")
+    ax.set_title("SRD − plain KD per seed (grey), mean (◆) and 95% t interval", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return _png(fig)
+
+
+def _mean_band(curves: list[list[list[float]]]) -> tuple[list[float], list[float], list[float]]:
+    """Mean and sd at the steps every seed evaluated."""
+    common = set.intersection(*({p[0] for p in c} for c in curves)) if curves else set()
+    steps = sorted(common)
+    by_step = [[next(p[2] for p in c if p[0] == s) for c in curves] for s in steps]
+    means = [statistics.fmean(v) for v in by_step]
+    sds = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in by_step]
+    return steps, means, sds
+
+
+def plot_curves(stats: list[VariantStats], rows: list[dict[str, Any]]) -> bytes | None:
+    """Eval curves per variant: mean over seeds with a ±1 sd band, SRD and plain KD."""
+    variants = [v.variant for v in stats if any(r.get("srd_curve") for r in rows if r["variant"] == v.variant)]
+    if not variants:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(3, len(variants))
+    nrows = (len(variants) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.3 * cols, 3.1 * nrows), dpi=DPI, squeeze=False, sharey=True)
+    for ax, variant in zip(axes.flat, variants, strict=False):
+        members = [r for r in rows if r["variant"] == variant]
+        for key, label in (("srd", "SRD"), ("baseline", "plain KD")):
+            curves = [r[f"{key}_curve"] for r in members if r.get(f"{key}_curve")]
+            steps, means, sds = _mean_band(curves)
+            if not steps:
+                continue
+            ax.plot(steps, means, color=COLORS[key], marker="o", markersize=3, label=f"{label} (n={len(curves)})")
+            low = [m - s for m, s in zip(means, sds, strict=True)]
+            high = [m + s for m, s in zip(means, sds, strict=True)]
+            ax.fill_between(steps, low, high, color=COLORS[key], alpha=0.18, linewidth=0)
+        ax.set_title(variant, fontsize=10)
+        ax.set_xlabel("optimizer step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    for ax in list(axes.flat)[len(variants):]:
+        ax.set_visible(False)
+    axes[0][0].set_ylabel("ROUGE-L ×100")
+    fig.suptitle("Eval curves: mean over seeds, band = ±1 sd", fontsize=10)
+    return _png(fig)
+
+
+def plot_time_to_quality(rows: list[dict[str, Any]]) -> bytes | None:
+    """Per seed: seconds until SRD first reached plain KD's final score (reflection included); × = never."""
+    if not any(r.get("baseline") is not None and r.get("srd_curve") for r in rows):
+        return None
+    fig, ax = _figure(max(5.5, 0.45 * len(rows) + 2), 3.4)
+    labels, top = [], max([r["time_to_quality_s"] for r in rows if r.get("time_to_quality_s")] or [1.0])
+    for i, r in enumerate(rows):
+        labels.append(f"{r['variant']}\nseed {r['seed']}")
+        value = r.get("time_to_quality_s")
+        full = (r.get("srd_train_s") or 0) + (r.get("reflection_s") or 0)
+        if full:
+            ax.bar(i, full, 0.7, color="#dde1e7", label="SRD reflection + training" if i == 0 else None)
+        if value is not None:
+            ax.bar(i, value, 0.45, color=COLORS["srd"], label="time-to-quality" if i == 0 else None)
+        else:
+            ax.scatter([i], [top * 0.05], marker="x", color="#c0392b", s=40, zorder=3,
+                       label="never reached" if not any(x.get_label() == "never reached" for x in ax.collections)
+                       else None)
+    ax.set_xticks(range(len(rows)), labels, fontsize=7)
+    ax.set_ylabel("seconds")
+    ax.set_title("SRD's time to plain KD's final score, per seed", fontsize=10)
+    ax.legend(fontsize=7, loc="upper right")
+    ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
