@@ -140,6 +140,40 @@ class KDLoss(Component):
         raise NotImplementedError
 
 
+class TeacherSignal(Component):
+    """What the student is distilled from at each response position: the online teacher or a cache.
+
+    A cached signal (``cached = True``) is computed once per sample before training: ``fields`` says
+    which arrays are stored per response position, ``encode`` turns fp32 teacher logits into those
+    rows. During training ``log_probs`` turns the student's fp32 logits of a chunk (with grad) and the
+    stored rows of the same positions into two log-probability tensors ``[n, C]`` over the same ``C``
+    categories (``C = V`` for dense signals, ``k + 1`` for top-k), which ``KDLoss.token_loss`` takes.
+    The online teacher has ``cached = False`` and receives its rows as ``{"logits": [n, V]}``.
+    """
+
+    kind = "teacher_signal"
+    cached: ClassVar[bool] = True
+    uses_temperatures: ClassVar[bool] = False
+    """True when the stored rows depend on the temperatures the plan asks for (e.g. a top-k tail)."""
+
+    def stored_temperatures(self, temperatures: Sequence[float]) -> list[float]:
+        """The temperatures the stored rows are made for, given every T the plan asks for (default: none)."""
+        return []
+
+    def fields(self, vocab_size: int, temperatures: Sequence[float]) -> dict[str, tuple[str, int]]:
+        """Stored arrays per response position: name → (numpy dtype name, width)."""
+        raise NotImplementedError
+
+    def encode(self, logits: torch.Tensor, temperatures: Sequence[float]) -> dict[str, torch.Tensor]:
+        """The rows to store (``[n, width]`` per field) from fp32 teacher logits ``[n, V]``."""
+        raise NotImplementedError
+
+    def log_probs(self, student_logits: torch.Tensor, rows: Mapping[str, torch.Tensor], temperature: float,
+                  temperatures: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(student_logp, teacher_logp) ``[n, C]`` in fp32 at ``temperature`` from the stored ``rows``."""
+        raise NotImplementedError
+
+
 class Task(Component):
     """A data source: a generator (synthetic) or a loader (jsonl, MiniLLM, HF datasets)."""
 
@@ -151,5 +185,5 @@ class Task(Component):
 
 
 KIND_BASES: dict[str, type[Component]] = {
-    cls.kind: cls for cls in (DifficultyMetric, Fusion, Selector, Pacer, Schedule, KDLoss, Task)
+    cls.kind: cls for cls in (DifficultyMetric, Fusion, Selector, Pacer, Schedule, KDLoss, TeacherSignal, Task)
 }

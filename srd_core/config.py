@@ -149,6 +149,10 @@ class TrainConfig(Strict):
     scale_kd_by_t2: bool | Literal["official"] = Field(
         False, description="Multiply the KD term by T² (Hinton et al.); official: only for the losses the official "
         "SRD code scales (fkl, srkl, jsd).")
+    teacher_signal: ComponentSpec = Field(
+        default_factory=lambda: spec("online"), description="Teacher side of KD: online, or a cache (full, topk)."
+    )
+    kd_fp32_heads: bool = Field(True, description="LM heads and KD loss in fp32 under any autocast dtype.")
     lr: float = Field(1e-4, gt=0, description="Peak learning rate (AdamW).")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas.")
@@ -183,6 +187,9 @@ class BaselineConfig(Strict):
     pacer: ComponentSpec = Field(default_factory=lambda: spec("all"), description="Baseline data pacing.")
     temperature: ComponentSpec = Field(default_factory=lambda: spec("constant", value=1.0))
     sft_weight: ComponentSpec = Field(default_factory=lambda: spec("constant", value=0.2))
+    teacher_signal: ComponentSpec = Field(
+        default_factory=lambda: spec("online"), description="Teacher side of the baseline's KD (as train's)."
+    )
     match_srd_steps: bool = Field(
         False, description="Give the baseline as many optimizer steps as SRD (default: its own full budget, "
         "pacer epochs, as the paper compares).")
@@ -283,6 +290,8 @@ COMPONENT_FIELDS: list[tuple[tuple[str, ...], str]] = [
     (("train", "kd_loss"), "kd_loss"),
     (("train", "temperature"), "schedule"),
     (("train", "sft_weight"), "schedule"),
+    (("train", "teacher_signal"), "teacher_signal"),
+    (("baseline", "teacher_signal"), "teacher_signal"),
     (("baseline", "pacer"), "pacer"),
     (("baseline", "temperature"), "schedule"),
     (("baseline", "sft_weight"), "schedule"),

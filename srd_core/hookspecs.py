@@ -47,6 +47,11 @@ def register_kd_losses(register):
 
 
 @hookspec
+def register_teacher_signals(register):
+    """Register ``teacher_signal`` components: the online teacher, or a cache of its logits (full, top-k)."""
+
+
+@hookspec
 def register_tasks(register):
     """Register ``task`` components: data generators and loaders that yield ``Sample`` lists."""
 

@@ -30,6 +30,7 @@ KIND_HOOKS: dict[str, str] = {
     "pacer": "register_pacers",
     "schedule": "register_schedules",
     "kd_loss": "register_kd_losses",
+    "teacher_signal": "register_teacher_signals",
     "task": "register_tasks",
 }
 assert set(KIND_HOOKS) == set(KINDS)

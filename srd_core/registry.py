@@ -20,6 +20,7 @@ KIND_LABELS: dict[str, str] = {
     "pacer": "pacer",
     "schedule": "schedule",
     "kd_loss": "KD loss",
+    "teacher_signal": "teacher signal",
     "task": "task",
 }
 

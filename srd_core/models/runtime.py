@@ -39,8 +39,12 @@ class HiddenStates(torch.nn.Module):
         return last_hidden_state(self.lm, input_ids, attention_mask)
 
 
-def load_models(config: SRDConfig, run_dir: Path, teacher, student_path: str | Path | None):
-    """(student, tokenizer, teacher) as configured; ``teacher`` may be given as a model or a path."""
+def load_models(config: SRDConfig, run_dir: Path, teacher, student_path: str | Path | None,
+                load_teacher: bool = True):
+    """(student, tokenizer, teacher) as configured; ``teacher`` may be given as a model or a path.
+
+    With ``load_teacher=False`` (a cached teacher signal) the teacher is None.
+    """
     from srd_core.models.loading import check_vocabularies, load_causal_lm, load_tokenizer, resolve_model_path
 
     s_path = str(student_path) if student_path is not None else resolve_model_path(config.student, run_dir, "student")
@@ -48,6 +52,8 @@ def load_models(config: SRDConfig, run_dir: Path, teacher, student_path: str | P
     student = load_causal_lm(config.student, s_path, "student")
     if config.student.lora is not None:
         student = _with_lora(student, config)
+    if not load_teacher:
+        return student, tokenizer, None
     if teacher is None or isinstance(teacher, (str, Path)):
         t_path = str(teacher) if teacher is not None else resolve_model_path(config.teacher, run_dir, "teacher")
         teacher = load_causal_lm(config.teacher, t_path, "teacher")

@@ -377,9 +377,14 @@ def _phases(config: SRDConfig, data: _Data, n_keep: int, bins: list[list[str]] |
                 f"{c.pacer.name} bins {sizes}")
     if (run_dir / "curation.jsonl").is_file():
         curation += " (curation.jsonl exists: bins as recorded)"
-    phases = [Phase("prepare", prepare), Phase("reflection", reflection), Phase("curation", curation),
-              Phase("train srd", f"{len(srd.stages)} stages, {srd.steps:,} optimizer steps, "
-                                 f"~{_tokens(srd.tokens)} tokens")]
+    phases = [Phase("prepare", prepare), Phase("reflection", reflection), Phase("curation", curation)]
+    cached = [f"{where}: {spec.name}" for where, spec in (("train", config.train.teacher_signal),
+              ("baseline", config.baseline.teacher_signal)) if spec.name != "online"]
+    if cached:
+        phases.append(Phase("teacher cache", "the teacher once over every sample either arm trains on ("
+                            + ", ".join(cached) + ")"))
+    phases.append(Phase("train srd", f"{len(srd.stages)} stages, {srd.steps:,} optimizer steps, "
+                                     f"~{_tokens(srd.tokens)} tokens"))
     if baseline is not None:
         phases.append(Phase("train baseline", f"{len(baseline.stages)} stage(s), {baseline.steps:,} optimizer steps, "
                                               f"~{_tokens(baseline.tokens)} tokens"))

@@ -89,6 +89,7 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
     from srd_core.reflection.reflect import default_accelerator, run_reflection
     from srd_core.report.build import write_report
     from srd_core.training.loop import rouge_eval_fn, train
+    from srd_core.training.teacher_cache import build_teacher_caches, uses_cache
 
     run_dir = Path(run_dir) if run_dir is not None else config.run.dir
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -122,6 +123,9 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
     _timed(result, timings, "reflect",
            lambda: not run_reflection(config, run_dir, accelerator=accelerator).summary.reused)
     _timed(result, timings, "curate", lambda: _curate(config, run_dir, samples, run_curation, main, accelerator))
+    if uses_cache(config):  # the teacher's rows for every sample either arm trains on, computed once
+        _timed(result, timings, "teacher_cache",
+               lambda: any(r.built_shards for r in build_teacher_caches(config, run_dir, samples, accelerator)))
 
     def train_phase(label: str) -> Callable[[], bool]:
         def run() -> bool:

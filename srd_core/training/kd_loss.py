@@ -7,16 +7,23 @@ and only scales them by the incoming gradient in ``backward`` (the Liger-kernel 
 peak extra memory is a few ``[chunk_size, V]`` fp32 buffers (about 8–13, depending on the loss)
 plus two ``[V, H]`` buffers: the fp32 gradient sum of the head and one chunk's gradient.
 ``distill_loss_reference`` computes the same thing over full logits with plain autograd.
+
+The teacher side is either the teacher's hidden states and LM head (online) or a ``CachedTeacher``:
+a teacher signal and a function returning its stored rows for a range of tokens, read one chunk at
+a time (a memory-mapped cache is never read whole). Both heads run in fp32 whatever the autocast
+dtype (``fp32_heads``, the default), so bf16 autocast does not round the KD logits.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from srd_core.components import KDLoss
+from srd_core.components import KDLoss, TeacherSignal
 
 DEFAULT_CHUNK_SIZE = 128
 """Tokens per chunk: at vocab 32k-128k the peak stays under a quarter of the naive loss's (see
@@ -37,6 +44,18 @@ class DistillLossOutput:
 
 
 @dataclass(frozen=True)
+class CachedTeacher:
+    """The teacher side of the loss served from a cache: ``rows(start, stop)`` gives tokens start:stop."""
+
+    signal: TeacherSignal
+    rows: Callable[[int, int], Mapping[str, torch.Tensor]]
+    temperatures: Sequence[float]
+    """The temperatures the rows were stored for (see ``TeacherSignal.stored_temperatures``)."""
+    vocab_size: int
+    """Vocabulary the cached rows cover (the teacher's cut head)."""
+
+
+@dataclass(frozen=True)
 class _Setup:
     """Everything except tensors that the loss needs, shared by the chunked and reference paths."""
 
@@ -46,53 +65,83 @@ class _Setup:
     kd_scale: float
     vocab_size: int
     use_teacher: bool
+    cached: CachedTeacher | None = None
+    fp32_heads: bool = True
 
 
 def _setup(student_head: torch.nn.Linear, teacher_hidden: torch.Tensor | None,
            teacher_head: torch.nn.Linear | None, kd_loss: KDLoss, temperature: float, sft_weight: float,
-           vocab_size: int | None, scale_by_t2: bool) -> _Setup:
+           vocab_size: int | None, scale_by_t2: bool, cached: CachedTeacher | None = None,
+           fp32_heads: bool = True) -> _Setup:
     """Validate the arguments and derive the effective vocabulary and weights."""
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if not 0.0 <= sft_weight <= 1.0:
         raise ValueError(f"sft_weight must be in [0, 1], got {sft_weight}")
-    use_teacher = teacher_hidden is not None and teacher_head is not None
+    if cached is not None and (teacher_hidden is not None or teacher_head is not None):
+        raise ValueError("give either teacher_hidden and teacher_head, or cached, not both")
+    use_teacher = (teacher_hidden is not None and teacher_head is not None) or cached is not None
     if not use_teacher and sft_weight < 1.0:
-        raise ValueError("teacher_hidden and teacher_head are required unless sft_weight == 1")
+        raise ValueError("teacher_hidden and teacher_head (or cached) are required unless sft_weight == 1")
+    teacher_vocab = cached.vocab_size if cached is not None else teacher_head.out_features if use_teacher else 0
     vocab = student_head.out_features
     if use_teacher:
-        vocab = min(vocab, teacher_head.out_features)
+        vocab = min(vocab, teacher_vocab)
     if vocab_size is not None:
         if vocab_size < 1 or vocab_size > vocab:
             raise ValueError(f"vocab_size {vocab_size} must be in [1, {vocab}] (the smaller LM head)")
         vocab = vocab_size
-    elif use_teacher and teacher_head.out_features != student_head.out_features:
+    elif use_teacher and teacher_vocab != student_head.out_features:
         raise ValueError(
-            f"student ({student_head.out_features}) and teacher ({teacher_head.out_features}) LM heads "
+            f"student ({student_head.out_features}) and teacher ({teacher_vocab}) LM heads "
             "differ in size: pass vocab_size (the shared tokenizer's vocabulary)"
         )
     kd_scale = temperature**2 if scale_by_t2 else 1.0
-    return _Setup(kd_loss, float(temperature), float(sft_weight), kd_scale, vocab, use_teacher)
+    return _Setup(kd_loss, float(temperature), float(sft_weight), kd_scale, vocab, use_teacher, cached,
+                  bool(fp32_heads))
 
 
-def _head_logits(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """fp32 logits of a (possibly cut) LM head."""
+def _precision(device: torch.device, fp32: bool):
+    """Autocast off (fp32 heads and loss) or left as the caller set it."""
+    return torch.autocast(device.type, enabled=False) if fp32 else nullcontext()
+
+
+def _head_logits(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                 fp32: bool = True) -> torch.Tensor:
+    """fp32 logits of a (possibly cut) LM head; with ``fp32`` the matmul itself runs in fp32."""
+    if fp32:
+        with torch.autocast(hidden.device.type, enabled=False):
+            return F.linear(hidden.float(), weight.float(), None if bias is None else bias.float())
     return F.linear(hidden, weight, bias).float()
 
 
 def _teacher_logp(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                  temperature: float) -> torch.Tensor:
+                  temperature: float, fp32: bool = True) -> torch.Tensor:
     """fp32 teacher log-probs at ``temperature``, without grad and with no other ``[n, V]`` left alive."""
     with torch.no_grad():
-        logits = _head_logits(hidden, weight, bias)
+        logits = _head_logits(hidden, weight, bias, fp32)
         if temperature != 1.0:
             logits.div_(temperature)  # a fresh tensor: safe to scale in place
         return F.log_softmax(logits, dim=-1)
 
 
+def _cached_rows(setup: _Setup, start: int, stop: int) -> dict[str, torch.Tensor]:
+    """The cached teacher rows of tokens start:stop, cut to the shared vocabulary where dense."""
+    rows = dict(setup.cached.rows(start, stop))
+    if "logits" in rows and rows["logits"].shape[-1] != setup.vocab_size:
+        rows["logits"] = rows["logits"][:, : setup.vocab_size]
+    return rows
+
+
 def _loss_sums(student_logits: torch.Tensor, teacher_logp: torch.Tensor | None, labels: torch.Tensor,
-               setup: _Setup) -> tuple[torch.Tensor, torch.Tensor]:
+               setup: _Setup, cached_rows: Mapping[str, torch.Tensor] | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed (not averaged) student CE at T = 1 and KD divergence at T over the given tokens (fp32)."""
+    if cached_rows is not None:
+        ce_sum = F.cross_entropy(student_logits, labels, reduction="sum")
+        student_logp, cached_logp = setup.cached.signal.log_probs(student_logits, cached_rows, setup.temperature,
+                                                                  setup.cached.temperatures)
+        return ce_sum, setup.kd_loss.token_loss(student_logp, cached_logp).sum()
     if teacher_logp is None:
         return F.cross_entropy(student_logits, labels, reduction="sum"), student_logits.new_zeros(())
     if setup.temperature == 1.0:
@@ -154,34 +203,38 @@ class _ChunkedDistillLoss(torch.autograd.Function):
         if want_hidden:
             grad_hidden = torch.zeros_like(student_hidden)
         grad_targets = [(t, acc) for t, acc in ((weight, weight_sum), (bias, bias_sum)) if acc is not None]
-        t_weight = teacher_weight[:vocab].detach() if setup.use_teacher else None
-        t_bias = teacher_bias[:vocab].detach() if setup.use_teacher and teacher_bias is not None else None
+        online = setup.use_teacher and setup.cached is None
+        t_weight = teacher_weight[:vocab].detach() if online else None
+        t_bias = teacher_bias[:vocab].detach() if online and teacher_bias is not None else None
         ce_total = torch.zeros((), dtype=torch.float32, device=student_hidden.device)
         kd_total = torch.zeros((), dtype=torch.float32, device=student_hidden.device)
 
-        for start in range(0, n_tokens, chunk_size):
-            stop = min(start + chunk_size, n_tokens)
-            teacher_logp = None
-            if setup.use_teacher:
-                teacher_logp = _teacher_logp(teacher_hidden[start:stop].detach(), t_weight, t_bias,
-                                             setup.temperature)
-            hidden = student_hidden[start:stop].detach().requires_grad_(want_hidden)
-            with torch.set_grad_enabled(want_hidden or bool(grad_targets)):
-                ce_sum, kd_sum = _loss_sums(_head_logits(hidden, weight, bias), teacher_logp,
-                                            labels[start:stop], setup)
-                chunk_loss = _combine(ce_sum, kd_sum, n_tokens, setup)
-            del teacher_logp
-            if chunk_loss.requires_grad:
-                inputs = ([hidden] if want_hidden else []) + [t for t, _ in grad_targets]
-                grads = list(torch.autograd.grad(chunk_loss, inputs))
-                if want_hidden:
-                    grad_hidden[start:stop] = grads.pop(0)
-                for (_, acc), grad in zip(grad_targets, grads, strict=True):
-                    acc.add(grad)
-                del grads
-            ce_total += ce_sum.detach()
-            kd_total += kd_sum.detach()
-            del ce_sum, kd_sum, chunk_loss
+        with _precision(student_hidden.device, setup.fp32_heads):  # backward of each chunk too
+            for start in range(0, n_tokens, chunk_size):
+                stop = min(start + chunk_size, n_tokens)
+                teacher_logp = rows = None
+                if setup.cached is not None:
+                    rows = _cached_rows(setup, start, stop)
+                elif setup.use_teacher:
+                    teacher_logp = _teacher_logp(teacher_hidden[start:stop].detach(), t_weight, t_bias,
+                                                 setup.temperature, setup.fp32_heads)
+                hidden = student_hidden[start:stop].detach().requires_grad_(want_hidden)
+                with torch.set_grad_enabled(want_hidden or bool(grad_targets)):
+                    ce_sum, kd_sum = _loss_sums(_head_logits(hidden, weight, bias, setup.fp32_heads), teacher_logp,
+                                                labels[start:stop], setup, rows)
+                    chunk_loss = _combine(ce_sum, kd_sum, n_tokens, setup)
+                del teacher_logp, rows
+                if chunk_loss.requires_grad:
+                    inputs = ([hidden] if want_hidden else []) + [t for t, _ in grad_targets]
+                    grads = list(torch.autograd.grad(chunk_loss, inputs))
+                    if want_hidden:
+                        grad_hidden[start:stop] = grads.pop(0)
+                    for (_, acc), grad in zip(grad_targets, grads, strict=True):
+                        acc.add(grad)
+                    del grads
+                ce_total += ce_sum.detach()
+                kd_total += kd_sum.detach()
+                del ce_sum, kd_sum, chunk_loss
 
         ctx.grads = (
             grad_hidden,
@@ -214,6 +267,9 @@ def distill_loss(
     vocab_size: int | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     scale_by_t2: bool = False,
+    *,
+    cached: CachedTeacher | None = None,
+    fp32_heads: bool = True,
 ) -> DistillLossOutput:
     """``sft_weight·CE + (1 − sft_weight)·KD`` over ``N`` response tokens, chunked over tokens.
 
@@ -222,17 +278,21 @@ def distill_loss(
     ``kd_loss.token_loss`` on fp32 log-softmaxes of logits / T (times T² if ``scale_by_t2``); CE is
     the student's token-mean cross-entropy at T = 1. Gradients reach ``student_hidden`` and the
     student head's weight (tied or not) and bias; the teacher gets none. Both heads are cut to their
-    first ``vocab_size`` rows. ``N == 0`` gives a zero loss that still backpropagates.
+    first ``vocab_size`` rows. ``N == 0`` gives a zero loss that still backpropagates. With
+    ``cached`` (teacher_hidden and teacher_head None) the teacher side comes from a cache, chunk by
+    chunk, compared on the categories of its signal. ``fp32_heads`` runs the heads and the loss in
+    fp32 under any autocast; False leaves the heads' matmuls in the autocast dtype.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     setup = _setup(student_head, teacher_hidden, teacher_head, kd_loss, temperature, sft_weight,
-                   vocab_size, scale_by_t2)
-    teacher_weight = teacher_head.weight if setup.use_teacher else None
-    teacher_bias = teacher_head.bias if setup.use_teacher else None
+                   vocab_size, scale_by_t2, cached, fp32_heads)
+    online = setup.use_teacher and cached is None
+    teacher_weight = teacher_head.weight if online else None
+    teacher_bias = teacher_head.bias if online else None
     loss, ce, kd = _ChunkedDistillLoss.apply(
         student_hidden, student_head.weight, student_head.bias,
-        teacher_hidden if setup.use_teacher else None, teacher_weight, teacher_bias,
+        teacher_hidden if online else None, teacher_weight, teacher_bias,
         labels, setup, chunk_size, torch.is_grad_enabled(),
     )
     return DistillLossOutput(loss=loss, ce=ce, kd=kd, n_tokens=int(student_hidden.shape[0]))
@@ -250,6 +310,9 @@ def distill_loss_reference(
     vocab_size: int | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     scale_by_t2: bool = False,
+    *,
+    cached: CachedTeacher | None = None,
+    fp32_heads: bool = True,
 ) -> DistillLossOutput:
     """The same loss as ``distill_loss`` over full ``[N, V]`` logits with plain autograd (the naive baseline).
 
@@ -257,16 +320,20 @@ def distill_loss_reference(
     """
     del chunk_size
     setup = _setup(student_head, teacher_hidden, teacher_head, kd_loss, temperature, sft_weight,
-                   vocab_size, scale_by_t2)
+                   vocab_size, scale_by_t2, cached, fp32_heads)
     vocab = setup.vocab_size
     n_tokens = int(student_hidden.shape[0])
     bias = student_head.bias[:vocab] if student_head.bias is not None else None
-    student_logits = _head_logits(student_hidden, student_head.weight[:vocab], bias)
-    teacher_logp = None
-    if setup.use_teacher:
-        t_bias = teacher_head.bias[:vocab] if teacher_head.bias is not None else None
-        teacher_logp = _teacher_logp(teacher_hidden, teacher_head.weight[:vocab], t_bias, setup.temperature)
-    ce_sum, kd_sum = _loss_sums(student_logits, teacher_logp, labels, setup)
+    with _precision(student_hidden.device, setup.fp32_heads):
+        student_logits = _head_logits(student_hidden, student_head.weight[:vocab], bias, setup.fp32_heads)
+        teacher_logp = rows = None
+        if cached is not None:
+            rows = _cached_rows(setup, 0, n_tokens)
+        elif setup.use_teacher:
+            t_bias = teacher_head.bias[:vocab] if teacher_head.bias is not None else None
+            teacher_logp = _teacher_logp(teacher_hidden, teacher_head.weight[:vocab], t_bias, setup.temperature,
+                                         setup.fp32_heads)
+        ce_sum, kd_sum = _loss_sums(student_logits, teacher_logp, labels, setup, rows)
     if n_tokens == 0:
         loss = student_logits.sum()  # 0, connected to the graph
         return DistillLossOutput(loss, ce_sum.detach(), kd_sum.detach(), 0)

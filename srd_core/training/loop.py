@@ -69,6 +69,7 @@ from srd_core.training.stages import (
     stage_lengths,
 )
 from srd_core.training.t2_scaling import kd_t2_scaling
+from srd_core.training.teacher_cache import TeacherCache, open_cache
 from srd_core.types import Sample
 
 logger = logging.getLogger(__name__)
@@ -155,22 +156,28 @@ class _Session:
     """One training run in progress: models, optimizer, state, and where results go."""
 
     def __init__(self, config: SRDConfig, label: str, out_dir: Path, accelerator, student, tokenizer, teacher,
-                 samples: dict[str, Sample], state: TrainState, eval_fn: EvalFn | None) -> None:
+                 samples: dict[str, Sample], state: TrainState, eval_fn: EvalFn | None,
+                 cache: TeacherCache | None = None) -> None:
         from srd_core.plugins import get_component
 
         cfg = config.train
         self.config, self.cfg, self.label, self.out_dir = config, cfg, label, out_dir
         self.accelerator, self.main = accelerator, accelerator.is_main_process
         self.lm, self.tokenizer, self.samples, self.state, self.eval_fn = student, tokenizer, samples, state, eval_fn
-        self.teacher = freeze(teacher).to(accelerator.device)
+        self.cache = cache  # a cached teacher signal: the teacher model is not loaded
+        self.teacher = freeze(teacher).to(accelerator.device) if cache is None else None
         if cfg.gradient_checkpointing:
             enable_activation_checkpointing(student)
         student.config.use_cache = False
         student.train()
         self.model, self.optimizer = accelerator.prepare(HiddenStates(student), build_optimizer(student, cfg))
         self.student_head = causal_lm_core(student).get_output_embeddings()
-        self.teacher_head = causal_lm_core(self.teacher).get_output_embeddings()
-        self.vocab_size = shared_vocab(tokenizer, self.student_head, self.teacher_head)
+        if cache is None:
+            self.teacher_head = causal_lm_core(self.teacher).get_output_embeddings()
+            self.vocab_size = shared_vocab(tokenizer, self.student_head, self.teacher_head)
+        else:
+            self.teacher_head = None
+            self.vocab_size = None if cache.vocab_size == self.student_head.out_features else cache.vocab_size
         self.kd_loss = get_component("kd_loss", cfg.kd_loss.name, **cfg.kd_loss.params)
         self.scale_by_t2 = kd_t2_scaling(cfg.scale_kd_by_t2, self.kd_loss)
         self.global_batch = global_batch_size(config, accelerator.num_processes)
@@ -225,17 +232,23 @@ class _Session:
             labels = next_tokens[positions]
 
             start = self.clock.now()
-            with torch.no_grad():
-                teacher_hidden = last_hidden_state(self.teacher, input_ids, attention_mask)[:, :-1][positions]
+            teacher_hidden = cached = None
+            if self.cache is not None:
+                cached = self.cache.teacher(ids or batch_ids[:1], acc.device)
+            elif sft_weight < 1.0:  # with SFT only, the teacher is not needed
+                with torch.no_grad():
+                    teacher_hidden = last_hidden_state(self.teacher, input_ids, attention_mask)[:, :-1][positions]
             teacher_seconds += self.clock.now() - start
 
             sync = acc.no_sync(self.model) if a < len(micro_batches) - 1 else nullcontext()
             with sync, acc.autocast():
                 student_hidden = self.model(input_ids=input_ids, attention_mask=attention_mask)[:, :-1][positions]
                 out = distill_loss(
-                    student_hidden, self.student_head, teacher_hidden, self.teacher_head, labels, self.kd_loss,
+                    student_hidden, self.student_head, teacher_hidden,
+                    self.teacher_head if teacher_hidden is not None else None, labels, self.kd_loss,
                     temperature=temperature, sft_weight=sft_weight, vocab_size=self.vocab_size,
                     chunk_size=self.cfg.kd_chunk_size, scale_by_t2=self.scale_by_t2,
+                    cached=cached, fp32_heads=self.cfg.kd_fp32_heads,
                 )
                 # out.loss = w_sft · CE + (1 − w_sft) · KD_T, the mean over this micro-batch's tokens.
                 # Weighted by its share of the global batch's tokens (DDP averages over processes),
@@ -460,11 +473,12 @@ def train(
     else:
         logger.info("%s: resuming from %s", label, checkpoint)
 
-    student, tokenizer, teacher_model = load_models(config, run_dir, teacher, student_path)
+    cache = open_cache(config, run_dir, label, samples, accelerator)
+    student, tokenizer, teacher_model = load_models(config, run_dir, teacher, student_path, cache is None)
     if checkpoint is not None:
         load_weights(checkpoint, student)
     session = _Session(config, label, out_dir, accelerator, student, tokenizer, teacher_model, sample_map, state,
-                       eval_fn)
+                       eval_fn, cache)
     if config.train.select_best.enabled:
         session.best = BestCheckpoint(out_dir, dev_rouge_fn(config, run_dir, tokenizer), accelerator,
                                       config.train.select_best.every)

@@ -165,9 +165,9 @@ def test_never_materializes_more_than_a_chunk(monkeypatch):
     rows = []
     original = kd._head_logits
 
-    def spy(hidden, weight, bias):
+    def spy(hidden, weight, bias, fp32=True):
         rows.append(hidden.shape[0])
-        return original(hidden, weight, bias)
+        return original(hidden, weight, bias, fp32)
 
     monkeypatch.setattr(kd, "_head_logits", spy)
     _run(distill_loss, *_problem(n=10), chunk_size=4)

@@ -1,0 +1,389 @@
+"""The teacher signal cache: the frozen teacher runs once per sample, not once per epoch.
+
+A phase after curation (``build_teacher_caches``) runs the teacher over every sample either arm
+trains on and stores what its ``teacher_signal`` asks for (``TeacherSignal.encode``) at each
+response position, as numpy ``.npy`` shards under ``run_dir/teacher_cache/<key>/``. The key covers
+the teacher's identity, the tokenizer's vocabulary, the samples, the length limits, the signal's
+settings and the temperatures it stores, so SRD and the baseline share one cache when they agree.
+
+Shards are fixed groups of samples in data order; process ``r`` of ``n`` computes shards ``r, r+n,
+…``, each written atomically (temp file + rename), so a build killed at any point and run again
+skips the finished shards and recomputes the rest to the same bytes. ``meta.json`` is written last:
+its presence marks a complete cache. ``TeacherCache`` reads shards memory-mapped, a chunk at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from srd_core.components import TeacherSignal
+from srd_core.config import ComponentSpec, SRDConfig
+from srd_core.data.encoding import IGNORE_INDEX, EncodedExample, collate_right_padded, encode_example
+from srd_core.errors import ConfigError, TrainingError
+from srd_core.io import atomic_path, fingerprint, write_json_atomic
+from srd_core.rundir import TEACHER_CACHE_DIR
+from srd_core.training.kd_loss import CachedTeacher
+from srd_core.types import Sample
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+META_FILE = "meta.json"
+HEAD_CHUNK = 1024
+"""Positions whose teacher logits are computed and encoded at once while building a shard."""
+
+
+def signal_spec(config: SRDConfig, label: str) -> tuple[str, ComponentSpec]:
+    """The config field and spec of ``label``'s teacher signal ("srd": train, "baseline": baseline)."""
+    if label == "baseline":
+        return "baseline.teacher_signal", config.baseline.teacher_signal
+    return "train.teacher_signal", config.train.teacher_signal
+
+
+def build_signal(config: SRDConfig, label: str) -> TeacherSignal:
+    """The teacher signal component of ``label``."""
+    from srd_core.plugins import get_component
+
+    _, spec = signal_spec(config, label)
+    return get_component("teacher_signal", spec.name, **spec.params)
+
+
+def uses_cache(config: SRDConfig) -> bool:
+    """True when an arm of the run trains from a cached teacher signal."""
+    labels = ["srd"] + (["baseline"] if config.baseline.enabled else [])
+    return any(build_signal(config, label).cached for label in labels)
+
+
+@dataclass
+class CacheRequest:
+    """One cache to build: a signal, the samples it covers and the temperatures it must serve."""
+
+    where: str
+    spec: ComponentSpec
+    signal: TeacherSignal
+    ids: list[str]
+    plan_temperatures: set[float] = field(default_factory=set)
+
+    @property
+    def temperatures(self) -> list[float]:
+        """The temperatures the rows are stored for."""
+        return self.signal.stored_temperatures(sorted(self.plan_temperatures)) if self.signal.uses_temperatures else []
+
+
+def plan_temperatures(config: SRDConfig, run_dir: Path, label: str, ids: Sequence[str], num_processes: int
+                      ) -> tuple[list[str], set[float]]:
+    """The sample ids ``label`` trains on and every temperature its schedule takes over its steps."""
+    from srd_core.training.stages import (
+        build_schedules,
+        global_batch_size,
+        label_settings,
+        plan_label_stages,
+        stage_lengths,
+    )
+
+    global_batch = global_batch_size(config, num_processes)
+    stages = plan_label_stages(config, run_dir, label, ids, global_batch)
+    lengths = stage_lengths(stages, global_batch, config.train.max_steps)
+    temperature, _ = build_schedules(label_settings(config, label), len(stages))
+    total, step, temps = sum(lengths), 0, set()
+    for stage, n in enumerate(lengths):
+        for _ in range(n):
+            temps.add(round(float(temperature.value(step, total, stage)), 6))
+            step += 1
+    used = {i for plan in stages for i in plan.ids}
+    return [i for i in ids if i in used], temps
+
+
+def cache_requests(config: SRDConfig, run_dir: Path, samples: Sequence[Sample], num_processes: int
+                   ) -> list[CacheRequest]:
+    """The caches the run's arms need (one per distinct signal spec; SRD and baseline share when equal)."""
+    labels = ["srd"] + (["baseline"] if config.baseline.enabled else [])
+    all_ids = [s.id for s in samples]
+    requests: dict[str, CacheRequest] = {}
+    for label in labels:
+        where, spec = signal_spec(config, label)
+        signal = build_signal(config, label)
+        if not signal.cached:
+            continue
+        ids, temps = plan_temperatures(config, run_dir, label, all_ids, num_processes)
+        spec_key = fingerprint(spec.model_dump(mode="json"))
+        request = requests.setdefault(spec_key, CacheRequest(where, spec, signal, []))
+        wanted = set(request.ids) | set(ids)
+        request.ids = [i for i in all_ids if i in wanted]
+        request.plan_temperatures |= temps
+    return list(requests.values())
+
+
+def cache_key(config: SRDConfig, run_dir: Path, request: CacheRequest, samples: Sequence[Sample],
+              tokenizer, vocab_size: int) -> str:
+    """Fingerprint of everything the cached rows depend on."""
+    from srd_core.reflection.reflect import data_fingerprint, model_identity
+    from srd_core.rundir import resolve_model_path
+
+    by_id = {s.id: s for s in samples}
+    return fingerprint({
+        "version": FORMAT_VERSION,
+        "teacher": model_identity(resolve_model_path(config.teacher, run_dir, "teacher"), config.teacher),
+        "teacher_adapter": config.teacher.adapter,
+        "tokenizer": fingerprint(sorted(tokenizer.get_vocab().items())),
+        "data": data_fingerprint([by_id[i] for i in request.ids]),
+        "limits": [config.data.max_prompt_tokens, config.data.max_length],
+        "signal": request.spec.model_dump(mode="json"),
+        "temperatures": request.temperatures,
+        "vocab_size": vocab_size,
+    })
+
+
+def cache_dir(run_dir: Path, key: str) -> Path:
+    """Where the cache of ``key`` lives."""
+    return Path(run_dir) / TEACHER_CACHE_DIR / key
+
+
+def shard_path(directory: Path, shard: int, name: str) -> Path:
+    """The file of one field of one shard."""
+    return directory / f"shard-{shard:05d}.{name}.npy"
+
+
+@dataclass
+class Layout:
+    """Where every sample's rows are: shard, first row in the shard, number of rows."""
+
+    shards: list[list[str]]
+    rows: dict[str, tuple[int, int, int]]
+    shard_rows: list[int]
+
+
+def response_positions(example: EncodedExample) -> int:
+    """Loss positions of an example: positions whose next token is a response token."""
+    return sum(1 for t in example.labels[1:] if t != IGNORE_INDEX)
+
+
+def make_layout(ids: Sequence[str], examples: Mapping[str, EncodedExample], shard_samples: int) -> Layout:
+    """Consecutive groups of ``shard_samples`` samples in data order, and each sample's rows."""
+    shards = [list(ids[i:i + shard_samples]) for i in range(0, len(ids), shard_samples)]
+    rows, shard_rows = {}, []
+    for s, group in enumerate(shards):
+        offset = 0
+        for i in group:
+            n = response_positions(examples[i])
+            rows[i] = (s, offset, n)
+            offset += n
+        shard_rows.append(offset)
+    return Layout(shards, rows, shard_rows)
+
+
+@dataclass
+class BuildResult:
+    """What building one cache did."""
+
+    directory: Path
+    built_shards: int
+    reused_shards: int
+    seconds: float
+    bytes: int
+    response_tokens: int
+
+    @property
+    def bytes_per_token(self) -> float:
+        return self.bytes / max(self.response_tokens, 1)
+
+
+def _write_shard(directory: Path, shard: int, group: Sequence[str], n_rows: int, teacher, head, vocab: int,
+                 signal: TeacherSignal, fields: Mapping[str, tuple[str, int]], temperatures: Sequence[float],
+                 examples: Mapping[str, EncodedExample], pad_id: int, device: torch.device) -> None:
+    """Run the teacher on one shard's samples and write each field atomically."""
+    from srd_core.models.runtime import last_hidden_state
+
+    batch = collate_right_padded([examples[i] for i in group], pad_id)
+    positions = batch["labels"][:, 1:] != IGNORE_INDEX
+    directory.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad(), ExitStack() as files:
+        hidden = last_hidden_state(teacher, batch["input_ids"].to(device), batch["attention_mask"].to(device))
+        hidden = hidden[:, :-1][positions.to(device)]
+        weight = head.weight[:vocab].float()
+        bias = head.bias[:vocab].float() if head.bias is not None else None
+        # each field is filled in place in its temp file (memory-mapped) and renamed when complete
+        arrays = {name: np.lib.format.open_memmap(files.enter_context(atomic_path(shard_path(directory, shard, name))),
+                                                   mode="w+", dtype=np.dtype(dtype), shape=(n_rows, width))
+                  for name, (dtype, width) in fields.items()}
+        for start in range(0, n_rows, HEAD_CHUNK):
+            stop = min(start + HEAD_CHUNK, n_rows)
+            with torch.autocast(device.type, enabled=False):
+                logits = torch.nn.functional.linear(hidden[start:stop].float(), weight, bias)
+            for name, rows in signal.encode(logits, temperatures).items():
+                arrays[name][start:stop] = rows.cpu().numpy()
+        for array in arrays.values():
+            array.flush()
+        del arrays
+
+
+def _head_rows(config, run_dir: Path, role: str) -> int:
+    """LM-head rows of the configured model, read from its config (no weights loaded)."""
+    from transformers import AutoConfig
+
+    from srd_core.rundir import resolve_model_path
+
+    cfg = getattr(config, role)
+    model_config = AutoConfig.from_pretrained(resolve_model_path(cfg, run_dir, role), revision=cfg.revision,
+                                              trust_remote_code=cfg.trust_remote_code)
+    return int(model_config.get_text_config().vocab_size)
+
+
+def _shared_vocab(config: SRDConfig, run_dir: Path, tokenizer) -> int:
+    """The vocabulary the cache covers: the teacher's head, cut to what both heads share (as the loop)."""
+    teacher_rows, student_rows = _head_rows(config, run_dir, "teacher"), _head_rows(config, run_dir, "student")
+    return teacher_rows if teacher_rows == student_rows else min(len(tokenizer), teacher_rows, student_rows)
+
+
+def build_cache(config: SRDConfig, run_dir: Path, request: CacheRequest, samples: Sequence[Sample],
+                accelerator=None, on_shard: Callable[[int], None] | None = None) -> BuildResult:
+    """Build (or finish) one cache; every process computes its shards, the main one writes meta.json."""
+    from srd_core.models.loading import load_tokenizer
+    from srd_core.models.runtime import freeze, load_models
+    from srd_core.rundir import resolve_model_path
+
+    started = time.perf_counter()
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
+    device = accelerator.device if accelerator is not None else torch.device("cpu")
+    tokenizer = load_tokenizer(config.student, resolve_model_path(config.student, run_dir, "student"), "student")
+    vocab = _shared_vocab(config, run_dir, tokenizer)
+    temperatures = request.temperatures
+    try:
+        fields = request.signal.fields(vocab, temperatures)
+    except ValueError as exc:
+        raise ConfigError(f"{request.where}.{exc}") from None
+    key = cache_key(config, run_dir, request, samples, tokenizer, vocab)
+    directory = cache_dir(run_dir, key)
+    by_id = {s.id: s for s in samples}
+    d = config.data
+    examples = {i: encode_example(tokenizer, by_id[i].prompt, by_id[i].target, d.max_prompt_tokens, d.max_length)
+                for i in request.ids}
+    layout = make_layout(request.ids, examples, config.train.batch_size)
+    total_rows = sum(layout.shard_rows)
+    meta_path = directory / META_FILE
+    built = reused = 0
+    if not meta_path.is_file():
+        from srd_core.models.runtime import causal_lm_core
+
+        _, _, teacher = load_models(config, run_dir, None, None)  # checks the vocabularies; freed on return
+        teacher = freeze(teacher).to(device)
+        teacher_head = causal_lm_core(teacher).get_output_embeddings()
+        for shard, group in enumerate(layout.shards):
+            if shard % world != rank:
+                continue
+            for torn in directory.glob(f".shard-{shard:05d}.*.tmp"):  # left by a build killed mid-write
+                torn.unlink()
+            if all(shard_path(directory, shard, name).is_file() for name in fields):
+                reused += 1
+                continue
+            _write_shard(directory, shard, group, layout.shard_rows[shard], teacher, teacher_head, vocab,
+                         request.signal, fields, temperatures, examples, tokenizer.pad_token_id, device)
+            built += 1
+            if on_shard is not None:
+                on_shard(shard)
+        if accelerator is not None and world > 1:
+            accelerator.wait_for_everyone()
+        if rank == 0:
+            missing = [s for s in range(len(layout.shards)) for n in fields
+                       if not shard_path(directory, s, n).is_file()]
+            if missing:
+                raise TrainingError(f"{directory}: shards {sorted(set(missing))[:5]} are missing after the build")
+            size = sum(shard_path(directory, s, n).stat().st_size for s in range(len(layout.shards)) for n in fields)
+            write_json_atomic(meta_path, {
+                "version": FORMAT_VERSION, "key": key, "signal": request.spec.model_dump(mode="json"),
+                "fields": {n: list(v) for n, v in fields.items()}, "temperatures": temperatures,
+                "vocab_size": vocab, "shards": len(layout.shards), "response_tokens": total_rows, "bytes": size,
+                "bytes_per_token": round(size / max(total_rows, 1), 3),
+                "payload_bytes_per_token": sum(np.dtype(t).itemsize * w for t, w in fields.values()),
+                "rows": {i: list(v) for i, v in layout.rows.items()},
+            })
+        if accelerator is not None and world > 1:
+            accelerator.wait_for_everyone()
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    result = BuildResult(directory, built, reused if built or reused else len(layout.shards),
+                         time.perf_counter() - started, meta["bytes"], meta["response_tokens"])
+    if built:
+        logger.info("teacher cache %s (%s): %d shards built, %d reused, %.1f MB, %.1f bytes per response token",
+                    directory.name, request.spec.name, built, reused, result.bytes / 1e6, result.bytes_per_token)
+    return result
+
+
+def build_teacher_caches(config: SRDConfig, run_dir: Path, samples: Sequence[Sample], accelerator=None
+                         ) -> list[BuildResult]:
+    """Build every cache the run's arms need; returns what each build did (none: nothing is cached)."""
+    world = accelerator.num_processes if accelerator is not None else 1
+    results = []
+    for request in cache_requests(config, Path(run_dir), samples, world):
+        result = build_cache(config, Path(run_dir), request, samples, accelerator)
+        print(f"teacher cache {request.spec.name}: {result.bytes / 1e6:.1f} MB, "
+              f"{result.bytes_per_token:.1f} bytes per response token ({result.response_tokens:,} tokens, "
+              f"{result.built_shards} shards built in {result.seconds:.1f}s)", flush=True)
+        results.append(result)
+    return results
+
+
+class TeacherCache:
+    """A finished cache, read memory-mapped: the stored rows of any samples, one token range at a time."""
+
+    def __init__(self, directory: Path, signal: TeacherSignal) -> None:
+        self.directory, self.signal = Path(directory), signal
+        meta_path = self.directory / META_FILE
+        if not meta_path.is_file():
+            raise TrainingError(f"{self.directory}: the teacher cache is incomplete (no {META_FILE}); rerun the "
+                                "teacher_cache phase (`srd run`)")
+        self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        self.fields = list(self.meta["fields"])
+        self.temperatures = [float(t) for t in self.meta["temperatures"]]
+        self.vocab_size = int(self.meta["vocab_size"])
+        self._maps: dict[tuple[int, str], np.ndarray] = {}
+
+    def _array(self, shard: int, name: str) -> np.ndarray:
+        if (shard, name) not in self._maps:
+            self._maps[(shard, name)] = np.load(shard_path(self.directory, shard, name), mmap_mode="r")
+        return self._maps[(shard, name)]
+
+    def teacher(self, ids: Sequence[str], device: torch.device) -> CachedTeacher:
+        """The cached teacher side for the response positions of ``ids`` (in that order, as a batch flattens)."""
+        segments, offset = [], 0
+        for i in ids:
+            if i not in self.meta["rows"]:
+                raise TrainingError(f"{self.directory}: sample {i!r} is not in the teacher cache; rerun the "
+                                    "teacher_cache phase")
+            shard, first, n = self.meta["rows"][i]
+            segments.append((offset, shard, first, n))
+            offset += n
+
+        def rows(start: int, stop: int) -> dict[str, torch.Tensor]:
+            out = {}
+            for name in self.fields:
+                parts = [self._array(shard, name)[first + max(start - at, 0): first + min(stop - at, n)]
+                         for at, shard, first, n in segments if at < stop and at + n > start]
+                out[name] = torch.from_numpy(np.concatenate(parts) if parts else
+                                             np.zeros((0, self.meta["fields"][name][1]),
+                                                      dtype=self.meta["fields"][name][0])).to(device)
+            return out
+
+        return CachedTeacher(self.signal, rows, self.temperatures, self.vocab_size)
+
+
+def open_cache(config: SRDConfig, run_dir: Path, label: str, samples: Sequence[Sample], accelerator=None
+               ) -> TeacherCache | None:
+    """The cache ``label`` trains from (built now if missing), or None for an online teacher."""
+    signal = build_signal(config, label)
+    if not signal.cached:
+        return None
+    world = accelerator.num_processes if accelerator is not None else 1
+    _, spec = signal_spec(config, label)
+    for request in cache_requests(config, Path(run_dir), samples, world):
+        if request.spec == spec:
+            return TeacherCache(build_cache(config, Path(run_dir), request, samples, accelerator).directory, signal)
+    raise TrainingError(f"{label}: no teacher cache request for {spec.name!r}")  # cache_requests covers every arm
