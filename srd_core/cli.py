@@ -108,9 +108,12 @@ def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -
     """Rank the reflected training samples, keep the easiest share and bin them (curation.jsonl)."""
     from srd_core.config import load_config
     from srd_core.curation.curate import CURATION_FILE, curation_summary, run_curation
+    from srd_core.pipeline.commands import run_single_phase
+    from srd_core.pipeline.lock import run_dir_lock
 
     config = load_config(config_file, list(overrides))
-    run_curation(config, config.run.dir, force=force)
+    with run_dir_lock(config.run.dir):
+        run_single_phase(config, "curate", lambda: run_curation(config, config.run.dir, force=force))
     summary = curation_summary(config.run.dir)
     sizes = "/".join(str(n) for n in summary["bin_sizes"]) or "none"
     vetoed = f", {summary['vetoed']} vetoed by plugins" if summary["vetoed"] else ""
@@ -127,11 +130,16 @@ def prepare_command(config_file: Path, overrides: tuple[str, ...]) -> None:
     """Build and train the `preset` models of CONFIG_FILE (tokenizer, teacher SFT, student warm start)."""
     from srd_core.config import load_config
     from srd_core.models.prepare import prepare
+    from srd_core.pipeline.commands import run_single_phase
+    from srd_core.pipeline.lock import run_dir_lock
 
     config = load_config(config_file, list(overrides))
-    result = prepare(config)
-    if result is None:
+    with run_dir_lock(config.run.dir):
+        _, result = run_single_phase(config, "prepare", lambda: prepare(config))
+    if result is None and not (config.run.dir / "prepared" / "prepare.json").is_file():
         click.echo("prepare: no preset models in this config; nothing to do")
+    elif result is None:
+        click.echo(f"prepare: {config.run.dir / 'prepared'} is complete; skipped")
     elif result.skipped:
         click.echo(f"prepare: {result.directory} is up to date (key {result.key}); skipped")
     else:
@@ -148,11 +156,23 @@ def prepare_command(config_file: Path, overrides: tuple[str, ...]) -> None:
 def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) -> None:
     """ROUGE-L x100 of a model's answers on the held-out set; the row goes to RUN_DIR/eval.jsonl."""
     from srd_core.config import load_config
-    from srd_core.evaluation.evaluate import evaluate_run_model, write_eval_row
+    from srd_core.evaluation.evaluate import MODEL_CHOICES, evaluate_run_model, model_location, write_eval_row
+    from srd_core.pipeline.commands import run_single_phase
+    from srd_core.pipeline.lock import run_dir_lock
 
     config = load_config(config_file, list(overrides))
-    label, result = evaluate_run_model(config, config.run.dir, which)
-    write_eval_row(config.run.dir / "eval.jsonl", result.to_row(label))
+
+    def evaluate():
+        label, result = evaluate_run_model(config, config.run.dir, which)
+        write_eval_row(config.run.dir / "eval.jsonl", result.to_row(label))
+        return label, result
+
+    with run_dir_lock(config.run.dir):
+        if which in MODEL_CHOICES:  # a model of the run: the dependency rule applies
+            phase = f"evaluate_{model_location(config, config.run.dir, which)[0]}"
+            label, result = run_single_phase(config, phase, evaluate)[1]
+        else:
+            label, result = evaluate()
     spread = f" ± {result.sd:.2f}" if result.protocol == "distillm" else ""
     click.echo(f"{label}: ROUGE-L {result.score:.2f}{spread} on {result.n} samples ({result.protocol})")
     for family, value in result.per_family.items():
@@ -168,9 +188,11 @@ def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides:
     """ROUGE-L x100 of the run's models on every `eval.sets` entry, printed as one table."""
     from srd_core.config import load_config
     from srd_core.evaluation.sets import EVAL_SETS_FILE, render_table, run_eval_sets
+    from srd_core.pipeline.lock import run_dir_lock
 
     config = load_config(config_file, list(overrides))
-    rows = run_eval_sets(config, config.run.dir, list(models) or None)
+    with run_dir_lock(config.run.dir):
+        rows = run_eval_sets(config, config.run.dir, list(models) or None)
     click.echo(render_table(rows, list(config.eval.sets)), nl=False)
     click.echo(f"-> {config.run.dir / EVAL_SETS_FILE}")
 
@@ -181,10 +203,13 @@ def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides:
 def reflect_command(config_file: Path, overrides: tuple[str, ...]) -> None:
     """Let the initial student answer every training prompt (cached, resumable, torchrun-aware)."""
     from srd_core.config import load_config
+    from srd_core.pipeline.commands import run_single_phase
+    from srd_core.pipeline.lock import run_dir_lock
     from srd_core.reflection.reflect import run_reflection
 
     config = load_config(config_file, list(overrides))
-    result = run_reflection(config, config.run.dir)
+    with run_dir_lock(config.run.dir):
+        _, result = run_single_phase(config, "reflect", lambda: run_reflection(config, config.run.dir))
     if result.summary.main:
         click.echo(result.summary.describe())
 
@@ -193,9 +218,17 @@ def reflect_command(config_file: Path, overrides: tuple[str, ...]) -> None:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 def report_command(run_dir: Path) -> None:
     """Write RUN_DIR/report.html (self-contained) and RUN_DIR/plots/*.png from a run's artifacts."""
+    from srd_core.pipeline.lock import run_dir_lock
+    from srd_core.pipeline.phases import stale_records
     from srd_core.report.build import write_report
 
-    click.echo(f"wrote {write_report(run_dir)}")
+    if not run_dir.is_dir():
+        raise SRDError(f"{run_dir}: no such run directory")
+    with run_dir_lock(run_dir):
+        problems = stale_records(run_dir)
+        if problems:  # the report describes the artifacts on disk, so they must belong together
+            raise SRDError(f"{run_dir}: {problems[0]}; rerun `srd run CONFIG` to bring the run dir up to date")
+        click.echo(f"wrote {write_report(run_dir)}")
 
 
 @cli.command("train")
@@ -206,11 +239,15 @@ def report_command(run_dir: Path) -> None:
 def train_command(config_file: Path, label: str, overrides: tuple[str, ...]) -> None:
     """Distil the teacher into the student; rerunning resumes from the newest checkpoint."""
     from srd_core.config import load_config
+    from srd_core.pipeline.commands import run_single_phase
+    from srd_core.pipeline.lock import run_dir_lock
     from srd_core.training.loop import rouge_eval_fn, train
 
     config = load_config(config_file, list(overrides))
     eval_fn = rouge_eval_fn(config, config.run.dir) if config.train.eval_every else None
-    summary = train(config, config.run.dir, label, eval_fn=eval_fn)
+    with run_dir_lock(config.run.dir):
+        _, summary = run_single_phase(config, f"train_{label}",
+                                      lambda: train(config, config.run.dir, label, eval_fn=eval_fn))
     if os.environ.get("RANK", "0") == "0":
         resumed = f", resumed at step {summary.resumed_from_step}" if summary.resumed_from_step else ""
         click.echo(f"{label}: {summary.steps} steps in {summary.stages} stages, {summary.tokens:,} tokens, "
@@ -239,10 +276,15 @@ def run_command(config_file: Path, overrides: tuple[str, ...], dry_run: bool, nu
         plan = plan_run(config, config.run.dir, num_samples=num_samples, tokens_per_sample=tokens_per_sample,
                         num_processes=num_processes)
         click.echo(plan.render(), nl=False)
+        from srd_core.pipeline.phases import Planner, render_status
+
+        click.echo(f"\nphase status in {config.run.dir}\n{render_status(Planner(config, config.run.dir))}", nl=False)
         return
+    from srd_core.pipeline.lock import run_dir_lock
     from srd_core.pipeline.run import run_pipeline
 
-    result = run_pipeline(config)
+    with run_dir_lock(config.run.dir):
+        result = run_pipeline(config)
     if os.environ.get("RANK", "0") == "0":
         for phase, seconds in result.phases.items():
             click.echo(f"{phase:>15}: {'skipped (complete)' if seconds is None else f'{seconds:.1f}s'}")

@@ -16,7 +16,7 @@ from typing import Any
 
 from srd_core.config import SRDConfig
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
-from srd_core.rundir import EVAL_FILE, REFLECTION_FILE, REFLECTION_META_FILE, TIMINGS_FILE
+from srd_core.rundir import EVAL_FILE, PROVENANCE_DIR, REFLECTION_FILE, REFLECTION_META_FILE, TIMINGS_FILE
 
 SHARED_FILE = "shared.json"
 """What a run got from its donor (written into the run dir)."""
@@ -68,6 +68,17 @@ def _link_file(src: Path, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
+def _share_record(donor: Path, target: Path, phase: str) -> None:
+    """The donor's provenance record of ``phase`` (what the shared artifact was made from; still re-checked)."""
+    src = donor / PROVENANCE_DIR / f"{phase}.json"
+    if src.is_file():
+        (target / PROVENANCE_DIR).mkdir(parents=True, exist_ok=True)
+        dst = target / PROVENANCE_DIR / f"{phase}.json"
+        tmp = dst.parent / f".tmp-{dst.name}"
+        shutil.copy2(src, tmp)
+        os.replace(tmp, dst)
+
+
 def _share_prepared(config: SRDConfig, donor: Path, target: Path) -> bool:
     from srd_core.models.prepare import cached, needs_prepare, prepare_key
 
@@ -77,6 +88,7 @@ def _share_prepared(config: SRDConfig, donor: Path, target: Path) -> bool:
     if cached(target, key) is not None or cached(donor, key) is None:
         return False
     _link_tree(donor / "prepared", target / "prepared")
+    _share_record(donor, target, "prepare")
     return True
 
 
@@ -104,6 +116,7 @@ def _share_reflection(config: SRDConfig, donor: Path, target: Path) -> bool:
         return False
     _link_file(donor / REFLECTION_FILE, target / REFLECTION_FILE)
     _link_file(donor / REFLECTION_META_FILE, target / REFLECTION_META_FILE)
+    _share_record(donor, target, "reflect")
     return True
 
 
@@ -114,6 +127,8 @@ def _share_evals(donor: Path, target: Path) -> list[str]:
     rows = [r for r in read_jsonl(donor / EVAL_FILE, tolerate_torn_tail=True) if r.get("model") in SHARED_EVAL_MODELS]
     if rows:
         write_jsonl_atomic(target / EVAL_FILE, rows)
+        for row in rows:
+            _share_record(donor, target, f"evaluate_{row['model']}")
     return [str(r["model"]) for r in rows]
 
 

@@ -1,7 +1,7 @@
 """`srd run`: prepare → reflect → curate → train SRD → train baseline → evaluate → report.
 
-Every phase is skipped when its artifact is complete (each phase keys its cache on its inputs), so
-rerunning the same command continues where an interrupted run stopped.
+Every phase follows the dependency rule of ``srd_core.pipeline.phases``: skipped while its artifact
+is complete, set aside and recomputed (saying why) when stale, resumed when an attempt stopped midway.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from srd_core.config import SRDConfig, dump_config
-from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
-from srd_core.rundir import EVAL_FILE, SAMPLES_META_FILE, TIMINGS_FILE
+from srd_core.io import read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from srd_core.rundir import CONFIG_FILE, EVAL_FILE, SAMPLES_META_FILE, TIMINGS_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -48,44 +48,37 @@ def write_samples_meta(run_dir: Path, samples) -> None:
     write_jsonl_atomic(run_dir / SAMPLES_META_FILE, rows)
 
 
-def _eval_key(config: SRDConfig, run_dir: Path, which: str) -> str:
-    """Cache key of a final evaluation: eval settings, eval data spec and the evaluated model's identity."""
-    from srd_core.evaluation.evaluate import model_location
-
-    _, path, _ = model_location(config, run_dir, which)
-    identity = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(Path(path).glob("*"))
-                if p.is_file()] if Path(path).is_dir() else path
-    return fingerprint({"eval": config.eval.model_dump(mode="json"), "data": config.data.model_dump(mode="json"),
-                        "model": identity})
-
-
-def evaluate_models(config: SRDConfig, run_dir: Path, models: list[str]) -> bool:
-    """Final ROUGE-L of each model into eval.jsonl; models whose row is current are skipped."""
+def evaluate_models(config: SRDConfig, run_dir: Path, models: list[str], planner=None) -> bool:
+    """Final ROUGE-L of each model into eval.jsonl; models whose row is complete (see phases.py) are skipped."""
     from srd_core.evaluation.evaluate import evaluate_run_model, load_eval_samples, model_location, write_eval_row
+    from srd_core.pipeline.phases import Planner, run_phase
 
+    planner = planner or Planner(config, run_dir)
     path = run_dir / EVAL_FILE
-    rows = {r.get("model"): r for r in read_jsonl(path, tolerate_torn_tail=True)} if path.is_file() else {}
-    todo = []
+    loaded: list = []
+
+    def evaluate(which: str) -> None:
+        if not loaded:
+            loaded.append(load_eval_samples(config))
+        label, result = evaluate_run_model(config, run_dir, which, samples=loaded[0])
+        write_eval_row(path, result.to_row(label))
+        logger.info("eval %s: ROUGE-L %.2f", label, result.score)
+
+    did = False
     for which in models:
         label = model_location(config, run_dir, which)[0]
-        key = _eval_key(config, run_dir, which)
-        if rows.get(label, {}).get("key") != key:
-            todo.append((which, key))
-    if not todo:
-        return False
-    samples = load_eval_samples(config)
-    for which, key in todo:
-        label, result = evaluate_run_model(config, run_dir, which, samples=samples)
-        write_eval_row(path, result.to_row(label, key=key))
-        logger.info("eval %s: ROUGE-L %.2f", label, result.score)
-    return True
+        status, _ = run_phase(planner, f"evaluate_{label}", lambda which=which: evaluate(which))
+        did = did or status.state not in ("complete", "off")
+    return did
 
 
 def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
-    """Run every phase of SRD and its baseline on ``config``; finished phases are skipped."""
+    """Run every phase of SRD and its baseline on ``config``; complete phases are skipped, stale ones redone."""
     from srd_core.curation.curate import run_curation
     from srd_core.data.samples import load_samples
     from srd_core.models.prepare import prepare
+    from srd_core.pipeline.commands import sync_config_file
+    from srd_core.pipeline.phases import Planner, consistent, run_phase
     from srd_core.reflection.reflect import default_accelerator, run_reflection
     from srd_core.report.build import write_report
     from srd_core.training.loop import rouge_eval_fn, train
@@ -95,6 +88,7 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
     run_dir.mkdir(parents=True, exist_ok=True)
     accelerator = default_accelerator()  # torchrun on CPU: gloo, not N independent single-process runs
     main = accelerator.is_main_process
+    planner = Planner(config, run_dir)
     result = RunResult(run_dir)
     timings_path = run_dir / TIMINGS_FILE
     timings: dict[str, Any] = {}
@@ -103,74 +97,81 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
 
         timings = json.loads(timings_path.read_text(encoding="utf-8"))
 
-    if main:
-        write_text_atomic(run_dir / "config.yaml", dump_config(config))
+    sync_config_file(planner, main)  # an old config.yaml must not describe what this run is about to replace
 
-    def do_prepare() -> bool:
+    def phase(name: str, work: Callable[[], Any]) -> Callable[[], bool]:
+        def run() -> bool:
+            status, _ = run_phase(planner, name, work, main=main, barrier=accelerator.wait_for_everyone)
+            return status.state not in ("complete", "off")
+        return run
+
+    def do_prepare() -> None:
         if main:
-            outcome = prepare(config, run_dir)
-            did = outcome is not None and not outcome.skipped
-        else:
-            did = False
+            prepare(config, run_dir)
         accelerator.wait_for_everyone()
-        return did
 
-    _timed(result, timings, "prepare", do_prepare)
+    _timed(result, timings, "prepare", phase("prepare", do_prepare))
     samples = load_samples(config, "train")
     if main:
         write_samples_meta(run_dir, samples)
 
-    _timed(result, timings, "reflect",
-           lambda: not run_reflection(config, run_dir, accelerator=accelerator).summary.reused)
-    _timed(result, timings, "curate", lambda: _curate(config, run_dir, samples, run_curation, main, accelerator))
+    _timed(result, timings, "reflect", phase("reflect", lambda: run_reflection(config, run_dir,
+                                                                               accelerator=accelerator)))
+    _timed(result, timings, "curate", phase("curate", lambda: _curate(config, run_dir, samples, run_curation, main,
+                                                                      accelerator)))
     if uses_cache(config):  # the teacher's rows for every sample either arm trains on, computed once
         _timed(result, timings, "teacher_cache",
-               lambda: any(r.built_shards for r in build_teacher_caches(config, run_dir, samples, accelerator)))
+               phase("teacher_cache", lambda: build_teacher_caches(config, run_dir, samples, accelerator)))
 
-    def train_phase(label: str) -> Callable[[], bool]:
-        def run() -> bool:
-            if _was_complete(run_dir, label):
-                return False
+    def train_label(label: str) -> Callable[[], None]:
+        def run() -> None:
             eval_fn = rouge_eval_fn(config, run_dir) if config.train.eval_every and main else None
             train(config, run_dir, label, samples=samples, eval_fn=eval_fn)
-            return True
         return run
 
-    arms = [a for a in ["srd"] + (["baseline"] if config.baseline.enabled else []) if not _was_complete(run_dir, a)]
-    if config.run.parallel_arms and len(arms) == 2 and accelerator.num_processes == 1:
-        from srd_core.pipeline.arms import train_arms_in_parallel
-
-        for arm, seconds in train_arms_in_parallel(config, run_dir, arms).items():
-            result.phases[f"train_{arm}"] = timings[f"train_{arm}"] = seconds
+    if config.run.parallel_arms and config.baseline.enabled and accelerator.num_processes == 1:
+        _train_arms_in_parallel(config, run_dir, planner, result, timings)
     else:
-        _timed(result, timings, "train_srd", train_phase("srd"))
+        _timed(result, timings, "train_srd", phase("train_srd", train_label("srd")))
         if config.baseline.enabled:
-            _timed(result, timings, "train_baseline", train_phase("baseline"))
+            _timed(result, timings, "train_baseline", phase("train_baseline", train_label("baseline")))
 
     models = ["teacher", "student", "srd"] + (["baseline"] if config.baseline.enabled else [])
     if main:
-        _timed(result, timings, "evaluate", lambda: evaluate_models(config, run_dir, models))
+        _timed(result, timings, "evaluate", lambda: evaluate_models(config, run_dir, models, planner))
         write_json_atomic(timings_path, timings)
         rows = read_jsonl(run_dir / EVAL_FILE, tolerate_torn_tail=True)
         result.scores = {r["model"]: r.get("score", r.get("rouge_l")) for r in rows}
+        if consistent(planner, ignore=("report",)):  # config.yaml describes the artifacts: written once they match
+            write_text_atomic(run_dir / CONFIG_FILE, dump_config(config))
         if config.report.enabled:
-            _timed(result, timings, "report", lambda: bool(write_report(run_dir)))
+            _timed(result, timings, "report", phase("report", lambda: write_report(run_dir)))
             result.report = run_dir / "report.html"
             write_json_atomic(timings_path, timings)
     accelerator.wait_for_everyone()
     return result
 
 
-def _was_complete(run_dir: Path, label: str) -> bool:
-    return (run_dir / label / "summary.json").is_file() and (run_dir / label / "final" / "config.json").is_file()
+def _train_arms_in_parallel(config: SRDConfig, run_dir: Path, planner, result: RunResult,
+                            timings: dict[str, Any]) -> None:
+    """Both arms' phases opened (stale ones set aside), the arms that need work trained at once, then closed."""
+    from srd_core.pipeline.arms import train_arms_in_parallel
+    from srd_core.pipeline.phases import close_phase, open_phase
+
+    statuses = {arm: open_phase(planner, f"train_{arm}") for arm in ("srd", "baseline")}
+    todo = [arm for arm, status in statuses.items() if status.state not in ("complete", "off")]
+    seconds = train_arms_in_parallel(config, run_dir, todo) if todo else {}
+    for arm, status in statuses.items():
+        if arm in todo:
+            close_phase(planner, status)
+        result.phases[f"train_{arm}"] = seconds.get(arm)
+        if arm in seconds:
+            timings[f"train_{arm}"] = seconds[arm]
+        logger.info("phase train_%s: %s", arm, f"{seconds[arm]:.1f}s (in parallel)" if arm in seconds
+                    else "complete, skipped")
 
 
-def _curate(config, run_dir, samples, run_curation, main: bool, accelerator) -> bool:
-    did = False
+def _curate(config, run_dir, samples, run_curation, main: bool, accelerator) -> None:
     if main:
-        meta = run_dir / "curation.meta.json"
-        before = meta.read_bytes() if meta.is_file() else b""
         run_curation(config, run_dir, samples=samples)
-        did = meta.read_bytes() != before
     accelerator.wait_for_everyone()
-    return did

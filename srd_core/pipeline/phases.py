@@ -1,0 +1,613 @@
+"""The dependency rule: every phase declares what it reads; its artifact is complete only while that holds.
+
+Each ``Phase`` names the config fields it reads (dotted paths, compared leaf by leaf), the phases
+that must be complete before it (``after``), the files and model directories whose *content* it
+reads (data files, models, upstream artifacts such as curation.jsonl) and values derived from
+upstream artifacts (the baseline reads SRD's step count, not the whole curation). Those inputs are
+recorded in ``provenance/<phase>.json`` with their fingerprint, once when the phase starts and
+again when it completes. A phase is
+
+* ``complete`` when its record says complete, its fingerprint equals the current one and its
+  artifacts are on disk;
+* ``stale`` when the fingerprints differ (the reason names the first differing input, old → new),
+  or when artifacts are there with no record of what they were made from;
+* ``todo`` when nothing was done yet, or an attempt with the same inputs stopped midway (the phase
+  then resumes from its own partial files);
+* ``pending`` while a phase in ``after`` is not complete (decided once that one is);
+* ``off`` when the config does not use it (no preset to prepare, baseline disabled, ...).
+
+A stale phase's artifacts are moved to ``.stale/<phase>/`` (the last one is kept) before it is
+recomputed, so nothing is destroyed silently and a mistaken edit costs a ``mv``, not a retraining.
+Adding a phase is one entry in ``PHASES``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from srd_core.config import ComponentSpec, EvalConfig, ReflectionConfig, SRDConfig, TrainConfig
+from srd_core.errors import SRDError
+from srd_core.fingerprints import HashCache, first_difference, flatten
+from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
+from srd_core.rundir import (
+    CURATION_FILE,
+    CURATION_META_FILE,
+    EVAL_FILE,
+    METRICS_FILE,
+    PLOTS_DIR,
+    PREPARED_DIR,
+    PROVENANCE_DIR,
+    REFLECTION_FILE,
+    REFLECTION_META_FILE,
+    REFLECTION_PARTIAL_GLOB,
+    REPORT_FILE,
+    SAMPLES_META_FILE,
+    STALE_DIR,
+    SUMMARY_FILE,
+    TEACHER_CACHE_DIR,
+    prepared_dir,
+)
+
+logger = logging.getLogger(__name__)
+
+HASH_CACHE_FILE = "hashes.json"
+
+# ------------------------------------------------------------------------------------------ inputs
+
+DATA_TRAIN = ("data.train", "data.limit_train", "data.max_prompt_tokens", "data.max_length", "data.on_bad_sample")
+DATA_EVAL = ("data.eval", "data.train", "data.limit_eval", "data.max_prompt_tokens", "data.on_bad_sample")
+EVAL_FIELDS = tuple(f"eval.{n}" for n in EvalConfig.model_fields if n != "sets")
+"""eval.* fields the final evaluation reads (``eval.sets`` belongs to `srd evaluate-sets`)."""
+TRAIN_LOOSE = {"log_every", "eval_every", "checkpoint_every", "keep_checkpoints"}
+"""train.* fields that change when logs and checkpoints are written, not the trained model."""
+SRD_ONLY = ("temperature", "sft_weight")
+TRAIN_SHARED = tuple(f"train.{n}" for n in TrainConfig.model_fields if n not in TRAIN_LOOSE and n not in SRD_ONLY)
+"""train.* fields both labels read (the baseline takes its schedules from ``baseline.*``)."""
+STUDENT_LOAD = ("student.path", "student.preset", "student.revision", "student.dtype", "student.trust_remote_code")
+
+
+def _spec_files(spec: ComponentSpec | None, where: str, run_dir: Path) -> dict[str, Path]:
+    """Existing files or directories named by a component's params (a task's data files).
+
+    A directory that holds the run dir (``"."``, say) is no data input: it would hash the run itself.
+    """
+    found: dict[str, Path] = {}
+    if spec is None:
+        return found
+    for key, value in spec.params.items():
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            if not isinstance(item, str) or not item or "\n" in item:
+                continue
+            try:
+                exists = Path(item).exists()
+            except OSError:  # a long template string is no path
+                exists = False
+            if exists and Path(item).is_dir() and Path(run_dir).resolve().is_relative_to(Path(item).resolve()):
+                continue
+            if exists:
+                found[f"data file {where}.{key}{f'.{i}' if isinstance(value, list) else ''}"] = Path(item)
+    return found
+
+
+def _model_dir(config: SRDConfig, run_dir: Path, role: str) -> dict[str, Path]:
+    """The model directory of ``role`` (its prepared preset, or a local ``path``; a hub id has none)."""
+    cfg = getattr(config, role)
+    if cfg.path is None:
+        return {f"{role} model": prepared_dir(run_dir, role)}
+    found = {f"{role} model": Path(cfg.path)} if Path(cfg.path).is_dir() else {}
+    if cfg.adapter and Path(cfg.adapter).is_dir():
+        found[f"{role} adapter"] = Path(cfg.adapter)
+    return found
+
+
+def _train_data(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
+    return _spec_files(config.data.train, "data.train", run_dir)
+
+
+def _eval_data(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
+    return {**_spec_files(config.data.eval, "data.eval", run_dir), **_spec_files(config.data.train, "data.train",
+                                                                                run_dir)}
+
+
+def _uses_curation(spec: ComponentSpec) -> bool:
+    from srd_core.curation.curate import build_pacer
+
+    return build_pacer(spec).uses_curation
+
+
+def _baseline_reads_curation(config: SRDConfig) -> bool:
+    return _uses_curation(config.baseline.pacer)
+
+
+def _srd_total_steps(config: SRDConfig, run_dir: Path) -> dict[str, Any]:
+    """SRD's optimizer steps, which the baseline matches (``baseline.match_srd_steps``)."""
+    from srd_core.curation.curate import build_pacer, load_curation, plan_stages
+    from srd_core.training.stages import global_batch_size, stage_steps
+
+    if not (config.baseline.match_srd_steps and _uses_curation(config.curriculum.pacer)):
+        return {}
+    records = load_curation(run_dir)
+    stages = plan_stages(build_pacer(config.curriculum.pacer), records, [r.id for r in records])
+    processes = max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
+    batch = global_batch_size(config, processes)
+    return {"SRD's optimizer steps": sum(stage_steps(p, batch) for p in stages)}
+
+
+# ------------------------------------------------------------------------------------------ the table
+
+
+def _none(*_: Any) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One phase: what it reads, what it writes, and how to tell that it finished."""
+
+    name: str
+    verb: str
+    fields: Callable[[SRDConfig], tuple[str, ...]]
+    after: Callable[[SRDConfig], tuple[str, ...]]
+    files: Callable[[SRDConfig, Path], dict[str, Path]]
+    outputs: tuple[str, ...]
+    """Run-dir-relative artifacts (globs allowed) moved aside when the phase is stale."""
+    done: Callable[[Path], bool]
+    enabled: Callable[[SRDConfig], bool] = lambda config: True
+    derived: Callable[[SRDConfig, Path], dict[str, Any]] = _none
+    eval_label: str | None = None
+    """For evaluation phases: the model's row in eval.jsonl (its artifact)."""
+
+
+def _exists(*names: str) -> Callable[[Path], bool]:
+    return lambda run_dir: all((run_dir / n).is_file() for n in names)
+
+
+def _has_eval_row(label: str) -> Callable[[Path], bool]:
+    def done(run_dir: Path) -> bool:
+        path = run_dir / EVAL_FILE
+        return path.is_file() and any(r.get("model") == label for r in read_jsonl(path, tolerate_torn_tail=True))
+    return done
+
+
+def _needs_prepare(config: SRDConfig) -> bool:
+    from srd_core.models.prepare import needs_prepare
+
+    return needs_prepare(config)
+
+
+def _prepare_files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
+    found = _train_data(config, run_dir)
+    for role in ("teacher", "student"):
+        if getattr(config, role).path is not None:
+            found.update(_model_dir(config, run_dir, role))
+    return found
+
+
+SAMPLING_ONLY = ("temperature", "top_p", "top_k")
+"""reflection.* fields greedy decoding ignores (as does the seed)."""
+
+
+def _reflect_fields(config: SRDConfig) -> tuple[str, ...]:
+    sampled = config.reflection.do_sample
+    own = tuple(f"reflection.{n}" for n in ReflectionConfig.model_fields if sampled or n not in SAMPLING_ONLY)
+    return (*DATA_TRAIN, *own, *(("run.seed",) if sampled else ()), *STUDENT_LOAD)
+
+
+def _train_phase(label: str) -> Phase:
+    srd = label == "srd"
+
+    def fields(config: SRDConfig) -> tuple[str, ...]:
+        own = ("train.temperature", "train.sft_weight", "curriculum.pacer") if srd else ("baseline",)
+        matched = ("curriculum.pacer",) if not srd and config.baseline.match_srd_steps else ()
+        dev = ("data.dev", "data.eval", "data.limit_eval") if config.train.select_best.enabled else ()
+        return TRAIN_SHARED + own + matched + DATA_TRAIN + dev + ("run.seed", "teacher", "student")
+
+    def reads_curation(config: SRDConfig) -> bool:
+        return _uses_curation(config.curriculum.pacer) if srd else _baseline_reads_curation(config)
+
+    def after(config: SRDConfig) -> tuple[str, ...]:
+        needs = reads_curation(config) or (not srd and bool(_srd_total_steps_needed(config)))
+        return ("prepare",) + (("curate",) if needs else ())
+
+    def files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
+        found = {**_train_data(config, run_dir), **_model_dir(config, run_dir, "teacher"),
+                 **_model_dir(config, run_dir, "student")}
+        if config.train.select_best.enabled:  # the dev set that picks each stage's weights
+            found.update(_spec_files(config.data.dev, "data.dev", run_dir))
+        if reads_curation(config):
+            found[CURATION_FILE] = run_dir / CURATION_FILE
+        return found
+
+    return Phase(
+        name=f"train_{label}", verb="retraining", fields=fields, after=after, files=files,
+        outputs=(label,), done=_exists(f"{label}/{SUMMARY_FILE}", f"{label}/final/config.json"),
+        enabled=(lambda config: True) if srd else (lambda config: config.baseline.enabled),
+        derived=_none if srd else _srd_total_steps,
+    )
+
+
+def _srd_total_steps_needed(config: SRDConfig) -> bool:
+    return config.baseline.match_srd_steps and _uses_curation(config.curriculum.pacer)
+
+
+EVAL_MODELS = {"teacher": ("teacher", "prepare"), "student_init": ("student", "prepare"),
+               "srd": ("student", "train_srd"), "baseline": ("student", "train_baseline")}
+"""Evaluated model label → (config section it is loaded with, the phase that makes it)."""
+
+
+def _eval_phase(label: str) -> Phase:
+    role, maker = EVAL_MODELS[label]
+
+    def files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
+        if label in ("srd", "baseline"):
+            model = {f"{label} model": run_dir / label / "final"}
+        else:
+            model = _model_dir(config, run_dir, role)
+        return {**_eval_data(config, run_dir), **model}
+
+    return Phase(
+        name=f"evaluate_{label}", verb="re-evaluating",
+        fields=lambda config: EVAL_FIELDS + DATA_EVAL + (f"{role}.dtype", f"{role}.trust_remote_code"),
+        after=lambda config: (maker,), files=files, outputs=(), done=_has_eval_row(label),
+        enabled=(lambda config: config.baseline.enabled) if label == "baseline" else (lambda config: True),
+        eval_label=label,
+    )
+
+
+def _uses_teacher_cache(config: SRDConfig) -> bool:
+    from srd_core.training.teacher_cache import uses_cache
+
+    return uses_cache(config)
+
+
+def _teacher_cache_built(run_dir: Path) -> bool:
+    return any((run_dir / TEACHER_CACHE_DIR).glob("*/meta.json"))
+
+
+TEACHER_CACHE = Phase(
+    "teacher_cache", "rebuilding",
+    # Broad on purpose: the cache is stored under a content key of its own (teacher, tokenizer, data, lengths,
+    # signal, temperatures), so a rerun on an unchanged key finds its shards and costs only that check. Its old
+    # keys stay (outputs=()) and the training phases key on the same inputs themselves, so a stale cache record
+    # never retrains a student on its own.
+    fields=lambda config: ("train", "baseline", "curriculum", "teacher", *DATA_TRAIN, "run.seed"),
+    after=lambda config: ("prepare", "curate"),
+    files=lambda config, run_dir: {**_model_dir(config, run_dir, "teacher"), CURATION_FILE: run_dir / CURATION_FILE},
+    outputs=(), done=_teacher_cache_built, enabled=_uses_teacher_cache,
+)
+
+
+REPORT_INPUTS = (EVAL_FILE, REFLECTION_FILE, CURATION_FILE, SAMPLES_META_FILE,
+                 *(f"{label}/{name}" for label in ("srd", "baseline")
+                   for name in (SUMMARY_FILE, METRICS_FILE, EVAL_FILE)))
+
+PHASES: list[Phase] = [
+    Phase("prepare", "preparing again",
+          fields=lambda config: ("teacher.path", "teacher.preset", "student.path", "student.preset", *DATA_TRAIN,
+                                 "prepare", *(("run.seed",) if config.prepare.seed is None else ())),
+          after=lambda config: (), files=_prepare_files, outputs=(PREPARED_DIR,),
+          done=_exists(f"{PREPARED_DIR}/prepare.json"), enabled=_needs_prepare),
+    Phase("reflect", "reflecting again",
+          fields=_reflect_fields,
+          after=lambda config: ("prepare",),
+          files=lambda config, run_dir: {**_train_data(config, run_dir), **_model_dir(config, run_dir, "student")},
+          outputs=(REFLECTION_FILE, REFLECTION_META_FILE, REFLECTION_PARTIAL_GLOB),
+          done=_exists(REFLECTION_FILE, REFLECTION_META_FILE)),
+    Phase("curate", "recomputing",
+          fields=lambda config: ("curriculum",), after=lambda config: ("reflect",),
+          files=lambda config, run_dir: {REFLECTION_FILE: run_dir / REFLECTION_FILE},
+          outputs=(CURATION_FILE, CURATION_META_FILE), done=_exists(CURATION_FILE)),
+    TEACHER_CACHE,
+    _train_phase("srd"),
+    _train_phase("baseline"),
+    *(_eval_phase(label) for label in EVAL_MODELS),
+    Phase("report", "rewriting",
+          fields=lambda config: ("report",),
+          after=lambda config: tuple(p.name for p in PHASES if p.name.startswith(("train_", "evaluate_"))),
+          files=lambda config, run_dir: {name: run_dir / name for name in REPORT_INPUTS},
+          outputs=(REPORT_FILE, PLOTS_DIR), done=_exists(REPORT_FILE),
+          enabled=lambda config: config.report.enabled),
+]
+BY_NAME = {p.name: p for p in PHASES}
+
+
+# ------------------------------------------------------------------------------------------ status
+
+
+@dataclass
+class Status:
+    """Where one phase stands in a run dir."""
+
+    phase: str
+    state: str
+    """complete | stale | todo | pending | off"""
+    reason: str = ""
+    inputs: dict[str, Any] = field(default_factory=dict)
+    recorded: bool = False
+    paths: dict[str, str] = field(default_factory=dict)
+    """Where each ``file`` input was read from (kept in the record, for `srd report`'s check)."""
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.inputs)
+
+    def describe(self) -> str:
+        """``stale (train.lr 0.001 → 0.05)``, ``complete``, ``to do``, ..."""
+        text = {"todo": "to do", "off": "not used"}.get(self.state, self.state)
+        return f"{text} ({self.reason})" if self.reason else text
+
+
+def record_path(run_dir: Path, name: str) -> Path:
+    """Where the record of phase ``name`` lives."""
+    return Path(run_dir) / PROVENANCE_DIR / f"{name}.json"
+
+
+def read_record(run_dir: Path, name: str) -> dict[str, Any] | None:
+    """The record of phase ``name``, or ``None`` (missing or unreadable)."""
+    path = record_path(run_dir, name)
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("inputs"), dict) else None
+
+
+def hash_cache(run_dir: Path) -> HashCache:
+    """The run dir's content-hash cache (size + mtime + inode fast path)."""
+    return HashCache(Path(run_dir) / PROVENANCE_DIR / HASH_CACHE_FILE)
+
+
+def field_inputs(phase: Phase, config: SRDConfig) -> dict[str, Any]:
+    """The config leaves ``phase`` reads, by dotted path."""
+    dumped = config.model_dump(mode="json")
+    inputs: dict[str, Any] = {}
+    for path in phase.fields(config):
+        node: Any = dumped
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        inputs.update(flatten(node, path))
+    return inputs
+
+
+def current_inputs(phase: Phase, config: SRDConfig, run_dir: Path, cache: HashCache,
+                   paths: dict[str, str] | None = None) -> dict[str, Any]:
+    """Everything ``phase`` reads, now: config leaves, content hashes of its files, derived values."""
+    inputs = field_inputs(phase, config)
+    for label, file in phase.files(config, run_dir).items():
+        inputs[f"file {label}"] = cache.content_hash(file)
+        if paths is not None:
+            paths[f"file {label}"] = _portable(Path(file), run_dir)
+    for name, value in phase.derived(config, run_dir).items():
+        inputs[name] = value
+    return inputs
+
+
+def _portable(path: Path, run_dir: Path) -> str:
+    """``path`` relative to the run dir when inside it (a moved or copied run dir stays valid), else absolute."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(Path(run_dir).resolve()).as_posix()
+    except ValueError:
+        return str(resolved)
+
+
+def _artifacts(phase: Phase, run_dir: Path) -> list[Path]:
+    found: list[Path] = []
+    for pattern in phase.outputs:
+        found += sorted(run_dir.glob(pattern))
+    return found
+
+
+def _has_artifacts(phase: Phase, run_dir: Path) -> bool:
+    return bool(_artifacts(phase, run_dir)) or (phase.eval_label is not None and phase.done(run_dir))
+
+
+def _field_default(path: str) -> tuple[bool, Any]:
+    """(found, JSON default) of a dotted config field such as ``reflection.no_repeat_ngram_size``."""
+    import typing
+
+    from pydantic import BaseModel
+
+    model: Any = SRDConfig
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        info = getattr(model, "model_fields", {}).get(part)
+        if info is None:
+            return False, None
+        if i == len(parts) - 1:
+            if info.is_required():
+                return False, None
+            default = info.get_default(call_default_factory=True)
+            return True, default.model_dump(mode="json") if isinstance(default, BaseModel) else default
+        candidates = [info.annotation, *typing.get_args(info.annotation)]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return False, None
+    return False, None
+
+
+def _with_new_defaults(recorded: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """``recorded`` plus fields added to srd since, at their default (they keep the old behaviour)."""
+    merged = dict(recorded)
+    for key, value in current.items():
+        if key not in merged and not key.startswith("file "):
+            found, default = _field_default(key)
+            if found and default == value:
+                merged[key] = value
+    return merged
+
+
+class Planner:
+    """Statuses of the phases of one config in one run dir (each computed once)."""
+
+    def __init__(self, config: SRDConfig, run_dir: Path, cache: HashCache | None = None) -> None:
+        self.config, self.run_dir = config, Path(run_dir)
+        self.cache = cache or hash_cache(self.run_dir)
+        self.known: dict[str, Status] = {}
+
+    def status(self, name: str) -> Status:
+        """The status of phase ``name``; an upstream phase that is not complete makes it ``pending``."""
+        if name not in self.known:
+            self.known[name] = self._status(BY_NAME[name])
+        return self.known[name]
+
+    def forget(self, name: str) -> None:
+        """Drop cached statuses (after ``name`` ran, it and everything downstream may differ)."""
+        self.known.clear()
+
+    def _status(self, phase: Phase) -> Status:
+        config, run_dir = self.config, self.run_dir
+        if not phase.enabled(config):
+            return Status(phase.name, "off")
+        for upstream in phase.after(config):
+            before = self.status(upstream)
+            if before.state not in ("complete", "off"):
+                return self._pending(phase, upstream, before)
+        paths: dict[str, str] = {}
+        inputs = current_inputs(phase, config, run_dir, self.cache, paths)
+        record = read_record(run_dir, phase.name)
+        if record is None:
+            if _has_artifacts(phase, run_dir):
+                return Status(phase.name, "stale", "no record of what its artifacts were made from", inputs,
+                              paths=paths)
+            return Status(phase.name, "todo", "", inputs, paths=paths)
+        reason = first_difference(_with_new_defaults(record["inputs"], inputs), inputs)
+        if reason is not None:
+            return Status(phase.name, "stale", reason, inputs, True, paths)
+        if record.get("state") != "complete" or not phase.done(run_dir):
+            return Status(phase.name, "todo", "resumes" if _has_artifacts(phase, run_dir) else "", inputs, True,
+                          paths)
+        return Status(phase.name, "complete", "", inputs, True, paths)
+
+    def _pending(self, phase: Phase, upstream: str, before: Status) -> Status:
+        """An upstream phase is not complete: stale anyway if a config field it reads changed, else pending."""
+        why = before.reason if before.state == "pending" else f"after {upstream}, which is {before.describe()}"
+        record = read_record(self.run_dir, phase.name)
+        if record is None:
+            return Status(phase.name, "pending", why)
+        now = field_inputs(phase, self.config)
+        old = {k: v for k, v in record["inputs"].items() if k.split(".")[0] in SRDConfig.model_fields}
+        reason = first_difference(_with_new_defaults(old, now), now)
+        return Status(phase.name, "stale" if reason else "pending", reason or why, recorded=True)
+
+    def all(self) -> list[Status]:
+        """Every phase in order."""
+        return [self.status(p.name) for p in PHASES]
+
+
+# ------------------------------------------------------------------------------------------ records
+
+
+def _write_record(run_dir: Path, status: Status, state: str) -> None:
+    write_json_atomic(record_path(run_dir, status.phase), {
+        "phase": status.phase, "state": state, "fingerprint": status.fingerprint, "inputs": status.inputs,
+        "paths": status.paths,
+        "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    })
+
+
+def set_aside(run_dir: Path, phase: Phase) -> Path:
+    """Move the phase's artifacts and record to ``.stale/<phase>/`` (replacing the previous ones there)."""
+    run_dir = Path(run_dir)
+    dest = run_dir / STALE_DIR / phase.name
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    for artifact in _artifacts(phase, run_dir):
+        target = dest / artifact.relative_to(run_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(artifact, target)
+    if phase.eval_label is not None and (run_dir / EVAL_FILE).is_file():
+        rows = read_jsonl(run_dir / EVAL_FILE, tolerate_torn_tail=True)
+        write_jsonl_atomic(dest / EVAL_FILE, [r for r in rows if r.get("model") == phase.eval_label])
+        write_jsonl_atomic(run_dir / EVAL_FILE, [r for r in rows if r.get("model") != phase.eval_label])
+    record = record_path(run_dir, phase.name)
+    if record.is_file():
+        os.replace(record, dest / "record.json")
+    return dest
+
+
+def check_upstream(planner: Planner, name: str) -> None:
+    """Refuse to run ``name`` on a recorded upstream artifact that no longer matches the config."""
+    for upstream in BY_NAME[name].after(planner.config):
+        before = planner.status(upstream)
+        if before.recorded and before.state in ("stale", "pending"):
+            command = {"prepare": "prepare CONFIG", "reflect": "reflect CONFIG", "curate": "curate CONFIG",
+                       "train_srd": "train CONFIG", "train_baseline": "train CONFIG --label baseline"}
+            raise SRDError(f"{name} reads {upstream}, which is {before.describe()}; run "
+                           f"`srd {command.get(upstream, 'run CONFIG')}` (or `srd run CONFIG`) first")
+
+
+def open_phase(planner: Planner, name: str, *, main: bool = True, barrier: Callable[[], None] = lambda: None) -> Status:
+    """Decide phase ``name``: a stale one is set aside (saying why), then the start is recorded.
+
+    Every process computes the status before the main process changes anything (``barrier``).
+    Returns the status; the caller does the work unless it is ``complete`` or ``off``.
+    """
+    status = planner.status(name)
+    barrier()
+    if main and status.state in ("stale", "todo") and status.inputs:  # no inputs: decided after its upstream
+        if status.state == "stale":
+            dest = set_aside(planner.run_dir, BY_NAME[name])
+            logger.warning("%s: stale (%s); %s (the old artifacts are in %s)", name, status.reason,
+                           BY_NAME[name].verb, dest.relative_to(planner.run_dir.parent))
+        _write_record(planner.run_dir, status, "started")
+        planner.cache.save()
+    barrier()
+    return status
+
+
+def close_phase(planner: Planner, status: Status, *, main: bool = True) -> None:
+    """Record that the phase completed with the inputs it started from."""
+    if main and status.state in ("stale", "todo") and status.inputs:
+        _write_record(planner.run_dir, status, "complete")
+        planner.cache.save()
+    planner.forget(status.phase)
+
+
+def run_phase(planner: Planner, name: str, work: Callable[[], Any], *, main: bool = True,
+              barrier: Callable[[], None] = lambda: None, skip_complete: bool = True) -> tuple[Status, Any]:
+    """``open_phase``, ``work()`` (not called for a complete phase when ``skip_complete``), ``close_phase``."""
+    status = open_phase(planner, name, main=main, barrier=barrier)
+    if status.state == "off" or (status.state == "complete" and skip_complete):
+        return status, None
+    result = work()
+    close_phase(planner, status, main=main)
+    return status, result
+
+
+def render_status(planner: Planner) -> str:
+    """One line per phase: complete, stale (reason), to do, pending, not used."""
+    return "".join(f"  {s.phase:<22} {s.describe()}\n" for s in planner.all())
+
+
+def consistent(planner: Planner, ignore: tuple[str, ...] = ()) -> bool:
+    """Whether every recorded artifact on disk matches this config (nothing stale, nothing built on a stale one)."""
+    return all(s.state != "stale" and not (s.state == "pending" and s.recorded)
+               for s in planner.all() if s.phase not in ignore)
+
+
+def stale_records(run_dir: Path) -> list[str]:
+    """Recorded phases whose input files changed since they completed (no config needed: `srd report`)."""
+    run_dir = Path(run_dir)
+    cache = hash_cache(run_dir)
+    problems = []
+    for phase in PHASES:
+        record = read_record(run_dir, phase.name)
+        if record is None or record.get("state") != "complete":
+            continue
+        for key, where in (record.get("paths") or {}).items():
+            if cache.content_hash(run_dir / where) != record["inputs"].get(key):
+                problems.append(f"{phase.name} was made from another {key[len('file '):]} ({where} changed since)")
+                break
+    return problems
