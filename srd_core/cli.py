@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
 import click
 
-from srd_core.errors import SRDError
+from srd_core.errors import Interrupted, SRDError, Terminated
 
 
 class SRDGroup(click.Group):
-    """A click group that turns ``SRDError`` into one clean line and exit code 2."""
+    """A click group that turns ``SRDError`` into one clean line and exit code 2, and interrupts into one
+    line saying how to resume (exit 130 for SIGINT, 143 for SIGTERM)."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -22,8 +25,32 @@ class SRDGroup(click.Group):
         except SRDError as exc:
             if ctx.find_root().params.get("debug"):
                 raise
-            click.echo(f"srd: error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
+            _fail(ctx, f"srd: error: {exc}", exc.exit_code)
+        except Interrupted as exc:
+            _fail(ctx, f"srd: {exc}", exc.exit_code)
+        except (KeyboardInterrupt, Terminated) as exc:
+            signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+            _fail(ctx, f"srd: interrupted in {ctx.invoked_subcommand or 'srd'}; rerun the same command to resume",
+                  128 + signum)
+
+
+def _fail(ctx: click.Context, line: str, code: int) -> None:
+    """Print ``line`` on stderr, on a line of its own even when a progress bar was drawing, and exit."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):  # bars left open by the failure: end their lines first
+        bar.close()
+    click.echo(line, err=True)
+    ctx.exit(code)
+
+
+def _sigterm_raises() -> None:
+    """SIGTERM raises ``Terminated`` (training replaces this with checkpoint-then-stop while it runs)."""
+    def on_term(signum, frame) -> None:
+        raise Terminated()
+
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGTERM, on_term)
 
 
 @click.group(cls=SRDGroup)
@@ -36,12 +63,13 @@ def cli(debug: bool, quiet: bool) -> None:
 
 
 def _configure_logging(level: int) -> None:
-    """Phase messages on stderr through rich (progress bars come from tqdm)."""
+    """Phase messages on stderr through rich (progress bars come from tqdm); stdout is for results."""
+    from rich.console import Console
     from rich.logging import RichHandler
 
     root = logging.getLogger("srd_core")
     if not any(isinstance(h, RichHandler) for h in root.handlers):
-        root.addHandler(RichHandler(show_path=False, show_time=False, markup=False))
+        root.addHandler(RichHandler(console=Console(stderr=True), show_path=False, show_time=False, markup=False))
     root.setLevel(level)
     root.propagate = False  # libraries that call logging.basicConfig() must not print every line twice
 
@@ -52,6 +80,21 @@ set_option = click.option(
 )
 
 
+def load_checked(config_file: Path, overrides: tuple[str, ...], files: bool = True,
+                 evaluates: bool | None = True, curates: bool = True):
+    """The config, schema-validated and checked by ``validate_config`` before any command does work.
+
+    ``evaluates`` / ``curates``: whether the command evaluates on data.eval (None: when train.eval_every
+    is set) and curates, so that it needs an eval split and enough samples for the bins.
+    """
+    from srd_core.config import load_config
+    from srd_core.pipeline.validation import validate_config
+
+    config = load_config(config_file, list(overrides))
+    evaluates = bool(config.train.eval_every) if evaluates is None else evaluates
+    return validate_config(config, config_file, files=files, evaluates=evaluates, curates=curates)
+
+
 @cli.group("config")
 def config_group() -> None:
     """Validate, show and describe config files."""
@@ -60,11 +103,11 @@ def config_group() -> None:
 @config_group.command("validate")
 @config_option
 @set_option
-def config_validate(config_file: Path, overrides: tuple[str, ...]) -> None:
-    """Check CONFIG_FILE against the schema and every component's Params."""
-    from srd_core.config import load_config
-
-    load_config(config_file, list(overrides))
+@click.option("--no-files", is_flag=True, help="Skip the checks that read the disk (data files, model "
+              "directories, run dir): for a config written for another machine.")
+def config_validate(config_file: Path, overrides: tuple[str, ...], no_files: bool) -> None:
+    """Check CONFIG_FILE: schema, components' Params, schedules vs stages, presets, files, run dir."""
+    load_checked(config_file, overrides, files=not no_files)
     click.echo(f"{config_file}: valid")
 
 
@@ -76,6 +119,17 @@ def config_show(config_file: Path, overrides: tuple[str, ...]) -> None:
     from srd_core.config import dump_config, load_config
 
     click.echo(dump_config(load_config(config_file, list(overrides))), nl=False)
+
+
+@config_group.command("presets")
+def config_presets() -> None:
+    """List the built-in model presets (`teacher.preset` / `student.preset`) and their sizes."""
+    from srd_core.models.presets import PRESETS
+
+    click.echo(f"{'preset':<15} {'hidden':>6} {'layers':>6} {'heads':>5} {'mlp':>5} {'positions':>9}")
+    for name, p in PRESETS.items():
+        click.echo(f"{name:<15} {p.hidden_size:>6} {p.num_layers:>6} {p.num_heads:>5} {p.intermediate_size:>5} "
+                   f"{p.max_position_embeddings:>9}")
 
 
 @config_group.command("schema")
@@ -106,12 +160,11 @@ def plugins_command(as_json: bool, show_all: bool) -> None:
 @click.option("--force", is_flag=True, help="Recompute even if curation.jsonl is up to date.")
 def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -> None:
     """Rank the reflected training samples, keep the easiest share and bin them (curation.jsonl)."""
-    from srd_core.config import load_config
     from srd_core.curation.curate import CURATION_FILE, curation_summary, run_curation
     from srd_core.pipeline.commands import run_single_phase
     from srd_core.pipeline.lock import run_dir_lock
 
-    config = load_config(config_file, list(overrides))
+    config = load_checked(config_file, overrides, evaluates=False)
     with run_dir_lock(config.run.dir):
         run_single_phase(config, "curate", lambda: run_curation(config, config.run.dir, force=force))
     summary = curation_summary(config.run.dir)
@@ -128,12 +181,11 @@ def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -
 @set_option
 def prepare_command(config_file: Path, overrides: tuple[str, ...]) -> None:
     """Build and train the `preset` models of CONFIG_FILE (tokenizer, teacher SFT, student warm start)."""
-    from srd_core.config import load_config
     from srd_core.models.prepare import prepare
     from srd_core.pipeline.commands import run_single_phase
     from srd_core.pipeline.lock import run_dir_lock
 
-    config = load_config(config_file, list(overrides))
+    config = load_checked(config_file, overrides, evaluates=False, curates=False)
     with run_dir_lock(config.run.dir):
         _, result = run_single_phase(config, "prepare", lambda: prepare(config))
     if result is None and not (config.run.dir / "prepared" / "prepare.json").is_file():
@@ -155,12 +207,11 @@ def prepare_command(config_file: Path, overrides: tuple[str, ...]) -> None:
 @set_option
 def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) -> None:
     """ROUGE-L x100 of a model's answers on the held-out set; the row goes to RUN_DIR/eval.jsonl."""
-    from srd_core.config import load_config
     from srd_core.evaluation.evaluate import MODEL_CHOICES, evaluate_run_model, model_location, write_eval_row
     from srd_core.pipeline.commands import run_single_phase
     from srd_core.pipeline.lock import run_dir_lock
 
-    config = load_config(config_file, list(overrides))
+    config = load_checked(config_file, overrides, curates=False)
 
     def evaluate():
         label, result = evaluate_run_model(config, config.run.dir, which)
@@ -186,11 +237,10 @@ def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) 
 @set_option
 def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """ROUGE-L x100 of the run's models on every `eval.sets` entry, printed as one table."""
-    from srd_core.config import load_config
     from srd_core.evaluation.sets import EVAL_SETS_FILE, render_table, run_eval_sets
     from srd_core.pipeline.lock import run_dir_lock
 
-    config = load_config(config_file, list(overrides))
+    config = load_checked(config_file, overrides, evaluates=False, curates=False)  # eval.sets, not data.eval
     with run_dir_lock(config.run.dir):
         rows = run_eval_sets(config, config.run.dir, list(models) or None)
     click.echo(render_table(rows, list(config.eval.sets)), nl=False)
@@ -202,12 +252,11 @@ def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides:
 @set_option
 def reflect_command(config_file: Path, overrides: tuple[str, ...]) -> None:
     """Let the initial student answer every training prompt (cached, resumable, torchrun-aware)."""
-    from srd_core.config import load_config
     from srd_core.pipeline.commands import run_single_phase
     from srd_core.pipeline.lock import run_dir_lock
     from srd_core.reflection.reflect import run_reflection
 
-    config = load_config(config_file, list(overrides))
+    config = load_checked(config_file, overrides, evaluates=False, curates=False)
     with run_dir_lock(config.run.dir):
         _, result = run_single_phase(config, "reflect", lambda: run_reflection(config, config.run.dir))
     if result.summary.main:
@@ -223,7 +272,7 @@ def report_command(run_dir: Path) -> None:
     from srd_core.report.build import write_report
 
     if not run_dir.is_dir():
-        raise SRDError(f"{run_dir}: no such run directory")
+        raise SRDError(f"{run_dir}: not a run directory (no such folder)")
     with run_dir_lock(run_dir):
         problems = stale_records(run_dir)
         if problems:  # the report describes the artifacts on disk, so they must belong together
@@ -238,12 +287,11 @@ def report_command(run_dir: Path) -> None:
 @set_option
 def train_command(config_file: Path, label: str, overrides: tuple[str, ...]) -> None:
     """Distil the teacher into the student; rerunning resumes from the newest checkpoint."""
-    from srd_core.config import load_config
     from srd_core.pipeline.commands import run_single_phase
     from srd_core.pipeline.lock import run_dir_lock
     from srd_core.training.loop import rouge_eval_fn, train
 
-    config = load_config(config_file, list(overrides))
+    config = load_checked(config_file, overrides, evaluates=None)
     eval_fn = rouge_eval_fn(config, config.run.dir) if config.train.eval_every else None
     with run_dir_lock(config.run.dir):
         _, summary = run_single_phase(config, f"train_{label}",
@@ -267,9 +315,7 @@ def train_command(config_file: Path, label: str, overrides: tuple[str, ...]) -> 
 def run_command(config_file: Path, overrides: tuple[str, ...], dry_run: bool, num_samples: int | None,
                 tokens_per_sample: float | None, num_processes: int | None) -> None:
     """The whole method: prepare → reflect → curate → train SRD → train baseline → evaluate → report."""
-    from srd_core.config import load_config
-
-    config = load_config(config_file, list(overrides))
+    config = load_checked(config_file, overrides, files=not dry_run)  # a dry run may assume the data
     if dry_run:
         from srd_core.pipeline.dry_run import plan_run
 
@@ -325,5 +371,6 @@ def _register_plugin_commands() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    _sigterm_raises()  # here, not in the group: a process embedding the CLI (tests) keeps its own handler
     _register_plugin_commands()
     cli(prog_name="srd")

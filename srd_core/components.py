@@ -109,6 +109,13 @@ class Pacer(Component):
         """Training stages from the curation bins (or all ids when ``uses_curation`` is False)."""
         raise NotImplementedError
 
+    def planned_stages(self) -> int | None:
+        """How many stages ``stages`` will return, from the params alone (None: only the data can tell).
+
+        Config validation checks per-stage schedules (``stagewise``) against it before any work runs.
+        """
+        return None
+
 
 class Schedule(Component):
     """A value over training (temperature, SFT weight): a pure function of step and stage."""

@@ -7,11 +7,11 @@ A component is written ``{name: rrf, k: 60}``; its params are validated against 
 from __future__ import annotations
 
 import copy
-from pathlib import Path
-from typing import Any, Literal
+from pathlib import Path, PurePath
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from srd_core.errors import ConfigError, PluginError
@@ -47,13 +47,26 @@ def spec(name: str, **params: Any) -> ComponentSpec:
     return ComponentSpec(name=name, **params)
 
 
+Beta = Annotated[float, Field(ge=0, lt=1)]
+
+
 class RunConfig(Strict):
     name: str = Field("srd", description="Run name; the run directory is output_dir/name.")
     output_dir: Path = Field(Path("runs"), description="Parent directory of run directories.")
-    seed: int = Field(0, description="Global seed (data order, initialisation, sampling).")
+    seed: int = Field(0, ge=0, lt=2**32, description="Global seed (data order, initialisation, sampling).")
     parallel_arms: bool = Field(
         False, description="Train the SRD and baseline arms at once, one process each with the CPU threads "
         "split (single-process runs only; on a small CPU machine both finish sooner).")
+
+    @field_validator("name")
+    @classmethod
+    def _inside_output_dir(cls, value: str) -> str:
+        name = PurePath(value)
+        if not value.strip() or name.is_absolute() or value.startswith("~") or ".." in name.parts \
+                or name.parts in ((), (".",)) or "\\" in value:
+            raise ValueError(f"{value!r} must be a relative name that stays inside output_dir (no '..', "
+                             "not absolute, not empty)")
+        return value
 
     @property
     def dir(self) -> Path:
@@ -96,6 +109,13 @@ class DataConfig(Strict):
     limit_train: int | None = Field(None, ge=1, description="Use only the first N training samples.")
     limit_eval: int | None = Field(None, ge=1, description="Use only the first N eval samples.")
     on_bad_sample: Literal["stop", "skip"] = Field("stop", description="Invalid sample: stop, or skip and count.")
+
+    @model_validator(mode="after")
+    def _room_for_response(self) -> DataConfig:
+        if self.max_length <= self.max_prompt_tokens:
+            raise ValueError(f"max_length ({self.max_length}) must exceed max_prompt_tokens "
+                             f"({self.max_prompt_tokens}): no room is left for the response")
+        return self
 
 
 class ReflectionConfig(Strict):
@@ -153,15 +173,15 @@ class TrainConfig(Strict):
         default_factory=lambda: spec("online"), description="Teacher side of KD: online, or a cache (full, topk)."
     )
     kd_fp32_heads: bool = Field(True, description="LM heads and KD loss in fp32 under any autocast dtype.")
-    lr: float = Field(1e-4, gt=0, description="Peak learning rate (AdamW).")
+    lr: float = Field(1e-4, gt=0, le=1, description="Peak learning rate (AdamW).")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas.")
+    betas: tuple[Beta, Beta] = Field((0.9, 0.999), description="AdamW betas, each in [0, 1).")
     lr_scheduler: Literal["cosine", "linear", "constant"] = Field("cosine", description="LR decay after warmup.")
     warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Share of (stage) steps spent warming up.")
     min_lr_ratio: float = Field(0.0, ge=0, le=1, description="Final LR as a share of the peak.")
     batch_size: int = Field(8, ge=1, description="Samples per device per micro-batch.")
     grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
-    max_grad_norm: float | None = Field(1.0, description="Gradient clipping norm (null = off).")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm (null = off).")
     mixed_precision: Literal["no", "bf16", "fp16"] = Field("no", description="Autocast for the student.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
     reset_optimizer_per_stage: bool = Field(True, description="Fresh optimizer and LR schedule each stage.")
@@ -169,6 +189,9 @@ class TrainConfig(Strict):
         128, ge=1, description="Response tokens per chunk of the vocabulary loss (128: ≤0.25× full-logit memory)."
     )
     checkpoint_every: int = Field(0, ge=0, description="Checkpoint every N steps (0: at stage ends only).")
+    checkpoint_minutes: float = Field(
+        10.0, ge=0, description="Also checkpoint when this many minutes passed since the last one (0: off), so "
+        "a kill loses little.")
     keep_checkpoints: int = Field(2, ge=1, description="Keep only the newest N checkpoints.")
     log_every: int = Field(10, ge=1, description="Write metrics.jsonl every N optimizer steps.")
     eval_every: int = Field(0, ge=0, description="Evaluate every N steps during training (0: off).")
@@ -201,7 +224,8 @@ class EvalConfig(Strict):
     protocol: Literal["greedy", "distillm"] = Field(
         "greedy", description="greedy, or DistiLLM/SRD sampling (T=1, several seeds, mean and sd)."
     )
-    seeds: list[int] = Field(default_factory=lambda: [10, 20, 30, 40, 50], description="Seeds (distillm).")
+    seeds: list[Annotated[int, Field(ge=0, lt=2**32)]] = Field(
+        default_factory=lambda: [10, 20, 30, 40, 50], min_length=1, description="Seeds (distillm).")
     max_samples: int | None = Field(None, ge=1, description="Evaluate on the first N samples only.")
     no_repeat_ngram_size: int = Field(0, ge=0, description="Never repeat an n-gram of this size (0 = off; "
                                       "the official SRD scripts use 6).")
@@ -235,10 +259,10 @@ class SFTConfig(Strict):
 
     steps: int = Field(300, ge=0, description="Optimizer steps (0: keep the random initialisation).")
     batch_size: int = Field(32, ge=1, description="Samples per step.")
-    lr: float = Field(1e-3, gt=0, description="Peak learning rate (AdamW, cosine decay).")
+    lr: float = Field(1e-3, gt=0, le=1, description="Peak learning rate (AdamW, cosine decay).")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps spent warming up.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
-    max_grad_norm: float | None = Field(1.0, description="Gradient clipping norm (null = off).")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm (null = off).")
 
 
 class PrepareConfig(Strict):
@@ -251,7 +275,8 @@ class PrepareConfig(Strict):
     student_sft: SFTConfig = Field(
         default_factory=lambda: SFTConfig(steps=40), description="Student SFT warm start (short, as DistiLLM/SRD)."
     )
-    seed: int | None = Field(None, description="Initialisation and data-order seed (default: run.seed).")
+    seed: int | None = Field(None, ge=0, lt=2**32, description="Initialisation and data-order seed (default: "
+                             "run.seed).")
 
 
 class SRDConfig(Strict):

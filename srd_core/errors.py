@@ -31,3 +31,16 @@ class DuplicateComponentError(PluginError):
 
 class TrainingError(SRDError):
     """Training cannot go on (non-finite loss, missing artifact, ...)."""
+
+
+class Interrupted(Exception):
+    """A command stopped by SIGINT or SIGTERM: one line saying where and how to resume, exit 128 + signal."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+class Terminated(BaseException):
+    """Raised by the CLI's SIGTERM handler; a ``BaseException`` so that ``except Exception`` does not eat it."""

@@ -57,7 +57,10 @@ def test_valid_config_resolves_component_defaults(tmp_path):
 
 
 def test_validate_and_show(tmp_path):
-    path = write(tmp_path, BASE)
+    # validate also checks schedule values: test_step (the step number) is no temperature, so constants here
+    constant = {"temperature": {"name": "constant", "value": 1.0}, "sft_weight": {"name": "constant", "value": 0.2}}
+    path = write(tmp_path, {**BASE, "train": {**BASE["train"], **constant},
+                            "baseline": {**BASE["baseline"], **constant}})
     result = invoke("config", "validate", str(path))
     assert result.exit_code == 0 and "valid" in result.output
     shown = yaml.safe_load(invoke("config", "show", str(path), "--set", "train.lr=3e-4").output)

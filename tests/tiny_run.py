@@ -56,7 +56,7 @@ def raw_config(root: Path, name: str = "run", **sections: dict[str, Any]) -> dic
         "teacher": {"path": str(root / "teacher")},
         "student": {"path": str(root / "student")},
         "data": {"train": {"name": "jsonl", "train": str(root / "train.jsonl"), "id_field": "id",
-                           "template": "{instruction}"}, "max_length": 64},
+                           "template": "{instruction}"}, "max_prompt_tokens": 40, "max_length": 64},
         "curriculum": {"pacer": {"name": "all", "epochs": 1}},
         "train": {"lr": 1e-2, "batch_size": 4, "log_every": 1,
                   "temperature": {"name": "constant", "value": 1.0},

@@ -64,6 +64,9 @@ class BabyStep(Pacer):
             plans.append(StagePlan(ids=seen, epochs=self.params.epochs_per_stage))
         return plans
 
+    def planned_stages(self) -> int:
+        return self.params.num_bins
+
 
 class AllParams(BaseModel):
     """Parameters of the all-data pacer."""
@@ -85,6 +88,9 @@ class AllData(Pacer):
 
     def stages(self, bins: Sequence[Sequence[str]] | None, all_ids: Sequence[str]) -> list[StagePlan]:
         return [StagePlan(ids=list(all_ids), epochs=self.params.epochs)]
+
+    def planned_stages(self) -> int:
+        return 1
 
 
 @hookimpl

@@ -248,7 +248,7 @@ class PromptFormatter:
 
 
 class _InvalidJSON:
-    """Placeholder for a jsonl line that does not parse (reported through the bad-sample policy)."""
+    """Placeholder for a jsonl line that is not UTF-8 or does not parse (reported through the bad-sample policy)."""
 
     def __init__(self, error: str) -> None:
         self.error = error
@@ -260,12 +260,18 @@ def read_jsonl_records(path: str, which: str) -> list[RawRecord]:
     if not file.is_file():
         raise DataError(f"{which}: file not found: {path}")
     records = []
-    with open(file, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
+    with open(file, "rb") as fh:  # bytes: a line that is not UTF-8 is one bad record, not a crash
+        for number, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                data: Any = _InvalidJSON(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1})")
+                records.append(RawRecord(str(path), f"line {number}", f"{which}-{number}", data))
+                continue
             if not line.strip():
                 continue
             try:
-                data: Any = json.loads(line)
+                data = json.loads(line)
             except json.JSONDecodeError as exc:
                 data = _InvalidJSON(f"invalid JSON ({exc.msg} at column {exc.colno})")
             records.append(RawRecord(str(path), f"line {number}", f"{which}-{number}", data))

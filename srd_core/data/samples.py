@@ -105,6 +105,18 @@ def check_sample(sample: Sample) -> None:
     if not sample.prompt.strip():
         raise SampleProblem("prompt", "empty prompt")
     check_references(sample.references, "references")
+    check_text(sample.prompt, "prompt")
+    for reference in sample.references:
+        check_text(reference, "references")
+
+
+def check_text(text: str, field_name: str) -> None:
+    """Raise ``SampleProblem`` for text that cannot be encoded as UTF-8 (lone surrogates such as ``\\ud800``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SampleProblem(field_name, f"lone surrogate U+{ord(text[exc.start]):04X} at character {exc.start + 1} "
+                            "(not valid Unicode text)") from None
 
 
 def collect_samples(records: Iterable[RawRecord], convert: Callable[[RawRecord], Sample], policy: Policy,

@@ -235,6 +235,7 @@ def prepare(config: SRDConfig, run_dir: str | Path | None = None, progress: bool
     roles = [role for role in ("teacher", "student") if _is_preset(getattr(config, role))]
     start, cpu_start = time.perf_counter(), time.process_time()
     run_dir.mkdir(parents=True, exist_ok=True)
+    remove_dead_staging(run_dir)
     staging = run_dir / f".prepared.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -258,6 +259,29 @@ def prepare(config: SRDConfig, run_dir: str | Path | None = None, progress: bool
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return PrepareResult(root, key, skipped=False, manifest=manifest)
+
+
+def remove_dead_staging(run_dir: Path) -> list[Path]:
+    """Delete the staging and swap directories of prepare runs whose process is gone (killed); return them."""
+    removed = []
+    for path in [*run_dir.glob(".prepared.tmp-*"), *run_dir.glob(".prepared.old-*")]:
+        pid = path.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process is starting afresh: what it left earlier is stale too
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _swap_in(staging: Path, root: Path) -> None:

@@ -7,6 +7,7 @@ is complete, set aside and recomputed (saying why) when stale, resumed when an a
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from srd_core.config import SRDConfig, dump_config
+from srd_core.errors import Interrupted, Terminated
 from srd_core.io import read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
 from srd_core.rundir import CONFIG_FILE, EVAL_FILE, SAMPLES_META_FILE, TIMINGS_FILE
 
@@ -34,7 +36,11 @@ class RunResult:
 def _timed(result: RunResult, timings: dict[str, float], name: str, fn: Callable[[], bool]) -> None:
     """Run phase ``fn`` (returns True when it did work) and record its time."""
     start = time.perf_counter()
-    did_work = fn()
+    try:
+        did_work = fn()
+    except (KeyboardInterrupt, Terminated) as exc:  # training raises its own Interrupted, naming the step
+        signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        raise Interrupted(f"interrupted in {name}; rerun the same command to resume", signum) from None
     seconds = time.perf_counter() - start
     result.phases[name] = round(seconds, 3) if did_work else None
     if did_work:

@@ -17,6 +17,7 @@ from srd_core.report.contents import PlotSpec, Report
 from srd_core.report.data import RunArtifacts, load_run, score_of
 from srd_core.report.html import render_html
 from srd_core.report.summary import compute_verdict, summarize
+from srd_core.report.warnings import log_warnings, run_warnings
 
 METRIC_LABELS = {
     "rouge_l": ("ROUGE-L F1 (higher = easier)", "ROUGE-L of the student's reflection"),
@@ -97,7 +98,7 @@ def build_report(run_dir: str | Path) -> Report:
     run = load_run(run_dir)
     summary = summarize(run)
     figures = {spec.name: spec.build(run) for spec in PLOTS}
-    return Report(run, summary, compute_verdict(summary), figures, list(PLOTS))
+    return Report(run, summary, compute_verdict(summary), figures, list(PLOTS), run_warnings(run))
 
 
 def write_report(run_dir: str | Path) -> Path:
@@ -113,4 +114,5 @@ def write_report(run_dir: str | Path) -> Path:
             (plots_dir / f"{name}.png").unlink()
     out = Path(run_dir) / "report.html"
     write_text_atomic(out, render_html(report, pngs))
+    log_warnings(report.warnings)
     return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from matplotlib.figure import Figure
 
@@ -31,3 +31,5 @@ class Report:
     verdict: Verdict
     figures: dict[str, Figure | None]
     specs: list[PlotSpec]
+    warnings: list[str] = field(default_factory=list)
+    """What the user needs to know about the run (``srd_core.report.warnings``)."""

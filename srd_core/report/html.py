@@ -49,7 +49,7 @@ figure{margin:0;background:#fff;padding:12px;border-radius:4px;box-shadow:0 1px 
 figure img{max-width:100%;height:auto;display:block;margin:0 auto}
 figcaption{font-size:13px;color:#4a5262;margin-top:6px}
 p.na{color:#7a8190;font-style:italic;background:#fff;padding:10px 14px;border-radius:4px}
-ul.notes{font-size:13px;color:#5b6475}
+ul.notes{font-size:13px;color:#5b6475}ul.warnings{color:#9a4a00}
 """
 
 
@@ -227,6 +227,13 @@ def _figure_html(spec: PlotSpec, png: bytes | None) -> str:
             f'src="data:image/png;base64,{data}"><figcaption>{_esc(spec.caption)}</figcaption></figure>')
 
 
+def _warnings_html(warnings: list[str]) -> str:
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{_esc(w)}</li>" for w in warnings)
+    return f'<h2>Warnings</h2><ul class="warnings" id="warnings">{items}</ul>'
+
+
 def render_html(report: Report, pngs: dict[str, bytes | None]) -> str:
     """The self-contained report page: inline CSS, images as data: URIs, every text escaped."""
     s, run = report.summary, report.run
@@ -244,6 +251,7 @@ def render_html(report: Report, pngs: dict[str, bytes | None]) -> str:
         f"<h1>{_esc(run.title)}</h1>",
         f'<div class="sub">SRD vs plain KD · run directory {_esc(run.run_dir)} · generated {generated}</div>',
         f'<div class="verdict winner-{_esc(winner)}" id="verdict"><b>Verdict.</b> {_esc(report.verdict.text)}</div>',
+        _warnings_html(report.warnings),
         "<h2>Summary</h2>",
         '<div class="grid"><div><h3>Final evaluation</h3>', _scores_table(s), "</div>",
         "<div><h3>Training budget</h3>", _budget_table(s), "</div></div>",

@@ -9,6 +9,7 @@ from typing import Any
 
 from srd_core.report.comparison import Comparison, compare_arms, equal_steps_sentence, time_to_quality_sentence
 from srd_core.report.data import METHODS, RunArtifacts, score_of
+from srd_core.report.warnings import MIN_EVAL_SAMPLES, eval_size
 
 METHOD_NAMES = {"srd": "SRD", "baseline": "plain KD (baseline)"}
 MODEL_NAMES = {"teacher": "teacher", "student_init": "initial student", **METHOD_NAMES}
@@ -82,6 +83,8 @@ class Summary:
     timings: dict[str, float] | None
     comparison: Comparison | None = None
     """Equal-steps view and time-to-quality from the eval curves (``None`` without both curves)."""
+    eval_n: int | None = None
+    """Held-out samples the methods were scored on (the smallest if they differ)."""
 
 
 @dataclass
@@ -177,6 +180,7 @@ def summarize(run: RunArtifacts) -> Summary:
         reflection_seconds=(run.timings or {}).get("reflect"),
         timings=run.timings,
         comparison=compare_arms(run),
+        eval_n=eval_size(run),
     )
 
 
@@ -275,7 +279,11 @@ def compute_verdict(summary: Summary) -> Verdict:
     have_base = base is not None and base.final is not None
     sentences: list[str] = []
     winner: str | None = None
-    if have_srd and have_base:
+    if have_srd and have_base and summary.eval_n is not None and summary.eval_n < MIN_EVAL_SAMPLES:
+        sentences += [f"The eval set has only {summary.eval_n} samples, too few to call a winner (at least "
+                      f"{MIN_EVAL_SAMPLES}): SRD {fmt_points(srd.final)} vs plain KD {fmt_points(base.final)} "
+                      "ROUGE-L.", _budget_sentence(srd, base, summary.reflection_seconds)]
+    elif have_srd and have_base:
         winner, sentence = _result_sentence(srd, base)
         sentences += [sentence, _budget_sentence(srd, base, summary.reflection_seconds)]
         if summary.comparison is not None:

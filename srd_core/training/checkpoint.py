@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_model, save_model
 
 from srd_core.components import StagePlan
+from srd_core.errors import TrainingError
 from srd_core.io import write_json_atomic
 
 STATE_FILE = "state.json"
@@ -107,6 +108,14 @@ def _fsync_files(directory: Path) -> None:
         if path.is_file():
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
+
+
+def check_finite_weights(model: torch.nn.Module, where: str) -> None:
+    """Raise ``TrainingError`` (exit 2) if any weight is inf or NaN: such weights are never saved."""
+    bad = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+    if bad:
+        raise TrainingError(f"{where}: {len(bad)} weight tensors are not finite (first: {bad[0]}); nothing was "
+                            "saved. Lower train.lr (or set train.max_grad_norm) and train again")
 
 
 def save_checkpoint(root: Path, state: TrainState, accelerator, model: torch.nn.Module,

@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import shutil
+import signal
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -52,12 +53,14 @@ from srd_core.training.batches import global_batch_ids, position, rank_micro_bat
 from srd_core.training.best_checkpoint import BestCheckpoint, dev_rouge_fn
 from srd_core.training.checkpoint import (
     TrainState,
+    check_finite_weights,
     latest_checkpoint,
     load_training_state,
     load_weights,
     read_state,
     save_checkpoint,
 )
+from srd_core.training.interrupts import StopGuard, interrupted
 from srd_core.training.kd_loss import distill_loss
 from srd_core.training.optim import build_lr_scheduler, build_optimizer, reset_optimizer
 from srd_core.training.stages import (
@@ -188,6 +191,7 @@ class _Session:
         self.log = _MetricsLog(out_dir / METRICS_FILE, self.main)
         self.started, self.wall_before = time.perf_counter(), state.wall_time
         self.last_loss: float | None = None
+        self.guard = StopGuard(cfg.checkpoint_minutes)
         self.best: BestCheckpoint | None = None  # train.select_best
 
     # -- data ----------------------------------------------------------------------------------
@@ -196,7 +200,7 @@ class _Session:
         """The encoded training example of a sample (cached)."""
         if sample_id not in self.examples:
             if sample_id not in self.samples:
-                raise TrainingError(f"{self.label}: the stage plan names sample {sample_id!r}, "
+                raise TrainingError(f"{self.phase}: the stage plan names sample {sample_id!r}, "
                                     "which is not in the training data")
             s, d = self.samples[sample_id], self.config.data
             self.examples[sample_id] = encode_example(self.tokenizer, s.prompt, s.target, d.max_prompt_tokens,
@@ -275,7 +279,7 @@ class _Session:
             what = f"loss ({result.loss})" if not math.isfinite(result.loss) else f"gradient norm ({result.grad_norm})"
             where = f"step {step + 1}, stage {stage + 1} of {len(self.state.stages)}"
             if cfg.on_nonfinite == "stop":
-                raise TrainingError(f"{self.label}: non-finite {what} at {where}; lower train.lr, check the data, "
+                raise TrainingError(f"{self.phase}: non-finite {what} at {where}; lower train.lr, check the data, "
                                     "or set train.on_nonfinite=skip")
             logger.warning("%s: skipped the batch of %s: non-finite %s", self.label, where, what)
             result.skipped = True
@@ -334,9 +338,29 @@ class _Session:
             if self.best is not None and self.best.due(state.step_in_stage, self.lengths[stage],
                                                        steps_per_epoch(len(plan.ids), self.global_batch)):
                 self.best.consider(self.lm, stage, state.step, self.wall())
-            if not last_of_stage and cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
+            by_time, stop = self.guard.poll(self.accelerator)  # wall-time checkpoints; SIGTERM checkpoints first
+            by_steps = bool(cfg.checkpoint_every) and state.step % cfg.checkpoint_every == 0
+            if stop or (not last_of_stage and (by_steps or by_time)):
                 self.checkpoint()
+            if stop:
+                bar.close()
+                raise interrupted(self.phase, signal.SIGTERM, state.step, total, state.step)
         bar.close()
+
+    @property
+    def phase(self) -> str:
+        """The phase name `srd run` uses for this label (train_srd, train_baseline)."""
+        return f"train_{self.label}"
+
+    def guarded_stage(self, stage: int, schedules, context: TrainContext) -> None:
+        """``run_stage`` with SIGTERM turned into checkpoint-and-stop and Ctrl-C into a resume message."""
+        try:
+            with self.guard.installed():
+                self.run_stage(stage, schedules, context)
+        except KeyboardInterrupt:
+            latest = latest_checkpoint(self.out_dir / "checkpoints")
+            resume = read_state(latest).step if latest is not None else None
+            raise interrupted(self.phase, signal.SIGINT, self.state.step, sum(self.lengths), resume) from None
 
     # -- outputs -------------------------------------------------------------------------------
 
@@ -349,8 +373,16 @@ class _Session:
             pos = position(state.step_in_stage, state.stages[state.stage], self.global_batch)
             state.epoch, state.batch = pos.epoch, pos.batch
         state.world_size = self.accelerator.num_processes
+        check_finite_weights(self.lm, f"{self.phase}: after step {state.step}, {self.where()}")
         save_checkpoint(self.out_dir / "checkpoints", state, self.accelerator, self.lm, self.optimizer,
                         self.scheduler, self.cfg.keep_checkpoints)
+        self.guard.checkpointed()
+
+    def where(self) -> str:
+        """``stage 2 of 3``: the stage the last step trained in."""
+        s = self.state
+        stage = s.stage - 1 if s.step_in_stage == 0 and s.stage > 0 else s.stage  # 0: the stage has just ended
+        return f"stage {min(stage, len(s.stages) - 1) + 1} of {len(s.stages)}"
 
     def evaluate(self, stage: int) -> None:
         """Run ``eval_fn(model, step)`` on the main process; append its row to eval.jsonl."""
@@ -366,6 +398,7 @@ class _Session:
 
     def save_final(self, final_dir: Path) -> None:
         """Student weights (safetensors) and tokenizer, loadable with ``from_pretrained``; atomic."""
+        check_finite_weights(self.lm, f"{self.phase}: after step {self.state.step}, {self.where()}")
         if self.main:
             tmp = final_dir.parent / f".tmp-{final_dir.name}"
             shutil.rmtree(tmp, ignore_errors=True)
@@ -379,7 +412,8 @@ class _Session:
 
 def config_key(config: SRDConfig, settings: LabelSettings) -> str:
     """Fingerprint of what a checkpoint depends on (logging, eval and checkpoint cadence excluded)."""
-    loose = {"max_steps", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints", "log_with"}
+    loose = {"max_steps", "log_every", "eval_every", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints",
+             "log_with"}
     if not config.train.select_best.enabled:  # off: keys of runs made before the option stay valid
         loose.add("select_best")
     return fingerprint({
@@ -506,7 +540,7 @@ def train(
                 reset_optimizer(session.optimizer, config.train)
             if config.train.reset_optimizer_per_stage or session.scheduler is None:
                 session.new_scheduler(stage)
-        session.run_stage(stage, schedules, context)
+        session.guarded_stage(stage, schedules, context)
         if session.best is not None:  # the next stage (or final/) starts from the stage's best weights
             session.best.restore(student, stage, state.step)
         state.stage, state.step_in_stage = stage + 1, 0

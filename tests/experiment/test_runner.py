@@ -19,6 +19,8 @@ SRD = str(Path(sys.executable).parent / "srd")
 def test_a_failing_run_stops_the_experiment_in_one_line_exit_2(tmp_path):
     base = raw_config(tmp_path, "x")
     base["data"]["train"]["train"] = str(tmp_path / "missing.jsonl")
+    base["teacher"], base["student"] = {"preset": "micro-teacher"}, {"preset": "micro-student"}  # no model dirs here:
+    # validation checks model dirs before data files, and the data file is what this test makes fail
     spec = tmp_path / "fails.yaml"
     spec.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "exp"), "base": base, "seeds": [0, 1],
                                     "variants": {"only": []}}))

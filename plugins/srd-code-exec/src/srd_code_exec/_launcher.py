@@ -6,8 +6,9 @@ starts it in a new session. In order:
 
 Two modes (``spec["mode"]``):
 
-- ``bwrap``: as root, join the job's cgroups, set the resource limits, drop to the sandbox uid, then
-  ``execve`` bubblewrap, which gives new user, IPC, PID, network, UTS and mount namespaces, a
+- ``bwrap``: fork, staying behind as a child subreaper that reaps whatever bubblewrap orphans (see
+  ``_supervise``); the child, as root, joins the job's cgroups, sets the resource limits, drops to
+  the sandbox uid, then ``execve``s bubblewrap, which gives new user, IPC, PID, network, UTS and mount namespaces, a
   read-only ``/``, a fresh ``/proc`` and ``/dev``, and ``/tmp`` (the work dir) on a size-limited tmpfs;
 - ``builtin`` (no bubblewrap): as root, join the cgroups and enter new network, mount, pid, IPC and
   UTS namespaces (not root: the same through a user namespace where the kernel allows it); every
@@ -40,6 +41,8 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUTS = 0x04000000
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+MAX_FD = 1 << 16
 MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
@@ -242,8 +245,43 @@ def _bwrap_argv(spec):
     return [*argv, "--", spec["python"], *spec["args"]]
 
 
+def _supervise():
+    """Fork; the child goes on to start bubblewrap, this process reaps every process orphaned under it.
+
+    bubblewrap leaves processes of its own behind whose parent exits first (and its sandbox init is
+    orphaned when its outer process is killed). Reparented to the machine's init, they stay zombies
+    until that init gets round to reaping them (late, or never in a container without one), still
+    owned by the sandbox uid and so counted against the RLIMIT_NPROC of the next job that uses it:
+    bubblewrap then "can't fork" and every case fails. As a child subreaper, this process (root, not
+    the sandbox uid, and outside the job's cgroup) reaps them itself and exits once none is left,
+    with the status of bubblewrap; it holds no descriptor of the job.
+    """
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # as bwrap --die-with-parent did for itself
+    child = os.fork()
+    if child == 0:
+        return
+    os.closerange(0, MAX_FD)
+    status = 0
+    while True:
+        try:
+            pid, st = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        if pid == child:
+            status = st
+    if os.WIFSIGNALED(status):
+        signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+        os.kill(os.getpid(), os.WTERMSIG(status))
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
 def launch(spec):
     is_root = os.geteuid() == 0
+    if spec["mode"] == "bwrap":
+        _supervise()
     if is_root:
         _join_cgroups(spec)
     if spec["mode"] == "bwrap":

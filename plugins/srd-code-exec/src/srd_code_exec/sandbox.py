@@ -45,6 +45,7 @@ ENV = {
 BANNER = "SRD-SANDBOX "
 UID_SLOTS = 64
 LAUNCHERS = ("auto", "bwrap", "builtin")
+LAUNCHER_EXIT_S = 2.0  # how long a launcher may take to reap its job and exit once the job is killed
 
 
 @dataclass(frozen=True)
@@ -93,19 +94,24 @@ def _uid_slot(base: int) -> Iterator[int]:
     """A sandbox uid that no other job (in any process of this machine) is using meanwhile."""
     lock_dir = Path(tempfile.gettempdir()) / "srd-code-exec-uids"
     lock_dir.mkdir(mode=0o700, exist_ok=True)
-    for uid in range(base, base + UID_SLOTS):
-        fh = open(lock_dir / str(uid), "a+")  # noqa: SIM115 - held open while the slot is in use
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.close()
-            continue
-        try:
-            _reap(uid)  # leftovers of a job whose parent died
-            yield uid
-        finally:
-            fh.close()
-        return
+    # A uid that still owns zombies after the reap (left by an earlier job to an init that reaps them
+    # late) would start with fewer processes than its limit allows: one without any comes first.
+    for clean_only in (True, False):
+        for uid in range(base, base + UID_SLOTS):
+            fh = open(lock_dir / str(uid), "a+")  # noqa: SIM115 - held open while the slot is in use
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.close()
+                continue
+            try:
+                _reap(uid)  # leftovers of a job whose parent died
+                if clean_only and _has_processes(uid):
+                    continue
+                yield uid
+            finally:
+                fh.close()
+            return
     raise RuntimeError(f"all {UID_SLOTS} sandbox uids from {base} are busy")
 
 
@@ -156,6 +162,27 @@ def _kill_group(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _end_job(procs: Sequence[subprocess.Popen], uids: Sequence[int | None], cgroup) -> None:
+    """Kill every process of the job, then wait for the launchers.
+
+    As root, the sandbox uids are killed first and the launchers (root) get a moment to reap what
+    was orphaned under them and exit: SIGKILLed first, they would leave those processes to the
+    machine's init, as zombies of the uid that count against the next job's RLIMIT_NPROC.
+    """
+    if all(uid is not None for uid in uids):
+        for uid in uids:
+            _reap(uid)
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=LAUNCHER_EXIT_S)
+    for proc in procs:
+        _kill_group(proc)
+    if cgroup is not None:
+        cgroup.kill()
+    for uid in uids:
+        _reap(uid)
+    for proc in procs:
+        proc.wait()
 
 
 def _source(*names: str) -> str:
@@ -315,14 +342,7 @@ class Sandbox:
             except subprocess.TimeoutExpired:
                 timed_out = True
             finally:  # whatever the code left behind dies with it
-                for proc in procs:
-                    _kill_group(proc)
-                if cgroup is not None:
-                    cgroup.kill()
-                for uid in uids:
-                    _reap(uid)
-                for proc in procs:
-                    proc.wait()
+                _end_job(procs, uids, cgroup)
             verdicts.seek(0)
             err_c.seek(0)
             results, banner = verdicts.read(1 << 20), err_c.read(4096)

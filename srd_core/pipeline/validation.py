@@ -1,0 +1,271 @@
+"""Checks of a config that need more than its schema, run before any command does work.
+
+``srd config validate`` and every command call ``validate_config`` right after loading the config
+and before a run directory is created, so a mistake costs seconds and leaves nothing on disk. What
+is checked here needs no model and no data loading: schedules against the stages each pacer plans
+(and their values in range over the whole run), model sources (preset known and consistent, local
+directories that exist and hold a model), data files that exist, an eval split to evaluate on, room
+for the curriculum's bins, the run directory's place, and what the machine can do (fp16 needs CUDA).
+Each problem is one ``ConfigError`` line naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from srd_core.config import ComponentSpec, ModelConfig, SRDConfig
+from srd_core.errors import ConfigError, SRDError
+
+SCHEDULE_RANGES: dict[str, tuple[float, float | None, str]] = {
+    "temperature": (0.0, None, "a temperature must be > 0"),
+    "sft_weight": (0.0, 1.0, "an SFT weight must be in [0, 1]"),
+}
+"""Schedule role → (lower, upper, rule). Temperatures are exclusive at 0, SFT weights inclusive."""
+
+PROBE_TOTAL = 101
+"""Nominal optimizer steps over which schedules are sampled (values are checked at every 10th step)."""
+
+
+def validate_config(config: SRDConfig, source: str | Path | None = None, files: bool = True,
+                    evaluates: bool = True, curates: bool = True) -> SRDConfig:
+    """Raise one ``ConfigError`` line (prefixed with ``source``) for the first problem of ``config``.
+
+    ``files=False`` leaves out what reads the disk (data files, model directories, the run dir): for
+    configs written for another machine, and for dry runs that may assume the data. ``evaluates=False``
+    (commands that never evaluate: prepare, reflect, curate, train without eval_every) does not ask for
+    an eval split; ``curates=False`` (prepare, reflect, evaluate) does not count samples for the bins.
+    """
+    checks = [_check_curriculum, _check_schedules, _check_presets]
+    if files:
+        checks += [_check_models, _check_data, *([_check_bins] if curates else []), _check_run_dir]
+    if evaluates:
+        checks.append(_check_eval_split)
+    checks.append(_check_machine)
+    try:
+        for check in checks:
+            check(config)
+    except SRDError as exc:
+        raise ConfigError(f"{source}: {exc}" if source is not None else str(exc)) from None
+    return config
+
+
+# ------------------------------------------------------------------------------------------- schedules
+
+
+def _check_curriculum(config: SRDConfig) -> None:
+    """At least one difficulty metric, none listed twice (curation keys its values by metric name)."""
+    from srd_core.curation.curate import build_metrics
+
+    build_metrics(config.curriculum)
+
+
+def _labels(config: SRDConfig) -> Iterator[tuple[str, ComponentSpec, ComponentSpec, ComponentSpec]]:
+    """(section, pacer, temperature, sft_weight) of every label the run trains."""
+    yield "train", config.curriculum.pacer, config.train.temperature, config.train.sft_weight
+    if config.baseline.enabled:
+        b = config.baseline
+        yield "baseline", b.pacer, b.temperature, b.sft_weight
+
+
+def _pacer_field(section: str) -> str:
+    return "curriculum.pacer" if section == "train" else "baseline.pacer"
+
+
+def _check_schedules(config: SRDConfig) -> None:
+    from srd_core.plugins import get_component
+
+    for section, pacer_spec, *schedules in _labels(config):
+        stages = get_component("pacer", pacer_spec.name, **pacer_spec.params).planned_stages()
+        for role, spec in zip(("temperature", "sft_weight"), schedules, strict=True):
+            field = f"{section}.{role}"
+            schedule = get_component("schedule", spec.name, **spec.params)
+            if stages is not None:
+                try:
+                    schedule.check_stages(stages)
+                except ValueError as exc:
+                    raise ConfigError(f"{field}: {exc} ({_pacer_field(section)} {pacer_spec.name!r} plans "
+                                      f"{stages} stage{'s' * (stages != 1)})") from None
+            _check_values(field, role, schedule, stages or 1)
+
+
+def _check_values(field: str, role: str, schedule, stages: int) -> None:
+    """Sample the schedule over a nominal run and check every value against the role's range."""
+    low, high, rule = SCHEDULE_RANGES[role]
+    steps = [0, PROBE_TOTAL - 1, *range(10, PROBE_TOTAL - 1, 10)]  # the ends first: they name the worst value
+    for stage in range(stages):
+        for step in steps:
+            try:
+                value = float(schedule.value(step, PROBE_TOTAL, stage))
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"{field}: {exc}") from None
+            bad_low = value <= low if role == "temperature" else value < low
+            if value != value or bad_low or (high is not None and value > high):
+                where = f" (stage {stage + 1})" if stages > 1 and (stage or schedule.name == "stagewise") else ""
+                raise ConfigError(f"{field}: value {value:g}{where} is out of range: {rule}")
+
+
+# ---------------------------------------------------------------------------------------------- models
+
+
+def _check_presets(config: SRDConfig) -> None:
+    for role in ("teacher", "student"):
+        cfg: ModelConfig = getattr(config, role)
+        if cfg.path is not None and cfg.preset is not None:
+            raise ConfigError(f"{role}: give either `path` or `preset`, not both")
+        if role == "teacher" and cfg.lora is not None:
+            raise ConfigError("teacher.lora: the teacher is frozen; LoRA adapters train the student (student.lora)")
+        if cfg.preset is not None:
+            _check_preset(config, role, cfg.preset)
+
+
+def _check_models(config: SRDConfig) -> None:
+    for role in ("teacher", "student"):
+        cfg: ModelConfig = getattr(config, role)
+        if cfg.path is not None:
+            _check_model_dir(f"{role}.path", cfg.path)
+        if cfg.adapter is not None:
+            _check_model_dir(f"{role}.adapter", cfg.adapter)
+
+
+def _check_preset(config: SRDConfig, role: str, name: str) -> None:
+    from srd_core.models.presets import resolve_preset
+
+    overrides = getattr(config.prepare, f"{role}_arch").model_dump()
+    preset = resolve_preset(name, overrides, f"{role}.preset")
+    arch = f"prepare.{role}_arch"
+    kv = preset.num_kv_heads or preset.num_heads
+    if preset.num_heads % kv:
+        raise ConfigError(f"{arch}.num_kv_heads: {kv} does not divide num_heads {preset.num_heads}")
+    if preset.max_position_embeddings < config.data.max_length:
+        raise ConfigError(f"{arch}.max_position_embeddings: {preset.max_position_embeddings} is below "
+                          f"data.max_length {config.data.max_length}")
+
+
+def _check_model_dir(field: str, name: str) -> None:
+    """A local path must be a directory holding a model; hub ids are left to loading (it knows the cache)."""
+    from srd_core.models.hub import looks_like_path
+
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not ((path / "config.json").is_file() or (path / "adapter_config.json").is_file()):
+            raise ConfigError(f"{field}: {name!r} is a directory but holds no model (no config.json or "
+                              "adapter_config.json)")
+    elif path.exists():
+        raise ConfigError(f"{field}: {name!r} is a file; expected a model directory or a hub id")
+    elif looks_like_path(name):
+        raise ConfigError(f"{field}: local directory {name!r} does not exist")
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+
+def _task_specs(config: SRDConfig) -> Iterator[tuple[str, ComponentSpec]]:
+    yield "data.train", config.data.train
+    if config.data.eval is not None:
+        yield "data.eval", config.data.eval
+    if config.data.dev is not None:
+        yield "data.dev", config.data.dev
+    for name, spec in config.eval.sets.items():
+        yield f"eval.sets.{name}", spec
+
+
+def _file_params(spec: ComponentSpec) -> bool:
+    """Whether the task is a file loader: a ``LoaderTask`` whose ``train`` / ``eval`` params name files."""
+    from srd_core.data.samples import LoaderTask
+    from srd_core.plugins import get_registry
+
+    cls = get_registry().get("task", spec.name).cls
+    fields = getattr(cls.Params, "model_fields", {})
+    return issubclass(cls, LoaderTask) and "train" in fields and "eval" in fields
+
+
+def _check_data(config: SRDConfig) -> None:
+    for field, spec in _task_specs(config):
+        params = spec.params
+        if _file_params(spec):
+            for which in ("train", "eval"):
+                path = params.get(which)
+                if path is None:
+                    continue
+                if not Path(path).exists():
+                    raise ConfigError(f"{field}.{which}: file not found: {path}")
+                if not Path(path).is_file():
+                    raise ConfigError(f"{field}.{which}: {path} is a directory; expected a data file")
+        elif spec.name == "hf":
+            from srd_core.models.hub import looks_like_path
+
+            if looks_like_path(params["path"]) and not Path(params["path"]).expanduser().is_dir():
+                raise ConfigError(f"{field}.path: local dataset directory {params['path']!r} does not exist")
+
+
+def _check_eval_split(config: SRDConfig) -> None:
+    if config.data.eval is None and not _has_eval_split(config.data.train):
+        raise ConfigError("data.eval: no eval split to evaluate on: set data.eval, or data.train.eval, or carve "
+                          "one with data.train.dev_size / dev_ratio")
+
+
+def _has_eval_split(spec: ComponentSpec) -> bool:
+    """Whether the train task also provides an eval split (unknown tasks are trusted to)."""
+    params = spec.params
+    if _file_params(spec):
+        return any(params.get(k) is not None for k in ("eval", "dev_size", "dev_ratio"))
+    if spec.name == "hf":
+        return any(params.get(k) is not None for k in ("eval_split", "dev_size", "dev_ratio"))
+    return True
+
+
+def _train_count(config: SRDConfig) -> int | None:
+    """Training samples the run will have at most, when that is cheap to know (else None)."""
+    spec, params, count = config.data.train, config.data.train.params, None
+    if _file_params(spec) and params.get("train") and Path(params["train"]).suffix.lower() in (".jsonl", ".ndjson"):
+        with open(params["train"], "rb") as fh:
+            count = sum(1 for line in fh if line.strip())
+        if params.get("dev_size"):
+            count -= params["dev_size"]
+        elif params.get("dev_ratio"):
+            count -= max(1, round(count * params["dev_ratio"]))
+    elif isinstance(params.get("n_train"), int):
+        count = params["n_train"]
+    if config.data.limit_train is not None:
+        count = config.data.limit_train if count is None else min(count, config.data.limit_train)
+    return count
+
+
+def _check_bins(config: SRDConfig) -> None:
+    """A curation pacer's bins must each get at least one kept sample."""
+    from srd_core.plugins import get_component
+
+    pacer = get_component("pacer", config.curriculum.pacer.name, **config.curriculum.pacer.params)
+    bins = pacer.planned_stages()
+    total = _train_count(config)
+    if total is not None and total <= 0:
+        raise ConfigError(f"data.train: no training samples are left ({total}) after carving the dev split "
+                          "(dev_size / dev_ratio)")
+    if not pacer.uses_curation or bins is None or total is None:
+        return
+    kept, selector = total, config.curriculum.selector
+    if selector.name == "fixed_ratio":
+        kept = int(total * selector.params["ratio"])
+    if kept < bins:
+        raise ConfigError(f"curriculum.pacer: {bins} bins need at least {bins} kept samples; the data gives "
+                          f"{total} training samples and curriculum.selector keeps {kept}")
+
+
+# ------------------------------------------------------------------------------------- run dir, machine
+
+
+def _check_run_dir(config: SRDConfig) -> None:
+    out = config.run.output_dir
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"run.output_dir: {out} exists and is not a directory")
+    if config.run.dir.exists() and not config.run.dir.is_dir():
+        raise ConfigError(f"run.name: {config.run.dir} exists and is not a directory")
+
+
+def _check_machine(config: SRDConfig) -> None:
+    if config.train.mixed_precision == "fp16":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("train.mixed_precision: fp16 needs a CUDA GPU; use bf16 or no on this machine")
