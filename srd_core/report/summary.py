@@ -286,12 +286,12 @@ def compute_verdict(summary: Summary) -> Verdict:
     elif have_srd and have_base:
         winner, sentence = _result_sentence(srd, base)
         sentences += [sentence, _budget_sentence(srd, base, summary.reflection_seconds)]
-        if summary.comparison is not None:
-            sentences += [s for s in (equal_steps_sentence(summary.comparison),
-                                      time_to_quality_sentence(summary.comparison)) if s]
-        else:
-            sentences.append("Equal-steps view and time to quality: not available (both arms need evaluations "
-                             "during training; set train.eval_every).")
+    if have_srd and have_base and summary.comparison is not None:
+        sentences += [s for s in (equal_steps_sentence(summary.comparison),
+                                  time_to_quality_sentence(summary.comparison)) if s]
+    elif have_srd and have_base:
+        sentences.append("Equal-steps view and time to quality: not available (both arms need evaluations "
+                         "during training; set train.eval_every).")
     elif have_srd:
         sentences.append(f"SRD reaches {fmt_points(srd.final)} ROUGE-L; the baseline's final score is not available, "
                          "so there is no comparison.")
