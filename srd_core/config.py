@@ -54,6 +54,9 @@ class RunConfig(Strict):
     name: str = Field("srd", description="Run name; the run directory is output_dir/name.")
     output_dir: Path = Field(Path("runs"), description="Parent directory of run directories.")
     seed: int = Field(0, ge=0, lt=2**32, description="Global seed (data order, initialisation, sampling).")
+    parallel_arms: bool = Field(
+        False, description="Train the SRD and baseline arms at once, one process each with the CPU threads "
+        "split (single-process runs only; on a small CPU machine both finish sooner).")
 
     @field_validator("name")
     @classmethod
@@ -210,7 +213,9 @@ class BaselineConfig(Strict):
     teacher_signal: ComponentSpec = Field(
         default_factory=lambda: spec("online"), description="Teacher side of the baseline's KD (as train's)."
     )
-    match_srd_steps: bool = Field(True, description="Give the baseline as many optimizer steps as SRD.")
+    match_srd_steps: bool = Field(
+        False, description="Give the baseline as many optimizer steps as SRD (default: its own full budget, "
+        "pacer epochs, as the paper compares).")
 
 
 class EvalConfig(Strict):

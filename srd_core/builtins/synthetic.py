@@ -1,7 +1,10 @@
 """The built-in ``synthetic`` task: procedurally generated instruction data, deterministic by seed.
 
-Each task family turns a random draw into an (instruction, input, response) triple; families range
-from easy (copy the words) to hard (multi-digit addition, sorting). A ``noise`` share of the
+Each task family turns a random draw into an (instruction, input, response) triple. Levels rank the
+families by how fast a tiny model learns them (measured on the demo's teacher): counting and date
+reformatting first; copying, key-value lookup and name reformatting next; reversing, sorting and
+addition with a carry last. ``n_words`` (how many distinct words the word tasks use) is the main
+difficulty knob: copying is cheap to learn over few words, slow over many. A ``noise`` share of the
 *training* responses is corrupted (wrong answer, truncated, or another sample's answer), the kind of
 data SRD is meant to drop. ``meta`` records the family, its level, the item size and the noise
 (analysis only). The eval split is clean and shares no prompt with the training split.
@@ -10,7 +13,7 @@ data SRD is meant to drop. ``meta`` records the family, its level, the item size
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -75,37 +78,38 @@ class Family:
 
     name: str
     level: int
-    make: Callable[[random.Random], Item]
+    make: Callable[[random.Random, Sequence[str]], Item]
+    """``make(rng, words)``: one item; word tasks draw their words from ``words``."""
 
 
-def _words(rng: random.Random, lo: int, hi: int) -> list[str]:
-    return rng.sample(WORDS, rng.randint(lo, hi))
+def _words(rng: random.Random, pool: Sequence[str], lo: int, hi: int) -> list[str]:
+    return rng.sample(list(pool), min(len(pool), rng.randint(lo, hi)))
 
 
-def _copy(rng: random.Random) -> Item:
-    words = _words(rng, 3, 3)
+def _copy(rng: random.Random, pool: Sequence[str]) -> Item:
+    words = _words(rng, pool, 2, 5)
     return Item("Repeat the input words exactly.", " ".join(words), " ".join(words), len(words))
 
 
-def _name_format(rng: random.Random) -> Item:
+def _name_format(rng: random.Random, pool: Sequence[str]) -> Item:
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     return Item("Rewrite the name as last name, comma, first name.", f"{first} {last}", f"{last}, {first}", 2)
 
 
-def _reverse(rng: random.Random) -> Item:
-    words = _words(rng, 3, 3)
+def _reverse(rng: random.Random, pool: Sequence[str]) -> Item:
+    words = _words(rng, pool, 2, 4)
     return Item("Write the input words in reverse order.", " ".join(words), " ".join(reversed(words)), len(words))
 
 
-def _lookup(rng: random.Random) -> Item:
-    keys = _words(rng, 2, 4)
-    values = [str(rng.randint(10, 99)) for _ in keys]
+def _lookup(rng: random.Random, pool: Sequence[str]) -> Item:
+    keys = _words(rng, pool, 2, 4)
+    values = [str(rng.randint(0, 9)) for _ in keys]
     key = rng.choice(keys)
     listing = "; ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
     return Item(f"What is the value of {key}?", listing, values[keys.index(key)], len(keys))
 
 
-def _date(rng: random.Random) -> Item:
+def _date(rng: random.Random, pool: Sequence[str]) -> Item:
     year, month, day = rng.randint(1950, 2049), rng.randint(1, 12), rng.randint(10, 28)
     return Item(
         "Convert the date to the YYYY-MM-DD format.",
@@ -115,34 +119,34 @@ def _date(rng: random.Random) -> Item:
     )
 
 
-def _count(rng: random.Random) -> Item:
-    target = rng.choice(WORDS[:12])
-    others = _words(rng, 1, 3)
+def _count(rng: random.Random, pool: Sequence[str]) -> Item:
+    target = rng.choice(pool)
+    others = _words(rng, pool, 1, 3)
     n = rng.randint(1, 3)
     words = [w for w in others if w != target] + [target] * n
     rng.shuffle(words)
     return Item(f"How many times does the word {target} appear in the input?", " ".join(words), str(n), len(words))
 
 
-def _sort(rng: random.Random) -> Item:
-    words = _words(rng, 2, 4)
+def _sort(rng: random.Random, pool: Sequence[str]) -> Item:
+    words = _words(rng, pool, 2, 4)
     return Item("Sort the input words alphabetically.", " ".join(words), " ".join(sorted(words)), len(words))
 
 
-def _add(rng: random.Random) -> Item:
-    a, b = rng.randint(10, 99), rng.randint(10, 99)
+def _add(rng: random.Random, pool: Sequence[str]) -> Item:
+    a, b = rng.randint(10, 99), rng.randint(1, 19)
     return Item("Add the two numbers.", f"{a} + {b}", str(a + b), len(str(a + b)))
 
 
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        Family("copy", 1, _copy),
-        Family("name_format", 1, _name_format),
-        Family("reverse", 2, _reverse),
+        Family("count", 1, _count),
+        Family("date", 1, _date),
+        Family("copy", 2, _copy),
         Family("lookup", 2, _lookup),
-        Family("date", 2, _date),
-        Family("count", 3, _count),
+        Family("name_format", 2, _name_format),
+        Family("reverse", 3, _reverse),
         Family("sort", 3, _sort),
         Family("add", 3, _add),
     )
@@ -176,6 +180,10 @@ class SyntheticTask(Task):
         seed: int = Field(0, description="Generator seed: the same seed gives the same samples.")
         families: list[str] | None = Field(
             None, description=f"Task families to mix in equal shares (default all: {', '.join(FAMILIES)})."
+        )
+        n_words: int = Field(
+            20, ge=4, le=len(WORDS),
+            description=f"Distinct words the word tasks draw from (more is harder to copy; at most {len(WORDS)}).",
         )
         noise: float = Field(
             0.0, ge=0, le=1,
@@ -217,10 +225,11 @@ class SyntheticTask(Task):
         plan = [families[i % len(families)] for i in range(n)]
         rng.shuffle(plan)
         seen = set(exclude)
+        words = WORDS[: self.params.n_words]
         samples = []
         for i, family in enumerate(plan):
             for _ in range(1000):
-                item = family.make(rng)
+                item = family.make(rng, words)
                 prompt = format_prompt(item.instruction, item.input)
                 if prompt not in seen:
                     break
@@ -262,7 +271,7 @@ class SyntheticTask(Task):
         # wrong: a well-formed answer of the same family to a different input
         family = FAMILIES[sample.meta["family"]]
         for _ in range(1000):
-            wrong = family.make(rng).response
+            wrong = family.make(rng, WORDS[: self.params.n_words]).response
             if wrong != answer:
                 return "wrong", wrong
         raise ValueError(f"synthetic: family {family.name!r} cannot produce a wrong answer")

@@ -16,8 +16,9 @@ from pathlib import Path
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-WORD_PIECES = r"[^\W\d_]+|\d|\s|[^\w\s]+|_+"
-"""Pre-tokenization: letter runs, single digits, single whitespace characters, punctuation runs.
+WORD_PIECES = r"[^\W\d_]+|\d|\n+|\s|[^\w\s]+|_+"
+"""Pre-tokenization: letter runs, single digits, newline runs, single other whitespace characters,
+punctuation runs.
 
 Spaces are tokens of their own, so a word is the same token at the start of a line, after a space
 or at the start of a response (copying an input word means repeating its token)."""
@@ -33,7 +34,7 @@ def template_lines(texts: Sequence[str], min_share: float = 0.5, min_chars: int 
 
 
 def train_bpe_tokenizer(texts: Sequence[str], vocab_size: int = 1024, min_frequency: int = 2,
-                        model_max_length: int = 1024, template_share: float | None = 0.5) -> PreTrainedTokenizerFast:
+                        model_max_length: int = 1024, template_share: float | None = 0.1) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer trained on ``texts``: ``vocab_size`` BPE entries (special tokens included)
     plus one token per template line (a line in at least ``template_share`` of the texts; ``None``: none).
     """

@@ -28,7 +28,7 @@ from srd_core.errors import SRDError
 from srd_core.io import fingerprint, write_json_atomic
 from srd_core.types import Sample
 
-PREPARE_VERSION = 1
+PREPARE_VERSION = 2
 """Bumped when the prepare procedure changes, so old caches are rebuilt."""
 
 
@@ -64,7 +64,7 @@ def _is_preset(cfg: ModelConfig) -> bool:
 
 
 def prepare_key(config: SRDConfig) -> str:
-    """The content hash of everything that determines the prepared models."""
+    """The content hash of everything that determines the prepared models (a bad preset fails here)."""
     return fingerprint({
         "version": PREPARE_VERSION,
         "teacher": config.teacher.model_dump(mode="json"),
@@ -74,8 +74,25 @@ def prepare_key(config: SRDConfig) -> str:
         "max_prompt_tokens": config.data.max_prompt_tokens,
         "max_length": config.data.max_length,
         "prepare": config.prepare.model_dump(mode="json"),
+        "architectures": {role: asdict(_preset_of(config, role)) for role in ("teacher", "student")
+                          if _is_preset(getattr(config, role))},
+        "path_models": {role: _directory_digest(getattr(config, role).path) for role in ("teacher", "student")
+                        if not _is_preset(getattr(config, role))},
         "seed": _seed(config),
     })
+
+
+def _directory_digest(path: str | None) -> str | None:
+    """The content hash of a local model directory's files (a path model's tokenizer feeds the presets)."""
+    import hashlib
+
+    root = Path(path) if path else None
+    if root is None or not root.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
 
 
 def _seed(config: SRDConfig) -> int:
@@ -216,8 +233,6 @@ def prepare(config: SRDConfig, run_dir: str | Path | None = None, progress: bool
     if manifest is not None:
         return PrepareResult(root, key, skipped=True, manifest=manifest)
     roles = [role for role in ("teacher", "student") if _is_preset(getattr(config, role))]
-    for role in roles:  # fail on a bad preset before any work
-        _preset_of(config, role)
     start, cpu_start = time.perf_counter(), time.process_time()
     run_dir.mkdir(parents=True, exist_ok=True)
     remove_dead_staging(run_dir)

@@ -27,14 +27,14 @@ class Preset:
     num_heads: int
     intermediate_size: int
     num_kv_heads: int | None = None
-    tie_word_embeddings: bool = False
+    tie_word_embeddings: bool = True
     max_position_embeddings: int = 512
     rope_theta: float = 10000.0
 
 
 PRESETS: dict[str, Preset] = {
-    "tiny-teacher": Preset(hidden_size=256, num_layers=4, num_heads=4, intermediate_size=768),
-    "tiny-student": Preset(hidden_size=128, num_layers=3, num_heads=4, intermediate_size=384),
+    "tiny-teacher": Preset(hidden_size=192, num_layers=4, num_heads=4, intermediate_size=512),
+    "tiny-student": Preset(hidden_size=96, num_layers=4, num_heads=4, intermediate_size=256),
     "micro-teacher": Preset(hidden_size=64, num_layers=2, num_heads=2, intermediate_size=128),
     "micro-student": Preset(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64),
 }

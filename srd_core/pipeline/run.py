@@ -135,9 +135,12 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
             train(config, run_dir, label, samples=samples, eval_fn=eval_fn)
         return run
 
-    _timed(result, timings, "train_srd", phase("train_srd", train_label("srd")))
-    if config.baseline.enabled:
-        _timed(result, timings, "train_baseline", phase("train_baseline", train_label("baseline")))
+    if config.run.parallel_arms and config.baseline.enabled and accelerator.num_processes == 1:
+        _train_arms_in_parallel(config, run_dir, planner, result, timings)
+    else:
+        _timed(result, timings, "train_srd", phase("train_srd", train_label("srd")))
+        if config.baseline.enabled:
+            _timed(result, timings, "train_baseline", phase("train_baseline", train_label("baseline")))
 
     models = ["teacher", "student", "srd"] + (["baseline"] if config.baseline.enabled else [])
     if main:
@@ -153,6 +156,25 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
             write_json_atomic(timings_path, timings)
     accelerator.wait_for_everyone()
     return result
+
+
+def _train_arms_in_parallel(config: SRDConfig, run_dir: Path, planner, result: RunResult,
+                            timings: dict[str, Any]) -> None:
+    """Both arms' phases opened (stale ones set aside), the arms that need work trained at once, then closed."""
+    from srd_core.pipeline.arms import train_arms_in_parallel
+    from srd_core.pipeline.phases import close_phase, open_phase
+
+    statuses = {arm: open_phase(planner, f"train_{arm}") for arm in ("srd", "baseline")}
+    todo = [arm for arm, status in statuses.items() if status.state not in ("complete", "off")]
+    seconds = train_arms_in_parallel(config, run_dir, todo) if todo else {}
+    for arm, status in statuses.items():
+        if arm in todo:
+            close_phase(planner, status)
+        result.phases[f"train_{arm}"] = seconds.get(arm)
+        if arm in seconds:
+            timings[f"train_{arm}"] = seconds[arm]
+        logger.info("phase train_%s: %s", arm, f"{seconds[arm]:.1f}s (in parallel)" if arm in seconds
+                    else "complete, skipped")
 
 
 def _curate(config, run_dir, samples, run_curation, main: bool, accelerator) -> None:

@@ -33,6 +33,11 @@ def _references(run: RunArtifacts) -> dict[str, float]:
     return {m: score_of(run.final[m]) for m in ("teacher", "student_init") if m in run.final}
 
 
+def _time_offsets(run: RunArtifacts) -> dict[str, float]:
+    timings = run.timings or {}
+    return {"srd": float(timings.get("reflect", 0.0)) + float(timings.get("curate", 0.0))}
+
+
 def _noisy_ids(run: RunArtifacts) -> set[str] | None:
     if not run.samples_meta:
         return None
@@ -60,9 +65,10 @@ def _metric_labels(run: RunArtifacts) -> dict[str, tuple[str, str]]:
 
 PLOTS: list[PlotSpec] = [
     PlotSpec("eval_curves", "Held-out ROUGE-L during training",
-             "Evaluations during training against wall time (left) and optimizer steps (right). Horizontal lines: "
+             "Evaluations during training against wall time (left; SRD's starts after its reflection and curation) "
+             "and optimizer steps (right). Horizontal lines: "
              "the teacher and the initial student (final evaluation).",
-             lambda run: plots.plot_eval_curves(run.evals, _references(run)),
+             lambda run: plots.plot_eval_curves(run.evals, _references(run), _time_offsets(run)),
              "no evaluations during training (srd/eval.jsonl, baseline/eval.jsonl; set train.eval_every)"),
     PlotSpec("difficulty", "Difficulty distribution: kept vs dropped",
              "The fused RRF score and each difficulty metric of every training sample; grey = the hardest tail "

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from srd_core.report import plots
+from srd_core.report.comparison import Comparison
 from srd_core.report.data import METHODS, MODEL_ALIASES, score_of
 from srd_core.report.summary import (
     MODEL_NAMES,
@@ -123,6 +124,28 @@ def _budget_table(summary: Summary) -> str:
     return _table(["", "SRD", "plain KD baseline"], rows)
 
 
+def _comparison_table(c: Comparison | None) -> str:
+    """The paper's view: final scores, the baseline at SRD's step count, and SRD's time to quality."""
+    if c is None:
+        return (f'<p class="na" id="comparison">Equal-steps view and time to quality {NOT_AVAILABLE}: both arms '
+                "need evaluations during training (train.eval_every).</p>")
+    reached = c.srd_reached
+    rows = [
+        f"<tr><td>final ROUGE-L</td>{_cell(c.srd_final, fmt_points, 'cmp-final-srd')}"
+        f"{_cell(c.baseline_final, fmt_points, 'cmp-final-baseline')}</tr>",
+        f"<tr><td>optimizer steps</td>{_cell(c.srd_steps, str)}{_cell(c.baseline_steps, str)}</tr>",
+        f"<tr><td>evaluations on the curve</td>{_cell(c.srd_points, str)}{_cell(c.baseline_points, str)}</tr>",
+        f"<tr><td>ROUGE-L at SRD's step count (equal steps)</td>{_cell(c.srd_final, fmt_points)}"
+        f"{_cell(c.baseline_at_srd_steps, fmt_points, 'cmp-equal-steps')}</tr>",
+        "<tr><td>first reached the baseline's final score</td>"
+        + (f"<td id=\"cmp-ttq\">step {reached.step}, {_seconds(reached.wall_time)} incl. "
+           f"{_seconds(c.overhead_seconds)} reflection + curation</td>" if reached is not None
+           else '<td id="cmp-ttq">never</td>')
+        + f"{_cell(c.baseline_seconds, lambda v: f'{_seconds(v)} (its final)')}</tr>",
+    ]
+    return _table(["", "SRD", "plain KD baseline"], rows)
+
+
 def _curation_table(cur: CurationSummary | None) -> str:
     if cur is None:
         return f'<p class="na">Curation summary {NOT_AVAILABLE}: no curation.jsonl.</p>'
@@ -175,12 +198,17 @@ def _eval_sets_table(rows: list[dict[str, Any]] | None) -> str:
     return "<h3>Evaluation sets (ROUGE-L ×100)</h3>" + _table(["model", *sets, "mean"], body)
 
 
-def _timings_table(timings: dict[str, float] | None) -> str:
+def _timings_table(timings: dict[str, float] | None, parallel_arms: bool = False) -> str:
     if not timings:
         return f'<p class="na">Phase timings {NOT_AVAILABLE}: no timings.json.</p>'
     rows = [f"<tr><td>{_esc(phase)}</td>{_cell(sec, _seconds, f'phase-{phase}')}</tr>"
             for phase, sec in timings.items()]
-    rows.append(f"<tr><td><b>total</b></td>{_cell(sum(timings.values()), _seconds)}</tr>")
+    total = sum(timings.values())
+    if parallel_arms and "train_srd" in timings and "train_baseline" in timings:
+        total -= min(timings["train_srd"], timings["train_baseline"])  # the arms trained at the same time
+        rows.append(f"<tr><td><b>total</b> (the two arms trained at once)</td>{_cell(total, _seconds)}</tr>")
+    else:
+        rows.append(f"<tr><td><b>total</b></td>{_cell(total, _seconds)}</tr>")
     return _table(["phase", "wall time"], rows)
 
 
@@ -211,6 +239,7 @@ def render_html(report: Report, pngs: dict[str, bytes | None]) -> str:
     s, run = report.summary, report.run
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     winner = report.verdict.winner or "none"
+    parallel = bool(((run.config or {}).get("run") or {}).get("parallel_arms"))
     notes = list(run.notes)
     if run.samples_meta_source:
         notes.append(f"sample metadata (family, noise) from {run.samples_meta_source}")
@@ -226,8 +255,9 @@ def render_html(report: Report, pngs: dict[str, bytes | None]) -> str:
         "<h2>Summary</h2>",
         '<div class="grid"><div><h3>Final evaluation</h3>', _scores_table(s), "</div>",
         "<div><h3>Training budget</h3>", _budget_table(s), "</div></div>",
+        "<h3>SRD vs plain KD: equal steps and time to quality</h3>", _comparison_table(s.comparison),
         '<div class="grid"><div><h3>Curation</h3>', _curation_table(s.curation), "</div>",
-        "<div><h3>Phase timings</h3>", _timings_table(s.timings), "</div></div>",
+        "<div><h3>Phase timings</h3>", _timings_table(s.timings, parallel), "</div></div>",
         _eval_sets_table(run.eval_sets),
         _family_table(s.curation, s.scores),
     ]

@@ -76,24 +76,27 @@ def _time_unit(max_seconds: float) -> tuple[float, str]:
 
 
 def plot_eval_curves(
-    evals: dict[str, list[dict[str, Any]] | None], references: dict[str, float]
+    evals: dict[str, list[dict[str, Any]] | None], references: dict[str, float],
+    time_offsets: dict[str, float] | None = None,
 ) -> Figure | None:
     """Held-out ROUGE-L during training vs wall time and vs optimizer step, per method.
 
     ``evals`` maps "srd"/"baseline" to their eval.jsonl rows; ``references`` maps "teacher"/"student_init"
-    to a final score drawn as a horizontal line. ``None`` when no method has an evaluation during training.
+    to a final score drawn as a horizontal line; ``time_offsets`` shifts a method's wall times (SRD's by its
+    reflection and curation). ``None`` when no method has an evaluation during training.
     """
+    offsets = time_offsets or {}
     curves = {m: rows for m, rows in evals.items() if rows and _series(rows, "step", SCORE_KEYS)[0]}
     if not curves:
         return None
-    max_time = max((r.get("wall_time") or 0.0) for rows in curves.values() for r in rows)
+    max_time = max((r.get("wall_time") or 0.0) + offsets.get(m, 0.0) for m, rows in curves.items() for r in rows)
     divisor, unit = _time_unit(float(max_time))
     fig = Figure(figsize=(WIDE, 4.4), layout="constrained")
     ax_time, ax_step = fig.subplots(1, 2, sharey=True)
     for method, rows in curves.items():
         style = METHOD_STYLE.get(method, {"label": method})
         t, y = _series(rows, "wall_time", SCORE_KEYS)
-        ax_time.plot([v / divisor for v in t], y, markersize=4, **style)
+        ax_time.plot([(v + offsets.get(method, 0.0)) / divisor for v in t], y, markersize=4, **style)
         s, y = _series(rows, "step", SCORE_KEYS)
         ax_step.plot(s, y, markersize=4, **style)
     for ax in (ax_time, ax_step):
@@ -102,7 +105,8 @@ def plot_eval_curves(
         ax.grid(True, alpha=0.3)
         ax.legend(loc="best", fontsize=9)
     ax_time.set_title("Held-out ROUGE-L vs wall time")
-    ax_time.set_xlabel(f"training wall time ({unit})")
+    ax_time.set_xlabel(f"wall time ({unit}; SRD's includes reflection)" if offsets.get("srd")
+                       else f"training wall time ({unit})")
     ax_time.set_ylabel("ROUGE-L (×100)")
     ax_step.set_title("Held-out ROUGE-L vs optimizer step")
     ax_step.set_xlabel("optimizer step")

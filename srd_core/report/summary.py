@@ -7,6 +7,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from srd_core.report.comparison import Comparison, compare_arms, equal_steps_sentence, time_to_quality_sentence
 from srd_core.report.data import METHODS, RunArtifacts, score_of
 from srd_core.report.warnings import MIN_EVAL_SAMPLES, eval_size
 
@@ -80,6 +81,8 @@ class Summary:
     curation: CurationSummary | None
     reflection_seconds: float | None
     timings: dict[str, float] | None
+    comparison: Comparison | None = None
+    """Equal-steps view and time-to-quality from the eval curves (``None`` without both curves)."""
     eval_n: int | None = None
     """Held-out samples the methods were scored on (the smallest if they differ)."""
 
@@ -176,6 +179,7 @@ def summarize(run: RunArtifacts) -> Summary:
         curation=summarize_curation(run),
         reflection_seconds=(run.timings or {}).get("reflect"),
         timings=run.timings,
+        comparison=compare_arms(run),
         eval_n=eval_size(run),
     )
 
@@ -215,8 +219,10 @@ def _budget_sentence(srd: MethodSummary, base: MethodSummary, reflection_seconds
         if srd.steps == base.steps:
             parts.append(f"Both trained for {srd.steps} optimizer steps (the same budget)")
         else:
-            parts.append(f"The budgets differ: SRD trained {srd.steps} optimizer steps, the baseline {base.steps}, "
-                         "so the comparison is not on an equal budget")
+            parts.append(f"SRD trained {srd.steps} optimizer steps, the baseline {base.steps} "
+                         f"({srd.steps / base.steps:.2f}× as many; the paper gives SRD 8/20 of the baseline's "
+                         "epochs per stage, about 0.6×)" if base.steps else
+                         f"SRD trained {srd.steps} optimizer steps, the baseline {base.steps}")
     if srd.response_tokens and base.response_tokens:
         kind, srd_tokens, base_tokens = "response tokens", srd.response_tokens, base.response_tokens
     else:
@@ -280,6 +286,12 @@ def compute_verdict(summary: Summary) -> Verdict:
     elif have_srd and have_base:
         winner, sentence = _result_sentence(srd, base)
         sentences += [sentence, _budget_sentence(srd, base, summary.reflection_seconds)]
+    if have_srd and have_base and summary.comparison is not None:
+        sentences += [s for s in (equal_steps_sentence(summary.comparison),
+                                  time_to_quality_sentence(summary.comparison)) if s]
+    elif have_srd and have_base:
+        sentences.append("Equal-steps view and time to quality: not available (both arms need evaluations "
+                         "during training; set train.eval_every).")
     elif have_srd:
         sentences.append(f"SRD reaches {fmt_points(srd.final)} ROUGE-L; the baseline's final score is not available, "
                          "so there is no comparison.")

@@ -78,6 +78,14 @@ def test_families_in_equal_shares_and_selectable():
     assert all(s.meta["level"] == FAMILIES[s.meta["family"]].level for s in only)
 
 
+def test_word_tasks_draw_from_n_words():
+    from srd_core.builtins.synthetic import WORDS
+
+    samples = make(n_train=200, n_eval=8, n_words=6, families=["copy", "reverse", "sort"]).load("train")
+    used = {w for s in samples for w in s.target.split()}
+    assert used <= set(WORDS[:6]) and len(used) == 6
+
+
 def test_unknown_family_is_a_one_line_error():
     with pytest.raises(PluginError, match="unknown families"):
         make(families=["copy", "juggle"])
@@ -113,13 +121,16 @@ def test_eval_split_clean_disjoint_and_unique():
 def test_tokenizer_round_trip(tmp_path):
     from transformers import AutoTokenizer
 
-    from srd_core.data.tokenizer_training import save_tokenizer, train_bpe_tokenizer
+    from srd_core.data.tokenizer_training import save_tokenizer, template_lines, train_bpe_tokenizer
 
     samples = make(n_train=200, n_eval=10).load("train")
     tok = train_bpe_tokenizer([s.prompt + s.target for s in samples], vocab_size=400)
     save_tokenizer(tok, tmp_path / "tok")
     loaded = AutoTokenizer.from_pretrained(tmp_path / "tok")
-    assert len(loaded) == 400 + 4  # BPE entries + preamble, ### Instruction:, ### Input:, ### Response:
+    lines = template_lines([s.prompt + s.target for s in samples], 0.1)
+    assert {ALPACA_WITH_INPUT.split("\n")[0], "### Instruction:", "### Input:", "### Response:"} < set(lines)
+    assert "Repeat the input words exactly." in lines  # a family's fixed instruction
+    assert len(loaded) == 400 + len(lines)
     assert (loaded.bos_token, loaded.eos_token, loaded.pad_token, loaded.unk_token) == ("<s>", "</s>", "<pad>", "<unk>")
     for text in [samples[0].prompt + samples[0].target, "Ünïcode 😀 and 12345 digits"]:
         ids = loaded(text)["input_ids"]

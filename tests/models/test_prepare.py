@@ -126,3 +126,18 @@ def test_prepare_section_is_validated(tmp_path, field, value):
     raw["prepare"][field] = value
     with pytest.raises(ConfigError, match=f"prepare.{field}"):
         config_from_dict(raw)
+
+
+def test_prepare_key_follows_the_contents_of_a_path_teacher(tmp_path):
+    from srd_core.config import config_from_dict
+    from srd_core.models.prepare import prepare_key
+
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    (teacher / "config.json").write_text("{}")
+    config = config_from_dict({"teacher": {"path": str(teacher)}, "student": {"preset": "micro-student"},
+                               "data": {"train": {"name": "synthetic", "n_train": 8, "n_eval": 2}}})
+    before = prepare_key(config)
+    assert prepare_key(config) == before
+    (teacher / "model.safetensors").write_bytes(b"new weights")  # a regenerated teacher: the student is rebuilt
+    assert prepare_key(config) != before

@@ -49,7 +49,9 @@ def base_config() -> dict[str, Any]:
     config["prepare"] = {"vocab_size": 300, "teacher_sft": {"steps": 20, "batch_size": 16, "lr": 3e-3},
                          "student_sft": {"steps": 3, "batch_size": 16, "lr": 3e-3}}
     config["reflection"] = {"batch_size": 16, "max_new_tokens": 8}
-    config["train"].update(batch_size=8, eval_every=0, log_every=1, checkpoint_every=0)
+    config["train"].update(batch_size=8, lr=1e-3, eval_every=0, log_every=1, checkpoint_every=0)
+    config["curriculum"]["pacer"]["epochs_per_stage"] = 1  # the dependency tests want few, equal steps per arm
+    config["baseline"].update(pacer={"name": "all", "epochs": 1}, match_srd_steps=True)
     config["eval"] = {"protocol": "greedy", "max_new_tokens": 8, "batch_size": 16}
     return config
 

@@ -21,7 +21,7 @@ N_TRAIN, N_EVAL = 48, 12
 def tiny_demo(root: Path) -> Path:
     """examples/demo.yaml shrunk: micro models, few samples, few steps."""
     config = yaml.safe_load((EXAMPLES / "demo.yaml").read_text())
-    config["run"] = {"name": "tiny", "output_dir": str(root), "seed": 0}
+    config["run"] = {"name": "tiny", "output_dir": str(root), "seed": 0, "parallel_arms": True}
     config["teacher"] = {"preset": "micro-teacher"}
     config["student"] = {"preset": "micro-student"}
     config["data"]["train"].update(n_train=N_TRAIN, n_eval=N_EVAL, noise=0.25)
@@ -29,7 +29,9 @@ def tiny_demo(root: Path) -> Path:
     config["prepare"] = {"vocab_size": 300, "teacher_sft": {"steps": 30, "batch_size": 16, "lr": 3e-3},
                          "student_sft": {"steps": 3, "batch_size": 16, "lr": 3e-3}}
     config["reflection"] = {"batch_size": 16, "max_new_tokens": 8}
-    config["train"].update(batch_size=8, eval_every=3, log_every=1, checkpoint_every=0)
+    config["train"].update(batch_size=4, eval_every=3, log_every=1, checkpoint_every=0)
+    config["curriculum"]["pacer"]["epochs_per_stage"] = 2  # the paper's ratio: 8/20 of the baseline's epochs
+    config["baseline"]["pacer"]["epochs"] = 5
     config["eval"] = {"protocol": "greedy", "max_new_tokens": 8, "batch_size": 16}
     path = root / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -87,18 +89,40 @@ def test_srd_trains_three_stages_with_rising_temperature(run):
     w_by_stage = {s: {round(m["w_sft"], 6) for m in metrics if m["stage"] == s} for s in stages}
     assert t_by_stage == {0: {1.0}, 1: {1.5}, 2: {2.0}}
     assert w_by_stage == {0: {0.3}, 1: {0.2}, 2: {0.1}}
-    # cumulative bins: 12, 24, 36 samples at batch 8 → 2, 3, 5 steps
+    # cumulative bins: 12, 24, 36 samples at batch 4, 2 epochs each (8/20 of the baseline's 5) → 6, 12, 18 steps
     steps_per_stage = Counter(m["stage"] for m in metrics)
-    assert [steps_per_stage[s] for s in stages] == [2, 3, 5]
+    assert [steps_per_stage[s] for s in stages] == [6, 12, 18]
     assert all(math.isfinite(m["loss"]) for m in metrics)
 
 
-def test_baseline_gets_the_same_number_of_steps(run):
+def test_baseline_trains_its_full_budget_and_srd_six_tenths_of_it(run):
     run_dir, _, _ = run
     srd = rows(run_dir / "srd" / "metrics.jsonl")
     baseline = rows(run_dir / "baseline" / "metrics.jsonl")
-    assert len(baseline) == len(srd)
+    assert len(baseline) == 5 * N_TRAIN // 4 == 60  # all 48 samples, 5 epochs, batch 4
+    assert len(srd) == 36 and len(srd) / len(baseline) == pytest.approx(0.6)
     assert {m["T"] for m in baseline} == {1.0} and {m["stage"] for m in baseline} == {0}
+    summaries = {arm: json.loads((run_dir / arm / "summary.json").read_text()) for arm in ("srd", "baseline")}
+    assert (summaries["srd"]["steps"], summaries["baseline"]["steps"]) == (36, 60)
+
+
+def test_both_curves_and_the_comparison_in_the_report(run):
+    from srd_core.report.comparison import compare_arms
+    from srd_core.report.curves import curve_from_rows, score_at_step
+    from srd_core.report.data import load_run
+
+    run_dir, _, _ = run
+    curves = {arm: rows(run_dir / arm / "eval.jsonl") for arm in ("srd", "baseline")}
+    assert [r["step"] for r in curves["srd"]] == list(range(3, 37, 3))  # 12 points
+    assert [r["step"] for r in curves["baseline"]] == list(range(3, 61, 3))  # 20 points
+    assert all(r["wall_time"] > 0 for arm in curves.values() for r in arm)
+    comparison = compare_arms(load_run(run_dir))
+    baseline_curve = curve_from_rows(curves["baseline"])
+    assert comparison.baseline_at_srd_steps == next(p.score for p in baseline_curve if p.step == 36)
+    assert comparison.baseline_at_srd_steps == score_at_step(baseline_curve, 36)
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "At equal steps: after SRD&#x27;s 36 optimizer steps (0.60× the baseline&#x27;s 60)" in html
+    assert "Time to quality: SRD " in html and 'id="cmp-equal-steps"' in html
 
 
 def test_final_evaluation_of_all_four_models(run):

@@ -113,12 +113,12 @@ def test_baseline_gets_the_srd_number_of_steps(ws):
     run_dir = ws / "plan"
     write_curation(run_dir, IDS)
     srd_section = {"pacer": {"name": "baby_step", "num_bins": 3}}
-    cfg = make_config(ws, "plan", curriculum=srd_section)
+    cfg = make_config(ws, "plan", curriculum=srd_section, baseline={"match_srd_steps": True})
     srd = plan_label_stages(cfg, run_dir, "srd", IDS, global_batch=4)
     assert [len(p.ids) for p in srd] == [6, 12, 18]
     baseline = plan_label_stages(cfg, run_dir, "baseline", IDS, global_batch=4)
     assert len(baseline) == 1 and baseline[0].ids == IDS and baseline[0].epochs == pytest.approx(10 / 6)
-    unmatched = make_config(ws, "plan", curriculum=srd_section, baseline={"match_srd_steps": False})
+    unmatched = make_config(ws, "plan", curriculum=srd_section)  # the default: the baseline's own budget
     assert plan_label_stages(unmatched, run_dir, "baseline", IDS, global_batch=4)[0].epochs == 1.0
 
     summary = train(cfg, run_dir, "baseline", samples=None)

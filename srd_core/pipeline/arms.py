@@ -1,0 +1,87 @@
+"""Training the SRD and baseline arms side by side: one child process per arm, the CPU threads split.
+
+On a small CPU machine two single-threaded trainings of tiny models finish sooner together than one
+after the other with two threads each, and their wall times stay comparable (each has a core). Each
+child runs ``train`` with the arm's eval-during-training exactly as the sequential path does and logs
+one line per evaluation (progress bars off, two would overwrite each other); a failed arm ends the
+phase with its exit code.
+
+    python -m srd_core.pipeline.arms CONFIG_JSON RUN_DIR LABEL   (what each child runs)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from srd_core.config import SRDConfig, config_from_dict
+from srd_core.errors import TrainingError
+from srd_core.io import write_json_atomic
+
+
+def threads_per_arm(n_arms: int) -> int:
+    """Torch threads for each child: the cores (or ``OMP_NUM_THREADS``) shared out, at least one."""
+    total = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+    return max(1, total // max(1, n_arms))
+
+
+def train_arms_in_parallel(config: SRDConfig, run_dir: Path, labels: Sequence[str]) -> dict[str, float]:
+    """Train every arm in ``labels`` in its own process at once; returns each arm's wall seconds."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / ".arms-config.json"
+    write_json_atomic(config_path, config.model_dump(mode="json"))
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads_per_arm(len(labels))), "TQDM_DISABLE": "1"}
+    children = {}
+    for label in labels:
+        cmd = [sys.executable, "-m", "srd_core.pipeline.arms", str(config_path), str(run_dir), label]
+        children[label] = (subprocess.Popen(cmd, env=env), time.perf_counter())
+    seconds, failures = {}, []
+    try:
+        for label, (proc, started) in children.items():
+            code = proc.wait()
+            seconds[label] = round(time.perf_counter() - started, 3)
+            if code != 0:
+                failures.append(f"{label} (exit code {code})")
+    finally:
+        for proc, _ in children.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        config_path.unlink(missing_ok=True)
+    if failures:
+        raise TrainingError(f"{run_dir}: training the arms in parallel failed: {', '.join(failures)}; "
+                            "its error is in the output above")
+    return seconds
+
+
+def _train_one(config_json: str, run_dir: str, label: str) -> None:
+    """One arm in this process: ``train`` with held-out evaluations every ``train.eval_every`` steps."""
+    import logging
+
+    import torch
+
+    from srd_core.data.samples import load_samples
+    from srd_core.training.loop import rouge_eval_fn, train
+
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {label} %(message)s")
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    config = config_from_dict(json.loads(Path(config_json).read_text(encoding="utf-8")))
+    eval_fn = None
+    if config.train.eval_every:
+        evaluate = rouge_eval_fn(config, run_dir)
+
+        def eval_fn(model, step: int) -> dict:
+            row = evaluate(model, step)
+            logging.info("step %d: held-out ROUGE-L %.1f", step, row["rouge_l"])
+            return row
+
+    train(config, run_dir, label, samples=load_samples(config, "train"), eval_fn=eval_fn)
+
+
+if __name__ == "__main__":
+    _train_one(*sys.argv[1:4])
