@@ -168,15 +168,15 @@ def run_experiment(experiment: Experiment) -> RunOutcome:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         try:
             while pending or scheduler.running:
-                for name, (run, process, started) in list(scheduler.running.items()):
+                for name, (run, process, run_started) in list(scheduler.running.items()):
                     if process.poll() is None:
                         continue
                     del scheduler.running[name]
                     if process.returncode == 0:
-                        _finish(exp, run, time.perf_counter() - started)
+                        _finish(exp, run, time.perf_counter() - run_started)
                         finished.add(name)
                         outcome.ran.append(name)
-                        logger.info("%s: done in %.0fs", name, time.perf_counter() - started)
+                        logger.info("%s: done in %.0fs", name, time.perf_counter() - run_started)
                         write_results(exp)
                     else:
                         outcome.failed.append(name)

@@ -183,3 +183,13 @@ def test_report_the_time_of_the_whole_experiment(experiment):
     *_, (wall, cpu) = experiment
     print(f"\nmicro experiment (2 variants x 2 seeds, killed once, resumed): {wall:.0f}s wall, {cpu:.0f}s CPU")
     assert wall > 0 and cpu > 0  # the budget (< 90 s) is reported, not asserted: tests never check timing
+
+
+def test_an_invocation_lasts_at_least_as_long_as_each_of_its_runs(experiment):
+    """The wall time docs/results.md quotes covers every run of the invocation, not just the last one started."""
+    directory, *_ = experiment
+    invocations = [json.loads(line) for line in (directory / "invocations.jsonl").read_text().splitlines() if line]
+    resumed = invocations[-1]
+    runs = [json.loads((directory / "done" / f"{name}.json").read_text()) for name in resumed["ran"]]
+    assert len(runs) == 3 and resumed["seconds"] >= max(r["seconds"] for r in runs)
+    assert resumed["seconds"] >= sum(r["seconds"] for r in runs) / resumed["jobs"] * 0.9  # jobs overlap, no more
