@@ -61,11 +61,20 @@ class RunConfig(Strict):
     @field_validator("name")
     @classmethod
     def _inside_output_dir(cls, value: str) -> str:
+        if "\0" in value:
+            raise ValueError("a run name cannot hold a NUL byte")
         name = PurePath(value)
         if not value.strip() or name.is_absolute() or value.startswith("~") or ".." in name.parts \
                 or name.parts in ((), (".",)) or "\\" in value:
             raise ValueError(f"{value!r} must be a relative name that stays inside output_dir (no '..', "
                              "not absolute, not empty)")
+        return value
+
+    @field_validator("output_dir")
+    @classmethod
+    def _no_nul(cls, value: Path) -> Path:
+        if "\0" in str(value):
+            raise ValueError("a path cannot hold a NUL byte")
         return value
 
     @property
