@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ValidationError
@@ -90,9 +91,13 @@ class Registry:
         """Validate ``params`` against the component's ``Params``; errors name the offending field."""
         entry = self.get(kind, name)
         try:
-            return entry.cls.Params.model_validate(params)
+            validated = entry.cls.Params.model_validate(params)
         except ValidationError as exc:
             raise PluginError(format_validation_error(exc, prefix=f"{kind} {name!r}")) from None
+        for where, value in _floats(validated.model_dump()):
+            if not math.isfinite(value):
+                raise PluginError(f"{kind} {name!r}: {where}: must be a finite number (got {value})")
+        return validated
 
     def build(self, kind: str, name: str, params: dict | None = None) -> Component:
         """Instantiate a component with validated params."""
@@ -100,6 +105,18 @@ class Registry:
         component = self.get(kind, name).cls(validated)
         component.name = name
         return component
+
+
+def _floats(value, where: str = ""):
+    """(dotted path, value) of every float in a dumped params tree."""
+    if isinstance(value, float):
+        yield where, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _floats(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _floats(item, f"{where}.{i}" if where else str(i))
 
 
 def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
