@@ -235,7 +235,8 @@ class TrainConfig(Strict):
     batch_size: int = Field(8, ge=1, description="Samples per device per micro-batch.")
     grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm (null = off).")
-    mixed_precision: Literal["no", "bf16", "fp16"] = Field("no", description="Autocast for the student.")
+    mixed_precision: Literal["no", "bf16", "fp16"] = Field("no", description="Autocast for the student "
+                                                            "(an unquoted `no`, which YAML reads as false, is no).")
     gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
     reset_optimizer_per_stage: bool = Field(True, description="Fresh optimizer and LR schedule each stage.")
     kd_chunk_size: int = Field(
@@ -256,6 +257,12 @@ class TrainConfig(Strict):
         "tokens/s and eval scores; files under run_dir/trackers/<label>.")
     select_best: SelectBestConfig = Field(default_factory=SelectBestConfig, description="Best-checkpoint "
                                           "selection by dev ROUGE-L within each stage.")
+
+
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _unquoted_no(cls, value: Any) -> Any:
+        return "no" if value is False else value
 
 
 class BaselineConfig(Strict):
