@@ -8,47 +8,14 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path, PurePath
-from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from srd_core.errors import ConfigError, PluginError
-from srd_core.registry import format_validation_error
-
-
-def _leaf_types(annotation: Any) -> set[Any]:
-    """The plain types an annotation accepts (``int | None`` → {int, NoneType}; Annotated unwrapped)."""
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        return _leaf_types(get_args(annotation)[0])
-    if origin is Literal:
-        return {type(v) for v in get_args(annotation)}
-    if origin in (Union, UnionType):
-        return set().union(*(_leaf_types(a) for a in get_args(annotation)))
-    return {origin or annotation}
-
-
-def _item_types(annotation: Any) -> set[Any]:
-    """The plain types the items of a list / tuple field accept (empty for other fields)."""
-    types: set[Any] = set()
-    for option in (get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)):
-        if get_origin(option) in (list, tuple):
-            types |= set().union(*(_leaf_types(a) for a in get_args(option) if a is not Ellipsis))
-    return types
-
-
-def _check_number(value: Any, types: set[Any]) -> None:
-    """A bool where a number goes, or a string where an integer goes, is an error (pydantic's lax mode
-    reads ``true`` as 1 and ``"8"`` as 8). Strings stay accepted for floats: PyYAML reads ``3e-4`` as one."""
-    if bool in types or not types & {int, float}:
-        return
-    if isinstance(value, bool):
-        raise PydanticCustomError("strict_number", "expected a number, not a boolean")
-    if isinstance(value, str) and str not in types and float not in types:
-        raise PydanticCustomError("strict_number", "expected an integer, not a string")
+from srd_core.registry import format_validation_error, number_problem
 
 
 class Strict(BaseModel):
@@ -60,11 +27,9 @@ class Strict(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _strict_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        annotation = cls.model_fields[info.field_name].annotation
-        _check_number(value, _leaf_types(annotation))
-        if isinstance(value, (list, tuple)):
-            for item in value:
-                _check_number(item, _item_types(annotation))
+        problem = number_problem(value, cls.model_fields[info.field_name].annotation)
+        if problem:
+            raise PydanticCustomError("strict_number", problem)
         return value
 
 
