@@ -270,9 +270,12 @@ def report_command(run_dir: Path) -> None:
     from srd_core.pipeline.lock import run_dir_lock
     from srd_core.pipeline.phases import stale_records
     from srd_core.report.build import write_report
+    from srd_core.rundir import RUN_DIR_MARKERS
 
     if not run_dir.is_dir():
         raise SRDError(f"{run_dir}: not a run directory (no such folder)")
+    if not any((run_dir / name).exists() for name in RUN_DIR_MARKERS):
+        raise SRDError(f"{run_dir}: not a run directory (none of {', '.join(RUN_DIR_MARKERS)})")
     with run_dir_lock(run_dir):
         problems = stale_records(run_dir)
         if problems:  # the report describes the artifacts on disk, so they must belong together

@@ -11,17 +11,26 @@ from pathlib import Path, PurePath
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from srd_core.errors import ConfigError, PluginError
-from srd_core.registry import format_validation_error
+from srd_core.registry import format_validation_error, number_problem
 
 
 class Strict(BaseModel):
-    """Base of every config section: unknown keys are errors."""
+    """Base of every config section: unknown keys are errors, and so are inf / nan floats, booleans where a
+    number goes and strings where an integer goes."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        problem = number_problem(value, cls.model_fields[info.field_name].annotation)
+        if problem:
+            raise PydanticCustomError("strict_number", problem)
+        return value
 
 
 class ComponentSpec(BaseModel):
@@ -61,11 +70,20 @@ class RunConfig(Strict):
     @field_validator("name")
     @classmethod
     def _inside_output_dir(cls, value: str) -> str:
+        if "\0" in value:
+            raise ValueError("a run name cannot hold a NUL byte")
         name = PurePath(value)
         if not value.strip() or name.is_absolute() or value.startswith("~") or ".." in name.parts \
                 or name.parts in ((), (".",)) or "\\" in value:
             raise ValueError(f"{value!r} must be a relative name that stays inside output_dir (no '..', "
                              "not absolute, not empty)")
+        return value
+
+    @field_validator("output_dir")
+    @classmethod
+    def _no_nul(cls, value: Path) -> Path:
+        if "\0" in str(value):
+            raise ValueError("a path cannot hold a NUL byte")
         return value
 
     @property
@@ -182,7 +200,8 @@ class TrainConfig(Strict):
     batch_size: int = Field(8, ge=1, description="Samples per device per micro-batch.")
     grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm (null = off).")
-    mixed_precision: Literal["no", "bf16", "fp16"] = Field("no", description="Autocast for the student.")
+    mixed_precision: Literal["no", "bf16", "fp16"] = Field("no", description="Autocast for the student "
+                                                            "(an unquoted `no`, which YAML reads as false, is no).")
     gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
     reset_optimizer_per_stage: bool = Field(True, description="Fresh optimizer and LR schedule each stage.")
     kd_chunk_size: int = Field(
@@ -203,6 +222,12 @@ class TrainConfig(Strict):
         "tokens/s and eval scores; files under run_dir/trackers/<label>.")
     select_best: SelectBestConfig = Field(default_factory=SelectBestConfig, description="Best-checkpoint "
                                           "selection by dev ROUGE-L within each stage.")
+
+
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _unquoted_no(cls, value: Any) -> Any:
+        return "no" if value is False else value
 
 
 class BaselineConfig(Strict):
@@ -393,13 +418,50 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return data
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``SafeLoader`` that refuses a key written twice in one mapping (PyYAML keeps the last silently)."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            duplicate = key in seen
+        except TypeError:  # an unhashable key: construct_mapping reports it
+            continue
+        if duplicate:
+            raise _DuplicateKey(key, key_node.start_mark.line + 1)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, line: int) -> None:
+        super().__init__(key, line)
+        self.key, self.line = key, line
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping with ``safe_load``; errors name the file and the line."""
+    """Read a YAML mapping (safe loading, duplicate keys refused); errors name the file and the line."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at line {line}, "
+                          f"offset {exc.start})") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{path}: line {exc.line}: duplicate key {exc.key!r}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -89,10 +92,19 @@ class Registry:
     def validate_params(self, kind: str, name: str, params: dict) -> BaseModel:
         """Validate ``params`` against the component's ``Params``; errors name the offending field."""
         entry = self.get(kind, name)
+        fields = getattr(entry.cls.Params, "model_fields", {})
+        for key, value in params.items():
+            problem = number_problem(value, fields[key].annotation) if key in fields else None
+            if problem:
+                raise PluginError(f"{kind} {name!r}: {key}: {problem} (got {value!r})")
         try:
-            return entry.cls.Params.model_validate(params)
+            validated = entry.cls.Params.model_validate(params)
         except ValidationError as exc:
             raise PluginError(format_validation_error(exc, prefix=f"{kind} {name!r}")) from None
+        for where, value in _floats(validated.model_dump()):
+            if not math.isfinite(value):
+                raise PluginError(f"{kind} {name!r}: {where}: must be a finite number (got {value})")
+        return validated
 
     def build(self, kind: str, name: str, params: dict | None = None) -> Component:
         """Instantiate a component with validated params."""
@@ -100,6 +112,59 @@ class Registry:
         component = self.get(kind, name).cls(validated)
         component.name = name
         return component
+
+
+def _leaf_types(annotation: Any) -> set[Any]:
+    """The plain types an annotation accepts (``int | None`` → {int, NoneType}; Annotated unwrapped)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _leaf_types(get_args(annotation)[0])
+    if origin is Literal:
+        return {type(v) for v in get_args(annotation)}
+    if origin in (Union, UnionType):
+        return set().union(*(_leaf_types(a) for a in get_args(annotation)))
+    return {origin or annotation}
+
+
+def _item_types(annotation: Any) -> set[Any]:
+    """The plain types the items of a list / tuple field accept (empty for other fields)."""
+    types: set[Any] = set()
+    for option in (get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)):
+        if get_origin(option) in (list, tuple):
+            types |= set().union(*(_leaf_types(a) for a in get_args(option) if a is not Ellipsis))
+    return types
+
+
+def _number_problem(value: Any, types: set[Any]) -> str | None:
+    if bool in types or not types & {int, float}:
+        return None
+    if isinstance(value, bool):
+        return "expected a number, not a boolean"
+    if isinstance(value, str) and str not in types and float not in types:
+        return "expected an integer, not a string"
+    return None
+
+
+def number_problem(value: Any, annotation: Any) -> str | None:
+    """What is wrong with ``value`` for a numeric field, or None: a bool where a number goes, or a string
+    where an integer goes (pydantic's lax mode reads ``true`` as 1 and ``"8"`` as 8). Strings stay accepted
+    for floats: PyYAML reads ``3e-4`` as one. List / tuple items are checked too."""
+    problem = _number_problem(value, _leaf_types(annotation))
+    if problem is None and isinstance(value, (list, tuple)):
+        problem = next((p for item in value if (p := _number_problem(item, _item_types(annotation)))), None)
+    return problem
+
+
+def _floats(value, where: str = ""):
+    """(dotted path, value) of every float in a dumped params tree."""
+    if isinstance(value, float):
+        yield where, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _floats(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _floats(item, f"{where}.{i}" if where else str(i))
 
 
 def format_validation_error(exc: ValidationError, prefix: str = "") -> str:

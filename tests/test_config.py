@@ -126,3 +126,19 @@ def test_missing_file_and_non_mapping(tmp_path):
 def test_debug_shows_traceback(tmp_path):
     result = invoke("--debug", "config", "validate", str(tmp_path / "nope.yaml"))
     assert isinstance(result.exception, ConfigError)
+
+
+def test_unquoted_no_is_no_mixed_precision(tmp_path):
+    """YAML reads an unquoted `no` as false; it means mixed_precision "no"."""
+    config = load_config(write(tmp_path, BASE), ["train.mixed_precision=no"])
+    assert config.train.mixed_precision == "no"
+    with pytest.raises(ConfigError, match=r"train\.mixed_precision"):
+        load_config(write(tmp_path, BASE), ["train.mixed_precision=yes"])
+
+
+def test_yaml_exponent_string_stays_a_float(tmp_path):
+    """PyYAML reads `3e-4` (no dot) as a string; float fields keep taking it, int fields and booleans do not."""
+    assert load_config(write(tmp_path, BASE), ["train.lr=3e-4"]).train.lr == 3e-4
+    for override in ("train.lr=true", "train.batch_size='8'"):
+        with pytest.raises(ConfigError):
+            load_config(write(tmp_path, BASE), [override])

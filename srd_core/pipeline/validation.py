@@ -11,6 +11,8 @@ Each problem is one ``ConfigError`` line naming the field.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -256,11 +258,26 @@ def _check_bins(config: SRDConfig) -> None:
 
 
 def _check_run_dir(config: SRDConfig) -> None:
+    """The run dir must be creatable: output_dir and the run dir are directories where they exist, and the
+    nearest existing ancestor is a directory a new directory can be made in (probed, then removed)."""
     out = config.run.output_dir
     if out.exists() and not out.is_dir():
         raise ConfigError(f"run.output_dir: {out} exists and is not a directory")
     if config.run.dir.exists() and not config.run.dir.is_dir():
         raise ConfigError(f"run.name: {config.run.dir} exists and is not a directory")
+    ancestor = config.run.dir
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    field = "run.output_dir" if ancestor != config.run.dir and not out.is_dir() else "run.name"
+    if not ancestor.is_dir():
+        raise ConfigError(f"{field}: cannot create {config.run.dir}: {ancestor} is a file, not a directory")
+    if ancestor == config.run.dir:
+        return
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".srd-probe-", dir=ancestor))
+    except OSError as exc:
+        raise ConfigError(f"{field}: cannot create {config.run.dir}: no directory can be made in {ancestor} "
+                          f"({exc.strerror})") from None
 
 
 def _check_machine(config: SRDConfig) -> None:

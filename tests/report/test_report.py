@@ -223,6 +223,16 @@ def test_not_a_directory_is_a_one_line_error(tmp_path):
     assert "not a run directory" in result.output
 
 
+def test_directory_without_run_artifacts_is_refused_and_left_empty(tmp_path):
+    """A folder that holds no run artifact gets no report.html and no .lock."""
+    (tmp_path / "notes.txt").write_text("not a run\n")
+    result = CliRunner().invoke(cli, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"srd: error: {tmp_path}: not a run directory (none of config.yaml")
+    assert len(result.stderr.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists() and shutil.which("chromium") is None,
                     reason="headless Chromium is not installed (Debian: apt-get install -y chromium)")
 def test_screenshot_in_headless_chromium(full_run, tmp_path):
