@@ -8,7 +8,6 @@ from pathlib import Path
 import torch
 
 from srd_core.config import SRDConfig
-from srd_core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +44,19 @@ def load_models(config: SRDConfig, run_dir: Path, teacher, student_path: str | P
 
     With ``load_teacher=False`` (a cached teacher signal) the teacher is None.
     """
-    from srd_core.models.loading import check_vocabularies, load_causal_lm, load_tokenizer, resolve_model_path
+    from srd_core.models.loading import (
+        attach_lora,
+        check_vocabularies,
+        load_causal_lm,
+        load_tokenizer,
+        resolve_model_path,
+    )
 
     s_path = str(student_path) if student_path is not None else resolve_model_path(config.student, run_dir, "student")
     tokenizer = load_tokenizer(config.student, s_path, "student")
     student = load_causal_lm(config.student, s_path, "student")
     if config.student.lora is not None:
-        student = _with_lora(student, config)
+        student = attach_lora(student, config.student.lora)
     if not load_teacher:
         return student, tokenizer, None
     if teacher is None or isinstance(teacher, (str, Path)):
@@ -60,17 +65,6 @@ def load_models(config: SRDConfig, run_dir: Path, teacher, student_path: str | P
         # White-box KD needs one vocabulary: a different tokenizer is a clear error, padded heads are fine.
         check_vocabularies(load_tokenizer(config.teacher, t_path, "teacher"), tokenizer, teacher, student)
     return student, tokenizer, teacher
-
-
-def _with_lora(student, config: SRDConfig):
-    """The student wrapped with trainable LoRA adapters (needs ``peft``)."""
-    try:
-        from peft import LoraConfig, get_peft_model
-    except ImportError:
-        raise ConfigError("student.lora: needs the `peft` package (pip install 'srd[peft]')") from None
-    lora = config.student.lora
-    return get_peft_model(student, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                              target_modules=lora.target_modules, task_type="CAUSAL_LM"))
 
 
 def freeze(model: torch.nn.Module) -> torch.nn.Module:
