@@ -386,8 +386,43 @@ def resolve_components(config: SRDConfig) -> SRDConfig:
     return config
 
 
+def _default_node(path: tuple[str, ...]) -> dict[str, Any] | list[Any]:
+    """The raw default of a config node missing from a file: a component slot's default spec (or list of
+    specs, ``curriculum.metrics``), else ``{}``.
+
+    ``--set curriculum.pacer.num_bins=5`` on a config that leaves the pacer at its default then means
+    the default pacer with 5 bins, not a pacer without a name.
+    """
+    section = SRDConfig.model_fields.get(path[0]) if len(path) == 2 else None
+    fields = getattr(section.annotation, "model_fields", {}) if section is not None else {}
+    if path[-1] not in fields:
+        return {}
+    default = fields[path[-1]].get_default(call_default_factory=True)
+    if isinstance(default, ComponentSpec):
+        return default.model_dump(mode="json")
+    if isinstance(default, list) and default and all(isinstance(d, ComponentSpec) for d in default):
+        return [d.model_dump(mode="json") for d in default]
+    return {}
+
+
+def data_at(data: dict[str, Any], parts: list[str], value: dict[str, Any]) -> dict[str, Any]:
+    """Put ``value`` at ``parts`` of ``data`` (every parent exists) and return it."""
+    node: Any = data
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if isinstance(node, list):
+        node[int(parts[-1])] = value
+    else:
+        node[parts[-1]] = value
+    return value
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``a.b.c=value`` overrides (value parsed as YAML) to a raw config mapping."""
+    """Apply ``a.b.c=value`` overrides (value parsed as YAML) to a raw config mapping.
+
+    Setting a param of a component (``train.kd_loss.beta=0.2``) merges into its spec: the one in the
+    file (also when written as a bare name, ``kd_loss: jsd``), else the default one.
+    """
     data = copy.deepcopy(raw)
     for item in overrides:
         if "=" not in item:
@@ -408,11 +443,15 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
                     node[int(part)] = value
                 else:
                     node = node[int(part)]
+                    if isinstance(node, str):  # metrics: [rouge_l, ...] given a param
+                        node = data_at(data, parts[:depth + 1], {"name": node})
             elif isinstance(node, dict):
                 if last:
                     node[part] = value
                 else:
-                    node = node.setdefault(part, {})
+                    node = node.setdefault(part, _default_node(tuple(parts[:depth + 1])))
+                    if isinstance(node, str):  # `kd_loss: fkl` given a param: the spec {name: fkl, ...}
+                        node = data_at(data, parts[:depth + 1], {"name": node})
             else:
                 raise ConfigError(f"--set {key}: {'.'.join(parts[:depth])} is not a mapping")
     return data

@@ -84,6 +84,23 @@ def test_overrides_reach_lists_and_parse_yaml():
         apply_overrides(BASE, ["curriculum.metrics.3.scale=1"])
 
 
+def test_overrides_merge_into_component_specs():
+    """A param set on a component merges into its spec: the file's, a bare name, or the default one."""
+    raw = {"train": {"kd_loss": "jsd"}, "curriculum": {"metrics": ["rouge_l", "cross_entropy"]}}
+    data = apply_overrides(raw, ["train.kd_loss.beta=0.3", "curriculum.pacer.num_bins=5",
+                                 "curriculum.metrics.1.scale=2", "train.temperature.values=[1, 2]"])
+    assert data["train"]["kd_loss"] == {"name": "jsd", "beta": 0.3}
+    assert data["curriculum"]["pacer"] == {"name": "baby_step", "num_bins": 5}  # the default pacer, 5 bins
+    assert data["curriculum"]["metrics"] == ["rouge_l", {"name": "cross_entropy", "scale": 2}]
+    assert data["train"]["temperature"] == {"name": "stagewise", "values": [1, 2]}
+    assert raw["train"]["kd_loss"] == "jsd"  # the input is not mutated
+    # a section that is no component still starts empty; a whole spec set at once replaces the default
+    assert apply_overrides({}, ["train.lr=0.1"]) == {"train": {"lr": 0.1}}
+    assert apply_overrides({}, ["train.kd_loss={name: rkl}"])["train"]["kd_loss"] == {"name": "rkl"}
+    assert apply_overrides({}, ["curriculum.metrics.0.scale=3"])["curriculum"]["metrics"] == [
+        {"name": "rouge_l", "scale": 3}, {"name": "cross_entropy"}]
+
+
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
