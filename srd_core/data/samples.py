@@ -251,6 +251,32 @@ def _student_tokenizer_path(config) -> str:
     return resolve_model_path(config.student, config.run.dir, "student")
 
 
+def needs_prepared_tokenizer(config) -> bool:
+    """Whether loading the data needs the student tokenizer that `prepare` trains: a chat-template loader
+    without a ``tokenizer`` param and a preset student."""
+    specs = [config.data.train] + ([config.data.eval] if config.data.eval is not None else [])
+    return config.student.preset is not None and config.student.path is None and any(
+        s.params.get("chat_template") and not s.params.get("tokenizer") for s in specs)
+
+
+def probe_split(config, split: str, limit: int) -> None:
+    """Load up to ``limit`` valid samples of a file loader's ``split`` as the run will (``on_bad_sample``
+    applied), raising the ``DataError`` the run would: a field missing from the records, a bad record under
+    ``stop``, no valid record at all. Other tasks (generated, hub datasets) are left to the run."""
+    task = build_task(config, split)
+    if not isinstance(task, LoaderTask):
+        return
+    loaded = task.load_split(split, config.data.on_bad_sample, limit)
+    if not loaded.samples:
+        first = f" (first: {loaded.skipped[0].message})" if loaded.skipped else ""
+        raise DataError(f"{split_field(config, split)}: the {split} split has no valid samples{first}")
+
+
+def split_field(config, split: str) -> str:
+    """The config field that provides ``split`` (``data.eval`` or ``data.train``)."""
+    return "data.eval" if split == "eval" and config.data.eval is not None else "data.train"
+
+
 def load_split(config, split: str) -> LoadedSplit:
     """Load ``split`` ("train" or "eval") as the config says: task, limit and ``on_bad_sample`` applied."""
     task = build_task(config, split)
@@ -262,8 +288,7 @@ def load_split(config, split: str) -> LoadedSplit:
         samples = task.load(split)
         loaded = collect_samples(_sample_records(samples, task.name, split), lambda r: r.data, policy, split, limit)
     if not loaded.samples:
-        raise DataError(f"data.{'eval' if split == 'eval' and config.data.eval else 'train'}: "
-                        f"the {split} split has no valid samples")
+        raise DataError(f"{split_field(config, split)}: the {split} split has no valid samples")
     if loaded.skipped:
         logger.warning("%s split: skipped %d bad samples (data.on_bad_sample=skip); first: %s",
                        split, loaded.skipped_count, loaded.skipped[0].message)

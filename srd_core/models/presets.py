@@ -59,10 +59,16 @@ def resolve_preset(name: str, overrides: Mapping[str, Any] | None = None, field_
     return preset
 
 
-def llama_config(preset: Preset, tokenizer) -> LlamaConfig:
-    """The ``LlamaConfig`` of ``preset`` for ``tokenizer``'s vocabulary and special tokens."""
+def llama_config(preset: Preset, tokenizer=None, vocab_size: int | None = None) -> LlamaConfig:
+    """The ``LlamaConfig`` of ``preset`` for ``tokenizer``'s vocabulary and special tokens (or, without a
+    tokenizer, for ``vocab_size`` with no special tokens: enough to know the model's modules)."""
+    special = {}
+    if tokenizer is not None:
+        vocab_size = len(tokenizer)
+        special = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+                   "pad_token_id": tokenizer.pad_token_id}
     return LlamaConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=vocab_size,
         hidden_size=preset.hidden_size,
         intermediate_size=preset.intermediate_size,
         num_hidden_layers=preset.num_layers,
@@ -71,9 +77,7 @@ def llama_config(preset: Preset, tokenizer) -> LlamaConfig:
         max_position_embeddings=preset.max_position_embeddings,
         rope_theta=preset.rope_theta,
         tie_word_embeddings=preset.tie_word_embeddings,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
+        **special,
     )
 
 

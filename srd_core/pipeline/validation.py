@@ -2,11 +2,13 @@
 
 ``srd config validate`` and every command call ``validate_config`` right after loading the config
 and before a run directory is created, so a mistake costs seconds and leaves nothing on disk. What
-is checked here needs no model and no data loading: schedules against the stages each pacer plans
-(and their values in range over the whole run), model sources (preset known and consistent, local
-directories that exist and hold a model), data files that exist, an eval split to evaluate on, room
-for the curriculum's bins, the run directory's place, and what the machine can do (fp16 needs CUDA).
-Each problem is one ``ConfigError`` line naming the field.
+is checked here loads no weights: schedules against the stages each pacer plans (and their values in
+range over the whole run), model sources (preset known and consistent, local directories that exist
+and hold a model), a cached teacher signal against the teacher's vocabulary, LoRA target modules
+against the student's modules (built on the meta device), data files that exist and whose first
+records load as the run will load them, an eval split to evaluate on, room for the curriculum's
+bins, the run directory's place, the trackers' packages, and what the machine can do (fp16 needs
+CUDA). Each problem is one ``ConfigError`` line naming the field.
 """
 
 from __future__ import annotations
@@ -15,15 +17,25 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from srd_core.config import ComponentSpec, ModelConfig, SRDConfig
 from srd_core.errors import ConfigError, SRDError
+
+if TYPE_CHECKING:
+    import torch
 
 SCHEDULE_RANGES: dict[str, tuple[float, float | None, str]] = {
     "temperature": (0.0, None, "a temperature must be > 0"),
     "sft_weight": (0.0, 1.0, "an SFT weight must be in [0, 1]"),
 }
 """Schedule role → (lower, upper, rule). Temperatures are exclusive at 0, SFT weights inclusive."""
+
+PROBE_SAMPLES = 1000
+"""Valid samples per data split that validation loads (the run loads them all)."""
+
+PROBE_MAX_BYTES = 64 * 2**20
+"""Data files above this size (together, per split) are not probed by validation (they are read whole)."""
 
 PROBE_TOTAL = 101
 """Nominal optimizer steps over which schedules are sampled (values are checked at every 10th step)."""
@@ -40,10 +52,11 @@ def validate_config(config: SRDConfig, source: str | Path | None = None, files: 
     """
     checks = [_check_curriculum, _check_schedules, _check_presets]
     if files:
-        checks += [_check_models, _check_data, *([_check_bins] if curates else []), _check_run_dir]
+        checks += [_check_models, _check_teacher_signals, _check_lora, _check_data,
+                   *([_check_bins] if curates else []), _check_samples, _check_run_dir]
     if evaluates:
         checks.append(_check_eval_split)
-    checks.append(_check_machine)
+    checks += [_check_trackers, _check_machine]
     try:
         for check in checks:
             check(config)
@@ -130,6 +143,90 @@ def _check_models(config: SRDConfig) -> None:
             _check_model_dir(f"{role}.adapter", cfg.adapter)
 
 
+def _teacher_vocab(config: SRDConfig) -> int | None:
+    """The teacher's output width when known without loading it: a local model's config.json, or (an upper
+    bound) the vocabulary `prepare` trains for a preset; None for a hub id."""
+    import json
+
+    if config.teacher.preset is not None:
+        return config.prepare.vocab_size if config.teacher.path is None else None
+    path = Path(config.teacher.path).expanduser() / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # loading the model names the problem
+    vocab = data.get("vocab_size", (data.get("text_config") or {}).get("vocab_size"))
+    return vocab if isinstance(vocab, int) and vocab > 0 else None
+
+
+def _check_teacher_signals(config: SRDConfig) -> None:
+    """A cached teacher signal must fit the teacher's vocabulary (e.g. top-k's k below it)."""
+    from srd_core.training.teacher_cache import build_signal, signal_spec
+
+    vocab = _teacher_vocab(config)
+    if vocab is None:
+        return
+    for label in ("srd", "baseline") if config.baseline.enabled else ("srd",):
+        field, spec = signal_spec(config, label)
+        if spec.name == "online":
+            continue
+        try:
+            build_signal(config, label).fields(vocab, [1.0])
+        except ValueError as exc:
+            raise ConfigError(f"{field}.{exc}") from None
+
+
+def _student_modules(config: SRDConfig) -> dict[str, torch.nn.Module] | None:
+    """The student's modules by name, built on the meta device (no weights read); None for a hub id or an
+    unreadable config (loading names the problem)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from srd_core.models.presets import llama_config, resolve_preset
+
+    cfg = config.student
+    if cfg.preset is not None:
+        preset = resolve_preset(cfg.preset, config.prepare.student_arch.model_dump(), "student.preset")
+        hf_config = llama_config(preset, vocab_size=config.prepare.vocab_size)
+    elif (Path(cfg.path).expanduser() / "config.json").is_file():
+        try:
+            hf_config = AutoConfig.from_pretrained(Path(cfg.path).expanduser(), trust_remote_code=cfg.trust_remote_code)
+        except (OSError, ValueError):
+            return None
+    else:
+        return None
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(hf_config, trust_remote_code=cfg.trust_remote_code)
+    return dict(model.named_modules())
+
+
+def _check_lora(config: SRDConfig) -> None:
+    """``student.lora.target_modules`` must match some module of the student (as peft matches them)."""
+    import torch
+
+    lora = config.student.lora
+    if lora is None or lora.target_modules == "all-linear":
+        return
+    try:
+        from peft import LoraConfig as PeftLoraConfig
+        from peft.tuners.tuners_utils import check_target_module_exists
+    except ImportError:
+        raise ConfigError("student.lora: needs the `peft` package (pip install 'srd[peft]')") from None
+    modules = _student_modules(config)
+    if modules is None:
+        return
+    peft_cfg = PeftLoraConfig(target_modules=lora.target_modules, task_type="CAUSAL_LM")
+    if not any(check_target_module_exists(peft_cfg, name) for name in modules if name):
+        from transformers.pytorch_utils import Conv1D
+
+        adaptable = (torch.nn.Linear, torch.nn.Embedding, Conv1D)
+        leaves = sorted({name.rsplit(".", 1)[-1] for name, m in modules.items() if isinstance(m, adaptable)})
+        raise ConfigError(f"student.lora.target_modules: {lora.target_modules!r} matches no module of the student "
+                          f"(its linear and embedding layers: {', '.join(leaves)})")
+
+
 def _check_preset(config: SRDConfig, role: str, name: str) -> None:
     from srd_core.models.presets import resolve_preset
 
@@ -199,6 +296,27 @@ def _check_data(config: SRDConfig) -> None:
 
             if looks_like_path(params["path"]) and not Path(params["path"]).expanduser().is_dir():
                 raise ConfigError(f"{field}.path: local dataset directory {params['path']!r} does not exist")
+
+
+def _check_samples(config: SRDConfig) -> None:
+    """The first records of each local data file load as the run will load them (fields, ids, encoding).
+
+    Files above ``PROBE_MAX_BYTES`` are left to the run (`srd run` reads its data before prepare), and so are
+    generated and hub datasets.
+    """
+    from srd_core.data.samples import needs_prepared_tokenizer, probe_split, split_spec
+
+    if needs_prepared_tokenizer(config):
+        return
+    for split in ("train", "eval"):
+        if split == "eval" and not (config.data.eval is not None or _has_eval_split(config.data.train)):
+            continue  # _check_eval_split names it for commands that evaluate
+        spec = split_spec(config, split)
+        if not _file_params(spec):
+            continue
+        paths = [Path(p) for p in (spec.params.get("train"), spec.params.get("eval")) if p is not None]
+        if sum(p.stat().st_size for p in paths if p.is_file()) <= PROBE_MAX_BYTES:
+            probe_split(config, split, PROBE_SAMPLES)
 
 
 def _check_eval_split(config: SRDConfig) -> None:
@@ -278,6 +396,13 @@ def _check_run_dir(config: SRDConfig) -> None:
     except OSError as exc:
         raise ConfigError(f"{field}: cannot create {config.run.dir}: no directory can be made in {ancestor} "
                           f"({exc.strerror})") from None
+
+
+def _check_trackers(config: SRDConfig) -> None:
+    """Every tracker in ``train.log_with`` must be installed (else training would stop after prepare)."""
+    from srd_core.training.trackers import check_available
+
+    check_available(list(config.train.log_with))
 
 
 def _check_machine(config: SRDConfig) -> None:
