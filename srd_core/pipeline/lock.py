@@ -69,6 +69,28 @@ def _rank() -> int:
         return 0
 
 
+def _missing_dirs(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _remove_if_unused(run_dir: Path, created: list[Path]) -> None:
+    """Remove a run dir this command created when it holds nothing but the lock (the command stopped before
+    writing anything, e.g. on bad data), then the parents it created that are empty: nothing half-written."""
+    try:
+        if os.listdir(run_dir) != [LOCK_FILE]:
+            return
+        os.unlink(run_dir / LOCK_FILE)
+        for directory in created:
+            os.rmdir(directory)
+    except OSError:  # another command has started writing there: leave it
+        return
+
+
 @contextlib.contextmanager
 def run_dir_lock(run_dir: str | Path) -> Iterator[None]:
     """Hold the lock of ``run_dir`` (created here) for the block; ``RunDirLocked`` if another command has it."""
@@ -76,6 +98,7 @@ def run_dir_lock(run_dir: str | Path) -> Iterator[None]:
         yield
         return
     run_dir = Path(run_dir)
+    created = _missing_dirs(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -95,6 +118,8 @@ def run_dir_lock(run_dir: str | Path) -> Iterator[None]:
             yield
         finally:
             os.ftruncate(fd, 0)  # a clean exit leaves no holder behind
+            if created:
+                _remove_if_unused(run_dir, created)
             fcntl.flock(fd, fcntl.LOCK_UN)
             logger.debug("released the lock of %s after %.1fs", run_dir, time.monotonic() - start)
     finally:

@@ -54,14 +54,18 @@ def write_samples_meta(run_dir: Path, samples) -> None:
     write_jsonl_atomic(run_dir / SAMPLES_META_FILE, rows)
 
 
-def evaluate_models(config: SRDConfig, run_dir: Path, models: list[str], planner=None) -> bool:
-    """Final ROUGE-L of each model into eval.jsonl; models whose row is complete (see phases.py) are skipped."""
+def evaluate_models(config: SRDConfig, run_dir: Path, models: list[str], planner=None,
+                    samples: list | None = None) -> bool:
+    """Final ROUGE-L of each model into eval.jsonl; models whose row is complete (see phases.py) are skipped.
+
+    ``samples`` are the held-out samples when already loaded.
+    """
     from srd_core.evaluation.evaluate import evaluate_run_model, load_eval_samples, model_location, write_eval_row
     from srd_core.pipeline.phases import Planner, run_phase
 
     planner = planner or Planner(config, run_dir)
     path = run_dir / EVAL_FILE
-    loaded: list = []
+    loaded: list = [samples] if samples is not None else []
 
     def evaluate(which: str) -> None:
         if not loaded:
@@ -81,7 +85,7 @@ def evaluate_models(config: SRDConfig, run_dir: Path, models: list[str], planner
 def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
     """Run every phase of SRD and its baseline on ``config``; complete phases are skipped, stale ones redone."""
     from srd_core.curation.curate import run_curation
-    from srd_core.data.samples import load_samples
+    from srd_core.data.samples import load_samples, needs_prepared_tokenizer
     from srd_core.models.prepare import prepare
     from srd_core.pipeline.commands import sync_config_file
     from srd_core.pipeline.phases import Planner, consistent, run_phase
@@ -91,6 +95,12 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
     from srd_core.training.teacher_cache import build_teacher_caches, uses_cache
 
     run_dir = Path(run_dir) if run_dir is not None else config.run.dir
+    # The data is read before anything is written or trained, so a bad field or sample stops the run in
+    # seconds and leaves the run dir as it was; only a chat template that needs the tokenizer prepare
+    # trains waits for it.
+    early = not needs_prepared_tokenizer(config)
+    samples = load_samples(config, "train") if early else None
+    eval_samples = load_samples(config, "eval") if early else None
     run_dir.mkdir(parents=True, exist_ok=True)
     accelerator = default_accelerator()  # torchrun on CPU: gloo, not N independent single-process runs
     main = accelerator.is_main_process
@@ -117,7 +127,8 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
         accelerator.wait_for_everyone()
 
     _timed(result, timings, "prepare", phase("prepare", do_prepare))
-    samples = load_samples(config, "train")
+    if samples is None:
+        samples = load_samples(config, "train")
     if main:
         write_samples_meta(run_dir, samples)
 
@@ -144,7 +155,7 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
 
     models = ["teacher", "student", "srd"] + (["baseline"] if config.baseline.enabled else [])
     if main:
-        _timed(result, timings, "evaluate", lambda: evaluate_models(config, run_dir, models, planner))
+        _timed(result, timings, "evaluate", lambda: evaluate_models(config, run_dir, models, planner, eval_samples))
         write_json_atomic(timings_path, timings)
         rows = read_jsonl(run_dir / EVAL_FILE, tolerate_torn_tail=True)
         result.scores = {r["model"]: r.get("score", r.get("rouge_l")) for r in rows}

@@ -32,12 +32,30 @@ def test_a_second_holder_is_refused_with_the_first_ones_pid(tmp_path):
     with run_dir_lock(run_dir):
         info = _info(run_dir)
         assert info["pid"] == os.getpid() and info["started"] and info["host"]
+        (run_dir / "artifact").write_text("x")
         refused = pytest.raises(RunDirLocked, match=rf"{run_dir}: in use by pid {os.getpid()} \(started ")
         with refused, run_dir_lock(run_dir):
             pass
     assert _info(run_dir) is None  # released cleanly: no holder left behind
     with run_dir_lock(run_dir):  # and free again
         pass
+
+
+def test_a_run_dir_left_empty_is_removed_with_the_parents_it_created(tmp_path):
+    """A command that stops before writing anything (bad data) leaves no run dir behind; one that wrote
+    something, or a dir that existed before, stays."""
+    run_dir = tmp_path / "runs" / "new"
+    with pytest.raises(ValueError), run_dir_lock(run_dir):
+        raise ValueError("bad data")
+    assert not (tmp_path / "runs").exists()
+    existing = tmp_path / "old"
+    existing.mkdir()
+    with run_dir_lock(existing):
+        pass
+    assert existing.is_dir()
+    with run_dir_lock(run_dir):
+        (run_dir / "prepared").mkdir()
+    assert (run_dir / "prepared").is_dir() and _info(run_dir) is None
 
 
 def test_other_ranks_of_the_holding_job_proceed(tmp_path, monkeypatch):

@@ -151,3 +151,26 @@ def test_rerun_skips_every_finished_phase(run):
     for phase in ("prepare", "reflect", "curate", "train_srd", "train_baseline", "evaluate"):
         line = next(line for line in second.stdout.splitlines() if line.strip().startswith(f"{phase}:"))
         assert "skipped" in line, second.stdout
+
+
+def test_bad_data_beyond_validations_probe_stops_the_run_before_prepare(tmp_path):
+    """Validation loads the first 1,000 samples; a bad record after them stops `srd run` when it reads the
+    data, which it does before prepare trains anything: one line naming the line, exit 2, no run dir."""
+    rows = [{"id": f"r{i}", "instruction": f"say {i}", "output": f"ok {i}"} for i in range(1100)]
+    rows[1050].pop("output")
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = {"run": {"name": "late", "output_dir": str(tmp_path / "runs")},
+              "teacher": {"preset": "micro-teacher"}, "student": {"preset": "micro-student"},
+              "data": {"train": {"name": "jsonl", "train": str(data), "dev_size": 20, "id_field": "id",
+                                 "template": "{instruction}"}, "max_prompt_tokens": 32, "max_length": 48}}
+    path = tmp_path / "late.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    valid = subprocess.run([SRD, "config", "validate", str(path)], capture_output=True, text=True, env=env)
+    assert valid.returncode == 0, valid.stderr
+    proc = subprocess.run([SRD, "run", str(path)], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == f"srd: error: {data}, line 1051: field 'output': missing field"
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "runs").exists()
