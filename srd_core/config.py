@@ -405,25 +405,49 @@ def _default_node(path: tuple[str, ...]) -> dict[str, Any] | list[Any]:
     return {}
 
 
-def data_at(data: dict[str, Any], parts: list[str], value: dict[str, Any]) -> dict[str, Any]:
-    """Put ``value`` at ``parts`` of ``data`` (every parent exists) and return it."""
-    node: Any = data
-    for part in parts[:-1]:
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    if isinstance(node, list):
-        node[int(parts[-1])] = value
-    else:
-        node[parts[-1]] = value
-    return value
+def _is_component_path(parts: tuple[str, ...]) -> bool:
+    """Whether ``parts`` locate a component spec: a slot of ``COMPONENT_FIELDS``, a difficulty metric, an
+    eval set."""
+    return (parts in {p for p, _ in COMPONENT_FIELDS}
+            or (len(parts) == 3 and parts[:2] == ("curriculum", "metrics") and parts[2].isdigit())
+            or (len(parts) == 3 and parts[:2] == ("eval", "sets")))
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``a.b.c=value`` overrides (value parsed as YAML) to a raw config mapping.
 
     Setting a param of a component (``train.kd_loss.beta=0.2``) merges into its spec: the one in the
-    file (also when written as a bare name, ``kd_loss: jsd``), else the default one.
+    file (also when written as a bare name, ``kd_loss: jsd``), else the default one. Renaming a
+    defaulted component (``train.temperature.name=constant``) drops the default's params, which belong
+    to the default component, and keeps those set by overrides.
     """
     data = copy.deepcopy(raw)
+    defaulted: dict[tuple[str, ...], set[str]] = {}  # spec path → default params no override has set
+
+    def descend(parent: Any, key: str | int, path: tuple[str, ...]) -> Any:
+        if isinstance(parent, dict) and key not in parent:
+            parent[key] = _default_node(path)
+            specs = [(path, parent[key])] if isinstance(parent[key], dict) else \
+                [((*path, str(i)), spec) for i, spec in enumerate(parent[key])]
+            for spec_path, spec in specs:
+                if "name" in spec:
+                    defaulted[spec_path] = set(spec) - {"name"}
+        if isinstance(parent[key], str) and _is_component_path(path):  # `kd_loss: fkl` given a param
+            parent[key] = {"name": parent[key]}
+        return parent[key]
+
+    def assign(parent: Any, key: str | int, path: tuple[str, ...], value: Any) -> None:
+        parent_path = path[:-1]
+        if parent_path in defaulted:
+            if key == "name" and value != parent.get("name"):
+                for param in defaulted.pop(parent_path):
+                    parent.pop(param, None)
+            else:
+                defaulted[parent_path].discard(str(key))
+        for stale in [p for p in defaulted if p[:len(path)] == path]:  # a whole spec replaced
+            del defaulted[stale]
+        parent[key] = value
+
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE")
@@ -432,28 +456,22 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             value = yaml.safe_load(value_text)
         except yaml.YAMLError as exc:
             raise ConfigError(f"--set {key}: value is not valid YAML ({exc.__class__.__name__})") from None
-        parts = key.strip().split(".")
+        parts = tuple(key.strip().split("."))
         node: Any = data
         for depth, part in enumerate(parts):
-            last = depth == len(parts) - 1
+            path = parts[:depth + 1]
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
-                    raise ConfigError(f"--set {key}: {'.'.join(parts[:depth + 1])} is not a valid list index")
-                if last:
-                    node[int(part)] = value
-                else:
-                    node = node[int(part)]
-                    if isinstance(node, str):  # metrics: [rouge_l, ...] given a param
-                        node = data_at(data, parts[:depth + 1], {"name": node})
+                    raise ConfigError(f"--set {key}: {'.'.join(path)} is not a valid list index")
+                index: str | int = int(part)
             elif isinstance(node, dict):
-                if last:
-                    node[part] = value
-                else:
-                    node = node.setdefault(part, _default_node(tuple(parts[:depth + 1])))
-                    if isinstance(node, str):  # `kd_loss: fkl` given a param: the spec {name: fkl, ...}
-                        node = data_at(data, parts[:depth + 1], {"name": node})
+                index = part
             else:
                 raise ConfigError(f"--set {key}: {'.'.join(parts[:depth])} is not a mapping")
+            if depth == len(parts) - 1:
+                assign(node, index, path, value)
+            else:
+                node = descend(node, index, path)
     return data
 
 

@@ -251,18 +251,19 @@ def _student_tokenizer_path(config) -> str:
     return resolve_model_path(config.student, config.run.dir, "student")
 
 
-def needs_prepared_tokenizer(config) -> bool:
-    """Whether loading the data needs the student tokenizer that `prepare` trains: a chat-template loader
-    without a ``tokenizer`` param and a preset student."""
-    specs = [config.data.train] + ([config.data.eval] if config.data.eval is not None else [])
-    return config.student.preset is not None and config.student.path is None and any(
-        s.params.get("chat_template") and not s.params.get("tokenizer") for s in specs)
+def needs_prepared_tokenizer(config, split: str) -> bool:
+    """Whether loading ``split`` needs the student tokenizer that `prepare` trains: a chat-template loader
+    without a ``tokenizer`` param, and a preset student."""
+    params = split_spec(config, split).params
+    return (config.student.preset is not None and config.student.path is None
+            and bool(params.get("chat_template")) and not params.get("tokenizer"))
 
 
 def probe_split(config, split: str, limit: int) -> None:
-    """Load up to ``limit`` valid samples of a file loader's ``split`` as the run will (``on_bad_sample``
-    applied), raising the ``DataError`` the run would: a field missing from the records, a bad record under
-    ``stop``, no valid record at all. Other tasks (generated, hub datasets) are left to the run."""
+    """Load up to ``limit`` valid samples of a ``LoaderTask``'s ``split`` as the run loads its first ones
+    (``on_bad_sample`` applied), raising the ``DataError`` the run would: a field missing from the records,
+    a bad record under ``stop``, no valid record at all. Generated tasks are left to the run; which loaders
+    are worth probing (local files, not hub datasets) is the caller's choice."""
     task = build_task(config, split)
     if not isinstance(task, LoaderTask):
         return

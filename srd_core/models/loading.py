@@ -109,18 +109,24 @@ def _load_weights(cfg: ModelConfig, name: str, field: str):
                        trust_remote_code=cfg.trust_remote_code)
 
 
-def merge_adapter(model, adapter: str, field: str):
-    """``model`` with the PEFT adapter at ``adapter`` (local dir or hub id) merged into its weights."""
+def import_peft(field: str):
+    """The ``peft`` module, or a ``ConfigError`` naming ``field`` when it is not installed."""
     try:
-        from peft import PeftModel
+        import peft
     except ImportError:
         raise ConfigError(f"{field}: needs the `peft` package (pip install 'srd[peft]')") from None
+    return peft
+
+
+def merge_adapter(model, adapter: str, field: str):
+    """``model`` with the PEFT adapter at ``adapter`` (local dir or hub id) merged into its weights."""
+    peft = import_peft(field)
     try:
         location = locate(adapter, field, probe_file=ADAPTER_CONFIG)
     except NotAvailableError as exc:
         raise ModelNotFoundError(str(exc)) from None
     try:
-        peft_model = PeftModel.from_pretrained(model, location.name, local_files_only=location.local_files_only)
+        peft_model = peft.PeftModel.from_pretrained(model, location.name, local_files_only=location.local_files_only)
     except (OSError, ValueError) as exc:
         raise ModelNotFoundError(str(not_found_error(field, adapter, location, "model", exc))) from None
     return peft_model.merge_and_unload()
@@ -144,15 +150,11 @@ def load_causal_lm(cfg: ModelConfig, name: str, role: str):
 
 def attach_lora(model, lora: LoraConfig, field: str = "student.lora"):
     """``model`` wrapped with fresh trainable LoRA adapters; every base weight frozen."""
+    peft = import_peft(field)
+    peft_cfg = peft.LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                               target_modules=lora.target_modules, task_type="CAUSAL_LM")
     try:
-        from peft import LoraConfig as PeftLoraConfig
-        from peft import get_peft_model
-    except ImportError:
-        raise ConfigError(f"{field}: needs the `peft` package (pip install 'srd[peft]')") from None
-    peft_cfg = PeftLoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                              target_modules=lora.target_modules, task_type="CAUSAL_LM")
-    try:
-        wrapped = get_peft_model(model, peft_cfg)
+        wrapped = peft.get_peft_model(model, peft_cfg)
     except ValueError as exc:  # e.g. target modules that do not exist in this architecture
         raise ConfigError(f"{field}.target_modules: {str(exc).splitlines()[0]}") from None
     wrapped.enable_input_require_grads()  # gradient checkpointing reaches the adapters

@@ -91,6 +91,35 @@ def _remove_if_unused(run_dir: Path, created: list[Path]) -> None:
         return
 
 
+def _take(run_dir: Path) -> tuple[list[Path], int]:
+    """(the directories created for it, the fd of the locked lock file) of ``run_dir``; ``RunDirLocked``
+    when another command holds it.
+
+    A lock file can be removed by its holder (a run dir left empty, see ``_remove_if_unused``) while
+    another command has it open: that command's flock then holds a file no longer in the directory, so
+    the lock counts only when the locked file is still the one at the path; otherwise it tries again.
+    """
+    for _ in range(100):
+        created = _missing_dirs(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            info = _read_info(fd)
+            os.close(fd)
+            raise RunDirLocked(f"{run_dir}: in use by {describe_holder(info)}; wait for it to finish, "
+                               "or use another run.name") from None
+        try:
+            current = os.stat(run_dir / LOCK_FILE).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(fd).st_ino:
+            return created, fd
+        os.close(fd)  # the file was removed after we opened it: take the new one
+    raise RunDirLocked(f"{run_dir}: its lock file keeps being replaced; is another command cleaning it?")
+
+
 @contextlib.contextmanager
 def run_dir_lock(run_dir: str | Path) -> Iterator[None]:
     """Hold the lock of ``run_dir`` (created here) for the block; ``RunDirLocked`` if another command has it."""
@@ -98,15 +127,8 @@ def run_dir_lock(run_dir: str | Path) -> Iterator[None]:
         yield
         return
     run_dir = Path(run_dir)
-    created = _missing_dirs(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    created, fd = _take(run_dir)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunDirLocked(f"{run_dir}: in use by {describe_holder(_read_info(fd))}; wait for it to finish, "
-                               "or use another run.name") from None
         left = _read_info(fd)
         if left:
             logger.debug("took over the lock of %s left by %s", run_dir, describe_holder(left))

@@ -96,11 +96,10 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
 
     run_dir = Path(run_dir) if run_dir is not None else config.run.dir
     # The data is read before anything is written or trained, so a bad field or sample stops the run in
-    # seconds and leaves the run dir as it was; only a chat template that needs the tokenizer prepare
-    # trains waits for it.
-    early = not needs_prepared_tokenizer(config)
-    samples = load_samples(config, "train") if early else None
-    eval_samples = load_samples(config, "eval") if early else None
+    # seconds and leaves the run dir as it was; only a split formatted with a chat template whose
+    # tokenizer prepare trains waits for it.
+    samples = None if needs_prepared_tokenizer(config, "train") else load_samples(config, "train")
+    eval_samples = None if needs_prepared_tokenizer(config, "eval") else load_samples(config, "eval")
     run_dir.mkdir(parents=True, exist_ok=True)
     accelerator = default_accelerator()  # torchrun on CPU: gloo, not N independent single-process runs
     main = accelerator.is_main_process

@@ -1,18 +1,20 @@
 """Checks of a config that need more than its schema, run before any command does work.
 
 ``srd config validate`` and every command call ``validate_config`` right after loading the config
-and before a run directory is created, so a mistake costs seconds and leaves nothing on disk. What
-is checked here loads no weights: schedules against the stages each pacer plans (and their values in
-range over the whole run), model sources (preset known and consistent, local directories that exist
-and hold a model), a cached teacher signal against the teacher's vocabulary, LoRA target modules
-against the student's modules (built on the meta device), data files that exist and whose first
-records load as the run will load them, an eval split to evaluate on, room for the curriculum's
-bins, the run directory's place, the trackers' packages, and what the machine can do (fp16 needs
-CUDA). Each problem is one ``ConfigError`` line naming the field.
+and before a run directory is created, so most mistakes cost seconds and leave nothing on disk. What
+is checked here loads no weights and downloads nothing: schedules against the stages each pacer plans
+(and their values in range over the whole run), model sources (preset known and consistent, local
+directories that exist and hold a model), a cached teacher signal against the vocabulary it covers,
+LoRA target modules against the student's modules (built on the meta device), data files that exist
+and can be read, the first records of local jsonl data loaded as the run loads them, an eval split
+to evaluate on, room for the curriculum's bins, the run directory's place, the trackers' packages,
+and what the machine can do (fp16 needs CUDA). Each problem is one ``ConfigError`` line naming the
+field.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -31,11 +33,13 @@ SCHEDULE_RANGES: dict[str, tuple[float, float | None, str]] = {
 }
 """Schedule role → (lower, upper, rule). Temperatures are exclusive at 0, SFT weights inclusive."""
 
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
 PROBE_SAMPLES = 1000
 """Valid samples per data split that validation loads (the run loads them all)."""
 
-PROBE_MAX_BYTES = 64 * 2**20
-"""Data files above this size (together, per split) are not probed by validation (they are read whole)."""
+PROBE_MAX_BYTES = 32 * 2**20
+"""jsonl data above this size (per split) is not probed by validation: the probe parses the whole file."""
 
 PROBE_TOTAL = 101
 """Nominal optimizer steps over which schedules are sampled (values are checked at every 10th step)."""
@@ -143,88 +147,96 @@ def _check_models(config: SRDConfig) -> None:
             _check_model_dir(f"{role}.adapter", cfg.adapter)
 
 
-def _teacher_vocab(config: SRDConfig) -> int | None:
-    """The teacher's output width when known without loading it: a local model's config.json, or (an upper
-    bound) the vocabulary `prepare` trains for a preset; None for a hub id."""
-    import json
+def _vocab_bound(config: SRDConfig) -> int | None:
+    """An upper bound of the vocabulary a teacher cache covers, known without loading weights: the teacher's
+    head rows from a local config (cut to the student's when both are local and differ, as the cache is), or
+    the vocabulary `prepare` trains for presets; None for hub ids and unreadable configs."""
+    from srd_core.training.teacher_cache import head_rows
 
-    if config.teacher.preset is not None:
-        return config.prepare.vocab_size if config.teacher.path is None else None
-    path = Path(config.teacher.path).expanduser() / "config.json"
-    if not path.is_file():
+    rows = {}
+    for role in ("teacher", "student"):
+        cfg: ModelConfig = getattr(config, role)
+        if cfg.preset is not None:
+            rows[role] = config.prepare.vocab_size
+        elif (Path(cfg.path).expanduser() / "config.json").is_file():
+            with contextlib.suppress(OSError, ValueError, KeyError):  # loading the model names the problem
+                rows[role] = head_rows(config, config.run.dir, role)
+    if "teacher" not in rows:
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # loading the model names the problem
-    vocab = data.get("vocab_size", (data.get("text_config") or {}).get("vocab_size"))
-    return vocab if isinstance(vocab, int) and vocab > 0 else None
+    return min(rows.values())
 
 
 def _check_teacher_signals(config: SRDConfig) -> None:
-    """A cached teacher signal must fit the teacher's vocabulary (e.g. top-k's k below it)."""
+    """A cached teacher signal must fit the vocabulary it covers (e.g. top-k's k below it)."""
     from srd_core.training.teacher_cache import build_signal, signal_spec
 
-    vocab = _teacher_vocab(config)
+    vocab = _vocab_bound(config)
     if vocab is None:
         return
     for label in ("srd", "baseline") if config.baseline.enabled else ("srd",):
-        field, spec = signal_spec(config, label)
-        if spec.name == "online":
+        field, _ = signal_spec(config, label)
+        signal = build_signal(config, label)
+        if not signal.cached:
             continue
         try:
-            build_signal(config, label).fields(vocab, [1.0])
+            signal.fields(vocab, [1.0])
         except ValueError as exc:
             raise ConfigError(f"{field}.{exc}") from None
 
 
 def _student_modules(config: SRDConfig) -> dict[str, torch.nn.Module] | None:
-    """The student's modules by name, built on the meta device (no weights read); None for a hub id or an
-    unreadable config (loading names the problem)."""
+    """The student's modules by name, built on the meta device (no weights read); None for a hub id or a
+    config transformers cannot build (loading the student names the problem)."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from srd_core.models.presets import llama_config, resolve_preset
 
     cfg = config.student
-    if cfg.preset is not None:
-        preset = resolve_preset(cfg.preset, config.prepare.student_arch.model_dump(), "student.preset")
-        hf_config = llama_config(preset, vocab_size=config.prepare.vocab_size)
-    elif (Path(cfg.path).expanduser() / "config.json").is_file():
-        try:
+    try:
+        if cfg.preset is not None:
+            preset = resolve_preset(cfg.preset, config.prepare.student_arch.model_dump(), "student.preset")
+            hf_config = llama_config(preset, vocab_size=config.prepare.vocab_size)
+        elif (Path(cfg.path).expanduser() / "config.json").is_file():
             hf_config = AutoConfig.from_pretrained(Path(cfg.path).expanduser(), trust_remote_code=cfg.trust_remote_code)
-        except (OSError, ValueError):
+        else:
             return None
-    else:
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(hf_config, trust_remote_code=cfg.trust_remote_code)
+    except Exception:  # any config transformers cannot build: loading the student reports it properly
         return None
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(hf_config, trust_remote_code=cfg.trust_remote_code)
     return dict(model.named_modules())
 
 
 def _check_lora(config: SRDConfig) -> None:
-    """``student.lora.target_modules`` must match some module of the student (as peft matches them)."""
+    """``student.lora.target_modules`` must match modules of the student (as peft matches them), and only
+    modules LoRA can adapt (linear, embedding, convolution layers)."""
     import torch
+
+    from srd_core.models.loading import import_peft
 
     lora = config.student.lora
     if lora is None or lora.target_modules == "all-linear":
         return
-    try:
-        from peft import LoraConfig as PeftLoraConfig
-        from peft.tuners.tuners_utils import check_target_module_exists
-    except ImportError:
-        raise ConfigError("student.lora: needs the `peft` package (pip install 'srd[peft]')") from None
+    peft = import_peft("student.lora")
     modules = _student_modules(config)
     if modules is None:
         return
-    peft_cfg = PeftLoraConfig(target_modules=lora.target_modules, task_type="CAUSAL_LM")
-    if not any(check_target_module_exists(peft_cfg, name) for name in modules if name):
-        from transformers.pytorch_utils import Conv1D
+    from peft.tuners.tuners_utils import check_target_module_exists
+    from transformers.pytorch_utils import Conv1D
 
-        adaptable = (torch.nn.Linear, torch.nn.Embedding, Conv1D)
+    peft_cfg = peft.LoraConfig(target_modules=lora.target_modules, task_type="CAUSAL_LM")
+    matched = {name: m for name, m in modules.items() if name and check_target_module_exists(peft_cfg, name)}
+    adaptable = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, Conv1D)
+    field = "student.lora.target_modules"
+    if not matched:
         leaves = sorted({name.rsplit(".", 1)[-1] for name, m in modules.items() if isinstance(m, adaptable)})
-        raise ConfigError(f"student.lora.target_modules: {lora.target_modules!r} matches no module of the student "
+        raise ConfigError(f"{field}: {lora.target_modules!r} matches no module of the student "
                           f"(its linear and embedding layers: {', '.join(leaves)})")
+    other = next(((name, m) for name, m in matched.items() if not isinstance(m, adaptable)), None)
+    if other is not None:
+        raise ConfigError(f"{field}: {lora.target_modules!r} matches {other[0]} ({type(other[1]).__name__}), "
+                          "which LoRA cannot adapt; target linear or embedding layers")
 
 
 def _check_preset(config: SRDConfig, role: str, name: str) -> None:
@@ -289,8 +301,15 @@ def _check_data(config: SRDConfig) -> None:
                     continue
                 if not Path(path).exists():
                     raise ConfigError(f"{field}.{which}: file not found: {path}")
-                if not Path(path).is_file():
+                if Path(path).is_dir():
                     raise ConfigError(f"{field}.{which}: {path} is a directory; expected a data file")
+                if not Path(path).is_file():
+                    raise ConfigError(f"{field}.{which}: {path} is not a regular file; expected a data file")
+                try:
+                    with open(path, "rb"):
+                        pass
+                except OSError as exc:
+                    raise ConfigError(f"{field}.{which}: cannot read {path} ({exc.strerror})") from None
         elif spec.name == "hf":
             from srd_core.models.hub import looks_like_path
 
@@ -299,24 +318,43 @@ def _check_data(config: SRDConfig) -> None:
 
 
 def _check_samples(config: SRDConfig) -> None:
-    """The first records of each local data file load as the run will load them (fields, ids, encoding).
+    """The first records of each local jsonl split load as the run will load its first records: fields, ids,
+    encoding, ``on_bad_sample`` and ``data.limit_*`` applied.
 
-    Files above ``PROBE_MAX_BYTES`` are left to the run (`srd run` reads its data before prepare), and so are
-    generated and hub datasets.
+    Left to the run (`srd run` reads all its data before it writes anything): files above
+    ``PROBE_MAX_BYTES``, csv / json / parquet files (read through ``datasets``, which caches), splits
+    formatted with a chat template whose tokenizer is not a local directory (prepare trains it, or the
+    hub has it), generated tasks and hub datasets.
     """
-    from srd_core.data.samples import needs_prepared_tokenizer, probe_split, split_spec
+    from srd_core.data.samples import probe_split, split_spec
 
-    if needs_prepared_tokenizer(config):
-        return
     for split in ("train", "eval"):
         if split == "eval" and not (config.data.eval is not None or _has_eval_split(config.data.train)):
             continue  # _check_eval_split names it for commands that evaluate
         spec = split_spec(config, split)
-        if not _file_params(spec):
+        if not _file_params(spec) or not _tokenizer_is_local(config, spec):
             continue
         paths = [Path(p) for p in (spec.params.get("train"), spec.params.get("eval")) if p is not None]
-        if sum(p.stat().st_size for p in paths if p.is_file()) <= PROBE_MAX_BYTES:
-            probe_split(config, split, PROBE_SAMPLES)
+        if not paths or not all(_is_jsonl(spec, p) for p in paths):
+            continue
+        if sum(p.stat().st_size for p in paths) <= PROBE_MAX_BYTES:
+            limit = config.data.limit_train if split == "train" else config.data.limit_eval
+            probe_split(config, split, min(PROBE_SAMPLES, limit or PROBE_SAMPLES))
+
+
+def _is_jsonl(spec: ComponentSpec, path: Path) -> bool:
+    """Whether a file loader reads ``path`` as jsonl (its ``format``, else the extension)."""
+    fmt = spec.params.get("format", "auto")
+    return fmt == "jsonl" or (fmt == "auto" and path.suffix.lower() in JSONL_SUFFIXES)
+
+
+def _tokenizer_is_local(config: SRDConfig, spec: ComponentSpec) -> bool:
+    """Whether formatting ``spec``'s samples needs no download and no prepare: no chat template, or its
+    tokenizer (the ``tokenizer`` param, else the student's) is a local directory."""
+    if not spec.params.get("chat_template"):
+        return True
+    source = spec.params.get("tokenizer") or config.student.path
+    return source is not None and Path(source).expanduser().is_dir()
 
 
 def _check_eval_split(config: SRDConfig) -> None:
@@ -338,7 +376,7 @@ def _has_eval_split(spec: ComponentSpec) -> bool:
 def _train_count(config: SRDConfig) -> int | None:
     """Training samples the run will have at most, when that is cheap to know (else None)."""
     spec, params, count = config.data.train, config.data.train.params, None
-    if _file_params(spec) and params.get("train") and Path(params["train"]).suffix.lower() in (".jsonl", ".ndjson"):
+    if _file_params(spec) and params.get("train") and Path(params["train"]).suffix.lower() in JSONL_SUFFIXES:
         with open(params["train"], "rb") as fh:
             count = sum(1 for line in fh if line.strip())
         if params.get("dev_size"):

@@ -226,7 +226,7 @@ def _write_shard(directory: Path, shard: int, group: Sequence[str], n_rows: int,
         del arrays
 
 
-def _head_rows(config, run_dir: Path, role: str) -> int:
+def head_rows(config, run_dir: Path, role: str) -> int:
     """LM-head rows of the configured model, read from its config (no weights loaded)."""
     from transformers import AutoConfig
 
@@ -240,7 +240,7 @@ def _head_rows(config, run_dir: Path, role: str) -> int:
 
 def _shared_vocab(config: SRDConfig, run_dir: Path, tokenizer) -> int:
     """The vocabulary the cache covers: the teacher's head, cut to what both heads share (as the loop)."""
-    teacher_rows, student_rows = _head_rows(config, run_dir, "teacher"), _head_rows(config, run_dir, "student")
+    teacher_rows, student_rows = head_rows(config, run_dir, "teacher"), head_rows(config, run_dir, "student")
     return teacher_rows if teacher_rows == student_rows else min(len(tokenizer), teacher_rows, student_rows)
 
 

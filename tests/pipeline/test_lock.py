@@ -58,6 +58,32 @@ def test_a_run_dir_left_empty_is_removed_with_the_parents_it_created(tmp_path):
     assert (run_dir / "prepared").is_dir() and _info(run_dir) is None
 
 
+def test_a_lock_file_removed_between_open_and_flock_is_not_taken(tmp_path, monkeypatch):
+    """A holder that leaves its run dir empty removes the lock file; a command that opened that file just
+    before must not hold the orphan (a third command would then lock a new file: two holders)."""
+    import fcntl
+
+    from srd_core.pipeline import lock
+
+    run_dir = tmp_path / "runs" / "x"
+    real_flock, removed = fcntl.flock, []
+
+    def flock(fd, operation):
+        if not removed and operation & fcntl.LOCK_EX:  # the first holder exits between our open and flock
+            removed.append(True)
+            os.unlink(run_dir / ".lock")
+            os.rmdir(run_dir)
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(lock.fcntl, "flock", flock)
+    with run_dir_lock(run_dir):
+        assert removed and (run_dir / ".lock").is_file()
+        monkeypatch.setattr(lock.fcntl, "flock", real_flock)
+        with pytest.raises(RunDirLocked), run_dir_lock(run_dir):  # the lock held is the one at the path
+            pass
+        (run_dir / "artifact").write_text("x")
+
+
 def test_other_ranks_of_the_holding_job_proceed(tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
     with run_dir_lock(run_dir):

@@ -1,0 +1,72 @@
+"""Validation's data and model probes: what they read, what they leave to the run, and that they never
+download or crash."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import transformers
+
+from srd_core.config import config_from_dict
+from srd_core.errors import ConfigError
+from srd_core.pipeline.validation import validate_config
+
+
+def _config(tmp_path, train: dict, **extra) -> dict:
+    return {"run": {"name": "v", "output_dir": str(tmp_path / "runs")},
+            "teacher": {"preset": "micro-teacher"}, "student": {"preset": "micro-student"},
+            "data": {"train": {"name": "jsonl", "dev_size": 2, "template": "{instruction}", **train},
+                     "max_prompt_tokens": 32, "max_length": 48},
+            "curriculum": {"pacer": {"name": "baby_step", "num_bins": 1}},
+            "train": {"temperature": {"name": "constant", "value": 1.0},
+                      "sft_weight": {"name": "constant", "value": 0.2}}, **extra}
+
+
+def _data(tmp_path, bad_line: int | None = None, n: int = 12):
+    rows = [{"id": f"r{i}", "instruction": f"say {i}", "output": f"ok {i}"} for i in range(n)]
+    if bad_line is not None:
+        rows[bad_line - 1].pop("output")
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def test_the_probe_stops_where_the_run_would_stop(tmp_path):
+    """data.limit_train caps what the run reads: a bad record after it is no error, one before it is."""
+    raw = _config(tmp_path, {"train": _data(tmp_path, bad_line=8)})
+    with pytest.raises(ConfigError, match=r"train\.jsonl, line 8: field 'output': missing field"):
+        validate_config(config_from_dict(raw))
+    raw["data"]["limit_train"] = 5  # lines 3-7 (after the 2 dev records) are all the run reads
+    validate_config(config_from_dict(raw))
+
+
+def test_a_chat_template_with_a_hub_tokenizer_is_left_to_the_run(tmp_path, monkeypatch):
+    """Formatting with a tokenizer that is not a local directory would download it: validation must not."""
+    def no_download(*args, **kwargs):
+        raise AssertionError(f"validation loaded a tokenizer: {args}")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", no_download)
+    monkeypatch.setattr(transformers.PreTrainedTokenizerFast, "from_pretrained", no_download)
+    raw = _config(tmp_path, {"train": _data(tmp_path, bad_line=3), "chat_template": True,
+                             "tokenizer": "someone/hub-tokenizer"})
+    validate_config(config_from_dict(raw))  # the bad line 3 is found by the run, which has the tokenizer
+
+
+def test_a_data_path_that_is_no_regular_file_is_named(tmp_path):
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    raw = _config(tmp_path, {"train": str(fifo)})
+    with pytest.raises(ConfigError, match=r"data\.train\.train: .*pipe\.jsonl is not a regular file"):
+        validate_config(config_from_dict(raw))
+
+
+def test_a_student_transformers_cannot_build_leaves_lora_to_loading(tmp_path):
+    """A local student whose config names no causal LM (or a broken one): no traceback from validation."""
+    student = tmp_path / "student"
+    student.mkdir()
+    (student / "config.json").write_text(json.dumps({"model_type": "t5", "d_model": 8}))
+    raw = _config(tmp_path, {"train": _data(tmp_path)})
+    raw["student"] = {"path": str(student), "lora": {"target_modules": ["q"]}}
+    validate_config(config_from_dict(raw), files=True, curates=False)
