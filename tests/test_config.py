@@ -99,6 +99,13 @@ def test_overrides_merge_into_component_specs():
     assert apply_overrides({}, ["train.kd_loss={name: rkl}"])["train"]["kd_loss"] == {"name": "rkl"}
     assert apply_overrides({}, ["curriculum.metrics.0.scale=3"])["curriculum"]["metrics"] == [
         {"name": "rouge_l", "scale": 3}, {"name": "cross_entropy"}]
+    # renaming a defaulted component drops the default's params (values belong to stagewise), not the set ones
+    for order in (["train.temperature.name=constant", "train.temperature.value=1.5"],
+                  ["train.temperature.value=1.5", "train.temperature.name=constant"]):
+        assert apply_overrides({}, order)["train"]["temperature"] == {"name": "constant", "value": 1.5}
+    # a string that is no component stays a string: descending into it is an error naming it
+    with pytest.raises(ConfigError, match=r"--set run\.name\.x: run\.name is not a mapping"):
+        apply_overrides({"run": {"name": "t"}}, ["run.name.x=1"])
 
 
 @pytest.mark.parametrize(
