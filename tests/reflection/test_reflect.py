@@ -280,9 +280,10 @@ def test_bad_input_exits_2_with_one_line(student, tmp_path, row, message):
     data.write_text(json.dumps({"prompt": "fine", "output": "ok"}) + "\n" + json.dumps(row) + "\n", encoding="utf-8")
     raw = raw_config(student, tmp_path, "bad", "dolly/dev.jsonl")
     raw["data"]["train"]["train"] = str(data)
-    result = CliRunner().invoke(cli, ["reflect", str(write_config(raw, tmp_path / "bad.yaml"))])
-    assert result.exit_code == 2
-    assert result.output == f"srd: error: {data}, line 2: {message}\n"
+    config = write_config(raw, tmp_path / "bad.yaml")
+    result = CliRunner().invoke(cli, ["reflect", str(config)])
+    assert result.exit_code == 2  # found by validation, before the command loads a model
+    assert result.output == f"srd: error: {config}: {data}, line 2: {message}\n"
 
     raw["data"]["on_bad_sample"] = "skip"
     result = CliRunner().invoke(cli, ["reflect", str(write_config(raw, tmp_path / "skip.yaml"))])
