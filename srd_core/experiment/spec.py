@@ -111,8 +111,23 @@ def _base_mapping(spec: ExperimentSpec, source: Path) -> dict[str, Any]:
     return read_yaml(path)
 
 
+def _check_owned_fields(spec: ExperimentSpec, source: Path) -> None:
+    """Overrides must not set what the experiment sets for each run (its name, its directory, the seed
+    fields): the experiment's value would win silently."""
+    owned = ["run.name", "run.output_dir", *spec.seed_fields]
+    for where, overrides in [("overrides", spec.overrides), *((f"variants.{v}", o) for v, o in spec.variants.items())]:
+        for item in overrides:
+            key = item.split("=", 1)[0].strip()
+            clash = next((f for f in owned if f == key or f.startswith(key + ".")), None)
+            if clash is not None:
+                what = "seeds (seed_fields)" if clash in spec.seed_fields else "the experiment"
+                raise ConfigError(f"{source}: {where}: {key!r} sets {clash}, which {what} sets for each run; "
+                                  "remove it")
+
+
 def plan_runs(spec: ExperimentSpec, source: Path, directory: Path) -> list[PlannedRun]:
     """Every (variant, seed) with its config; an invalid one is a ``ConfigError`` naming file and variant."""
+    _check_owned_fields(spec, source)
     base = _base_mapping(spec, source)
     runs = []
     for variant, overrides in spec.variants.items():

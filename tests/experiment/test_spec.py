@@ -44,6 +44,11 @@ def test_inline_base_and_seed_fields(tmp_path):
     ({"base": "../demo.yaml", "variants": {"bad": ["train.lr=-1"]}}, r"variants\.bad \(seed 0\): train\.lr"),
     ({"base": "../demo.yaml", "variants": {"bad": ["curriculum.pacer.order=sideways"]}},
      r"variants\.bad \(seed 0\): curriculum\.pacer\.order"),
+    # what the experiment sets for each run would silently win over an override
+    ({"base": "../demo.yaml", "variants": {"a": ["run.seed=3"]}},
+     r"variants\.a: 'run\.seed' sets run\.seed, which seeds"),
+    ({"base": "../demo.yaml", "overrides": ["run.name=mine"]}, r"overrides: 'run\.name' sets run\.name"),
+    ({"base": "../demo.yaml", "variants": {"a": ["run={parallel_arms: false}"]}}, r"variants\.a: 'run' sets run\.name"),
 ])
 def test_bad_experiment_files_fail_in_one_line_naming_file_and_field(tmp_path, spec, message):
     (tmp_path / "sub").mkdir()
