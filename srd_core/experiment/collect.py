@@ -7,12 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from srd_core.evaluation.rows import MODEL_ALIASES, score_of
 from srd_core.experiment.sharing import read_shared
 from srd_core.io import read_jsonl
 from srd_core.rundir import CURATION_FILE, EVAL_FILE, SAMPLES_META_FILE, SUMMARY_FILE, TIMINGS_FILE
 
-SCORE_KEYS = ("rouge_l", "score", "rougeL")
-MODEL_ALIASES = {"student": "student_init", "initial_student": "student_init"}
 Curve = list[list[float]]
 """``[[step, wall_time, score], ...]`` in step order."""
 
@@ -29,15 +28,6 @@ def _rows(path: Path) -> list[dict[str, Any]]:
         return read_jsonl(path, tolerate_torn_tail=True) if path.is_file() else []
     except (OSError, ValueError):
         return []
-
-
-def score_of(row: dict[str, Any]) -> float | None:
-    """The ROUGE-L ×100 of an eval row, whichever name it is stored under."""
-    for key in SCORE_KEYS:
-        value = row.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
 
 
 def final_scores(run_dir: Path) -> dict[str, float]:

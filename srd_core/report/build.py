@@ -11,10 +11,11 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from srd_core.evaluation.rows import score_of
 from srd_core.io import write_bytes_atomic, write_text_atomic
 from srd_core.report import plots
 from srd_core.report.contents import PlotSpec, Report
-from srd_core.report.data import RunArtifacts, load_run, score_of
+from srd_core.report.data import RunArtifacts, load_run
 from srd_core.report.html import render_html
 from srd_core.report.summary import compute_verdict, summarize
 from srd_core.report.warnings import log_warnings, run_warnings

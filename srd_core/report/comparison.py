@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from srd_core.evaluation.rows import score_of
 from srd_core.report.curves import CurvePoint, Reached, curve_from_rows, first_reaching, score_at_step
-from srd_core.report.data import RunArtifacts, score_of
+from srd_core.report.data import RunArtifacts
 
 
 @dataclass

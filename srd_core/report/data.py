@@ -14,12 +14,11 @@ from typing import Any
 import yaml
 
 from srd_core.errors import DataError
+from srd_core.evaluation.rows import MODEL_ALIASES, score_of
 from srd_core.io import read_jsonl
 from srd_core.rundir import SAMPLES_META_FILE
 
 METHODS = ("srd", "baseline")
-SCORE_KEYS = ("rouge_l", "score", "rougeL")
-MODEL_ALIASES = {"student": "student_init", "initial_student": "student_init"}
 
 
 @dataclass
@@ -40,15 +39,6 @@ class RunArtifacts:
     samples_meta: dict[str, dict[str, Any]] | None = None
     samples_meta_source: str | None = None
     notes: list[str] = field(default_factory=list)
-
-
-def score_of(row: dict[str, Any]) -> float | None:
-    """The ROUGE-L ×100 of an eval row, whichever name it is stored under."""
-    for key in SCORE_KEYS:
-        value = row.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
 
 
 def read_optional_jsonl(path: Path) -> list[dict[str, Any]] | None:

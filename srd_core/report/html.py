@@ -10,9 +10,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from srd_core.evaluation.rows import MODEL_ALIASES, score_of
 from srd_core.report import plots
 from srd_core.report.comparison import Comparison
-from srd_core.report.data import METHODS, MODEL_ALIASES, score_of
+from srd_core.report.data import METHODS
 from srd_core.report.summary import (
     MODEL_NAMES,
     MODEL_ORDER,

@@ -12,7 +12,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from srd_core.report.data import SCORE_KEYS
+from srd_core.evaluation.rows import SCORE_KEYS
 
 METHOD_STYLE = {
     "srd": {"label": "SRD", "color": "tab:blue", "linestyle": "-", "marker": "o"},

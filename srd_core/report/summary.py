@@ -7,8 +7,9 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from srd_core.evaluation.rows import score_of
 from srd_core.report.comparison import Comparison, compare_arms, equal_steps_sentence, time_to_quality_sentence
-from srd_core.report.data import METHODS, RunArtifacts, score_of
+from srd_core.report.data import METHODS, RunArtifacts
 from srd_core.report.warnings import MIN_EVAL_SAMPLES, eval_size
 
 METHOD_NAMES = {"srd": "SRD", "baseline": "plain KD (baseline)"}
