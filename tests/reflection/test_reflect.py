@@ -114,7 +114,6 @@ def test_real_text_reflection_and_curation(student, tmp_path, train):
     assert [json.loads(line)["id"] for line in lines] == [s.id for s in samples]
     assert not partial_path(config.run.dir, 0).exists()
 
-    pytest.importorskip("srd_core.curation.curate")
     from srd_core.curation.curate import run_curation
 
     curation = run_curation(config, config.run.dir)
