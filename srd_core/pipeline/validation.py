@@ -150,14 +150,16 @@ def _check_models(config: SRDConfig) -> None:
 def _vocab_bound(config: SRDConfig) -> int | None:
     """An upper bound of the vocabulary a teacher cache covers, known without loading weights: the teacher's
     head rows from a local config (cut to the student's when both are local and differ, as the cache is), or
-    the vocabulary `prepare` trains for presets; None for hub ids and unreadable configs."""
+    the vocabulary `prepare` trains when the teacher is a preset; None for hub ids and unreadable configs.
+    A preset student with a real teacher takes the teacher's tokenizer, so it does not lower the bound."""
     from srd_core.training.teacher_cache import head_rows
 
     rows = {}
     for role in ("teacher", "student"):
         cfg: ModelConfig = getattr(config, role)
         if cfg.preset is not None:
-            rows[role] = config.prepare.vocab_size
+            if config.teacher.preset is not None:
+                rows[role] = config.prepare.vocab_size
         elif (Path(cfg.path).expanduser() / "config.json").is_file():
             with contextlib.suppress(OSError, ValueError, KeyError):  # loading the model names the problem
                 rows[role] = head_rows(config, config.run.dir, role)

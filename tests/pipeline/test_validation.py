@@ -70,3 +70,20 @@ def test_a_student_transformers_cannot_build_leaves_lora_to_loading(tmp_path):
     raw = _config(tmp_path, {"train": _data(tmp_path)})
     raw["student"] = {"path": str(student), "lora": {"target_modules": ["q"]}}
     validate_config(config_from_dict(raw), files=True, curates=False)
+
+
+def test_the_top_k_bound_follows_the_teacher_a_preset_student_copies(tmp_path):
+    """A preset student distilled from a real teacher takes the teacher's tokenizer: prepare.vocab_size
+    (a BPE size for preset teachers) must not cap top-k's k; the teacher's head does."""
+    from paths import REPO
+
+    teacher = REPO / "srd_core" / "assets" / "demo-teacher"
+    rows = json.loads((teacher / "config.json").read_text())["vocab_size"]
+    raw = _config(tmp_path, {"train": _data(tmp_path)}, prepare={"vocab_size": 300})
+    raw["teacher"] = {"path": str(teacher)}
+    raw["train"]["teacher_signal"] = {"name": "topk", "k": rows - 1}
+    validate_config(config_from_dict(raw))  # k above prepare.vocab_size, below the teacher's head: valid
+    raw["train"]["teacher_signal"]["k"] = rows
+    with pytest.raises(ConfigError, match=rf"train\.teacher_signal\.k: {rows} must be below the vocabulary size "
+                                          rf"{rows}"):
+        validate_config(config_from_dict(raw))
