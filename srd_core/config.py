@@ -290,6 +290,15 @@ class SFTConfig(Strict):
     max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm (null = off).")
 
 
+class StudentLMConfig(SFTConfig):
+    """Language-model pretraining of the preset student before its warm start (next-token loss on every token)."""
+
+    steps: int = Field(600, ge=1, description="Optimizer steps.")
+    corpus: Literal["separate", "joined"] = Field(
+        "separate", description="The text: `separate` (each prompt and each response its own document, so the "
+        "prompt-to-answer format is never seen) or `joined` (prompt then response, one document).")
+
+
 class PrepareConfig(Strict):
     """The `prepare` phase for `preset` models: tokenizer, teacher SFT, student warm start."""
 
@@ -300,6 +309,9 @@ class PrepareConfig(Strict):
     student_sft: SFTConfig = Field(
         default_factory=lambda: SFTConfig(steps=40), description="Student SFT warm start (short, as DistiLLM/SRD)."
     )
+    student_lm: StudentLMConfig | None = Field(
+        None, description="Pretrain the preset student as a language model on the training text before its warm "
+        "start (null: off), so its reflection answers overlap the references in graded ways.")
     seed: int | None = Field(None, ge=0, lt=2**32, description="Initialisation and data-order seed (default: "
                              "run.seed).")
 

@@ -23,9 +23,10 @@ import torch
 from tqdm.auto import tqdm
 
 from srd_core.config import ModelConfig, SFTConfig, SRDConfig
-from srd_core.data.encoding import collate_right_padded, encode_example, ensure_pad_token
+from srd_core.data.encoding import EncodedExample, collate_right_padded, encode_example, ensure_pad_token
 from srd_core.errors import SRDError
 from srd_core.io import fingerprint, write_json_atomic
+from srd_core.models.lm_corpus import lm_documents
 from srd_core.types import Sample
 
 PREPARE_VERSION = 2
@@ -34,7 +35,7 @@ PREPARE_VERSION = 2
 
 @dataclass
 class SFTStats:
-    """What an SFT run did: steps, trained (response) tokens, the final loss, wall and CPU seconds."""
+    """What an SFT run did: steps, trained (response) tokens, the final and first loss, wall and CPU seconds."""
 
     steps: int
     tokens: int
@@ -42,6 +43,7 @@ class SFTStats:
     final_loss: float | None
     seconds: float
     cpu_seconds: float
+    first_loss: float | None = None
 
 
 @dataclass
@@ -73,7 +75,9 @@ def prepare_key(config: SRDConfig) -> str:
         "limit_train": config.data.limit_train,
         "max_prompt_tokens": config.data.max_prompt_tokens,
         "max_length": config.data.max_length,
-        "prepare": config.prepare.model_dump(mode="json"),
+        # student_lm only when set: a config without it keeps the key (and the prepared models) it had
+        "prepare": config.prepare.model_dump(mode="json", exclude={"student_lm"} if config.prepare.student_lm
+                                             is None else None),
         "architectures": {role: asdict(_preset_of(config, role)) for role in ("teacher", "student")
                           if _is_preset(getattr(config, role))},
         "path_models": {role: _directory_digest(getattr(config, role).path) for role in ("teacher", "student")
@@ -135,11 +139,18 @@ def sft(model, tokenizer, samples: Sequence[Sample], cfg: SFTConfig, max_prompt_
 
     ``on_step(step)`` is called after every optimizer step (1-based), e.g. to evaluate at intervals.
     """
+    ensure_pad_token(tokenizer)
+    examples = [encode_example(tokenizer, s.prompt, s.target, max_prompt_tokens, max_length) for s in samples]
+    return train_examples(model, tokenizer, examples, cfg, seed=seed, desc=desc, on_step=on_step)
+
+
+def train_examples(model, tokenizer, examples: Sequence[EncodedExample], cfg: SFTConfig, seed: int = 0,
+                   desc: str | None = None, on_step: Callable[[int], None] | None = None) -> SFTStats:
+    """Train ``model`` for ``cfg.steps`` AdamW steps (cosine LR) of cross-entropy on the examples' labels."""
     from transformers import get_cosine_schedule_with_warmup
 
     start, cpu_start = time.perf_counter(), time.process_time()
     ensure_pad_token(tokenizer)
-    examples = [encode_example(tokenizer, s.prompt, s.target, max_prompt_tokens, max_length) for s in samples]
     device = next(model.parameters()).device
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = get_cosine_schedule_with_warmup(optimizer, math.ceil(cfg.warmup_ratio * cfg.steps), cfg.steps)
@@ -176,7 +187,13 @@ def sft(model, tokenizer, samples: Sequence[Sample], cfg: SFTConfig, max_prompt_
     model.eval()
     tail = losses[-10:]
     return SFTStats(cfg.steps, tokens, response_tokens, sum(tail) / len(tail) if tail else None,
-                    time.perf_counter() - start, time.process_time() - cpu_start)
+                    time.perf_counter() - start, time.process_time() - cpu_start, _first_loss(losses))
+
+
+def _first_loss(losses: Sequence[float]) -> float | None:
+    """The mean loss of the first ten steps (``None`` without steps): with ``final_loss``, whether it fell."""
+    head = losses[:10]
+    return sum(head) / len(head) if head else None
 
 
 def _build_tokenizer(config: SRDConfig, samples: Sequence[Sample]):
@@ -213,13 +230,18 @@ def _train_preset(config: SRDConfig, role: str, tokenizer, samples: Sequence[Sam
     seed = _seed(config) + (0 if role == "teacher" else 1)
     model = build_model(preset, tokenizer, seed=seed)
     model.to("cuda" if torch.cuda.is_available() else "cpu")
+    entry: dict[str, Any] = {"preset": cfg.preset, "arch": describe(preset), "parameters": count_parameters(model)}
+    lm_cfg = config.prepare.student_lm if role == "student" else None
+    if lm_cfg is not None:
+        documents = lm_documents(tokenizer, samples, lm_cfg.corpus, config.data.max_length)
+        entry["lm"] = asdict(train_examples(model, tokenizer, documents, lm_cfg, seed=seed,
+                                            desc="student LM pretraining" if progress else None))
     sft_cfg = getattr(config.prepare, f"{role}_sft")
     label = "teacher SFT" if role == "teacher" else "student warm start"
     stats = sft(model, tokenizer, samples, sft_cfg, config.data.max_prompt_tokens, config.data.max_length,
                 seed=seed, desc=label if progress else None)
     save_model(model.to("cpu"), tokenizer, out_dir)
-    return {"preset": cfg.preset, "arch": describe(preset), "parameters": count_parameters(model),
-            "sft": asdict(stats)}
+    return {**entry, "sft": asdict(stats)}
 
 
 def prepare(config: SRDConfig, run_dir: str | Path | None = None, progress: bool = True) -> PrepareResult | None:
