@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from test_prepare import micro_raw as prepare_micro_raw
 from tiny import train_tokenizer
 
 from srd_core.config import config_from_dict
@@ -21,23 +22,11 @@ KEY_WITHOUT_STUDENT_LM = "b6b7c165caae6c86"
 
 
 def micro_raw(run_dir: Path, student_lm: dict | None = None) -> dict:
-    """A prepare config that runs in seconds (as tests/models/test_prepare.py), optionally with ``student_lm``."""
-    prepare_section = {
-        "vocab_size": 320,
-        "teacher_sft": {"steps": 3, "batch_size": 8},
-        "student_sft": {"steps": 2, "batch_size": 8},
-        "student_arch": {"hidden_size": 16},
-    }
+    """tests/models/test_prepare.py's seconds-long prepare config, optionally with ``student_lm``."""
+    raw = prepare_micro_raw(run_dir)
     if student_lm is not None:
-        prepare_section["student_lm"] = student_lm
-    return {
-        "run": {"name": run_dir.name, "output_dir": str(run_dir.parent), "seed": 0},
-        "teacher": {"preset": "micro-teacher"},
-        "student": {"preset": "micro-student"},
-        "data": {"train": {"name": "synthetic", "n_train": 48, "n_eval": 8, "noise": 0.1},
-                 "max_prompt_tokens": 96, "max_length": 112},
-        "prepare": prepare_section,
-    }
+        raw["prepare"]["student_lm"] = student_lm
+    return raw
 
 
 def _weights(run_dir: Path) -> str:
