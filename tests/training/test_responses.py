@@ -238,3 +238,16 @@ def test_resume_after_kill_9_gives_the_same_weights(tmp_path):
     a = load_file(ws / "full" / "srd" / "final" / "model.safetensors")
     b = load_file(ws / "killed" / "srd" / "final" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_shipped_examples_validate_and_say_what_they_are():
+    from paths import EXAMPLES
+
+    distillm = validate_config(load_config(EXAMPLES / "distillm.yaml"), files=False)
+    assert distillm.train.kd_loss.name == "srkl" and distillm.train.kd_loss.params["alpha"] == 0.1
+    assert distillm.train.responses.name == "adaptive"
+    assert {k: distillm.train.responses.params[k] for k in ("init_threshold", "capacity", "replay_ratio")} == {
+        "init_threshold": 0.2, "capacity": 1000, "replay_ratio": "decreasing"}
+    gkd = validate_config(load_config(EXAMPLES / "gkd-on-policy.yaml"), files=False)
+    assert gkd.train.kd_loss.name == "jsd" and gkd.train.responses.name == "on_policy"
+    assert gkd.train.responses.params["lmbda"] == 1.0
