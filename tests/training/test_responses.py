@@ -251,3 +251,15 @@ def test_shipped_examples_validate_and_say_what_they_are():
     gkd = validate_config(load_config(EXAMPLES / "gkd-on-policy.yaml"), files=False)
     assert gkd.train.kd_loss.name == "jsd" and gkd.train.responses.name == "on_policy"
     assert gkd.train.responses.params["lmbda"] == 1.0
+
+
+def test_seeding_from_the_reflection_makes_training_read_it(ws):
+    from srd_core.pipeline.phases import BY_NAME
+
+    for label in ("srd", "baseline"):
+        phase = BY_NAME[f"train_{label}"]
+        plain = make_config(ws, "phases", train={"responses": {"name": "adaptive"}})
+        seeded = make_config(ws, "phases", train={"responses": {"name": "adaptive", "seed_from_reflection": True}})
+        assert "reflection.jsonl" not in phase.files(plain, ws) and "reflect" not in phase.after(plain)
+        assert phase.files(seeded, ws)["reflection.jsonl"] == ws / "reflection.jsonl"
+        assert "reflect" in phase.after(seeded) and "train.responses" in phase.fields(seeded)
