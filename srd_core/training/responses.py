@@ -151,7 +151,8 @@ class StepFeed:
         was_training = self.student.training
         self.student.eval()
         try:
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
+                    self.accelerator.autocast():  # as the training forward (train.mixed_precision)
                 outputs = generate_batch(self.student, self.tokenizer, prompts, settings, generator_seed=seed)
         finally:
             self.student.train(was_training)
