@@ -137,8 +137,10 @@ def diagnostics_from_dicts(config: Mapping[str, Any] | None, rows: Sequence[Mapp
 
 
 def run_diagnostics(config: Mapping[str, Any] | None, rows: Sequence[Mapping[str, Any]],
-                    samples_meta: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[GroupDiagnostics, str] | None:
-    """A run's diagnostics and where its groups came from: the groups curation.jsonl records, else the task
+                    samples_meta: Mapping[str, Mapping[str, Any]] | None = None
+                    ) -> tuple[GroupDiagnostics, str, bool] | None:
+    """(diagnostics, where the groups came from, whether curation recorded them) of a run: the groups
+    curation.jsonl records, else the task
     family of every sample's metadata (so a global ranking that starves a family shows without re-curating);
     None when neither is there or the run's files do not fit together (an older or hand-edited run)."""
     if not rows:
@@ -159,7 +161,7 @@ def run_diagnostics(config: Mapping[str, Any] | None, rows: Sequence[Mapping[str
         return None
     groups = ((config or {}).get("curriculum") or {}).get("groups") or {}
     name = groups.get("name", "none") if isinstance(groups, dict) else str(groups)
-    return diag, (f"curriculum.groups: {name}" if recorded else "task family, from the sample metadata")
+    return diag, (f"curriculum.groups: {name}" if recorded else "task family, from the sample metadata"), recorded
 
 
 def _spec(raw: Any, section: type) -> ComponentSpec:

@@ -98,7 +98,7 @@ def group_diagnostics(run_dir: Path) -> dict[str, Any] | None:
         config = None
     meta = {str(r.get("id")): r for r in _rows(run_dir / SAMPLES_META_FILE)}
     found = run_diagnostics(config if isinstance(config, dict) else None, _rows(run_dir / CURATION_FILE), meta)
-    return {"source": found[1], **found[0].to_dict()} if found is not None else None
+    return {"source": found[1], "recorded": found[2], **found[0].to_dict()} if found is not None else None
 
 
 def collect_row(run_dir: Path, variant: str, seed: int) -> dict[str, Any]:

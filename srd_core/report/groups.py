@@ -22,6 +22,8 @@ class RunGroups:
 
     diagnostics: GroupDiagnostics
     source: str
+    recorded: bool
+    """Whether the groups are the curation's own (``curriculum.groups``), not task families shown instead."""
 
 
 def run_groups(run: RunArtifacts) -> RunGroups | None:
@@ -79,10 +81,13 @@ def plot_groups(groups: RunGroups | None) -> Figure | None:
         left.axhline(100 * diag.total.relative_passes, color="tab:orange", linestyle=":", linewidth=1.2,
                      label="passes ratio, all samples")
     left.set_xticks(x, names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
+    left.set_xlabel("group")
     left.set_ylabel("% of the group")
     left.set_title("Kept share and training passes per group")
     left.grid(True, axis="y", alpha=0.3)
-    left.legend(fontsize=8, loc="lower left")
+    top = max([100 * g.kept_share for g in diag.groups] + [100 * (g.relative_passes or 0.0) for g in diag.groups])
+    left.set_ylim(0, top * 1.35 + 1)
+    left.legend(fontsize=8, loc="upper left", ncols=2)
 
     n_bins = len(diag.total.bin_shares)
     population = [g.samples / diag.total.samples for g in diag.groups]
@@ -90,11 +95,12 @@ def plot_groups(groups: RunGroups | None) -> Figure | None:
     bottom = [0.0] * len(columns)
     from matplotlib import colormaps
 
-    cmap = colormaps["tab20"]
+    cmap = colormaps["Set2"]
     for k, g in enumerate(diag.groups):
         heights = [100 * population[k], *(100 * s for s in g.bin_shares)]
-        right.bar(columns, heights, bottom=bottom, color=cmap(k % 20), label=g.group)
+        right.bar(columns, heights, bottom=bottom, color=cmap(k % 8), label=g.group, edgecolor="white", linewidth=0.5)
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    right.set_xlabel("all training samples, then each bin")
     right.set_ylabel("share of the column (%)")
     right.set_title("What each curriculum bin holds (easy → hard)")
     right.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))

@@ -79,13 +79,14 @@ def tie_warnings(run: RunArtifacts) -> list[str]:
 
 
 def group_warnings(run: RunArtifacts) -> list[str]:
-    """One line per group whose kept share or relative training passes fall below the report.* thresholds."""
+    """One line per group (``curriculum.groups``) whose kept share or relative training passes fall below the
+    report.* thresholds, relative to the same number over all samples."""
     from srd_core.config import ReportConfig
     from srd_core.report.groups import run_groups
 
     groups = run_groups(run)
-    if groups is None or len(groups.diagnostics.groups) < 2:
-        return []
+    if groups is None or not groups.recorded or len(groups.diagnostics.groups) < 2:
+        return []  # task families shown in place of groups are a view, not what the user asked curation for
     config = run.config or {}
     report = config.get("report") or {}
     defaults = ReportConfig()
