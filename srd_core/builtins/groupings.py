@@ -7,6 +7,7 @@ A grouping names the group of every training sample; curation reports diagnostic
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,6 +73,8 @@ class KMeansParams(BaseModel):
     seed: int = Field(0, ge=0, lt=2**32, description="Seed of the k-means initialisation.")
     n_init: int = Field(10, ge=1, description="k-means restarts; the best (lowest inertia) is kept.")
     max_features: int | None = Field(20000, ge=1, description="TF-IDF vocabulary cap (most frequent terms).")
+    stop_words: Literal["english"] | None = Field("english", description="Words left out of the TF-IDF vectors "
+                                                  "(english: scikit-learn's list; null: none).")
 
 
 class KMeansGrouping(Grouping):
@@ -92,7 +95,7 @@ class KMeansGrouping(Grouping):
         k = self.params.k
         if k > len(samples):
             raise DataError(f"curriculum.groups.k: {k} clusters for {len(samples)} training samples")
-        vectorizer = TfidfVectorizer(max_features=self.params.max_features)
+        vectorizer = TfidfVectorizer(max_features=self.params.max_features, stop_words=self.params.stop_words)
         try:
             matrix = vectorizer.fit_transform([s.prompt for s in samples])
         except ValueError as exc:  # e.g. every prompt is empty or stop words only

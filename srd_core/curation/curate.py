@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,8 +25,6 @@ from srd_core.errors import ConfigError, DataError
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
 from srd_core.rundir import CURATION_FILE, CURATION_META_FILE, REFLECTION_FILE
 from srd_core.types import CurationRecord, ReflectionRecord, Sample
-
-logger = logging.getLogger(__name__)
 
 CURATION_FORMAT = 1
 
@@ -377,19 +374,7 @@ def run_curation(config: SRDConfig, run_dir: Path, samples: Sequence[Sample] | N
         "summary": result.summary(),
         "vetoed_ids": result.vetoed,
     })
-    log_group_table(config, result.records)
     return result.records
-
-
-def log_group_table(config: SRDConfig, records: Sequence[CurationRecord]) -> None:
-    """The per-group diagnostics on the console, when the curation has groups."""
-    from srd_core.curation.diagnostics import diagnostics_for, format_table
-
-    diag = diagnostics_for(config.curriculum, config.baseline, records)
-    if diag is not None:
-        how = "stratified" if config.curriculum.stratify else "global ranking"
-        logger.info("curation per group (%s; kept = share of the group's samples, bin b = the group's share of "
-                    "bin b):\n%s", how, format_table(diag))
 
 
 def curation_summary(run_dir: Path) -> dict[str, Any]:

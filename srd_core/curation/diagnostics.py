@@ -9,14 +9,17 @@ baseline's passes are scaled to SRD's total, as its step count is.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from srd_core.components import StagePlan
-from srd_core.config import BaselineConfig, ComponentSpec, CurriculumConfig
+from srd_core.config import BaselineConfig, ComponentSpec, CurriculumConfig, SRDConfig
 from srd_core.errors import SRDError
 from srd_core.types import CurationRecord
+
+logger = logging.getLogger(__name__)
 
 ALL_GROUPS = "all samples"
 
@@ -122,6 +125,16 @@ def diagnostics_for(curriculum: CurriculumConfig, baseline: BaselineConfig, reco
         return None
     srd_stages, baseline_stages = stages_of(curriculum, baseline, records)
     return group_diagnostics(records, group_of, srd_stages, baseline_stages, baseline.match_srd_steps)
+
+
+def log_group_table(config: SRDConfig, records: Sequence[CurationRecord]) -> None:
+    """The per-group diagnostics on the console (the ``srd_core`` logger), when the curation has groups."""
+    diag = diagnostics_for(config.curriculum, config.baseline, records)
+    if diag is not None:
+        how = "stratified" if config.curriculum.stratify else "global ranking"
+        logger.info("curation per group (%s; kept: share of the group's samples kept; bin b: the group's share of "
+                    "bin b; passes: SRD's training passes over the group / the baseline's):\n%s", how,
+                    format_table(diag))
 
 
 def diagnostics_from_dicts(config: Mapping[str, Any] | None, rows: Sequence[Mapping[str, Any]],

@@ -189,5 +189,7 @@ def _train_arms_in_parallel(config: SRDConfig, run_dir: Path, planner, result: R
 
 def _curate(config, run_dir, samples, run_curation, main: bool, accelerator) -> None:
     if main:
-        run_curation(config, run_dir, samples=samples)
+        from srd_core.curation.diagnostics import log_group_table
+
+        log_group_table(config, run_curation(config, run_dir, samples=samples))
     accelerator.wait_for_everyone()
