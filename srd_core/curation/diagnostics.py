@@ -132,9 +132,8 @@ def log_group_table(config: SRDConfig, records: Sequence[CurationRecord]) -> Non
     diag = diagnostics_for(config.curriculum, config.baseline, records)
     if diag is not None:
         how = "stratified" if config.curriculum.stratify else "global ranking"
-        logger.info("curation per group (%s; kept: share of the group's samples kept; bin b: the group's share of "
-                    "bin b; passes: SRD's training passes over the group / the baseline's):\n%s", how,
-                    format_table(diag))
+        logger.info("curation per group (%s)\n%s\nkept: share of the group kept; bin b: the group's share of "
+                    "bin b;\npasses: SRD's training passes over the group / the baseline's", how, format_table(diag))
 
 
 def diagnostics_from_dicts(config: Mapping[str, Any] | None, rows: Sequence[Mapping[str, Any]],
@@ -190,7 +189,7 @@ def _percent(value: float | None) -> str:
 def format_table(diag: GroupDiagnostics) -> str:
     """The diagnostics as an aligned plain-text table (the console's)."""
     n_bins = len(diag.total.bin_shares)
-    header = ["group", "samples", "kept", *(f"bin {b + 1}" for b in range(n_bins)), "passes vs baseline"]
+    header = ["group", "samples", "kept", *(f"bin {b + 1}" for b in range(n_bins)), "passes"]
     body = [[g.group, str(g.samples), _percent(g.kept_share), *(_percent(s) for s in g.bin_shares),
              _percent(g.relative_passes)] for g in diag.groups]
     t = diag.total

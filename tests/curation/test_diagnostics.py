@@ -85,8 +85,7 @@ def test_from_a_runs_config_and_rows_with_the_family_fallback():
 def test_console_table():
     text = format_table(diagnostics_for(CURRICULUM, BASELINE, records()))
     lines = text.splitlines()
-    assert lines[0].split() == ["group", "samples", "kept", "bin", "1", "bin", "2", "bin", "3", "passes", "vs",
-                                "baseline"]
+    assert lines[0].split() == ["group", "samples", "kept", "bin", "1", "bin", "2", "bin", "3", "passes"]
     assert lines[1].split() == ["A", "6", "100%", "100%", "67%", "33%", "93%"]
     assert lines[2].split() == ["B", "6", "50%", "0%", "33%", "67%", "27%"]
     assert lines[3].split() == ["all", "samples", "12", "75%", "n=3", "n=3", "n=3", "60%"]
