@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tiny_run import make_config, make_workspace
+from tiny_run import make_config, make_workspace, write_config
 
 from srd_core.pipeline.phases import BY_NAME, Planner, close_phase, open_phase
 
@@ -46,3 +46,19 @@ def test_a_grouping_makes_the_training_data_an_input_of_curation(ws):
     assert "data.train" not in curate.fields(plain) and "data.train" in curate.fields(grouped)
     assert not any(k.startswith("data file") for k in curate.files(plain, plain.run.dir))
     assert any(k.startswith("data file data.train") for k in curate.files(grouped, grouped.run.dir))
+
+
+def test_a_sample_without_the_grouping_field_stops_the_run_before_any_work(ws):
+    from click.testing import CliRunner
+
+    from srd_core.cli import cli
+
+    train = {"name": "jsonl", "train": str(ws / "train.jsonl"), "id_field": "id", "template": "{instruction}",
+             "dev_size": 4}
+    path = write_config(ws, "nofield", data={"train": train},
+                        curriculum={"groups": {"name": "field", "field": "family"}})
+    result = CliRunner().invoke(cli, ["run", str(path)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith("srd: error: curriculum.groups.field: training sample 's4' has no field 'family'")
+    assert not (ws / "nofield").exists()
