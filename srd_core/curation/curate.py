@@ -3,7 +3,9 @@
 The ranking is SRD's: each metric ranks every sample (1 = easiest) by a stable sort in its easy
 direction; the fused scores are stable-sorted descending (easy first); ties follow data order or,
 with ``curriculum.tie_break: chained``, the previous sort's order (``srd_core.curation.ranking``).
-The selector keeps the head of that order and the pacer splits the kept samples into bins.
+The selector keeps the head of that order and the pacer splits the kept samples into bins. A grouping
+(``curriculum.groups``) names each sample's group, recorded in curation.jsonl; with
+``curriculum.stratify`` the selector and the pacer work within each group (``srd_core.curation.strata``).
 """
 
 from __future__ import annotations
