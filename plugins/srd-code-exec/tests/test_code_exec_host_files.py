@@ -1,0 +1,165 @@
+"""The sandbox's file system holds the interpreter and its stdlib only: nothing of the host is readable.
+
+A candidate that knows where the answers live (the dataset's jsonl in the host's temp dir or under a
+run dir) must not find them: it scores 0, where a view of the host's file system gives it 1.0. Nor
+can it read /etc/passwd, another user's temp dir, model weights under a run dir or the source tree.
+Every test runs with each launcher this machine has.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from code_exec_support import fast_metric, fenced, reflection, sample
+from srd_code_exec import rootfs, sandbox
+from srd_code_exec.doctor import checks
+from srd_code_exec.sandbox import Step, is_root
+
+LAUNCHERS = ["bwrap", "builtin"] if shutil.which("bwrap") else ["builtin"]
+
+
+@pytest.fixture(scope="module", params=LAUNCHERS)
+def metric(request):
+    return fast_metric(launcher=request.param)
+
+
+def _host_dirs() -> list[Path]:
+    """Where a user's data may lie, readable by anyone: the host's temp dir and /var/tmp."""
+    return list(dict.fromkeys(Path(d).resolve() for d in (tempfile.gettempdir(), "/var/tmp") if os.path.isdir(d)))
+
+
+@pytest.fixture
+def planted():
+    """In each host dir, a world-readable dir with the dataset (tests and answers) and a run dir with weights."""
+    expected = {x: random.randrange(10**9, 10**10) for x in (1, 2)}
+    tests = [f"assert answer({x}) == {value}" for x, value in expected.items()]
+    made, files = [], {}
+    for parent in _host_dirs():
+        top = Path(tempfile.mkdtemp(prefix="srd-planted-", dir=parent))
+        made.append(top)
+        (top / "run" / "models" / "student").mkdir(parents=True)
+        (top / "answers.jsonl").write_text(json.dumps({"task_id": 1, "test_list": tests}) + "\n")
+        (top / "run" / "data.jsonl").write_text(json.dumps({"task_id": 1, "test_list": tests}) + "\n")
+        weights = top / "run" / "models" / "student" / "model.safetensors"
+        weights.write_bytes(b"\x00" * 64)
+        files.setdefault("weights", []).append(weights)
+        files.setdefault("answers", []).append(top / "answers.jsonl")
+        for path in [top, *top.rglob("*")]:
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    yield tests, files
+    for top in made:
+        shutil.rmtree(top)
+
+
+GLOB_FOR_ANSWERS = (
+    "import glob, os, re\n"
+    "ROOTS = {roots!r}\n"
+    "def answer(x):\n"
+    "    for root in ROOTS:\n"
+    "        paths = glob.glob(os.path.join(root, '*.jsonl')) + glob.glob(os.path.join(root, '*', '*.jsonl'))\n"
+    "        paths += glob.glob(os.path.join(root, '*', '*', '*.jsonl'))\n"
+    "        for path in paths:\n"
+    "            try:\n"
+    "                with open(path) as fh:\n"
+    "                    text = fh.read()\n"
+    "            except OSError:\n"
+    "                continue\n"
+    "            m = re.search(r'answer\\(%d\\) == (\\d+)' % x, text)\n"
+    "            if m:\n"
+    "                return int(m.group(1))\n"
+    "    return -1\n"
+)
+
+
+def test_planted_answer_files_are_not_found(metric, planted):
+    tests, _ = planted
+    code = GLOB_FOR_ANSWERS.format(roots=[str(d) for d in _host_dirs()])
+    got = metric.score([sample(tests)], [reflection(fenced(code))])[0]
+    assert got == 0.0
+
+
+def test_host_files_are_invisible(metric, planted):
+    _, files = planted
+    other_user = Path(tempfile.mkdtemp(prefix="srd-other-user-"))
+    try:
+        (other_user / "notes.txt").write_text("private")
+        os.chmod(other_user / "notes.txt", 0o644)
+        os.chmod(other_user, 0o755)
+        if is_root():
+            os.chown(other_user, 65534, 65534)
+        paths = ["/etc/passwd", "/etc/hostname", "/home", "/root", str(other_user / "notes.txt"),
+                 str(Path(__file__).resolve()), *(str(p) for p in files["weights"] + files["answers"])]
+        site_packages = Path(shutil.__file__).parent / "site-packages"
+        if site_packages.is_dir():  # the host's installed packages (torch, models shipped as packages)
+            paths.append(str(site_packages / next(iter(os.listdir(site_packages)), "")))
+        if os.path.isdir("/work"):
+            paths.append("/work")
+        # A directory the interpreter's own path goes through (e.g. /root/.pyenv/...) is there, holding that only.
+        paths = [p for p in paths if not metric.sandbox.python.startswith(p + "/")]
+        code = "import os\ndef seen(path):\n    return os.path.exists(path) or os.path.islink(path)\n"
+        steps = [Step(f"assert not seen({p!r})", i) for i, p in enumerate(paths)]
+        result = metric.sandbox.run(code, steps)
+        assert dict(zip(paths, result.passed, strict=True)) == dict.fromkeys(paths, True)
+    finally:
+        shutil.rmtree(other_user)
+
+
+def test_root_holds_only_what_the_interpreter_needs(metric):
+    code = "import os\ndef top():\n    return sorted(os.listdir('/'))\ndef etc():\n" \
+           "    return sorted(os.listdir('/etc')) if os.path.isdir('/etc') else []\n"
+    # A top-level name the interpreter's own path goes through (e.g. /root/.pyenv/...) is there, empty but for it.
+    forbidden = {"home", "work", "srv", "root", "opt", "mnt", "media", "var", "boot", "sys", "run"}
+    forbidden -= {Path(metric.sandbox.python).parts[1]}
+    steps = [Step(f"assert not set(top()) & set({sorted(forbidden)!r})", 0),
+             Step("assert {'proc', 'dev', 'tmp'} <= set(top())", 1),
+             Step("assert set(etc()) <= {'ld.so.cache'}", 2)]
+    assert metric.sandbox.run(code, steps).passed == [True, True, True]
+
+
+def test_stdlib_and_its_extension_modules_work(metric):
+    code = (
+        "import collections, ctypes, datetime, decimal, fractions, hashlib, heapq, itertools, json, math\n"
+        "import multiprocessing, random, re, sqlite3, statistics, string, zlib, bz2, lzma\n"
+        "def run():\n"
+        "    db = sqlite3.connect(':memory:')\n"
+        "    db.execute('create table t (x)')\n"
+        "    db.execute('insert into t values (3)')\n"
+        "    with open('scratch.txt', 'w') as fh:\n"
+        "        fh.write('ok')\n"
+        "    return [db.execute('select x from t').fetchone()[0], hashlib.sha256(b'').hexdigest()[:4],\n"
+        "            len(zlib.compress(b'a' * 100)) < 100, open('scratch.txt').read(), ctypes.sizeof(ctypes.c_int)]\n"
+    )
+    assert metric.score([sample(["assert run() == [3, 'e3b0', True, 'ok', 4]"])],
+                        [reflection(fenced(code))]) == [1.0]
+
+
+def test_doctor_plants_files_and_reports_them_hidden(metric, tmp_path):
+    run_dir = tmp_path / "runs"
+    run_dir.mkdir()
+    row = next(c for c in checks(metric.sandbox, run_dir) if c.name == "host files hidden")
+    assert row.active and row.essential and str(run_dir) in row.detail, row
+    assert os.listdir(run_dir) == []  # the planted files are gone
+
+
+def test_doctor_sees_a_leak(metric, monkeypatch):
+    """The probe can fail: with the run dir bound into the job's root, doctor reports it visible."""
+    run_dir = Path(tempfile.mkdtemp(prefix="srd-doctor-test-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None))
+    os.chmod(run_dir, 0o755)
+    real = rootfs.layout
+
+    def leaky(python, env):
+        base = real(python, env)
+        return rootfs.RootLayout((*base.dirs, str(run_dir)), base.files, base.symlinks, base.hidden)
+
+    monkeypatch.setattr(sandbox.rootfs, "layout", leaky)
+    try:
+        row = next(c for c in checks(metric.sandbox, run_dir) if c.name == "host files hidden")
+    finally:
+        shutil.rmtree(run_dir)
+    assert not row.active and str(run_dir) in row.detail, row
