@@ -46,6 +46,7 @@ ENV = {
 BANNER = "SRD-SANDBOX "
 UID_SLOTS = 64
 LAUNCHERS = ("auto", "bwrap", "builtin")
+FALLBACKS = ("fail", "trust_candidate_process")  # the second is forgeable: opt-in only
 LAUNCHER_EXIT_S = 2.0  # how long a launcher may take to reap its job and exit once the job is killed
 
 
@@ -195,16 +196,19 @@ class Sandbox:
 
     ``python`` runs the code ("auto": the first interpreter the sandbox can run); ``launcher``:
     "bwrap", "builtin", or "auto" (bubblewrap when installed and working here, else built-in);
-    ``fallback``: what happens to a case the judge cannot run on plain data ("sandbox": run it in the
-    candidate's sandbox, best effort; "fail"); ``workers`` and ``memory_total_mb`` size per-process
-    memory limits where no job cgroup is available.
+    ``fallback``: what happens to a case the judge cannot run on plain data ("fail", the default;
+    "trust_candidate_process": run it in the candidate's process and take its pass flag, which the
+    program can forge); ``workers`` and ``memory_total_mb`` size per-process memory limits where no
+    job cgroup is available.
     """
 
     def __init__(self, limits: Limits, python: str = "auto", uid_base: int = 1_800_000_000,
-                 launcher: str = "auto", fallback: str = "sandbox", workers: int = 1,
+                 launcher: str = "auto", fallback: str = "fail", workers: int = 1,
                  memory_total_mb: int | None = None, use_cgroups: bool = True) -> None:
         if launcher not in LAUNCHERS:
             raise ValueError(f"launcher must be one of {LAUNCHERS}, got {launcher!r}")
+        if fallback not in FALLBACKS:
+            raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
         self.limits = limits
         self.uid_base = uid_base
         self.fallback = fallback
