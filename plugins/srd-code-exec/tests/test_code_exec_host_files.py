@@ -163,3 +163,50 @@ def test_doctor_sees_a_leak(metric, monkeypatch):
     finally:
         shutil.rmtree(run_dir)
     assert not row.active and str(run_dir) in row.detail, row
+
+
+ESCAPES = (
+    "import ctypes, os\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "def _read(path):\n"
+    "    try:\n"
+    "        with open(path) as fh:\n"
+    "            return fh.read()\n"
+    "    except OSError:\n"
+    "        return None\n"
+    "def through_proc(path):\n"
+    "    tries = ['/proc/self/root' + path, '/proc/self/cwd/../../..' + path]\n"
+    "    for pid in os.listdir('/proc'):\n"
+    "        if pid.isdigit():\n"
+    "            tries += [f'/proc/{pid}/root{path}', f'/proc/{pid}/cwd/../../..{path}']\n"
+    "    return next((t for t in map(_read, tries) if t), '')\n"
+    "def through_chroot(path):\n"
+    "    if libc.unshare(0x10000000 | 0x00020000) != 0:  # a user and mount namespace of its own\n"
+    "        return ''\n"
+    "    os.makedirs('jail', exist_ok=True)\n"
+    "    libc.chroot(b'jail')\n"
+    "    for _ in range(64):\n"
+    "        os.chdir('..')\n"
+    "    libc.chroot(b'.')\n"
+    "    return _read(path) or ''\n"
+    "def through_mounts(path):\n"
+    "    if libc.unshare(0x10000000 | 0x00020000) != 0:\n"
+    "        return ''\n"
+    "    for source in (b'/', b'/proc/1/root', b'/dev/vda', b'/dev/sda'):\n"
+    "        os.makedirs('m', exist_ok=True)\n"
+    "        libc.mount(source, b'm', None, 4096 | 16384, None)  # MS_BIND | MS_REC\n"
+    "        found = _read('m' + path)\n"
+    "        if found:\n"
+    "            return found\n"
+    "    return ''\n"
+)
+
+
+def test_escapes_to_the_host_tree_find_nothing(metric, planted):
+    """/proc/<pid>/root and cwd, a chroot break-out in a user namespace of its own, bind mounts: no host file."""
+    _, files = planted
+    target = str(files["answers"][-1])  # /var/tmp where it exists: outside bubblewrap's /tmp too
+    content = Path(target).read_text()
+    steps = [Step(f"assert {name}({target!r}) == {content!r}", i)
+             for i, name in enumerate(("through_proc", "through_chroot", "through_mounts"))]
+    assert metric.sandbox.run(ESCAPES, steps).passed == [False, False, False]
