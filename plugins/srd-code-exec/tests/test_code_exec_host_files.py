@@ -12,6 +12,8 @@ import json
 import os
 import random
 import shutil
+import stat
+import sys
 import tempfile
 from pathlib import Path
 
@@ -210,3 +212,28 @@ def test_escapes_to_the_host_tree_find_nothing(metric, planted):
     steps = [Step(f"assert {name}({target!r}) == {content!r}", i)
              for i, name in enumerate(("through_proc", "through_chroot", "through_mounts"))]
     assert metric.sandbox.run(ESCAPES, steps).passed == [False, False, False]
+
+
+def test_a_root_that_cannot_be_built_is_reported_not_hidden(monkeypatch, caplog):
+    """Built-in launcher: where the job's root cannot be made, the job still runs (own /proc, sized
+    tmpfs work dir) but reports no file-system confinement, and the metric says so."""
+    real = rootfs.layout
+
+    def broken(python, env):
+        base = real(python, env)
+        return rootfs.RootLayout(base.dirs, (*base.files, "/nonexistent/srd-test-lib.so"), base.symlinks, base.hidden)
+
+    # On the host's tree the interpreter must be reachable by the job's uid (as root, not one under /root).
+    reachable = [p for p in (os.path.realpath(sys.executable), "/usr/bin/python3", "/usr/local/bin/python3")
+                 if os.path.isfile(p) and (not is_root() or all(os.stat(d).st_mode & stat.S_IXOTH
+                                                                for d in Path(p).parents))]
+    metric = fast_metric(launcher="builtin", **({"python": reachable[0]} if reachable else {}))
+    metric.sandbox.python  # noqa: B018 - picks the interpreter with the real layout first
+    monkeypatch.setattr(sandbox.rootfs, "layout", broken)
+    result = metric.sandbox.run("def add(a, b):\n    return a + b\n", [Step("assert add(1, 2) == 3", 0)])
+    assert result.protections["filesystem"] is False and result.protections["disk_cap"] is True
+    if reachable:
+        assert result.passed == [True]
+    with caplog.at_level("WARNING", logger="srd.code_exec"):
+        metric._check_protections(result)
+    assert "filesystem" in caplog.text
