@@ -132,6 +132,14 @@ def config_presets() -> None:
                    f"{p.max_position_embeddings:>9}")
 
 
+@config_group.command("reference")
+def config_reference() -> None:
+    """Print the Markdown reference of every config field and built-in component param (docs/config-reference.md)."""
+    from srd_core.config_reference import render
+
+    click.echo(render(), nl=False)
+
+
 @config_group.command("schema")
 def config_schema() -> None:
     """Print the JSON Schema of the config file (for editors)."""
