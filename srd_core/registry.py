@@ -26,6 +26,7 @@ KIND_LABELS: dict[str, str] = {
     "teacher_signal": "teacher signal",
     "response_source": "response source",
     "task": "task",
+    "grouping": "grouping",
 }
 
 
