@@ -196,6 +196,9 @@ class TrainConfig(Strict):
     teacher_signal: ComponentSpec = Field(
         default_factory=lambda: spec("online"), description="Teacher side of KD: online, or a cache (full, topk)."
     )
+    responses: ComponentSpec = Field(
+        default_factory=lambda: spec("ground_truth"), description="Where each step's KD responses come from: "
+        "ground_truth, on_policy (GKD), adaptive (DistiLLM's replay buffer), mixed; SFT stays on the ground truth.")
     kd_fp32_heads: bool = Field(True, description="LM heads and KD loss in fp32 under any autocast dtype.")
     lr: float = Field(1e-4, gt=0, le=1, description="Peak learning rate (AdamW).")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
@@ -354,6 +357,7 @@ COMPONENT_FIELDS: list[tuple[tuple[str, ...], str]] = [
     (("train", "temperature"), "schedule"),
     (("train", "sft_weight"), "schedule"),
     (("train", "teacher_signal"), "teacher_signal"),
+    (("train", "responses"), "response_source"),
     (("baseline", "teacher_signal"), "teacher_signal"),
     (("baseline", "pacer"), "pacer"),
     (("baseline", "temperature"), "schedule"),

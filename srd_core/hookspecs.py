@@ -66,6 +66,15 @@ def register_groupings(register):
 
 
 @hookspec
+def register_response_sources(register):
+    """Register ``response_source`` components: where each training step's responses come from.
+
+    A source subclasses ``srd_core.components.ResponseSource`` (ground truth, the student's own samples,
+    a replay buffer of them); it is chosen by ``train.responses``.
+    """
+
+
+@hookspec
 def register_commands(cli):
     """Add subcommands to the ``srd`` click group ``cli``."""
 

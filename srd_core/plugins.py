@@ -33,6 +33,7 @@ KIND_HOOKS: dict[str, str] = {
     "teacher_signal": "register_teacher_signals",
     "task": "register_tasks",
     "grouping": "register_groupings",
+    "response_source": "register_response_sources",
 }
 assert set(KIND_HOOKS) == set(KINDS)
 

@@ -24,6 +24,7 @@ KIND_LABELS: dict[str, str] = {
     "schedule": "schedule",
     "kd_loss": "KD loss",
     "teacher_signal": "teacher signal",
+    "response_source": "response source",
     "task": "task",
     "grouping": "grouping",
 }

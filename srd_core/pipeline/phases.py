@@ -216,7 +216,8 @@ def _train_phase(label: str) -> Phase:
 
     def after(config: SRDConfig) -> tuple[str, ...]:
         needs = reads_curation(config) or (not srd and bool(_srd_total_steps_needed(config)))
-        return ("prepare",) + (("curate",) if needs else ())
+        seeds = ("reflect",) if _seeds_from_reflection(config) else ()
+        return ("prepare",) + seeds + (("curate",) if needs else ())
 
     def files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
         found = {**_train_data(config, run_dir), **_model_dir(config, run_dir, "teacher"),
@@ -225,6 +226,8 @@ def _train_phase(label: str) -> Phase:
             found.update(_spec_files(config.data.dev, "data.dev", run_dir))
         if reads_curation(config):
             found[CURATION_FILE] = run_dir / CURATION_FILE
+        if _seeds_from_reflection(config):  # the replay buffer starts with the reflection's outputs
+            found[REFLECTION_FILE] = run_dir / REFLECTION_FILE
         return found
 
     return Phase(
@@ -233,6 +236,10 @@ def _train_phase(label: str) -> Phase:
         enabled=(lambda config: True) if srd else (lambda config: config.baseline.enabled),
         derived=_none if srd else _srd_total_steps,
     )
+
+
+def _seeds_from_reflection(config: SRDConfig) -> bool:
+    return bool(config.train.responses.params.get("seed_from_reflection"))
 
 
 def _srd_total_steps_needed(config: SRDConfig) -> bool:

@@ -54,7 +54,7 @@ def validate_config(config: SRDConfig, source: str | Path | None = None, files: 
     (commands that never evaluate: prepare, reflect, curate, train without eval_every) does not ask for
     an eval split; ``curates=False`` (prepare, reflect, evaluate) does not count samples for the bins.
     """
-    checks = [_check_curriculum, _check_schedules, _check_presets]
+    checks = [_check_curriculum, _check_schedules, _check_presets, _check_responses]
     if files:
         checks += [_check_models, _check_teacher_signals, _check_lora, _check_data,
                    *([_check_bins] if curates else []), _check_samples, _check_run_dir]
@@ -184,6 +184,26 @@ def _check_teacher_signals(config: SRDConfig) -> None:
             signal.fields(vocab, [1.0])
         except ValueError as exc:
             raise ConfigError(f"{field}.{exc}") from None
+
+
+def _check_responses(config: SRDConfig) -> None:
+    """Generated responses need the online teacher (a cache holds only the ground truth's positions), and the
+    adaptive threshold's dev-loss update needs a dev split."""
+    from srd_core.training.responses import build_source
+    from srd_core.training.teacher_cache import build_signal, signal_spec
+
+    source = build_source(config)
+    if source.generates:
+        for label in ("srd", "baseline") if config.baseline.enabled else ("srd",):
+            field, spec = signal_spec(config, label)
+            if build_signal(config, label).cached:
+                raise ConfigError(f"train.responses: {source.name!r} trains on student-generated responses, which "
+                                  f"the cached {field} {spec.name!r} cannot score (set {field}: online, or "
+                                  "train.responses: ground_truth)")
+    if config.train.responses.params.get("threshold_update") == "dev_loss" \
+            and config.data.dev is None and config.data.eval is None:
+        raise ConfigError("train.responses.threshold_update: dev_loss needs a dev split; set data.dev (a task whose "
+                          "eval split is the dev set), or data.eval (then data.train's eval split is the dev set)")
 
 
 def _student_modules(config: SRDConfig) -> dict[str, torch.nn.Module] | None:

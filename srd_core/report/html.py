@@ -121,6 +121,12 @@ def _budget_table(summary: Summary) -> str:
     for label, attr, fmt in lines:
         cells = "".join(_cell(getattr(methods[m], attr), fmt, f"{attr}-{m}") for m in METHODS)
         rows.append(f"<tr><td>{_esc(label)}</td>{cells}</tr>")
+    if any(methods[m].generated_share is not None for m in METHODS):  # train.responses generated some batches
+        for label, attr, fmt in (("steps on responses generated then", "generated_share", _percent),
+                                 ("steps on replayed student responses", "replayed_share", _percent),
+                                 ("student generation time", "generation_seconds", _seconds)):
+            cells = "".join(_cell(getattr(methods[m], attr), fmt, f"{attr}-{m}") for m in METHODS)
+            rows.append(f"<tr><td>{_esc(label)}</td>{cells}</tr>")
     rows.append(f"<tr><td>reflection pass (SRD only)</td>{_cell(summary.reflection_seconds, _seconds, 'reflect-time')}"
                 f"{_cell('—')}</tr>")
     return _table(["", "SRD", "plain KD baseline"], rows)

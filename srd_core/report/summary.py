@@ -36,6 +36,12 @@ class MethodSummary:
     tokens_per_s: float | None = None
     best_eval: float | None = None
     best_eval_step: int | None = None
+    generated_share: float | None = None
+    """Share of steps whose KD responses the student generated at that step (``train.responses``)."""
+    replayed_share: float | None = None
+    """Share of steps that replayed stored student responses."""
+    generation_seconds: float | None = None
+    """Seconds the student spent generating responses during training."""
 
 
 @dataclass
@@ -132,7 +138,24 @@ def summarize_method(run: RunArtifacts, method: str) -> MethodSummary | None:
         summary.best_eval, summary.best_eval_step = max(scored, key=lambda p: p[0])
     if summary.train_seconds is None:
         summary.train_seconds = phase
+    _response_sources(summary, done.get("responses"), metrics)
     return summary
+
+
+def _response_sources(summary: MethodSummary, totals: dict[str, Any] | None, metrics: list[dict[str, Any]]) -> None:
+    """Where the KD responses came from: summary.json's totals, else the logged metrics rows."""
+    if totals:
+        steps = totals.get("steps") or {}
+        count = sum(steps.values())
+        if count:
+            summary.generated_share = steps.get("generated", 0) / count
+            summary.replayed_share = steps.get("replay", 0) / count
+        summary.generation_seconds = totals.get("generation_seconds")
+        return
+    sources = [r["response_source"] for r in metrics if r.get("response_source")]
+    if sources:
+        summary.generated_share = sources.count("generated") / len(sources)
+        summary.replayed_share = sources.count("replay") / len(sources)
 
 
 def summarize_curation(run: RunArtifacts) -> CurationSummary | None:

@@ -55,6 +55,7 @@ from srd_core.training.checkpoint import (
     TrainState,
     check_finite_weights,
     latest_checkpoint,
+    load_responses,
     load_training_state,
     load_weights,
     read_state,
@@ -63,6 +64,7 @@ from srd_core.training.checkpoint import (
 from srd_core.training.interrupts import StopGuard, interrupted
 from srd_core.training.kd_loss import distill_loss
 from srd_core.training.optim import build_lr_scheduler, build_optimizer, reset_optimizer
+from srd_core.training.responses import StepFeed
 from srd_core.training.stages import (
     LabelSettings,
     build_schedules,
@@ -99,6 +101,8 @@ class TrainSummary:
     stage_steps: list[int] = field(default_factory=list)
     config_key: str = ""
     """Fingerprint of the settings the run was trained with (see ``config_key``)."""
+    responses: dict[str, Any] | None = None
+    """With a generating ``train.responses``: steps per response source, generation seconds and tokens."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -193,6 +197,11 @@ class _Session:
         self.last_loss: float | None = None
         self.guard = StopGuard(cfg.checkpoint_minutes)
         self.best: BestCheckpoint | None = None  # train.select_best
+        self.feed = StepFeed(config, label, out_dir.parent, accelerator, student, tokenizer, samples)
+        if self.feed.generates and cache is not None:
+            raise TrainingError(f"{self.phase}: train.responses {self.feed.source.name!r} trains on generated "
+                                "responses, which a cached teacher signal cannot score; use teacher_signal: online")
+        self._dev_samples: list[Sample] | None = None
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -218,8 +227,15 @@ class _Session:
         length = self.lengths[stage] if self.cfg.reset_optimizer_per_stage else sum(self.lengths)
         self.scheduler = build_lr_scheduler(self.optimizer.optimizer, self.cfg, max(1, length))
 
-    def train_step(self, batch_ids: list[str], temperature: float, sft_weight: float) -> StepResult:
-        """Forward and backward this process's micro-batches of the global batch ``batch_ids``."""
+    def train_step(self, batch_ids: list[str], temperature: float, sft_weight: float,
+                   responses: list[EncodedExample] | None = None) -> StepResult:
+        """Forward and backward this process's micro-batches of the global batch ``batch_ids``.
+
+        With ``responses`` (a response source's choice) the KD term is computed on those sequences and
+        the SFT term on the ground truth of ``batch_ids`` (``train_step_on_responses``).
+        """
+        if responses is not None:
+            return self.train_step_on_responses(batch_ids, responses, temperature, sft_weight)
         acc = self.accelerator
         micro_batches = rank_micro_batches(batch_ids, acc.process_index, acc.num_processes, self.cfg.grad_accum)
         n_global = self.response_tokens(batch_ids)  # every process knows the whole global batch
@@ -264,6 +280,67 @@ class _Session:
         loss, ce, kd = (acc.reduce(sums, reduction="sum") / max(n_global, 1)).tolist()
         tokens = sum(len(self.example(i).input_ids) for i in batch_ids)
         return StepResult(loss, ce, kd, tokens, n_global, teacher_seconds)
+
+    def train_step_on_responses(self, batch_ids: list[str], responses: list[EncodedExample], temperature: float,
+                                sft_weight: float) -> StepResult:
+        """``w_sft · CE(ground truth of batch_ids) + (1 − w_sft) · KD_T(responses)``, each the token mean over
+        its own global batch; the teacher scores the response sequences (the student's tokens)."""
+        acc = self.accelerator
+        slots = rank_micro_batches(list(range(len(responses))), acc.process_index, acc.num_processes,
+                                   self.cfg.grad_accum)
+        truth = rank_micro_batches(batch_ids, acc.process_index, acc.num_processes, self.cfg.grad_accum)
+        n_kd = sum(sum(1 for t in e.labels[1:] if t != IGNORE_INDEX) for e in responses)
+        n_ce = self.response_tokens(batch_ids) if sft_weight > 0 else 0
+        sums = torch.zeros(3, dtype=torch.float64, device=acc.device)  # token sums of ce (truth), kd, ce (kd seqs)
+        teacher_seconds = 0.0
+
+        def positions_of(examples: list[EncodedExample]):
+            batch = collate_right_padded(examples, self.tokenizer.pad_token_id)
+            next_tokens = batch["labels"][:, 1:].to(acc.device)
+            return (batch["input_ids"].to(acc.device), batch["attention_mask"].to(acc.device),
+                    next_tokens != IGNORE_INDEX, next_tokens)
+
+        for a, (kd_slot, ce_slot) in enumerate(zip(slots, truth, strict=True)):
+            kd_examples = [responses[j] for j in kd_slot] or responses[:1]  # an empty slot joins the sync
+            input_ids, attention_mask, positions, next_tokens = positions_of(kd_examples)
+            start = self.clock.now()
+            with torch.no_grad():
+                teacher_hidden = last_hidden_state(self.teacher, input_ids, attention_mask)[:, :-1][positions]
+            teacher_seconds += self.clock.now() - start
+            sync = acc.no_sync(self.model) if a < len(slots) - 1 else nullcontext()
+            with sync, acc.autocast():
+                student_hidden = self.model(input_ids=input_ids, attention_mask=attention_mask)[:, :-1][positions]
+                kd = distill_loss(
+                    student_hidden, self.student_head, teacher_hidden, self.teacher_head, next_tokens[positions],
+                    self.kd_loss, temperature=temperature, sft_weight=0.0, vocab_size=self.vocab_size,
+                    chunk_size=self.cfg.kd_chunk_size, scale_by_t2=self.scale_by_t2, fp32_heads=self.cfg.kd_fp32_heads,
+                )
+                kd_share = kd.n_tokens * acc.num_processes / max(n_kd, 1) if kd_slot else 0.0
+                loss = (1.0 - sft_weight) * kd.loss * kd_share
+                ce = None
+                if sft_weight > 0:
+                    gt_ids, gt_mask, gt_positions, gt_next = positions_of([self.example(i)
+                                                                           for i in (ce_slot or batch_ids[:1])])
+                    gt_hidden = self.model(input_ids=gt_ids, attention_mask=gt_mask)[:, :-1][gt_positions]
+                    ce = distill_loss(gt_hidden, self.student_head, None, None, gt_next[gt_positions], self.kd_loss,
+                                      temperature=temperature, sft_weight=1.0, vocab_size=self.vocab_size,
+                                      chunk_size=self.cfg.kd_chunk_size, fp32_heads=self.cfg.kd_fp32_heads)
+                    ce_share = ce.n_tokens * acc.num_processes / max(n_ce, 1) if ce_slot else 0.0
+                    loss = loss + sft_weight * ce.loss * ce_share
+                acc.backward(loss)
+            if kd_slot:
+                sums[1] += float(kd.kd) * kd.n_tokens
+                sums[2] += float(kd.ce) * kd.n_tokens
+            if ce is not None and ce_slot:
+                sums[0] += float(ce.ce) * ce.n_tokens
+        ce_sum, kd_sum, gen_ce_sum = acc.reduce(sums, reduction="sum").tolist()
+        kd_mean = kd_sum / max(n_kd, 1)
+        ce_mean = ce_sum / max(n_ce, 1) if sft_weight > 0 else gen_ce_sum / max(n_kd, 1)
+        loss = sft_weight * ce_mean + (1.0 - sft_weight) * kd_mean
+        tokens = sum(len(e.input_ids) for e in responses)
+        if sft_weight > 0:
+            tokens += sum(len(self.example(i).input_ids) for i in batch_ids)
+        return StepResult(loss, ce_mean, kd_mean, tokens, n_kd + n_ce, teacher_seconds)
 
     def apply_gradients(self, result: StepResult, stage: int) -> None:
         """Clip and apply the gradients; a non-finite loss or gradient stops training or skips the step."""
@@ -313,7 +390,8 @@ class _Session:
             epoch = position(state.step_in_stage, plan, self.global_batch).epoch
             started = time.perf_counter()
             batch_ids = global_batch_ids(plan, stage, state.step_in_stage, self.config.run.seed, self.global_batch)
-            result = self.train_step(batch_ids, temperature, sft_weight)
+            chosen = self.feed.choose(state.step, total, batch_ids)  # the step's KD responses (train.responses)
+            result = self.train_step(batch_ids, temperature, sft_weight, chosen.examples)
             self.apply_gradients(result, stage)
             self.log.add(result, time.perf_counter() - started)
 
@@ -326,9 +404,12 @@ class _Session:
             last_of_stage = state.step_in_stage == self.lengths[stage]
             metrics = {**self.progress(stage), "epoch": epoch, "loss": result.loss, "ce": result.ce,
                        "kd": result.kd, "T": temperature, "w_sft": sft_weight, "lr": lr,
-                       "grad_norm": result.grad_norm, "skipped": result.skipped}
+                       "grad_norm": result.grad_norm, "skipped": result.skipped,
+                       **(self.feed.metrics(chosen) if self.feed.generates else {})}
             if state.step % cfg.log_every == 0 or last_of_stage:
                 trackers.log_row(self.accelerator, self.config, self.log.write(metrics), trackers.TRAIN_SCALARS)
+            if self.feed.source.dev_loss_due(state.step_in_stage, steps_per_epoch(len(plan.ids), self.global_batch)):
+                self.feed.source.observe_dev_loss(state.step, self.dev_loss())
             bar.update(1)
             bar.set_postfix(loss=f"{result.loss:.4f}", T=temperature, w_sft=sft_weight)
             context.step = state.step
@@ -362,6 +443,14 @@ class _Session:
             resume = read_state(latest).step if latest is not None else None
             raise interrupted(self.phase, signal.SIGINT, self.state.step, sum(self.lengths), resume) from None
 
+    def dev_loss(self) -> float:
+        """The student's CE on the dev split's ground truth (for a response source that follows it)."""
+        if self._dev_samples is None:
+            from srd_core.data.dev_split import load_dev_samples
+
+            self._dev_samples = load_dev_samples(self.config)
+        return self.feed.dev_loss(self._dev_samples, self.cfg.batch_size)
+
     # -- outputs -------------------------------------------------------------------------------
 
     def checkpoint(self) -> None:
@@ -375,7 +464,8 @@ class _Session:
         state.world_size = self.accelerator.num_processes
         check_finite_weights(self.lm, f"{self.phase}: after step {state.step}, {self.where()}")
         save_checkpoint(self.out_dir / "checkpoints", state, self.accelerator, self.lm, self.optimizer,
-                        self.scheduler, self.cfg.keep_checkpoints)
+                        self.scheduler, self.cfg.keep_checkpoints,
+                        responses=self.feed.state_dict() if self.feed.generates else None)
         self.guard.checkpointed()
 
     def where(self) -> str:
@@ -416,6 +506,8 @@ def config_key(config: SRDConfig, settings: LabelSettings) -> str:
              "log_with"}
     if not config.train.select_best.enabled:  # off: keys of runs made before the option stay valid
         loose.add("select_best")
+    if config.train.responses.name == "ground_truth":  # the default: keys of earlier runs stay valid
+        loose.add("responses")
     return fingerprint({
         "train": config.train.model_dump(mode="json", exclude=loose),
         "data": config.data.model_dump(mode="json"),
@@ -521,6 +613,13 @@ def train(
     if checkpoint is not None and session.lengths:
         session.new_scheduler(min(state.stage, len(session.lengths) - 1))
         load_training_state(checkpoint, accelerator, session.optimizer, session.scheduler)
+    responses_state = load_responses(checkpoint) if checkpoint is not None else None
+    if responses_state is not None:
+        session.feed.load_state_dict(responses_state)
+    elif session.feed.generates:
+        session.feed.start()
+        if session.feed.source.dev_loss_due(0, 0):  # the dev loss before training (the update's reference)
+            session.feed.source.observe_dev_loss(-1, session.dev_loss())
 
     trackers.start(accelerator, config, label)
     context = TrainContext(run_dir=run_dir, config=config, label=label, stages=state.stages, samples=sample_map,
@@ -540,6 +639,7 @@ def train(
                 reset_optimizer(session.optimizer, config.train)
             if config.train.reset_optimizer_per_stage or session.scheduler is None:
                 session.new_scheduler(stage)
+            session.feed.stage_start(state.stages[stage].ids)
         session.guarded_stage(stage, schedules, context)
         if session.best is not None:  # the next stage (or final/) starts from the stage's best weights
             session.best.restore(student, stage, state.step)
@@ -557,6 +657,7 @@ def train(
         response_tokens=state.response_tokens, wall_time=round(state.wall_time, 3),
         skipped_steps=state.skipped_steps, final_dir=str(final_dir), final_loss=session.last_loss,
         resumed_from_step=resumed_from, stage_steps=list(session.lengths), config_key=key,
+        responses=session.feed.totals.to_dict() if session.feed.generates else None,
     )
     if accelerator.is_main_process:
         write_json_atomic(summary_path, summary.to_dict())
