@@ -234,6 +234,11 @@ def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) 
             label, result = run_single_phase(config, phase, evaluate)[1]
         else:
             label, result = evaluate()
+    from srd_core.models.generation import truncation_notice
+
+    notice = truncation_notice("evaluation", result.prompts_truncated, result.n, config.data.max_prompt_tokens)
+    if notice:
+        logging.getLogger("srd_core").warning(notice)
     spread = f" ± {result.sd:.2f}" if result.protocol == "distillm" else ""
     click.echo(f"{label}: ROUGE-L {result.score:.2f}{spread} on {result.n} samples ({result.protocol})")
     for family, value in result.per_family.items():

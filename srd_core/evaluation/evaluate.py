@@ -44,6 +44,8 @@ class EvalResult:
     wall_s: float = 0.0
     greedy: float | None = None
     """The greedy pass's score (the score itself under ``greedy``; ``with_greedy`` adds it to ``distillm``)."""
+    prompts_truncated: int = 0
+    """Eval prompts longer than ``data.max_prompt_tokens``, cut from the left before generation."""
     predictions: list[str] = field(default_factory=list, repr=False)
 
     def to_row(self, model: str, **extra: Any) -> dict[str, Any]:
@@ -122,12 +124,18 @@ def evaluate_model(model, tokenizer, samples: Sequence[Sample], eval_cfg: EvalCo
                    progress: str | None = None) -> EvalResult:
     """Generate with ``model`` on ``samples`` and score ROUGE-L ×100 (the training loop calls this too)."""
 
+    truncated: list[int] = []
+
     def generator(prompts: Sequence[str], settings: GenerationSettings) -> list[str]:
         outputs = generate(model, tokenizer, prompts, settings, max_prompt_tokens=max_prompt_tokens,
                            batch_size=eval_cfg.batch_size, progress=progress)
+        truncated.append(sum(g.prompt_truncated for g in outputs))
         return [g.text for g in outputs]
 
-    return evaluate_with(generator, samples, eval_cfg)
+    result = evaluate_with(generator, samples, eval_cfg)
+    result.prompts_truncated = max(truncated, default=0)  # every pass sees the same prompts
+    return result
+
 
 
 def load_eval_samples(config: SRDConfig) -> list[Sample]:

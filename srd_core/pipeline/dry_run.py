@@ -25,6 +25,7 @@ from pathlib import Path
 
 from srd_core.components import StagePlan
 from srd_core.config import ComponentSpec, SRDConfig
+from srd_core.curation.remainder import remainder_notice
 from srd_core.errors import SRDError
 
 DOLLY_TRAIN_SAMPLES = 11_424
@@ -377,6 +378,9 @@ def _phases(config: SRDConfig, data: _Data, n_keep: int, bins: list[list[str]] |
                 f"{c.pacer.name} bins {sizes}")
     if (run_dir / "curation.jsonl").is_file():
         curation += " (curation.jsonl exists: bins as recorded)"
+    notice = remainder_notice(n_keep, [len(b) for b in bins], c.pacer.params) if bins is not None else None
+    if notice:
+        curation += f"; {notice}"
     phases = [Phase("prepare", prepare), Phase("reflection", reflection), Phase("curation", curation)]
     cached = [f"{where}: {spec.name}" for where, spec in (("train", config.train.teacher_signal),
               ("baseline", config.baseline.teacher_signal)) if spec.name != "online"]

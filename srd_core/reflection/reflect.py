@@ -39,7 +39,7 @@ from srd_core.io import (
     write_json_atomic,
     write_jsonl_atomic,
 )
-from srd_core.models.generation import GenerationSettings, batch_order, generate
+from srd_core.models.generation import GenerationSettings, batch_order, generate, truncation_notice
 from srd_core.rundir import REFLECTION_FILE
 from srd_core.rundir import REFLECTION_META_FILE as META_FILE
 from srd_core.rundir import REFLECTION_PARTIAL_GLOB as PARTIAL_GLOB
@@ -432,5 +432,8 @@ def run_reflection(config, run_dir: str | Path, accelerator=None, progress: bool
         for path in run_dir.glob(PARTIAL_GLOB):
             path.unlink()
         logger.info(summary.describe())
+        notice = truncation_notice("reflection", summary.truncated, summary.samples, data_cfg.max_prompt_tokens)
+        if notice:
+            logger.warning(notice)
     _barrier(accelerator)
     return ReflectionResult(records, summary)

@@ -96,7 +96,10 @@ def test_summary_numbers_match_the_artifacts(full_run):
 
 def test_verdict_names_the_winner_from_the_numbers(full_run, tmp_path):
     _, page = full_run
-    verdict = re.search(r'id="verdict"><b>Verdict.</b> ([^<]*)<', page).group(1)
+    headline = re.search(r'id="verdict-headline"><b>Verdict.</b> ([^<]*)<', page).group(1)
+    # one short sentence first: who won, by how much, how sure
+    assert headline == "SRD wins by 4.3 ROUGE-L points, beyond the seed spread of ±0.6."
+    verdict = re.search(r'id="verdict-headline">.*?</p><p>([^<]*)</p>', page).group(1)
     assert verdict.startswith("SRD wins: it beats plain KD (baseline) by 4.3 ROUGE-L points")
     assert "same budget" in verdict
 
@@ -104,11 +107,20 @@ def test_verdict_names_the_winner_from_the_numbers(full_run, tmp_path):
     result = compute_verdict(summarize(swapped))
     assert result.winner == "baseline"
     assert result.text.startswith("plain KD (baseline) wins: it beats SRD by 6.5 ROUGE-L points")
+    assert result.headline == "Plain KD wins by 6.5 ROUGE-L points, beyond the seed spread of ±0.6."
+    for row in (summarized := summarize(swapped)).scores.values():
+        row.pop("sd", None)
+    for method in summarized.methods.values():
+        method.sd = None
+    assert compute_verdict(summarized).headline == (
+        "Plain KD wins by 6.5 ROUGE-L points on one evaluation pass; how sure is unknown (`srd experiment` gives "
+        "an interval).")
 
     close = load_run(build_fake_run(tmp_path / "close", srd_score=42.0, baseline_score=41.5, sd=1.0))
     result = compute_verdict(summarize(close))
     assert result.winner == "tie"
     assert "within the seed-to-seed spread" in result.text
+    assert result.headline == "A tie: 0.5 points apart, within the seed spread (±1.4)."
 
 
 def test_verdict_warns_when_the_teacher_has_little_to_transfer(tmp_path):
