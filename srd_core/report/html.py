@@ -46,7 +46,7 @@ box-shadow:0 1px 3px rgba(0,0,0,.08);overflow-wrap:anywhere}
 table{border-collapse:collapse;background:#fff;font-size:14px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 th,td{padding:6px 12px;border-bottom:1px solid #e4e7ec;text-align:right}
 th:first-child,td:first-child{text-align:left}
-td{white-space:nowrap}th,td:first-child{white-space:normal;overflow-wrap:anywhere}
+td{white-space:nowrap}th,td:first-child{white-space:normal;overflow-wrap:break-word}
 thead th{background:#eef1f5;font-weight:600}
 td.na{color:#9aa1ad;font-style:italic}
 figure{margin:0;background:#fff;padding:12px;border-radius:4px;box-shadow:0 1px 3px rgba(0,0,0,.08)}

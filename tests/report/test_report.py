@@ -265,3 +265,34 @@ def test_screenshot_in_headless_chromium(full_run, tmp_path):
     assert len(colors) > 200  # text, tables and plots, not a blank or error page
     ink = small.width * small.height - colors[small.getpixel((2, 2))]  # not the page background
     assert ink > 0.3 * small.width * small.height
+
+
+def _widen(run_dir: Path) -> None:
+    """The demo's widest tables: per-family scores of all four models, and eight evaluation sets."""
+    rows = _read_jsonl(run_dir / "eval.jsonl")
+    families = next(r["per_family"] for r in rows if "per_family" in r)
+    (run_dir / "eval.jsonl").write_text("".join(json.dumps({**r, "per_family": families}) + "\n" for r in rows))
+    sets = ["dolly", "self-instruct", "vicuna", "super-natural-instructions", "unnatural-instructions",
+            "alpaca-eval", "koala", "wizardlm"]
+    (run_dir / "eval_sets.jsonl").write_text("".join(
+        json.dumps({"model": m, "set": s, "score": 50.0, "sd": 1.0, "n": 20, "protocol": "distillm"}) + "\n"
+        for m in ("teacher", "student_init", "srd", "baseline") for s in sets))
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists() and shutil.which("chromium") is None,
+                    reason="headless Chromium is not installed (Debian: apt-get install -y chromium)")
+def test_report_fits_a_1280_px_page_without_horizontal_scroll(tmp_path):
+    """Wide tables wrap or scroll inside themselves: the page's own width never exceeds the window's."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from screenshot_report import page_width
+
+    run_dir = build_fake_run(tmp_path / ("a-long-run-directory-name-" * 4 + "run"))
+    _widen(run_dir)
+    page = write_report(run_dir)
+    assert page.read_text().count('<div class="scroll"><table>') >= 6
+    scroll, client = page_width(page, width=1280)
+    assert client == 1280 and scroll <= client, (scroll, client)
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "screenshot_report.py"), str(run_dir), "--out",
+                           str(tmp_path / "r.png"), "--height", "1000", "--check-width"],
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert proc.returncode == 0, proc.stderr
