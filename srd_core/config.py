@@ -139,7 +139,8 @@ class DataConfig(Strict):
 
 class ReflectionConfig(Strict):
     batch_size: int = Field(16, ge=1, description="Prompts generated per batch.")
-    max_new_tokens: int = Field(256, ge=1, description="Generation length limit.")
+    max_new_tokens: int | None = Field(None, ge=1, description="Generation length limit (null: from the data, "
+                                       "the longest training reference in tokens × 1.25 + 8, at most 256).")
     do_sample: bool = Field(False, description="Sample instead of greedy decoding.")
     temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
@@ -253,7 +254,8 @@ class BaselineConfig(Strict):
 
 
 class EvalConfig(Strict):
-    max_new_tokens: int = Field(256, ge=1, description="Generation length limit.")
+    max_new_tokens: int | None = Field(None, ge=1, description="Generation length limit (null: from the data, "
+                                       "as reflection.max_new_tokens).")
     batch_size: int = Field(16, ge=1, description="Prompts generated per batch.")
     protocol: Literal["greedy", "distillm"] = Field(
         "greedy", description="greedy, or DistiLLM/SRD sampling (T=1, several seeds, mean and sd)."
@@ -320,8 +322,8 @@ class PrepareConfig(Strict):
     vocab_size: int = Field(1024, ge=300, description="BPE vocabulary size (trained on the training data).")
     teacher_arch: PresetOverrides = Field(default_factory=PresetOverrides, description="Teacher size overrides.")
     student_arch: PresetOverrides = Field(default_factory=PresetOverrides, description="Student size overrides.")
-    teacher_sft: SFTConfig = Field(default_factory=lambda: SFTConfig(steps=300, epochs=20.0),
-                                   description="Teacher SFT (default: 20 epochs, at most 300 steps).")
+    teacher_sft: SFTConfig = Field(default_factory=lambda: SFTConfig(steps=300, epochs=10.0),
+                                   description="Teacher SFT (default: 10 epochs, at most 300 steps).")
     student_sft: SFTConfig = Field(
         default_factory=lambda: SFTConfig(steps=40, epochs=5.0), description="Student SFT warm start (short, as "
         "DistiLLM/SRD; default: 5 epochs, at most 40 steps)."

@@ -85,7 +85,7 @@ def test_unknown_component_params_and_nested_fields_suggest_too():
 def test_sft_steps_scale_with_the_data_and_explicit_steps_are_exact():
     config = _config()
     teacher, student = config.prepare.teacher_sft, config.prepare.student_sft
-    assert teacher.steps_for(40) == 25  # 20 epochs of 40 samples at batch 32
+    assert teacher.steps_for(40) == 13  # 10 epochs of 40 samples at batch 32
     assert teacher.steps_for(4000) == 300  # capped
     assert student.steps_for(40) == 7 and student.steps_for(4000) == 40
     explicit = _config(prepare={"student_sft": {"steps": 200, "batch_size": 32}}).prepare.student_sft

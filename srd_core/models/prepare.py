@@ -107,6 +107,21 @@ def sft_plan(config: SRDConfig, role: str, samples: int) -> str:
     return f"{label}: {steps} steps ({how})"
 
 
+ASSUMED_CPU_FLOPS = 2e10
+"""Training FLOP/s of the preset sizes on a quiet 2-core CPU (tiny models run far below the hardware's peak;
+measured on a 40-sample quick start: 1.8e10 FLOP per CPU second), for the dry run's estimate only."""
+
+
+def sft_estimate_seconds(config: SRDConfig, role: str, samples: int, tokens_per_sample: float) -> float:
+    """About how long ``role``'s SFT takes: 6 · parameters · tokens at ``ASSUMED_CPU_FLOPS`` (an estimate)."""
+    from srd_core.models.presets import approx_parameters
+
+    cfg: SFTConfig = getattr(config.prepare, f"{role}_sft")
+    steps = cfg.steps_for(samples)
+    tokens = steps * min(cfg.batch_size, max(samples, 1)) * tokens_per_sample
+    return 6 * approx_parameters(_preset_of(config, role), config.prepare.vocab_size) * tokens / ASSUMED_CPU_FLOPS
+
+
 def _directory_digest(path: str | None) -> str | None:
     """The content hash of a local model directory's files (a path model's tokenizer feeds the presets)."""
     import hashlib

@@ -118,7 +118,9 @@ def dev_rouge_fn(config, run_dir: Path, tokenizer) -> DevFn:
     from srd_core.config import EvalConfig
     from srd_core.data.dev_split import load_dev_samples
     from srd_core.evaluation.evaluate import evaluate_model
+    from srd_core.models.lengths import with_generation_limits
 
+    config = with_generation_limits(config, Path(run_dir))
     select = config.train.select_best
     samples = load_dev_samples(config, select.max_samples)
     eval_cfg = EvalConfig(protocol="distillm" if select.sample else "greedy", seeds=[config.run.seed],

@@ -568,8 +568,10 @@ def train(
 def rouge_eval_fn(config: SRDConfig, run_dir: str | Path, student_path: str | Path | None = None) -> EvalFn:
     """An ``eval_fn`` for ``train``: ROUGE-L ×100 on the held-out samples under ``config.eval``."""
     from srd_core.evaluation.evaluate import evaluate_model, load_eval_samples
+    from srd_core.models.lengths import with_generation_limits
     from srd_core.models.loading import load_tokenizer, resolve_model_path
 
+    config = with_generation_limits(config, Path(run_dir))
     samples = load_eval_samples(config)
     path = str(student_path) if student_path is not None else resolve_model_path(config.student, Path(run_dir),
                                                                                   "student")

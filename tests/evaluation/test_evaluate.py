@@ -130,6 +130,9 @@ def test_cli_evaluate_a_model_directory(tmp_path, tiny_pair):
 
 def test_prompts_cut_to_max_prompt_tokens_are_counted_and_reported_once(tmp_path, tiny_pair, samples, capfd):
     """No bare transformers warning per long prompt: the count, once, with the setting that controls it."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_warning()  # as a plain process has it (an earlier CLI test may have silenced it)
     model, tok = tiny_pair
     model_dir = save_pair(tmp_path / "m", model, tok)
     tok.model_max_length = 8  # shorter than every prompt: transformers would warn "Token indices sequence length"
