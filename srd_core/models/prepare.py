@@ -107,6 +107,8 @@ def sft_plan(config: SRDConfig, role: str, samples: int) -> str:
     return f"{label}: {steps} steps ({how})"
 
 
+CHARS_PER_TOKEN = 4.0
+"""Characters per token of the console's estimate before the samples are encoded."""
 ASSUMED_CPU_FLOPS = 2e10
 """Training FLOP/s of the preset sizes on a quiet 2-core CPU (tiny models run far below the hardware's peak;
 measured on a 40-sample quick start: 1.8e10 FLOP per CPU second), for the dry run's estimate only."""
@@ -257,7 +259,10 @@ def _train_preset(config: SRDConfig, role: str, tokenizer, samples: Sequence[Sam
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     sft_cfg = getattr(config.prepare, f"{role}_sft")
     label = "teacher SFT" if role == "teacher" else "student warm start"
-    logger.info("prepare: %s", sft_plan(config, role, len(samples)))
+    chars = sum(len(s.prompt) + len(s.target) for s in samples) / max(len(samples), 1)
+    seconds = sft_estimate_seconds(config, role, len(samples), chars / CHARS_PER_TOKEN)
+    logger.info("prepare: %s; about %.0f s (an estimate from the model size)", sft_plan(config, role, len(samples)),
+                seconds)
     stats = sft(model, tokenizer, samples, sft_cfg, config.data.max_prompt_tokens, config.data.max_length,
                 seed=seed, desc=label if progress else None)
     save_model(model.to("cpu"), tokenizer, out_dir)

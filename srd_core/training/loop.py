@@ -515,7 +515,8 @@ def train(
                        eval_fn, cache)
     if config.train.select_best.enabled:
         session.best = BestCheckpoint(out_dir, dev_rouge_fn(config, run_dir, tokenizer), accelerator,
-                                      config.train.select_best.every)
+                                      config.train.select_best.every, on_row=lambda row: trackers.log_row(
+                                          accelerator, config, row, trackers.DEV_SCALARS))
         if checkpoint is None:
             session.best.reset()
     if checkpoint is not None and session.lengths:

@@ -19,6 +19,8 @@ TRAIN_SCALARS = {"loss": "train/loss", "ce": "train/ce", "kd": "train/kd", "T": 
                  "w_sft": "train/sft_weight", "lr": "train/lr", "tokens_per_s": "train/tokens_per_s",
                  "grad_norm": "train/grad_norm", "teacher_share": "train/teacher_share"}
 EVAL_SCALARS = {"rouge_l": "eval/rouge_l", "score": "eval/rouge_l", "sd": "eval/rouge_l_sd"}
+DEV_SCALARS = {"rouge_l": "dev/rouge_l"}
+"""The dev scores of ``train.select_best``."""
 FINAL_SCALARS = {"srd": "final/rouge_l", "baseline": "final/rouge_l", "teacher": "final/teacher_rouge_l",
                  "student_init": "final/initial_student_rouge_l"}
 """eval.jsonl's model → the scalar each arm's tracker run gets (the arm's own score, and the two references)."""
