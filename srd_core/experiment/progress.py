@@ -71,12 +71,12 @@ class Progress:
 
     def eta_seconds(self) -> float | None:
         """Seconds until every run is done: the mean finished run's time for each run left, less what the
-        running ones have already spent, shared among the jobs; None before any run has finished."""
+        running ones have already spent, shared among the jobs that have a run; None before any run has finished."""
         if not self.durations:
             return None
         mean = statistics.fmean(self.durations)
         work = self.left * mean + sum(max(mean - spent, 0.0) for spent in self.running.values())
-        return work / max(1, self.jobs)
+        return work / max(1, min(self.jobs, self.left + len(self.running)))  # fewer runs than jobs: no sharing
 
     def line(self, activities: dict[str, str] | None = None) -> str:
         """``2 done, 2 running, 2 left; ETA 6 min (a run takes 3.0 min); seed1: train_srd step 40 ...``."""

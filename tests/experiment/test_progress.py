@@ -41,6 +41,8 @@ def test_eta_from_the_finished_runs():
     # 2 finished in 100 s and 140 s (mean 120): 3 left at 120 s, the running ones need 120-30 and 0 more
     progress = Progress(done=2, running={"a": 30.0, "b": 200.0}, left=3, durations=[100.0, 140.0], jobs=2)
     assert progress.eta_seconds() == pytest.approx((3 * 120 + 90) / 2)
+    last = Progress(done=4, running={"a": 100.0}, left=0, durations=[120.0], jobs=2)
+    assert last.eta_seconds() == pytest.approx(20.0)  # one run left: the second job does not halve it
     assert progress.line({"a": "reflect", "b": "train_srd step 4 (stage 1)"}) == (
         "2 done, 2 running, 3 left; ETA 3.8 min (a run takes 2.0 min); a: reflect; b: train_srd step 4 (stage 1)")
 
