@@ -57,9 +57,35 @@ def _sigterm_raises() -> None:
 @click.version_option(package_name="srd", prog_name="srd")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on the log.")
-def cli(debug: bool, quiet: bool) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Also the libraries' own notices and progress bars "
+              "(transformers, datasets, tokenizers), silenced by default.")
+def cli(debug: bool, quiet: bool, verbose: bool) -> None:
     """srd: Selective Reflection Distillation for causal language models."""
+    _quiet_libraries(verbose or debug)
     _configure_logging(logging.WARNING if quiet else logging.DEBUG if debug else logging.INFO)
+
+
+QUIET_ENV = {"TRANSFORMERS_VERBOSITY": "error", "DATASETS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+             "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "TRL_EXPERIMENTAL_SILENCE": "1"}
+"""Environment that silences library chatter; set before those libraries load, and inherited by the
+subprocesses srd starts (parallel arms, experiment runs)."""
+VERBOSE_ENV = "SRD_VERBOSE"
+
+
+def _quiet_libraries(verbose: bool) -> None:
+    """Library chatter (weight-loading bars, tokenizer and advisory notices, absl's `Using default tokenizer.`)
+    off unless ``-v``; ``-v`` is passed on to subprocesses through ``SRD_VERBOSE=1``."""
+    if verbose or os.environ.get(VERBOSE_ENV) == "1":
+        os.environ[VERBOSE_ENV] = "1"
+        return
+    for name, value in QUIET_ENV.items():
+        os.environ.setdefault(name, value)
+    logging.getLogger("absl").setLevel(logging.WARNING)  # rouge-score's tokenizer notice
+    if "transformers" in sys.modules:  # already imported (an embedding process): switch it off directly
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
 
 
 def _configure_logging(level: int) -> None:
@@ -234,6 +260,11 @@ def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) 
             label, result = run_single_phase(config, phase, evaluate)[1]
         else:
             label, result = evaluate()
+    from srd_core.models.generation import truncation_notice
+
+    notice = truncation_notice("evaluation", result.prompts_truncated, result.n, config.data.max_prompt_tokens)
+    if notice:
+        logging.getLogger("srd_core").warning(notice)
     spread = f" ± {result.sd:.2f}" if result.protocol == "distillm" else ""
     click.echo(f"{label}: ROUGE-L {result.score:.2f}{spread} on {result.n} samples ({result.protocol})")
     for family, value in result.per_family.items():

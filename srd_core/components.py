@@ -129,6 +129,11 @@ class Schedule(Component):
     def check_stages(self, num_stages: int) -> None:
         """Raise ``ValueError`` if this schedule cannot serve ``num_stages`` stages."""
 
+    def for_stages(self, num_stages: int) -> dict[str, Any] | None:
+        """The params that spell this schedule out for ``num_stages`` stages (``stagewise`` given as
+        ``start``/``end`` → ``values``), or None when it needs no change; the config is resolved with them."""
+        return None
+
 
 class KDLoss(Component):
     """A divergence between teacher and student next-token distributions, per token.

@@ -7,6 +7,7 @@ A component is written ``{name: rrf, k: 60}``; its params are validated against 
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path, PurePath
 from typing import Annotated, Any, Literal
 
@@ -138,7 +139,8 @@ class DataConfig(Strict):
 
 class ReflectionConfig(Strict):
     batch_size: int = Field(16, ge=1, description="Prompts generated per batch.")
-    max_new_tokens: int = Field(256, ge=1, description="Generation length limit.")
+    max_new_tokens: int | None = Field(None, ge=1, description="Generation length limit (null: from the data, "
+                                       "the longest training reference in tokens × 1.25 + 8, at most 256).")
     do_sample: bool = Field(False, description="Sample instead of greedy decoding.")
     temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
@@ -185,10 +187,12 @@ class SelectBestConfig(Strict):
 class TrainConfig(Strict):
     kd_loss: ComponentSpec = Field(default_factory=lambda: spec("fkl"), description="KD divergence.")
     temperature: ComponentSpec = Field(
-        default_factory=lambda: spec("stagewise", values=[1.0, 1.5, 2.0]), description="Temperature schedule."
+        default_factory=lambda: spec("stagewise", start=1.0, end=2.0), description="Temperature schedule "
+        "(default: 1 → 2 spread over the pacer's stages; 1, 1.5, 2 with 3 bins)."
     )
     sft_weight: ComponentSpec = Field(
-        default_factory=lambda: spec("stagewise", values=[0.3, 0.2, 0.1]), description="SFT weight schedule."
+        default_factory=lambda: spec("stagewise", start=0.3, end=0.1), description="SFT weight schedule "
+        "(default: 0.3 → 0.1 spread over the pacer's stages; 0.3, 0.2, 0.1 with 3 bins)."
     )
     scale_kd_by_t2: bool | Literal["official"] = Field(
         False, description="Multiply the KD term by T² (Hinton et al.); official: only for the losses the official "
@@ -253,7 +257,8 @@ class BaselineConfig(Strict):
 
 
 class EvalConfig(Strict):
-    max_new_tokens: int = Field(256, ge=1, description="Generation length limit.")
+    max_new_tokens: int | None = Field(None, ge=1, description="Generation length limit (null: from the data, "
+                                       "as reflection.max_new_tokens).")
     batch_size: int = Field(16, ge=1, description="Prompts generated per batch.")
     protocol: Literal["greedy", "distillm"] = Field(
         "greedy", description="greedy, or DistiLLM/SRD sampling (T=1, several seeds, mean and sd)."
@@ -297,12 +302,21 @@ class PresetOverrides(Strict):
 class SFTConfig(Strict):
     """Supervised fine-tuning of a preset model on the training samples (cross-entropy on responses)."""
 
-    steps: int = Field(300, ge=0, description="Optimizer steps (0: keep the random initialisation).")
+    steps: int = Field(300, ge=0, description="Optimizer steps; with `epochs`, at most this many (0: keep the "
+                       "random initialisation).")
+    epochs: float | None = Field(None, gt=0, description="Epochs over the training samples, capped at `steps`, so "
+                                 "that small data trains for seconds (null: exactly `steps` steps).")
     batch_size: int = Field(32, ge=1, description="Samples per step.")
     lr: float = Field(1e-3, gt=0, le=1, description="Peak learning rate (AdamW, cosine decay).")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps spent warming up.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm (null = off).")
+
+    def steps_for(self, samples: int) -> int:
+        """Optimizer steps on ``samples`` training samples: ``epochs`` of them capped at ``steps``, or ``steps``."""
+        if self.epochs is None or self.steps == 0:
+            return self.steps
+        return max(1, min(self.steps, math.ceil(self.epochs * samples / self.batch_size)))
 
 
 class PrepareConfig(Strict):
@@ -311,9 +325,11 @@ class PrepareConfig(Strict):
     vocab_size: int = Field(1024, ge=300, description="BPE vocabulary size (trained on the training data).")
     teacher_arch: PresetOverrides = Field(default_factory=PresetOverrides, description="Teacher size overrides.")
     student_arch: PresetOverrides = Field(default_factory=PresetOverrides, description="Student size overrides.")
-    teacher_sft: SFTConfig = Field(default_factory=lambda: SFTConfig(steps=300), description="Teacher SFT.")
+    teacher_sft: SFTConfig = Field(default_factory=lambda: SFTConfig(steps=300, epochs=10.0),
+                                   description="Teacher SFT (default: 10 epochs, at most 300 steps).")
     student_sft: SFTConfig = Field(
-        default_factory=lambda: SFTConfig(steps=40), description="Student SFT warm start (short, as DistiLLM/SRD)."
+        default_factory=lambda: SFTConfig(steps=40, epochs=5.0), description="Student SFT warm start (short, as "
+        "DistiLLM/SRD; default: 5 epochs, at most 40 steps)."
     )
     seed: int | None = Field(None, ge=0, lt=2**32, description="Initialisation and data-order seed (default: "
                              "run.seed).")
@@ -400,6 +416,33 @@ def resolve_components(config: SRDConfig) -> SRDConfig:
             owner[key] = resolved
         else:
             setattr(owner, key, resolved)
+    return _spread_schedules(config, registry)
+
+
+# Each schedule slot and the pacer whose stages it spans.
+SCHEDULE_PACERS: list[tuple[str, str, str]] = [
+    ("train", "temperature", "curriculum.pacer"), ("train", "sft_weight", "curriculum.pacer"),
+    ("baseline", "temperature", "baseline.pacer"), ("baseline", "sft_weight", "baseline.pacer"),
+]
+
+
+def _spread_schedules(config: SRDConfig, registry) -> SRDConfig:
+    """Spell every schedule out for its pacer's stage count (``Schedule.for_stages``): ``stagewise`` given
+    as ``start``/``end`` (the default) becomes one value per stage, so the default follows ``num_bins`` and
+    the resolved config (what provenance records) holds the values trained with."""
+    for section, role, pacer_path in SCHEDULE_PACERS:
+        pacer_spec = getattr(config, pacer_path.split(".")[0]).pacer
+        stages = registry.build("pacer", pacer_spec.name, pacer_spec.params).planned_stages()
+        current: ComponentSpec = getattr(getattr(config, section), role)
+        if stages is None:
+            continue
+        params = registry.build("schedule", current.name, current.params).for_stages(stages)
+        if params is not None:
+            try:
+                registry.validate_params("schedule", current.name, params)
+            except PluginError as exc:
+                raise ConfigError(f"{section}.{role}: {exc}") from None
+            setattr(getattr(config, section), role, ComponentSpec(name=current.name, **params))
     return config
 
 
@@ -440,6 +483,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     """
     data = copy.deepcopy(raw)
     defaulted: dict[tuple[str, ...], set[str]] = {}  # spec path → default params no override has set
+    default_params: dict[tuple[str, ...], set[str]] = {}  # spec path → every param of the default spec
 
     def descend(parent: Any, key: str | int, path: tuple[str, ...]) -> Any:
         if isinstance(parent, dict) and key not in parent:
@@ -449,6 +493,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             for spec_path, spec in specs:
                 if "name" in spec:
                     defaulted[spec_path] = set(spec) - {"name"}
+                    default_params[spec_path] = set(spec) - {"name"}
         if isinstance(parent[key], str) and _is_component_path(path):  # `kd_loss: fkl` given a param
             parent[key] = {"name": parent[key]}
         return parent[key]
@@ -456,7 +501,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     def assign(parent: Any, key: str | int, path: tuple[str, ...], value: Any) -> None:
         parent_path = path[:-1]
         if parent_path in defaulted:
-            if key == "name" and value != parent.get("name"):
+            if (key == "name" and value != parent.get("name")) or str(key) not in default_params[parent_path]:
+                # a new component, or the default one spelled another way (`values` for `start`/`end`)
                 for param in defaulted.pop(parent_path):
                     parent.pop(param, None)
             else:
@@ -556,7 +602,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> SRDConf
         config = SRDConfig.model_validate(raw)
         return resolve_components(config)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {format_validation_error(exc)}") from None
+        raise ConfigError(f"{path}: {format_validation_error(exc, model=SRDConfig)}") from None
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
@@ -566,7 +612,7 @@ def config_from_dict(raw: dict[str, Any]) -> SRDConfig:
     try:
         return resolve_components(SRDConfig.model_validate(raw))
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc)) from None
+        raise ConfigError(format_validation_error(exc, model=SRDConfig)) from None
 
 
 def dump_config(config: SRDConfig) -> str:

@@ -66,7 +66,8 @@ def test_validate_and_show(tmp_path):
     shown = yaml.safe_load(invoke("config", "show", str(path), "--set", "train.lr=3e-4").output)
     assert shown["train"]["lr"] == 3e-4
     assert shown["data"]["train"] == {"name": "test_two", "answer": "4"}
-    assert shown["reflection"]["max_new_tokens"] == 256  # defaults included
+    assert shown["reflection"]["batch_size"] == 16  # defaults included
+    assert shown["reflection"]["max_new_tokens"] is None  # unset: the run takes it from the data
 
 
 def test_schema_is_json_schema():

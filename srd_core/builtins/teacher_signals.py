@@ -17,21 +17,29 @@ import bisect
 import itertools
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
-import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 from srd_core.components import TeacherSignal
 from srd_core.hookspecs import hookimpl
 
-TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+if TYPE_CHECKING:  # torch is imported where it is used: `srd --help` loads this module
+    import torch
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """The torch dtype of a cache's ``dtype`` param."""
+    import torch
+
+    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
 
 
 def dense_log_probs(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                     temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
     """fp32 log-softmaxes of both logits divided by ``temperature`` (every vocabulary entry a category)."""
+    import torch.nn.functional as F
+
     student = student_logits.float()
     teacher = teacher_logits.float()
     if temperature != 1.0:
@@ -73,10 +81,14 @@ class Full(TeacherSignal):
         return {"logits": ("int16" if self.params.dtype == "bfloat16" else self.params.dtype, vocab_size)}
 
     def encode(self, logits, temperatures):
-        rows = logits.to(TORCH_DTYPES[self.params.dtype])
+        import torch
+
+        rows = logits.to(torch_dtype(self.params.dtype))
         return {"logits": rows.view(torch.int16) if self.params.dtype == "bfloat16" else rows}
 
     def log_probs(self, student_logits, rows, temperature, temperatures):
+        import torch
+
         teacher = rows["logits"]
         if self.params.dtype == "bfloat16":
             teacher = teacher.view(torch.bfloat16)
@@ -129,11 +141,13 @@ class TopK(TeacherSignal):
         return fields
 
     def encode(self, logits, temperatures):
+        import torch
+
         values, indices = logits.float().topk(self.params.k, dim=-1)
         rest = logits.float().scatter(-1, indices, float("-inf"))
         tail = torch.stack([torch.logsumexp(rest / t, dim=-1) for t in temperatures], dim=-1)
         index_dtype = torch.int16 if logits.shape[-1] <= 65536 else torch.int32  # uint16 bits via int16
-        rows = {"values": values.to(TORCH_DTYPES[self.params.dtype]), "indices": indices.to(index_dtype),
+        rows = {"values": values.to(torch_dtype(self.params.dtype)), "indices": indices.to(index_dtype),
                 "tail": tail}
         if self.gridded(temperatures):  # d/dβ logsumexp(β·z) = the mean tail logit under softmax(β·z)
             finite = torch.where(torch.isinf(rest), 0.0, rest)
@@ -142,6 +156,9 @@ class TopK(TeacherSignal):
         return rows
 
     def log_probs(self, student_logits, rows, temperature, temperatures):
+        import torch
+        import torch.nn.functional as F
+
         indices = rows["indices"]
         if indices.dtype == torch.int16:
             indices = indices.to(torch.int32) & 0xFFFF  # the stored uint16 bits

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from srd_core.components import DifficultyMetric, Pacer, StagePlan
 from srd_core.config import CurriculumConfig, SRDConfig
 from srd_core.context import ModelAccess, ScoreTable
 from srd_core.curation.ranking import fused_order, metric_ranks, ranks_of, stable_order
+from srd_core.curation.remainder import remainder_notice
 from srd_core.curation.strata import check_groups, stratified_curation
 from srd_core.errors import ConfigError, DataError
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
@@ -29,6 +31,7 @@ from srd_core.rundir import CURATION_FILE, CURATION_META_FILE, REFLECTION_FILE
 from srd_core.types import CurationRecord, ReflectionRecord, Sample
 
 CURATION_FORMAT = 1
+logger = logging.getLogger(__name__)
 
 _REQUIRED_REFLECTION_FIELDS: dict[str, tuple[type, ...]] = {
     "id": (str,),
@@ -376,6 +379,10 @@ def run_curation(config: SRDConfig, run_dir: Path, samples: Sequence[Sample] | N
         "summary": result.summary(),
         "vetoed_ids": result.vetoed,
     })
+    summary = result.summary()
+    notice = remainder_notice(summary["kept"], summary["bin_sizes"], curriculum.pacer.params)
+    if notice:
+        logger.warning("curation: %s", notice)
     return result.records
 
 

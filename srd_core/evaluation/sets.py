@@ -75,7 +75,9 @@ def run_eval_sets(config: SRDConfig, run_dir: str | Path, models: Sequence[str] 
                   progress: bool = True) -> list[dict[str, Any]]:
     """Evaluate every model on every ``eval.sets`` entry; returns (and stores) the rows of this call."""
     from srd_core.evaluation.evaluate import evaluate_model
+    from srd_core.models.lengths import with_generation_limits
 
+    config = with_generation_limits(config, Path(run_dir))
     if not config.eval.sets:
         raise ConfigError("eval.sets: no evaluation sets configured (e.g. eval.sets.dolly: {name: minillm, "
                           "eval: data/dolly/valid.jsonl})")

@@ -107,3 +107,12 @@ def generate(model, tokenizer, prompts: Sequence[str], settings: GenerationSetti
             )
     model.train(was_training)
     return [r for r in results if r is not None]
+
+
+def truncation_notice(what: str, truncated: int, total: int, max_prompt_tokens: int) -> str | None:
+    """One line saying how many prompts were cut and which setting keeps them whole, or None."""
+    if not truncated:
+        return None
+    return (f"{what}: {truncated} of {total} prompts ({truncated / total:.1%}) are longer than "
+            f"data.max_prompt_tokens={max_prompt_tokens} tokens and were cut from the left; raise "
+            "data.max_prompt_tokens (and data.max_length with it) to keep them whole")

@@ -98,6 +98,14 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def approx_parameters(preset: Preset, vocab_size: int) -> int:
+    """Parameters of ``preset`` with a ``vocab_size`` vocabulary, without building it (norms left out)."""
+    h, kv = preset.hidden_size, (preset.num_kv_heads or preset.num_heads) * (preset.hidden_size // preset.num_heads)
+    layer = 2 * h * h + 2 * h * kv + 3 * h * preset.intermediate_size
+    embeddings = vocab_size * h * (1 if preset.tie_word_embeddings else 2)
+    return embeddings + preset.num_layers * layer
+
+
 def save_model(model, tokenizer, directory: str | Path) -> Path:
     """Save model and tokenizer with ``save_pretrained``, loadable with the ``Auto*`` classes."""
     directory = Path(directory)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from srd_core.components import StagePlan
 from srd_core.config import ComponentSpec, SRDConfig
+from srd_core.curation.remainder import remainder_notice
 from srd_core.errors import SRDError
 
 DOLLY_TRAIN_SAMPLES = 11_424
@@ -352,24 +353,54 @@ def _model_line(config: SRDConfig, role: str) -> str:
     return f"{cfg.path}{extras} [{where}]"
 
 
-def _eval_detail(config: SRDConfig, sets: list[str]) -> str:
+def _new_tokens(config: SRDConfig, run_dir: Path, section: str) -> str:
+    """``<= 40 new tokens (from the data: ...)``: the limit ``section`` sets, or the one the data gives."""
+    from srd_core.models.lengths import HEADROOM, MARGIN, MAX_NEW_TOKENS_CAP, derived_max_new_tokens
+
+    limit = getattr(config, section).max_new_tokens
+    if limit is not None:
+        return f"<= {limit} new tokens"
+    found = derived_max_new_tokens(config, run_dir, local_only=True)  # the dry run loads nothing from the hub
+    if found is not None:
+        return f"<= {found[0]} new tokens (from the data: longest training reference {found[1]} tokens)"
+    return (f"<= the longest training reference x {HEADROOM:g} + {MARGIN} new tokens, at most {MAX_NEW_TOKENS_CAP} "
+            "(from the data, once prepare has made the student's tokenizer)")
+
+
+def _prepare_detail(config: SRDConfig, data: _Data) -> str:
+    """What prepare trains, and about how long it takes (an estimate from the model sizes)."""
+    from srd_core.models.prepare import sft_estimate_seconds, sft_plan
+
+    presets = [r for r in ("teacher", "student") if getattr(config, r).preset is not None]
+    if not presets:
+        return "skipped: teacher and student are given by path"
+    n = int(data.samples.value)
+    plans = [sft_plan(config, role, n) for role in presets]
+    seconds = sum(sft_estimate_seconds(config, role, n, data.tokens.value) for role in presets)
+    return (f"build and SFT the presets of {', '.join(presets)}: {'; '.join(plans)}; about {_duration(seconds)} "
+            "on a 2-core CPU (ESTIMATE from the model sizes)")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def _eval_detail(config: SRDConfig, sets: list[str], run_dir: Path) -> str:
     models = ["teacher", "student_init", "srd"] + (["baseline"] if config.baseline.enabled else [])
     passes = 1 if config.eval.protocol == "greedy" else len(config.eval.seeds)
     how = "greedy" if config.eval.protocol == "greedy" else f"{passes} sampled passes (seeds {config.eval.seeds})"
     return (f"{len(models)} models ({', '.join(models)}) x {len(sets)} sets ({', '.join(sets)}), {how}, "
-            f"<= {config.eval.max_new_tokens} new tokens; ROUGE-L x100")
+            f"{_new_tokens(config, run_dir, 'eval')}; ROUGE-L x100")
 
 
 def _phases(config: SRDConfig, data: _Data, n_keep: int, bins: list[list[str]] | None, srd: TrainingPlan,
             baseline: TrainingPlan | None, run_dir: Path) -> list[Phase]:
-    presets = [r for r in ("teacher", "student") if getattr(config, r).preset is not None]
-    prepare = (f"build and SFT the presets of {', '.join(presets)}" if presets
-               else "skipped: teacher and student are given by path")
+    prepare = _prepare_detail(config, data)
     n = int(data.samples.value)
     r = config.reflection
     decode = "sampled" if r.do_sample else "greedy"
     reflection = (f"{n:,} {decode} student generations ({math.ceil(n / r.batch_size):,} batches of {r.batch_size}, "
-                  f"<= {r.max_new_tokens} new tokens) + teacher-forced CE")
+                  f"{_new_tokens(config, run_dir, 'reflection')}) + teacher-forced CE")
     c = config.curriculum
     metrics = ", ".join(m.name for m in c.metrics)
     sizes = "/".join(f"{len(b):,}" for b in bins) if bins is not None else "n/a"
@@ -377,6 +408,9 @@ def _phases(config: SRDConfig, data: _Data, n_keep: int, bins: list[list[str]] |
                 f"{c.pacer.name} bins {sizes}")
     if (run_dir / "curation.jsonl").is_file():
         curation += " (curation.jsonl exists: bins as recorded)"
+    notice = remainder_notice(n_keep, [len(b) for b in bins], c.pacer.params) if bins is not None else None
+    if notice:
+        curation += f"; {notice}"
     phases = [Phase("prepare", prepare), Phase("reflection", reflection), Phase("curation", curation)]
     cached = [f"{where}: {spec.name}" for where, spec in (("train", config.train.teacher_signal),
               ("baseline", config.baseline.teacher_signal)) if spec.name != "online"]
@@ -391,9 +425,10 @@ def _phases(config: SRDConfig, data: _Data, n_keep: int, bins: list[list[str]] |
     else:
         phases.append(Phase("train baseline", "skipped (baseline.enabled: false)"))
     held_out = f"{(config.data.eval or config.data.train).name} eval split"
-    phases.append(Phase("evaluate", _eval_detail(config, [held_out])))
+    phases.append(Phase("evaluate", _eval_detail(config, [held_out], run_dir)))
     if config.eval.sets:
-        phases.append(Phase("evaluate sets", "`srd evaluate-sets`: " + _eval_detail(config, list(config.eval.sets))))
+        sets = _eval_detail(config, list(config.eval.sets), run_dir)
+        phases.append(Phase("evaluate sets", "`srd evaluate-sets`: " + sets))
     report = "report.html + plots" if config.report.enabled else "skipped (report.enabled: false)"
     phases.append(Phase("report", report))
     return phases

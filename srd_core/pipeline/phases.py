@@ -208,7 +208,8 @@ def _train_phase(label: str) -> Phase:
     def fields(config: SRDConfig) -> tuple[str, ...]:
         own = ("train.temperature", "train.sft_weight", "curriculum.pacer") if srd else ("baseline",)
         matched = ("curriculum.pacer",) if not srd and config.baseline.match_srd_steps else ()
-        dev = ("data.dev", "data.eval", "data.limit_eval") if config.train.select_best.enabled else ()
+        dev = ("data.dev", "data.eval", "data.limit_eval", "eval.max_new_tokens") \
+            if config.train.select_best.enabled else ()
         return TRAIN_SHARED + own + matched + DATA_TRAIN + dev + ("run.seed", "teacher", "student")
 
     def reads_curation(config: SRDConfig) -> bool:
@@ -230,16 +231,33 @@ def _train_phase(label: str) -> Phase:
             found[REFLECTION_FILE] = run_dir / REFLECTION_FILE
         return found
 
+    def derived(config: SRDConfig, run_dir: Path) -> dict[str, Any]:
+        dev_limit = _generation_limit("eval")(config, run_dir) if config.train.select_best.enabled else {}
+        return {**({} if srd else _srd_total_steps(config, run_dir)), **dev_limit}
+
     return Phase(
         name=f"train_{label}", verb="retraining", fields=fields, after=after, files=files,
         outputs=(label,), done=_exists(f"{label}/{SUMMARY_FILE}", f"{label}/final/config.json"),
         enabled=(lambda config: True) if srd else (lambda config: config.baseline.enabled),
-        derived=_none if srd else _srd_total_steps,
+        derived=derived,
     )
 
 
 def _seeds_from_reflection(config: SRDConfig) -> bool:
     return bool(config.train.responses.params.get("seed_from_reflection"))
+
+
+def _generation_limit(section: str) -> Callable[[SRDConfig, Path], dict[str, Any]]:
+    """The new-token limit derived from the data when ``<section>.max_new_tokens`` is unset (see
+    ``srd_core.models.lengths``): an input of the phase, so a new derived value makes its artifacts stale."""
+    def derived(config: SRDConfig, run_dir: Path) -> dict[str, Any]:
+        from srd_core.models.lengths import derived_max_new_tokens
+
+        if getattr(config, section).max_new_tokens is not None:
+            return {}
+        found = derived_max_new_tokens(config, run_dir)
+        return {f"{section}.max_new_tokens from the data": found[0]} if found is not None else {}
+    return derived
 
 
 def _srd_total_steps_needed(config: SRDConfig) -> bool:
@@ -265,6 +283,7 @@ def _eval_phase(label: str) -> Phase:
         name=f"evaluate_{label}", verb="re-evaluating",
         fields=lambda config: EVAL_FIELDS + DATA_EVAL + (f"{role}.dtype", f"{role}.trust_remote_code"),
         after=lambda config: (maker,), files=files, outputs=(), done=_has_eval_row(label),
+        derived=_generation_limit("eval"),
         enabled=(lambda config: config.baseline.enabled) if label == "baseline" else (lambda config: True),
         eval_label=label,
     )
@@ -319,7 +338,7 @@ PHASES: list[Phase] = [
           after=lambda config: ("prepare",),
           files=lambda config, run_dir: {**_train_data(config, run_dir), **_model_dir(config, run_dir, "student")},
           outputs=(REFLECTION_FILE, REFLECTION_META_FILE, REFLECTION_PARTIAL_GLOB),
-          done=_exists(REFLECTION_FILE, REFLECTION_META_FILE)),
+          done=_exists(REFLECTION_FILE, REFLECTION_META_FILE), derived=_generation_limit("reflection")),
     Phase("curate", "recomputing",
           fields=_curate_fields, after=lambda config: ("reflect",),
           files=lambda config, run_dir: {REFLECTION_FILE: run_dir / REFLECTION_FILE,

@@ -61,11 +61,13 @@ def evaluate_models(config: SRDConfig, run_dir: Path, models: list[str], planner
     ``samples`` are the held-out samples when already loaded.
     """
     from srd_core.evaluation.evaluate import evaluate_run_model, load_eval_samples, model_location, write_eval_row
+    from srd_core.models.generation import truncation_notice
     from srd_core.pipeline.phases import Planner, run_phase
 
     planner = planner or Planner(config, run_dir)
     path = run_dir / EVAL_FILE
     loaded: list = [samples] if samples is not None else []
+    warned: list[bool] = []
 
     def evaluate(which: str) -> None:
         if not loaded:
@@ -73,12 +75,20 @@ def evaluate_models(config: SRDConfig, run_dir: Path, models: list[str], planner
         label, result = evaluate_run_model(config, run_dir, which, samples=loaded[0])
         write_eval_row(path, result.to_row(label))
         logger.info("eval %s: ROUGE-L %.2f", label, result.score)
+        notice = truncation_notice("evaluation", result.prompts_truncated, result.n, config.data.max_prompt_tokens)
+        if notice and not warned:  # the same prompts for every model: said once
+            logger.warning(notice)
+            warned.append(True)
 
     did = False
     for which in models:
         label = model_location(config, run_dir, which)[0]
         status, _ = run_phase(planner, f"evaluate_{label}", lambda which=which: evaluate(which))
         did = did or status.state not in ("complete", "off")
+    if did:  # the trackers of train.log_with get the final scores once they are known
+        from srd_core.training.trackers import log_final_scores
+
+        log_final_scores(config, run_dir, read_jsonl(path, tolerate_torn_tail=True))
     return did
 
 

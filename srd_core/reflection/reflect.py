@@ -39,7 +39,8 @@ from srd_core.io import (
     write_json_atomic,
     write_jsonl_atomic,
 )
-from srd_core.models.generation import GenerationSettings, batch_order, generate
+from srd_core.models.generation import GenerationSettings, batch_order, generate, truncation_notice
+from srd_core.models.lengths import MAX_NEW_TOKENS_CAP, with_generation_limits
 from srd_core.rundir import REFLECTION_FILE
 from srd_core.rundir import REFLECTION_META_FILE as META_FILE
 from srd_core.rundir import REFLECTION_PARTIAL_GLOB as PARTIAL_GLOB
@@ -64,7 +65,7 @@ def generation_settings(reflection_cfg, max_prompt_tokens: int, max_length: int,
     """Decoding settings from ``config.reflection``; new tokens also fit ``max_length`` after a full prompt."""
     room = max_length - prompt_limit(max_prompt_tokens, max_length)
     return GenerationSettings(
-        max_new_tokens=max(1, min(reflection_cfg.max_new_tokens, room)),
+        max_new_tokens=max(1, min(reflection_cfg.max_new_tokens or MAX_NEW_TOKENS_CAP, room)),
         do_sample=reflection_cfg.do_sample,
         temperature=reflection_cfg.temperature,
         top_p=reflection_cfg.top_p,
@@ -381,6 +382,7 @@ def run_reflection(config, run_dir: str | Path, accelerator=None, progress: bool
     from srd_core.models.loading import load_causal_lm, load_tokenizer, resolve_model_path
 
     run_dir = Path(run_dir)
+    config = with_generation_limits(config, run_dir)  # an unset max_new_tokens follows the data
     accelerator = accelerator if accelerator is not None else default_accelerator()
     rank, _ = _rank_world(accelerator)
     main = rank == 0
@@ -432,5 +434,8 @@ def run_reflection(config, run_dir: str | Path, accelerator=None, progress: bool
         for path in run_dir.glob(PARTIAL_GLOB):
             path.unlink()
         logger.info(summary.describe())
+        notice = truncation_notice("reflection", summary.truncated, summary.samples, data_cfg.max_prompt_tokens)
+        if notice:
+            logger.warning(notice)
     _barrier(accelerator)
     return ReflectionResult(records, summary)

@@ -35,23 +35,26 @@ color:#1d2330;line-height:1.45}
 main{max-width:1180px;margin:0 auto;padding:28px 32px 48px}
 h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:34px 0 10px;border-bottom:2px solid #dde1e7;
 padding-bottom:4px}h3{font-size:16px;margin:18px 0 6px}
-.sub{color:#5b6475;font-size:13px;margin-bottom:18px}
-.verdict{background:#fff;border-left:6px solid #2f6fdb;padding:14px 18px;font-size:16px;border-radius:4px;
-box-shadow:0 1px 3px rgba(0,0,0,.08)}
+.sub{color:#5b6475;font-size:13px;margin-bottom:18px;overflow-wrap:anywhere}
+.verdict{background:#fff;border-left:6px solid #2f6fdb;padding:4px 18px;font-size:15px;border-radius:4px;
+box-shadow:0 1px 3px rgba(0,0,0,.08);overflow-wrap:anywhere}
+.verdict p{margin:10px 0}.verdict p.headline{font-size:18px}
 .verdict.winner-baseline{border-color:#e07b00}.verdict.winner-tie,.verdict.winner-none{border-color:#8a93a3}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:28px;align-items:start}
-.grid table{width:100%}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(460px,100%),1fr));gap:28px;align-items:start}
+.grid>div{min-width:0}.grid table{width:100%}
+.scroll{max-width:100%;overflow-x:auto}
 table{border-collapse:collapse;background:#fff;font-size:14px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 th,td{padding:6px 12px;border-bottom:1px solid #e4e7ec;text-align:right}
 th:first-child,td:first-child{text-align:left}
-th,td{white-space:nowrap}
+td{white-space:nowrap}th,td:first-child{white-space:normal;overflow-wrap:break-word}
 thead th{background:#eef1f5;font-weight:600}
 td.na{color:#9aa1ad;font-style:italic}
 figure{margin:0;background:#fff;padding:12px;border-radius:4px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 figure img{max-width:100%;height:auto;display:block;margin:0 auto}
 figcaption{font-size:13px;color:#4a5262;margin-top:6px}
 p.na{color:#7a8190;font-style:italic;background:#fff;padding:10px 14px;border-radius:4px}
-ul.notes{font-size:13px;color:#5b6475}ul.warnings{color:#9a4a00}
+p.note{font-size:13px;color:#9a4a00;margin:6px 0}
+ul.notes{font-size:13px;color:#5b6475;overflow-wrap:anywhere}ul.warnings{color:#9a4a00;overflow-wrap:anywhere}
 """
 
 
@@ -68,7 +71,7 @@ def _cell(value: Any, fmt: Callable[[Any], str] = str, cell_id: str | None = Non
 
 def _table(headers: list[str], rows: list[str]) -> str:
     head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
 
 
 def _seconds(value: float) -> str:
@@ -169,7 +172,10 @@ def _curation_table(cur: CurationSummary | None) -> str:
         ("share of noisy samples dropped", cur.noisy_dropped_recall, _percent, "noisy-dropped-recall"),
     ]
     body = [f"<tr><td>{_esc(label)}</td>{_cell(v, fmt, cid)}</tr>" for label, v, fmt, cid in rows]
-    return _table(["curation", ""], body)
+    remainder = ""
+    if cur.remainder:
+        remainder = f'<p class="note" id="cur-remainder">{_esc(cur.remainder[0].upper() + cur.remainder[1:])}.</p>'
+    return _table(["curation", ""], body) + remainder
 
 
 def _family_table(cur: CurationSummary | None, scores: dict[str, dict[str, Any]]) -> str:
@@ -258,7 +264,8 @@ def render_html(report: Report, pngs: dict[str, bytes | None]) -> str:
         f"<title>{_esc(run.title)} — srd report</title><style>{CSS}</style></head><body><main>",
         f"<h1>{_esc(run.title)}</h1>",
         f'<div class="sub">SRD vs plain KD · run directory {_esc(run.run_dir)} · generated {generated}</div>',
-        f'<div class="verdict winner-{_esc(winner)}" id="verdict"><b>Verdict.</b> {_esc(report.verdict.text)}</div>',
+        f'<div class="verdict winner-{_esc(winner)}" id="verdict"><p class="headline" id="verdict-headline">'
+        f'<b>Verdict.</b> {_esc(report.verdict.headline)}</p><p>{_esc(report.verdict.text)}</p></div>',
         _warnings_html(report.warnings),
         "<h2>Summary</h2>",
         '<div class="grid"><div><h3>Final evaluation</h3>', _scores_table(s), "</div>",

@@ -7,6 +7,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from srd_core.curation.remainder import remainder_notice
 from srd_core.evaluation.rows import score_of
 from srd_core.report.comparison import Comparison, compare_arms, equal_steps_sentence, time_to_quality_sentence
 from srd_core.report.data import METHODS, RunArtifacts
@@ -52,6 +53,8 @@ class CurationSummary:
     kept: int
     dropped: int
     bin_sizes: list[int]
+    remainder: str | None = None
+    """The kept samples no bin holds, in one sentence (``3 kept samples beyond 3 × 5 are not trained; ...``)."""
     noisy_total: int | None = None
     noisy_kept: int | None = None
     noisy_dropped: int | None = None
@@ -100,6 +103,8 @@ class Verdict:
 
     winner: str | None
     text: str
+    headline: str = ""
+    """One short sentence before ``text``: who won, by how much, how sure."""
 
 
 # --- summary ------------------------------------------------------------------------------------
@@ -171,6 +176,8 @@ def summarize_curation(run: RunArtifacts) -> CurationSummary | None:
         dropped=len(rows) - len(kept),
         bin_sizes=[sum(1 for r in kept if r.get("bin") == b) for b in bins],
     )
+    pacer = ((run.config or {}).get("curriculum") or {}).get("pacer")
+    summary.remainder = remainder_notice(summary.kept, summary.bin_sizes, pacer if isinstance(pacer, dict) else None)
     meta = run.samples_meta
     if meta and any("noisy" in m for m in meta.values()):
         noisy = {sid for sid, m in meta.items() if m.get("noisy")}
@@ -235,6 +242,20 @@ def _result_sentence(srd: MethodSummary, base: MethodSummary) -> tuple[str, str]
     caveat = "" if spread is not None else " (one evaluation pass, no seed spread to judge significance)"
     return winner, (f"{METHOD_NAMES[winner]} wins: it beats {METHOD_NAMES[loser]} by {abs(diff):.1f} ROUGE-L "
                     f"points ({scores}){caveat}.")
+
+
+def _headline(srd: MethodSummary, base: MethodSummary) -> str:
+    """``Plain KD wins by 6.5 ROUGE-L points, beyond the seed spread of ±1.2.``: who, by how much, how sure."""
+    diff = srd.final - base.final
+    spread = math.sqrt(srd.sd**2 + base.sd**2) if srd.sd and base.sd else None
+    if spread is not None and abs(diff) <= spread:
+        return f"A tie: {abs(diff):.1f} points apart, within the seed spread (±{spread:.1f})."
+    if spread is None and abs(diff) < TIE_POINTS:
+        return f"A tie: {abs(diff):.1f} points apart."
+    winner = METHOD_NAMES["srd" if diff > 0 else "baseline"].removesuffix(" (baseline)")
+    sure = (f", beyond the seed spread of ±{spread:.1f}" if spread is not None
+            else " on one evaluation pass; how sure is unknown (`srd experiment` gives an interval)")
+    return f"{winner[0].upper()}{winner[1:]} wins by {abs(diff):.1f} ROUGE-L points{sure}."
 
 
 def _budget_sentence(srd: MethodSummary, base: MethodSummary, reflection_seconds: float | None) -> str:
@@ -303,7 +324,13 @@ def compute_verdict(summary: Summary) -> Verdict:
     have_base = base is not None and base.final is not None
     sentences: list[str] = []
     winner: str | None = None
+    if have_srd and have_base:
+        headline = _headline(srd, base)
+    else:
+        missing = [METHOD_NAMES[m] for m, have in (("srd", have_srd), ("baseline", have_base)) if not have]
+        headline = f"No verdict yet: {' and '.join(missing)} {'has' if len(missing) == 1 else 'have'} no final score."
     if have_srd and have_base and summary.eval_n is not None and summary.eval_n < MIN_EVAL_SAMPLES:
+        headline = f"No winner: {summary.eval_n} eval samples are too few to call one."
         sentences += [f"The eval set has only {summary.eval_n} samples, too few to call a winner (at least "
                       f"{MIN_EVAL_SAMPLES}): SRD {fmt_points(srd.final)} vs plain KD {fmt_points(base.final)} "
                       "ROUGE-L.", _budget_sentence(srd, base, summary.reflection_seconds)]
@@ -325,4 +352,4 @@ def compute_verdict(summary: Summary) -> Verdict:
     else:
         sentences.append("No final evaluation of SRD or the baseline is available yet (run `srd evaluate`).")
     sentences += [s for s in (_teacher_sentence(summary), _noise_sentence(summary.curation)) if s]
-    return Verdict(winner, " ".join(sentences))
+    return Verdict(winner, " ".join(sentences), headline)

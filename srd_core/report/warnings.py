@@ -39,6 +39,19 @@ def truncation_warning(run: RunArtifacts) -> str | None:
             "data.max_prompt_tokens (and data.max_length with it) to keep them whole")
 
 
+def eval_truncation_warning(run: RunArtifacts) -> str | None:
+    """Held-out prompts cut to data.max_prompt_tokens in the final evaluation (the most of any model)."""
+    rows = [r for r in run.final.values() if isinstance(r.get("prompts_truncated"), int) and r.get("n")]
+    if not rows or not max(r["prompts_truncated"] for r in rows):
+        return None
+    worst = max(rows, key=lambda r: r["prompts_truncated"])
+    limit = ((run.config or {}).get("data") or {}).get("max_prompt_tokens")
+    limit_text = f"data.max_prompt_tokens={limit}" if limit is not None else "data.max_prompt_tokens"
+    return (f"{_share(worst['prompts_truncated'], worst['n'])} evaluation prompts were cut from the left to "
+            f"{limit_text} tokens before the models answered; raise data.max_prompt_tokens (and data.max_length "
+            "with it) to keep them whole")
+
+
 def empty_reflection_warning(run: RunArtifacts) -> str | None:
     rows = run.reflection or []
     empty = sum(1 for r in rows if not str(r.get("output", "")).strip())
@@ -126,7 +139,7 @@ def small_eval_warning(run: RunArtifacts) -> str | None:
 def run_warnings(run: RunArtifacts) -> list[str]:
     """Every warning that applies to ``run``, in pipeline order."""
     found = [truncation_warning(run), empty_reflection_warning(run), *constant_metric_warnings(run),
-             *tie_warnings(run), *group_warnings(run), small_eval_warning(run)]
+             *tie_warnings(run), *group_warnings(run), eval_truncation_warning(run), small_eval_warning(run)]
     return [w for w in found if w]
 
 

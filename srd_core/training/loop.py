@@ -607,7 +607,8 @@ def train(
                        eval_fn, cache)
     if config.train.select_best.enabled:
         session.best = BestCheckpoint(out_dir, dev_rouge_fn(config, run_dir, tokenizer), accelerator,
-                                      config.train.select_best.every)
+                                      config.train.select_best.every, on_row=lambda row: trackers.log_row(
+                                          accelerator, config, row, trackers.DEV_SCALARS))
         if checkpoint is None:
             session.best.reset()
     if checkpoint is not None and session.lengths:
@@ -669,8 +670,10 @@ def train(
 def rouge_eval_fn(config: SRDConfig, run_dir: str | Path, student_path: str | Path | None = None) -> EvalFn:
     """An ``eval_fn`` for ``train``: ROUGE-L ×100 on the held-out samples under ``config.eval``."""
     from srd_core.evaluation.evaluate import evaluate_model, load_eval_samples
+    from srd_core.models.lengths import with_generation_limits
     from srd_core.models.loading import load_tokenizer, resolve_model_path
 
+    config = with_generation_limits(config, Path(run_dir))
     samples = load_eval_samples(config)
     path = str(student_path) if student_path is not None else resolve_model_path(config.student, Path(run_dir),
                                                                                   "student")
