@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from srd_core.components import KDLoss
 from srd_core.hookspecs import hookimpl
+from srd_core.lazy import LazyModule
+
+torch = LazyModule("torch")  # imported when a loss first runs, not when plugins load
 
 
 def finite_logp(logp: torch.Tensor) -> torch.Tensor:

@@ -170,6 +170,11 @@ def _vocab_bound(config: SRDConfig) -> int | None:
 
 def _check_teacher_signals(config: SRDConfig) -> None:
     """A cached teacher signal must fit the vocabulary it covers (e.g. top-k's k below it)."""
+    from srd_core.plugins import get_component
+
+    specs = [config.train.teacher_signal] + ([config.baseline.teacher_signal] if config.baseline.enabled else [])
+    if not any(get_component("teacher_signal", spec.name, **spec.params).cached for spec in specs):
+        return  # online teachers only: nothing to check, and the training modules stay unimported
     from srd_core.training.teacher_cache import build_signal, signal_spec
 
     vocab = _vocab_bound(config)
@@ -213,13 +218,13 @@ def _student_modules(config: SRDConfig) -> dict[str, torch.nn.Module] | None:
 def _check_lora(config: SRDConfig) -> None:
     """``student.lora.target_modules`` must match modules of the student (as peft matches them), and only
     modules LoRA can adapt (linear, embedding, convolution layers)."""
+    lora = config.student.lora
+    if lora is None or lora.target_modules == "all-linear":
+        return
     import torch
 
     from srd_core.models.loading import import_peft
 
-    lora = config.student.lora
-    if lora is None or lora.target_modules == "all-linear":
-        return
     peft = import_peft("student.lora")
     modules = _student_modules(config)
     if modules is None:
