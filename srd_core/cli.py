@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -13,6 +12,7 @@ from pathlib import Path
 import click
 
 from srd_core.errors import Interrupted, SRDError, Terminated
+from srd_core.signals import stop_on_signals
 
 
 class SRDGroup(click.Group):
@@ -42,15 +42,6 @@ def _fail(ctx: click.Context, line: str, code: int) -> None:
         bar.close()
     click.echo(line, err=True)
     ctx.exit(code)
-
-
-def _sigterm_raises() -> None:
-    """SIGTERM raises ``Terminated`` (training replaces this with checkpoint-then-stop while it runs)."""
-    def on_term(signum, frame) -> None:
-        raise Terminated()
-
-    with contextlib.suppress(ValueError):  # not the main thread
-        signal.signal(signal.SIGTERM, on_term)
 
 
 @click.group(cls=SRDGroup)
@@ -374,6 +365,6 @@ def _register_plugin_commands() -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    _sigterm_raises()  # here, not in the group: a process embedding the CLI (tests) keeps its own handler
+    stop_on_signals()  # here, not in the group: a process embedding the CLI (tests) keeps its own handlers
     _register_plugin_commands()
     cli(prog_name="srd")

@@ -421,11 +421,16 @@ def _check_bins(config: SRDConfig) -> None:
 
 
 def _check_run_dir(config: SRDConfig) -> None:
-    """The run dir must be creatable: output_dir and the run dir are directories where they exist, and the
+    """The run dir must be creatable and stay inside output_dir: output_dir and the run dir are directories
+    where they exist, the run dir does not resolve (through a symlink) to a place outside output_dir, and the
     nearest existing ancestor is a directory a new directory can be made in (probed, then removed)."""
     out = config.run.output_dir
     if out.exists() and not out.is_dir():
         raise ConfigError(f"run.output_dir: {out} exists and is not a directory")
+    resolved = config.run.dir.resolve()  # a symlink on the way (dangling ones too) points elsewhere
+    if not resolved.is_relative_to(out.resolve()):
+        raise ConfigError(f"run.name: {config.run.dir} resolves to {resolved}, outside run.output_dir "
+                          f"({out.resolve()}); remove the link or choose another run name")
     if config.run.dir.exists() and not config.run.dir.is_dir():
         raise ConfigError(f"run.name: {config.run.dir} exists and is not a directory")
     ancestor = config.run.dir
