@@ -17,7 +17,8 @@ from srd_core.signals import stop_on_signals
 
 class SRDGroup(click.Group):
     """A click group that turns ``SRDError`` into one clean line and exit code 2, and interrupts into one
-    line saying how to resume (exit 130 for SIGINT, 143 for SIGTERM)."""
+    line saying how to resume (exit 130 for SIGINT, 143 for SIGTERM), printed by the main process only when
+    torchrun started several."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -27,20 +28,22 @@ class SRDGroup(click.Group):
                 raise
             _fail(ctx, f"srd: error: {exc}", exc.exit_code)
         except Interrupted as exc:
-            _fail(ctx, f"srd: {exc}", exc.exit_code)
+            _fail(ctx, f"srd: {exc}", exc.exit_code, main_only=True)
         except (KeyboardInterrupt, Terminated) as exc:
             signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
             _fail(ctx, f"srd: interrupted in {ctx.invoked_subcommand or 'srd'}; rerun the same command to resume",
-                  128 + signum)
+                  128 + signum, main_only=True)
 
 
-def _fail(ctx: click.Context, line: str, code: int) -> None:
-    """Print ``line`` on stderr, on a line of its own even when a progress bar was drawing, and exit."""
+def _fail(ctx: click.Context, line: str, code: int, main_only: bool = False) -> None:
+    """Print ``line`` on stderr, on a line of its own even when a progress bar was drawing, and exit.
+    ``main_only``: a line every process of a torchrun would print alike comes from rank 0 only."""
     from tqdm import tqdm
 
     for bar in list(getattr(tqdm, "_instances", ())):  # bars left open by the failure: end their lines first
         bar.close()
-    click.echo(line, err=True)
+    if not main_only or os.environ.get("RANK", "0") == "0":
+        click.echo(line, err=True)
     ctx.exit(code)
 
 
