@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from srd_core.errors import Interrupted, SRDError, Terminated
-from srd_core.signals import stop_on_signals
+from srd_core.signals import stop_on_signals, stop_signal
 
 
 class SRDGroup(click.Group):
@@ -31,6 +31,12 @@ class SRDGroup(click.Group):
             _fail(ctx, f"srd: {exc}", exc.exit_code, main_only=True)
         except (KeyboardInterrupt, Terminated) as exc:
             signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+            _fail(ctx, f"srd: interrupted in {ctx.invoked_subcommand or 'srd'}; rerun the same command to resume",
+                  128 + signum, main_only=True)
+        except Exception:
+            signum = stop_signal()  # the interrupt, wrapped by a library into an error of its own
+            if signum is None or ctx.find_root().params.get("debug"):
+                raise
             _fail(ctx, f"srd: interrupted in {ctx.invoked_subcommand or 'srd'}; rerun the same command to resume",
                   128 + signum, main_only=True)
 
@@ -369,5 +375,12 @@ def _register_plugin_commands() -> None:
 def main() -> None:
     """Console-script entry point."""
     stop_on_signals()  # here, not in the group: a process embedding the CLI (tests) keeps its own handlers
-    _register_plugin_commands()
+    try:
+        _register_plugin_commands()
+    except (KeyboardInterrupt, Terminated, Exception):  # before any command started: nothing to resume
+        signum = stop_signal()
+        if signum is None:
+            raise
+        click.echo("srd: interrupted while loading plugins", err=True)
+        sys.exit(128 + signum)
     cli(prog_name="srd")

@@ -17,10 +17,20 @@ from srd_core.errors import Terminated
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
+_received: list[int] = []  # the signal the process stops for: per process, as signal dispositions are
+
 
 def _stop(signum: int, frame: FrameType | None) -> None:
     ignore_stop_signals()
+    _received.append(signum)
     raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def stop_signal() -> int | None:
+    """The signal this process is stopping for (``stop_on_signals``' first one), or None. A library that turns
+    the ``KeyboardInterrupt`` / ``Terminated`` raised inside it into an error of its own (transformers does,
+    in its lazy imports) then still ends in the interrupt's line and exit code."""
+    return _received[0] if _received else None
 
 
 def stop_on_signals() -> None:

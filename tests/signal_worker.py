@@ -1,8 +1,7 @@
 """Runs the ``srd`` command line in this process, sending itself a signal after an optimizer step.
 
-usage: signal_worker.py SIGNAL AT SRD-ARGS...   (SIGNAL: INT, TERM or KILL; AT: an optimizer step,
-``curate`` for the moment curation scores the reflections, or ``evaluate-twice`` for two signals 0.1 s
-apart, from another thread, once evaluation starts generating)
+usage: signal_worker.py SIGNAL AT SRD-ARGS...   (SIGNAL: INT, TERM or KILL; AT: an optimizer step, or
+``curate`` for the moment curation scores the reflections)
 
 The signal goes through the kernel to this very process (``os.kill``), so it reaches the real
 handlers at a known step; the tests start this script with SIGINT at its default (see FACTS.md:
@@ -14,8 +13,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
-import time
 
 import torch
 
@@ -41,30 +38,10 @@ class SignalAt:
             os.kill(os.getpid(), self.signum)
 
 
-def signal_twice_when_evaluating(signum: int) -> None:
-    """Wrap ``evaluate_with``: when it starts, a thread sends ``signum`` to this process twice, 0.1 s apart."""
-    from srd_core.evaluation import evaluate
-
-    original = evaluate.evaluate_with
-
-    def send_twice() -> None:
-        os.kill(os.getpid(), signum)
-        time.sleep(0.1)
-        os.kill(os.getpid(), signum)
-
-    def evaluate_with(*args, **kwargs):
-        threading.Thread(target=send_twice, daemon=True).start()
-        return original(*args, **kwargs)
-
-    evaluate.evaluate_with = evaluate_with
-
-
 if __name__ == "__main__":
     torch.set_num_threads(1)
     name, step, *args = sys.argv[1:]
     at = int(step) if step.isdigit() else step
-    if at == "evaluate-twice":
-        signal_twice_when_evaluating(getattr(signal, f"SIG{name}"))
     plugins.register(SignalAt(getattr(signal, f"SIG{name}"), at), name="test-signal-at")
     sys.argv = ["srd", *args]
     main()
