@@ -128,3 +128,15 @@ def test_two_sigterms_in_evaluate_end_with_one_line_and_exit_143(ws):
     assert proc.wait(timeout=120) == 143, (proc.returncode, stderr)
     assert stderr.strip().splitlines()[-1].endswith("srd: interrupted in evaluate; rerun the same command to resume")
     assert stderr.count("interrupted") == 1 and "Traceback" not in stderr
+
+
+def test_a_signal_in_another_phase_names_it(ws):
+    """SIGTERM in curate (Ctrl-C takes the same path: the phase turns either into one line)."""
+    name, code = "TERM", 143
+    train_spec = {"name": "jsonl", "train": str(ws / "train.jsonl"), "eval": str(ws / "train.jsonl"),
+                  "id_field": "id", "template": "{instruction}"}
+    config = write_config(ws, f"phase-{name}", data={"train": train_spec}, report={"enabled": False})
+    proc = srd("run", str(config), signal_at=(name, "curate"))
+    assert proc.returncode == code, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "srd: interrupted in curate; rerun the same command to resume"
+    assert "Traceback" not in proc.stderr
