@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -13,11 +12,13 @@ from pathlib import Path
 import click
 
 from srd_core.errors import Interrupted, SRDError, Terminated
+from srd_core.signals import stop_on_signals, stop_signal
 
 
 class SRDGroup(click.Group):
     """A click group that turns ``SRDError`` into one clean line and exit code 2, and interrupts into one
-    line saying how to resume (exit 130 for SIGINT, 143 for SIGTERM)."""
+    line saying how to resume (exit 130 for SIGINT, 143 for SIGTERM), printed by the main process only when
+    torchrun started several."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -27,30 +28,29 @@ class SRDGroup(click.Group):
                 raise
             _fail(ctx, f"srd: error: {exc}", exc.exit_code)
         except Interrupted as exc:
-            _fail(ctx, f"srd: {exc}", exc.exit_code)
+            _fail(ctx, f"srd: {exc}", exc.exit_code, main_only=True)
         except (KeyboardInterrupt, Terminated) as exc:
             signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
             _fail(ctx, f"srd: interrupted in {ctx.invoked_subcommand or 'srd'}; rerun the same command to resume",
-                  128 + signum)
+                  128 + signum, main_only=True)
+        except Exception:
+            signum = stop_signal()  # the interrupt, wrapped by a library into an error of its own
+            if signum is None or ctx.find_root().params.get("debug"):
+                raise
+            _fail(ctx, f"srd: interrupted in {ctx.invoked_subcommand or 'srd'}; rerun the same command to resume",
+                  128 + signum, main_only=True)
 
 
-def _fail(ctx: click.Context, line: str, code: int) -> None:
-    """Print ``line`` on stderr, on a line of its own even when a progress bar was drawing, and exit."""
+def _fail(ctx: click.Context, line: str, code: int, main_only: bool = False) -> None:
+    """Print ``line`` on stderr, on a line of its own even when a progress bar was drawing, and exit.
+    ``main_only``: a line every process of a torchrun would print alike comes from rank 0 only."""
     from tqdm import tqdm
 
     for bar in list(getattr(tqdm, "_instances", ())):  # bars left open by the failure: end their lines first
         bar.close()
-    click.echo(line, err=True)
+    if not main_only or os.environ.get("RANK", "0") == "0":
+        click.echo(line, err=True)
     ctx.exit(code)
-
-
-def _sigterm_raises() -> None:
-    """SIGTERM raises ``Terminated`` (training replaces this with checkpoint-then-stop while it runs)."""
-    def on_term(signum, frame) -> None:
-        raise Terminated()
-
-    with contextlib.suppress(ValueError):  # not the main thread
-        signal.signal(signal.SIGTERM, on_term)
 
 
 @click.group(cls=SRDGroup)
@@ -415,6 +415,13 @@ def _register_plugin_commands() -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    _sigterm_raises()  # here, not in the group: a process embedding the CLI (tests) keeps its own handler
-    _register_plugin_commands()
+    stop_on_signals()  # here, not in the group: a process embedding the CLI (tests) keeps its own handlers
+    try:
+        _register_plugin_commands()
+    except (KeyboardInterrupt, Terminated, Exception):  # before any command started: nothing to resume
+        signum = stop_signal()
+        if signum is None:
+            raise
+        click.echo("srd: interrupted while loading plugins", err=True)
+        sys.exit(128 + signum)
     cli(prog_name="srd")

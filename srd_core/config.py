@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from pathlib import Path, PurePath
 from typing import Annotated, Any, Literal
 
@@ -16,6 +17,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic_core import PydanticCustomError
 
 from srd_core.errors import ConfigError, PluginError
+from srd_core.limits import (
+    MAX_BATCH,
+    MAX_CHECKPOINTS,
+    MAX_EPOCHS,
+    MAX_HEADS,
+    MAX_KD_CHUNK,
+    MAX_LAYERS,
+    MAX_MINUTES,
+    MAX_RECORD_BYTES,
+    MAX_SAMPLES,
+    MAX_STEPS,
+    MAX_TOKENS,
+    MAX_VOCAB,
+    MAX_WIDTH,
+)
 from srd_core.registry import format_validation_error, number_problem
 
 
@@ -93,8 +109,8 @@ class RunConfig(Strict):
 
 
 class LoraConfig(Strict):
-    r: int = Field(8, ge=1, description="LoRA rank.")
-    alpha: int = Field(16, ge=1, description="LoRA alpha.")
+    r: int = Field(8, ge=1, le=MAX_WIDTH, description=f"LoRA rank (≤ {MAX_WIDTH:,}).")
+    alpha: int = Field(16, ge=1, le=MAX_WIDTH, description=f"LoRA alpha (≤ {MAX_WIDTH:,}).")
     dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout.")
     target_modules: list[str] | str = Field("all-linear", description="Modules that get adapters.")
     merge_at_end: bool = Field(
@@ -123,11 +139,18 @@ class DataConfig(Strict):
     eval: ComponentSpec | None = Field(None, description="Task that provides held-out samples.")
     dev: ComponentSpec | None = Field(None, description="Task whose eval split is the dev set of "
                                       "train.select_best (default: data.train's eval split, when data.eval is set).")
-    max_prompt_tokens: int = Field(256, ge=1, description="Prompts longer than this are cut from the left.")
-    max_length: int = Field(512, ge=2, description="Prompt + response token limit.")
-    limit_train: int | None = Field(None, ge=1, description="Use only the first N training samples.")
-    limit_eval: int | None = Field(None, ge=1, description="Use only the first N eval samples.")
+    max_prompt_tokens: int = Field(256, ge=1, le=MAX_TOKENS, description="Prompts longer than this are cut from "
+                                   f"the left (≤ {MAX_TOKENS:,}).")
+    max_length: int = Field(512, ge=2, le=MAX_TOKENS, description=f"Prompt + response token limit (≤ {MAX_TOKENS:,}).")
+    limit_train: int | None = Field(None, ge=1, le=MAX_SAMPLES, description="Use only the first N training samples "
+                                     f"(≤ {MAX_SAMPLES:,}).")
+    limit_eval: int | None = Field(None, ge=1, le=MAX_SAMPLES, description="Use only the first N eval samples "
+                                    f"(≤ {MAX_SAMPLES:,}).")
     on_bad_sample: Literal["stop", "skip"] = Field("stop", description="Invalid sample: stop, or skip and count.")
+    max_record_bytes: int = Field(
+        2**20, ge=1, le=MAX_RECORD_BYTES, description="Longest line of a jsonl data file, in bytes (1 MiB; "
+        f"≤ {MAX_RECORD_BYTES:,}): a longer record is a bad sample naming file and line, read no further "
+        "(records nested deeper than 32 levels are too).")
 
     @model_validator(mode="after")
     def _room_for_response(self) -> DataConfig:
@@ -138,16 +161,17 @@ class DataConfig(Strict):
 
 
 class ReflectionConfig(Strict):
-    batch_size: int = Field(16, ge=1, description="Prompts generated per batch.")
-    max_new_tokens: int | None = Field(None, ge=1, description="Generation length limit (null: from the data, "
-                                       "the longest training reference in tokens × 1.25 + 8, at most 256).")
+    batch_size: int = Field(16, ge=1, le=MAX_BATCH, description=f"Prompts generated per batch (≤ {MAX_BATCH:,}).")
+    max_new_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, description="Generation length limit (null: from "
+                                       "the data, the longest training reference in tokens × 1.25 + 8, at most 256; "
+                                       f"≤ {MAX_TOKENS:,}).")
     do_sample: bool = Field(False, description="Sample instead of greedy decoding.")
     temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
-    top_k: int = Field(0, ge=0, description="Top-k sampling (0 = off).")
+    top_k: int = Field(0, ge=0, le=MAX_VOCAB, description=f"Top-k sampling (0 = off; ≤ {MAX_VOCAB:,}).")
     bucket_by_length: bool = Field(True, description="Batch prompts of similar length together.")
-    no_repeat_ngram_size: int = Field(0, ge=0, description="Never repeat an n-gram of this size (0 = off; "
-                                      "the official SRD scripts use 6).")
+    no_repeat_ngram_size: int = Field(0, ge=0, le=MAX_TOKENS, description="Never repeat an n-gram of this size "
+                                      f"(0 = off; the official SRD scripts use 6; ≤ {MAX_TOKENS:,}).")
     ce_exclude_eos: bool = Field(False, description="Leave the response's EOS token out of the reflection CE "
                                  "(the official SRD code does).")
 
@@ -175,13 +199,15 @@ class SelectBestConfig(Strict):
     """Keep the best checkpoint of each stage by dev ROUGE-L; the next stage starts from it (official SRD)."""
 
     enabled: bool = Field(False, description="Select each stage's weights by dev ROUGE-L (false: the last).")
-    every: int = Field(0, ge=0, description="Evaluate the dev set every N steps of a stage (0: at every epoch "
-                       "end, as the official --eval-interval); the stage's last step is always evaluated.")
+    every: int = Field(0, ge=0, le=MAX_STEPS, description="Evaluate the dev set every N steps of a stage (0: at "
+                       "every epoch end, as the official --eval-interval); the stage's last step is always "
+                       f"evaluated (≤ {MAX_STEPS:,}).")
     sample: bool = Field(False, description="Sample at T = 1 (top-p 1, no top-k, seed run.seed) as the official "
                          "dev evaluation; false: greedy.")
-    no_repeat_ngram_size: int = Field(0, ge=0, description="n-gram blocking of the dev generation (the official "
-                                      "dev evaluation sets none).")
-    max_samples: int | None = Field(None, ge=1, description="Use the first N dev samples only.")
+    no_repeat_ngram_size: int = Field(0, ge=0, le=MAX_TOKENS, description="n-gram blocking of the dev generation "
+                                      f"(the official dev evaluation sets none; ≤ {MAX_TOKENS:,}).")
+    max_samples: int | None = Field(None, ge=1, le=MAX_SAMPLES, description="Use the first N dev samples only "
+                                     f"(≤ {MAX_SAMPLES:,}).")
 
 
 class TrainConfig(Strict):
@@ -210,25 +236,31 @@ class TrainConfig(Strict):
     lr_scheduler: Literal["cosine", "linear", "constant"] = Field("cosine", description="LR decay after warmup.")
     warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Share of (stage) steps spent warming up.")
     min_lr_ratio: float = Field(0.0, ge=0, le=1, description="Final LR as a share of the peak.")
-    batch_size: int = Field(8, ge=1, description="Samples per device per micro-batch.")
-    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    batch_size: int = Field(8, ge=1, le=MAX_BATCH, description=f"Samples per device per micro-batch (≤ {MAX_BATCH:,}).")
+    grad_accum: int = Field(1, ge=1, le=MAX_BATCH, description=f"Micro-batches per optimizer step (≤ {MAX_BATCH:,}).")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm (null = off).")
     mixed_precision: Literal["no", "bf16", "fp16"] = Field("no", description="Autocast for the student "
                                                             "(an unquoted `no`, which YAML reads as false, is no).")
     gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
     reset_optimizer_per_stage: bool = Field(True, description="Fresh optimizer and LR schedule each stage.")
     kd_chunk_size: int = Field(
-        128, ge=1, description="Response tokens per chunk of the vocabulary loss (128: ≤0.25× full-logit memory)."
+        128, ge=1, le=MAX_KD_CHUNK, description="Response tokens per chunk of the vocabulary loss (128: ≤0.25× "
+        f"full-logit memory; ≤ {MAX_KD_CHUNK:,})."
     )
-    checkpoint_every: int = Field(0, ge=0, description="Checkpoint every N steps (0: at stage ends only).")
+    checkpoint_every: int = Field(0, ge=0, le=MAX_STEPS, description="Checkpoint every N steps (0: at stage ends "
+                                  f"only; ≤ {MAX_STEPS:,}).")
     checkpoint_minutes: float = Field(
-        10.0, ge=0, description="Also checkpoint when this many minutes passed since the last one (0: off), so "
-        "a kill loses little.")
-    keep_checkpoints: int = Field(2, ge=1, description="Keep only the newest N checkpoints.")
-    log_every: int = Field(10, ge=1, description="Write metrics.jsonl every N optimizer steps.")
-    eval_every: int = Field(0, ge=0, description="Evaluate every N steps during training (0: off).")
+        10.0, ge=0, le=MAX_MINUTES, description="Also checkpoint when this many minutes passed since the last one "
+        f"(0: off; ≤ {MAX_MINUTES:,}), so a kill loses little.")
+    keep_checkpoints: int = Field(2, ge=1, le=MAX_CHECKPOINTS, description="Keep only the newest N checkpoints "
+                                  f"(≤ {MAX_CHECKPOINTS:,}).")
+    log_every: int = Field(10, ge=1, le=MAX_STEPS, description="Write metrics.jsonl every N optimizer steps "
+                           f"(≤ {MAX_STEPS:,}).")
+    eval_every: int = Field(0, ge=0, le=MAX_STEPS, description="Evaluate every N steps during training (0: off; "
+                            f"≤ {MAX_STEPS:,}).")
     on_nonfinite: Literal["stop", "skip"] = Field("stop", description="Non-finite loss: stop or skip batch.")
-    max_steps: int | None = Field(None, ge=1, description="Hard cap on optimizer steps (debugging).")
+    max_steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="Hard cap on optimizer steps (debugging; "
+                                   f"≤ {MAX_STEPS:,}).")
     log_with: list[Literal["tensorboard", "wandb", "mlflow", "trackio", "comet_ml", "aim", "clearml", "dvclive",
                            "swanlab"]] = Field(
         default_factory=list, description="Experiment trackers (Accelerate's) that get losses, T, SFT weight, LR, "
@@ -257,17 +289,18 @@ class BaselineConfig(Strict):
 
 
 class EvalConfig(Strict):
-    max_new_tokens: int | None = Field(None, ge=1, description="Generation length limit (null: from the data, "
-                                       "as reflection.max_new_tokens).")
-    batch_size: int = Field(16, ge=1, description="Prompts generated per batch.")
+    max_new_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, description="Generation length limit (null: from "
+                                       f"the data, as reflection.max_new_tokens; ≤ {MAX_TOKENS:,}).")
+    batch_size: int = Field(16, ge=1, le=MAX_BATCH, description=f"Prompts generated per batch (≤ {MAX_BATCH:,}).")
     protocol: Literal["greedy", "distillm"] = Field(
         "greedy", description="greedy, or DistiLLM/SRD sampling (T=1, several seeds, mean and sd)."
     )
     seeds: list[Annotated[int, Field(ge=0, lt=2**32)]] = Field(
         default_factory=lambda: [10, 20, 30, 40, 50], min_length=1, description="Seeds (distillm).")
-    max_samples: int | None = Field(None, ge=1, description="Evaluate on the first N samples only.")
-    no_repeat_ngram_size: int = Field(0, ge=0, description="Never repeat an n-gram of this size (0 = off; "
-                                      "the official SRD scripts use 6).")
+    max_samples: int | None = Field(None, ge=1, le=MAX_SAMPLES, description="Evaluate on the first N samples only "
+                                     f"(≤ {MAX_SAMPLES:,}).")
+    no_repeat_ngram_size: int = Field(0, ge=0, le=MAX_TOKENS, description="Never repeat an n-gram of this size "
+                                      f"(0 = off; the official SRD scripts use 6; ≤ {MAX_TOKENS:,}).")
     with_greedy: bool = Field(False, description="distillm: also score one greedy pass (the row's `greedy`).")
     sets: dict[str, ComponentSpec] = Field(
         default_factory=dict,
@@ -290,23 +323,28 @@ class ReportConfig(Strict):
 class PresetOverrides(Strict):
     """Size fields that replace a preset's defaults (unset fields keep the preset's value)."""
 
-    hidden_size: int | None = Field(None, ge=8, description="Hidden size (divisible by num_heads).")
-    num_layers: int | None = Field(None, ge=1, description="Number of transformer layers.")
-    num_heads: int | None = Field(None, ge=1, description="Attention heads.")
-    num_kv_heads: int | None = Field(None, ge=1, description="Key/value heads (default: num_heads).")
-    intermediate_size: int | None = Field(None, ge=1, description="MLP inner size.")
+    hidden_size: int | None = Field(None, ge=8, le=MAX_WIDTH, description="Hidden size (divisible by num_heads; "
+                                     f"≤ {MAX_WIDTH:,}).")
+    num_layers: int | None = Field(None, ge=1, le=MAX_LAYERS, description="Number of transformer layers "
+                                    f"(≤ {MAX_LAYERS:,}).")
+    num_heads: int | None = Field(None, ge=1, le=MAX_HEADS, description=f"Attention heads (≤ {MAX_HEADS:,}).")
+    num_kv_heads: int | None = Field(None, ge=1, le=MAX_HEADS, description="Key/value heads (default: num_heads; "
+                                      f"≤ {MAX_HEADS:,}).")
+    intermediate_size: int | None = Field(None, ge=1, le=MAX_WIDTH, description=f"MLP inner size (≤ {MAX_WIDTH:,}).")
     tie_word_embeddings: bool | None = Field(None, description="Share input and output embeddings.")
-    max_position_embeddings: int | None = Field(None, ge=2, description="Longest sequence the model accepts.")
+    max_position_embeddings: int | None = Field(None, ge=2, le=MAX_TOKENS, description="Longest sequence the model "
+                                                 f"accepts (≤ {MAX_TOKENS:,}).")
 
 
 class SFTConfig(Strict):
     """Supervised fine-tuning of a preset model on the training samples (cross-entropy on responses)."""
 
-    steps: int = Field(300, ge=0, description="Optimizer steps; with `epochs`, at most this many (0: keep the "
-                       "random initialisation).")
-    epochs: float | None = Field(None, gt=0, description="Epochs over the training samples, capped at `steps`, so "
-                                 "that small data trains for seconds (null: exactly `steps` steps).")
-    batch_size: int = Field(32, ge=1, description="Samples per step.")
+    steps: int = Field(300, ge=0, le=MAX_STEPS, description="Optimizer steps; with `epochs`, at most this many (0: "
+                       f"keep the random initialisation; ≤ {MAX_STEPS:,}).")
+    epochs: float | None = Field(None, gt=0, le=MAX_EPOCHS, description="Epochs over the training samples, capped at "
+                                 "`steps`, so that small data trains for seconds (null: exactly `steps` steps; "
+                                 f"≤ {MAX_EPOCHS:,}).")
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH, description=f"Samples per step (≤ {MAX_BATCH:,}).")
     lr: float = Field(1e-3, gt=0, le=1, description="Peak learning rate (AdamW, cosine decay).")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps spent warming up.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
@@ -322,7 +360,8 @@ class SFTConfig(Strict):
 class PrepareConfig(Strict):
     """The `prepare` phase for `preset` models: tokenizer, teacher SFT, student warm start."""
 
-    vocab_size: int = Field(1024, ge=300, description="BPE vocabulary size (trained on the training data).")
+    vocab_size: int = Field(1024, ge=300, le=MAX_VOCAB, description="BPE vocabulary size (trained on the training "
+                            f"data; ≤ {MAX_VOCAB:,}).")
     teacher_arch: PresetOverrides = Field(default_factory=PresetOverrides, description="Teacher size overrides.")
     student_arch: PresetOverrides = Field(default_factory=PresetOverrides, description="Student size overrides.")
     teacher_sft: SFTConfig = Field(default_factory=lambda: SFTConfig(steps=300, epochs=10.0),
@@ -516,7 +555,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE")
         key, value_text = item.split("=", 1)
         try:
-            value = yaml.safe_load(value_text)
+            value = yaml.load(value_text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: YAML 1.2 floats
+        except _DuplicateKey as exc:
+            raise ConfigError(f"--set {key}: duplicate key {exc.key!r}") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"--set {key}: value is not valid YAML ({exc.__class__.__name__})") from None
         parts = tuple(key.strip().split("."))
@@ -539,7 +580,16 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """``SafeLoader`` that refuses a key written twice in one mapping (PyYAML keeps the last silently)."""
+    """``SafeLoader`` that refuses a key written twice in one mapping (PyYAML keeps the last silently) and reads
+    floats as YAML 1.2 does: ``3e-4``, ``1e5`` and ``.5`` are numbers (PyYAML's 1.1 rules want a dot and a
+    signed exponent, and make strings of them)."""
+
+
+_YAML12_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+"""A float of the YAML 1.2 core schema (``.inf`` / ``.nan`` PyYAML already reads). Integers match too, but the
+int resolver comes first; this one only decides what the 1.1 rules leave a string."""
+
+_UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML12_FLOAT, list("-+.0123456789"))
 
 
 def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:

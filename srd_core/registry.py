@@ -99,6 +99,8 @@ class Registry:
             problem = number_problem(value, fields[key].annotation) if key in fields else None
             if problem:
                 raise PluginError(f"{kind} {name!r}: {key}: {problem} (got {value!r})")
+            if isinstance(value, float) and not math.isfinite(value):  # before the bounds, which would name inf
+                raise PluginError(f"{kind} {name!r}: {key}: must be a finite number (got {value})")
         try:
             validated = entry.cls.Params.model_validate(params)
         except ValidationError as exc:
@@ -142,15 +144,16 @@ def _number_problem(value: Any, types: set[Any]) -> str | None:
         return None
     if isinstance(value, bool):
         return "expected a number, not a boolean"
-    if isinstance(value, str) and str not in types and float not in types:
-        return "expected an integer, not a string"
+    if isinstance(value, str) and str not in types:
+        return "expected a number, not a string" if float in types else "expected an integer, not a string"
     return None
 
 
 def number_problem(value: Any, annotation: Any) -> str | None:
     """What is wrong with ``value`` for a numeric field, or None: a bool where a number goes, or a string
-    where an integer goes (pydantic's lax mode reads ``true`` as 1 and ``"8"`` as 8). Strings stay accepted
-    for floats: PyYAML reads ``3e-4`` as one. List / tuple items are checked too."""
+    where a number goes (pydantic's lax mode reads ``true`` as 1 and ``"0.6"`` as 0.6; the config loader
+    reads an unquoted ``3e-4`` as the number YAML 1.2 says it is, so a string here was quoted). List / tuple
+    items are checked too."""
     problem = _number_problem(value, _leaf_types(annotation))
     if problem is None and isinstance(value, (list, tuple)):
         problem = next((p for item in value if (p := _number_problem(item, _item_types(annotation)))), None)

@@ -187,7 +187,7 @@ def test_hook_register_groupings(test_plugin):
 
 
 def test_params_are_validated_with_field_path(test_plugin):
-    with pytest.raises(PluginError, match=r"difficulty_metric 'test_length': scale: Input should be a valid number"):
+    with pytest.raises(PluginError, match=r"difficulty_metric 'test_length': scale: expected a number, not a string"):
         get_component("difficulty_metric", "test_length", scale="big")
     with pytest.raises(PluginError, match=r"test_two'?: colour: unknown field"):
         get_component("task", "test_two", colour="red")

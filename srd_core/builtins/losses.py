@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from srd_core.components import KDLoss
 from srd_core.hookspecs import hookimpl
+from srd_core.lazy import LazyModule
+
+torch = LazyModule("torch")  # imported when a loss first runs, not when plugins load
 
 if TYPE_CHECKING:  # torch is imported where it is used: `srd --help` loads this module
     import torch

@@ -23,16 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from srd_core.components import TeacherSignal
 from srd_core.hookspecs import hookimpl
+from srd_core.lazy import LazyModule
+from srd_core.limits import MAX_VOCAB
 
-if TYPE_CHECKING:  # torch is imported where it is used: `srd --help` loads this module
-    import torch
-
-
-def torch_dtype(name: str) -> torch.dtype:
-    """The torch dtype of a cache's ``dtype`` param."""
-    import torch
-
-    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
+torch = LazyModule("torch")  # imported when a signal first runs, not when plugins load
+F = LazyModule("torch.nn.functional")
 
 
 def dense_log_probs(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
@@ -81,9 +76,7 @@ class Full(TeacherSignal):
         return {"logits": ("int16" if self.params.dtype == "bfloat16" else self.params.dtype, vocab_size)}
 
     def encode(self, logits, temperatures):
-        import torch
-
-        rows = logits.to(torch_dtype(self.params.dtype))
+        rows = logits.to(getattr(torch, self.params.dtype))
         return {"logits": rows.view(torch.int16) if self.params.dtype == "bfloat16" else rows}
 
     def log_probs(self, student_logits, rows, temperature, temperatures):
@@ -100,9 +93,10 @@ class TopKParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    k: int = Field(32, ge=1, description="Teacher logits kept per position (the rest becomes one tail bucket).")
+    k: int = Field(32, ge=1, le=MAX_VOCAB, description="Teacher logits kept per position (the rest becomes one "
+                   f"tail bucket; ≤ {MAX_VOCAB:,}).")
     tail_grid: int = Field(8, ge=2, le=64, description="Most temperatures stored for the tail bucket; a plan "
-                           "with more distinct T stores this many, evenly spaced in 1/T, and interpolates.")
+                           "with more distinct T stores this many, evenly spaced in 1/T, and interpolates (≤ 64).")
     dtype: Literal["float32", "float16"] = Field("float32", description="Storage dtype of the top-k logits.")
 
 
@@ -147,7 +141,7 @@ class TopK(TeacherSignal):
         rest = logits.float().scatter(-1, indices, float("-inf"))
         tail = torch.stack([torch.logsumexp(rest / t, dim=-1) for t in temperatures], dim=-1)
         index_dtype = torch.int16 if logits.shape[-1] <= 65536 else torch.int32  # uint16 bits via int16
-        rows = {"values": values.to(torch_dtype(self.params.dtype)), "indices": indices.to(index_dtype),
+        rows = {"values": values.to(getattr(torch, self.params.dtype)), "indices": indices.to(index_dtype),
                 "tail": tail}
         if self.gridded(temperatures):  # d/dβ logsumexp(β·z) = the mean tail logit under softmax(β·z)
             finite = torch.where(torch.isinf(rest), 0.0, rest)

@@ -26,10 +26,9 @@ MODEL_ORDER = ("teacher", "student", "srd", "baseline")
 
 def load_eval_set(config: SRDConfig, name: str, spec: ComponentSpec) -> list[Sample]:
     """The eval split of set ``name`` (a task spec), cut to ``eval.max_samples``."""
-    from srd_core.data.samples import LoaderTask
-    from srd_core.plugins import get_component
+    from srd_core.data.samples import LoaderTask, make_task
 
-    task = get_component("task", spec.name, **spec.params)
+    task = make_task(config, spec)
     try:
         if isinstance(task, LoaderTask):
             samples = task.load_split("eval", config.data.on_bad_sample, config.eval.max_samples).samples

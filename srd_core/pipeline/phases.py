@@ -62,8 +62,10 @@ HASH_CACHE_FILE = "hashes.json"
 
 # ------------------------------------------------------------------------------------------ inputs
 
-DATA_TRAIN = ("data.train", "data.limit_train", "data.max_prompt_tokens", "data.max_length", "data.on_bad_sample")
-DATA_EVAL = ("data.eval", "data.train", "data.limit_eval", "data.max_prompt_tokens", "data.on_bad_sample")
+DATA_TRAIN = ("data.train", "data.limit_train", "data.max_prompt_tokens", "data.max_length", "data.on_bad_sample",
+              "data.max_record_bytes")
+DATA_EVAL = ("data.eval", "data.train", "data.limit_eval", "data.max_prompt_tokens", "data.on_bad_sample",
+             "data.max_record_bytes")
 EVAL_FIELDS = tuple(f"eval.{n}" for n in EvalConfig.model_fields if n != "sets")
 """eval.* fields the final evaluation reads (``eval.sets`` belongs to `srd evaluate-sets`)."""
 TRAIN_LOOSE = {"log_every", "eval_every", "checkpoint_every", "keep_checkpoints"}

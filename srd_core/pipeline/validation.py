@@ -170,6 +170,11 @@ def _vocab_bound(config: SRDConfig) -> int | None:
 
 def _check_teacher_signals(config: SRDConfig) -> None:
     """A cached teacher signal must fit the vocabulary it covers (e.g. top-k's k below it)."""
+    from srd_core.plugins import get_component
+
+    specs = [config.train.teacher_signal] + ([config.baseline.teacher_signal] if config.baseline.enabled else [])
+    if not any(get_component("teacher_signal", spec.name, **spec.params).cached for spec in specs):
+        return  # online teachers only: nothing to check, and the training modules stay unimported
     from srd_core.training.teacher_cache import build_signal, signal_spec
 
     vocab = _vocab_bound(config)
@@ -233,13 +238,13 @@ def _student_modules(config: SRDConfig) -> dict[str, torch.nn.Module] | None:
 def _check_lora(config: SRDConfig) -> None:
     """``student.lora.target_modules`` must match modules of the student (as peft matches them), and only
     modules LoRA can adapt (linear, embedding, convolution layers)."""
+    lora = config.student.lora
+    if lora is None or lora.target_modules == "all-linear":
+        return
     import torch
 
     from srd_core.models.loading import import_peft
 
-    lora = config.student.lora
-    if lora is None or lora.target_modules == "all-linear":
-        return
     peft = import_peft("student.lora")
     modules = _student_modules(config)
     if modules is None:
@@ -436,11 +441,16 @@ def _check_bins(config: SRDConfig) -> None:
 
 
 def _check_run_dir(config: SRDConfig) -> None:
-    """The run dir must be creatable: output_dir and the run dir are directories where they exist, and the
+    """The run dir must be creatable and stay inside output_dir: output_dir and the run dir are directories
+    where they exist, the run dir does not resolve (through a symlink) to a place outside output_dir, and the
     nearest existing ancestor is a directory a new directory can be made in (probed, then removed)."""
     out = config.run.output_dir
     if out.exists() and not out.is_dir():
         raise ConfigError(f"run.output_dir: {out} exists and is not a directory")
+    resolved = config.run.dir.resolve()  # a symlink on the way (dangling ones too) points elsewhere
+    if not resolved.is_relative_to(out.resolve()):
+        raise ConfigError(f"run.name: {config.run.dir} resolves to {resolved}, outside run.output_dir "
+                          f"({out.resolve()}); remove the link or choose another run name")
     if config.run.dir.exists() and not config.run.dir.is_dir():
         raise ConfigError(f"run.name: {config.run.dir} exists and is not a directory")
     ancestor = config.run.dir

@@ -419,13 +419,13 @@ class _Session:
             if self.best is not None and self.best.due(state.step_in_stage, self.lengths[stage],
                                                        steps_per_epoch(len(plan.ids), self.global_batch)):
                 self.best.consider(self.lm, stage, state.step, self.wall())
-            by_time, stop = self.guard.poll(self.accelerator)  # wall-time checkpoints; SIGTERM checkpoints first
+            by_time, stop = self.guard.poll(self.accelerator)  # wall-time checkpoints; a stop signal checkpoints first
             by_steps = bool(cfg.checkpoint_every) and state.step % cfg.checkpoint_every == 0
             if stop or (not last_of_stage and (by_steps or by_time)):
                 self.checkpoint()
             if stop:
                 bar.close()
-                raise interrupted(self.phase, signal.SIGTERM, state.step, total, state.step)
+                raise interrupted(self.phase, stop, state.step, total, state.step)
         bar.close()
 
     @property
@@ -434,10 +434,10 @@ class _Session:
         return f"train_{self.label}"
 
     def guarded_stage(self, stage: int, schedules, context: TrainContext) -> None:
-        """``run_stage`` with SIGTERM turned into checkpoint-and-stop and Ctrl-C into a resume message."""
+        """``run_stage`` with a Ctrl-C that the guard could not catch (not the main thread) turned into a resume
+        message."""
         try:
-            with self.guard.installed():
-                self.run_stage(stage, schedules, context)
+            self.run_stage(stage, schedules, context)
         except KeyboardInterrupt:
             latest = latest_checkpoint(self.out_dir / "checkpoints")
             resume = read_state(latest).step if latest is not None else None
@@ -452,6 +452,12 @@ class _Session:
         return self.feed.dev_loss(self._dev_samples, self.cfg.batch_size)
 
     # -- outputs -------------------------------------------------------------------------------
+
+    def stop_if_signalled(self) -> None:
+        """Between stages (the stage's checkpoint written): stop if a signal came while nothing polled it."""
+        _, stop = self.guard.poll(self.accelerator)
+        if stop:
+            raise interrupted(self.phase, stop, self.state.step, sum(self.lengths), self.state.step)
 
     def checkpoint(self) -> None:
         """Save a checkpoint that resumes with the next step (every process calls this)."""
@@ -585,6 +591,7 @@ def train(
         raise TrainingError("training samples: ids are not unique")
 
     checkpoint = latest_checkpoint(out_dir / "checkpoints")
+    attempted = (out_dir / "checkpoints").is_dir()  # made by every attempt, before it trains
     state = _start_state(config, run_dir, label, checkpoint, key, samples, stages, accelerator.num_processes)
     resumed_from = state.step if checkpoint is not None else None
     schedules = build_schedules(settings, len(state.stages))
@@ -596,8 +603,12 @@ def train(
                 _trim_jsonl(out_dir / name, state.step)
     if checkpoint is None:
         set_seed(config.run.seed)
+        if attempted:
+            logger.info("%s: restarting from step 0 (no checkpoint)", label)
     else:
-        logger.info("%s: resuming from %s", label, checkpoint)
+        logger.info("%s: resuming from step %d (checkpoint %s)", label, state.step, checkpoint.name)
+    if accelerator.is_main_process:
+        (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
 
     cache = open_cache(config, run_dir, label, samples, accelerator)
     student, tokenizer, teacher_model = load_models(config, run_dir, teacher, student_path, cache is None)
@@ -625,29 +636,31 @@ def train(
     trackers.start(accelerator, config, label)
     context = TrainContext(run_dir=run_dir, config=config, label=label, stages=state.stages, samples=sample_map,
                            model=student, tokenizer=tokenizer, accelerator=accelerator)
-    while state.stage < len(state.stages):
-        stage = state.stage
-        if config.train.max_steps is not None and state.step >= config.train.max_steps:
-            break
-        if state.step_in_stage == 0:  # a new stage: hooks may edit the plans of later stages
-            context.stage, context.step, context.total_steps = stage, state.step, sum(session.lengths)
-            pm.hook.stage_start(context=context)
-            state.stages = [StagePlan(list(p.ids), float(p.epochs)) for p in context.stages]
-            context.stages = state.stages
-            schedules = build_schedules(settings, len(state.stages))
-            session.lengths = stage_lengths(state.stages, session.global_batch, config.train.max_steps)
-            if config.train.reset_optimizer_per_stage and stage > 0:
-                reset_optimizer(session.optimizer, config.train)
-            if config.train.reset_optimizer_per_stage or session.scheduler is None:
-                session.new_scheduler(stage)
-            session.feed.stage_start(state.stages[stage].ids)
-        session.guarded_stage(stage, schedules, context)
-        if session.best is not None:  # the next stage (or final/) starts from the stage's best weights
-            session.best.restore(student, stage, state.step)
-        state.stage, state.step_in_stage = stage + 1, 0
-        session.checkpoint()
-        context.stage, context.step = stage, state.step
-        pm.hook.stage_end(context=context)
+    with session.guard.installed():  # SIGINT / SIGTERM: checkpoint at the next step's end, then stop
+        while state.stage < len(state.stages):
+            stage = state.stage
+            if config.train.max_steps is not None and state.step >= config.train.max_steps:
+                break
+            if state.step_in_stage == 0:  # a new stage: hooks may edit the plans of later stages
+                context.stage, context.step, context.total_steps = stage, state.step, sum(session.lengths)
+                pm.hook.stage_start(context=context)
+                state.stages = [StagePlan(list(p.ids), float(p.epochs)) for p in context.stages]
+                context.stages = state.stages
+                schedules = build_schedules(settings, len(state.stages))
+                session.lengths = stage_lengths(state.stages, session.global_batch, config.train.max_steps)
+                if config.train.reset_optimizer_per_stage and stage > 0:
+                    reset_optimizer(session.optimizer, config.train)
+                if config.train.reset_optimizer_per_stage or session.scheduler is None:
+                    session.new_scheduler(stage)
+                session.feed.stage_start(state.stages[stage].ids)
+            session.guarded_stage(stage, schedules, context)
+            if session.best is not None:  # the next stage (or final/) starts from the stage's best weights
+                session.best.restore(student, stage, state.step)
+            state.stage, state.step_in_stage = stage + 1, 0
+            session.checkpoint()
+            context.stage, context.step = stage, state.step
+            pm.hook.stage_end(context=context)
+            session.stop_if_signalled()  # a signal between the stage's last poll and here
 
     state.wall_time = session.wall()
     if eval_fn is not None and not (config.train.eval_every and state.step % config.train.eval_every == 0):

@@ -30,6 +30,8 @@ PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", 
 
 def check_available(names: list[str]) -> None:
     """A ``ConfigError`` naming ``train.log_with`` when a tracker's package is not installed."""
+    if not names:
+        return  # accelerate (and torch with it) takes seconds to import: not for nothing
     import accelerate.utils as utils
 
     for name in names:
