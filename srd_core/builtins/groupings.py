@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from srd_core.components import Grouping
 from srd_core.errors import DataError
 from srd_core.hookspecs import hookimpl
+from srd_core.limits import MAX_SAMPLES, MAX_VOCAB
 from srd_core.types import Sample
 
 ALL = "all"
@@ -69,10 +70,12 @@ class KMeansParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    k: int = Field(8, ge=1, description="Number of clusters.")
+    k: int = Field(8, ge=1, le=MAX_SAMPLES, description=f"Number of clusters (≤ {MAX_SAMPLES:,}).")
     seed: int = Field(0, ge=0, lt=2**32, description="Seed of the k-means initialisation.")
-    n_init: int = Field(10, ge=1, description="k-means restarts; the best (lowest inertia) is kept.")
-    max_features: int | None = Field(20000, ge=1, description="TF-IDF vocabulary cap (most frequent terms).")
+    n_init: int = Field(10, ge=1, le=1000, description="k-means restarts; the best (lowest inertia) is kept "
+                        "(≤ 1,000).")
+    max_features: int | None = Field(20000, ge=1, le=MAX_VOCAB, description="TF-IDF vocabulary cap (most frequent "
+                                      f"terms; ≤ {MAX_VOCAB:,}).")
     stop_words: Literal["english"] | None = Field("english", description="Words left out of the TF-IDF vectors "
                                                   "(english: scikit-learn's list; null: none).")
 

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from srd_core.components import GenerateFn, ResponseSource, StepResponses
 from srd_core.hookspecs import hookimpl
+from srd_core.limits import MAX_SAMPLES, MAX_STEPS, MAX_TOKENS, MAX_VOCAB
 
 
 class SamplingParams(BaseModel):
@@ -43,9 +44,11 @@ class SamplingParams(BaseModel):
 
     temperature: float = Field(1.0, gt=0, description="Sampling temperature of the student's generations.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling of the generations (1: off).")
-    top_k: int = Field(0, ge=0, description="Top-k sampling of the generations (0: off).")
-    max_new_tokens: int | None = Field(None, ge=1, description="Longest generated response (null: up to "
-                                       "data.max_length, as DistiLLM's max_length - max_prompt_length).")
+    top_k: int = Field(0, ge=0, le=MAX_VOCAB, description="Top-k sampling of the generations (0: off; "
+                       f"≤ {MAX_VOCAB:,}).")
+    max_new_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, description="Longest generated response (null: "
+                                       "up to data.max_length, as DistiLLM's max_length - max_prompt_length; "
+                                       f"≤ {MAX_TOKENS:,}).")
 
 
 class _Sampling(ResponseSource):
@@ -166,8 +169,8 @@ class _Buffered(_Sampling):
 class BufferParams(SamplingParams):
     """The replay buffer's parameters."""
 
-    capacity: int = Field(1000, ge=1, description="Samples the replay buffer holds (official: 1000); the "
-                          "oldest drop out first.")
+    capacity: int = Field(1000, ge=1, le=MAX_SAMPLES, description="Samples the replay buffer holds (official: "
+                          f"1000); the oldest drop out first (≤ {MAX_SAMPLES:,}).")
     seed_from_reflection: bool = Field(False, description="Fill the buffer at each stage start with the "
                                        "reflection's outputs (the initial student's) of the stage's samples.")
 
@@ -185,8 +188,8 @@ class AdaptiveParams(BufferParams):
         "threshold_step when the dev loss rose by loss_eps.")
     loss_eps: float = Field(0.1, ge=0, description="Rise of the dev loss that raises θ (dev_loss update).")
     threshold_step: float = Field(0.1, gt=0, le=1, description="How much θ grows per raise (capped at 1).")
-    update_every: int = Field(0, ge=0, description="Dev-loss check every N steps of a stage (0: each epoch end, "
-                              "as the official --eval-interval).")
+    update_every: int = Field(0, ge=0, le=MAX_STEPS, description="Dev-loss check every N steps of a stage (0: "
+                              f"each epoch end, as the official --eval-interval; ≤ {MAX_STEPS:,}).")
 
 
 class Adaptive(_Buffered):

@@ -194,11 +194,12 @@ def _check_teacher_signals(config: SRDConfig) -> None:
 def _check_responses(config: SRDConfig) -> None:
     """Generated responses need the online teacher (a cache holds only the ground truth's positions), and the
     adaptive threshold's dev-loss update needs a dev split."""
-    from srd_core.training.responses import build_source
-    from srd_core.training.teacher_cache import build_signal, signal_spec
+    from srd_core.plugins import get_component
 
-    source = build_source(config)
+    source = get_component("response_source", config.train.responses.name, **config.train.responses.params)
     if source.generates:
+        from srd_core.training.teacher_cache import build_signal, signal_spec  # torch: only when it generates
+
         for label in ("srd", "baseline") if config.baseline.enabled else ("srd",):
             field, spec = signal_spec(config, label)
             if build_signal(config, label).cached:
