@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from srd_core.config import ComponentSpec, EvalConfig, ReflectionConfig, SRDConfig, TrainConfig
+from srd_core.config import ComponentSpec, EvalConfig, ReflectionConfig, SelectBestConfig, SRDConfig, TrainConfig
 from srd_core.errors import SRDError
 from srd_core.fingerprints import HashCache, first_difference, flatten
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
@@ -55,6 +55,7 @@ from srd_core.rundir import (
     TEACHER_CACHE_DIR,
     prepared_dir,
 )
+from srd_core.training.cadence import CADENCE_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -66,11 +67,35 @@ DATA_TRAIN = ("data.train", "data.limit_train", "data.max_prompt_tokens", "data.
 DATA_EVAL = ("data.eval", "data.train", "data.limit_eval", "data.max_prompt_tokens", "data.on_bad_sample")
 EVAL_FIELDS = tuple(f"eval.{n}" for n in EvalConfig.model_fields if n != "sets")
 """eval.* fields the final evaluation reads (``eval.sets`` belongs to `srd evaluate-sets`)."""
-TRAIN_LOOSE = {"log_every", "eval_every", "checkpoint_every", "keep_checkpoints"}
-"""train.* fields that change when logs and checkpoints are written, not the trained model."""
+TRAIN_LOOSE = frozenset(CADENCE_FIELDS)
+"""train.* fields that change when logs, evaluations and checkpoints are written, not the trained model."""
 SRD_ONLY = ("temperature", "sft_weight")
-TRAIN_SHARED = tuple(f"train.{n}" for n in TrainConfig.model_fields if n not in TRAIN_LOOSE and n not in SRD_ONLY)
-"""train.* fields both labels read (the baseline takes its schedules from ``baseline.*``)."""
+TRAIN_SHARED = tuple(f"train.{n}" for n in TrainConfig.model_fields
+                     if n not in TRAIN_LOOSE and n not in SRD_ONLY and n != "select_best")
+"""train.* fields both labels read (the baseline takes its schedules from ``baseline.*``; select_best apart)."""
+SELECT_BEST_EVAL = ("eval.max_new_tokens", "eval.batch_size")
+"""eval.* fields the dev evaluations of ``train.select_best`` read."""
+
+
+def _select_best_fields(config: SRDConfig) -> tuple[str, ...]:
+    """``train.select_best`` and what its dev evaluations read; only ``enabled`` while it is off."""
+    if not config.train.select_best.enabled:
+        return ("train.select_best.enabled",)
+    return ("train.select_best", "data.dev", "data.eval", "data.limit_eval", *SELECT_BEST_EVAL)
+
+
+def _never_inputs(config: SRDConfig) -> tuple[str, ...]:
+    """Config paths no phase reads as an input (a record made when they were is not stale for them)."""
+    loose = tuple(f"train.{n}" for n in sorted(TRAIN_LOOSE))
+    if not config.train.select_best.enabled:
+        loose += tuple(f"train.select_best.{n}" for n in SelectBestConfig.model_fields if n != "enabled")
+    return loose
+
+
+def _without_never_inputs(recorded: dict[str, Any], config: SRDConfig) -> dict[str, Any]:
+    """``recorded`` less the fields an older srd recorded although they cannot change the artifact."""
+    loose = _never_inputs(config)
+    return {k: v for k, v in recorded.items() if not any(k == p or k.startswith(f"{p}.") for p in loose)}
 STUDENT_LOAD = ("student.path", "student.preset", "student.revision", "student.dtype", "student.trust_remote_code")
 
 
@@ -208,8 +233,8 @@ def _train_phase(label: str) -> Phase:
     def fields(config: SRDConfig) -> tuple[str, ...]:
         own = ("train.temperature", "train.sft_weight", "curriculum.pacer") if srd else ("baseline",)
         matched = ("curriculum.pacer",) if not srd and config.baseline.match_srd_steps else ()
-        dev = ("data.dev", "data.eval", "data.limit_eval") if config.train.select_best.enabled else ()
-        return TRAIN_SHARED + own + matched + DATA_TRAIN + dev + ("run.seed", "teacher", "student")
+        return TRAIN_SHARED + own + matched + DATA_TRAIN + _select_best_fields(config) + ("run.seed", "teacher",
+                                                                                           "student")
 
     def reads_curation(config: SRDConfig) -> bool:
         return _uses_curation(config.curriculum.pacer) if srd else _baseline_reads_curation(config)
@@ -482,7 +507,8 @@ class Planner:
                 return Status(phase.name, "stale", "no record of what its artifacts were made from", inputs,
                               paths=paths)
             return Status(phase.name, "todo", "", inputs, paths=paths)
-        reason = first_difference(_with_new_defaults(record["inputs"], inputs), inputs)
+        recorded = _without_never_inputs(record["inputs"], config)
+        reason = first_difference(_with_new_defaults(recorded, inputs), inputs)
         if reason is not None:
             return Status(phase.name, "stale", reason, inputs, True, paths)
         if record.get("state") != "complete" or not phase.done(run_dir):
@@ -497,7 +523,8 @@ class Planner:
         if record is None:
             return Status(phase.name, "pending", why)
         now = field_inputs(phase, self.config)
-        old = {k: v for k, v in record["inputs"].items() if k.split(".")[0] in SRDConfig.model_fields}
+        old = {k: v for k, v in _without_never_inputs(record["inputs"], self.config).items()
+               if k.split(".")[0] in SRDConfig.model_fields}
         reason = first_difference(_with_new_defaults(old, now), now)
         return Status(phase.name, "stale" if reason else "pending", reason or why, recorded=True)
 
