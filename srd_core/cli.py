@@ -132,6 +132,14 @@ def config_presets() -> None:
                    f"{p.max_position_embeddings:>9}")
 
 
+@config_group.command("reference")
+def config_reference() -> None:
+    """Print the Markdown reference of every config field and built-in component param (docs/config-reference.md)."""
+    from srd_core.config_reference import render
+
+    click.echo(render(), nl=False)
+
+
 @config_group.command("schema")
 def config_schema() -> None:
     """Print the JSON Schema of the config file (for editors)."""
@@ -160,7 +168,8 @@ def plugins_command(as_json: bool, show_all: bool) -> None:
 @click.option("--force", is_flag=True, help="Recompute even if curation.jsonl is up to date.")
 def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -> None:
     """Rank the reflected training samples, keep the easiest share and bin them (curation.jsonl)."""
-    from srd_core.curation.curate import CURATION_FILE, curation_summary, run_curation
+    from srd_core.curation.curate import CURATION_FILE, curation_summary, load_curation, run_curation
+    from srd_core.curation.diagnostics import log_group_table
     from srd_core.pipeline.commands import run_single_phase
     from srd_core.pipeline.lock import run_dir_lock
 
@@ -168,6 +177,7 @@ def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -
     with run_dir_lock(config.run.dir):
         run_single_phase(config, "curate", lambda: run_curation(config, config.run.dir, force=force))
     summary = curation_summary(config.run.dir)
+    log_group_table(config, load_curation(config.run.dir))
     sizes = "/".join(str(n) for n in summary["bin_sizes"]) or "none"
     vetoed = f", {summary['vetoed']} vetoed by plugins" if summary["vetoed"] else ""
     click.echo(

@@ -337,6 +337,17 @@ TEACHER_CACHE = Phase(
 )
 
 
+def _reads_groups(config: SRDConfig) -> bool:
+    """Whether curation reads the samples' fields beyond the reflection (a grouping other than ``none``)."""
+    return config.curriculum.groups.name != "none"
+
+
+def _curate_fields(config: SRDConfig) -> tuple[str, ...]:
+    """``curriculum`` (metrics, fusion, selector, pacer, tie_break, groups, stratify), plus the training data
+    whose fields (family, a column, the prompts) a grouping reads."""
+    return ("curriculum", *(DATA_TRAIN if _reads_groups(config) else ()))
+
+
 REPORT_INPUTS = (EVAL_FILE, REFLECTION_FILE, CURATION_FILE, SAMPLES_META_FILE,
                  *(f"{label}/{name}" for label in ("srd", "baseline")
                    for name in (SUMMARY_FILE, METRICS_FILE, EVAL_FILE)))
@@ -354,8 +365,9 @@ PHASES: list[Phase] = [
           outputs=(REFLECTION_FILE, REFLECTION_META_FILE, REFLECTION_PARTIAL_GLOB),
           done=_exists(REFLECTION_FILE, REFLECTION_META_FILE), code=lambda config: REFLECT_CODE),
     Phase("curate", "recomputing",
-          fields=lambda config: ("curriculum",), after=lambda config: ("reflect",),
-          files=lambda config, run_dir: {REFLECTION_FILE: run_dir / REFLECTION_FILE},
+          fields=_curate_fields, after=lambda config: ("reflect",),
+          files=lambda config, run_dir: {REFLECTION_FILE: run_dir / REFLECTION_FILE,
+                                         **(_train_data(config, run_dir) if _reads_groups(config) else {})},
           outputs=(CURATION_FILE, CURATION_META_FILE), done=_exists(CURATION_FILE), code=lambda config: CURATE_CODE),
     TEACHER_CACHE,
     _train_phase("srd"),

@@ -14,6 +14,7 @@ from srd_core.evaluation.rows import MODEL_ALIASES, score_of
 from srd_core.report import plots
 from srd_core.report.comparison import Comparison
 from srd_core.report.data import METHODS
+from srd_core.report.groups import group_table_html, run_groups
 from srd_core.report.summary import (
     MODEL_NAMES,
     MODEL_ORDER,
@@ -261,6 +262,7 @@ def render_html(report: Report, pngs: dict[str, bytes | None]) -> str:
         "<div><h3>Phase timings</h3>", _timings_table(s.timings, parallel), "</div></div>",
         _eval_sets_table(run.eval_sets),
         _family_table(s.curation, s.scores),
+        group_table_html(run_groups(run)),
     ]
     parts += [_figure_html(spec, pngs.get(spec.name)) for spec in report.specs]
     if notes:
