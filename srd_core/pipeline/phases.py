@@ -33,10 +33,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from srd_core.config import ComponentSpec, EvalConfig, ReflectionConfig, SRDConfig, TrainConfig
+from srd_core.config import ComponentSpec, EvalConfig, ReflectionConfig, SelectBestConfig, SRDConfig, TrainConfig
 from srd_core.errors import SRDError
 from srd_core.fingerprints import HashCache, first_difference, flatten
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
+from srd_core.pipeline import code
 from srd_core.rundir import (
     CURATION_FILE,
     CURATION_META_FILE,
@@ -55,6 +56,7 @@ from srd_core.rundir import (
     TEACHER_CACHE_DIR,
     prepared_dir,
 )
+from srd_core.training.cadence import CADENCE_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +70,53 @@ DATA_EVAL = ("data.eval", "data.train", "data.limit_eval", "data.max_prompt_toke
              "data.max_record_bytes")
 EVAL_FIELDS = tuple(f"eval.{n}" for n in EvalConfig.model_fields if n != "sets")
 """eval.* fields the final evaluation reads (``eval.sets`` belongs to `srd evaluate-sets`)."""
-TRAIN_LOOSE = {"log_every", "eval_every", "checkpoint_every", "keep_checkpoints"}
-"""train.* fields that change when logs and checkpoints are written, not the trained model."""
+TRAIN_LOOSE = frozenset(CADENCE_FIELDS)
+"""train.* fields that change when logs, evaluations and checkpoints are written, not the trained model."""
 SRD_ONLY = ("temperature", "sft_weight")
-TRAIN_SHARED = tuple(f"train.{n}" for n in TrainConfig.model_fields if n not in TRAIN_LOOSE and n not in SRD_ONLY)
-"""train.* fields both labels read (the baseline takes its schedules from ``baseline.*``)."""
+TRAIN_SHARED = tuple(f"train.{n}" for n in TrainConfig.model_fields
+                     if n not in TRAIN_LOOSE and n not in SRD_ONLY and n != "select_best")
+"""train.* fields both labels read (the baseline takes its schedules from ``baseline.*``; select_best apart)."""
+SELECT_BEST_EVAL = ("eval.max_new_tokens", "eval.batch_size")
+"""eval.* fields the dev evaluations of ``train.select_best`` read."""
+
+
+def _select_best_fields(config: SRDConfig) -> tuple[str, ...]:
+    """``train.select_best`` and what its dev evaluations read; only ``enabled`` while it is off."""
+    if not config.train.select_best.enabled:
+        return ("train.select_best.enabled",)
+    return ("train.select_best", "data.dev", "data.eval", "data.limit_eval", *SELECT_BEST_EVAL)
+
+
+def _never_inputs(config: SRDConfig) -> tuple[str, ...]:
+    """Config paths no phase reads as an input (a record made when they were is not stale for them)."""
+    loose = tuple(f"train.{n}" for n in sorted(TRAIN_LOOSE))
+    if not config.train.select_best.enabled:
+        loose += tuple(f"train.select_best.{n}" for n in SelectBestConfig.model_fields if n != "enabled")
+    return loose
+
+
+def _without_never_inputs(recorded: dict[str, Any], current: dict[str, Any], config: SRDConfig) -> dict[str, Any]:
+    """``recorded`` less the fields an older srd recorded although they cannot change the artifact."""
+    loose = _never_inputs(config)
+    return {k: v for k, v in recorded.items()
+            if k in current or not any(k == p or k.startswith(f"{p}.") for p in loose)}
 STUDENT_LOAD = ("student.path", "student.preset", "student.revision", "student.dtype", "student.trust_remote_code")
+
+# ------------------------------------------------------------------------------------------ code
+# srd_core source files (globs under srd_core/) that compute each phase's artifact; the components a phase runs
+# count on their own (pipeline/code.py). Not listed: the CLI, the pipeline and the report's own code (for the
+# report phase only), which decide what runs and what is shown, not what an artifact holds.
+
+MODEL_IO = ("models/loading.py", "models/runtime.py", "models/hub.py")
+PREPARE_CODE = ("data/*.py", "models/prepare.py", "models/presets.py", *MODEL_IO)
+REFLECT_CODE = ("reflection/*.py", "data/*.py", "models/generation.py", *MODEL_IO)
+CURATE_CODE = ("curation/*.py", "data/*.py", *MODEL_IO)  # samples, and the student for metrics that need it
+TRAIN_CODE = ("training/*.py", "data/*.py", "curation/curate.py", "curation/ranking.py", "curation/strata.py",
+              *MODEL_IO)  # curation's modules that plan the stages from curation.jsonl
+DEV_EVAL_CODE = ("evaluation/*.py", "models/generation.py")
+"""What the dev evaluations of ``train.select_best`` run (an input of training only while it is on)."""
+EVAL_CODE = ("evaluation/*.py", "data/*.py", "models/generation.py", *MODEL_IO)
+REPORT_CODE = ("report/*.py", "curation/diagnostics.py", "curation/strata.py")  # the per-group tables it shows
 
 
 def _spec_files(spec: ComponentSpec | None, where: str, run_dir: Path) -> dict[str, Path]:
@@ -167,6 +210,10 @@ class Phase:
     derived: Callable[[SRDConfig, Path], dict[str, Any]] = _none
     eval_label: str | None = None
     """For evaluation phases: the model's row in eval.jsonl (its artifact)."""
+    code: Callable[[SRDConfig], tuple[str, ...]] = lambda config: ()
+    """srd_core source files (globs under srd_core/) that compute the artifact: an edit makes it stale."""
+    components: Callable[[SRDConfig], tuple[str, ...]] | None = None
+    """Config paths of the component specs whose code computes the artifact (default: those among ``fields``)."""
 
 
 def _exists(*names: str) -> Callable[[Path], bool]:
@@ -210,9 +257,8 @@ def _train_phase(label: str) -> Phase:
     def fields(config: SRDConfig) -> tuple[str, ...]:
         own = ("train.temperature", "train.sft_weight", "curriculum.pacer") if srd else ("baseline",)
         matched = ("curriculum.pacer",) if not srd and config.baseline.match_srd_steps else ()
-        dev = ("data.dev", "data.eval", "data.limit_eval", "eval.max_new_tokens") \
-            if config.train.select_best.enabled else ()
-        return TRAIN_SHARED + own + matched + DATA_TRAIN + dev + ("run.seed", "teacher", "student")
+        return TRAIN_SHARED + own + matched + DATA_TRAIN + _select_best_fields(config) + ("run.seed", "teacher",
+                                                                                           "student")
 
     def reads_curation(config: SRDConfig) -> bool:
         return _uses_curation(config.curriculum.pacer) if srd else _baseline_reads_curation(config)
@@ -242,6 +288,7 @@ def _train_phase(label: str) -> Phase:
         outputs=(label,), done=_exists(f"{label}/{SUMMARY_FILE}", f"{label}/final/config.json"),
         enabled=(lambda config: True) if srd else (lambda config: config.baseline.enabled),
         derived=derived,
+        code=lambda config: TRAIN_CODE + (DEV_EVAL_CODE if config.train.select_best.enabled else ()),
     )
 
 
@@ -287,7 +334,7 @@ def _eval_phase(label: str) -> Phase:
         after=lambda config: (maker,), files=files, outputs=(), done=_has_eval_row(label),
         derived=_generation_limit("eval"),
         enabled=(lambda config: config.baseline.enabled) if label == "baseline" else (lambda config: True),
-        eval_label=label,
+        eval_label=label, code=lambda config: EVAL_CODE,
     )
 
 
@@ -304,13 +351,17 @@ def _teacher_cache_built(run_dir: Path) -> bool:
 TEACHER_CACHE = Phase(
     "teacher_cache", "rebuilding",
     # Broad on purpose: the cache is stored under a content key of its own (teacher, tokenizer, data, lengths,
-    # signal, temperatures), so a rerun on an unchanged key finds its shards and costs only that check. Its old
-    # keys stay (outputs=()) and the training phases key on the same inputs themselves, so a stale cache record
-    # never retrains a student on its own.
-    fields=lambda config: ("train", "baseline", "curriculum", "teacher", *DATA_TRAIN, "run.seed"),
+    # signal, temperatures), so a rerun on an unchanged key finds its shards and costs only that check. The build
+    # moves old keys to teacher_cache/.superseded (bounded; outputs=()) and the training phases key on the same
+    # inputs themselves, so a stale cache record never retrains a student on its own.
+    fields=lambda config: (*(f"train.{n}" for n in TrainConfig.model_fields if n not in TRAIN_LOOSE), "baseline",
+                           "curriculum", "teacher", *DATA_TRAIN, "run.seed"),
     after=lambda config: ("prepare", "curate"),
     files=lambda config, run_dir: {**_model_dir(config, run_dir, "teacher"), CURATION_FILE: run_dir / CURATION_FILE},
     outputs=(), done=_teacher_cache_built, enabled=_uses_teacher_cache,
+    # the signal's code is part of the cache key too (a rebuild cannot reuse rows its old code encoded); changes to
+    # teacher_cache.py's own format bump its FORMAT_VERSION, which is in the key
+    components=lambda config: ("train.teacher_signal", "baseline.teacher_signal"),
 )
 
 
@@ -334,18 +385,19 @@ PHASES: list[Phase] = [
           fields=lambda config: ("teacher.path", "teacher.preset", "student.path", "student.preset", *DATA_TRAIN,
                                  "prepare", *(("run.seed",) if config.prepare.seed is None else ())),
           after=lambda config: (), files=_prepare_files, outputs=(PREPARED_DIR,),
-          done=_exists(f"{PREPARED_DIR}/prepare.json"), enabled=_needs_prepare),
+          done=_exists(f"{PREPARED_DIR}/prepare.json"), enabled=_needs_prepare, code=lambda config: PREPARE_CODE),
     Phase("reflect", "reflecting again",
           fields=_reflect_fields,
           after=lambda config: ("prepare",),
           files=lambda config, run_dir: {**_train_data(config, run_dir), **_model_dir(config, run_dir, "student")},
           outputs=(REFLECTION_FILE, REFLECTION_META_FILE, REFLECTION_PARTIAL_GLOB),
-          done=_exists(REFLECTION_FILE, REFLECTION_META_FILE), derived=_generation_limit("reflection")),
+          done=_exists(REFLECTION_FILE, REFLECTION_META_FILE), derived=_generation_limit("reflection"),
+          code=lambda config: REFLECT_CODE),
     Phase("curate", "recomputing",
           fields=_curate_fields, after=lambda config: ("reflect",),
           files=lambda config, run_dir: {REFLECTION_FILE: run_dir / REFLECTION_FILE,
                                          **(_train_data(config, run_dir) if _reads_groups(config) else {})},
-          outputs=(CURATION_FILE, CURATION_META_FILE), done=_exists(CURATION_FILE)),
+          outputs=(CURATION_FILE, CURATION_META_FILE), done=_exists(CURATION_FILE), code=lambda config: CURATE_CODE),
     TEACHER_CACHE,
     _train_phase("srd"),
     _train_phase("baseline"),
@@ -355,7 +407,7 @@ PHASES: list[Phase] = [
           after=lambda config: tuple(p.name for p in PHASES if p.name.startswith(("train_", "evaluate_"))),
           files=lambda config, run_dir: {name: run_dir / name for name in REPORT_INPUTS},
           outputs=(REPORT_FILE, PLOTS_DIR), done=_exists(REPORT_FILE),
-          enabled=lambda config: config.report.enabled),
+          enabled=lambda config: config.report.enabled, code=lambda config: REPORT_CODE),
 ]
 BY_NAME = {p.name: p for p in PHASES}
 
@@ -375,6 +427,8 @@ class Status:
     recorded: bool = False
     paths: dict[str, str] = field(default_factory=dict)
     """Where each ``file`` input was read from (kept in the record, for `srd report`'s check)."""
+    versions: dict[str, str] = field(default_factory=dict)
+    """srd's version and that of every plugin distribution whose component computes the artifact."""
 
     @property
     def fingerprint(self) -> str:
@@ -421,13 +475,17 @@ def field_inputs(phase: Phase, config: SRDConfig) -> dict[str, Any]:
 
 
 def current_inputs(phase: Phase, config: SRDConfig, run_dir: Path, cache: HashCache,
-                   paths: dict[str, str] | None = None) -> dict[str, Any]:
-    """Everything ``phase`` reads, now: config leaves, content hashes of its files, derived values."""
+                   paths: dict[str, str] | None = None, versions: dict[str, str] | None = None) -> dict[str, Any]:
+    """Everything ``phase`` reads, now: config leaves, content hashes of its files, its code, derived values."""
     inputs = field_inputs(phase, config)
     for label, file in phase.files(config, run_dir).items():
         inputs[f"file {label}"] = cache.content_hash(file)
         if paths is not None:
             paths[f"file {label}"] = _portable(Path(file), run_dir)
+    used = code.components(config, phase.components(config) if phase.components else phase.fields(config))
+    inputs.update(code.code_inputs(phase.code(config), used))
+    if versions is not None:
+        versions.update(code.versions(used))
     for name, value in phase.derived(config, run_dir).items():
         inputs[name] = value
     return inputs
@@ -478,8 +536,13 @@ def _field_default(path: str) -> tuple[bool, Any]:
 
 
 def _with_new_defaults(recorded: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
-    """``recorded`` plus fields added to srd since, at their default (they keep the old behaviour)."""
+    """``recorded`` plus fields added to srd since, at their default (they keep the old behaviour).
+
+    A record from before srd recorded code (no ``code of`` input) is taken as made by the installed code.
+    """
     merged = dict(recorded)
+    if not any(key.startswith(code.CODE_PREFIX) for key in recorded):
+        merged.update({k: v for k, v in current.items() if k.startswith(code.CODE_PREFIX)})
     for key, value in current.items():
         if key not in merged and not key.startswith("file "):
             found, default = _field_default(key)
@@ -515,20 +578,22 @@ class Planner:
             if before.state not in ("complete", "off"):
                 return self._pending(phase, upstream, before)
         paths: dict[str, str] = {}
-        inputs = current_inputs(phase, config, run_dir, self.cache, paths)
+        versions: dict[str, str] = {}
+        inputs = current_inputs(phase, config, run_dir, self.cache, paths, versions)
         record = read_record(run_dir, phase.name)
         if record is None:
             if _has_artifacts(phase, run_dir):
                 return Status(phase.name, "stale", "no record of what its artifacts were made from", inputs,
-                              paths=paths)
-            return Status(phase.name, "todo", "", inputs, paths=paths)
-        reason = first_difference(_with_new_defaults(record["inputs"], inputs), inputs)
+                              paths=paths, versions=versions)
+            return Status(phase.name, "todo", "", inputs, paths=paths, versions=versions)
+        recorded = _without_never_inputs(record["inputs"], inputs, config)
+        reason = first_difference(_with_new_defaults(recorded, inputs), inputs)
         if reason is not None:
-            return Status(phase.name, "stale", reason, inputs, True, paths)
+            return Status(phase.name, "stale", reason, inputs, True, paths, versions)
         if record.get("state") != "complete" or not phase.done(run_dir):
             return Status(phase.name, "todo", "resumes" if _has_artifacts(phase, run_dir) else "", inputs, True,
-                          paths)
-        return Status(phase.name, "complete", "", inputs, True, paths)
+                          paths, versions)
+        return Status(phase.name, "complete", "", inputs, True, paths, versions)
 
     def _pending(self, phase: Phase, upstream: str, before: Status) -> Status:
         """An upstream phase is not complete: stale anyway if a config field it reads changed, else pending."""
@@ -537,7 +602,8 @@ class Planner:
         if record is None:
             return Status(phase.name, "pending", why)
         now = field_inputs(phase, self.config)
-        old = {k: v for k, v in record["inputs"].items() if k.split(".")[0] in SRDConfig.model_fields}
+        old = {k: v for k, v in _without_never_inputs(record["inputs"], now, self.config).items()
+               if k.split(".")[0] in SRDConfig.model_fields}
         reason = first_difference(_with_new_defaults(old, now), now)
         return Status(phase.name, "stale" if reason else "pending", reason or why, recorded=True)
 
@@ -552,7 +618,7 @@ class Planner:
 def _write_record(run_dir: Path, status: Status, state: str) -> None:
     write_json_atomic(record_path(run_dir, status.phase), {
         "phase": status.phase, "state": state, "fingerprint": status.fingerprint, "inputs": status.inputs,
-        "paths": status.paths,
+        "paths": status.paths, "versions": status.versions,
         "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
 

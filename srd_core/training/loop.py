@@ -51,6 +51,7 @@ from srd_core.rundir import DEV_EVAL_FILE, EVAL_FILE, METRICS_FILE, SUMMARY_FILE
 from srd_core.training import trackers
 from srd_core.training.batches import global_batch_ids, position, rank_micro_batches, steps_per_epoch
 from srd_core.training.best_checkpoint import BestCheckpoint, dev_rouge_fn
+from srd_core.training.cadence import CADENCE_FIELDS
 from srd_core.training.checkpoint import (
     TrainState,
     check_finite_weights,
@@ -508,8 +509,7 @@ class _Session:
 
 def config_key(config: SRDConfig, settings: LabelSettings) -> str:
     """Fingerprint of what a checkpoint depends on (logging, eval and checkpoint cadence excluded)."""
-    loose = {"max_steps", "log_every", "eval_every", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints",
-             "log_with"}
+    loose = {*CADENCE_FIELDS, "max_steps"}  # max_steps: a longer run resumes from a shorter one's checkpoints
     if not config.train.select_best.enabled:  # off: keys of runs made before the option stay valid
         loose.add("select_best")
     if config.train.responses.name == "ground_truth":  # the default: keys of earlier runs stay valid
