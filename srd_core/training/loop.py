@@ -37,6 +37,7 @@ from srd_core.context import TrainContext
 from srd_core.data.encoding import IGNORE_INDEX, EncodedExample, collate_right_padded, encode_example
 from srd_core.errors import TrainingError
 from srd_core.io import append_jsonl, fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
+from srd_core.models.flops import kd_training_flops, parameter_count
 from srd_core.models.runtime import (
     HiddenStates,
     causal_lm_core,
@@ -99,6 +100,15 @@ class TrainSummary:
     stage_steps: list[int] = field(default_factory=list)
     config_key: str = ""
     """Fingerprint of the settings the run was trained with (see ``config_key``)."""
+    flops: int | None = None
+    """Training compute (``srd_core.models.flops``): 6·N_student per trained token + 2·N_teacher per online
+    teacher token."""
+    student_params: int | None = None
+    teacher_params: int | None = None
+    teacher_tokens: int | None = None
+    """Tokens the online teacher ran on (0 with a cached teacher signal)."""
+    teacher_cache_flops: int | None = None
+    """Compute of building the teacher cache this arm read (shared by the arms that read it; counted once)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,6 +127,8 @@ class StepResult:
     """Tokens the loss is computed on (global batch)."""
     teacher_seconds: float
     """Time this process spent in the teacher forward."""
+    teacher_tokens: int = 0
+    """Non-padding tokens of the global batch the online teacher ran on (0: cached signal or SFT only)."""
     grad_norm: float | None = None
     skipped: bool = False
 
@@ -193,6 +205,8 @@ class _Session:
         self.last_loss: float | None = None
         self.guard = StopGuard(cfg.checkpoint_minutes)
         self.best: BestCheckpoint | None = None  # train.select_best
+        self.student_params = parameter_count(student)
+        self.teacher_params = parameter_count(self.teacher) if self.teacher is not None else (cache.teacher_params or 0)
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -263,7 +277,8 @@ class _Session:
                 sums += torch.stack([out.loss.detach(), out.ce, out.kd]).double() * out.n_tokens
         loss, ce, kd = (acc.reduce(sums, reduction="sum") / max(n_global, 1)).tolist()
         tokens = sum(len(self.example(i).input_ids) for i in batch_ids)
-        return StepResult(loss, ce, kd, tokens, n_global, teacher_seconds)
+        online_teacher = self.cache is None and sft_weight < 1.0
+        return StepResult(loss, ce, kd, tokens, n_global, teacher_seconds, tokens if online_teacher else 0)
 
     def apply_gradients(self, result: StepResult, stage: int) -> None:
         """Clip and apply the gradients; a non-finite loss or gradient stops training or skips the step."""
@@ -295,7 +310,12 @@ class _Session:
         """Where training stands: the fields shared by metrics and eval rows."""
         s = self.state
         return {"step": s.step, "stage": stage, "wall_time": round(self.wall(), 3), "tokens": s.tokens,
-                "response_tokens": s.response_tokens}
+                "response_tokens": s.response_tokens, "flops": self.flops()}
+
+    def flops(self) -> int:
+        """Training compute so far: the student's forward + backward and the online teacher's forward."""
+        return kd_training_flops(self.student_params, self.state.tokens, self.teacher_params,
+                                 self.state.teacher_tokens)
 
     def run_stage(self, stage: int, schedules, context: TrainContext) -> None:
         """Train the remaining steps of ``stage``."""
@@ -321,6 +341,7 @@ class _Session:
             state.step_in_stage += 1
             state.tokens += result.tokens
             state.response_tokens += result.response_tokens
+            state.teacher_tokens += result.teacher_tokens
             state.skipped_steps += int(result.skipped)
             self.last_loss = result.loss
             last_of_stage = state.step_in_stage == self.lengths[stage]
@@ -557,6 +578,8 @@ def train(
         response_tokens=state.response_tokens, wall_time=round(state.wall_time, 3),
         skipped_steps=state.skipped_steps, final_dir=str(final_dir), final_loss=session.last_loss,
         resumed_from_step=resumed_from, stage_steps=list(session.lengths), config_key=key,
+        flops=session.flops(), student_params=session.student_params, teacher_params=session.teacher_params,
+        teacher_tokens=state.teacher_tokens, teacher_cache_flops=cache.flops if cache is not None else None,
     )
     if accelerator.is_main_process:
         write_json_atomic(summary_path, summary.to_dict())

@@ -25,11 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from srd_core.arms import arm_names, arm_of
 from srd_core.components import TeacherSignal
 from srd_core.config import ComponentSpec, SRDConfig
 from srd_core.data.encoding import IGNORE_INDEX, EncodedExample, collate_right_padded, encode_example
 from srd_core.errors import ConfigError, TrainingError
 from srd_core.io import atomic_path, fingerprint, write_json_atomic
+from srd_core.models.flops import forward_flops, parameter_count
 from srd_core.rundir import TEACHER_CACHE_DIR
 from srd_core.training.kd_loss import CachedTeacher
 from srd_core.types import Sample
@@ -43,10 +45,9 @@ HEAD_CHUNK = 1024
 
 
 def signal_spec(config: SRDConfig, label: str) -> tuple[str, ComponentSpec]:
-    """The config field and spec of ``label``'s teacher signal ("srd": train, "baseline": baseline)."""
-    if label == "baseline":
-        return "baseline.teacher_signal", config.baseline.teacher_signal
-    return "train.teacher_signal", config.train.teacher_signal
+    """The config field and spec of arm ``label``'s teacher signal (srd: train, baseline: baseline, ...)."""
+    arm = arm_of(config, label)
+    return arm.teacher_signal_field, arm.teacher_signal
 
 
 def build_signal(config: SRDConfig, label: str) -> TeacherSignal:
@@ -59,8 +60,7 @@ def build_signal(config: SRDConfig, label: str) -> TeacherSignal:
 
 def uses_cache(config: SRDConfig) -> bool:
     """True when an arm of the run trains from a cached teacher signal."""
-    labels = ["srd"] + (["baseline"] if config.baseline.enabled else [])
-    return any(build_signal(config, label).cached for label in labels)
+    return any(build_signal(config, label).cached for label in arm_names(config))
 
 
 @dataclass
@@ -106,7 +106,7 @@ def plan_temperatures(config: SRDConfig, run_dir: Path, label: str, ids: Sequenc
 def cache_requests(config: SRDConfig, run_dir: Path, samples: Sequence[Sample], num_processes: int
                    ) -> list[CacheRequest]:
     """The caches the run's arms need (one per distinct signal spec; SRD and baseline share when equal)."""
-    labels = ["srd"] + (["baseline"] if config.baseline.enabled else [])
+    labels = arm_names(config)
     all_ids = [s.id for s in samples]
     requests: dict[str, CacheRequest] = {}
     for label in labels:
@@ -244,6 +244,12 @@ def _shared_vocab(config: SRDConfig, run_dir: Path, tokenizer) -> int:
     return teacher_rows if teacher_rows == student_rows else min(len(tokenizer), teacher_rows, student_rows)
 
 
+def cache_compute(teacher_params: int, examples: Sequence[EncodedExample]) -> dict[str, int]:
+    """The build's compute: one teacher forward over every cached sample's tokens (``srd_core.models.flops``)."""
+    tokens = sum(len(e.input_ids) for e in examples)
+    return {"teacher_params": teacher_params, "teacher_tokens": tokens, "flops": forward_flops(teacher_params, tokens)}
+
+
 def build_cache(config: SRDConfig, run_dir: Path, request: CacheRequest, samples: Sequence[Sample],
                 accelerator=None, on_shard: Callable[[int], None] | None = None) -> BuildResult:
     """Build (or finish) one cache; every process computes its shards, the main one writes meta.json."""
@@ -276,6 +282,7 @@ def build_cache(config: SRDConfig, run_dir: Path, request: CacheRequest, samples
 
         _, _, teacher = load_models(config, run_dir, None, None)  # checks the vocabularies; freed on return
         teacher = freeze(teacher).to(device)
+        teacher_params = parameter_count(teacher)
         teacher_head = causal_lm_core(teacher).get_output_embeddings()
         for shard, group in enumerate(layout.shards):
             if shard % world != rank:
@@ -305,6 +312,7 @@ def build_cache(config: SRDConfig, run_dir: Path, request: CacheRequest, samples
                 "bytes_per_token": round(size / max(total_rows, 1), 3),
                 "payload_bytes_per_token": sum(np.dtype(t).itemsize * w for t, w in fields.values()),
                 "rows": {i: list(v) for i, v in layout.rows.items()},
+                **cache_compute(teacher_params, [examples[i] for i in request.ids]),
             })
         if accelerator is not None and world > 1:
             accelerator.wait_for_everyone()
@@ -344,6 +352,9 @@ class TeacherCache:
         self.fields = list(self.meta["fields"])
         self.temperatures = [float(t) for t in self.meta["temperatures"]]
         self.vocab_size = int(self.meta["vocab_size"])
+        self.teacher_params: int | None = self.meta.get("teacher_params")
+        self.flops: int | None = self.meta.get("flops")
+        """The build's compute (None for a cache built before srd recorded it)."""
         self._maps: dict[tuple[int, str], np.ndarray] = {}
 
     def _array(self, shard: int, name: str) -> np.ndarray:
