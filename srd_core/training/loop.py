@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from srd_core.arms import arm_of, uses_curation
 from srd_core.components import StagePlan
 from srd_core.config import SRDConfig
 from srd_core.context import TrainContext
@@ -109,6 +110,10 @@ class TrainSummary:
     """Tokens the online teacher ran on (0 with a cached teacher signal)."""
     teacher_cache_flops: int | None = None
     """Compute of building the teacher cache this arm read (shared by the arms that read it; counted once)."""
+    pacer: str | None = None
+    curated: bool | None = None
+    """Whether the arm trained on a curation (an SRD-like arm) or on all the data (a reference arm)."""
+    match_steps_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -580,6 +585,8 @@ def train(
         resumed_from_step=resumed_from, stage_steps=list(session.lengths), config_key=key,
         flops=session.flops(), student_params=session.student_params, teacher_params=session.teacher_params,
         teacher_tokens=state.teacher_tokens, teacher_cache_flops=cache.flops if cache is not None else None,
+        pacer=settings.pacer.name, curated=uses_curation(settings.pacer),
+        match_steps_of=arm_of(config, label).match_steps_of,
     )
     if accelerator.is_main_process:
         write_json_atomic(summary_path, summary.to_dict())
