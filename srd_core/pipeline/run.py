@@ -18,11 +18,10 @@ from srd_core.config import SRDConfig, dump_config
 from srd_core.errors import Interrupted, Terminated
 from srd_core.io import read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
 from srd_core.rundir import CONFIG_FILE, EVAL_FILE, SAMPLES_META_FILE, TIMINGS_FILE
+from srd_core.timings import PARALLEL_KEY
 
 logger = logging.getLogger(__name__)
 
-PARALLEL_KEY = "parallel"
-"""timings.json: {"phases": [train_<arm>, ...], "seconds": wall seconds} of the arms trained at once."""
 
 
 @dataclass
@@ -159,6 +158,8 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
     else:
         for arm in arms:
             _timed(result, timings, f"train_{arm}", phase(f"train_{arm}", train_label(arm)))
+        if any(result.phases.get(f"train_{arm}") is not None for arm in arms):
+            timings.pop(PARALLEL_KEY, None)  # arms trained one after the other: their times add up
 
     models = ["teacher", "student", *arms]
     if main:

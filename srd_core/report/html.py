@@ -24,6 +24,7 @@ from srd_core.report.summary import (
     Summary,
     fmt_points,
 )
+from srd_core.timings import PARALLEL_KEY, wall_total
 
 if TYPE_CHECKING:
     from srd_core.report.contents import PlotSpec, Report
@@ -239,29 +240,15 @@ def _eval_sets_table(rows: list[dict[str, Any]] | None) -> str:
 
 def _timings_table(timings: dict[str, float] | None, parallel_arms: bool = False,
                    parallel: dict[str, Any] | None = None) -> str:
+    """Seconds per phase and the run's total, arms trained at once counted once (``srd_core.timings``)."""
     if not timings:
         return f'<p class="na">Phase timings {NOT_AVAILABLE}: no timings.json.</p>'
     rows = [f"<tr><td>{_esc(phase)}</td>{_cell(sec, _seconds, f'phase-{phase}')}</tr>"
             for phase, sec in timings.items()]
-    total, together = wall_total(timings, parallel_arms, parallel)
+    total, together = wall_total({**timings, PARALLEL_KEY: parallel}, parallel_arms)
     label = f"<b>total</b> (the {together} arms trained at once)" if together > 1 else "<b>total</b>"
     rows.append(f"<tr><td>{label}</td>{_cell(total, _seconds)}</tr>")
     return _table(["phase", "wall time"], rows)
-
-
-def wall_total(timings: dict[str, float], parallel_arms: bool = False,
-               parallel: dict[str, Any] | None = None) -> tuple[float, int]:
-    """(wall seconds of the phases, arms trained at once): arms trained in parallel count once, for as long as
-    their batch took (timings.json's ``parallel``; older runs: the longest of them), never their sum."""
-    phases = [p for p in (parallel or {}).get("phases") or [] if p in timings]
-    if len(phases) > 1 and isinstance((parallel or {}).get("seconds"), (int, float)):
-        together = float(parallel["seconds"])
-    else:
-        phases = [p for p in timings if p.startswith("train_")] if parallel_arms else []
-        together = max((timings[p] for p in phases), default=0.0)
-    if len(phases) < 2:
-        return sum(timings.values()), 1
-    return sum(v for p, v in timings.items() if p not in phases) + together, len(phases)
 
 
 def _png_css_width(png: bytes) -> int:
