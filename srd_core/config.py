@@ -364,14 +364,14 @@ class SRDConfig(Strict):
                                           "starting with a letter, and not one of {reserved}",
                                           {"name": name, "reserved": ", ".join(sorted(RESERVED_ARM_NAMES))})
             if arm.like is not None and arm.like not in self.arms and arm.like not in ARM_TEMPLATES:
-                raise PydanticCustomError("arms", "arms.{name}.like: {like!r} is neither an arm of arms ({arms}) nor "
+                raise PydanticCustomError("arms", "arms.{name}.like: {like} is neither an arm of arms ({arms}) nor "
                                           "a template (srd, baseline)",
-                                          {"name": name, "like": arm.like, "arms": ", ".join(self.arms)})
+                                          {"name": name, "like": repr(arm.like), "arms": ", ".join(self.arms)})
             target = arm.match_steps_of
             if target is not None and (target not in self.arms or target == name):
-                raise PydanticCustomError("arms", "arms.{name}.match_steps_of: {target!r} is not another arm of "
+                raise PydanticCustomError("arms", "arms.{name}.match_steps_of: {target} is not another arm of "
                                           "arms ({arms})",
-                                          {"name": name, "target": target, "arms": ", ".join(self.arms)})
+                                          {"name": name, "target": repr(target), "arms": ", ".join(self.arms)})
             try:
                 CurriculumConfig.model_validate({**self.curriculum.model_dump(mode="json"), **arm.curriculum})
             except ValidationError as exc:
