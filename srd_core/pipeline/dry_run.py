@@ -63,7 +63,7 @@ class StageRow:
 
 @dataclass
 class TrainingPlan:
-    """The planned training run of one label ("srd" or "baseline")."""
+    """The planned training run of one arm (srd, baseline, or an arm of ``arms``)."""
 
     label: str
     pacer: str

@@ -375,7 +375,7 @@ class _Session:
 
     @property
     def phase(self) -> str:
-        """The phase name `srd run` uses for this label (train_srd, train_baseline)."""
+        """The phase name `srd run` uses for this arm (train_srd, train_baseline, train_<arm>)."""
         return f"train_{self.label}"
 
     def guarded_stage(self, stage: int, schedules, context: TrainContext) -> None:
@@ -485,7 +485,7 @@ def train(
     student_path: str | Path | None = None,
     eval_fn: EvalFn | None = None,
 ) -> TrainSummary:
-    """Distil the teacher into the student for ``label`` ("srd" or "baseline"); resumes if possible.
+    """Distil the teacher into the student for arm ``label`` (srd, baseline, an arm of ``arms``); resumes if possible.
 
     ``samples`` default to the config's training split; ``stages`` to the label's pacer plan (from
     run_dir/curation.jsonl for curation-using pacers); ``teacher`` (a model or a path) and
