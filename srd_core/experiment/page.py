@@ -163,6 +163,8 @@ def render_page(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
         _figure(plots.plot_differences(stats), "Paired SRD − plain KD per seed with the mean's 95% t interval"),
         "<h2>Eval curves</h2>",
         _figure(plots.plot_curves(stats, rows), "Held-out ROUGE-L during training, mean over seeds ± 1 sd"),
+        _figure(plots.plot_curves(stats, rows, x="flops"), "The same curves against training compute (FLOPs, "
+                "deterministic where wall time moves with machine load; SRD's include its reflection pass)"),
         "<h2>Time-to-quality</h2>",
         _figure(plots.plot_time_to_quality(rows), "Seconds (reflection included) until SRD first reached plain KD's "
                 "final score; grey: SRD's whole reflection + training time"),

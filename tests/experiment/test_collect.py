@@ -90,3 +90,20 @@ def test_the_page_compares_every_pair_over_seeds(tmp_path):
     page = render_page(rows, {"name": "arms", "planned": 3})
     assert "Each curated arm against each reference arm" in page
     assert "srd − kd_equal" in page and "srd_half − kd_equal" in page and "0.55 ± 0.00×" in page
+
+
+def test_the_page_plots_quality_against_compute_when_rows_carry_flops(tmp_path):
+    from srd_core.experiment import plots
+    from srd_core.experiment.stats import variant_stats
+
+    rows = []
+    for seed in (0, 1):
+        _three_arm_run(tmp_path / f"s{seed}", seed)
+        (tmp_path / f"s{seed}" / "baseline").mkdir()
+        (tmp_path / f"s{seed}" / "baseline" / "eval.jsonl").write_text(
+            json.dumps({"step": 5, "wall_time": 1.0, "rouge_l": 10.0, "flops": 300}) + "\n")
+        rows.append(collect_row(tmp_path / f"s{seed}", "arms", seed))
+    assert plots.plot_curves(variant_stats(rows), rows, x="flops").startswith(b"\x89PNG")
+    for r in rows:  # a row from before srd counted FLOPs: no compute panel
+        r["srd_curve"] = [p[:3] for p in r["srd_curve"]]
+    assert plots.plot_curves(variant_stats(rows), rows, x="flops") is None
