@@ -132,6 +132,14 @@ def config_presets() -> None:
                    f"{p.max_position_embeddings:>9}")
 
 
+@config_group.command("reference")
+def config_reference() -> None:
+    """Print the Markdown reference of every config field and built-in component param (docs/config-reference.md)."""
+    from srd_core.config_reference import render
+
+    click.echo(render(), nl=False)
+
+
 @config_group.command("schema")
 def config_schema() -> None:
     """Print the JSON Schema of the config file (for editors)."""
@@ -161,7 +169,8 @@ def plugins_command(as_json: bool, show_all: bool) -> None:
 def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -> None:
     """Rank the reflected training samples, keep the easiest share and bin them (curation.jsonl)."""
     from srd_core.arms import config_for_curation, curate_phase, curation_dir, resolve_arms
-    from srd_core.curation.curate import CURATION_FILE, curation_summary, run_curation
+    from srd_core.curation.curate import CURATION_FILE, curation_summary, load_curation, run_curation
+    from srd_core.curation.diagnostics import log_group_table
     from srd_core.pipeline.commands import run_single_phase
     from srd_core.pipeline.lock import run_dir_lock
 
@@ -175,6 +184,7 @@ def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -
                 out_dir=curation_dir(config.run.dir, arm)))
             click.echo(f"curation of arm {arm.name}: -> {curation_dir(config.run.dir, arm) / CURATION_FILE}")
     summary = curation_summary(config.run.dir)
+    log_group_table(config, load_curation(config.run.dir))
     sizes = "/".join(str(n) for n in summary["bin_sizes"]) or "none"
     vetoed = f", {summary['vetoed']} vetoed by plugins" if summary["vetoed"] else ""
     click.echo(

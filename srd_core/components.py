@@ -181,6 +181,20 @@ class TeacherSignal(Component):
         raise NotImplementedError
 
 
+class Grouping(Component):
+    """Gives each training sample a group (task family, source dataset, category, cluster).
+
+    Curation reports per-group diagnostics and, with ``curriculum.stratify: true``, applies the
+    selector and the pacer's bins within each group.
+    """
+
+    kind = "grouping"
+
+    def assign(self, samples: Sequence[Sample]) -> list[str]:
+        """Return one group name per sample, in the order given."""
+        raise NotImplementedError
+
+
 class Task(Component):
     """A data source: a generator (synthetic) or a loader (jsonl, MiniLLM, HF datasets)."""
 
@@ -192,5 +206,6 @@ class Task(Component):
 
 
 KIND_BASES: dict[str, type[Component]] = {
-    cls.kind: cls for cls in (DifficultyMetric, Fusion, Selector, Pacer, Schedule, KDLoss, TeacherSignal, Task)
+    cls.kind: cls
+    for cls in (DifficultyMetric, Fusion, Selector, Pacer, Schedule, KDLoss, TeacherSignal, Task, Grouping)
 }

@@ -64,8 +64,8 @@ class RunConfig(Strict):
     output_dir: Path = Field(Path("runs"), description="Parent directory of run directories.")
     seed: int = Field(0, ge=0, lt=2**32, description="Global seed (data order, initialisation, sampling).")
     parallel_arms: bool = Field(
-        False, description="Train the SRD and baseline arms at once, one process each with the CPU threads "
-        "split (single-process runs only; on a small CPU machine both finish sooner).")
+        False, description="Train the arms (SRD and the baseline, or those of `arms`) at once, one process each with "
+        "the CPU threads split (single-process runs only; on a small CPU machine they finish sooner).")
 
     @field_validator("name")
     @classmethod
@@ -161,6 +161,12 @@ class CurriculumConfig(Strict):
     tie_break: Literal["data_order", "chained"] = Field(
         "data_order", description="Rank ties: data_order (each sort starts from data order) or chained (each "
         "sort is stable over the previous one's order, as the official rank.py).")
+    groups: ComponentSpec = Field(
+        default_factory=lambda: spec("none"), description="Grouping of the training samples (none: one group; "
+        "field: a sample field such as the task family; kmeans: clusters of the prompts).")
+    stratify: bool = Field(
+        False, description="Apply the selector and the pacer's bins within each group and merge bin b of every "
+        "group into stage b (false: one global ranking, the official algorithm).")
 
 
 class SelectBestConfig(Strict):
@@ -293,6 +299,12 @@ class EvalConfig(Strict):
 class ReportConfig(Strict):
     enabled: bool = Field(True, description="Write report.html and PNG plots.")
     title: str | None = Field(None, description="Report title (default: the run name).")
+    warn_group_kept: float = Field(
+        0.75, ge=0, le=1, description="Warn when a group keeps less than this share of the overall kept share "
+        "(0: never); see docs/curation-groups.md.")
+    warn_group_passes: float = Field(
+        0.75, ge=0, le=1, description="Warn when SRD's training passes over a group, relative to the baseline's, "
+        "fall below this share of the same ratio over all samples (0: never).")
 
 
 class PresetOverrides(Strict):
@@ -410,6 +422,7 @@ COMPONENT_FIELDS: list[tuple[tuple[str, ...], str]] = [
     (("curriculum", "fusion"), "fusion"),
     (("curriculum", "selector"), "selector"),
     (("curriculum", "pacer"), "pacer"),
+    (("curriculum", "groups"), "grouping"),
     (("train", "kd_loss"), "kd_loss"),
     (("train", "temperature"), "schedule"),
     (("train", "sft_weight"), "schedule"),

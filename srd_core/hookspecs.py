@@ -57,6 +57,15 @@ def register_tasks(register):
 
 
 @hookspec
+def register_groupings(register):
+    """Register ``grouping`` components: ``assign(samples)`` gives each training sample a group name.
+
+    A grouping subclasses ``srd_core.components.Grouping``; ``curriculum.groups`` picks one, and
+    ``curriculum.stratify: true`` applies the selector and the pacer's bins within each group.
+    """
+
+
+@hookspec
 def register_commands(cli):
     """Add subcommands to the ``srd`` click group ``cli``."""
 

@@ -25,6 +25,7 @@ KIND_LABELS: dict[str, str] = {
     "kd_loss": "KD loss",
     "teacher_signal": "teacher signal",
     "task": "task",
+    "grouping": "grouping",
 }
 
 

@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from srd_core.curation.diagnostics import run_diagnostics
 from srd_core.evaluation.rows import MODEL_ALIASES, score_of
 from srd_core.experiment.sharing import read_shared
 from srd_core.io import read_jsonl
@@ -100,8 +103,6 @@ def noise_counts(run_dir: Path) -> dict[str, Any]:
 
 def _arm_names(run_dir: Path) -> list[str]:
     """The run's arms: config.yaml's ``arms``, else srd and baseline (those that left a summary or a curve)."""
-    import yaml
-
     try:
         config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
@@ -149,6 +150,17 @@ def _pair_row(arm: str, ref: str, arms: dict[str, dict[str, Any]], reflection_s:
         "time_to_quality_step": reached[0] if reached is not None else None,
         "compute_ratio": total / b["flops"] if total is not None and b["flops"] else None,
     }
+
+
+def group_diagnostics(run_dir: Path) -> dict[str, Any] | None:
+    """The curation per group (``srd_core.curation.diagnostics``): recorded groups, else task families."""
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        config = None
+    meta = {str(r.get("id")): r for r in _rows(run_dir / SAMPLES_META_FILE)}
+    found = run_diagnostics(config if isinstance(config, dict) else None, _rows(run_dir / CURATION_FILE), meta)
+    return {"source": found[1], "recorded": found[2], **found[0].to_dict()} if found is not None else None
 
 
 def collect_row(run_dir: Path, variant: str, seed: int) -> dict[str, Any]:
@@ -199,6 +211,7 @@ def collect_row(run_dir: Path, variant: str, seed: int) -> dict[str, Any]:
         "reflection_s": reflection_s,
         "shared": sorted(k for k in ("prepared", "reflection", "evaluations") if shared.get(k)),
         **noise_counts(run_dir),
+        "groups": group_diagnostics(run_dir),
         "srd_curve": srd["curve"],
         "baseline_curve": base["curve"],
         "arms": {m: {k: v for k, v in arms[m].items() if k != "cache_flops"} for m in names},

@@ -42,7 +42,7 @@ from srd_core.arms import (
     curation_dir_name,
     resolve_arms,
 )
-from srd_core.config import ComponentSpec, EvalConfig, ReflectionConfig, SRDConfig, TrainConfig
+from srd_core.config import ComponentSpec, CurriculumConfig, EvalConfig, ReflectionConfig, SRDConfig, TrainConfig
 from srd_core.errors import SRDError
 from srd_core.fingerprints import HashCache, first_difference, flatten
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
@@ -262,11 +262,16 @@ def _curate_arm_phase(owner: str) -> Phase:
     """``curate_<owner>``: the curation of an arm whose curriculum differs from the curriculum section."""
     folder = curation_dir_name(owner)
 
+    def groups(config: SRDConfig) -> bool:
+        return _reads_groups(config, arm_of(config, owner).curriculum)
+
     return Phase(
         f"curate_{owner}", "recomputing",
-        fields=lambda config: ("curriculum", *(f for f in arm_of(config, owner).sources if f.startswith("arms."))),
+        fields=lambda config: ("curriculum", *(f for f in arm_of(config, owner).sources if f.startswith("arms.")),
+                               *(DATA_TRAIN if groups(config) else ())),
         after=lambda config: ("reflect",),
-        files=lambda config, run_dir: {REFLECTION_FILE: run_dir / REFLECTION_FILE},
+        files=lambda config, run_dir: {REFLECTION_FILE: run_dir / REFLECTION_FILE,
+                                       **(_train_data(config, run_dir) if groups(config) else {})},
         outputs=(folder,), done=_exists(f"{folder}/{CURATION_FILE}"),
     )
 
@@ -325,6 +330,17 @@ TEACHER_CACHE = Phase(
 )
 
 
+def _reads_groups(config: SRDConfig, curriculum: CurriculumConfig | None = None) -> bool:
+    """Whether curation reads the samples' fields beyond the reflection (a grouping other than ``none``)."""
+    return (curriculum or config.curriculum).groups.name != "none"
+
+
+def _curate_fields(config: SRDConfig) -> tuple[str, ...]:
+    """``curriculum`` (metrics, fusion, selector, pacer, tie_break, groups, stratify), plus the training data
+    whose fields (family, a column, the prompts) a grouping reads."""
+    return ("curriculum", *(DATA_TRAIN if _reads_groups(config) else ()))
+
+
 def curate_arm_phases(config: SRDConfig) -> tuple[str, ...]:
     """The curation phases of arms with a curriculum of their own (``curate_<arm>``)."""
     return tuple(dict.fromkeys(curate_phase(a) for a in resolve_arms(config).values() if a.curation is not None))
@@ -359,8 +375,9 @@ REFLECT = Phase("reflect", "reflecting again",
                 outputs=(REFLECTION_FILE, REFLECTION_META_FILE, REFLECTION_PARTIAL_GLOB),
                 done=_exists(REFLECTION_FILE, REFLECTION_META_FILE))
 CURATE = Phase("curate", "recomputing",
-               fields=lambda config: ("curriculum",), after=lambda config: ("reflect",),
-               files=lambda config, run_dir: {REFLECTION_FILE: run_dir / REFLECTION_FILE},
+               fields=_curate_fields, after=lambda config: ("reflect",),
+               files=lambda config, run_dir: {REFLECTION_FILE: run_dir / REFLECTION_FILE,
+                                              **(_train_data(config, run_dir) if _reads_groups(config) else {})},
                outputs=(CURATION_FILE, CURATION_META_FILE), done=_exists(CURATION_FILE))
 
 

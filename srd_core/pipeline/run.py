@@ -102,6 +102,10 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
     # tokenizer prepare trains waits for it.
     samples = None if needs_prepared_tokenizer(config, "train") else load_samples(config, "train")
     eval_samples = None if needs_prepared_tokenizer(config, "eval") else load_samples(config, "eval")
+    if samples is not None and config.curriculum.groups.name != "none":
+        from srd_core.curation.curate import assign_groups
+
+        assign_groups(samples, config.curriculum)  # a sample without the grouping's field stops the run here
     run_dir.mkdir(parents=True, exist_ok=True)
     accelerator = default_accelerator()  # torchrun on CPU: gloo, not N independent single-process runs
     main = accelerator.is_main_process
@@ -208,5 +212,7 @@ def _train_arms_in_parallel(config: SRDConfig, run_dir: Path, planner, result: R
 
 def _curate(config, run_dir, samples, run_curation, main: bool, accelerator, out_dir: Path | None = None) -> None:
     if main:
-        run_curation(config, run_dir, samples=samples, out_dir=out_dir)
+        from srd_core.curation.diagnostics import log_group_table
+
+        log_group_table(config, run_curation(config, run_dir, samples=samples, out_dir=out_dir))
     accelerator.wait_for_everyone()

@@ -16,6 +16,7 @@ from srd_core.io import write_bytes_atomic, write_text_atomic
 from srd_core.report import plots
 from srd_core.report.contents import PlotSpec, Report
 from srd_core.report.data import RunArtifacts, load_run
+from srd_core.report.groups import plot_groups, run_groups
 from srd_core.report.html import render_html
 from srd_core.report.summary import compute_verdict, summarize
 from srd_core.report.warnings import log_warnings, run_warnings
@@ -95,6 +96,12 @@ PLOTS: list[PlotSpec] = [
     PlotSpec("noise_by_bin", "Noisy samples per bin",
              "Share of noisy (corrupted) training samples in each curriculum bin and among the dropped samples.",
              _noise, "no curation.jsonl or no per-sample noise metadata (samples_meta.jsonl)"),
+    PlotSpec("groups", "Curation per group",
+             "Left: the share of each group's samples that the curation kept, and the training passes SRD gives the "
+             "group relative to the baseline (lines: the same over all samples). Right: what each curriculum bin "
+             "holds, beside the share of each group among all training samples.",
+             lambda run: plot_groups(run_groups(run)),
+             "no curation.jsonl with groups (curriculum.groups) and no task family in the sample metadata"),
     PlotSpec("schedules", "Temperature and SFT weight per step",
              "The KD temperature T and the weight of the ground-truth CE term at each logged step; dotted lines: "
              "SRD's stage changes.",

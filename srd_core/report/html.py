@@ -15,6 +15,7 @@ from srd_core.models.flops import format_flops
 from srd_core.report import plots
 from srd_core.report.comparison import Comparison
 from srd_core.report.data import arm_title
+from srd_core.report.groups import group_table_html, run_groups
 from srd_core.report.summary import (
     MODEL_NAMES,
     MODEL_ORDER,
@@ -299,6 +300,7 @@ def render_html(report: Report, pngs: dict[str, bytes | None]) -> str:
         "<div><h3>Phase timings</h3>", _timings_table(s.timings, parallel, run.parallel), "</div></div>",
         _eval_sets_table(run.eval_sets),
         _family_table(s.curation, s.scores, s.arms),
+        group_table_html(run_groups(run)),
     ]
     parts += [_figure_html(spec, pngs.get(spec.name)) for spec in report.specs]
     if notes:
