@@ -89,8 +89,12 @@ def _template(config: SRDConfig, name: str) -> dict[str, Any]:
 def _settings(config: SRDConfig, arms: dict[str, ArmConfig], name: str) -> dict[str, Any]:
     """The merged settings of arm ``name``: its ``like`` chain's, then its own."""
     arm = arms[name]
-    like = arm.like if arm.like is not None else (name if name in ARM_TEMPLATES else "srd")
-    base = _settings(config, arms, like) if like in arms and like != name else _template(config, like)
+    if arm.like is None:  # the template named like the arm, else srd's (never another arm: nothing implicit)
+        base = _template(config, name if name in ARM_TEMPLATES else "srd")
+    elif arm.like in arms and arm.like != name:
+        base = _settings(config, arms, arm.like)
+    else:
+        base = _template(config, arm.like)
     out = dict(base, curriculum=dict(base["curriculum"]), sources=(*base["sources"], f"arms.{name}"))
     for role in ("pacer", "temperature", "sft_weight", "teacher_signal", "match_steps_of"):
         value = getattr(arm, role)

@@ -263,7 +263,7 @@ class ArmConfig(Strict):
     like: str | None = Field(
         None, description="Start from this arm of `arms`, or from a template: srd (curriculum.pacer, "
         "train.temperature, train.sft_weight, train.teacher_signal) or baseline (the baseline section). Default: "
-        "the template named like the arm if there is one, else srd.")
+        "the template named like the arm if there is one, else the srd template.")
     pacer: ComponentSpec | None = Field(None, description="Data pacing (a curation-using pacer trains on the arm's "
                                         "curation).")
     temperature: ComponentSpec | None = Field(None, description="Temperature schedule.")

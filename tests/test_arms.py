@@ -81,3 +81,15 @@ def test_a_matched_arm_must_set_its_own_steps():
                      "b": {"like": "baseline", "match_steps_of": "a"}})
     with pytest.raises(ConfigError, match=r"arms.b.match_steps_of: 'a' matches another arm's steps itself"):
         resolve_arms(c)
+
+
+def test_a_stratified_srd_arm_is_an_entry_with_its_own_curation(tmp_path):
+    c = config(arms={"srd": {}, "srd_stratified": {"curriculum": {"stratify": True,
+                                                                  "groups": {"name": "field", "field": "family"}}}})
+    arm = resolve_arms(c)["srd_stratified"]
+    assert arm.curation == "srd_stratified" and curate_phase(arm) == "curate_srd_stratified"
+    assert arm.curriculum.stratify and arm.curriculum.groups.name == "field"
+    assert arm.curriculum.groups.params["field"] == "family"  # params resolved by the grouping's Params
+    assert "arms.srd" not in arm.sources  # it starts from the srd template, not from the arm named srd
+    assert not c.curriculum.stratify and resolve_arms(c)["srd"].curation is None
+    assert arm.pacer == c.curriculum.pacer and arm.temperature == c.train.temperature

@@ -382,7 +382,7 @@ def _curation_detail(config: SRDConfig, n: int, n_keep: int, bins: list[list[str
     sizes = "/".join(f"{len(b):,}" for b in bins) if bins is not None else "n/a"
     curation = (f"{metrics} -> {c.fusion.name} -> {c.selector.name} keeps {n_keep:,} of {n:,} -> "
                 f"{c.pacer.name} bins {sizes}")
-    if getattr(c, "stratify", False):
+    if c.stratify:
         curation += f" (within each group of {c.groups.name})"
     if (folder / "curation.jsonl").is_file():
         curation += " (curation.jsonl exists: bins as recorded)"
