@@ -194,6 +194,7 @@ def plugins_command(as_json: bool, show_all: bool) -> None:
 @click.option("--force", is_flag=True, help="Recompute even if curation.jsonl is up to date.")
 def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -> None:
     """Rank the reflected training samples, keep the easiest share and bin them (curation.jsonl)."""
+    from srd_core.arms import config_for_curation, curate_phase, curation_dir, resolve_arms
     from srd_core.curation.curate import CURATION_FILE, curation_summary, load_curation, run_curation
     from srd_core.curation.diagnostics import log_group_table
     from srd_core.pipeline.commands import run_single_phase
@@ -202,6 +203,12 @@ def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -
     config = load_checked(config_file, overrides, evaluates=False)
     with run_dir_lock(config.run.dir):
         run_single_phase(config, "curate", lambda: run_curation(config, config.run.dir, force=force))
+        own = {curate_phase(a): a for a in resolve_arms(config).values() if a.curation == a.name}
+        for phase, arm in own.items():  # arms with a curriculum of their own
+            run_single_phase(config, phase, lambda arm=arm: run_curation(
+                config_for_curation(config, arm), config.run.dir, force=force,
+                out_dir=curation_dir(config.run.dir, arm)))
+            click.echo(f"curation of arm {arm.name}: -> {curation_dir(config.run.dir, arm) / CURATION_FILE}")
     summary = curation_summary(config.run.dir)
     log_group_table(config, load_curation(config.run.dir))
     sizes = "/".join(str(n) for n in summary["bin_sizes"]) or "none"
@@ -238,12 +245,14 @@ def prepare_command(config_file: Path, overrides: tuple[str, ...]) -> None:
 
 @cli.command("evaluate")
 @config_option
-@click.option("--model", "which", default="student", show_default=True, metavar="teacher|student|srd|baseline|PATH",
-              help="Which model: the run's teacher, initial student, SRD or baseline student, or a model directory.")
+@click.option("--model", "which", default="student", show_default=True, metavar="teacher|student|ARM|PATH",
+              help="Which model: the run's teacher, initial student, the student of an arm (srd, baseline, ...), or "
+              "a model directory.")
 @set_option
 def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) -> None:
     """ROUGE-L x100 of a model's answers on the held-out set; the row goes to RUN_DIR/eval.jsonl."""
-    from srd_core.evaluation.evaluate import MODEL_CHOICES, evaluate_run_model, model_location, write_eval_row
+    from srd_core.arms import arm_names
+    from srd_core.evaluation.evaluate import evaluate_run_model, model_location, write_eval_row
     from srd_core.pipeline.commands import run_single_phase
     from srd_core.pipeline.lock import run_dir_lock
 
@@ -255,7 +264,7 @@ def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) 
         return label, result
 
     with run_dir_lock(config.run.dir):
-        if which in MODEL_CHOICES:  # a model of the run: the dependency rule applies
+        if which in ("teacher", "student", *arm_names(config)):  # a model of the run: the dependency rule applies
             phase = f"evaluate_{model_location(config, config.run.dir, which)[0]}"
             label, result = run_single_phase(config, phase, evaluate)[1]
         else:
@@ -273,8 +282,9 @@ def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) 
 
 @cli.command("evaluate-sets")
 @config_option
-@click.option("--model", "models", multiple=True, type=click.Choice(["teacher", "student", "srd", "baseline"]),
-              help="Model to evaluate (repeatable; default: every model of the run that exists).")
+@click.option("--model", "models", multiple=True, metavar="teacher|student|ARM",
+              help="Model to evaluate: teacher, student or an arm of the run (repeatable; default: every model of "
+              "the run that exists).")
 @set_option
 def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """ROUGE-L x100 of the run's models on every `eval.sets` entry, printed as one table."""
@@ -282,6 +292,12 @@ def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides:
     from srd_core.pipeline.lock import run_dir_lock
 
     config = load_checked(config_file, overrides, evaluates=False, curates=False)  # eval.sets, not data.eval
+    from srd_core.arms import arm_names
+
+    known = ("teacher", "student", *arm_names(config))
+    for model in models:
+        if model not in known:
+            raise SRDError(f"--model {model!r}: expected one of {', '.join(known)}")
     with run_dir_lock(config.run.dir):
         rows = run_eval_sets(config, config.run.dir, list(models) or None)
     click.echo(render_table(rows, list(config.eval.sets)), nl=False)
@@ -326,8 +342,9 @@ def report_command(run_dir: Path) -> None:
 
 @cli.command("train")
 @config_option
-@click.option("--label", type=click.Choice(["srd", "baseline"]), default="srd", show_default=True,
-              help="srd: the curriculum run (needs curation.jsonl for curation pacers); baseline: plain KD.")
+@click.option("--label", default="srd", show_default=True, metavar="ARM",
+              help="The arm to train: srd (the curriculum run; needs its curation for curation pacers), baseline "
+              "(plain KD), or any arm of the config's `arms`.")
 @set_option
 def train_command(config_file: Path, label: str, overrides: tuple[str, ...]) -> None:
     """Distil the teacher into the student; rerunning resumes from the newest checkpoint."""
@@ -336,6 +353,9 @@ def train_command(config_file: Path, label: str, overrides: tuple[str, ...]) -> 
     from srd_core.training.loop import rouge_eval_fn, train
 
     config = load_checked(config_file, overrides, evaluates=None)
+    from srd_core.arms import arm_of
+
+    arm_of(config, label)  # an arm of this run, or one line naming the arms
     eval_fn = rouge_eval_fn(config, config.run.dir) if config.train.eval_every else None
     with run_dir_lock(config.run.dir):
         _, summary = run_single_phase(config, f"train_{label}",

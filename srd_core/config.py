@@ -81,8 +81,8 @@ class RunConfig(Strict):
     output_dir: Path = Field(Path("runs"), description="Parent directory of run directories.")
     seed: int = Field(0, ge=0, lt=2**32, description="Global seed (data order, initialisation, sampling).")
     parallel_arms: bool = Field(
-        False, description="Train the SRD and baseline arms at once, one process each with the CPU threads "
-        "split (single-process runs only; on a small CPU machine both finish sooner).")
+        False, description="Train the arms (SRD and the baseline, or those of `arms`) at once, one process each with "
+        "the CPU threads split (single-process runs only; on a small CPU machine they finish sooner).")
 
     @field_validator("name")
     @classmethod
@@ -288,6 +288,34 @@ class BaselineConfig(Strict):
         "pacer epochs, as the paper compares).")
 
 
+ARM_NAME = r"^[a-z][a-z0-9_]*$"
+RESERVED_ARM_NAMES = frozenset({"teacher", "student", "student_init", "prepared", "provenance", "plots",
+                                "trackers", "teacher_cache", "checkpoints"})
+"""Names an arm cannot take: evaluated models other than arms, and run-dir entries other than an arm's folder."""
+ARM_TEMPLATES = ("srd", "baseline")
+"""What an arm starts from besides another arm: ``srd`` (the curriculum and train sections) or ``baseline``."""
+
+
+class ArmConfig(Strict):
+    """One training arm of a run: where it starts from and what it changes (unset fields are inherited)."""
+
+    like: str | None = Field(
+        None, description="Start from this arm of `arms`, or from a template: srd (curriculum.pacer, "
+        "train.temperature, train.sft_weight, train.teacher_signal) or baseline (the baseline section). Default: "
+        "the template named like the arm if there is one, else the srd template.")
+    pacer: ComponentSpec | None = Field(None, description="Data pacing (a curation-using pacer trains on the arm's "
+                                        "curation).")
+    temperature: ComponentSpec | None = Field(None, description="Temperature schedule.")
+    sft_weight: ComponentSpec | None = Field(None, description="SFT weight schedule.")
+    teacher_signal: ComponentSpec | None = Field(None, description="Teacher side of KD: online, or a cache.")
+    curriculum: dict[str, Any] = Field(
+        default_factory=dict, description="Curriculum fields that differ for this arm (e.g. {stratify: true}); an arm "
+        "whose curriculum differs from the curriculum section gets its own curation, curation-<arm>/.")
+    match_steps_of: str | None = Field(
+        None, description="Train as many optimizer steps as this arm (the equal-compute reading), its epochs "
+        "rescaled; its own LR schedule over those steps.")
+
+
 class EvalConfig(Strict):
     max_new_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, description="Generation length limit (null: from "
                                        f"the data, as reflection.max_new_tokens; ≤ {MAX_TOKENS:,}).")
@@ -388,6 +416,45 @@ class SRDConfig(Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     prepare: PrepareConfig = Field(default_factory=PrepareConfig, description="Training of `preset` models.")
+    arms: dict[str, ArmConfig] | None = Field(
+        None, description="The arms the run trains, in order (default: srd, and baseline unless baseline.enabled is "
+        "false). Each starts from `like` and changes what it sets; see docs/arms.md.")
+
+    @model_validator(mode="after")
+    def _arms_refer_to_arms(self) -> SRDConfig:
+        if self.arms is None:
+            return self
+        if not self.arms:
+            raise PydanticCustomError("arms", "arms: list at least one arm (or leave arms out)")
+        import re
+
+        for name, arm in self.arms.items():
+            if not re.match(ARM_NAME, name) or name in RESERVED_ARM_NAMES:
+                raise PydanticCustomError("arms", "arms.{name}: an arm name is lowercase letters, digits and _, "
+                                          "starting with a letter, and not one of {reserved}",
+                                          {"name": name, "reserved": ", ".join(sorted(RESERVED_ARM_NAMES))})
+            if arm.like is not None and arm.like not in self.arms and arm.like not in ARM_TEMPLATES:
+                raise PydanticCustomError("arms", "arms.{name}.like: {like} is neither an arm of arms ({arms}) nor "
+                                          "a template (srd, baseline)",
+                                          {"name": name, "like": repr(arm.like), "arms": ", ".join(self.arms)})
+            target = arm.match_steps_of
+            if target is not None and (target not in self.arms or target == name):
+                raise PydanticCustomError("arms", "arms.{name}.match_steps_of: {target} is not another arm of "
+                                          "arms ({arms})",
+                                          {"name": name, "target": repr(target), "arms": ", ".join(self.arms)})
+            try:
+                CurriculumConfig.model_validate({**self.curriculum.model_dump(mode="json"), **arm.curriculum})
+            except ValidationError as exc:
+                raise PydanticCustomError("arms", "arms.{name}.curriculum.{detail}", {
+                    "name": name, "detail": format_validation_error(exc)}) from None
+        for name in self.arms:  # a `like` chain ends at a template
+            seen = [name]
+            while (nxt := _like_target(self.arms, seen[-1])) is not None:
+                if nxt in seen:
+                    raise PydanticCustomError("arms", "arms.{name}.like: the chain {chain} loops",
+                                              {"name": name, "chain": " → ".join([*seen, nxt])})
+                seen.append(nxt)
+        return self
 
     @model_validator(mode="after")
     def _dev_split_for_select_best(self) -> SRDConfig:
@@ -397,6 +464,12 @@ class SRDConfig(Strict):
                 "data.dev (a task whose eval split is the dev set), or data.eval (then data.train's eval split is "
                 "the dev set)")
         return self
+
+
+def _like_target(arms: dict[str, ArmConfig], name: str) -> str | None:
+    """The arm of ``arms`` that arm ``name`` starts from, or ``None`` when it starts from a template."""
+    like = arms[name].like
+    return like if like is not None and like in arms and like != name else None
 
 
 # Where component specs live in the config, with their kind.
@@ -432,6 +505,23 @@ def _component_slots(config: SRDConfig):
         yield f"curriculum.metrics.{i}", "difficulty_metric", config.curriculum.metrics, i
     for name in config.eval.sets:
         yield f"eval.sets.{name}", "task", config.eval.sets, name
+    for name, arm in (config.arms or {}).items():
+        for role, kind in ARM_COMPONENTS:
+            if getattr(arm, role) is not None:
+                yield f"arms.{name}.{role}", kind, arm, role
+        for key, value in arm.curriculum.items():  # components among the curriculum overrides
+            kind = dict(COMPONENT_FIELDS).get(("curriculum", key))
+            if kind is not None and value is not None:
+                arm.curriculum[key] = ComponentSpec.model_validate(value)
+                yield f"arms.{name}.curriculum.{key}", kind, arm.curriculum, key
+            elif key == "metrics" and isinstance(value, list):
+                arm.curriculum[key] = [ComponentSpec.model_validate(v) for v in value]
+                for i, _ in enumerate(value):
+                    yield f"arms.{name}.curriculum.metrics.{i}", "difficulty_metric", arm.curriculum[key], i
+
+
+ARM_COMPONENTS = (("pacer", "pacer"), ("temperature", "schedule"), ("sft_weight", "schedule"),
+                  ("teacher_signal", "teacher_signal"))
 
 
 def resolve_components(config: SRDConfig) -> SRDConfig:

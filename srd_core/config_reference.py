@@ -95,6 +95,18 @@ def _section_rows(model: type[BaseModel], prefix: str) -> list[tuple[str, FieldI
     return rows
 
 
+def _entry_model(annotation: Any) -> type[BaseModel] | None:
+    """The model of each entry of a section that maps names to entries (``arms: {name: ArmConfig}``), else None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return None
+    for arg in get_args(annotation):
+        if get_origin(arg) is dict:
+            value = get_args(arg)[1]
+            if isinstance(value, type) and issubclass(value, BaseModel):
+                return value
+    return None
+
+
 def _field_table(rows: list[tuple[str, FieldInfo]], kinds: dict[str, str]) -> list[str]:
     lines = ["| field | type | default | bounds | description |", "|---|---|---|---|---|"]
     for path, field in rows:
@@ -121,7 +133,10 @@ def render() -> str:
         doc = (annotation.__doc__ or "").strip() if isinstance(annotation, type) else ""
         if field.description or doc:
             out += [_cell(field.description or doc.splitlines()[0]), ""]
-        out += [*_field_table(_section_rows(annotation, section), kinds), ""]
+        entry = _entry_model(annotation)
+        rows = _section_rows(annotation, section) if entry is None else \
+            [(section, field), *_section_rows(entry, f"{section}.<name>")]  # a mapping of named entries (arms)
+        out += [*_field_table(rows, kinds), ""]
     out += ["# Built-in components", ""]
     registry = get_registry()
     for kind in KINDS:

@@ -350,14 +350,16 @@ def _student_access(config: SRDConfig, run_dir: Path) -> ModelAccess:
 
 
 def run_curation(config: SRDConfig, run_dir: Path, samples: Sequence[Sample] | None = None,
-                 force: bool = False) -> list[CurationRecord]:
-    """Curate run_dir/reflection.jsonl into run_dir/curation.jsonl (skipped when inputs are unchanged).
+                 force: bool = False, out_dir: Path | None = None) -> list[CurationRecord]:
+    """Curate run_dir/reflection.jsonl into out_dir/curation.jsonl (skipped when inputs are unchanged).
 
-    Returns the records in data order; ``curation_summary(run_dir)`` gives the counts.
+    ``out_dir`` defaults to the run dir (an arm with a curriculum of its own: ``curation-<arm>/``).
+    Returns the records in data order; ``curation_summary(out_dir)`` gives the counts.
     """
     run_dir = Path(run_dir)
+    out_dir = Path(out_dir) if out_dir is not None else run_dir
     reflection_path = run_dir / REFLECTION_FILE
-    out_path, meta_path = run_dir / CURATION_FILE, run_dir / CURATION_META_FILE
+    out_path, meta_path = out_dir / CURATION_FILE, out_dir / CURATION_META_FILE
     reflections = read_reflections(reflection_path)
     if samples is None:
         from srd_core.data.samples import load_samples
@@ -365,7 +367,7 @@ def run_curation(config: SRDConfig, run_dir: Path, samples: Sequence[Sample] | N
         samples = load_samples(config, "train")
     key = curation_fingerprint(reflection_path, config.curriculum, samples)
     if not force and out_path.is_file() and _read_meta(meta_path).get("fingerprint") == key:
-        return load_curation(run_dir)
+        return load_curation(out_dir)
     curriculum = config.curriculum
     needs_model = any(m.needs_model for m in build_metrics(curriculum).values())
     access = _student_access(config, run_dir) if needs_model else None

@@ -25,7 +25,6 @@ from srd_core.models.generation import GenerationSettings, generate
 from srd_core.models.lengths import MAX_NEW_TOKENS_CAP, with_generation_limits
 from srd_core.types import Sample
 
-MODEL_CHOICES = ("teacher", "student", "srd", "baseline")
 """Named models of a run; anything else given to ``--model`` is a path to a model directory."""
 
 Generator = Callable[[Sequence[str], GenerationSettings], list[str]]
@@ -148,7 +147,9 @@ def load_eval_samples(config: SRDConfig) -> list[Sample]:
 
 
 def model_location(config: SRDConfig, run_dir: Path, which: str) -> tuple[str, str, str]:
-    """(label, path, role) of ``which``: teacher, student (initial), srd, baseline, or a model directory."""
+    """(label, path, role) of ``which``: teacher, student (initial), an arm of the run (srd, baseline, ...), or a
+    model directory."""
+    from srd_core.arms import arm_names
     from srd_core.models.loading import resolve_model_path
 
     run_dir = Path(run_dir)
@@ -156,15 +157,16 @@ def model_location(config: SRDConfig, run_dir: Path, which: str) -> tuple[str, s
         return "teacher", resolve_model_path(config.teacher, run_dir, "teacher"), "teacher"
     if which == "student":
         return "student_init", resolve_model_path(config.student, run_dir, "student"), "student"
-    if which in ("srd", "baseline"):
+    arms = arm_names(config)
+    if which in arms:
         final = run_dir / which / "final"
         if not (final / "config.json").is_file():
             raise SRDError(f"--model {which}: {final} has no trained model yet (train it first)")
         return which, str(final), "student"
     if not (Path(which) / "config.json").is_file():
         raise SRDError(
-            f"--model {which!r}: expected one of {', '.join(MODEL_CHOICES)} or a model directory with config.json"
-        )
+            f"--model {which!r}: expected one of {', '.join(['teacher', 'student', *arms])} or a model directory "
+            "with config.json")
     return str(which), str(which), "student"
 
 

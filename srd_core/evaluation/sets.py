@@ -47,8 +47,10 @@ def available_models(config: SRDConfig, run_dir: Path, requested: Sequence[str] 
 
     if requested:
         return list(requested)
+    from srd_core.arms import arm_names
+
     models = ["teacher", "student"]
-    for label in ("srd", "baseline"):
+    for label in arm_names(config):
         if is_model_dir(Path(run_dir) / label / "final"):
             models.append(label)
     return models

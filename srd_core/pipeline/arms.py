@@ -1,7 +1,8 @@
-"""Training the SRD and baseline arms side by side: one child process per arm, the CPU threads split.
+"""Training a run's arms side by side: one child process per arm, the CPU threads split among them.
 
 On a small CPU machine two single-threaded trainings of tiny models finish sooner together than one
-after the other with two threads each, and their wall times stay comparable (each has a core). Each
+after the other with two threads each, and their wall times stay comparable (each has a core); with
+more arms than cores they share the cores, so their wall times are not each other's. Each
 child runs ``train`` with the arm's eval-during-training exactly as the sequential path does and logs
 one line per evaluation (progress bars off, two would overwrite each other); a failed arm ends the
 phase with its exit code. The children run in sessions of their own, so a Ctrl-C reaches this process

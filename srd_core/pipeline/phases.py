@@ -18,7 +18,8 @@ again when it completes. A phase is
 
 A stale phase's artifacts are moved to ``.stale/<phase>/`` (the last one is kept) before it is
 recomputed, so nothing is destroyed silently and a mistaken edit costs a ``mv``, not a retraining.
-Adding a phase is one entry in ``PHASES``.
+Adding a phase is one entry in ``phases_for`` (the phases of a config: one ``train_<arm>`` and one
+``evaluate_<arm>`` per arm of ``srd_core.arms``, one ``curate_<arm>`` per arm curated on its own).
 """
 
 from __future__ import annotations
@@ -33,7 +34,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from srd_core.config import ComponentSpec, EvalConfig, ReflectionConfig, SelectBestConfig, SRDConfig, TrainConfig
+from srd_core.arms import (
+    Arm,
+    arm_of,
+    curate_phase,
+    curation_dir,
+    curation_dir_name,
+    resolve_arms,
+)
+from srd_core.config import (
+    ComponentSpec,
+    CurriculumConfig,
+    EvalConfig,
+    ReflectionConfig,
+    SelectBestConfig,
+    SRDConfig,
+    TrainConfig,
+)
 from srd_core.errors import SRDError
 from srd_core.fingerprints import HashCache, first_difference, flatten
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
@@ -164,27 +181,37 @@ def _eval_data(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
 
 
 def _uses_curation(spec: ComponentSpec) -> bool:
-    from srd_core.curation.curate import build_pacer
+    from srd_core.arms import uses_curation
 
-    return build_pacer(spec).uses_curation
-
-
-def _baseline_reads_curation(config: SRDConfig) -> bool:
-    return _uses_curation(config.baseline.pacer)
+    return uses_curation(spec)
 
 
-def _srd_total_steps(config: SRDConfig, run_dir: Path) -> dict[str, Any]:
-    """SRD's optimizer steps, which the baseline matches (``baseline.match_srd_steps``)."""
-    from srd_core.curation.curate import build_pacer, load_curation, plan_stages
-    from srd_core.training.stages import global_batch_size, stage_steps
+def _curation_file(run_dir: Path, arm: Arm) -> tuple[str, Path]:
+    """(input label, path) of the curation.jsonl the arm reads."""
+    if arm.curation is None:
+        return CURATION_FILE, Path(run_dir) / CURATION_FILE
+    name = f"{curation_dir_name(arm.curation)}/{CURATION_FILE}"
+    return name, Path(run_dir) / name
 
-    if not (config.baseline.match_srd_steps and _uses_curation(config.curriculum.pacer)):
+
+def _matched_steps(config: SRDConfig, run_dir: Path, name: str) -> dict[str, Any]:
+    """The step count of the arm that arm ``name`` matches (``match_steps_of``), when a curation decides it."""
+    from srd_core.curation.curate import load_curation
+    from srd_core.training.stages import global_batch_size, pacer_stages, stage_steps
+
+    arm = arm_of(config, name)
+    if arm.match_steps_of is None:
         return {}
-    records = load_curation(run_dir)
-    stages = plan_stages(build_pacer(config.curriculum.pacer), records, [r.id for r in records])
+    target = arm_of(config, arm.match_steps_of)
+    if not _uses_curation(target.pacer):
+        return {}  # the config fields of its pacer decide it
+    directory = curation_dir(run_dir, target)
+    records = load_curation(directory)
+    stages = pacer_stages(config, run_dir, target.pacer, [r.id for r in records], directory)
     processes = max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
     batch = global_batch_size(config, processes)
-    return {"SRD's optimizer steps": sum(stage_steps(p, batch) for p in stages)}
+    label = "SRD's optimizer steps" if config.arms is None else f"{target.name}'s optimizer steps"
+    return {label: sum(stage_steps(p, batch) for p in stages)}
 
 
 # ------------------------------------------------------------------------------------------ the table
@@ -252,41 +279,45 @@ def _reflect_fields(config: SRDConfig) -> tuple[str, ...]:
 
 
 def _train_phase(label: str) -> Phase:
-    srd = label == "srd"
+    """``train_<label>``: what arm ``label`` reads (its settings' fields, its curation, a matched step count)."""
+
+    def arm(config: SRDConfig) -> Arm:
+        return arm_of(config, label)
+
+    def target(config: SRDConfig) -> Arm | None:
+        matched = arm(config).match_steps_of
+        return arm_of(config, matched) if matched is not None else None
 
     def fields(config: SRDConfig) -> tuple[str, ...]:
-        own = ("train.temperature", "train.sft_weight", "curriculum.pacer") if srd else ("baseline",)
-        matched = ("curriculum.pacer",) if not srd and config.baseline.match_srd_steps else ()
-        return TRAIN_SHARED + own + matched + DATA_TRAIN + _select_best_fields(config) + ("run.seed", "teacher",
-                                                                                           "student")
-
-    def reads_curation(config: SRDConfig) -> bool:
-        return _uses_curation(config.curriculum.pacer) if srd else _baseline_reads_curation(config)
+        own, matched = arm(config).sources, target(config)
+        extra = tuple(f for f in matched.sources if f not in own) if matched is not None and config.arms else ()
+        return TRAIN_SHARED + own + extra + DATA_TRAIN + _select_best_fields(config) + ("run.seed", "teacher",
+                                                                                      "student")
 
     def after(config: SRDConfig) -> tuple[str, ...]:
-        needs = reads_curation(config) or (not srd and bool(_srd_total_steps_needed(config)))
+        needs = [a for a in (arm(config), target(config)) if a is not None and _uses_curation(a.pacer)]
         seeds = ("reflect",) if _seeds_from_reflection(config) else ()
-        return ("prepare",) + seeds + (("curate",) if needs else ())
+        return ("prepare", *seeds, *dict.fromkeys(curate_phase(a) for a in needs))
 
     def files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
         found = {**_train_data(config, run_dir), **_model_dir(config, run_dir, "teacher"),
                  **_model_dir(config, run_dir, "student")}
         if config.train.select_best.enabled:  # the dev set that picks each stage's weights
             found.update(_spec_files(config.data.dev, "data.dev", run_dir))
-        if reads_curation(config):
-            found[CURATION_FILE] = run_dir / CURATION_FILE
+        if _uses_curation(arm(config).pacer):
+            key, path = _curation_file(run_dir, arm(config))
+            found[key] = path
         if _seeds_from_reflection(config):  # the replay buffer starts with the reflection's outputs
             found[REFLECTION_FILE] = run_dir / REFLECTION_FILE
         return found
 
     def derived(config: SRDConfig, run_dir: Path) -> dict[str, Any]:
         dev_limit = _generation_limit("eval")(config, run_dir) if config.train.select_best.enabled else {}
-        return {**({} if srd else _srd_total_steps(config, run_dir)), **dev_limit}
+        return {**_matched_steps(config, run_dir, label), **dev_limit}
 
     return Phase(
         name=f"train_{label}", verb="retraining", fields=fields, after=after, files=files,
         outputs=(label,), done=_exists(f"{label}/{SUMMARY_FILE}", f"{label}/final/config.json"),
-        enabled=(lambda config: True) if srd else (lambda config: config.baseline.enabled),
         derived=derived,
         code=lambda config: TRAIN_CODE + (DEV_EVAL_CODE if config.train.select_best.enabled else ()),
     )
@@ -309,20 +340,35 @@ def _generation_limit(section: str) -> Callable[[SRDConfig, Path], dict[str, Any
     return derived
 
 
-def _srd_total_steps_needed(config: SRDConfig) -> bool:
-    return config.baseline.match_srd_steps and _uses_curation(config.curriculum.pacer)
 
 
-EVAL_MODELS = {"teacher": ("teacher", "prepare"), "student_init": ("student", "prepare"),
-               "srd": ("student", "train_srd"), "baseline": ("student", "train_baseline")}
-"""Evaluated model label → (config section it is loaded with, the phase that makes it)."""
+def _curate_arm_phase(owner: str) -> Phase:
+    """``curate_<owner>``: the curation of an arm whose curriculum differs from the curriculum section."""
+    folder = curation_dir_name(owner)
+
+    def groups(config: SRDConfig) -> bool:
+        return _reads_groups(config, arm_of(config, owner).curriculum)
+
+    return Phase(
+        f"curate_{owner}", "recomputing",
+        fields=lambda config: ("curriculum", *(f for f in arm_of(config, owner).sources if f.startswith("arms.")),
+                               *(DATA_TRAIN if groups(config) else ())),
+        after=lambda config: ("reflect",),
+        files=lambda config, run_dir: {REFLECTION_FILE: run_dir / REFLECTION_FILE,
+                                       **(_train_data(config, run_dir) if groups(config) else {})},
+        outputs=(folder,), done=_exists(f"{folder}/{CURATION_FILE}"), code=lambda config: CURATE_CODE,
+    )
+
+
+REFERENCE_MODELS = {"teacher": ("teacher", "prepare"), "student_init": ("student", "prepare")}
+"""Evaluated models besides the arms: label → (config section it is loaded with, the phase that makes it)."""
 
 
 def _eval_phase(label: str) -> Phase:
-    role, maker = EVAL_MODELS[label]
+    role, maker = REFERENCE_MODELS.get(label, ("student", f"train_{label}"))
 
     def files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
-        if label in ("srd", "baseline"):
+        if label not in REFERENCE_MODELS:
             model = {f"{label} model": run_dir / label / "final"}
         else:
             model = _model_dir(config, run_dir, role)
@@ -333,7 +379,6 @@ def _eval_phase(label: str) -> Phase:
         fields=lambda config: EVAL_FIELDS + DATA_EVAL + (f"{role}.dtype", f"{role}.trust_remote_code"),
         after=lambda config: (maker,), files=files, outputs=(), done=_has_eval_row(label),
         derived=_generation_limit("eval"),
-        enabled=(lambda config: config.baseline.enabled) if label == "baseline" else (lambda config: True),
         eval_label=label, code=lambda config: EVAL_CODE,
     )
 
@@ -348,6 +393,15 @@ def _teacher_cache_built(run_dir: Path) -> bool:
     return any((run_dir / TEACHER_CACHE_DIR).glob("*/meta.json"))
 
 
+def _teacher_cache_files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
+    found = {**_model_dir(config, run_dir, "teacher"), CURATION_FILE: run_dir / CURATION_FILE}
+    for arm in resolve_arms(config).values():
+        if arm.curation is not None:
+            key, path = _curation_file(run_dir, arm)
+            found[key] = path
+    return found
+
+
 TEACHER_CACHE = Phase(
     "teacher_cache", "rebuilding",
     # Broad on purpose: the cache is stored under a content key of its own (teacher, tokenizer, data, lengths,
@@ -355,9 +409,9 @@ TEACHER_CACHE = Phase(
     # moves old keys to teacher_cache/.superseded (bounded; outputs=()) and the training phases key on the same
     # inputs themselves, so a stale cache record never retrains a student on its own.
     fields=lambda config: (*(f"train.{n}" for n in TrainConfig.model_fields if n not in TRAIN_LOOSE), "baseline",
-                           "curriculum", "teacher", *DATA_TRAIN, "run.seed"),
-    after=lambda config: ("prepare", "curate"),
-    files=lambda config, run_dir: {**_model_dir(config, run_dir, "teacher"), CURATION_FILE: run_dir / CURATION_FILE},
+                           "curriculum", "arms", "teacher", *DATA_TRAIN, "run.seed"),
+    after=lambda config: ("prepare", "curate", *curate_arm_phases(config)),
+    files=_teacher_cache_files,
     outputs=(), done=_teacher_cache_built, enabled=_uses_teacher_cache,
     # the signal's code is part of the cache key too (a rebuild cannot reuse rows its old code encoded); changes to
     # teacher_cache.py's own format bump its FORMAT_VERSION, which is in the key
@@ -365,9 +419,9 @@ TEACHER_CACHE = Phase(
 )
 
 
-def _reads_groups(config: SRDConfig) -> bool:
+def _reads_groups(config: SRDConfig, curriculum: CurriculumConfig | None = None) -> bool:
     """Whether curation reads the samples' fields beyond the reflection (a grouping other than ``none``)."""
-    return config.curriculum.groups.name != "none"
+    return (curriculum or config.curriculum).groups.name != "none"
 
 
 def _curate_fields(config: SRDConfig) -> tuple[str, ...]:
@@ -376,40 +430,83 @@ def _curate_fields(config: SRDConfig) -> tuple[str, ...]:
     return ("curriculum", *(DATA_TRAIN if _reads_groups(config) else ()))
 
 
-REPORT_INPUTS = (EVAL_FILE, REFLECTION_FILE, CURATION_FILE, SAMPLES_META_FILE,
-                 *(f"{label}/{name}" for label in ("srd", "baseline")
-                   for name in (SUMMARY_FILE, METRICS_FILE, EVAL_FILE)))
+def curate_arm_phases(config: SRDConfig) -> tuple[str, ...]:
+    """The curation phases of arms with a curriculum of their own (``curate_<arm>``)."""
+    return tuple(dict.fromkeys(curate_phase(a) for a in resolve_arms(config).values() if a.curation is not None))
 
-PHASES: list[Phase] = [
-    Phase("prepare", "preparing again",
-          fields=lambda config: ("teacher.path", "teacher.preset", "student.path", "student.preset", *DATA_TRAIN,
-                                 "prepare", *(("run.seed",) if config.prepare.seed is None else ())),
-          after=lambda config: (), files=_prepare_files, outputs=(PREPARED_DIR,),
-          done=_exists(f"{PREPARED_DIR}/prepare.json"), enabled=_needs_prepare, code=lambda config: PREPARE_CODE),
-    Phase("reflect", "reflecting again",
-          fields=_reflect_fields,
-          after=lambda config: ("prepare",),
-          files=lambda config, run_dir: {**_train_data(config, run_dir), **_model_dir(config, run_dir, "student")},
-          outputs=(REFLECTION_FILE, REFLECTION_META_FILE, REFLECTION_PARTIAL_GLOB),
-          done=_exists(REFLECTION_FILE, REFLECTION_META_FILE), derived=_generation_limit("reflection"),
-          code=lambda config: REFLECT_CODE),
-    Phase("curate", "recomputing",
-          fields=_curate_fields, after=lambda config: ("reflect",),
-          files=lambda config, run_dir: {REFLECTION_FILE: run_dir / REFLECTION_FILE,
-                                         **(_train_data(config, run_dir) if _reads_groups(config) else {})},
-          outputs=(CURATION_FILE, CURATION_META_FILE), done=_exists(CURATION_FILE), code=lambda config: CURATE_CODE),
-    TEACHER_CACHE,
-    _train_phase("srd"),
-    _train_phase("baseline"),
-    *(_eval_phase(label) for label in EVAL_MODELS),
-    Phase("report", "rewriting",
-          fields=lambda config: ("report",),
-          after=lambda config: tuple(p.name for p in PHASES if p.name.startswith(("train_", "evaluate_"))),
-          files=lambda config, run_dir: {name: run_dir / name for name in REPORT_INPUTS},
-          outputs=(REPORT_FILE, PLOTS_DIR), done=_exists(REPORT_FILE),
-          enabled=lambda config: config.report.enabled, code=lambda config: REPORT_CODE),
-]
-BY_NAME = {p.name: p for p in PHASES}
+
+def report_arms(config: SRDConfig) -> tuple[str, ...]:
+    """The arms whose artifacts the report reads: srd and baseline by default (as always), else the arms."""
+    return ("srd", "baseline") if config.arms is None else tuple(resolve_arms(config))
+
+
+def _report_files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
+    names = [EVAL_FILE, REFLECTION_FILE, CURATION_FILE, SAMPLES_META_FILE,
+             *(f"{label}/{name}" for label in report_arms(config) for name in (SUMMARY_FILE, METRICS_FILE, EVAL_FILE))]
+    names += [f"{curation_dir_name(p[len('curate_'):])}/{CURATION_FILE}" for p in curate_arm_phases(config)]
+    return {name: run_dir / name for name in names}
+
+
+def _prepare_phase() -> Phase:
+    return Phase("prepare", "preparing again",
+                 fields=lambda config: ("teacher.path", "teacher.preset", "student.path", "student.preset",
+                                        *DATA_TRAIN, "prepare",
+                                        *(("run.seed",) if config.prepare.seed is None else ())),
+                 after=lambda config: (), files=_prepare_files, outputs=(PREPARED_DIR,),
+                 done=_exists(f"{PREPARED_DIR}/prepare.json"), enabled=_needs_prepare,
+                 code=lambda config: PREPARE_CODE)
+
+
+REFLECT = Phase("reflect", "reflecting again",
+                fields=_reflect_fields,
+                after=lambda config: ("prepare",),
+                files=lambda config, run_dir: {**_train_data(config, run_dir),
+                                               **_model_dir(config, run_dir, "student")},
+                outputs=(REFLECTION_FILE, REFLECTION_META_FILE, REFLECTION_PARTIAL_GLOB),
+                done=_exists(REFLECTION_FILE, REFLECTION_META_FILE), derived=_generation_limit("reflection"),
+                code=lambda config: REFLECT_CODE)
+CURATE = Phase("curate", "recomputing",
+               fields=_curate_fields, after=lambda config: ("reflect",),
+               files=lambda config, run_dir: {REFLECTION_FILE: run_dir / REFLECTION_FILE,
+                                              **(_train_data(config, run_dir) if _reads_groups(config) else {})},
+               outputs=(CURATION_FILE, CURATION_META_FILE), done=_exists(CURATION_FILE),
+               code=lambda config: CURATE_CODE)
+
+
+def phases_for(config: SRDConfig) -> list[Phase]:
+    """The phases of a run of ``config``, in order: one train_/evaluate_ phase per arm."""
+    arms = list(resolve_arms(config))
+    evaluated = ["teacher", "student_init", *arms]
+    if config.arms is None and "baseline" not in arms:  # a disabled baseline: its phases exist, off
+        evaluated.append("baseline")
+    train = [_train_phase(a) for a in arms]
+    if config.arms is None and "baseline" not in arms:
+        train.append(_off(_train_phase("baseline")))
+    evaluate = [_eval_phase(m) if m in arms or m in REFERENCE_MODELS else _off(_eval_phase(m)) for m in evaluated]
+    names = [p.name for p in train + evaluate]
+    report = Phase("report", "rewriting",
+                   fields=lambda config: ("report",), after=lambda config: tuple(names),
+                   files=_report_files, outputs=(REPORT_FILE, PLOTS_DIR), done=_exists(REPORT_FILE),
+                   enabled=lambda config: config.report.enabled, code=lambda config: REPORT_CODE)
+    curate_arms = [_curate_arm_phase(p[len("curate_"):]) for p in curate_arm_phases(config)]
+    return [_prepare_phase(), REFLECT, CURATE, *curate_arms, TEACHER_CACHE, *train, *evaluate, report]
+
+
+def _off(phase: Phase) -> Phase:
+    from dataclasses import replace
+
+    return replace(phase, enabled=lambda config: False)
+
+
+PHASE_ORDER = ("prepare", "reflect", "curate", "teacher_cache", "train_", "evaluate_", "report")
+
+
+def phase_rank(name: str) -> int:
+    """Where a phase named ``name`` comes in a run (curate_<arm> with curate, train_<arm> with train_, ...)."""
+    for i, prefix in enumerate(PHASE_ORDER):
+        if name == prefix or (prefix.endswith("_") and name.startswith(prefix)) or name.startswith(f"{prefix}_"):
+            return i
+    return len(PHASE_ORDER)
 
 
 # ------------------------------------------------------------------------------------------ status
@@ -558,11 +655,15 @@ class Planner:
         self.config, self.run_dir = config, Path(run_dir)
         self.cache = cache or hash_cache(self.run_dir)
         self.known: dict[str, Status] = {}
+        self.phases = phases_for(config)
+        self.by_name = {p.name: p for p in self.phases}
 
     def status(self, name: str) -> Status:
         """The status of phase ``name``; an upstream phase that is not complete makes it ``pending``."""
+        if name not in self.by_name:
+            raise SRDError(f"no phase {name!r} in this run (its phases: {', '.join(self.by_name)})")
         if name not in self.known:
-            self.known[name] = self._status(BY_NAME[name])
+            self.known[name] = self._status(self.by_name[name])
         return self.known[name]
 
     def forget(self, name: str) -> None:
@@ -609,7 +710,7 @@ class Planner:
 
     def all(self) -> list[Status]:
         """Every phase in order."""
-        return [self.status(p.name) for p in PHASES]
+        return [self.status(p.name) for p in self.phases]
 
 
 # ------------------------------------------------------------------------------------------ records
@@ -645,11 +746,13 @@ def set_aside(run_dir: Path, phase: Phase) -> Path:
 
 def check_upstream(planner: Planner, name: str) -> None:
     """Refuse to run ``name`` on a recorded upstream artifact that no longer matches the config."""
-    for upstream in BY_NAME[name].after(planner.config):
+    for upstream in planner.by_name[name].after(planner.config):
         before = planner.status(upstream)
         if before.recorded and before.state in ("stale", "pending"):
             command = {"prepare": "prepare CONFIG", "reflect": "reflect CONFIG", "curate": "curate CONFIG",
-                       "train_srd": "train CONFIG", "train_baseline": "train CONFIG --label baseline"}
+                       "train_srd": "train CONFIG"}
+            if upstream not in command and upstream.startswith("train_"):
+                command[upstream] = f"train CONFIG --label {upstream[len('train_'):]}"
             raise SRDError(f"{name} reads {upstream}, which is {before.describe()}; run "
                            f"`srd {command.get(upstream, 'run CONFIG')}` (or `srd run CONFIG`) first")
 
@@ -664,9 +767,9 @@ def open_phase(planner: Planner, name: str, *, main: bool = True, barrier: Calla
     barrier()
     if main and status.state in ("stale", "todo") and status.inputs:  # no inputs: decided after its upstream
         if status.state == "stale":
-            dest = set_aside(planner.run_dir, BY_NAME[name])
+            dest = set_aside(planner.run_dir, planner.by_name[name])
             logger.warning("%s: stale (%s); %s (the old artifacts are in %s)", name, status.reason,
-                           BY_NAME[name].verb, dest.relative_to(planner.run_dir.parent))
+                           planner.by_name[name].verb, dest.relative_to(planner.run_dir.parent))
         _write_record(planner.run_dir, status, "started")
         planner.cache.save()
     barrier()
@@ -708,12 +811,14 @@ def stale_records(run_dir: Path) -> list[str]:
     run_dir = Path(run_dir)
     cache = hash_cache(run_dir)
     problems = []
-    for phase in PHASES:
-        record = read_record(run_dir, phase.name)
+    names = sorted((p.stem for p in (run_dir / PROVENANCE_DIR).glob("*.json") if p.name != HASH_CACHE_FILE),
+                   key=lambda n: (phase_rank(n), n))
+    for name in names:
+        record = read_record(run_dir, name)
         if record is None or record.get("state") != "complete":
             continue
         for key, where in (record.get("paths") or {}).items():
             if cache.content_hash(run_dir / where) != record["inputs"].get(key):
-                problems.append(f"{phase.name} was made from another {key[len('file '):]} ({where} changed since)")
+                problems.append(f"{name} was made from another {key[len('file '):]} ({where} changed since)")
                 break
     return problems

@@ -74,21 +74,28 @@ def validate_config(config: SRDConfig, source: str | Path | None = None, files: 
 
 def _check_curriculum(config: SRDConfig) -> None:
     """At least one difficulty metric, none listed twice (curation keys its values by metric name)."""
+    from srd_core.arms import resolve_arms
     from srd_core.curation.curate import build_metrics
 
     build_metrics(config.curriculum)
+    for arm in resolve_arms(config).values():
+        if arm.curation == arm.name:
+            try:
+                build_metrics(arm.curriculum)
+            except ConfigError as exc:
+                raise ConfigError(f"arms.{arm.name}.{exc}") from None
 
 
 def _labels(config: SRDConfig) -> Iterator[tuple[str, ComponentSpec, ComponentSpec, ComponentSpec]]:
-    """(section, pacer, temperature, sft_weight) of every label the run trains."""
-    yield "train", config.curriculum.pacer, config.train.temperature, config.train.sft_weight
-    if config.baseline.enabled:
-        b = config.baseline
-        yield "baseline", b.pacer, b.temperature, b.sft_weight
+    """(section, pacer, temperature, sft_weight) of every arm the run trains."""
+    from srd_core.arms import resolve_arms
+
+    for arm in resolve_arms(config).values():
+        yield arm.section, arm.pacer, arm.temperature, arm.sft_weight
 
 
 def _pacer_field(section: str) -> str:
-    return "curriculum.pacer" if section == "train" else "baseline.pacer"
+    return {"train": "curriculum.pacer", "baseline": "baseline.pacer"}.get(section, f"{section}.pacer")
 
 
 def _check_schedules(config: SRDConfig) -> None:
@@ -180,7 +187,9 @@ def _check_teacher_signals(config: SRDConfig) -> None:
     vocab = _vocab_bound(config)
     if vocab is None:
         return
-    for label in ("srd", "baseline") if config.baseline.enabled else ("srd",):
+    from srd_core.arms import arm_names
+
+    for label in arm_names(config):
         field, _ = signal_spec(config, label)
         signal = build_signal(config, label)
         if not signal.cached:

@@ -39,6 +39,7 @@ from srd_core.io import (
     write_json_atomic,
     write_jsonl_atomic,
 )
+from srd_core.models.flops import forward_flops, parameter_count
 from srd_core.models.generation import GenerationSettings, batch_order, generate, truncation_notice
 from srd_core.models.lengths import MAX_NEW_TOKENS_CAP, with_generation_limits
 from srd_core.rundir import REFLECTION_FILE
@@ -376,6 +377,15 @@ def _barrier(accelerator) -> None:
         accelerator.wait_for_everyone()
 
 
+def reflection_compute(student_params: int, records: Sequence[ReflectionRecord]) -> dict[str, int]:
+    """The pass's compute (``srd_core.models.flops``): a student forward per token of generation (prompt +
+    generated tokens) and of the CE pass (prompt + reference response), every sample counted once."""
+    generation = sum(r.prompt_tokens + r.output_tokens for r in records)
+    ce = sum(r.prompt_tokens + r.response_tokens for r in records)
+    return {"student_params": student_params, "generation_tokens": generation, "ce_tokens": ce,
+            "flops": forward_flops(student_params, generation + ce)}
+
+
 def run_reflection(config, run_dir: str | Path, accelerator=None, progress: bool = True) -> ReflectionResult:
     """The reflection phase of a run: load data and student, reuse or resume, write the artifacts."""
     from srd_core.data.samples import load_samples
@@ -430,6 +440,7 @@ def run_reflection(config, run_dir: str | Path, accelerator=None, progress: bool
             "summary": {"samples": summary.samples, "computed": summary.computed, "resumed": resumed,
                         "seconds": round(seconds, 3), "samples_per_s": round(summary.samples_per_s, 3),
                         "truncated": summary.truncated, "processes": accelerator.num_processes},
+            "compute": reflection_compute(parameter_count(model), records),
         })
         for path in run_dir.glob(PARTIAL_GLOB):
             path.unlink()

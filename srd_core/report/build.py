@@ -37,7 +37,17 @@ def _references(run: RunArtifacts) -> dict[str, float]:
 
 def _time_offsets(run: RunArtifacts) -> dict[str, float]:
     timings = run.timings or {}
-    return {"srd": float(timings.get("reflect", 0.0)) + float(timings.get("curate", 0.0))}
+    overhead = float(timings.get("reflect", 0.0)) + float(timings.get("curate", 0.0))
+    return {arm: overhead for arm in run.arms if run.curated(arm)}
+
+
+def _flops_offsets(run: RunArtifacts) -> dict[str, float]:
+    """Compute an arm spent before its first step: reflection (curated arms) and the teacher cache it read."""
+    offsets = {}
+    for arm in run.arms:
+        cache = float((run.train_summaries.get(arm) or {}).get("teacher_cache_flops") or 0)
+        offsets[arm] = cache + ((run.reflection_flops or 0.0) if run.curated(arm) else 0.0)
+    return offsets
 
 
 def _noisy_ids(run: RunArtifacts) -> set[str] | None:
@@ -67,10 +77,12 @@ def _metric_labels(run: RunArtifacts) -> dict[str, tuple[str, str]]:
 
 PLOTS: list[PlotSpec] = [
     PlotSpec("eval_curves", "Held-out ROUGE-L during training",
-             "Evaluations during training against wall time (left; SRD's starts after its reflection and curation) "
-             "and optimizer steps (right). Horizontal lines: "
-             "the teacher and the initial student (final evaluation).",
-             lambda run: plots.plot_eval_curves(run.evals, _references(run), _time_offsets(run)),
+             "Evaluations during training against wall time (left; SRD's starts after its reflection and curation), "
+             "optimizer steps (middle) and compute in FLOPs (right; 6·N per student token trained, 2·N per online "
+             "teacher token, the reflection pass and a teacher cache's build counted where they are spent; see "
+             "docs/performance.md). Horizontal lines: the teacher and the initial student (final evaluation).",
+             lambda run: plots.plot_eval_curves(run.evals, _references(run), _time_offsets(run),
+                                                _flops_offsets(run)),
              "no evaluations during training (srd/eval.jsonl, baseline/eval.jsonl; set train.eval_every)"),
     PlotSpec("difficulty", "Difficulty distribution: kept vs dropped",
              "The fused RRF score and each difficulty metric of every training sample; grey = the hardest tail "

@@ -58,6 +58,8 @@ class TrainState:
     """The stage plans, including edits made by ``stage_start`` hooks."""
     world_size: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    teacher_tokens: int = 0
+    """Tokens the online teacher ran a forward pass on so far (0 with a cached signal; FLOPs accounting)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -31,12 +31,14 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from srd_core.arms import arm_of, uses_curation
 from srd_core.components import StagePlan
 from srd_core.config import SRDConfig
 from srd_core.context import TrainContext
 from srd_core.data.encoding import IGNORE_INDEX, EncodedExample, collate_right_padded, encode_example
 from srd_core.errors import TrainingError
 from srd_core.io import append_jsonl, fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
+from srd_core.models.flops import forward_flops, kd_training_flops, parameter_count
 from srd_core.models.runtime import (
     HiddenStates,
     causal_lm_core,
@@ -104,6 +106,19 @@ class TrainSummary:
     """Fingerprint of the settings the run was trained with (see ``config_key``)."""
     responses: dict[str, Any] | None = None
     """With a generating ``train.responses``: steps per response source, generation seconds and tokens."""
+    flops: int | None = None
+    """Training compute (``srd_core.models.flops``): 6·N_student per trained token + 2·N_teacher per online
+    teacher token."""
+    student_params: int | None = None
+    teacher_params: int | None = None
+    teacher_tokens: int | None = None
+    """Tokens the online teacher ran on (0 with a cached teacher signal)."""
+    teacher_cache_flops: int | None = None
+    """Compute of building the teacher cache this arm read (shared by the arms that read it; counted once)."""
+    pacer: str | None = None
+    curated: bool | None = None
+    """Whether the arm trained on a curation (an SRD-like arm) or on all the data (a reference arm)."""
+    match_steps_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,6 +137,8 @@ class StepResult:
     """Tokens the loss is computed on (global batch)."""
     teacher_seconds: float
     """Time this process spent in the teacher forward."""
+    teacher_tokens: int = 0
+    """Non-padding tokens of the global batch the online teacher ran on (0: cached signal or SFT only)."""
     grad_norm: float | None = None
     skipped: bool = False
 
@@ -203,6 +220,8 @@ class _Session:
             raise TrainingError(f"{self.phase}: train.responses {self.feed.source.name!r} trains on generated "
                                 "responses, which a cached teacher signal cannot score; use teacher_signal: online")
         self._dev_samples: list[Sample] | None = None
+        self.student_params = parameter_count(student)
+        self.teacher_params = parameter_count(self.teacher) if self.teacher is not None else (cache.teacher_params or 0)
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -280,7 +299,8 @@ class _Session:
                 sums += torch.stack([out.loss.detach(), out.ce, out.kd]).double() * out.n_tokens
         loss, ce, kd = (acc.reduce(sums, reduction="sum") / max(n_global, 1)).tolist()
         tokens = sum(len(self.example(i).input_ids) for i in batch_ids)
-        return StepResult(loss, ce, kd, tokens, n_global, teacher_seconds)
+        online_teacher = self.cache is None and sft_weight < 1.0
+        return StepResult(loss, ce, kd, tokens, n_global, teacher_seconds, tokens if online_teacher else 0)
 
     def train_step_on_responses(self, batch_ids: list[str], responses: list[EncodedExample], temperature: float,
                                 sft_weight: float) -> StepResult:
@@ -341,7 +361,8 @@ class _Session:
         tokens = sum(len(e.input_ids) for e in responses)
         if sft_weight > 0:
             tokens += sum(len(self.example(i).input_ids) for i in batch_ids)
-        return StepResult(loss, ce_mean, kd_mean, tokens, n_kd + n_ce, teacher_seconds)
+        return StepResult(loss, ce_mean, kd_mean, tokens, n_kd + n_ce, teacher_seconds,
+                          sum(len(e.input_ids) for e in responses))  # the teacher scored every response sequence
 
     def apply_gradients(self, result: StepResult, stage: int) -> None:
         """Clip and apply the gradients; a non-finite loss or gradient stops training or skips the step."""
@@ -373,7 +394,15 @@ class _Session:
         """Where training stands: the fields shared by metrics and eval rows."""
         s = self.state
         return {"step": s.step, "stage": stage, "wall_time": round(self.wall(), 3), "tokens": s.tokens,
-                "response_tokens": s.response_tokens}
+                "response_tokens": s.response_tokens, "flops": self.flops()}
+
+    def flops(self) -> int:
+        """Training compute so far: the student's forward + backward, the online teacher's forward, and with a
+        generating ``train.responses`` the student's generation (2·N_s per generated token; the prompt's prefill
+        is not counted)."""
+        generated = self.feed.totals.generated_tokens if self.feed.generates else 0
+        return (kd_training_flops(self.student_params, self.state.tokens, self.teacher_params,
+                                  self.state.teacher_tokens) + forward_flops(self.student_params, generated))
 
     def run_stage(self, stage: int, schedules, context: TrainContext) -> None:
         """Train the remaining steps of ``stage``."""
@@ -400,6 +429,7 @@ class _Session:
             state.step_in_stage += 1
             state.tokens += result.tokens
             state.response_tokens += result.response_tokens
+            state.teacher_tokens += result.teacher_tokens
             state.skipped_steps += int(result.skipped)
             self.last_loss = result.loss
             last_of_stage = state.step_in_stage == self.lengths[stage]
@@ -431,7 +461,7 @@ class _Session:
 
     @property
     def phase(self) -> str:
-        """The phase name `srd run` uses for this label (train_srd, train_baseline)."""
+        """The phase name `srd run` uses for this arm (train_srd, train_baseline, train_<arm>)."""
         return f"train_{self.label}"
 
     def guarded_stage(self, stage: int, schedules, context: TrainContext) -> None:
@@ -557,7 +587,7 @@ def train(
     student_path: str | Path | None = None,
     eval_fn: EvalFn | None = None,
 ) -> TrainSummary:
-    """Distil the teacher into the student for ``label`` ("srd" or "baseline"); resumes if possible.
+    """Distil the teacher into the student for arm ``label`` (srd, baseline, an arm of ``arms``); resumes if possible.
 
     ``samples`` default to the config's training split; ``stages`` to the label's pacer plan (from
     run_dir/curation.jsonl for curation-using pacers); ``teacher`` (a model or a path) and
@@ -672,6 +702,10 @@ def train(
         skipped_steps=state.skipped_steps, final_dir=str(final_dir), final_loss=session.last_loss,
         resumed_from_step=resumed_from, stage_steps=list(session.lengths), config_key=key,
         responses=session.feed.totals.to_dict() if session.feed.generates else None,
+        flops=session.flops(), student_params=session.student_params, teacher_params=session.teacher_params,
+        teacher_tokens=state.teacher_tokens, teacher_cache_flops=cache.flops if cache is not None else None,
+        pacer=settings.pacer.name, curated=uses_curation(settings.pacer),
+        match_steps_of=arm_of(config, label).match_steps_of,
     )
     if accelerator.is_main_process:
         write_json_atomic(summary_path, summary.to_dict())

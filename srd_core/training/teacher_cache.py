@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from srd_core.arms import arm_names, arm_of
 from srd_core.code_digest import class_digest
 from srd_core.components import TeacherSignal
 from srd_core.config import ComponentSpec, SRDConfig
@@ -34,6 +35,7 @@ from srd_core.data.encoding import IGNORE_INDEX, EncodedExample, collate_right_p
 from srd_core.errors import ConfigError, TrainingError
 from srd_core.fingerprints import HashCache
 from srd_core.io import atomic_path, fingerprint, write_json_atomic
+from srd_core.models.flops import forward_flops, parameter_count
 from srd_core.rundir import PROVENANCE_DIR, TEACHER_CACHE_DIR
 from srd_core.training import cache_store
 from srd_core.training.cache_store import NpyWriter
@@ -50,10 +52,9 @@ HEAD_CHUNK = 1024
 
 
 def signal_spec(config: SRDConfig, label: str) -> tuple[str, ComponentSpec]:
-    """The config field and spec of ``label``'s teacher signal ("srd": train, "baseline": baseline)."""
-    if label == "baseline":
-        return "baseline.teacher_signal", config.baseline.teacher_signal
-    return "train.teacher_signal", config.train.teacher_signal
+    """The config field and spec of arm ``label``'s teacher signal (srd: train, baseline: baseline, ...)."""
+    arm = arm_of(config, label)
+    return arm.teacher_signal_field, arm.teacher_signal
 
 
 def build_signal(config: SRDConfig, label: str) -> TeacherSignal:
@@ -66,8 +67,7 @@ def build_signal(config: SRDConfig, label: str) -> TeacherSignal:
 
 def uses_cache(config: SRDConfig) -> bool:
     """True when an arm of the run trains from a cached teacher signal."""
-    labels = ["srd"] + (["baseline"] if config.baseline.enabled else [])
-    return any(build_signal(config, label).cached for label in labels)
+    return any(build_signal(config, label).cached for label in arm_names(config))
 
 
 @dataclass
@@ -113,7 +113,7 @@ def plan_temperatures(config: SRDConfig, run_dir: Path, label: str, ids: Sequenc
 def cache_requests(config: SRDConfig, run_dir: Path, samples: Sequence[Sample], num_processes: int
                    ) -> list[CacheRequest]:
     """The caches the run's arms need (one per distinct signal spec; SRD and baseline share when equal)."""
-    labels = ["srd"] + (["baseline"] if config.baseline.enabled else [])
+    labels = arm_names(config)
     all_ids = [s.id for s in samples]
     requests: dict[str, CacheRequest] = {}
     for label in labels:
@@ -285,6 +285,12 @@ def _check_shards(directory: Path, n_shards: int, fields: Mapping[str, tuple[str
     return todo
 
 
+def cache_compute(teacher_params: int, examples: Sequence[EncodedExample]) -> dict[str, int]:
+    """The build's compute: one teacher forward over every cached sample's tokens (``srd_core.models.flops``)."""
+    tokens = sum(len(e.input_ids) for e in examples)
+    return {"teacher_params": teacher_params, "teacher_tokens": tokens, "flops": forward_flops(teacher_params, tokens)}
+
+
 def build_cache(config: SRDConfig, run_dir: Path, request: CacheRequest, samples: Sequence[Sample],
                 accelerator=None, on_shard: Callable[[int], None] | None = None) -> BuildResult:
     """Build (or finish, or repair) one cache; every process computes its shards, the main one writes meta.json.
@@ -330,11 +336,15 @@ def build_cache(config: SRDConfig, run_dir: Path, request: CacheRequest, samples
         todo = [s for s in range(n_shards) if not cache_store.digest_path(directory, s).is_file()]
         built = reused = 0
         if todo or not (directory / META_FILE).is_file():
-            built, reused = _build_shards(config, run_dir, request, directory, layout, todo, fields, vocab,
-                                          examples, tokenizer.pad_token_id, hashes, rank, world, device, on_shard)
+            built, reused, teacher_params = _build_shards(config, run_dir, request, directory, layout, todo, fields,
+                                                          vocab, examples, tokenizer.pad_token_id, hashes, rank, world,
+                                                          device, on_shard)
             barrier()
             if rank == 0:
-                _write_meta(directory, key, request, fields, temperatures, vocab, layout, total_rows, hashes)
+                if teacher_params is None:  # this process built no shard: count the teacher's parameters anyway
+                    teacher_params = _teacher_parameter_count(config, run_dir)
+                compute = cache_compute(teacher_params, [examples[i] for i in request.ids])
+                _write_meta(directory, key, request, fields, temperatures, vocab, layout, total_rows, hashes, compute)
             barrier()
     except OSError as exc:
         if cache_store.is_disk_full(exc):
@@ -352,8 +362,9 @@ def build_cache(config: SRDConfig, run_dir: Path, request: CacheRequest, samples
 def _build_shards(config: SRDConfig, run_dir: Path, request: CacheRequest, directory: Path, layout: Layout,
                   todo: Sequence[int], fields: Mapping[str, tuple[str, int]], vocab: int,
                   examples: Mapping[str, EncodedExample], pad_id: int, hashes: HashCache, rank: int, world: int,
-                  device: torch.device, on_shard: Callable[[int], None] | None) -> tuple[int, int]:
-    """Check the space ``todo`` needs, then compute this process's shards of it; (built, reused)."""
+                  device: torch.device, on_shard: Callable[[int], None] | None) -> tuple[int, int, int | None]:
+    """Check the space ``todo`` needs, then compute this process's shards of it; (built, reused, the teacher's
+    parameter count, None when this process built nothing)."""
     from srd_core.models.runtime import causal_lm_core, freeze, load_models
 
     need = sum(cache_store.npy_size(dtype, (layout.shard_rows[s], width))
@@ -363,9 +374,10 @@ def _build_shards(config: SRDConfig, run_dir: Path, request: CacheRequest, direc
     mine = [s for s in todo if s % world == rank]
     reused = sum(1 for s in range(len(layout.shards)) if s % world == rank) - len(mine)
     if not mine:
-        return 0, reused
+        return 0, reused, None
     _, _, teacher = load_models(config, run_dir, None, None)  # checks the vocabularies; freed on return
     teacher = freeze(teacher).to(device)
+    teacher_params = parameter_count(teacher)
     teacher_head = causal_lm_core(teacher).get_output_embeddings()
     for shard in mine:
         files = _shard_files(directory, shard, fields)
@@ -383,12 +395,20 @@ def _build_shards(config: SRDConfig, run_dir: Path, request: CacheRequest, direc
         hashes.save()
         if on_shard is not None:
             on_shard(shard)
-    return len(mine), reused
+    return len(mine), reused, teacher_params
+
+
+def _teacher_parameter_count(config: SRDConfig, run_dir: Path) -> int:
+    """The teacher's parameter count, loading it (only when no shard was built in this process)."""
+    from srd_core.models.runtime import load_models
+
+    _, _, teacher = load_models(config, run_dir, None, None)
+    return parameter_count(teacher)
 
 
 def _write_meta(directory: Path, key: str, request: CacheRequest, fields: Mapping[str, tuple[str, int]],
-                temperatures: Sequence[float], vocab: int, layout: Layout, total_rows: int, hashes: HashCache
-                ) -> None:
+                temperatures: Sequence[float], vocab: int, layout: Layout, total_rows: int, hashes: HashCache,
+                compute: Mapping[str, int]) -> None:
     """Check every shard against its digest and write ``meta.json``, which marks the cache complete."""
     n_shards = len(layout.shards)
     missing = [s for s in range(n_shards)
@@ -403,7 +423,7 @@ def _write_meta(directory: Path, key: str, request: CacheRequest, fields: Mappin
         "vocab_size": vocab, "shards": n_shards, "response_tokens": total_rows, "bytes": size,
         "bytes_per_token": round(size / max(total_rows, 1), 3),
         "payload_bytes_per_token": sum(np.dtype(t).itemsize * w for t, w in fields.values()),
-        "rows": {i: list(v) for i, v in layout.rows.items()},
+        "rows": {i: list(v) for i, v in layout.rows.items()}, **compute,
     })
 
 
@@ -449,6 +469,9 @@ class TeacherCache:
         self.fields = list(self.meta["fields"])
         self.temperatures = [float(t) for t in self.meta["temperatures"]]
         self.vocab_size = int(self.meta["vocab_size"])
+        self.teacher_params: int | None = self.meta.get("teacher_params")
+        self.flops: int | None = self.meta.get("flops")
+        """The build's compute (None for a cache built before srd recorded it)."""
         self._maps: dict[tuple[int, str], np.ndarray] = {}
 
     def _array(self, shard: int, name: str) -> np.ndarray:

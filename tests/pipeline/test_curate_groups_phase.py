@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tiny_run import make_config, make_workspace, write_config
 
-from srd_core.pipeline.phases import BY_NAME, Planner, close_phase, open_phase
+from srd_core.pipeline.phases import CURATE, Planner, close_phase, open_phase
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_changing_groups_or_stratify_makes_curation_stale(ws):
 def test_a_grouping_makes_the_training_data_an_input_of_curation(ws):
     plain = make_config(ws, "inputs")
     grouped = make_config(ws, "inputs", curriculum={"groups": {"name": "field", "field": "family", "missing": "x"}})
-    curate = BY_NAME["curate"]
+    curate = CURATE
     assert "data.train" not in curate.fields(plain) and "data.train" in curate.fields(grouped)
     assert not any(k.startswith("data file") for k in curate.files(plain, plain.run.dir))
     assert any(k.startswith("data file data.train") for k in curate.files(grouped, grouped.run.dir))
