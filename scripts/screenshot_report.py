@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Render RUN_DIR/report.html to a PNG with headless Chromium, as a user would see it.
 
-Usage: python scripts/screenshot_report.py RUN_DIR [--out PNG] [--width 1280] [--height 5200]
+Usage: python scripts/screenshot_report.py RUN_DIR [--out PNG] [--width 1280] [--height 5200] [--check-width]
+
+``--check-width`` also fails (exit 1) when the page scrolls horizontally at ``--width``.
 
 Chromium comes from Debian (`apt-get install -y chromium`). It runs with a throw-away profile and every
 background network feature off, so the page is rendered from the local file alone.
@@ -51,20 +53,63 @@ def screenshot(html_file: Path, out: Path, width: int = 1280, height: int = 5200
     return out
 
 
+WIDTH_PROBE = """<script>
+document.addEventListener("DOMContentLoaded", () => {
+  const root = document.documentElement, probe = document.createElement("pre");
+  probe.id = "srd-width-probe";
+  probe.textContent = root.scrollWidth + " " + root.clientWidth;
+  document.body.appendChild(probe);
+});
+</script>"""
+
+
+def page_width(html_file: Path, width: int = 1280, height: int = 900, timeout: float = 120.0) -> tuple[int, int]:
+    """(scrollWidth, clientWidth) of the page's root element in a ``width``-px window: a page without
+    horizontal scrolling has scrollWidth <= clientWidth. The page is copied with a small probe script added
+    (report.html itself holds no script)."""
+    import re
+
+    chromium = find_chromium()
+    if chromium is None:
+        raise FileNotFoundError("no chromium binary found (Debian: apt-get install -y chromium)")
+    page = Path(html_file).read_text(encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix="srd-chromium-") as tmp:
+        probe = Path(tmp) / "probe.html"
+        probe.write_text(page.replace("</body>", WIDTH_PROBE + "</body>", 1), encoding="utf-8")
+        command = [
+            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--hide-scrollbars", f"--user-data-dir={Path(tmp) / 'profile'}", f"--window-size={width},{height}",
+            "--dump-dom", probe.as_uri(),
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    found = re.search(r'<pre id="srd-width-probe">(\d+) (\d+)</pre>', result.stdout)
+    if result.returncode != 0 or found is None:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        raise RuntimeError(f"chromium exited with {result.returncode} without the width probe: {' | '.join(tail)}")
+    return int(found.group(1)), int(found.group(2))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path, help="run directory holding report.html")
     parser.add_argument("--out", type=Path, default=None, help="PNG to write (default: RUN_DIR/report.png)")
     parser.add_argument("--width", type=int, default=1280, help="window width in CSS pixels")
     parser.add_argument("--height", type=int, default=5200, help="window height in CSS pixels")
+    parser.add_argument("--check-width", action="store_true", help="fail when the page scrolls horizontally")
     args = parser.parse_args(argv)
     out = args.out or args.run_dir / "report.png"
     try:
         path = screenshot(args.run_dir / "report.html", out, args.width, args.height)
+        scroll, client = page_width(args.run_dir / "report.html", args.width) if args.check_width else (0, 0)
     except (FileNotFoundError, RuntimeError, subprocess.TimeoutExpired) as exc:
         print(f"screenshot_report: error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
+    if scroll > client:
+        print(f"screenshot_report: the page scrolls horizontally at {args.width} px ({scroll} > {client})",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -13,11 +12,13 @@ from pathlib import Path
 import click
 
 from srd_core.errors import Interrupted, SRDError, Terminated
+from srd_core.signals import stop_on_signals, stop_signal
 
 
 class SRDGroup(click.Group):
     """A click group that turns ``SRDError`` into one clean line and exit code 2, and interrupts into one
-    line saying how to resume (exit 130 for SIGINT, 143 for SIGTERM)."""
+    line saying how to resume (exit 130 for SIGINT, 143 for SIGTERM), printed by the main process only when
+    torchrun started several."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -27,39 +28,64 @@ class SRDGroup(click.Group):
                 raise
             _fail(ctx, f"srd: error: {exc}", exc.exit_code)
         except Interrupted as exc:
-            _fail(ctx, f"srd: {exc}", exc.exit_code)
+            _fail(ctx, f"srd: {exc}", exc.exit_code, main_only=True)
         except (KeyboardInterrupt, Terminated) as exc:
             signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
             _fail(ctx, f"srd: interrupted in {ctx.invoked_subcommand or 'srd'}; rerun the same command to resume",
-                  128 + signum)
+                  128 + signum, main_only=True)
+        except Exception:
+            signum = stop_signal()  # the interrupt, wrapped by a library into an error of its own
+            if signum is None or ctx.find_root().params.get("debug"):
+                raise
+            _fail(ctx, f"srd: interrupted in {ctx.invoked_subcommand or 'srd'}; rerun the same command to resume",
+                  128 + signum, main_only=True)
 
 
-def _fail(ctx: click.Context, line: str, code: int) -> None:
-    """Print ``line`` on stderr, on a line of its own even when a progress bar was drawing, and exit."""
+def _fail(ctx: click.Context, line: str, code: int, main_only: bool = False) -> None:
+    """Print ``line`` on stderr, on a line of its own even when a progress bar was drawing, and exit.
+    ``main_only``: a line every process of a torchrun would print alike comes from rank 0 only."""
     from tqdm import tqdm
 
     for bar in list(getattr(tqdm, "_instances", ())):  # bars left open by the failure: end their lines first
         bar.close()
-    click.echo(line, err=True)
+    if not main_only or os.environ.get("RANK", "0") == "0":
+        click.echo(line, err=True)
     ctx.exit(code)
-
-
-def _sigterm_raises() -> None:
-    """SIGTERM raises ``Terminated`` (training replaces this with checkpoint-then-stop while it runs)."""
-    def on_term(signum, frame) -> None:
-        raise Terminated()
-
-    with contextlib.suppress(ValueError):  # not the main thread
-        signal.signal(signal.SIGTERM, on_term)
 
 
 @click.group(cls=SRDGroup)
 @click.version_option(package_name="srd", prog_name="srd")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on the log.")
-def cli(debug: bool, quiet: bool) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Also the libraries' own notices and progress bars "
+              "(transformers, datasets, tokenizers), silenced by default.")
+def cli(debug: bool, quiet: bool, verbose: bool) -> None:
     """srd: Selective Reflection Distillation for causal language models."""
+    _quiet_libraries(verbose or debug)
     _configure_logging(logging.WARNING if quiet else logging.DEBUG if debug else logging.INFO)
+
+
+QUIET_ENV = {"TRANSFORMERS_VERBOSITY": "error", "DATASETS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+             "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "TRL_EXPERIMENTAL_SILENCE": "1"}
+"""Environment that silences library chatter; set before those libraries load, and inherited by the
+subprocesses srd starts (parallel arms, experiment runs)."""
+VERBOSE_ENV = "SRD_VERBOSE"
+
+
+def _quiet_libraries(verbose: bool) -> None:
+    """Library chatter (weight-loading bars, tokenizer and advisory notices, absl's `Using default tokenizer.`)
+    off unless ``-v``; ``-v`` is passed on to subprocesses through ``SRD_VERBOSE=1``."""
+    if verbose or os.environ.get(VERBOSE_ENV) == "1":
+        os.environ[VERBOSE_ENV] = "1"
+        return
+    for name, value in QUIET_ENV.items():
+        os.environ.setdefault(name, value)
+    logging.getLogger("absl").setLevel(logging.WARNING)  # rouge-score's tokenizer notice
+    if "transformers" in sys.modules:  # already imported (an embedding process): switch it off directly
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
 
 
 def _configure_logging(level: int) -> None:
@@ -132,6 +158,14 @@ def config_presets() -> None:
                    f"{p.max_position_embeddings:>9}")
 
 
+@config_group.command("reference")
+def config_reference() -> None:
+    """Print the Markdown reference of every config field and built-in component param (docs/config-reference.md)."""
+    from srd_core.config_reference import render
+
+    click.echo(render(), nl=False)
+
+
 @config_group.command("schema")
 def config_schema() -> None:
     """Print the JSON Schema of the config file (for editors)."""
@@ -160,14 +194,23 @@ def plugins_command(as_json: bool, show_all: bool) -> None:
 @click.option("--force", is_flag=True, help="Recompute even if curation.jsonl is up to date.")
 def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -> None:
     """Rank the reflected training samples, keep the easiest share and bin them (curation.jsonl)."""
-    from srd_core.curation.curate import CURATION_FILE, curation_summary, run_curation
+    from srd_core.arms import config_for_curation, curate_phase, curation_dir, resolve_arms
+    from srd_core.curation.curate import CURATION_FILE, curation_summary, load_curation, run_curation
+    from srd_core.curation.diagnostics import log_group_table
     from srd_core.pipeline.commands import run_single_phase
     from srd_core.pipeline.lock import run_dir_lock
 
     config = load_checked(config_file, overrides, evaluates=False)
     with run_dir_lock(config.run.dir):
         run_single_phase(config, "curate", lambda: run_curation(config, config.run.dir, force=force))
+        own = {curate_phase(a): a for a in resolve_arms(config).values() if a.curation == a.name}
+        for phase, arm in own.items():  # arms with a curriculum of their own
+            run_single_phase(config, phase, lambda arm=arm: run_curation(
+                config_for_curation(config, arm), config.run.dir, force=force,
+                out_dir=curation_dir(config.run.dir, arm)))
+            click.echo(f"curation of arm {arm.name}: -> {curation_dir(config.run.dir, arm) / CURATION_FILE}")
     summary = curation_summary(config.run.dir)
+    log_group_table(config, load_curation(config.run.dir))
     sizes = "/".join(str(n) for n in summary["bin_sizes"]) or "none"
     vetoed = f", {summary['vetoed']} vetoed by plugins" if summary["vetoed"] else ""
     click.echo(
@@ -202,12 +245,14 @@ def prepare_command(config_file: Path, overrides: tuple[str, ...]) -> None:
 
 @cli.command("evaluate")
 @config_option
-@click.option("--model", "which", default="student", show_default=True, metavar="teacher|student|srd|baseline|PATH",
-              help="Which model: the run's teacher, initial student, SRD or baseline student, or a model directory.")
+@click.option("--model", "which", default="student", show_default=True, metavar="teacher|student|ARM|PATH",
+              help="Which model: the run's teacher, initial student, the student of an arm (srd, baseline, ...), or "
+              "a model directory.")
 @set_option
 def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) -> None:
     """ROUGE-L x100 of a model's answers on the held-out set; the row goes to RUN_DIR/eval.jsonl."""
-    from srd_core.evaluation.evaluate import MODEL_CHOICES, evaluate_run_model, model_location, write_eval_row
+    from srd_core.arms import arm_names
+    from srd_core.evaluation.evaluate import evaluate_run_model, model_location, write_eval_row
     from srd_core.pipeline.commands import run_single_phase
     from srd_core.pipeline.lock import run_dir_lock
 
@@ -219,11 +264,16 @@ def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) 
         return label, result
 
     with run_dir_lock(config.run.dir):
-        if which in MODEL_CHOICES:  # a model of the run: the dependency rule applies
+        if which in ("teacher", "student", *arm_names(config)):  # a model of the run: the dependency rule applies
             phase = f"evaluate_{model_location(config, config.run.dir, which)[0]}"
             label, result = run_single_phase(config, phase, evaluate)[1]
         else:
             label, result = evaluate()
+    from srd_core.models.generation import truncation_notice
+
+    notice = truncation_notice("evaluation", result.prompts_truncated, result.n, config.data.max_prompt_tokens)
+    if notice:
+        logging.getLogger("srd_core").warning(notice)
     spread = f" ± {result.sd:.2f}" if result.protocol == "distillm" else ""
     click.echo(f"{label}: ROUGE-L {result.score:.2f}{spread} on {result.n} samples ({result.protocol})")
     for family, value in result.per_family.items():
@@ -232,8 +282,9 @@ def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) 
 
 @cli.command("evaluate-sets")
 @config_option
-@click.option("--model", "models", multiple=True, type=click.Choice(["teacher", "student", "srd", "baseline"]),
-              help="Model to evaluate (repeatable; default: every model of the run that exists).")
+@click.option("--model", "models", multiple=True, metavar="teacher|student|ARM",
+              help="Model to evaluate: teacher, student or an arm of the run (repeatable; default: every model of "
+              "the run that exists).")
 @set_option
 def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """ROUGE-L x100 of the run's models on every `eval.sets` entry, printed as one table."""
@@ -241,6 +292,12 @@ def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides:
     from srd_core.pipeline.lock import run_dir_lock
 
     config = load_checked(config_file, overrides, evaluates=False, curates=False)  # eval.sets, not data.eval
+    from srd_core.arms import arm_names
+
+    known = ("teacher", "student", *arm_names(config))
+    for model in models:
+        if model not in known:
+            raise SRDError(f"--model {model!r}: expected one of {', '.join(known)}")
     with run_dir_lock(config.run.dir):
         rows = run_eval_sets(config, config.run.dir, list(models) or None)
     click.echo(render_table(rows, list(config.eval.sets)), nl=False)
@@ -285,8 +342,9 @@ def report_command(run_dir: Path) -> None:
 
 @cli.command("train")
 @config_option
-@click.option("--label", type=click.Choice(["srd", "baseline"]), default="srd", show_default=True,
-              help="srd: the curriculum run (needs curation.jsonl for curation pacers); baseline: plain KD.")
+@click.option("--label", default="srd", show_default=True, metavar="ARM",
+              help="The arm to train: srd (the curriculum run; needs its curation for curation pacers), baseline "
+              "(plain KD), or any arm of the config's `arms`.")
 @set_option
 def train_command(config_file: Path, label: str, overrides: tuple[str, ...]) -> None:
     """Distil the teacher into the student; rerunning resumes from the newest checkpoint."""
@@ -295,6 +353,9 @@ def train_command(config_file: Path, label: str, overrides: tuple[str, ...]) -> 
     from srd_core.training.loop import rouge_eval_fn, train
 
     config = load_checked(config_file, overrides, evaluates=None)
+    from srd_core.arms import arm_of
+
+    arm_of(config, label)  # an arm of this run, or one line naming the arms
     eval_fn = rouge_eval_fn(config, config.run.dir) if config.train.eval_every else None
     with run_dir_lock(config.run.dir):
         _, summary = run_single_phase(config, f"train_{label}",
@@ -374,6 +435,13 @@ def _register_plugin_commands() -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    _sigterm_raises()  # here, not in the group: a process embedding the CLI (tests) keeps its own handler
-    _register_plugin_commands()
+    stop_on_signals()  # here, not in the group: a process embedding the CLI (tests) keeps its own handlers
+    try:
+        _register_plugin_commands()
+    except (KeyboardInterrupt, Terminated, Exception):  # before any command started: nothing to resume
+        signum = stop_signal()
+        if signum is None:
+            raise
+        click.echo("srd: interrupted while loading plugins", err=True)
+        sys.exit(128 + signum)
     cli(prog_name="srd")

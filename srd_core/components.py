@@ -6,7 +6,7 @@ Every component is built as ``cls(params)`` where ``params`` is an instance of `
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -129,6 +129,11 @@ class Schedule(Component):
     def check_stages(self, num_stages: int) -> None:
         """Raise ``ValueError`` if this schedule cannot serve ``num_stages`` stages."""
 
+    def for_stages(self, num_stages: int) -> dict[str, Any] | None:
+        """The params that spell this schedule out for ``num_stages`` stages (``stagewise`` given as
+        ``start``/``end`` → ``values``), or None when it needs no change; the config is resolved with them."""
+        return None
+
 
 class KDLoss(Component):
     """A divergence between teacher and student next-token distributions, per token.
@@ -181,6 +186,20 @@ class TeacherSignal(Component):
         raise NotImplementedError
 
 
+class Grouping(Component):
+    """Gives each training sample a group (task family, source dataset, category, cluster).
+
+    Curation reports per-group diagnostics and, with ``curriculum.stratify: true``, applies the
+    selector and the pacer's bins within each group.
+    """
+
+    kind = "grouping"
+
+    def assign(self, samples: Sequence[Sample]) -> list[str]:
+        """Return one group name per sample, in the order given."""
+        raise NotImplementedError
+
+
 class Task(Component):
     """A data source: a generator (synthetic) or a loader (jsonl, MiniLLM, HF datasets)."""
 
@@ -191,6 +210,74 @@ class Task(Component):
         raise NotImplementedError
 
 
+@dataclass
+class StepResponses:
+    """The responses one optimizer step computes its KD term on (the SFT term stays on the ground truth).
+
+    ``source`` says where they came from: ``ground_truth``, ``generated`` (the student sampled them at
+    this step) or ``replay`` (stored by an earlier step). ``items`` holds ``(sample id, response token
+    ids)`` pairs, EOS included when the student stopped; None means the ground-truth responses of the
+    step's own batch.
+    """
+
+    source: str
+    items: list[tuple[str, list[int]]] | None = None
+
+
+GenerateFn = Callable[[Sequence[str]], list[list[int]]]
+"""``generate(sample_ids) -> response token ids``: the current student samples a response for each
+prompt (batched, KV cache, each process its share, gathered); every process must call it together."""
+
+
+class ResponseSource(Component):
+    """Where each step's responses come from: the ground truth, the student's samples, a replay buffer.
+
+    The loop asks ``choose`` once per optimizer step on every process; a source that draws random
+    numbers must draw them from its own stream (seeded by ``start``) so that every process takes the
+    same branch, and ``state_dict`` / ``load_state_dict`` must carry that stream and any buffer through
+    a checkpoint (JSON-serialisable values only). ``generates = False`` marks sources that only ever
+    return the ground truth (a cached teacher signal can score them).
+    """
+
+    kind = "response_source"
+    generates: ClassVar[bool] = True
+
+    def start(self, seed: int) -> None:
+        """Seed the source's random stream for a fresh run."""
+
+    def choose(self, step: int, total: int, ids: Sequence[str], generate: GenerateFn) -> StepResponses:
+        """The responses of 0-based optimizer step ``step`` of ``total``, whose ground-truth batch is ``ids``."""
+        raise NotImplementedError
+
+    def sampling(self) -> dict[str, Any]:
+        """How ``generate`` samples: ``temperature``, ``top_p``, ``top_k``, ``max_new_tokens`` (None: up to
+        data.max_length)."""
+        return {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "max_new_tokens": None}
+
+    def seed_buffer(self, items: Sequence[tuple[str, list[int]]]) -> None:
+        """Add earlier student outputs (the reflection's, for ``seed_from_reflection``); default: ignored."""
+
+    def dev_loss_due(self, step_in_stage: int, steps_per_epoch: int) -> bool:
+        """Whether the loop should report the student's dev loss after this step (``observe_dev_loss``)."""
+        return False
+
+    def observe_dev_loss(self, step: int, loss: float) -> None:
+        """The student's token-mean CE on the dev set's ground truth after ``step`` steps (-1: before training)."""
+
+    def metrics(self) -> dict[str, Any]:
+        """Per-step values for metrics.jsonl (buffer size, threshold, ...)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs (random stream, buffer), JSON-serialisable."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what ``state_dict`` returned."""
+
+
 KIND_BASES: dict[str, type[Component]] = {
-    cls.kind: cls for cls in (DifficultyMetric, Fusion, Selector, Pacer, Schedule, KDLoss, TeacherSignal, Task)
+    cls.kind: cls
+    for cls in (DifficultyMetric, Fusion, Selector, Pacer, Schedule, KDLoss, TeacherSignal, Task, Grouping,
+                ResponseSource)
 }

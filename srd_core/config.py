@@ -7,6 +7,8 @@ A component is written ``{name: rrf, k: 60}``; its params are validated against 
 from __future__ import annotations
 
 import copy
+import math
+import re
 from pathlib import Path, PurePath
 from typing import Annotated, Any, Literal
 
@@ -15,6 +17,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic_core import PydanticCustomError
 
 from srd_core.errors import ConfigError, PluginError
+from srd_core.limits import (
+    MAX_BATCH,
+    MAX_CHECKPOINTS,
+    MAX_EPOCHS,
+    MAX_HEADS,
+    MAX_KD_CHUNK,
+    MAX_LAYERS,
+    MAX_MINUTES,
+    MAX_RECORD_BYTES,
+    MAX_SAMPLES,
+    MAX_STEPS,
+    MAX_TOKENS,
+    MAX_VOCAB,
+    MAX_WIDTH,
+)
 from srd_core.registry import format_validation_error, number_problem
 
 
@@ -64,8 +81,8 @@ class RunConfig(Strict):
     output_dir: Path = Field(Path("runs"), description="Parent directory of run directories.")
     seed: int = Field(0, ge=0, lt=2**32, description="Global seed (data order, initialisation, sampling).")
     parallel_arms: bool = Field(
-        False, description="Train the SRD and baseline arms at once, one process each with the CPU threads "
-        "split (single-process runs only; on a small CPU machine both finish sooner).")
+        False, description="Train the arms (SRD and the baseline, or those of `arms`) at once, one process each with "
+        "the CPU threads split (single-process runs only; on a small CPU machine they finish sooner).")
 
     @field_validator("name")
     @classmethod
@@ -92,8 +109,8 @@ class RunConfig(Strict):
 
 
 class LoraConfig(Strict):
-    r: int = Field(8, ge=1, description="LoRA rank.")
-    alpha: int = Field(16, ge=1, description="LoRA alpha.")
+    r: int = Field(8, ge=1, le=MAX_WIDTH, description=f"LoRA rank (≤ {MAX_WIDTH:,}).")
+    alpha: int = Field(16, ge=1, le=MAX_WIDTH, description=f"LoRA alpha (≤ {MAX_WIDTH:,}).")
     dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout.")
     target_modules: list[str] | str = Field("all-linear", description="Modules that get adapters.")
     merge_at_end: bool = Field(
@@ -122,11 +139,18 @@ class DataConfig(Strict):
     eval: ComponentSpec | None = Field(None, description="Task that provides held-out samples.")
     dev: ComponentSpec | None = Field(None, description="Task whose eval split is the dev set of "
                                       "train.select_best (default: data.train's eval split, when data.eval is set).")
-    max_prompt_tokens: int = Field(256, ge=1, description="Prompts longer than this are cut from the left.")
-    max_length: int = Field(512, ge=2, description="Prompt + response token limit.")
-    limit_train: int | None = Field(None, ge=1, description="Use only the first N training samples.")
-    limit_eval: int | None = Field(None, ge=1, description="Use only the first N eval samples.")
+    max_prompt_tokens: int = Field(256, ge=1, le=MAX_TOKENS, description="Prompts longer than this are cut from "
+                                   f"the left (≤ {MAX_TOKENS:,}).")
+    max_length: int = Field(512, ge=2, le=MAX_TOKENS, description=f"Prompt + response token limit (≤ {MAX_TOKENS:,}).")
+    limit_train: int | None = Field(None, ge=1, le=MAX_SAMPLES, description="Use only the first N training samples "
+                                     f"(≤ {MAX_SAMPLES:,}).")
+    limit_eval: int | None = Field(None, ge=1, le=MAX_SAMPLES, description="Use only the first N eval samples "
+                                    f"(≤ {MAX_SAMPLES:,}).")
     on_bad_sample: Literal["stop", "skip"] = Field("stop", description="Invalid sample: stop, or skip and count.")
+    max_record_bytes: int = Field(
+        2**20, ge=1, le=MAX_RECORD_BYTES, description="Longest line of a jsonl data file, in bytes (1 MiB; "
+        f"≤ {MAX_RECORD_BYTES:,}): a longer record is a bad sample naming file and line, read no further "
+        "(records nested deeper than 32 levels are too).")
 
     @model_validator(mode="after")
     def _room_for_response(self) -> DataConfig:
@@ -137,15 +161,17 @@ class DataConfig(Strict):
 
 
 class ReflectionConfig(Strict):
-    batch_size: int = Field(16, ge=1, description="Prompts generated per batch.")
-    max_new_tokens: int = Field(256, ge=1, description="Generation length limit.")
+    batch_size: int = Field(16, ge=1, le=MAX_BATCH, description=f"Prompts generated per batch (≤ {MAX_BATCH:,}).")
+    max_new_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, description="Generation length limit (null: from "
+                                       "the data, the longest training reference in tokens × 1.25 + 8, at most 256; "
+                                       f"≤ {MAX_TOKENS:,}).")
     do_sample: bool = Field(False, description="Sample instead of greedy decoding.")
     temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
-    top_k: int = Field(0, ge=0, description="Top-k sampling (0 = off).")
+    top_k: int = Field(0, ge=0, le=MAX_VOCAB, description=f"Top-k sampling (0 = off; ≤ {MAX_VOCAB:,}).")
     bucket_by_length: bool = Field(True, description="Batch prompts of similar length together.")
-    no_repeat_ngram_size: int = Field(0, ge=0, description="Never repeat an n-gram of this size (0 = off; "
-                                      "the official SRD scripts use 6).")
+    no_repeat_ngram_size: int = Field(0, ge=0, le=MAX_TOKENS, description="Never repeat an n-gram of this size "
+                                      f"(0 = off; the official SRD scripts use 6; ≤ {MAX_TOKENS:,}).")
     ce_exclude_eos: bool = Field(False, description="Leave the response's EOS token out of the reflection CE "
                                  "(the official SRD code does).")
 
@@ -161,28 +187,38 @@ class CurriculumConfig(Strict):
     tie_break: Literal["data_order", "chained"] = Field(
         "data_order", description="Rank ties: data_order (each sort starts from data order) or chained (each "
         "sort is stable over the previous one's order, as the official rank.py).")
+    groups: ComponentSpec = Field(
+        default_factory=lambda: spec("none"), description="Grouping of the training samples (none: one group; "
+        "field: a sample field such as the task family; kmeans: clusters of the prompts).")
+    stratify: bool = Field(
+        False, description="Apply the selector and the pacer's bins within each group and merge bin b of every "
+        "group into stage b (false: one global ranking, the official algorithm).")
 
 
 class SelectBestConfig(Strict):
     """Keep the best checkpoint of each stage by dev ROUGE-L; the next stage starts from it (official SRD)."""
 
     enabled: bool = Field(False, description="Select each stage's weights by dev ROUGE-L (false: the last).")
-    every: int = Field(0, ge=0, description="Evaluate the dev set every N steps of a stage (0: at every epoch "
-                       "end, as the official --eval-interval); the stage's last step is always evaluated.")
+    every: int = Field(0, ge=0, le=MAX_STEPS, description="Evaluate the dev set every N steps of a stage (0: at "
+                       "every epoch end, as the official --eval-interval); the stage's last step is always "
+                       f"evaluated (≤ {MAX_STEPS:,}).")
     sample: bool = Field(False, description="Sample at T = 1 (top-p 1, no top-k, seed run.seed) as the official "
                          "dev evaluation; false: greedy.")
-    no_repeat_ngram_size: int = Field(0, ge=0, description="n-gram blocking of the dev generation (the official "
-                                      "dev evaluation sets none).")
-    max_samples: int | None = Field(None, ge=1, description="Use the first N dev samples only.")
+    no_repeat_ngram_size: int = Field(0, ge=0, le=MAX_TOKENS, description="n-gram blocking of the dev generation "
+                                      f"(the official dev evaluation sets none; ≤ {MAX_TOKENS:,}).")
+    max_samples: int | None = Field(None, ge=1, le=MAX_SAMPLES, description="Use the first N dev samples only "
+                                     f"(≤ {MAX_SAMPLES:,}).")
 
 
 class TrainConfig(Strict):
     kd_loss: ComponentSpec = Field(default_factory=lambda: spec("fkl"), description="KD divergence.")
     temperature: ComponentSpec = Field(
-        default_factory=lambda: spec("stagewise", values=[1.0, 1.5, 2.0]), description="Temperature schedule."
+        default_factory=lambda: spec("stagewise", start=1.0, end=2.0), description="Temperature schedule "
+        "(default: 1 → 2 spread over the pacer's stages; 1, 1.5, 2 with 3 bins)."
     )
     sft_weight: ComponentSpec = Field(
-        default_factory=lambda: spec("stagewise", values=[0.3, 0.2, 0.1]), description="SFT weight schedule."
+        default_factory=lambda: spec("stagewise", start=0.3, end=0.1), description="SFT weight schedule "
+        "(default: 0.3 → 0.1 spread over the pacer's stages; 0.3, 0.2, 0.1 with 3 bins)."
     )
     scale_kd_by_t2: bool | Literal["official"] = Field(
         False, description="Multiply the KD term by T² (Hinton et al.); official: only for the losses the official "
@@ -190,6 +226,9 @@ class TrainConfig(Strict):
     teacher_signal: ComponentSpec = Field(
         default_factory=lambda: spec("online"), description="Teacher side of KD: online, or a cache (full, topk)."
     )
+    responses: ComponentSpec = Field(
+        default_factory=lambda: spec("ground_truth"), description="Where each step's KD responses come from: "
+        "ground_truth, on_policy (GKD), adaptive (DistiLLM's replay buffer), mixed; SFT stays on the ground truth.")
     kd_fp32_heads: bool = Field(True, description="LM heads and KD loss in fp32 under any autocast dtype.")
     lr: float = Field(1e-4, gt=0, le=1, description="Peak learning rate (AdamW).")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
@@ -197,25 +236,31 @@ class TrainConfig(Strict):
     lr_scheduler: Literal["cosine", "linear", "constant"] = Field("cosine", description="LR decay after warmup.")
     warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Share of (stage) steps spent warming up.")
     min_lr_ratio: float = Field(0.0, ge=0, le=1, description="Final LR as a share of the peak.")
-    batch_size: int = Field(8, ge=1, description="Samples per device per micro-batch.")
-    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    batch_size: int = Field(8, ge=1, le=MAX_BATCH, description=f"Samples per device per micro-batch (≤ {MAX_BATCH:,}).")
+    grad_accum: int = Field(1, ge=1, le=MAX_BATCH, description=f"Micro-batches per optimizer step (≤ {MAX_BATCH:,}).")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm (null = off).")
     mixed_precision: Literal["no", "bf16", "fp16"] = Field("no", description="Autocast for the student "
                                                             "(an unquoted `no`, which YAML reads as false, is no).")
     gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
     reset_optimizer_per_stage: bool = Field(True, description="Fresh optimizer and LR schedule each stage.")
     kd_chunk_size: int = Field(
-        128, ge=1, description="Response tokens per chunk of the vocabulary loss (128: ≤0.25× full-logit memory)."
+        128, ge=1, le=MAX_KD_CHUNK, description="Response tokens per chunk of the vocabulary loss (128: ≤0.25× "
+        f"full-logit memory; ≤ {MAX_KD_CHUNK:,})."
     )
-    checkpoint_every: int = Field(0, ge=0, description="Checkpoint every N steps (0: at stage ends only).")
+    checkpoint_every: int = Field(0, ge=0, le=MAX_STEPS, description="Checkpoint every N steps (0: at stage ends "
+                                  f"only; ≤ {MAX_STEPS:,}).")
     checkpoint_minutes: float = Field(
-        10.0, ge=0, description="Also checkpoint when this many minutes passed since the last one (0: off), so "
-        "a kill loses little.")
-    keep_checkpoints: int = Field(2, ge=1, description="Keep only the newest N checkpoints.")
-    log_every: int = Field(10, ge=1, description="Write metrics.jsonl every N optimizer steps.")
-    eval_every: int = Field(0, ge=0, description="Evaluate every N steps during training (0: off).")
+        10.0, ge=0, le=MAX_MINUTES, description="Also checkpoint when this many minutes passed since the last one "
+        f"(0: off; ≤ {MAX_MINUTES:,}), so a kill loses little.")
+    keep_checkpoints: int = Field(2, ge=1, le=MAX_CHECKPOINTS, description="Keep only the newest N checkpoints "
+                                  f"(≤ {MAX_CHECKPOINTS:,}).")
+    log_every: int = Field(10, ge=1, le=MAX_STEPS, description="Write metrics.jsonl every N optimizer steps "
+                           f"(≤ {MAX_STEPS:,}).")
+    eval_every: int = Field(0, ge=0, le=MAX_STEPS, description="Evaluate every N steps during training (0: off; "
+                            f"≤ {MAX_STEPS:,}).")
     on_nonfinite: Literal["stop", "skip"] = Field("stop", description="Non-finite loss: stop or skip batch.")
-    max_steps: int | None = Field(None, ge=1, description="Hard cap on optimizer steps (debugging).")
+    max_steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="Hard cap on optimizer steps (debugging; "
+                                   f"≤ {MAX_STEPS:,}).")
     log_with: list[Literal["tensorboard", "wandb", "mlflow", "trackio", "comet_ml", "aim", "clearml", "dvclive",
                            "swanlab"]] = Field(
         default_factory=list, description="Experiment trackers (Accelerate's) that get losses, T, SFT weight, LR, "
@@ -243,17 +288,47 @@ class BaselineConfig(Strict):
         "pacer epochs, as the paper compares).")
 
 
+ARM_NAME = r"^[a-z][a-z0-9_]*$"
+RESERVED_ARM_NAMES = frozenset({"teacher", "student", "student_init", "prepared", "provenance", "plots",
+                                "trackers", "teacher_cache", "checkpoints"})
+"""Names an arm cannot take: evaluated models other than arms, and run-dir entries other than an arm's folder."""
+ARM_TEMPLATES = ("srd", "baseline")
+"""What an arm starts from besides another arm: ``srd`` (the curriculum and train sections) or ``baseline``."""
+
+
+class ArmConfig(Strict):
+    """One training arm of a run: where it starts from and what it changes (unset fields are inherited)."""
+
+    like: str | None = Field(
+        None, description="Start from this arm of `arms`, or from a template: srd (curriculum.pacer, "
+        "train.temperature, train.sft_weight, train.teacher_signal) or baseline (the baseline section). Default: "
+        "the template named like the arm if there is one, else the srd template.")
+    pacer: ComponentSpec | None = Field(None, description="Data pacing (a curation-using pacer trains on the arm's "
+                                        "curation).")
+    temperature: ComponentSpec | None = Field(None, description="Temperature schedule.")
+    sft_weight: ComponentSpec | None = Field(None, description="SFT weight schedule.")
+    teacher_signal: ComponentSpec | None = Field(None, description="Teacher side of KD: online, or a cache.")
+    curriculum: dict[str, Any] = Field(
+        default_factory=dict, description="Curriculum fields that differ for this arm (e.g. {stratify: true}); an arm "
+        "whose curriculum differs from the curriculum section gets its own curation, curation-<arm>/.")
+    match_steps_of: str | None = Field(
+        None, description="Train as many optimizer steps as this arm (the equal-compute reading), its epochs "
+        "rescaled; its own LR schedule over those steps.")
+
+
 class EvalConfig(Strict):
-    max_new_tokens: int = Field(256, ge=1, description="Generation length limit.")
-    batch_size: int = Field(16, ge=1, description="Prompts generated per batch.")
+    max_new_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, description="Generation length limit (null: from "
+                                       f"the data, as reflection.max_new_tokens; ≤ {MAX_TOKENS:,}).")
+    batch_size: int = Field(16, ge=1, le=MAX_BATCH, description=f"Prompts generated per batch (≤ {MAX_BATCH:,}).")
     protocol: Literal["greedy", "distillm"] = Field(
         "greedy", description="greedy, or DistiLLM/SRD sampling (T=1, several seeds, mean and sd)."
     )
     seeds: list[Annotated[int, Field(ge=0, lt=2**32)]] = Field(
         default_factory=lambda: [10, 20, 30, 40, 50], min_length=1, description="Seeds (distillm).")
-    max_samples: int | None = Field(None, ge=1, description="Evaluate on the first N samples only.")
-    no_repeat_ngram_size: int = Field(0, ge=0, description="Never repeat an n-gram of this size (0 = off; "
-                                      "the official SRD scripts use 6).")
+    max_samples: int | None = Field(None, ge=1, le=MAX_SAMPLES, description="Evaluate on the first N samples only "
+                                     f"(≤ {MAX_SAMPLES:,}).")
+    no_repeat_ngram_size: int = Field(0, ge=0, le=MAX_TOKENS, description="Never repeat an n-gram of this size "
+                                      f"(0 = off; the official SRD scripts use 6; ≤ {MAX_TOKENS:,}).")
     with_greedy: bool = Field(False, description="distillm: also score one greedy pass (the row's `greedy`).")
     sets: dict[str, ComponentSpec] = Field(
         default_factory=dict,
@@ -265,49 +340,74 @@ class EvalConfig(Strict):
 class ReportConfig(Strict):
     enabled: bool = Field(True, description="Write report.html and PNG plots.")
     title: str | None = Field(None, description="Report title (default: the run name).")
+    warn_group_kept: float = Field(
+        0.75, ge=0, le=1, description="Warn when a group keeps less than this share of the overall kept share "
+        "(0: never); see docs/curation-groups.md.")
+    warn_group_passes: float = Field(
+        0.75, ge=0, le=1, description="Warn when SRD's training passes over a group, relative to the baseline's, "
+        "fall below this share of the same ratio over all samples (0: never).")
 
 
 class PresetOverrides(Strict):
     """Size fields that replace a preset's defaults (unset fields keep the preset's value)."""
 
-    hidden_size: int | None = Field(None, ge=8, description="Hidden size (divisible by num_heads).")
-    num_layers: int | None = Field(None, ge=1, description="Number of transformer layers.")
-    num_heads: int | None = Field(None, ge=1, description="Attention heads.")
-    num_kv_heads: int | None = Field(None, ge=1, description="Key/value heads (default: num_heads).")
-    intermediate_size: int | None = Field(None, ge=1, description="MLP inner size.")
+    hidden_size: int | None = Field(None, ge=8, le=MAX_WIDTH, description="Hidden size (divisible by num_heads; "
+                                     f"≤ {MAX_WIDTH:,}).")
+    num_layers: int | None = Field(None, ge=1, le=MAX_LAYERS, description="Number of transformer layers "
+                                    f"(≤ {MAX_LAYERS:,}).")
+    num_heads: int | None = Field(None, ge=1, le=MAX_HEADS, description=f"Attention heads (≤ {MAX_HEADS:,}).")
+    num_kv_heads: int | None = Field(None, ge=1, le=MAX_HEADS, description="Key/value heads (default: num_heads; "
+                                      f"≤ {MAX_HEADS:,}).")
+    intermediate_size: int | None = Field(None, ge=1, le=MAX_WIDTH, description=f"MLP inner size (≤ {MAX_WIDTH:,}).")
     tie_word_embeddings: bool | None = Field(None, description="Share input and output embeddings.")
-    max_position_embeddings: int | None = Field(None, ge=2, description="Longest sequence the model accepts.")
+    max_position_embeddings: int | None = Field(None, ge=2, le=MAX_TOKENS, description="Longest sequence the model "
+                                                 f"accepts (≤ {MAX_TOKENS:,}).")
 
 
 class SFTConfig(Strict):
     """Supervised fine-tuning of a preset model on the training samples (cross-entropy on responses)."""
 
-    steps: int = Field(300, ge=0, description="Optimizer steps (0: keep the random initialisation).")
-    batch_size: int = Field(32, ge=1, description="Samples per step.")
+    steps: int = Field(300, ge=0, le=MAX_STEPS, description="Optimizer steps; with `epochs`, at most this many (0: "
+                       f"keep the random initialisation; ≤ {MAX_STEPS:,}).")
+    epochs: float | None = Field(None, gt=0, le=MAX_EPOCHS, description="Epochs over the training samples, capped at "
+                                 "`steps`, so that small data trains for seconds (null: exactly `steps` steps; "
+                                 f"≤ {MAX_EPOCHS:,}).")
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH, description=f"Samples per step (≤ {MAX_BATCH:,}).")
     lr: float = Field(1e-3, gt=0, le=1, description="Peak learning rate (AdamW, cosine decay).")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps spent warming up.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm (null = off).")
 
+    def steps_for(self, samples: int) -> int:
+        """Optimizer steps on ``samples`` training samples: ``epochs`` of them capped at ``steps``, or ``steps``."""
+        if self.epochs is None or self.steps == 0:
+            return self.steps
+        return max(1, min(self.steps, math.ceil(self.epochs * samples / self.batch_size)))
+
 
 class StudentLMConfig(SFTConfig):
     """Language-model pretraining of the preset student before its warm start (next-token loss on every token)."""
 
-    steps: int = Field(600, ge=1, description="Optimizer steps.")
+    steps: int = Field(400, ge=1, le=MAX_STEPS, description=f"Optimizer steps; with `epochs`, at most this many "
+                       f"(≤ {MAX_STEPS:,}).")
     corpus: Literal["separate", "joined"] = Field(
-        "separate", description="The text: `separate` (each prompt and each response its own document, so the "
-        "prompt-to-answer format is never seen) or `joined` (prompt then response, one document).")
+        "joined", description="The text: `joined` (each prompt followed by its response, one document) or "
+        "`separate` (each prompt and each response its own document, so the prompt-to-answer format is never "
+        "seen; measured to leave the demo student's answers ungraded, docs/performance.md).")
 
 
 class PrepareConfig(Strict):
     """The `prepare` phase for `preset` models: tokenizer, teacher SFT, student warm start."""
 
-    vocab_size: int = Field(1024, ge=300, description="BPE vocabulary size (trained on the training data).")
+    vocab_size: int = Field(1024, ge=300, le=MAX_VOCAB, description="BPE vocabulary size (trained on the training "
+                            f"data; ≤ {MAX_VOCAB:,}).")
     teacher_arch: PresetOverrides = Field(default_factory=PresetOverrides, description="Teacher size overrides.")
     student_arch: PresetOverrides = Field(default_factory=PresetOverrides, description="Student size overrides.")
-    teacher_sft: SFTConfig = Field(default_factory=lambda: SFTConfig(steps=300), description="Teacher SFT.")
+    teacher_sft: SFTConfig = Field(default_factory=lambda: SFTConfig(steps=300, epochs=10.0),
+                                   description="Teacher SFT (default: 10 epochs, at most 300 steps).")
     student_sft: SFTConfig = Field(
-        default_factory=lambda: SFTConfig(steps=40), description="Student SFT warm start (short, as DistiLLM/SRD)."
+        default_factory=lambda: SFTConfig(steps=40, epochs=5.0), description="Student SFT warm start (short, as "
+        "DistiLLM/SRD; default: 5 epochs, at most 40 steps)."
     )
     student_lm: StudentLMConfig | None = Field(
         None, description="Pretrain the preset student as a language model on the training text before its warm "
@@ -330,6 +430,45 @@ class SRDConfig(Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     prepare: PrepareConfig = Field(default_factory=PrepareConfig, description="Training of `preset` models.")
+    arms: dict[str, ArmConfig] | None = Field(
+        None, description="The arms the run trains, in order (default: srd, and baseline unless baseline.enabled is "
+        "false). Each starts from `like` and changes what it sets; see docs/arms.md.")
+
+    @model_validator(mode="after")
+    def _arms_refer_to_arms(self) -> SRDConfig:
+        if self.arms is None:
+            return self
+        if not self.arms:
+            raise PydanticCustomError("arms", "arms: list at least one arm (or leave arms out)")
+        import re
+
+        for name, arm in self.arms.items():
+            if not re.match(ARM_NAME, name) or name in RESERVED_ARM_NAMES:
+                raise PydanticCustomError("arms", "arms.{name}: an arm name is lowercase letters, digits and _, "
+                                          "starting with a letter, and not one of {reserved}",
+                                          {"name": name, "reserved": ", ".join(sorted(RESERVED_ARM_NAMES))})
+            if arm.like is not None and arm.like not in self.arms and arm.like not in ARM_TEMPLATES:
+                raise PydanticCustomError("arms", "arms.{name}.like: {like} is neither an arm of arms ({arms}) nor "
+                                          "a template (srd, baseline)",
+                                          {"name": name, "like": repr(arm.like), "arms": ", ".join(self.arms)})
+            target = arm.match_steps_of
+            if target is not None and (target not in self.arms or target == name):
+                raise PydanticCustomError("arms", "arms.{name}.match_steps_of: {target} is not another arm of "
+                                          "arms ({arms})",
+                                          {"name": name, "target": repr(target), "arms": ", ".join(self.arms)})
+            try:
+                CurriculumConfig.model_validate({**self.curriculum.model_dump(mode="json"), **arm.curriculum})
+            except ValidationError as exc:
+                raise PydanticCustomError("arms", "arms.{name}.curriculum.{detail}", {
+                    "name": name, "detail": format_validation_error(exc)}) from None
+        for name in self.arms:  # a `like` chain ends at a template
+            seen = [name]
+            while (nxt := _like_target(self.arms, seen[-1])) is not None:
+                if nxt in seen:
+                    raise PydanticCustomError("arms", "arms.{name}.like: the chain {chain} loops",
+                                              {"name": name, "chain": " → ".join([*seen, nxt])})
+                seen.append(nxt)
+        return self
 
     @model_validator(mode="after")
     def _dev_split_for_select_best(self) -> SRDConfig:
@@ -341,6 +480,12 @@ class SRDConfig(Strict):
         return self
 
 
+def _like_target(arms: dict[str, ArmConfig], name: str) -> str | None:
+    """The arm of ``arms`` that arm ``name`` starts from, or ``None`` when it starts from a template."""
+    like = arms[name].like
+    return like if like is not None and like in arms and like != name else None
+
+
 # Where component specs live in the config, with their kind.
 COMPONENT_FIELDS: list[tuple[tuple[str, ...], str]] = [
     (("data", "train"), "task"),
@@ -349,10 +494,12 @@ COMPONENT_FIELDS: list[tuple[tuple[str, ...], str]] = [
     (("curriculum", "fusion"), "fusion"),
     (("curriculum", "selector"), "selector"),
     (("curriculum", "pacer"), "pacer"),
+    (("curriculum", "groups"), "grouping"),
     (("train", "kd_loss"), "kd_loss"),
     (("train", "temperature"), "schedule"),
     (("train", "sft_weight"), "schedule"),
     (("train", "teacher_signal"), "teacher_signal"),
+    (("train", "responses"), "response_source"),
     (("baseline", "teacher_signal"), "teacher_signal"),
     (("baseline", "pacer"), "pacer"),
     (("baseline", "temperature"), "schedule"),
@@ -372,6 +519,23 @@ def _component_slots(config: SRDConfig):
         yield f"curriculum.metrics.{i}", "difficulty_metric", config.curriculum.metrics, i
     for name in config.eval.sets:
         yield f"eval.sets.{name}", "task", config.eval.sets, name
+    for name, arm in (config.arms or {}).items():
+        for role, kind in ARM_COMPONENTS:
+            if getattr(arm, role) is not None:
+                yield f"arms.{name}.{role}", kind, arm, role
+        for key, value in arm.curriculum.items():  # components among the curriculum overrides
+            kind = dict(COMPONENT_FIELDS).get(("curriculum", key))
+            if kind is not None and value is not None:
+                arm.curriculum[key] = ComponentSpec.model_validate(value)
+                yield f"arms.{name}.curriculum.{key}", kind, arm.curriculum, key
+            elif key == "metrics" and isinstance(value, list):
+                arm.curriculum[key] = [ComponentSpec.model_validate(v) for v in value]
+                for i, _ in enumerate(value):
+                    yield f"arms.{name}.curriculum.metrics.{i}", "difficulty_metric", arm.curriculum[key], i
+
+
+ARM_COMPONENTS = (("pacer", "pacer"), ("temperature", "schedule"), ("sft_weight", "schedule"),
+                  ("teacher_signal", "teacher_signal"))
 
 
 def resolve_components(config: SRDConfig) -> SRDConfig:
@@ -395,6 +559,33 @@ def resolve_components(config: SRDConfig) -> SRDConfig:
             owner[key] = resolved
         else:
             setattr(owner, key, resolved)
+    return _spread_schedules(config, registry)
+
+
+# Each schedule slot and the pacer whose stages it spans.
+SCHEDULE_PACERS: list[tuple[str, str, str]] = [
+    ("train", "temperature", "curriculum.pacer"), ("train", "sft_weight", "curriculum.pacer"),
+    ("baseline", "temperature", "baseline.pacer"), ("baseline", "sft_weight", "baseline.pacer"),
+]
+
+
+def _spread_schedules(config: SRDConfig, registry) -> SRDConfig:
+    """Spell every schedule out for its pacer's stage count (``Schedule.for_stages``): ``stagewise`` given
+    as ``start``/``end`` (the default) becomes one value per stage, so the default follows ``num_bins`` and
+    the resolved config (what provenance records) holds the values trained with."""
+    for section, role, pacer_path in SCHEDULE_PACERS:
+        pacer_spec = getattr(config, pacer_path.split(".")[0]).pacer
+        stages = registry.build("pacer", pacer_spec.name, pacer_spec.params).planned_stages()
+        current: ComponentSpec = getattr(getattr(config, section), role)
+        if stages is None:
+            continue
+        params = registry.build("schedule", current.name, current.params).for_stages(stages)
+        if params is not None:
+            try:
+                registry.validate_params("schedule", current.name, params)
+            except PluginError as exc:
+                raise ConfigError(f"{section}.{role}: {exc}") from None
+            setattr(getattr(config, section), role, ComponentSpec(name=current.name, **params))
     return config
 
 
@@ -435,6 +626,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     """
     data = copy.deepcopy(raw)
     defaulted: dict[tuple[str, ...], set[str]] = {}  # spec path → default params no override has set
+    default_params: dict[tuple[str, ...], set[str]] = {}  # spec path → every param of the default spec
 
     def descend(parent: Any, key: str | int, path: tuple[str, ...]) -> Any:
         if isinstance(parent, dict) and key not in parent:
@@ -444,6 +636,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             for spec_path, spec in specs:
                 if "name" in spec:
                     defaulted[spec_path] = set(spec) - {"name"}
+                    default_params[spec_path] = set(spec) - {"name"}
         if isinstance(parent[key], str) and _is_component_path(path):  # `kd_loss: fkl` given a param
             parent[key] = {"name": parent[key]}
         return parent[key]
@@ -451,7 +644,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     def assign(parent: Any, key: str | int, path: tuple[str, ...], value: Any) -> None:
         parent_path = path[:-1]
         if parent_path in defaulted:
-            if key == "name" and value != parent.get("name"):
+            if (key == "name" and value != parent.get("name")) or str(key) not in default_params[parent_path]:
+                # a new component, or the default one spelled another way (`values` for `start`/`end`)
                 for param in defaulted.pop(parent_path):
                     parent.pop(param, None)
             else:
@@ -465,7 +659,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE")
         key, value_text = item.split("=", 1)
         try:
-            value = yaml.safe_load(value_text)
+            value = yaml.load(value_text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: YAML 1.2 floats
+        except _DuplicateKey as exc:
+            raise ConfigError(f"--set {key}: duplicate key {exc.key!r}") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"--set {key}: value is not valid YAML ({exc.__class__.__name__})") from None
         parts = tuple(key.strip().split("."))
@@ -488,7 +684,16 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """``SafeLoader`` that refuses a key written twice in one mapping (PyYAML keeps the last silently)."""
+    """``SafeLoader`` that refuses a key written twice in one mapping (PyYAML keeps the last silently) and reads
+    floats as YAML 1.2 does: ``3e-4``, ``1e5`` and ``.5`` are numbers (PyYAML's 1.1 rules want a dot and a
+    signed exponent, and make strings of them)."""
+
+
+_YAML12_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+"""A float of the YAML 1.2 core schema (``.inf`` / ``.nan`` PyYAML already reads). Integers match too, but the
+int resolver comes first; this one only decides what the 1.1 rules leave a string."""
+
+_UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML12_FLOAT, list("-+.0123456789"))
 
 
 def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -551,7 +756,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> SRDConf
         config = SRDConfig.model_validate(raw)
         return resolve_components(config)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {format_validation_error(exc)}") from None
+        raise ConfigError(f"{path}: {format_validation_error(exc, model=SRDConfig)}") from None
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
@@ -561,7 +766,7 @@ def config_from_dict(raw: dict[str, Any]) -> SRDConfig:
     try:
         return resolve_components(SRDConfig.model_validate(raw))
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc)) from None
+        raise ConfigError(format_validation_error(exc, model=SRDConfig)) from None
 
 
 def dump_config(config: SRDConfig) -> str:

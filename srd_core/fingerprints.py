@@ -54,6 +54,13 @@ class HashCache:
         self.dirty = True
         return value
 
+    def remember(self, path: str | Path, digest: str) -> None:
+        """Record the SHA-256 of a file just written (the caller hashed its bytes while writing them)."""
+        key = str(Path(path).resolve())
+        stat = os.stat(key)
+        self.entries[key] = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, digest]
+        self.dirty = True
+
     def content_hash(self, path: str | Path) -> str | None:
         """Hash of a file, or of every file under a directory; ``None`` when ``path`` does not exist."""
         path = Path(path)
@@ -95,13 +102,14 @@ def _show(value: Any) -> str:
 def first_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
     """The first input whose value differs, as ``"train.lr 0.001 → 0.05"`` (``None`` if all match).
 
-    Keys starting with ``"file "`` hold content hashes and are reported as changed, not by value.
+    Keys starting with ``"file "`` or ``"code of "`` hold content hashes and are reported as changed, not by
+    value (``"code of kd_loss 'fkl' changed"``).
     """
     for key, value in new.items():
         if key in old and old[key] == value:
             continue
-        if key.startswith("file "):
-            what = key[len("file "):]
+        if key.startswith(("file ", "code of ")):
+            what = key[len("file "):] if key.startswith("file ") else key
             if value is None:
                 return f"{what} is missing"
             return f"{what} changed" if key in old and old[key] is not None else f"{what} is new"

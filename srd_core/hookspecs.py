@@ -57,6 +57,24 @@ def register_tasks(register):
 
 
 @hookspec
+def register_groupings(register):
+    """Register ``grouping`` components: ``assign(samples)`` gives each training sample a group name.
+
+    A grouping subclasses ``srd_core.components.Grouping``; ``curriculum.groups`` picks one, and
+    ``curriculum.stratify: true`` applies the selector and the pacer's bins within each group.
+    """
+
+
+@hookspec
+def register_response_sources(register):
+    """Register ``response_source`` components: where each training step's responses come from.
+
+    A source subclasses ``srd_core.components.ResponseSource`` (ground truth, the student's own samples,
+    a replay buffer of them); it is chosen by ``train.responses``.
+    """
+
+
+@hookspec
 def register_commands(cli):
     """Add subcommands to the ``srd`` click group ``cli``."""
 

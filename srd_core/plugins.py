@@ -32,6 +32,8 @@ KIND_HOOKS: dict[str, str] = {
     "kd_loss": "register_kd_losses",
     "teacher_signal": "register_teacher_signals",
     "task": "register_tasks",
+    "grouping": "register_groupings",
+    "response_source": "register_response_sources",
 }
 assert set(KIND_HOOKS) == set(KINDS)
 

@@ -24,7 +24,9 @@ KIND_LABELS: dict[str, str] = {
     "schedule": "schedule",
     "kd_loss": "KD loss",
     "teacher_signal": "teacher signal",
+    "response_source": "response source",
     "task": "task",
+    "grouping": "grouping",
 }
 
 
@@ -97,10 +99,12 @@ class Registry:
             problem = number_problem(value, fields[key].annotation) if key in fields else None
             if problem:
                 raise PluginError(f"{kind} {name!r}: {key}: {problem} (got {value!r})")
+            if isinstance(value, float) and not math.isfinite(value):  # before the bounds, which would name inf
+                raise PluginError(f"{kind} {name!r}: {key}: must be a finite number (got {value})")
         try:
             validated = entry.cls.Params.model_validate(params)
         except ValidationError as exc:
-            raise PluginError(format_validation_error(exc, prefix=f"{kind} {name!r}")) from None
+            raise PluginError(format_validation_error(exc, prefix=f"{kind} {name!r}", model=entry.cls.Params)) from None
         for where, value in _floats(validated.model_dump()):
             if not math.isfinite(value):
                 raise PluginError(f"{kind} {name!r}: {where}: must be a finite number (got {value})")
@@ -140,15 +144,16 @@ def _number_problem(value: Any, types: set[Any]) -> str | None:
         return None
     if isinstance(value, bool):
         return "expected a number, not a boolean"
-    if isinstance(value, str) and str not in types and float not in types:
-        return "expected an integer, not a string"
+    if isinstance(value, str) and str not in types:
+        return "expected a number, not a string" if float in types else "expected an integer, not a string"
     return None
 
 
 def number_problem(value: Any, annotation: Any) -> str | None:
     """What is wrong with ``value`` for a numeric field, or None: a bool where a number goes, or a string
-    where an integer goes (pydantic's lax mode reads ``true`` as 1 and ``"8"`` as 8). Strings stay accepted
-    for floats: PyYAML reads ``3e-4`` as one. List / tuple items are checked too."""
+    where a number goes (pydantic's lax mode reads ``true`` as 1 and ``"0.6"`` as 0.6; the config loader
+    reads an unquoted ``3e-4`` as the number YAML 1.2 says it is, so a string here was quoted). List / tuple
+    items are checked too."""
     problem = _number_problem(value, _leaf_types(annotation))
     if problem is None and isinstance(value, (list, tuple)):
         problem = next((p for item in value if (p := _number_problem(item, _item_types(annotation)))), None)
@@ -167,14 +172,18 @@ def _floats(value, where: str = ""):
             yield from _floats(item, f"{where}.{i}" if where else str(i))
 
 
-def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
-    """One line from a pydantic error: ``field.path: message`` for each problem, joined by '; '."""
+def format_validation_error(exc: ValidationError, prefix: str = "", model: type[BaseModel] | None = None) -> str:
+    """One line from a pydantic error: ``field.path: message`` for each problem, joined by '; '.
+
+    With ``model`` (the class validated), an unknown field names the closest known field of its section:
+    ``train.learning_rate: unknown field (did you mean 'lr'?)``.
+    """
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown field"
+            msg = "unknown field" + _field_hint(model, err["loc"])
         elif err["type"] == "missing":
             msg = "required field is missing"
         got = err.get("input")
@@ -182,6 +191,45 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
         parts.append(f"{loc}: {msg}{detail}" if loc else f"{msg}{detail}")
     text = "; ".join(parts)
     return f"{prefix}: {text}" if prefix else text
+
+
+def known_fields(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the model section at ``loc`` (a pydantic error location) inside ``model``; empty
+    when the location does not lead to a model (a list index into a plain type, a component's params)."""
+    for part in loc:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        model = _model_in(field.annotation) if field is not None else None
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model an annotation holds (``X | None``, ``list[X]``, ``dict[str, X]``), or None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _field_hint(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
+    """`` (did you mean 'lr'?)`` for the known field closest to the unknown one at ``loc``, or ''."""
+    if not loc:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), known_fields(model, tuple(loc[:-1])), n=1, cutoff=0.6)
+    if not close:
+        close = [f for f in known_fields(model, tuple(loc[:-1])) if _words_overlap(str(loc[-1]), f)][:1]
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _words_overlap(unknown: str, known: str) -> bool:
+    """Whether a word of ``unknown`` (split at ``_``) is a whole word or the abbreviation of ``known``:
+    ``learning_rate`` → ``lr``."""
+    words = [w for w in unknown.lower().split("_") if w]
+    return known.lower() in words or (len(words) > 1 and "".join(w[0] for w in words) == known.lower())
 
 
 def _short(value: object) -> bool:

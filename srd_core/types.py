@@ -52,7 +52,8 @@ class ReflectionRecord:
 
 @dataclass
 class CurationRecord:
-    """One line of curation.jsonl: metric values and ranks, fused score, final rank, kept, bin."""
+    """One line of curation.jsonl: metric values and ranks, fused score, final rank, kept, bin, and the
+    sample's group (``None``, and left out of the line, under the ``none`` grouping)."""
 
     id: str
     values: dict[str, float]
@@ -61,13 +62,17 @@ class CurationRecord:
     rank: int
     kept: bool
     bin: int | None
+    group: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        row = asdict(self)
+        if row["group"] is None:
+            del row["group"]
+        return row
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> CurationRecord:
-        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: row[k] for k in cls.__dataclass_fields__ if k != "group"}, group=row.get("group"))
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Runs the ``srd`` command line in this process, sending itself a signal after an optimizer step.
 
-usage: signal_worker.py SIGNAL AT SRD-ARGS...   (SIGNAL: INT or TERM; AT: an optimizer step, or
+usage: signal_worker.py SIGNAL AT SRD-ARGS...   (SIGNAL: INT, TERM or KILL; AT: an optimizer step, or
 ``curate`` for the moment curation scores the reflections)
 
 The signal goes through the kernel to this very process (``os.kill``), so it reaches the real

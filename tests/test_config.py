@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -11,7 +12,7 @@ from test_hooks import InProcessPlugin
 
 from srd_core import plugins
 from srd_core.cli import cli
-from srd_core.config import apply_overrides, load_config
+from srd_core.config import apply_overrides, load_config, read_yaml
 from srd_core.errors import ConfigError
 
 BASE = {
@@ -66,7 +67,8 @@ def test_validate_and_show(tmp_path):
     shown = yaml.safe_load(invoke("config", "show", str(path), "--set", "train.lr=3e-4").output)
     assert shown["train"]["lr"] == 3e-4
     assert shown["data"]["train"] == {"name": "test_two", "answer": "4"}
-    assert shown["reflection"]["max_new_tokens"] == 256  # defaults included
+    assert shown["reflection"]["batch_size"] == 16  # defaults included
+    assert shown["reflection"]["max_new_tokens"] is None  # unset: the run takes it from the data
 
 
 def test_schema_is_json_schema():
@@ -111,13 +113,13 @@ def test_overrides_merge_into_component_specs():
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda d: d["train"].update(lr="fast"), r"c\.yaml: train\.lr: Input should be a valid number"),
+        (lambda d: d["train"].update(lr="fast"), r"c\.yaml: train\.lr: expected a number, not a string"),
         (lambda d: d["train"].update(colour="red"), r"c\.yaml: train\.colour: unknown field"),
         (lambda d: d.pop("teacher"), r"c\.yaml: teacher: required field is missing"),
         (lambda d: d["curriculum"]["fusion"].update(name="test_frist"),
          r"c\.yaml: curriculum\.fusion\.name: unknown fusion 'test_frist' \(did you mean 'test_first'\?"),
         (lambda d: d["curriculum"]["metrics"][0].update(scale="x"),
-         r"c\.yaml: curriculum\.metrics\.0\.scale: Input should be a valid number"),
+         r"c\.yaml: curriculum\.metrics\.0\.scale: expected a number, not a string"),
         (lambda d: d["data"]["train"].update(colour=1), r"c\.yaml: data\.train\.colour: unknown field"),
         (lambda d: d["student"].update(path=None), r"c\.yaml: student: Value error, give either `path`"),
     ],
@@ -160,9 +162,24 @@ def test_unquoted_no_is_no_mixed_precision(tmp_path):
         load_config(write(tmp_path, BASE), ["train.mixed_precision=yes"])
 
 
-def test_yaml_exponent_string_stays_a_float(tmp_path):
-    """PyYAML reads `3e-4` (no dot) as a string; float fields keep taking it, int fields and booleans do not."""
+def test_yaml_floats_are_read_as_yaml_1_2_does(tmp_path):
+    """PyYAML's 1.1 rules make strings of `3e-4`, `1e5` and `.5`; the config loader reads them as numbers, in
+    files and in --set values alike. Integers, words and quoted numbers stay what they were."""
+    text = "a: 3e-4\nb: 1e5\nc: .5\nd: -2E+3\ne: 10\nf: 1.5\ng: '0.6'\nh: 1e\ni: .inf\nj: 1_000\n"
+    assert read_yaml(write(tmp_path, text)) == {"a": 3e-4, "b": 1e5, "c": 0.5, "d": -2000.0, "e": 10, "f": 1.5,
+                                                 "g": "0.6", "h": "1e", "i": float("inf"), "j": 1000}
+    assert apply_overrides({}, ["train.lr=3e-4", "train.x=1e5"])["train"] == {"lr": 3e-4, "x": 1e5}
+    text = yaml.safe_dump(BASE).replace("\ntrain:\n", "\ntrain:\n  lr: 3e-4\n  batch_size: 1e2\n")
+    config = load_config(write(tmp_path, text))
+    assert config.train.lr == 3e-4 and config.train.batch_size == 100
     assert load_config(write(tmp_path, BASE), ["train.lr=3e-4"]).train.lr == 3e-4
-    for override in ("train.lr=true", "train.batch_size='8'"):
-        with pytest.raises(ConfigError):
-            load_config(write(tmp_path, BASE), [override])
+
+
+@pytest.mark.parametrize("override", ["train.lr='3e-4'", "train.lr='0.001'", "curriculum.metrics.0.scale='2'",
+                                      "curriculum.selector={name: fixed_ratio, ratio: '0.6'}", "train.lr=true",
+                                      "train.batch_size='8'"])
+def test_a_quoted_number_is_refused_naming_the_field(tmp_path, override):
+    """A number written as a string (quoted) is a mistake pydantic's lax mode would hide: one line, the field."""
+    field = override.split("=")[0] + (".ratio" if "ratio" in override else "")
+    with pytest.raises(ConfigError, match=rf"{re.escape(field)}: expected an? (number|integer), not a "):
+        load_config(write(tmp_path, BASE), [override])

@@ -10,6 +10,7 @@ from srd_core import get_component, get_registry, hookimpl, plugins
 from srd_core.components import (
     DifficultyMetric,
     Fusion,
+    Grouping,
     KDLoss,
     Pacer,
     Schedule,
@@ -84,6 +85,17 @@ class TwoSamples(Task):
         return [Sample(f"{split}-0", "2+2=", [self.params.answer]), Sample(f"{split}-1", "1+1=", ["2"])]
 
 
+class PromptLengthGrouping(Grouping):
+    """Short or long prompts."""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        cut: int = Field(4, ge=1, description="Prompts of at least this many characters are long.")
+
+    def assign(self, samples):
+        return ["long" if len(s.prompt) >= self.params.cut else "short" for s in samples]
+
+
 class InProcessPlugin:
     @hookimpl
     def register_difficulty_metrics(self, register):
@@ -112,6 +124,10 @@ class InProcessPlugin:
     @hookimpl
     def register_tasks(self, register):
         register("test_two", TwoSamples)
+
+    @hookimpl
+    def register_groupings(self, register):
+        register("test_prompt_length", PromptLengthGrouping)
 
 
 @pytest.fixture
@@ -163,8 +179,15 @@ def test_hook_register_tasks(test_plugin):
     assert [s.id for s in samples] == ["eval-0", "eval-1"] and samples[0].target == "four"
 
 
+def test_hook_register_groupings(test_plugin):
+    grouping = get_component("grouping", "test_prompt_length", cut=5)
+    samples = [Sample("a", "2+2=", ["4"]), Sample("b", "12+12=", ["24"])]
+    assert grouping.assign(samples) == ["short", "long"]
+    assert get_registry().get("grouping", "test_prompt_length").distribution == "srd-tests"
+
+
 def test_params_are_validated_with_field_path(test_plugin):
-    with pytest.raises(PluginError, match=r"difficulty_metric 'test_length': scale: Input should be a valid number"):
+    with pytest.raises(PluginError, match=r"difficulty_metric 'test_length': scale: expected a number, not a string"):
         get_component("difficulty_metric", "test_length", scale="big")
     with pytest.raises(PluginError, match=r"test_two'?: colour: unknown field"):
         get_component("task", "test_two", colour="red")

@@ -105,6 +105,7 @@ def test_config_show_has_the_official_protocol(path):
     assert shown["eval"]["protocol"] == "distillm" and shown["eval"]["seeds"] == [10, 20, 30, 40, 50]
     assert shown["eval"]["no_repeat_ngram_size"] == 6  # evaluate_main.py
     assert shown["curriculum"]["tie_break"] == "chained"  # tools/rank.py
+    assert shown["curriculum"]["stratify"] is False and shown["curriculum"]["groups"] == {"name": "none"}  # official
     assert shown["train"]["scale_kd_by_t2"] == "official"  # SRD/losses.py
     assert shown["train"]["select_best"] == {"enabled": True, "every": 0, "sample": True, "no_repeat_ngram_size": 0,
                                              "max_samples": None}  # finetune.py: dev ROUGE-L every epoch

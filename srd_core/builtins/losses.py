@@ -9,16 +9,24 @@ forward or the backward pass.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from srd_core.components import KDLoss
 from srd_core.hookspecs import hookimpl
+from srd_core.lazy import LazyModule
+
+torch = LazyModule("torch")  # imported when a loss first runs, not when plugins load
+
+if TYPE_CHECKING:  # torch is imported where it is used: `srd --help` loads this module
+    import torch
 
 
 def finite_logp(logp: torch.Tensor) -> torch.Tensor:
     """``logp`` with ``-inf`` replaced by the most negative finite value (its gradient there is 0)."""
+    import torch
+
     return logp.clamp(min=torch.finfo(logp.dtype).min)
 
 
@@ -32,6 +40,8 @@ def kl_per_token(logp_a: torch.Tensor, logp_b: torch.Tensor) -> torch.Tensor:
 
 def log_mixture(logp_a: torch.Tensor, logp_b: torch.Tensor, weight_a: float) -> torch.Tensor:
     """``log(w·a + (1−w)·b)`` from finite log-probs, computed in log space (``logaddexp``)."""
+    import torch
+
     if weight_a <= 0.0:
         return logp_b
     if weight_a >= 1.0:
@@ -151,6 +161,8 @@ class AdaptiveKL(KDLoss):
     def gap_weights(self, teacher_probs: torch.Tensor, student_probs: torch.Tensor
                     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-token normalised head and tail gaps ``[N]`` (both 0.5 where p == q)."""
+        import torch
+
         sorted_teacher, order = teacher_probs.sort(dim=-1, descending=True)
         gaps = (sorted_teacher - student_probs.gather(-1, order)).abs()
         # Head: tokens before the cumulative mass exceeds mu; the top token is always in the head.

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from srd_core.components import Pacer, StagePlan
 from srd_core.hookspecs import hookimpl
+from srd_core.limits import MAX_EPOCHS, MAX_STAGES
 
 
 class BabyStepParams(BaseModel):
@@ -17,9 +18,10 @@ class BabyStepParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    num_bins: int = Field(3, ge=1, description="Number of bins, and of cumulative stages (SRD: 3).")
-    epochs_per_stage: float = Field(1.0, gt=0.0, description="Epochs over each stage's data (may be "
-                                    "fractional: the last epoch is truncated).")
+    num_bins: int = Field(3, ge=1, le=MAX_STAGES, description="Number of bins, and of cumulative stages (SRD: 3; "
+                          f"≤ {MAX_STAGES:,}).")
+    epochs_per_stage: float = Field(1.0, gt=0.0, le=MAX_EPOCHS, description="Epochs over each stage's data (may be "
+                                    f"fractional: the last epoch is truncated; ≤ {MAX_EPOCHS:,}).")
     order: Literal["easy_to_hard", "hard_to_easy", "random"] = Field(
         "easy_to_hard", description="Which kept samples fill the first bins: easiest first (SRD), hardest "
         "first, or a random partition (ablations).")
@@ -73,8 +75,8 @@ class AllParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    epochs: float = Field(1.0, gt=0.0, description="Epochs over all training data (may be fractional: the "
-                          "last epoch is truncated).")
+    epochs: float = Field(1.0, gt=0.0, le=MAX_EPOCHS, description="Epochs over all training data (may be "
+                          f"fractional: the last epoch is truncated; ≤ {MAX_EPOCHS:,}).")
 
 
 class AllData(Pacer):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from srd_core.components import Schedule
 from srd_core.hookspecs import hookimpl
@@ -42,12 +42,32 @@ class Constant(Schedule):
 
 
 class StagewiseParams(BaseModel):
-    """Parameters of the stagewise schedule."""
+    """Parameters of the stagewise schedule: a value per stage, or the first and last stage's values."""
 
     model_config = ConfigDict(extra="forbid")
 
-    values: list[float] = Field(min_length=1, description="One value per training stage (official SRD GPT-2 "
-                                "scripts: T = 1, 1.5, 2).")
+    values: list[float] | None = Field(None, min_length=1, description="One value per training stage (official "
+                                       "SRD GPT-2 scripts: T = 1, 1.5, 2).")
+    start: float | None = Field(None, description="Value of the first stage; with `end`, the stages in between "
+                                "are spaced evenly (as many values as the pacer plans stages).")
+    end: float | None = Field(None, description="Value of the last stage (with `start`).")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> StagewiseParams:
+        ends = (self.start is not None) + (self.end is not None)
+        if self.values is not None and ends:
+            raise ValueError("give either `values` or `start` and `end`, not both")
+        if self.values is None and ends != 2:
+            raise ValueError("give `values` (one per stage) or both `start` and `end`")
+        return self
+
+
+def spaced(start: float, end: float, count: int) -> list[float]:
+    """``count`` evenly spaced values from ``start`` to ``end`` (``[start]`` for one), rounded to 10 places
+    so that 0.3 → 0.1 over 3 stages reads 0.3, 0.2, 0.1."""
+    if count == 1:
+        return [start]
+    return [round(interpolate(start, end, i / (count - 1)), 10) for i in range(count)]
 
 
 class Stagewise(Schedule):
@@ -57,13 +77,22 @@ class Stagewise(Schedule):
 
     def value(self, step: int, total: int, stage: int) -> float:
         values = self.params.values
+        if values is None:
+            raise ValueError("stagewise schedule given as start/end was not spread over the stages")
         if not 0 <= stage < len(values):
             raise ValueError(f"stagewise schedule has {len(values)} values, asked for stage {stage} (0-based)")
         return values[stage]
 
     def check_stages(self, num_stages: int) -> None:
+        if self.params.values is None:
+            raise ValueError("stagewise start/end needs a pacer that plans a fixed number of stages; give `values`")
         if len(self.params.values) != num_stages:
             raise ValueError(f"stagewise schedule has {len(self.params.values)} values for {num_stages} stages")
+
+    def for_stages(self, num_stages: int) -> dict | None:
+        if self.params.values is not None:  # as written (without the unset start / end)
+            return {"values": list(self.params.values)}
+        return {"values": spaced(self.params.start, self.params.end, num_stages)}
 
 
 class RampParams(BaseModel):

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from srd_core.components import Task
 from srd_core.hookspecs import hookimpl
+from srd_core.limits import MAX_SAMPLES
 from srd_core.types import Sample
 
 
@@ -175,8 +176,9 @@ class SyntheticTask(Task):
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
 
-        n_train: int = Field(2000, ge=1, description="Number of training samples.")
-        n_eval: int = Field(200, ge=1, description="Number of held-out eval samples (clean, disjoint).")
+        n_train: int = Field(2000, ge=1, le=MAX_SAMPLES, description=f"Number of training samples (≤ {MAX_SAMPLES:,}).")
+        n_eval: int = Field(200, ge=1, le=MAX_SAMPLES, description="Number of held-out eval samples (clean, "
+                            f"disjoint; ≤ {MAX_SAMPLES:,}).")
         seed: int = Field(0, description="Generator seed: the same seed gives the same samples.")
         families: list[str] | None = Field(
             None, description=f"Task families to mix in equal shares (default all: {', '.join(FAMILIES)})."

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import string
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from srd_core.data.samples import LoaderTask, RawRecord, SampleProblem, check_references
+from srd_core.data.samples import DEFAULT_MAX_RECORD_BYTES, LoaderTask, RawRecord, SampleProblem, check_references
 from srd_core.errors import ConfigError, DataError
 from srd_core.hookspecs import hookimpl
+from srd_core.limits import MAX_RECORD_DEPTH, MAX_SAMPLES
 from srd_core.types import Sample
 
 ALPACA_WITH_INPUT = (
@@ -47,7 +49,8 @@ class DevSplitParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dev_size: int | None = Field(
-        None, ge=1, description="Use the first N train records as the eval split (as MiniLLM does)."
+        None, ge=1, le=MAX_SAMPLES, description="Use the first N train records as the eval split (as MiniLLM "
+        f"does; ≤ {MAX_SAMPLES:,})."
     )
     dev_ratio: float | None = Field(
         None, gt=0, lt=1, description="Use a random share of the train records (seeded) as the eval split."
@@ -254,26 +257,66 @@ class _InvalidJSON:
         self.error = error
 
 
-def read_jsonl_records(path: str, which: str) -> list[RawRecord]:
-    """One record per non-blank line; ``key`` is ``<which>-<line number>``."""
+def _lines(fh: BinaryIO, max_bytes: int) -> Iterator[tuple[bytes, int]]:
+    """(line, its length in bytes without the newline) of a binary file; a line above ``max_bytes`` comes cut
+    short (the rest is read in blocks and dropped, never held)."""
+    while True:
+        line = fh.readline(max_bytes + 2)  # the longest line allowed, its newline, one byte more
+        if not line:
+            return
+        size = len(line) - line.endswith(b"\n")
+        if size > max_bytes and not line.endswith(b"\n"):
+            while True:
+                block = fh.readline(2**20)
+                size += len(block) - block.endswith(b"\n")
+                if not block or block.endswith(b"\n"):
+                    break
+        yield line, size
+
+
+def _depth(value: Any, limit: int) -> int:
+    """How deep objects and lists nest in a parsed JSON value (a string: 0), counted up to ``limit + 1``."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            if level > limit:
+                break
+            stack.extend((item, level + 1) for item in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+def _parse_line(raw: bytes, size: int, max_bytes: int) -> Any:
+    """The JSON value of one jsonl line, or an ``_InvalidJSON`` saying what is wrong with it."""
+    if size > max_bytes:
+        return _InvalidJSON(f"record of {size:,} bytes is above data.max_record_bytes ({max_bytes:,})")
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _InvalidJSON(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1})")
+    too_deep = _InvalidJSON(f"record nested deeper than {MAX_RECORD_DEPTH} levels")
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return _InvalidJSON(f"invalid JSON ({exc.msg} at column {exc.colno})")
+    except RecursionError:  # nested beyond the parser's own recursion limit
+        return too_deep
+    return too_deep if _depth(data, MAX_RECORD_DEPTH) > MAX_RECORD_DEPTH else data
+
+
+def read_jsonl_records(path: str, which: str, max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> list[RawRecord]:
+    """One record per non-blank line; ``key`` is ``<which>-<line number>``. A line that is not UTF-8, not JSON,
+    longer than ``max_bytes`` or nested deeper than ``MAX_RECORD_DEPTH`` is one bad record, not a crash."""
     file = Path(path)
     if not file.is_file():
         raise DataError(f"{which}: file not found: {path}")
     records = []
     with open(file, "rb") as fh:  # bytes: a line that is not UTF-8 is one bad record, not a crash
-        for number, raw in enumerate(fh, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                data: Any = _InvalidJSON(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1})")
-                records.append(RawRecord(str(path), f"line {number}", f"{which}-{number}", data))
+        for number, (raw, size) in enumerate(_lines(fh, max_bytes), start=1):
+            if size <= max_bytes and not raw.strip():
                 continue
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                data = _InvalidJSON(f"invalid JSON ({exc.msg} at column {exc.colno})")
+            data = _parse_line(raw, size, max_bytes)
             records.append(RawRecord(str(path), f"line {number}", f"{which}-{number}", data))
     return records
 
@@ -341,7 +384,7 @@ class MiniLLMTask(_FormatterTask):
 
     def source_records(self, which: str) -> list[RawRecord] | None:
         path = getattr(self.params, which)
-        return None if path is None else read_jsonl_records(path, which)
+        return None if path is None else read_jsonl_records(path, which, self.max_record_bytes)
 
 
 class FileTask(_FormatterTask):
@@ -357,7 +400,9 @@ class FileTask(_FormatterTask):
         if path is None:
             return None
         fmt = file_format(path, self.params.format)
-        return read_jsonl_records(path, which) if fmt == "jsonl" else read_table_records(path, fmt, which)
+        if fmt == "jsonl":
+            return read_jsonl_records(path, which, self.max_record_bytes)
+        return read_table_records(path, fmt, which)
 
 
 def _is_saved_dataset(directory: Path) -> bool:

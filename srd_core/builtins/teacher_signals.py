@@ -19,19 +19,22 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-import torch
-import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 from srd_core.components import TeacherSignal
 from srd_core.hookspecs import hookimpl
+from srd_core.lazy import LazyModule
+from srd_core.limits import MAX_VOCAB
 
-TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+torch = LazyModule("torch")  # imported when a signal first runs, not when plugins load
+F = LazyModule("torch.nn.functional")
 
 
 def dense_log_probs(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                     temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
     """fp32 log-softmaxes of both logits divided by ``temperature`` (every vocabulary entry a category)."""
+    import torch.nn.functional as F
+
     student = student_logits.float()
     teacher = teacher_logits.float()
     if temperature != 1.0:
@@ -73,10 +76,12 @@ class Full(TeacherSignal):
         return {"logits": ("int16" if self.params.dtype == "bfloat16" else self.params.dtype, vocab_size)}
 
     def encode(self, logits, temperatures):
-        rows = logits.to(TORCH_DTYPES[self.params.dtype])
+        rows = logits.to(getattr(torch, self.params.dtype))
         return {"logits": rows.view(torch.int16) if self.params.dtype == "bfloat16" else rows}
 
     def log_probs(self, student_logits, rows, temperature, temperatures):
+        import torch
+
         teacher = rows["logits"]
         if self.params.dtype == "bfloat16":
             teacher = teacher.view(torch.bfloat16)
@@ -88,9 +93,10 @@ class TopKParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    k: int = Field(32, ge=1, description="Teacher logits kept per position (the rest becomes one tail bucket).")
+    k: int = Field(32, ge=1, le=MAX_VOCAB, description="Teacher logits kept per position (the rest becomes one "
+                   f"tail bucket; ≤ {MAX_VOCAB:,}).")
     tail_grid: int = Field(8, ge=2, le=64, description="Most temperatures stored for the tail bucket; a plan "
-                           "with more distinct T stores this many, evenly spaced in 1/T, and interpolates.")
+                           "with more distinct T stores this many, evenly spaced in 1/T, and interpolates (≤ 64).")
     dtype: Literal["float32", "float16"] = Field("float32", description="Storage dtype of the top-k logits.")
 
 
@@ -129,11 +135,13 @@ class TopK(TeacherSignal):
         return fields
 
     def encode(self, logits, temperatures):
+        import torch
+
         values, indices = logits.float().topk(self.params.k, dim=-1)
         rest = logits.float().scatter(-1, indices, float("-inf"))
         tail = torch.stack([torch.logsumexp(rest / t, dim=-1) for t in temperatures], dim=-1)
         index_dtype = torch.int16 if logits.shape[-1] <= 65536 else torch.int32  # uint16 bits via int16
-        rows = {"values": values.to(TORCH_DTYPES[self.params.dtype]), "indices": indices.to(index_dtype),
+        rows = {"values": values.to(getattr(torch, self.params.dtype)), "indices": indices.to(index_dtype),
                 "tail": tail}
         if self.gridded(temperatures):  # d/dβ logsumexp(β·z) = the mean tail logit under softmax(β·z)
             finite = torch.where(torch.isinf(rest), 0.0, rest)
@@ -142,6 +150,9 @@ class TopK(TeacherSignal):
         return rows
 
     def log_probs(self, student_logits, rows, temperature, temperatures):
+        import torch
+        import torch.nn.functional as F
+
         indices = rows["indices"]
         if indices.dtype == torch.int16:
             indices = indices.to(torch.int32) & 0xFFFF  # the stored uint16 bits

@@ -3,13 +3,16 @@
 The ranking is SRD's: each metric ranks every sample (1 = easiest) by a stable sort in its easy
 direction; the fused scores are stable-sorted descending (easy first); ties follow data order or,
 with ``curriculum.tie_break: chained``, the previous sort's order (``srd_core.curation.ranking``).
-The selector keeps the head of that order and the pacer splits the kept samples into bins.
+The selector keeps the head of that order and the pacer splits the kept samples into bins. A grouping
+(``curriculum.groups``) names each sample's group, recorded in curation.jsonl; with
+``curriculum.stratify`` the selector and the pacer work within each group (``srd_core.curation.strata``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,12 +23,15 @@ from srd_core.components import DifficultyMetric, Pacer, StagePlan
 from srd_core.config import CurriculumConfig, SRDConfig
 from srd_core.context import ModelAccess, ScoreTable
 from srd_core.curation.ranking import fused_order, metric_ranks, ranks_of, stable_order
+from srd_core.curation.remainder import remainder_notice
+from srd_core.curation.strata import check_groups, stratified_curation
 from srd_core.errors import ConfigError, DataError
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
 from srd_core.rundir import CURATION_FILE, CURATION_META_FILE, REFLECTION_FILE
 from srd_core.types import CurationRecord, ReflectionRecord, Sample
 
 CURATION_FORMAT = 1
+logger = logging.getLogger(__name__)
 
 _REQUIRED_REFLECTION_FIELDS: dict[str, tuple[type, ...]] = {
     "id": (str,),
@@ -133,6 +139,7 @@ def curate_with_info(
     ids = [s.id for s in samples]
     if len(set(ids)) != len(ids):
         raise DataError("training samples: ids are not unique")
+    groups = assign_groups(samples, curriculum)
 
     values: dict[str, list[float]] = {}
     for name, metric in metrics.items():
@@ -152,15 +159,21 @@ def curate_with_info(
 
     vetoed_set = set(vetoed)
     eligible = [i for i in order if ids[i] not in vetoed_set]
-    selection = selector.select(eligible, fused, values)
-    if not 0 <= selection.n_keep <= len(eligible):
-        raise DataError(
-            f"selector {curriculum.selector.name!r} kept {selection.n_keep} of {len(eligible)} samples"
-        )
-    kept_ids = [ids[i] for i in eligible[: selection.n_keep]]
+    if curriculum.stratify:
+        strata = stratified_curation(eligible, groups, ids, selector, pacer, fused, values)
+        kept_ids, bin_of, selection_info = strata.kept_ids, strata.bin_of, strata.info
+    else:
+        selection = selector.select(eligible, fused, values)
+        if not 0 <= selection.n_keep <= len(eligible):
+            raise DataError(
+                f"selector {curriculum.selector.name!r} kept {selection.n_keep} of {len(eligible)} samples"
+            )
+        kept_ids = [ids[i] for i in eligible[: selection.n_keep]]
+        selection_info = dict(selection.info)
+        bin_of = _bin_index(pacer, curriculum.pacer.name, kept_ids)
     if ids and not kept_ids:
         raise DataError(f"selector {curriculum.selector.name!r} kept none of the {len(eligible)} samples")
-    bin_of = _bin_index(pacer, curriculum.pacer.name, kept_ids)
+    recorded = curriculum.groups.name != "none"
 
     kept_set = set(kept_ids)
     records = [
@@ -172,10 +185,19 @@ def curate_with_info(
             rank=final_rank[i],
             kept=sample_id in kept_set,
             bin=bin_of.get(sample_id),
+            group=groups[i] if recorded else None,
         )
         for i, sample_id in enumerate(ids)
     ]
-    return CurationResult(records, vetoed, dict(selection.info))
+    return CurationResult(records, vetoed, selection_info)
+
+
+def assign_groups(samples: Sequence[Sample], curriculum: CurriculumConfig) -> list[str]:
+    """The group of every sample under ``curriculum.groups``."""
+    from srd_core.plugins import get_component
+
+    grouping = get_component("grouping", curriculum.groups.name, **curriculum.groups.params)
+    return check_groups(grouping.assign(list(samples)), [s.id for s in samples], curriculum.groups.name)
 
 
 def _bin_index(pacer: Pacer, name: str, kept_ids: list[str]) -> dict[str, int]:
@@ -305,13 +327,17 @@ def _file_digest(path: Path) -> str:
 
 def curation_fingerprint(reflection_path: Path, curriculum: CurriculumConfig,
                          samples: Sequence[Sample]) -> str:
-    """Cache key of curation.jsonl: the reflection file, the curriculum config and the samples."""
-    return fingerprint({
+    """Cache key of curation.jsonl: the reflection file, the curriculum config and the samples (with the
+    sample fields a ``field`` grouping reads)."""
+    key = {
         "format": CURATION_FORMAT,
         "reflection": _file_digest(reflection_path),
         "curriculum": curriculum.model_dump(mode="json"),
         "samples": fingerprint([[s.id, s.references] for s in samples]),
-    })
+    }
+    if curriculum.groups.name != "none":
+        key["sample_meta"] = fingerprint([[s.id, s.prompt, s.meta] for s in samples])
+    return fingerprint(key)
 
 
 def _student_access(config: SRDConfig, run_dir: Path) -> ModelAccess:
@@ -324,14 +350,16 @@ def _student_access(config: SRDConfig, run_dir: Path) -> ModelAccess:
 
 
 def run_curation(config: SRDConfig, run_dir: Path, samples: Sequence[Sample] | None = None,
-                 force: bool = False) -> list[CurationRecord]:
-    """Curate run_dir/reflection.jsonl into run_dir/curation.jsonl (skipped when inputs are unchanged).
+                 force: bool = False, out_dir: Path | None = None) -> list[CurationRecord]:
+    """Curate run_dir/reflection.jsonl into out_dir/curation.jsonl (skipped when inputs are unchanged).
 
-    Returns the records in data order; ``curation_summary(run_dir)`` gives the counts.
+    ``out_dir`` defaults to the run dir (an arm with a curriculum of its own: ``curation-<arm>/``).
+    Returns the records in data order; ``curation_summary(out_dir)`` gives the counts.
     """
     run_dir = Path(run_dir)
+    out_dir = Path(out_dir) if out_dir is not None else run_dir
     reflection_path = run_dir / REFLECTION_FILE
-    out_path, meta_path = run_dir / CURATION_FILE, run_dir / CURATION_META_FILE
+    out_path, meta_path = out_dir / CURATION_FILE, out_dir / CURATION_META_FILE
     reflections = read_reflections(reflection_path)
     if samples is None:
         from srd_core.data.samples import load_samples
@@ -339,7 +367,7 @@ def run_curation(config: SRDConfig, run_dir: Path, samples: Sequence[Sample] | N
         samples = load_samples(config, "train")
     key = curation_fingerprint(reflection_path, config.curriculum, samples)
     if not force and out_path.is_file() and _read_meta(meta_path).get("fingerprint") == key:
-        return load_curation(run_dir)
+        return load_curation(out_dir)
     curriculum = config.curriculum
     needs_model = any(m.needs_model for m in build_metrics(curriculum).values())
     access = _student_access(config, run_dir) if needs_model else None
@@ -353,6 +381,10 @@ def run_curation(config: SRDConfig, run_dir: Path, samples: Sequence[Sample] | N
         "summary": result.summary(),
         "vetoed_ids": result.vetoed,
     })
+    summary = result.summary()
+    notice = remainder_notice(summary["kept"], summary["bin_sizes"], curriculum.pacer.params)
+    if notice:
+        logger.warning("curation: %s", notice)
     return result.records
 
 

@@ -24,11 +24,10 @@ def dev_source(config):
 
 def load_dev_samples(config, max_samples: int | None = None) -> list[Sample]:
     """The dev samples (the eval split of ``dev_source``), the first ``max_samples`` only when given."""
-    from srd_core.data.samples import LoaderTask
-    from srd_core.plugins import get_component
+    from srd_core.data.samples import LoaderTask, make_task
 
     spec, where = dev_source(config)
-    task = get_component("task", spec.name, **spec.params)
+    task = make_task(config, spec)
     try:
         if isinstance(task, LoaderTask):
             samples = task.load_split("eval", config.data.on_bad_sample, max_samples).samples

@@ -35,7 +35,8 @@ class EncodedExample:
 
 def encode_prompt(tokenizer, prompt: str, max_prompt_tokens: int) -> EncodedPrompt:
     """Token ids of ``prompt`` (with the tokenizer's special prefix), cut from the left if too long."""
-    ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+    # verbose=False: a long prompt is cut below and counted by its caller, not warned about per prompt
+    ids = list(tokenizer(prompt, add_special_tokens=True, verbose=False)["input_ids"])
     if not ids:  # generation needs at least one position to condition on
         start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
         ids = [start] if start is not None else []
@@ -49,7 +50,7 @@ def encode_prompt(tokenizer, prompt: str, max_prompt_tokens: int) -> EncodedProm
 
 def encode_response(tokenizer, response: str) -> list[int]:
     """Token ids of ``response`` followed by EOS."""
-    ids = list(tokenizer(response, add_special_tokens=False)["input_ids"])
+    ids = list(tokenizer(response, add_special_tokens=False, verbose=False)["input_ids"])
     if tokenizer.eos_token_id is not None:
         ids.append(tokenizer.eos_token_id)
     return ids

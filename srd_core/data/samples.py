@@ -26,6 +26,9 @@ logger = logging.getLogger("srd.samples")
 Policy = Literal["stop", "skip"]
 SPLITS = ("train", "eval")
 
+DEFAULT_MAX_RECORD_BYTES = 2**20
+"""The longest jsonl line a loader reads when no config says otherwise (``data.max_record_bytes``'s default)."""
+
 
 class SampleProblem(Exception):
     """One invalid field of one record (``field`` None: the record as a whole), e.g. an empty reference."""
@@ -177,8 +180,11 @@ class LoaderTask(Task):
     Subclasses implement ``source_records(which)`` (``which`` is ``"train"`` or ``"eval"``: the
     source named by that param; None when not configured) and ``to_sample(record)``. Their
     ``Params`` may define ``dev_size``, ``dev_ratio`` and ``seed`` to carve the eval split out of
-    the train source.
+    the train source. A line-based reader refuses records longer than ``max_record_bytes`` (set from
+    ``data.max_record_bytes`` by ``make_task``) as bad records.
     """
+
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
 
     def source_records(self, which: str) -> list[RawRecord] | None:
         """Every raw record of the ``which`` source, in order, or None if that source is not set."""
@@ -234,15 +240,23 @@ def split_spec(config, split: str):
     return config.data.train
 
 
-def build_task(config, split: str) -> Task:
-    """The task component for ``split``; a chat-template loader without ``tokenizer`` gets the student's."""
+def make_task(config, spec, **params) -> Task:
+    """The task component of ``spec`` (``params`` over its own); a loader gets ``data.max_record_bytes``."""
     from srd_core.plugins import get_component
 
+    task = get_component("task", spec.name, **{**spec.params, **params})
+    if isinstance(task, LoaderTask):
+        task.max_record_bytes = config.data.max_record_bytes
+    return task
+
+
+def build_task(config, split: str) -> Task:
+    """The task component for ``split``; a chat-template loader without ``tokenizer`` gets the student's."""
     spec = split_spec(config, split)
     params = spec.params
     if params.get("chat_template") and not params.get("tokenizer"):
-        params["tokenizer"] = _student_tokenizer_path(config)
-    return get_component("task", spec.name, **params)
+        return make_task(config, spec, tokenizer=_student_tokenizer_path(config))
+    return make_task(config, spec)
 
 
 def _student_tokenizer_path(config) -> str:

@@ -22,9 +22,9 @@ from srd_core.errors import DataError, SRDError
 from srd_core.evaluation.rouge import rouge_l
 from srd_core.io import read_jsonl, write_jsonl_atomic
 from srd_core.models.generation import GenerationSettings, generate
+from srd_core.models.lengths import MAX_NEW_TOKENS_CAP, with_generation_limits
 from srd_core.types import Sample
 
-MODEL_CHOICES = ("teacher", "student", "srd", "baseline")
 """Named models of a run; anything else given to ``--model`` is a path to a model directory."""
 
 Generator = Callable[[Sequence[str], GenerationSettings], list[str]]
@@ -44,6 +44,8 @@ class EvalResult:
     wall_s: float = 0.0
     greedy: float | None = None
     """The greedy pass's score (the score itself under ``greedy``; ``with_greedy`` adds it to ``distillm``)."""
+    prompts_truncated: int = 0
+    """Eval prompts longer than ``data.max_prompt_tokens``, cut from the left before generation."""
     predictions: list[str] = field(default_factory=list, repr=False)
 
     def to_row(self, model: str, **extra: Any) -> dict[str, Any]:
@@ -61,11 +63,12 @@ def settings_for(eval_cfg: EvalConfig) -> list[tuple[str, GenerationSettings]]:
     ``distillm`` with ``with_greedy`` adds a greedy pass labelled ``greedy``, scored apart from the seeds.
     """
     ngram = eval_cfg.no_repeat_ngram_size
-    greedy = ("greedy", GenerationSettings(max_new_tokens=eval_cfg.max_new_tokens, no_repeat_ngram_size=ngram))
+    new_tokens = eval_cfg.max_new_tokens or MAX_NEW_TOKENS_CAP  # unset: the pipeline fills it in from the data
+    greedy = ("greedy", GenerationSettings(max_new_tokens=new_tokens, no_repeat_ngram_size=ngram))
     if eval_cfg.protocol == "greedy":
         return [greedy]
     sampled = [
-        (str(seed), GenerationSettings(max_new_tokens=eval_cfg.max_new_tokens, do_sample=True, temperature=1.0,
+        (str(seed), GenerationSettings(max_new_tokens=new_tokens, do_sample=True, temperature=1.0,
                                        top_p=1.0, top_k=0, seed=seed, no_repeat_ngram_size=ngram))
         for seed in eval_cfg.seeds
     ]
@@ -122,12 +125,18 @@ def evaluate_model(model, tokenizer, samples: Sequence[Sample], eval_cfg: EvalCo
                    progress: str | None = None) -> EvalResult:
     """Generate with ``model`` on ``samples`` and score ROUGE-L ×100 (the training loop calls this too)."""
 
+    truncated: list[int] = []
+
     def generator(prompts: Sequence[str], settings: GenerationSettings) -> list[str]:
         outputs = generate(model, tokenizer, prompts, settings, max_prompt_tokens=max_prompt_tokens,
                            batch_size=eval_cfg.batch_size, progress=progress)
+        truncated.append(sum(g.prompt_truncated for g in outputs))
         return [g.text for g in outputs]
 
-    return evaluate_with(generator, samples, eval_cfg)
+    result = evaluate_with(generator, samples, eval_cfg)
+    result.prompts_truncated = max(truncated, default=0)  # every pass sees the same prompts
+    return result
+
 
 
 def load_eval_samples(config: SRDConfig) -> list[Sample]:
@@ -138,7 +147,9 @@ def load_eval_samples(config: SRDConfig) -> list[Sample]:
 
 
 def model_location(config: SRDConfig, run_dir: Path, which: str) -> tuple[str, str, str]:
-    """(label, path, role) of ``which``: teacher, student (initial), srd, baseline, or a model directory."""
+    """(label, path, role) of ``which``: teacher, student (initial), an arm of the run (srd, baseline, ...), or a
+    model directory."""
+    from srd_core.arms import arm_names
     from srd_core.models.loading import resolve_model_path
 
     run_dir = Path(run_dir)
@@ -146,15 +157,16 @@ def model_location(config: SRDConfig, run_dir: Path, which: str) -> tuple[str, s
         return "teacher", resolve_model_path(config.teacher, run_dir, "teacher"), "teacher"
     if which == "student":
         return "student_init", resolve_model_path(config.student, run_dir, "student"), "student"
-    if which in ("srd", "baseline"):
+    arms = arm_names(config)
+    if which in arms:
         final = run_dir / which / "final"
         if not (final / "config.json").is_file():
             raise SRDError(f"--model {which}: {final} has no trained model yet (train it first)")
         return which, str(final), "student"
     if not (Path(which) / "config.json").is_file():
         raise SRDError(
-            f"--model {which!r}: expected one of {', '.join(MODEL_CHOICES)} or a model directory with config.json"
-        )
+            f"--model {which!r}: expected one of {', '.join(['teacher', 'student', *arms])} or a model directory "
+            "with config.json")
     return str(which), str(which), "student"
 
 
@@ -166,6 +178,7 @@ def evaluate_run_model(config: SRDConfig, run_dir: Path, which: str, samples: Se
     from srd_core.models.loading import load_causal_lm, load_tokenizer
 
     label, path, role = model_location(config, run_dir, which)
+    config = with_generation_limits(config, run_dir)
     model_cfg = config.teacher if role == "teacher" else config.student
     tokenizer = load_tokenizer(model_cfg, path, role)
     model = load_causal_lm(model_cfg, path, role)

@@ -26,10 +26,9 @@ MODEL_ORDER = ("teacher", "student", "srd", "baseline")
 
 def load_eval_set(config: SRDConfig, name: str, spec: ComponentSpec) -> list[Sample]:
     """The eval split of set ``name`` (a task spec), cut to ``eval.max_samples``."""
-    from srd_core.data.samples import LoaderTask
-    from srd_core.plugins import get_component
+    from srd_core.data.samples import LoaderTask, make_task
 
-    task = get_component("task", spec.name, **spec.params)
+    task = make_task(config, spec)
     try:
         if isinstance(task, LoaderTask):
             samples = task.load_split("eval", config.data.on_bad_sample, config.eval.max_samples).samples
@@ -48,8 +47,10 @@ def available_models(config: SRDConfig, run_dir: Path, requested: Sequence[str] 
 
     if requested:
         return list(requested)
+    from srd_core.arms import arm_names
+
     models = ["teacher", "student"]
-    for label in ("srd", "baseline"):
+    for label in arm_names(config):
         if is_model_dir(Path(run_dir) / label / "final"):
             models.append(label)
     return models
@@ -75,7 +76,9 @@ def run_eval_sets(config: SRDConfig, run_dir: str | Path, models: Sequence[str] 
                   progress: bool = True) -> list[dict[str, Any]]:
     """Evaluate every model on every ``eval.sets`` entry; returns (and stores) the rows of this call."""
     from srd_core.evaluation.evaluate import evaluate_model
+    from srd_core.models.lengths import with_generation_limits
 
+    config = with_generation_limits(config, Path(run_dir))
     if not config.eval.sets:
         raise ConfigError("eval.sets: no evaluation sets configured (e.g. eval.sets.dolly: {name: minillm, "
                           "eval: data/dolly/valid.jsonl})")

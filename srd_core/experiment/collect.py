@@ -7,13 +7,25 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from srd_core.curation.diagnostics import run_diagnostics
 from srd_core.evaluation.rows import MODEL_ALIASES, score_of
 from srd_core.experiment.sharing import read_shared
 from srd_core.io import read_jsonl
-from srd_core.rundir import CURATION_FILE, EVAL_FILE, SAMPLES_META_FILE, SUMMARY_FILE, TIMINGS_FILE
+from srd_core.rundir import (
+    CURATION_FILE,
+    EVAL_FILE,
+    REFLECTION_META_FILE,
+    SAMPLES_META_FILE,
+    SUMMARY_FILE,
+    TIMINGS_FILE,
+)
+from srd_core.timings import phase_seconds, wall_total
 
 Curve = list[list[float]]
-"""``[[step, wall_time, score], ...]`` in step order."""
+"""``[[step, wall_time, score, flops], ...]`` in step order (``flops``: the arm's cumulative training compute,
+``None`` in rows written before srd counted it)."""
 
 
 def _json(path: Path) -> Any:
@@ -46,14 +58,16 @@ def eval_curve(run_dir: Path, method: str) -> Curve:
     for row in _rows(run_dir / method / EVAL_FILE):
         score, step = score_of(row), row.get("step")
         if score is not None and isinstance(step, (int, float)):
-            wall = row.get("wall_time")
-            points.append([float(step), float(wall) if isinstance(wall, (int, float)) else None, score])
+            wall, flops = row.get("wall_time"), row.get("flops")
+            points.append([float(step), float(wall) if isinstance(wall, (int, float)) else None, score,
+                           float(flops) if isinstance(flops, (int, float)) else None])
     return sorted(points, key=lambda p: p[0])
 
 
 def value_at_step(curve: Curve, step: float) -> float | None:
     """The curve's score at ``step`` (linear between the evaluations around it; ``None`` outside them)."""
-    for (s0, _, y0), (s1, _, y1) in itertools.pairwise(curve):
+    for a, b in itertools.pairwise(curve):
+        (s0, y0), (s1, y1) = (a[0], a[2]), (b[0], b[2])
         if s0 <= step <= s1:
             return y0 if s1 == s0 else y0 + (y1 - y0) * (step - s0) / (s1 - s0)
     if curve and curve[-1][0] == step:
@@ -87,49 +101,119 @@ def noise_counts(run_dir: Path) -> dict[str, Any]:
     return out
 
 
+def _arm_names(run_dir: Path) -> list[str]:
+    """The run's arms: config.yaml's ``arms``, else srd and baseline (those that left a summary or a curve)."""
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        config = {}
+    listed = config.get("arms") if isinstance(config, dict) else None
+    return list(listed) if isinstance(listed, dict) and listed else ["srd", "baseline"]
+
+
+def _curated(name: str, summary: dict[str, Any]) -> bool:
+    return summary["curated"] if isinstance(summary.get("curated"), bool) else name == "srd"
+
+
+def _compute(summary: dict[str, Any]) -> float | None:
+    """An arm's training FLOPs with the build of a teacher cache it read."""
+    flops = summary.get("flops")
+    return None if flops is None else float(flops) + float(summary.get("teacher_cache_flops") or 0)
+
+
+def _arm_row(run_dir: Path, name: str, scores: dict[str, float]) -> dict[str, Any]:
+    summary = _json(run_dir / name / SUMMARY_FILE) or {}
+    return {"final": scores.get(name), "steps": summary.get("steps"), "tokens": summary.get("tokens"),
+            "flops": _compute(summary), "train_s": summary.get("wall_time"), "curated": _curated(name, summary),
+            "match_steps_of": summary.get("match_steps_of"), "curve": eval_curve(run_dir, name),
+            "cache_flops": float(summary.get("teacher_cache_flops") or 0)}
+
+
+def _pair_row(arm: str, ref: str, arms: dict[str, dict[str, Any]], reflection_s: float | None,
+              reflection_flops: float | None) -> dict[str, Any]:
+    """The curated arm ``arm`` against the reference arm ``ref``: difference, equal steps, time-to-quality."""
+    a, b = arms[arm], arms[ref]
+    ref_curve = list(b["curve"])
+    if b["final"] is not None and b["steps"] is not None and (not ref_curve or ref_curve[-1][0] < b["steps"]):
+        ref_curve.append([float(b["steps"]), b["train_s"], b["final"], b["flops"]])
+    reached = first_reaching(a["curve"], b["final"]) if b["final"] is not None else None
+    ttq_s = reached[1] + (reflection_s or 0.0) if reached is not None and reached[1] is not None else None
+    ttq_flops = None
+    if reached is not None and len(reached) > 3 and reached[3] is not None:
+        ttq_flops = reached[3] + (reflection_flops or 0.0) + a["cache_flops"]
+    total = a["flops"] + (reflection_flops or 0.0) if a["flops"] is not None else None
+    return {
+        "arm": arm, "reference": ref,
+        "diff": a["final"] - b["final"] if a["final"] is not None and b["final"] is not None else None,
+        "reference_at_arm_steps": value_at_step(ref_curve, a["steps"]) if a["steps"] is not None else None,
+        "time_to_quality_s": ttq_s, "time_to_quality_flops": ttq_flops,
+        "time_to_quality_step": reached[0] if reached is not None else None,
+        "compute_ratio": total / b["flops"] if total is not None and b["flops"] else None,
+    }
+
+
+def group_diagnostics(run_dir: Path) -> dict[str, Any] | None:
+    """The curation per group (``srd_core.curation.diagnostics``): recorded groups, else task families."""
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        config = None
+    meta = {str(r.get("id")): r for r in _rows(run_dir / SAMPLES_META_FILE)}
+    found = run_diagnostics(config if isinstance(config, dict) else None, _rows(run_dir / CURATION_FILE), meta)
+    return {"source": found[1], "recorded": found[2], **found[0].to_dict()} if found is not None else None
+
+
 def collect_row(run_dir: Path, variant: str, seed: int) -> dict[str, Any]:
-    """The ``experiment.jsonl`` row of one run."""
+    """The ``experiment.jsonl`` row of one run.
+
+    The top-level columns compare the arms ``srd`` and ``baseline`` (as every run had until arms became
+    data); ``arms`` holds every arm's numbers and ``pairs`` every (curated arm, reference arm) comparison.
+    Compute (FLOPs) is deterministic where wall time moves with machine load; ``wall_s`` counts arms
+    trained at once for as long as they took together.
+    """
     run_dir = Path(run_dir)
     scores = final_scores(run_dir)
     timings = _json(run_dir / TIMINGS_FILE) or {}
     shared = read_shared(run_dir) or {}
-    summaries = {m: _json(run_dir / m / SUMMARY_FILE) or {} for m in ("srd", "baseline")}
-    curves = {m: eval_curve(run_dir, m) for m in ("srd", "baseline")}
-    srd, base = scores.get("srd"), scores.get("baseline")
-    srd_steps, base_steps = summaries["srd"].get("steps"), summaries["baseline"].get("steps")
     reflection_s = timings.get("reflect", shared.get("reflect_s"))
-
-    base_curve = list(curves["baseline"])
-    if base is not None and base_steps is not None and (not base_curve or base_curve[-1][0] < base_steps):
-        base_curve.append([float(base_steps), summaries["baseline"].get("wall_time"), base])
-    baseline_at_srd = value_at_step(base_curve, srd_steps) if srd_steps is not None else None
-    reached = first_reaching(curves["srd"], base) if base is not None else None
-    ttq = None
-    if reached is not None and reached[1] is not None:
-        ttq = reached[1] + (reflection_s or 0.0)
-    own = [v for v in timings.values() if isinstance(v, (int, float))]
+    reflection_flops = ((_json(run_dir / REFLECTION_META_FILE) or {}).get("compute") or {}).get("flops")
+    names = _arm_names(run_dir)
+    arms = {m: _arm_row(run_dir, m, scores) for m in dict.fromkeys([*names, "srd", "baseline"])}
+    curated = [m for m in names if arms[m]["curated"]]
+    pairs = [_pair_row(a, b, arms, reflection_s, reflection_flops)
+             for a in curated for b in names if b not in curated]
+    legacy = _pair_row("srd", "baseline", arms, reflection_s, reflection_flops)
+    srd, base = arms["srd"], arms["baseline"]
+    wall, _ = wall_total(timings)
     return {
         "variant": variant,
         "seed": seed,
         "run_dir": str(run_dir),
         "teacher": scores.get("teacher"),
         "student_init": scores.get("student_init"),
-        "srd": srd,
-        "baseline": base,
-        "diff": srd - base if srd is not None and base is not None else None,
-        "baseline_at_srd_steps": baseline_at_srd,
-        "time_to_quality_s": ttq,
-        "time_to_quality_step": reached[0] if reached is not None else None,
-        "srd_steps": srd_steps,
-        "baseline_steps": base_steps,
-        "srd_tokens": summaries["srd"].get("tokens"),
-        "baseline_tokens": summaries["baseline"].get("tokens"),
-        "srd_train_s": summaries["srd"].get("wall_time"),
-        "baseline_train_s": summaries["baseline"].get("wall_time"),
-        "wall_s": round(sum(own), 3) if own else None,
+        "srd": srd["final"],
+        "baseline": base["final"],
+        "diff": legacy["diff"],
+        "baseline_at_srd_steps": legacy["reference_at_arm_steps"],
+        "time_to_quality_s": legacy["time_to_quality_s"],
+        "time_to_quality_step": legacy["time_to_quality_step"],
+        "time_to_quality_flops": legacy["time_to_quality_flops"],
+        "srd_steps": srd["steps"],
+        "baseline_steps": base["steps"],
+        "srd_tokens": srd["tokens"],
+        "baseline_tokens": base["tokens"],
+        "srd_flops": srd["flops"],
+        "baseline_flops": base["flops"],
+        "reflection_flops": reflection_flops,
+        "srd_train_s": srd["train_s"],
+        "baseline_train_s": base["train_s"],
+        "wall_s": round(wall, 3) if phase_seconds(timings) else None,
         "reflection_s": reflection_s,
         "shared": sorted(k for k in ("prepared", "reflection", "evaluations") if shared.get(k)),
         **noise_counts(run_dir),
-        "srd_curve": curves["srd"],
-        "baseline_curve": curves["baseline"],
+        "groups": group_diagnostics(run_dir),
+        "srd_curve": srd["curve"],
+        "baseline_curve": base["curve"],
+        "arms": {m: {k: v for k, v in arms[m].items() if k != "cache_flops"} for m in names},
+        "pairs": pairs,
     }

@@ -69,7 +69,8 @@ BUDGET_COLUMNS: list[tuple[str, str, int, float]] = [
     ("baseline_steps", "KD steps", 0, 1.0), ("srd_tokens", "SRD tokens", 0, 1.0),
     ("baseline_tokens", "KD tokens", 0, 1.0), ("reflection_s", "reflection s", 1, 1.0),
     ("wall_s", "run wall s", 0, 1.0), ("noise_dropped_share", "noisy % of dropped", 1, 100.0),
-    ("noise_kept_share", "noisy % of kept", 1, 100.0),
+    ("noise_kept_share", "noisy % of kept", 1, 100.0), ("time_to_quality_flops", "time-to-quality GFLOP", 2, 1e-9),
+    ("srd_flops", "SRD GFLOP", 2, 1e-9), ("baseline_flops", "KD GFLOP", 2, 1e-9),
 ]
 
 
@@ -100,7 +101,27 @@ RUN_BUDGET_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("baseline_tokens", "KD tokens", _num), ("srd_train_s", "SRD train s", lambda v: _num(v, 0)),
     ("baseline_train_s", "KD train s", lambda v: _num(v, 0)), ("reflection_s", "reflect s", lambda v: _num(v, 1)),
     ("wall_s", "wall s", lambda v: _num(v, 0)), ("noisy_dropped", "noisy dropped", _num), ("dropped", "dropped", _num),
+    ("srd_flops", "SRD GFLOP", lambda v: _num(v * 1e-9 if v is not None else None, 2)),
+    ("baseline_flops", "KD GFLOP", lambda v: _num(v * 1e-9 if v is not None else None, 2)),
+    ("time_to_quality_flops", "TTQ GFLOP", lambda v: _num(v * 1e-9 if v is not None else None, 2)),
 ]
+
+
+def _arm_pairs_html(stats: list[VariantStats]) -> str:
+    """Every curated arm against every reference arm (runs with an ``arms`` list): quality and compute."""
+    if not any(len(v.arm_pairs) > 1 or (v.arm_pairs and (v.arm_pairs[0].a, v.arm_pairs[0].b) != ("srd", "baseline"))
+               for v in stats):
+        return ""
+    body = []
+    for v in stats:
+        for d, ratio in zip(v.arm_pairs, v.arm_pairs_compute, strict=True):
+            body.append(f"<tr><td>{_esc(v.variant)}</td><td>{_esc(d.a)} − {_esc(d.b)}</td>"
+                        f"<td>{_esc(fmt_difference(d))}</td><td>{_esc(fmt_spread(ratio, 2))}×</td>"
+                        f"<td>{_esc(d.verdict)}</td></tr>")
+    return ("<h2>Each curated arm against each reference arm</h2>"
+            '<div class="scroll"><table><thead><tr><th>variant</th><th>pair</th><th>difference [95% CI]</th>'
+            "<th>compute ratio</th><th>verdict</th></tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
 def _runs_table(rows: list[dict[str, Any]], columns, shared: bool) -> str:
@@ -129,6 +150,7 @@ def render_page(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
         "<h2>Verdict</h2>",
         "".join(_verdict(v.variant, v.srd_vs_baseline) for v in stats) or '<p class="na">No finished run yet.</p>',
     ]
+    parts.append(_arm_pairs_html(stats))
     if any(v.vs_reference for v in stats):
         parts.append(f"<h2>Variants vs {_esc(reference)}</h2>")
         parts += [_verdict(v.variant, v.vs_reference) for v in stats if v.vs_reference]
@@ -141,6 +163,8 @@ def render_page(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
         _figure(plots.plot_differences(stats), "Paired SRD − plain KD per seed with the mean's 95% t interval"),
         "<h2>Eval curves</h2>",
         _figure(plots.plot_curves(stats, rows), "Held-out ROUGE-L during training, mean over seeds ± 1 sd"),
+        _figure(plots.plot_curves(stats, rows, x="flops"), "The same curves against training compute (FLOPs, "
+                "deterministic where wall time moves with machine load; SRD's include its reflection pass)"),
         "<h2>Time-to-quality</h2>",
         _figure(plots.plot_time_to_quality(rows), "Seconds (reflection included) until SRD first reached plain KD's "
                 "final score; grey: SRD's whole reflection + training time"),

@@ -84,19 +84,29 @@ def plot_differences(stats: list[VariantStats]) -> bytes | None:
     return _png(fig)
 
 
-def _mean_band(curves: list[list[list[float]]]) -> tuple[list[float], list[float], list[float]]:
-    """Mean and sd at the steps every seed evaluated."""
+def _mean_band(curves: list[list[list[float]]], x: str = "step") -> tuple[list[float], list[float], list[float]]:
+    """Mean and sd at the steps every seed evaluated; ``x="flops"``: at each such step's mean FLOPs (steps where a
+    seed's row has no FLOPs are left out)."""
     common = set.intersection(*({p[0] for p in c} for c in curves)) if curves else set()
     steps = sorted(common)
-    by_step = [[next(p[2] for p in c if p[0] == s) for c in curves] for s in steps]
+    points = [[next(p for p in c if p[0] == s) for c in curves] for s in steps]
+    if x == "flops":
+        points = [ps for ps in points if all(len(p) > 3 and p[3] is not None for p in ps)]
+        xs = [statistics.fmean(p[3] for p in ps) for ps in points]
+    else:
+        xs = [ps[0][0] for ps in points]
+    by_step = [[p[2] for p in ps] for ps in points]
     means = [statistics.fmean(v) for v in by_step]
     sds = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in by_step]
-    return steps, means, sds
+    return xs, means, sds
 
 
-def plot_curves(stats: list[VariantStats], rows: list[dict[str, Any]]) -> bytes | None:
-    """Eval curves per variant: mean over seeds with a ±1 sd band, SRD and plain KD."""
+def plot_curves(stats: list[VariantStats], rows: list[dict[str, Any]], x: str = "step") -> bytes | None:
+    """Eval curves per variant: mean over seeds with a ±1 sd band, SRD and plain KD, against optimizer steps or
+    (``x="flops"``) training compute (the curated arm's reflection included)."""
     variants = [v.variant for v in stats if any(r.get("srd_curve") for r in rows if r["variant"] == v.variant)]
+    if x == "flops" and not any(len(p) > 3 and p[3] is not None for r in rows for p in r.get("srd_curve") or []):
+        return None  # rows written before srd counted FLOPs
     if not variants:
         return None
     import matplotlib
@@ -111,7 +121,10 @@ def plot_curves(stats: list[VariantStats], rows: list[dict[str, Any]]) -> bytes 
         members = [r for r in rows if r["variant"] == variant]
         for key, label in (("srd", "SRD"), ("baseline", "plain KD")):
             curves = [r[f"{key}_curve"] for r in members if r.get(f"{key}_curve")]
-            steps, means, sds = _mean_band(curves)
+            if x == "flops" and key == "srd":  # charged the reflection pass, as its time-to-quality is
+                curves = [[[*p[:3], p[3] + (r.get("reflection_flops") or 0) if len(p) > 3 and p[3] is not None
+                            else None] for p in r["srd_curve"]] for r in members if r.get("srd_curve")]
+            steps, means, sds = _mean_band(curves, x)
             if not steps:
                 continue
             ax.plot(steps, means, color=COLORS[key], marker="o", markersize=3, label=f"{label} (n={len(curves)})")
@@ -119,7 +132,7 @@ def plot_curves(stats: list[VariantStats], rows: list[dict[str, Any]]) -> bytes 
             high = [m + s for m, s in zip(means, sds, strict=True)]
             ax.fill_between(steps, low, high, color=COLORS[key], alpha=0.18, linewidth=0)
         ax.set_title(variant, fontsize=10)
-        ax.set_xlabel("optimizer step")
+        ax.set_xlabel("FLOPs (SRD's include reflection)" if x == "flops" else "optimizer step")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     for ax in list(axes.flat)[len(variants):]:

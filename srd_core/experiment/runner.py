@@ -23,6 +23,7 @@ from pathlib import Path
 
 from srd_core.experiment.aggregate import write_results
 from srd_core.experiment.layout import config_path, config_sha, done_path, is_done, log_path, run_dir
+from srd_core.experiment.progress import Progress, finished_seconds, run_activity
 from srd_core.experiment.sharing import donor_ready, share_from, share_group
 from srd_core.experiment.spec import Experiment, ExperimentError, PlannedRun, dump_run_config
 from srd_core.io import append_jsonl, read_jsonl, write_json_atomic, write_text_atomic
@@ -33,6 +34,8 @@ LOCK_FILE = "experiment.lock"
 INVOCATIONS_FILE = "invocations.jsonl"
 """One row per `srd experiment` invocation that ran something: start, seconds, jobs, machine."""
 POLL_SECONDS = 0.5
+STATUS_SECONDS = 30.0
+"""How often the progress line is repeated while nothing starts or finishes."""
 RUN_COMMAND = [sys.executable, "-c", "from srd_core.cli import main; main()", "run"]
 
 
@@ -140,6 +143,19 @@ class _Scheduler:
                 process.kill()
 
 
+def _report_progress(experiment: Experiment, scheduler: _Scheduler, finished: set[str], pending: list) -> str:
+    """Log one progress line: runs done / running / left, the ETA, each running run's phase and step."""
+    now = time.perf_counter()
+    progress = Progress(
+        done=len(finished), running={name: now - started for name, (_, _, started) in scheduler.running.items()},
+        left=len(pending), jobs=scheduler.jobs,
+        durations=finished_seconds([done_path(experiment, r) for r in experiment.runs if r.name in finished]))
+    line = progress.line({name: run_activity(run_dir(experiment, run))
+                          for name, (run, _, _) in scheduler.running.items()})
+    logger.info("progress: %s", line)
+    return line
+
+
 def _finish(experiment: Experiment, run: PlannedRun, seconds: float) -> None:
     write_json_atomic(done_path(experiment, run), {"run": run.name, "variant": run.variant, "seed": run.seed,
                                                    "config": config_sha(run), "seconds": round(seconds, 3)})
@@ -166,8 +182,13 @@ def run_experiment(experiment: Experiment) -> RunOutcome:
         scheduler = _Scheduler(exp, min(exp.spec.jobs, max(1, len(pending))))
         handler = signal.getsignal(signal.SIGTERM)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        last_status, last_counts = 0.0, None
         try:
             while pending or scheduler.running:
+                counts = (len(finished), len(scheduler.running), len(pending))
+                if scheduler.running and (counts != last_counts or time.perf_counter() - last_status >= STATUS_SECONDS):
+                    _report_progress(exp, scheduler, finished, pending)
+                    last_status, last_counts = time.perf_counter(), counts
                 for name, (run, process, run_started) in list(scheduler.running.items()):
                     if process.poll() is None:
                         continue

@@ -151,7 +151,7 @@ def load_experiment(path: str | Path, jobs: int | None = None) -> Experiment:
     try:
         spec = ExperimentSpec.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {format_validation_error(exc)}") from None
+        raise ConfigError(f"{source}: {format_validation_error(exc, model=ExperimentSpec)}") from None
     if jobs is not None:
         spec = spec.model_copy(update={"jobs": jobs})
     directory = spec.output_dir / (spec.name or source.stem)

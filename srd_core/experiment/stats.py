@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 CONFIDENCE = 0.95
@@ -104,11 +104,29 @@ class VariantStats:
     columns: dict[str, Spread]
     srd_vs_baseline: PairedDifference
     vs_reference: PairedDifference | None = None
+    arm_pairs: list[PairedDifference] = field(default_factory=list)
+    """Each curated arm against each reference arm of the runs' ``pairs`` (quality), paired by seed."""
+    arm_pairs_compute: list[Spread] = field(default_factory=list)
+    """The same pairs' compute ratio (curated arm's FLOPs, reflection included, over the reference's)."""
 
 
 SPREAD_COLUMNS = ("teacher", "student_init", "srd", "baseline", "diff", "baseline_at_srd_steps",
                   "time_to_quality_s", "srd_steps", "baseline_steps", "srd_tokens", "baseline_tokens", "wall_s",
-                  "reflection_s", "noise_dropped_share", "noise_kept_share")
+                  "reflection_s", "noise_dropped_share", "noise_kept_share", "time_to_quality_flops", "srd_flops",
+                  "baseline_flops")
+
+
+def _arm_pairs(members: list[dict[str, Any]]) -> tuple[list[PairedDifference], list[Spread]]:
+    """Paired differences of every (curated arm, reference arm) the runs compare, in first-seen order."""
+    names = list(dict.fromkeys((p["arm"], p["reference"]) for r in members for p in r.get("pairs") or []))
+    diffs, ratios = [], []
+    for arm, ref in names:
+        rows = [(r["seed"], (r.get("arms") or {}).get(arm, {}).get("final"),
+                 (r.get("arms") or {}).get(ref, {}).get("final")) for r in members]
+        diffs.append(paired_difference(arm, ref, rows))
+        ratios.append(spread([p.get("compute_ratio") for r in members for p in r.get("pairs") or []
+                              if (p["arm"], p["reference"]) == (arm, ref)]))
+    return diffs, ratios
 
 
 def variant_stats(rows: list[dict[str, Any]], reference: str | None = None) -> list[VariantStats]:
@@ -121,6 +139,7 @@ def variant_stats(rows: list[dict[str, Any]], reference: str | None = None) -> l
         pairs = [(r["seed"], r.get("srd"), r.get("baseline")) for r in members]
         stats = VariantStats(variant, [r["seed"] for r in members], columns,
                              paired_difference("SRD", "plain KD", pairs))
+        stats.arm_pairs, stats.arm_pairs_compute = _arm_pairs(members)
         if reference is not None and variant != reference and reference in by_variant:
             ref = {r["seed"]: r.get("srd") for r in by_variant[reference]}
             ref_pairs = [(r["seed"], r.get("srd"), ref.get(r["seed"])) for r in members]

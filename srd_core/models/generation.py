@@ -66,11 +66,17 @@ def generate_batch(model, tokenizer, prompt_ids: Sequence[Sequence[int]], settin
         kwargs["no_repeat_ngram_size"] = settings.no_repeat_ngram_size
     if settings.do_sample:
         kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k or None)
-        if generator_seed is not None:
-            torch.manual_seed(generator_seed)
     else:  # silence sampling defaults some checkpoints ship in generation_config
         kwargs.update(temperature=None, top_p=None, top_k=None)
-    out = model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device), **kwargs)
+    # a seeded draw runs on a fork of the RNG: the caller's random stream (a training run's dropout, say)
+    # continues as if nothing had been generated, so an evaluation never changes what is trained after it
+    seeded = settings.do_sample and generator_seed is not None
+    forked = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if seeded and device.type == "cuda" else []
+    with torch.random.fork_rng(devices=forked, enabled=seeded):
+        if seeded:
+            torch.manual_seed(generator_seed)
+        out = model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device), **kwargs)
     new_tokens = out[:, width:].tolist()
     results = []
     for ids in new_tokens:
@@ -107,3 +113,12 @@ def generate(model, tokenizer, prompts: Sequence[str], settings: GenerationSetti
             )
     model.train(was_training)
     return [r for r in results if r is not None]
+
+
+def truncation_notice(what: str, truncated: int, total: int, max_prompt_tokens: int) -> str | None:
+    """One line saying how many prompts were cut and which setting keeps them whole, or None."""
+    if not truncated:
+        return None
+    return (f"{what}: {truncated} of {total} prompts ({truncated / total:.1%}) are longer than "
+            f"data.max_prompt_tokens={max_prompt_tokens} tokens and were cut from the left; raise "
+            "data.max_prompt_tokens (and data.max_length with it) to keep them whole")

@@ -9,6 +9,7 @@ A model given by ``path`` is used as is (its tokenizer then serves the preset mo
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import random
@@ -28,6 +29,8 @@ from srd_core.errors import SRDError
 from srd_core.io import fingerprint, write_json_atomic
 from srd_core.models.lm_corpus import lm_documents
 from srd_core.types import Sample
+
+logger = logging.getLogger(__name__)
 
 PREPARE_VERSION = 2
 """Bumped when the prepare procedure changes, so old caches are rebuilt."""
@@ -75,15 +78,55 @@ def prepare_key(config: SRDConfig) -> str:
         "limit_train": config.data.limit_train,
         "max_prompt_tokens": config.data.max_prompt_tokens,
         "max_length": config.data.max_length,
-        # student_lm only when set: a config without it keeps the key (and the prepared models) it had
-        "prepare": config.prepare.model_dump(mode="json", exclude={"student_lm"} if config.prepare.student_lm
-                                             is None else None),
+        "prepare": _prepare_section(config),
         "architectures": {role: asdict(_preset_of(config, role)) for role in ("teacher", "student")
                           if _is_preset(getattr(config, role))},
         "path_models": {role: _directory_digest(getattr(config, role).path) for role in ("teacher", "student")
                         if not _is_preset(getattr(config, role))},
         "seed": _seed(config),
     })
+
+
+def _prepare_section(config: SRDConfig) -> dict[str, Any]:
+    """``config.prepare`` as JSON, without fields added later at their off value (an SFT ``epochs`` left at
+    null, ``student_lm`` null): a config without them keeps the key (and the prepared models) it had."""
+    section = config.prepare.model_dump(mode="json")
+    for role in ("teacher_sft", "student_sft"):
+        if section[role].get("epochs") is None:
+            section[role].pop("epochs", None)
+    if section.get("student_lm") is None:
+        section.pop("student_lm", None)
+    return section
+
+
+def sft_plan(config: SRDConfig, role: str, samples: int) -> str:
+    """``teacher SFT: 25 steps (20 epochs of 40 samples, batch 32; at most 300)``: what prepare will train."""
+    cfg: SFTConfig = getattr(config.prepare, f"{role}_sft")
+    steps = cfg.steps_for(samples)
+    label = "teacher SFT" if role == "teacher" else "student warm start"
+    if cfg.epochs is None or cfg.steps == 0:
+        how = f"prepare.{role}_sft.steps; {steps * cfg.batch_size / max(samples, 1):.1f} epochs of {samples} samples"
+    else:
+        how = (f"{cfg.epochs:g} epochs of {samples} samples, batch {cfg.batch_size}; at most {cfg.steps}"
+               + (", reached" if steps == cfg.steps else ""))
+    return f"{label}: {steps} steps ({how})"
+
+
+CHARS_PER_TOKEN = 4.0
+"""Characters per token of the console's estimate before the samples are encoded."""
+ASSUMED_CPU_FLOPS = 2e10
+"""Training FLOP/s of the preset sizes on a quiet 2-core CPU (tiny models run far below the hardware's peak;
+measured on a 40-sample quick start: 1.8e10 FLOP per CPU second), for the dry run's estimate only."""
+
+
+def sft_estimate_seconds(config: SRDConfig, role: str, samples: int, tokens_per_sample: float) -> float:
+    """About how long ``role``'s SFT takes: 6 · parameters · tokens at ``ASSUMED_CPU_FLOPS`` (an estimate)."""
+    from srd_core.models.presets import approx_parameters
+
+    cfg: SFTConfig = getattr(config.prepare, f"{role}_sft")
+    steps = cfg.steps_for(samples)
+    tokens = steps * min(cfg.batch_size, max(samples, 1)) * tokens_per_sample
+    return 6 * approx_parameters(_preset_of(config, role), config.prepare.vocab_size) * tokens / ASSUMED_CPU_FLOPS
 
 
 def _directory_digest(path: str | None) -> str | None:
@@ -135,7 +178,8 @@ def load_train_samples(config: SRDConfig) -> list[Sample]:
 
 def sft(model, tokenizer, samples: Sequence[Sample], cfg: SFTConfig, max_prompt_tokens: int, max_length: int,
         seed: int = 0, desc: str | None = None, on_step: Callable[[int], None] | None = None) -> SFTStats:
-    """Fine-tune ``model`` on the samples' targets (cross-entropy on response tokens) for ``cfg.steps``.
+    """Fine-tune ``model`` on the samples' targets (cross-entropy on response tokens) for
+    ``cfg.steps_for(len(samples))`` steps.
 
     ``on_step(step)`` is called after every optimizer step (1-based), e.g. to evaluate at intervals.
     """
@@ -146,20 +190,21 @@ def sft(model, tokenizer, samples: Sequence[Sample], cfg: SFTConfig, max_prompt_
 
 def train_examples(model, tokenizer, examples: Sequence[EncodedExample], cfg: SFTConfig, seed: int = 0,
                    desc: str | None = None, on_step: Callable[[int], None] | None = None) -> SFTStats:
-    """Train ``model`` for ``cfg.steps`` AdamW steps (cosine LR) of cross-entropy on the examples' labels."""
+    """Train ``model`` for ``cfg.steps_for(len(examples))`` AdamW steps (cosine LR) of cross-entropy on the labels."""
     from transformers import get_cosine_schedule_with_warmup
 
     start, cpu_start = time.perf_counter(), time.process_time()
     ensure_pad_token(tokenizer)
     device = next(model.parameters()).device
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, math.ceil(cfg.warmup_ratio * cfg.steps), cfg.steps)
+    steps = cfg.steps_for(len(examples))
+    scheduler = get_cosine_schedule_with_warmup(optimizer, math.ceil(cfg.warmup_ratio * steps), steps)
     rng = random.Random(seed)
     order: list[int] = []
     tokens = response_tokens = 0
     losses: list[float] = []
     model.train()
-    bar = tqdm(range(cfg.steps), desc=desc, disable=desc is None, unit="step")
+    bar = tqdm(range(steps), desc=desc, disable=desc is None, unit="step")
     for _ in bar:
         if len(order) < cfg.batch_size:  # reshuffle every epoch; a batch may span two epochs
             epoch = list(range(len(examples)))
@@ -186,7 +231,7 @@ def train_examples(model, tokenizer, examples: Sequence[EncodedExample], cfg: SF
             model.train()
     model.eval()
     tail = losses[-10:]
-    return SFTStats(cfg.steps, tokens, response_tokens, sum(tail) / len(tail) if tail else None,
+    return SFTStats(steps, tokens, response_tokens, sum(tail) / len(tail) if tail else None,
                     time.perf_counter() - start, time.process_time() - cpu_start, _first_loss(losses))
 
 
@@ -238,6 +283,10 @@ def _train_preset(config: SRDConfig, role: str, tokenizer, samples: Sequence[Sam
                                             desc="student LM pretraining" if progress else None))
     sft_cfg = getattr(config.prepare, f"{role}_sft")
     label = "teacher SFT" if role == "teacher" else "student warm start"
+    chars = sum(len(s.prompt) + len(s.target) for s in samples) / max(len(samples), 1)
+    seconds = sft_estimate_seconds(config, role, len(samples), chars / CHARS_PER_TOKEN)
+    logger.info("prepare: %s; about %.0f s (an estimate from the model size)", sft_plan(config, role, len(samples)),
+                seconds)
     stats = sft(model, tokenizer, samples, sft_cfg, config.data.max_prompt_tokens, config.data.max_length,
                 seed=seed, desc=label if progress else None)
     save_model(model.to("cpu"), tokenizer, out_dir)

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
-
-import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from typing import TYPE_CHECKING, Any
 
 from srd_core.errors import ConfigError
+
+if TYPE_CHECKING:  # imported where a model is built: validating a preset's sizes needs neither
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ def resolve_preset(name: str, overrides: Mapping[str, Any] | None = None, field_
 def llama_config(preset: Preset, tokenizer=None, vocab_size: int | None = None) -> LlamaConfig:
     """The ``LlamaConfig`` of ``preset`` for ``tokenizer``'s vocabulary and special tokens (or, without a
     tokenizer, for ``vocab_size`` with no special tokens: enough to know the model's modules)."""
+    from transformers import LlamaConfig
+
     special = {}
     if tokenizer is not None:
         vocab_size = len(tokenizer)
@@ -83,6 +86,9 @@ def llama_config(preset: Preset, tokenizer=None, vocab_size: int | None = None) 
 
 def build_model(preset: Preset, tokenizer, seed: int = 0) -> LlamaForCausalLM:
     """A randomly initialised ``LlamaForCausalLM`` of ``preset`` size (initialisation seeded)."""
+    import torch
+    from transformers import LlamaForCausalLM
+
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
@@ -96,6 +102,14 @@ def build_model(preset: Preset, tokenizer, seed: int = 0) -> LlamaForCausalLM:
 def count_parameters(model: torch.nn.Module) -> int:
     """Number of distinct parameters (tied weights counted once)."""
     return sum(p.numel() for p in model.parameters())
+
+
+def approx_parameters(preset: Preset, vocab_size: int) -> int:
+    """Parameters of ``preset`` with a ``vocab_size`` vocabulary, without building it (norms left out)."""
+    h, kv = preset.hidden_size, (preset.num_kv_heads or preset.num_heads) * (preset.hidden_size // preset.num_heads)
+    layer = 2 * h * h + 2 * h * kv + 3 * h * preset.intermediate_size
+    embeddings = vocab_size * h * (1 if preset.tie_word_embeddings else 2)
+    return embeddings + preset.num_layers * layer
 
 
 def save_model(model, tokenizer, directory: str | Path) -> Path:

@@ -1,18 +1,24 @@
-"""Training the SRD and baseline arms side by side: one child process per arm, the CPU threads split.
+"""Training a run's arms side by side: one child process per arm, the CPU threads split among them.
 
 On a small CPU machine two single-threaded trainings of tiny models finish sooner together than one
-after the other with two threads each, and their wall times stay comparable (each has a core). Each
+after the other with two threads each, and their wall times stay comparable (each has a core); with
+more arms than cores they share the cores, so their wall times are not each other's. Each
 child runs ``train`` with the arm's eval-during-training exactly as the sequential path does and logs
 one line per evaluation (progress bars off, two would overwrite each other); a failed arm ends the
-phase with its exit code.
+phase with its exit code. The children run in sessions of their own, so a Ctrl-C reaches this process
+only: it sends SIGTERM to every arm still training (each checkpoints and exits without a word, or dies
+at once if it is still starting), waits for them and stops with the one line that says where each
+resumes (exit 130 for SIGINT, 143 for SIGTERM). A child also gets SIGTERM when this process dies.
 
     python -m srd_core.pipeline.arms CONFIG_JSON RUN_DIR LABEL   (what each child runs)
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from srd_core.config import SRDConfig, config_from_dict
-from srd_core.errors import TrainingError
+from srd_core.errors import Interrupted, Terminated, TrainingError
 from srd_core.io import write_json_atomic
 
 
@@ -39,7 +45,7 @@ def train_arms_in_parallel(config: SRDConfig, run_dir: Path, labels: Sequence[st
     children = {}
     for label in labels:
         cmd = [sys.executable, "-m", "srd_core.pipeline.arms", str(config_path), str(run_dir), label]
-        children[label] = (subprocess.Popen(cmd, env=env), time.perf_counter())
+        children[label] = (subprocess.Popen(cmd, env=env, start_new_session=True), time.perf_counter())
     seconds, failures = {}, []
     try:
         for label, (proc, started) in children.items():
@@ -47,6 +53,9 @@ def train_arms_in_parallel(config: SRDConfig, run_dir: Path, labels: Sequence[st
             seconds[label] = round(time.perf_counter() - started, 3)
             if code != 0:
                 failures.append(f"{label} (exit code {code})")
+    except (KeyboardInterrupt, Terminated) as exc:
+        signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        raise _stop_arms(run_dir, {label: proc for label, (proc, _) in children.items()}, signum) from None
     finally:
         for proc, _ in children.values():
             if proc.poll() is None:
@@ -57,6 +66,33 @@ def train_arms_in_parallel(config: SRDConfig, run_dir: Path, labels: Sequence[st
         raise TrainingError(f"{run_dir}: training the arms in parallel failed: {', '.join(failures)}; "
                             "its error is in the output above")
     return seconds
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the parent dies (Linux), so no arm trains on orphaned (a session of its own,
+    the child gets no Ctrl-C from the terminal)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _stop_arms(run_dir: Path, children: dict[str, subprocess.Popen], signum: int) -> Interrupted:
+    """SIGTERM to every arm still training, the wait for them, and the one line of the stop: the step each
+    interrupted arm resumes from (its newest checkpoint)."""
+    from srd_core.training.checkpoint import latest_checkpoint, read_state
+
+    for proc in children.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # before its handlers are in, SIGTERM ends a child quietly
+    resumes = []
+    for label, proc in children.items():
+        if proc.wait() != 0:
+            latest = latest_checkpoint(Path(run_dir) / label / "checkpoints")
+            resumes.append(f"{label} from step {read_state(latest).step if latest is not None else 0}")
+    phases = " and ".join(f"train_{label}" for label in children)
+    where = f" ({', '.join(resumes)})" if resumes else ""
+    return Interrupted(f"interrupted in {phases}; rerun the same command to resume{where}", signum)
 
 
 def _train_one(config_json: str, run_dir: str, label: str) -> None:
@@ -84,4 +120,11 @@ def _train_one(config_json: str, run_dir: str, label: str) -> None:
 
 
 if __name__ == "__main__":
-    _train_one(*sys.argv[1:4])
+    from srd_core.signals import stop_on_signals
+
+    _die_with_parent()
+    stop_on_signals()
+    try:
+        _train_one(*sys.argv[1:4])
+    except (Interrupted, KeyboardInterrupt, Terminated) as exc:  # the parent prints the one line for all arms
+        sys.exit(exc.exit_code if isinstance(exc, Interrupted) else 143 if isinstance(exc, Terminated) else 130)

@@ -15,7 +15,7 @@ from typing import Any
 
 from srd_core.config import SRDConfig, dump_config
 from srd_core.io import write_text_atomic
-from srd_core.pipeline.phases import BY_NAME, Planner, Status, check_upstream, consistent, run_phase, set_aside
+from srd_core.pipeline.phases import Planner, Status, check_upstream, consistent, run_phase, set_aside
 from srd_core.rundir import CONFIG_FILE, REPORT_FILE, STALE_DIR
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def sync_config_file(planner: Planner, main: bool = True) -> None:
         os.replace(path, planner.run_dir / STALE_DIR / CONFIG_FILE)
     report = planner.status("report")
     if report.state in ("stale", "pending") and (planner.run_dir / REPORT_FILE).is_file():
-        dest = set_aside(planner.run_dir, BY_NAME["report"])
+        dest = set_aside(planner.run_dir, planner.by_name["report"])
         logger.warning("report: outdated (%s); set aside in %s until it is rewritten", report.reason,
                        dest.relative_to(planner.run_dir.parent))
         planner.forget("report")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from srd_core.components import StagePlan
 from srd_core.config import ComponentSpec, SRDConfig
+from srd_core.curation.remainder import remainder_notice
 from srd_core.errors import SRDError
 
 DOLLY_TRAIN_SAMPLES = 11_424
@@ -63,7 +64,7 @@ class StageRow:
 
 @dataclass
 class TrainingPlan:
-    """The planned training run of one label ("srd" or "baseline")."""
+    """The planned training run of one arm (srd, baseline, or an arm of ``arms``)."""
 
     label: str
     pacer: str
@@ -102,10 +103,20 @@ class RunPlan:
     global_batch: int
     models: dict[str, str]
     phases: list[Phase]
-    srd: TrainingPlan
-    baseline: TrainingPlan | None
+    arms: dict[str, TrainingPlan]
+    """Every arm's planned training, in run order."""
     notes: list[str] = field(default_factory=list)
     batch_formula: str = ""
+    comparisons: list[tuple[str, str]] = field(default_factory=list)
+    """(curriculum arm, reference arm) pairs whose budgets are compared."""
+
+    @property
+    def srd(self) -> TrainingPlan | None:
+        return self.arms.get("srd")
+
+    @property
+    def baseline(self) -> TrainingPlan | None:
+        return self.arms.get("baseline")
 
     def render(self) -> str:
         """The plan as text (nothing is loaded or run)."""
@@ -123,17 +134,21 @@ class RunPlan:
             "phases",
             *(f"  {i}. {p.name:<16} {p.detail}" for i, p in enumerate(self.phases, start=1)),
         ]
-        for plan in (self.srd, self.baseline):
-            if plan is not None:
-                lines += ["", *_render_training(plan)]
-        if self.baseline is not None and self.baseline.steps and self.baseline.tokens:
-            lines += [
-                "",
-                f"SRD vs baseline   steps {self.srd.steps:,} vs {self.baseline.steps:,} "
-                f"({self.srd.steps / self.baseline.steps:.2f}x); trained tokens {_tokens(self.srd.tokens)} vs "
-                f"{_tokens(self.baseline.tokens)} ({self.srd.tokens / self.baseline.tokens:.2f}x)"
-                f"{'' if self.tokens_per_sample.measured and self.samples.measured else ' (estimates)'}",
-            ]
+        for plan in self.arms.values():
+            lines += ["", *_render_training(plan)]
+        compared = []
+        for a, b in self.comparisons:
+            one, other = self.arms[a], self.arms[b]
+            if not (other.steps and other.tokens):
+                continue
+            name = "SRD vs baseline" if (a, b) == ("srd", "baseline") else f"{a} vs {b}"
+            compared.append(
+                f"{name:<17} steps {one.steps:,} vs {other.steps:,} "
+                f"({one.steps / other.steps:.2f}x); trained tokens {_tokens(one.tokens)} vs "
+                f"{_tokens(other.tokens)} ({one.tokens / other.tokens:.2f}x)"
+                f"{'' if self.tokens_per_sample.measured and self.samples.measured else ' (estimates)'}")
+        if compared:
+            lines += ["", *compared]
         if self.notes:
             lines += ["", "notes", *(f"  - {n}" for n in self.notes)]
         return "\n".join(lines) + "\n"
@@ -352,48 +367,92 @@ def _model_line(config: SRDConfig, role: str) -> str:
     return f"{cfg.path}{extras} [{where}]"
 
 
-def _eval_detail(config: SRDConfig, sets: list[str]) -> str:
-    models = ["teacher", "student_init", "srd"] + (["baseline"] if config.baseline.enabled else [])
+def _new_tokens(config: SRDConfig, run_dir: Path, section: str) -> str:
+    """``<= 40 new tokens (from the data: ...)``: the limit ``section`` sets, or the one the data gives."""
+    from srd_core.models.lengths import HEADROOM, MARGIN, MAX_NEW_TOKENS_CAP, derived_max_new_tokens
+
+    limit = getattr(config, section).max_new_tokens
+    if limit is not None:
+        return f"<= {limit} new tokens"
+    found = derived_max_new_tokens(config, run_dir, local_only=True)  # the dry run loads nothing from the hub
+    if found is not None:
+        return f"<= {found[0]} new tokens (from the data: longest training reference {found[1]} tokens)"
+    return (f"<= the longest training reference x {HEADROOM:g} + {MARGIN} new tokens, at most {MAX_NEW_TOKENS_CAP} "
+            "(from the data, once prepare has made the student's tokenizer)")
+
+
+def _prepare_detail(config: SRDConfig, data: _Data) -> str:
+    """What prepare trains, and about how long it takes (an estimate from the model sizes)."""
+    from srd_core.models.prepare import sft_estimate_seconds, sft_plan
+
+    presets = [r for r in ("teacher", "student") if getattr(config, r).preset is not None]
+    if not presets:
+        return "skipped: teacher and student are given by path"
+    n = int(data.samples.value)
+    plans = [sft_plan(config, role, n) for role in presets]
+    seconds = sum(sft_estimate_seconds(config, role, n, data.tokens.value) for role in presets)
+    return (f"build and SFT the presets of {', '.join(presets)}: {'; '.join(plans)}; about {_duration(seconds)} "
+            "on a 2-core CPU (ESTIMATE from the model sizes)")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def _eval_detail(config: SRDConfig, sets: list[str], run_dir: Path) -> str:
+    from srd_core.arms import arm_names
+
+    models = ["teacher", "student_init", *arm_names(config)]
     passes = 1 if config.eval.protocol == "greedy" else len(config.eval.seeds)
     how = "greedy" if config.eval.protocol == "greedy" else f"{passes} sampled passes (seeds {config.eval.seeds})"
     return (f"{len(models)} models ({', '.join(models)}) x {len(sets)} sets ({', '.join(sets)}), {how}, "
-            f"<= {config.eval.max_new_tokens} new tokens; ROUGE-L x100")
+            f"{_new_tokens(config, run_dir, 'eval')}; ROUGE-L x100")
 
 
-def _phases(config: SRDConfig, data: _Data, n_keep: int, bins: list[list[str]] | None, srd: TrainingPlan,
-            baseline: TrainingPlan | None, run_dir: Path) -> list[Phase]:
-    presets = [r for r in ("teacher", "student") if getattr(config, r).preset is not None]
-    prepare = (f"build and SFT the presets of {', '.join(presets)}" if presets
-               else "skipped: teacher and student are given by path")
-    n = int(data.samples.value)
-    r = config.reflection
-    decode = "sampled" if r.do_sample else "greedy"
-    reflection = (f"{n:,} {decode} student generations ({math.ceil(n / r.batch_size):,} batches of {r.batch_size}, "
-                  f"<= {r.max_new_tokens} new tokens) + teacher-forced CE")
+def _curation_detail(config: SRDConfig, n: int, n_keep: int, bins: list[list[str]] | None, folder: Path) -> str:
     c = config.curriculum
     metrics = ", ".join(m.name for m in c.metrics)
     sizes = "/".join(f"{len(b):,}" for b in bins) if bins is not None else "n/a"
     curation = (f"{metrics} -> {c.fusion.name} -> {c.selector.name} keeps {n_keep:,} of {n:,} -> "
                 f"{c.pacer.name} bins {sizes}")
-    if (run_dir / "curation.jsonl").is_file():
+    if c.stratify:
+        curation += f" (within each group of {c.groups.name})"
+    if (folder / "curation.jsonl").is_file():
         curation += " (curation.jsonl exists: bins as recorded)"
-    phases = [Phase("prepare", prepare), Phase("reflection", reflection), Phase("curation", curation)]
-    cached = [f"{where}: {spec.name}" for where, spec in (("train", config.train.teacher_signal),
-              ("baseline", config.baseline.teacher_signal)) if spec.name != "online"]
+    notice = remainder_notice(n_keep, [len(b) for b in bins], c.pacer.params) if bins is not None else None
+    if notice:
+        curation += f"; {notice}"
+    return curation
+
+
+def _phases(config: SRDConfig, data: _Data, n_keep: int, bins: list[list[str]] | None,
+            arms: dict[str, TrainingPlan], run_dir: Path, own_curations: list[Phase]) -> list[Phase]:
+    prepare = _prepare_detail(config, data)
+    n = int(data.samples.value)
+    r = config.reflection
+    decode = "sampled" if r.do_sample else "greedy"
+    reflection = (f"{n:,} {decode} student generations ({math.ceil(n / r.batch_size):,} batches of {r.batch_size}, "
+                  f"{_new_tokens(config, run_dir, 'reflection')}) + teacher-forced CE")
+    phases = [Phase("prepare", prepare), Phase("reflection", reflection),
+              Phase("curation", _curation_detail(config, n, n_keep, bins, run_dir)), *own_curations]
+    from srd_core.arms import resolve_arms
+
+    cached = [f"{arm.teacher_signal_field.rsplit('.', 1)[0]}: {arm.teacher_signal.name}"
+              for arm in resolve_arms(config).values() if arm.teacher_signal.name != "online"]
     if cached:
-        phases.append(Phase("teacher cache", "the teacher once over every sample either arm trains on ("
-                            + ", ".join(cached) + ")"))
-    phases.append(Phase("train srd", f"{len(srd.stages)} stages, {srd.steps:,} optimizer steps, "
-                                     f"~{_tokens(srd.tokens)} tokens"))
-    if baseline is not None:
-        phases.append(Phase("train baseline", f"{len(baseline.stages)} stage(s), {baseline.steps:,} optimizer steps, "
-                                              f"~{_tokens(baseline.tokens)} tokens"))
-    else:
+        phases.append(Phase("teacher cache", "the teacher once over every sample an arm trains on ("
+                            + ", ".join(dict.fromkeys(cached)) + ")"))
+    for label, plan in arms.items():
+        stages = f"{len(plan.stages)} stages" if label == "srd" else f"{len(plan.stages)} stage(s)"
+        phases.append(Phase(f"train {label}", f"{stages}, {plan.steps:,} optimizer steps, "
+                                              f"~{_tokens(plan.tokens)} tokens"))
+    if config.arms is None and "baseline" not in arms:
         phases.append(Phase("train baseline", "skipped (baseline.enabled: false)"))
     held_out = f"{(config.data.eval or config.data.train).name} eval split"
-    phases.append(Phase("evaluate", _eval_detail(config, [held_out])))
+    phases.append(Phase("evaluate", _eval_detail(config, [held_out], run_dir)))
     if config.eval.sets:
-        phases.append(Phase("evaluate sets", "`srd evaluate-sets`: " + _eval_detail(config, list(config.eval.sets))))
+        sets = _eval_detail(config, list(config.eval.sets), run_dir)
+        phases.append(Phase("evaluate sets", "`srd evaluate-sets`: " + sets))
     report = "report.html + plots" if config.report.enabled else "skipped (report.enabled: false)"
     phases.append(Phase("report", report))
     return phases
@@ -410,6 +469,7 @@ def default_processes() -> int:
 def plan_run(config: SRDConfig, run_dir: str | Path | None = None, *, num_samples: int | None = None,
              tokens_per_sample: float | None = None, num_processes: int | None = None) -> RunPlan:
     """The plan of ``srd run`` for ``config`` in ``run_dir`` (default ``run.dir``); loads no model."""
+    from srd_core.training.batches import stage_steps
     from srd_core.training.stages import global_batch_size, match_steps
 
     if num_samples is not None and num_samples < 1:
@@ -420,20 +480,35 @@ def plan_run(config: SRDConfig, run_dir: str | Path | None = None, *, num_sample
     data = _count_data(config, run_dir, num_samples, tokens_per_sample)
     notes: list[str] = []
 
+    from srd_core.arms import config_for_curation, curation_dir, resolve_arms, uses_curation
+
     bins, n_keep, note = _simulated_bins(config, data.ids)
     if note:
         notes.append(note)
-    srd_stages = _stages(config, run_dir, config.curriculum.pacer, data.ids, bins)
-    srd = _training_plan(config, "srd", srd_stages, global_batch, data)
-
-    baseline = None
-    if config.baseline.enabled:
-        base_stages = _stages(config, run_dir, config.baseline.pacer, data.ids, None)
-        base_note = ""
-        if config.baseline.match_srd_steps:
-            base_stages = match_steps(base_stages, srd.steps, global_batch)
-            base_note = "match_srd_steps: as many optimizer steps as SRD"
-        baseline = _training_plan(config, "baseline", base_stages, global_batch, data, base_note)
+    resolved = resolve_arms(config)
+    own_curations: list[Phase] = []
+    stages_of: dict[str, list[StagePlan]] = {}
+    for name, arm in resolved.items():
+        arm_bins = bins
+        if arm.curation is not None:
+            arm_config = config_for_curation(config, arm)
+            arm_bins, arm_keep, _ = _simulated_bins(arm_config, data.ids)
+            if arm.curation == name:
+                own_curations.append(Phase(f"curation {name}", _curation_detail(
+                    arm_config, int(data.samples.value), arm_keep, arm_bins, curation_dir(run_dir, arm))))
+        stages_of[name] = _stages(config, curation_dir(run_dir, arm), arm.pacer, data.ids,
+                                  arm_bins if uses_curation(arm.pacer) else None)
+    plans: dict[str, TrainingPlan] = {}
+    for name, arm in resolved.items():
+        stages, arm_note = stages_of[name], ""
+        if arm.match_steps_of is not None:
+            target = stages_of[arm.match_steps_of]
+            stages = match_steps(stages, sum(stage_steps(p, global_batch) for p in target), global_batch)
+            arm_note = ("match_srd_steps: as many optimizer steps as SRD" if config.arms is None
+                        else f"match_steps_of: as many optimizer steps as {arm.match_steps_of}")
+        plans[name] = _training_plan(config, name, stages, global_batch, data, arm_note)
+    curated = [n for n, a in resolved.items() if uses_curation(a.pacer)]
+    comparisons = [(a, b) for a in curated for b in resolved if b not in curated]
     if config.train.max_steps is not None:
         notes.append(f"train.max_steps = {config.train.max_steps} cuts each run short")
     if not data.samples.measured or not data.tokens.measured:
@@ -448,8 +523,8 @@ def plan_run(config: SRDConfig, run_dir: str | Path | None = None, *, num_sample
         global_batch=global_batch,
         batch_formula=f"{t.batch_size} per device x {processes} process(es) x {t.grad_accum} grad-accum",
         models={"teacher": _model_line(config, "teacher"), "student": _model_line(config, "student")},
-        phases=_phases(config, data, n_keep, bins, srd, baseline, run_dir),
-        srd=srd,
-        baseline=baseline,
+        phases=_phases(config, data, n_keep, bins, plans, run_dir, own_curations),
+        arms=plans,
         notes=notes,
+        comparisons=comparisons,
     )

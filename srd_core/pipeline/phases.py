@@ -18,7 +18,8 @@ again when it completes. A phase is
 
 A stale phase's artifacts are moved to ``.stale/<phase>/`` (the last one is kept) before it is
 recomputed, so nothing is destroyed silently and a mistaken edit costs a ``mv``, not a retraining.
-Adding a phase is one entry in ``PHASES``.
+Adding a phase is one entry in ``phases_for`` (the phases of a config: one ``train_<arm>`` and one
+``evaluate_<arm>`` per arm of ``srd_core.arms``, one ``curate_<arm>`` per arm curated on its own).
 """
 
 from __future__ import annotations
@@ -33,10 +34,27 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from srd_core.config import ComponentSpec, EvalConfig, ReflectionConfig, SRDConfig, TrainConfig
+from srd_core.arms import (
+    Arm,
+    arm_of,
+    curate_phase,
+    curation_dir,
+    curation_dir_name,
+    resolve_arms,
+)
+from srd_core.config import (
+    ComponentSpec,
+    CurriculumConfig,
+    EvalConfig,
+    ReflectionConfig,
+    SelectBestConfig,
+    SRDConfig,
+    TrainConfig,
+)
 from srd_core.errors import SRDError
 from srd_core.fingerprints import HashCache, first_difference, flatten
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
+from srd_core.pipeline import code
 from srd_core.rundir import (
     CURATION_FILE,
     CURATION_META_FILE,
@@ -55,6 +73,7 @@ from srd_core.rundir import (
     TEACHER_CACHE_DIR,
     prepared_dir,
 )
+from srd_core.training.cadence import CADENCE_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -62,16 +81,59 @@ HASH_CACHE_FILE = "hashes.json"
 
 # ------------------------------------------------------------------------------------------ inputs
 
-DATA_TRAIN = ("data.train", "data.limit_train", "data.max_prompt_tokens", "data.max_length", "data.on_bad_sample")
-DATA_EVAL = ("data.eval", "data.train", "data.limit_eval", "data.max_prompt_tokens", "data.on_bad_sample")
+DATA_TRAIN = ("data.train", "data.limit_train", "data.max_prompt_tokens", "data.max_length", "data.on_bad_sample",
+              "data.max_record_bytes")
+DATA_EVAL = ("data.eval", "data.train", "data.limit_eval", "data.max_prompt_tokens", "data.on_bad_sample",
+             "data.max_record_bytes")
 EVAL_FIELDS = tuple(f"eval.{n}" for n in EvalConfig.model_fields if n != "sets")
 """eval.* fields the final evaluation reads (``eval.sets`` belongs to `srd evaluate-sets`)."""
-TRAIN_LOOSE = {"log_every", "eval_every", "checkpoint_every", "keep_checkpoints"}
-"""train.* fields that change when logs and checkpoints are written, not the trained model."""
+TRAIN_LOOSE = frozenset(CADENCE_FIELDS)
+"""train.* fields that change when logs, evaluations and checkpoints are written, not the trained model."""
 SRD_ONLY = ("temperature", "sft_weight")
-TRAIN_SHARED = tuple(f"train.{n}" for n in TrainConfig.model_fields if n not in TRAIN_LOOSE and n not in SRD_ONLY)
-"""train.* fields both labels read (the baseline takes its schedules from ``baseline.*``)."""
+TRAIN_SHARED = tuple(f"train.{n}" for n in TrainConfig.model_fields
+                     if n not in TRAIN_LOOSE and n not in SRD_ONLY and n != "select_best")
+"""train.* fields both labels read (the baseline takes its schedules from ``baseline.*``; select_best apart)."""
+SELECT_BEST_EVAL = ("eval.max_new_tokens", "eval.batch_size")
+"""eval.* fields the dev evaluations of ``train.select_best`` read."""
+
+
+def _select_best_fields(config: SRDConfig) -> tuple[str, ...]:
+    """``train.select_best`` and what its dev evaluations read; only ``enabled`` while it is off."""
+    if not config.train.select_best.enabled:
+        return ("train.select_best.enabled",)
+    return ("train.select_best", "data.dev", "data.eval", "data.limit_eval", *SELECT_BEST_EVAL)
+
+
+def _never_inputs(config: SRDConfig) -> tuple[str, ...]:
+    """Config paths no phase reads as an input (a record made when they were is not stale for them)."""
+    loose = tuple(f"train.{n}" for n in sorted(TRAIN_LOOSE))
+    if not config.train.select_best.enabled:
+        loose += tuple(f"train.select_best.{n}" for n in SelectBestConfig.model_fields if n != "enabled")
+    return loose
+
+
+def _without_never_inputs(recorded: dict[str, Any], current: dict[str, Any], config: SRDConfig) -> dict[str, Any]:
+    """``recorded`` less the fields an older srd recorded although they cannot change the artifact."""
+    loose = _never_inputs(config)
+    return {k: v for k, v in recorded.items()
+            if k in current or not any(k == p or k.startswith(f"{p}.") for p in loose)}
 STUDENT_LOAD = ("student.path", "student.preset", "student.revision", "student.dtype", "student.trust_remote_code")
+
+# ------------------------------------------------------------------------------------------ code
+# srd_core source files (globs under srd_core/) that compute each phase's artifact; the components a phase runs
+# count on their own (pipeline/code.py). Not listed: the CLI, the pipeline and the report's own code (for the
+# report phase only), which decide what runs and what is shown, not what an artifact holds.
+
+MODEL_IO = ("models/loading.py", "models/runtime.py", "models/hub.py")
+PREPARE_CODE = ("data/*.py", "models/prepare.py", "models/lm_corpus.py", "models/presets.py", *MODEL_IO)
+REFLECT_CODE = ("reflection/*.py", "data/*.py", "models/generation.py", *MODEL_IO)
+CURATE_CODE = ("curation/*.py", "data/*.py", *MODEL_IO)  # samples, and the student for metrics that need it
+TRAIN_CODE = ("training/*.py", "data/*.py", "curation/curate.py", "curation/ranking.py", "curation/strata.py",
+              *MODEL_IO)  # curation's modules that plan the stages from curation.jsonl
+DEV_EVAL_CODE = ("evaluation/*.py", "models/generation.py")
+"""What the dev evaluations of ``train.select_best`` run (an input of training only while it is on)."""
+EVAL_CODE = ("evaluation/*.py", "data/*.py", "models/generation.py", *MODEL_IO)
+REPORT_CODE = ("report/*.py", "curation/diagnostics.py", "curation/strata.py")  # the per-group tables it shows
 
 
 def _spec_files(spec: ComponentSpec | None, where: str, run_dir: Path) -> dict[str, Path]:
@@ -119,27 +181,37 @@ def _eval_data(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
 
 
 def _uses_curation(spec: ComponentSpec) -> bool:
-    from srd_core.curation.curate import build_pacer
+    from srd_core.arms import uses_curation
 
-    return build_pacer(spec).uses_curation
-
-
-def _baseline_reads_curation(config: SRDConfig) -> bool:
-    return _uses_curation(config.baseline.pacer)
+    return uses_curation(spec)
 
 
-def _srd_total_steps(config: SRDConfig, run_dir: Path) -> dict[str, Any]:
-    """SRD's optimizer steps, which the baseline matches (``baseline.match_srd_steps``)."""
-    from srd_core.curation.curate import build_pacer, load_curation, plan_stages
-    from srd_core.training.stages import global_batch_size, stage_steps
+def _curation_file(run_dir: Path, arm: Arm) -> tuple[str, Path]:
+    """(input label, path) of the curation.jsonl the arm reads."""
+    if arm.curation is None:
+        return CURATION_FILE, Path(run_dir) / CURATION_FILE
+    name = f"{curation_dir_name(arm.curation)}/{CURATION_FILE}"
+    return name, Path(run_dir) / name
 
-    if not (config.baseline.match_srd_steps and _uses_curation(config.curriculum.pacer)):
+
+def _matched_steps(config: SRDConfig, run_dir: Path, name: str) -> dict[str, Any]:
+    """The step count of the arm that arm ``name`` matches (``match_steps_of``), when a curation decides it."""
+    from srd_core.curation.curate import load_curation
+    from srd_core.training.stages import global_batch_size, pacer_stages, stage_steps
+
+    arm = arm_of(config, name)
+    if arm.match_steps_of is None:
         return {}
-    records = load_curation(run_dir)
-    stages = plan_stages(build_pacer(config.curriculum.pacer), records, [r.id for r in records])
+    target = arm_of(config, arm.match_steps_of)
+    if not _uses_curation(target.pacer):
+        return {}  # the config fields of its pacer decide it
+    directory = curation_dir(run_dir, target)
+    records = load_curation(directory)
+    stages = pacer_stages(config, run_dir, target.pacer, [r.id for r in records], directory)
     processes = max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
     batch = global_batch_size(config, processes)
-    return {"SRD's optimizer steps": sum(stage_steps(p, batch) for p in stages)}
+    label = "SRD's optimizer steps" if config.arms is None else f"{target.name}'s optimizer steps"
+    return {label: sum(stage_steps(p, batch) for p in stages)}
 
 
 # ------------------------------------------------------------------------------------------ the table
@@ -165,6 +237,10 @@ class Phase:
     derived: Callable[[SRDConfig, Path], dict[str, Any]] = _none
     eval_label: str | None = None
     """For evaluation phases: the model's row in eval.jsonl (its artifact)."""
+    code: Callable[[SRDConfig], tuple[str, ...]] = lambda config: ()
+    """srd_core source files (globs under srd_core/) that compute the artifact: an edit makes it stale."""
+    components: Callable[[SRDConfig], tuple[str, ...]] | None = None
+    """Config paths of the component specs whose code computes the artifact (default: those among ``fields``)."""
 
 
 def _exists(*names: str) -> Callable[[Path], bool]:
@@ -203,52 +279,96 @@ def _reflect_fields(config: SRDConfig) -> tuple[str, ...]:
 
 
 def _train_phase(label: str) -> Phase:
-    srd = label == "srd"
+    """``train_<label>``: what arm ``label`` reads (its settings' fields, its curation, a matched step count)."""
+
+    def arm(config: SRDConfig) -> Arm:
+        return arm_of(config, label)
+
+    def target(config: SRDConfig) -> Arm | None:
+        matched = arm(config).match_steps_of
+        return arm_of(config, matched) if matched is not None else None
 
     def fields(config: SRDConfig) -> tuple[str, ...]:
-        own = ("train.temperature", "train.sft_weight", "curriculum.pacer") if srd else ("baseline",)
-        matched = ("curriculum.pacer",) if not srd and config.baseline.match_srd_steps else ()
-        dev = ("data.dev", "data.eval", "data.limit_eval") if config.train.select_best.enabled else ()
-        return TRAIN_SHARED + own + matched + DATA_TRAIN + dev + ("run.seed", "teacher", "student")
-
-    def reads_curation(config: SRDConfig) -> bool:
-        return _uses_curation(config.curriculum.pacer) if srd else _baseline_reads_curation(config)
+        own, matched = arm(config).sources, target(config)
+        extra = tuple(f for f in matched.sources if f not in own) if matched is not None and config.arms else ()
+        return TRAIN_SHARED + own + extra + DATA_TRAIN + _select_best_fields(config) + ("run.seed", "teacher",
+                                                                                      "student")
 
     def after(config: SRDConfig) -> tuple[str, ...]:
-        needs = reads_curation(config) or (not srd and bool(_srd_total_steps_needed(config)))
-        return ("prepare",) + (("curate",) if needs else ())
+        needs = [a for a in (arm(config), target(config)) if a is not None and _uses_curation(a.pacer)]
+        seeds = ("reflect",) if _seeds_from_reflection(config) else ()
+        return ("prepare", *seeds, *dict.fromkeys(curate_phase(a) for a in needs))
 
     def files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
         found = {**_train_data(config, run_dir), **_model_dir(config, run_dir, "teacher"),
                  **_model_dir(config, run_dir, "student")}
         if config.train.select_best.enabled:  # the dev set that picks each stage's weights
             found.update(_spec_files(config.data.dev, "data.dev", run_dir))
-        if reads_curation(config):
-            found[CURATION_FILE] = run_dir / CURATION_FILE
+        if _uses_curation(arm(config).pacer):
+            key, path = _curation_file(run_dir, arm(config))
+            found[key] = path
+        if _seeds_from_reflection(config):  # the replay buffer starts with the reflection's outputs
+            found[REFLECTION_FILE] = run_dir / REFLECTION_FILE
         return found
+
+    def derived(config: SRDConfig, run_dir: Path) -> dict[str, Any]:
+        dev_limit = _generation_limit("eval")(config, run_dir) if config.train.select_best.enabled else {}
+        return {**_matched_steps(config, run_dir, label), **dev_limit}
 
     return Phase(
         name=f"train_{label}", verb="retraining", fields=fields, after=after, files=files,
         outputs=(label,), done=_exists(f"{label}/{SUMMARY_FILE}", f"{label}/final/config.json"),
-        enabled=(lambda config: True) if srd else (lambda config: config.baseline.enabled),
-        derived=_none if srd else _srd_total_steps,
+        derived=derived,
+        code=lambda config: TRAIN_CODE + (DEV_EVAL_CODE if config.train.select_best.enabled else ()),
     )
 
 
-def _srd_total_steps_needed(config: SRDConfig) -> bool:
-    return config.baseline.match_srd_steps and _uses_curation(config.curriculum.pacer)
+def _seeds_from_reflection(config: SRDConfig) -> bool:
+    return bool(config.train.responses.params.get("seed_from_reflection"))
 
 
-EVAL_MODELS = {"teacher": ("teacher", "prepare"), "student_init": ("student", "prepare"),
-               "srd": ("student", "train_srd"), "baseline": ("student", "train_baseline")}
-"""Evaluated model label → (config section it is loaded with, the phase that makes it)."""
+def _generation_limit(section: str) -> Callable[[SRDConfig, Path], dict[str, Any]]:
+    """The new-token limit derived from the data when ``<section>.max_new_tokens`` is unset (see
+    ``srd_core.models.lengths``): an input of the phase, so a new derived value makes its artifacts stale."""
+    def derived(config: SRDConfig, run_dir: Path) -> dict[str, Any]:
+        from srd_core.models.lengths import derived_max_new_tokens
+
+        if getattr(config, section).max_new_tokens is not None:
+            return {}
+        found = derived_max_new_tokens(config, run_dir)
+        return {f"{section}.max_new_tokens from the data": found[0]} if found is not None else {}
+    return derived
+
+
+
+
+def _curate_arm_phase(owner: str) -> Phase:
+    """``curate_<owner>``: the curation of an arm whose curriculum differs from the curriculum section."""
+    folder = curation_dir_name(owner)
+
+    def groups(config: SRDConfig) -> bool:
+        return _reads_groups(config, arm_of(config, owner).curriculum)
+
+    return Phase(
+        f"curate_{owner}", "recomputing",
+        fields=lambda config: ("curriculum", *(f for f in arm_of(config, owner).sources if f.startswith("arms.")),
+                               *(DATA_TRAIN if groups(config) else ())),
+        after=lambda config: ("reflect",),
+        files=lambda config, run_dir: {REFLECTION_FILE: run_dir / REFLECTION_FILE,
+                                       **(_train_data(config, run_dir) if groups(config) else {})},
+        outputs=(folder,), done=_exists(f"{folder}/{CURATION_FILE}"), code=lambda config: CURATE_CODE,
+    )
+
+
+REFERENCE_MODELS = {"teacher": ("teacher", "prepare"), "student_init": ("student", "prepare")}
+"""Evaluated models besides the arms: label → (config section it is loaded with, the phase that makes it)."""
 
 
 def _eval_phase(label: str) -> Phase:
-    role, maker = EVAL_MODELS[label]
+    role, maker = REFERENCE_MODELS.get(label, ("student", f"train_{label}"))
 
     def files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
-        if label in ("srd", "baseline"):
+        if label not in REFERENCE_MODELS:
             model = {f"{label} model": run_dir / label / "final"}
         else:
             model = _model_dir(config, run_dir, role)
@@ -258,8 +378,8 @@ def _eval_phase(label: str) -> Phase:
         name=f"evaluate_{label}", verb="re-evaluating",
         fields=lambda config: EVAL_FIELDS + DATA_EVAL + (f"{role}.dtype", f"{role}.trust_remote_code"),
         after=lambda config: (maker,), files=files, outputs=(), done=_has_eval_row(label),
-        enabled=(lambda config: config.baseline.enabled) if label == "baseline" else (lambda config: True),
-        eval_label=label,
+        derived=_generation_limit("eval"),
+        eval_label=label, code=lambda config: EVAL_CODE,
     )
 
 
@@ -273,51 +393,120 @@ def _teacher_cache_built(run_dir: Path) -> bool:
     return any((run_dir / TEACHER_CACHE_DIR).glob("*/meta.json"))
 
 
+def _teacher_cache_files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
+    found = {**_model_dir(config, run_dir, "teacher"), CURATION_FILE: run_dir / CURATION_FILE}
+    for arm in resolve_arms(config).values():
+        if arm.curation is not None:
+            key, path = _curation_file(run_dir, arm)
+            found[key] = path
+    return found
+
+
 TEACHER_CACHE = Phase(
     "teacher_cache", "rebuilding",
     # Broad on purpose: the cache is stored under a content key of its own (teacher, tokenizer, data, lengths,
-    # signal, temperatures), so a rerun on an unchanged key finds its shards and costs only that check. Its old
-    # keys stay (outputs=()) and the training phases key on the same inputs themselves, so a stale cache record
-    # never retrains a student on its own.
-    fields=lambda config: ("train", "baseline", "curriculum", "teacher", *DATA_TRAIN, "run.seed"),
-    after=lambda config: ("prepare", "curate"),
-    files=lambda config, run_dir: {**_model_dir(config, run_dir, "teacher"), CURATION_FILE: run_dir / CURATION_FILE},
+    # signal, temperatures), so a rerun on an unchanged key finds its shards and costs only that check. The build
+    # moves old keys to teacher_cache/.superseded (bounded; outputs=()) and the training phases key on the same
+    # inputs themselves, so a stale cache record never retrains a student on its own.
+    fields=lambda config: (*(f"train.{n}" for n in TrainConfig.model_fields if n not in TRAIN_LOOSE), "baseline",
+                           "curriculum", "arms", "teacher", *DATA_TRAIN, "run.seed"),
+    after=lambda config: ("prepare", "curate", *curate_arm_phases(config)),
+    files=_teacher_cache_files,
     outputs=(), done=_teacher_cache_built, enabled=_uses_teacher_cache,
+    # the signal's code is part of the cache key too (a rebuild cannot reuse rows its old code encoded); changes to
+    # teacher_cache.py's own format bump its FORMAT_VERSION, which is in the key
+    components=lambda config: ("train.teacher_signal", "baseline.teacher_signal"),
 )
 
 
-REPORT_INPUTS = (EVAL_FILE, REFLECTION_FILE, CURATION_FILE, SAMPLES_META_FILE,
-                 *(f"{label}/{name}" for label in ("srd", "baseline")
-                   for name in (SUMMARY_FILE, METRICS_FILE, EVAL_FILE)))
+def _reads_groups(config: SRDConfig, curriculum: CurriculumConfig | None = None) -> bool:
+    """Whether curation reads the samples' fields beyond the reflection (a grouping other than ``none``)."""
+    return (curriculum or config.curriculum).groups.name != "none"
 
-PHASES: list[Phase] = [
-    Phase("prepare", "preparing again",
-          fields=lambda config: ("teacher.path", "teacher.preset", "student.path", "student.preset", *DATA_TRAIN,
-                                 "prepare", *(("run.seed",) if config.prepare.seed is None else ())),
-          after=lambda config: (), files=_prepare_files, outputs=(PREPARED_DIR,),
-          done=_exists(f"{PREPARED_DIR}/prepare.json"), enabled=_needs_prepare),
-    Phase("reflect", "reflecting again",
-          fields=_reflect_fields,
-          after=lambda config: ("prepare",),
-          files=lambda config, run_dir: {**_train_data(config, run_dir), **_model_dir(config, run_dir, "student")},
-          outputs=(REFLECTION_FILE, REFLECTION_META_FILE, REFLECTION_PARTIAL_GLOB),
-          done=_exists(REFLECTION_FILE, REFLECTION_META_FILE)),
-    Phase("curate", "recomputing",
-          fields=lambda config: ("curriculum",), after=lambda config: ("reflect",),
-          files=lambda config, run_dir: {REFLECTION_FILE: run_dir / REFLECTION_FILE},
-          outputs=(CURATION_FILE, CURATION_META_FILE), done=_exists(CURATION_FILE)),
-    TEACHER_CACHE,
-    _train_phase("srd"),
-    _train_phase("baseline"),
-    *(_eval_phase(label) for label in EVAL_MODELS),
-    Phase("report", "rewriting",
-          fields=lambda config: ("report",),
-          after=lambda config: tuple(p.name for p in PHASES if p.name.startswith(("train_", "evaluate_"))),
-          files=lambda config, run_dir: {name: run_dir / name for name in REPORT_INPUTS},
-          outputs=(REPORT_FILE, PLOTS_DIR), done=_exists(REPORT_FILE),
-          enabled=lambda config: config.report.enabled),
-]
-BY_NAME = {p.name: p for p in PHASES}
+
+def _curate_fields(config: SRDConfig) -> tuple[str, ...]:
+    """``curriculum`` (metrics, fusion, selector, pacer, tie_break, groups, stratify), plus the training data
+    whose fields (family, a column, the prompts) a grouping reads."""
+    return ("curriculum", *(DATA_TRAIN if _reads_groups(config) else ()))
+
+
+def curate_arm_phases(config: SRDConfig) -> tuple[str, ...]:
+    """The curation phases of arms with a curriculum of their own (``curate_<arm>``)."""
+    return tuple(dict.fromkeys(curate_phase(a) for a in resolve_arms(config).values() if a.curation is not None))
+
+
+def report_arms(config: SRDConfig) -> tuple[str, ...]:
+    """The arms whose artifacts the report reads: srd and baseline by default (as always), else the arms."""
+    return ("srd", "baseline") if config.arms is None else tuple(resolve_arms(config))
+
+
+def _report_files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
+    names = [EVAL_FILE, REFLECTION_FILE, CURATION_FILE, SAMPLES_META_FILE,
+             *(f"{label}/{name}" for label in report_arms(config) for name in (SUMMARY_FILE, METRICS_FILE, EVAL_FILE))]
+    names += [f"{curation_dir_name(p[len('curate_'):])}/{CURATION_FILE}" for p in curate_arm_phases(config)]
+    return {name: run_dir / name for name in names}
+
+
+def _prepare_phase() -> Phase:
+    return Phase("prepare", "preparing again",
+                 fields=lambda config: ("teacher.path", "teacher.preset", "student.path", "student.preset",
+                                        *DATA_TRAIN, "prepare",
+                                        *(("run.seed",) if config.prepare.seed is None else ())),
+                 after=lambda config: (), files=_prepare_files, outputs=(PREPARED_DIR,),
+                 done=_exists(f"{PREPARED_DIR}/prepare.json"), enabled=_needs_prepare,
+                 code=lambda config: PREPARE_CODE)
+
+
+REFLECT = Phase("reflect", "reflecting again",
+                fields=_reflect_fields,
+                after=lambda config: ("prepare",),
+                files=lambda config, run_dir: {**_train_data(config, run_dir),
+                                               **_model_dir(config, run_dir, "student")},
+                outputs=(REFLECTION_FILE, REFLECTION_META_FILE, REFLECTION_PARTIAL_GLOB),
+                done=_exists(REFLECTION_FILE, REFLECTION_META_FILE), derived=_generation_limit("reflection"),
+                code=lambda config: REFLECT_CODE)
+CURATE = Phase("curate", "recomputing",
+               fields=_curate_fields, after=lambda config: ("reflect",),
+               files=lambda config, run_dir: {REFLECTION_FILE: run_dir / REFLECTION_FILE,
+                                              **(_train_data(config, run_dir) if _reads_groups(config) else {})},
+               outputs=(CURATION_FILE, CURATION_META_FILE), done=_exists(CURATION_FILE),
+               code=lambda config: CURATE_CODE)
+
+
+def phases_for(config: SRDConfig) -> list[Phase]:
+    """The phases of a run of ``config``, in order: one train_/evaluate_ phase per arm."""
+    arms = list(resolve_arms(config))
+    evaluated = ["teacher", "student_init", *arms]
+    if config.arms is None and "baseline" not in arms:  # a disabled baseline: its phases exist, off
+        evaluated.append("baseline")
+    train = [_train_phase(a) for a in arms]
+    if config.arms is None and "baseline" not in arms:
+        train.append(_off(_train_phase("baseline")))
+    evaluate = [_eval_phase(m) if m in arms or m in REFERENCE_MODELS else _off(_eval_phase(m)) for m in evaluated]
+    names = [p.name for p in train + evaluate]
+    report = Phase("report", "rewriting",
+                   fields=lambda config: ("report",), after=lambda config: tuple(names),
+                   files=_report_files, outputs=(REPORT_FILE, PLOTS_DIR), done=_exists(REPORT_FILE),
+                   enabled=lambda config: config.report.enabled, code=lambda config: REPORT_CODE)
+    curate_arms = [_curate_arm_phase(p[len("curate_"):]) for p in curate_arm_phases(config)]
+    return [_prepare_phase(), REFLECT, CURATE, *curate_arms, TEACHER_CACHE, *train, *evaluate, report]
+
+
+def _off(phase: Phase) -> Phase:
+    from dataclasses import replace
+
+    return replace(phase, enabled=lambda config: False)
+
+
+PHASE_ORDER = ("prepare", "reflect", "curate", "teacher_cache", "train_", "evaluate_", "report")
+
+
+def phase_rank(name: str) -> int:
+    """Where a phase named ``name`` comes in a run (curate_<arm> with curate, train_<arm> with train_, ...)."""
+    for i, prefix in enumerate(PHASE_ORDER):
+        if name == prefix or (prefix.endswith("_") and name.startswith(prefix)) or name.startswith(f"{prefix}_"):
+            return i
+    return len(PHASE_ORDER)
 
 
 # ------------------------------------------------------------------------------------------ status
@@ -335,6 +524,8 @@ class Status:
     recorded: bool = False
     paths: dict[str, str] = field(default_factory=dict)
     """Where each ``file`` input was read from (kept in the record, for `srd report`'s check)."""
+    versions: dict[str, str] = field(default_factory=dict)
+    """srd's version and that of every plugin distribution whose component computes the artifact."""
 
     @property
     def fingerprint(self) -> str:
@@ -381,13 +572,17 @@ def field_inputs(phase: Phase, config: SRDConfig) -> dict[str, Any]:
 
 
 def current_inputs(phase: Phase, config: SRDConfig, run_dir: Path, cache: HashCache,
-                   paths: dict[str, str] | None = None) -> dict[str, Any]:
-    """Everything ``phase`` reads, now: config leaves, content hashes of its files, derived values."""
+                   paths: dict[str, str] | None = None, versions: dict[str, str] | None = None) -> dict[str, Any]:
+    """Everything ``phase`` reads, now: config leaves, content hashes of its files, its code, derived values."""
     inputs = field_inputs(phase, config)
     for label, file in phase.files(config, run_dir).items():
         inputs[f"file {label}"] = cache.content_hash(file)
         if paths is not None:
             paths[f"file {label}"] = _portable(Path(file), run_dir)
+    used = code.components(config, phase.components(config) if phase.components else phase.fields(config))
+    inputs.update(code.code_inputs(phase.code(config), used))
+    if versions is not None:
+        versions.update(code.versions(used))
     for name, value in phase.derived(config, run_dir).items():
         inputs[name] = value
     return inputs
@@ -438,8 +633,13 @@ def _field_default(path: str) -> tuple[bool, Any]:
 
 
 def _with_new_defaults(recorded: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
-    """``recorded`` plus fields added to srd since, at their default (they keep the old behaviour)."""
+    """``recorded`` plus fields added to srd since, at their default (they keep the old behaviour).
+
+    A record from before srd recorded code (no ``code of`` input) is taken as made by the installed code.
+    """
     merged = dict(recorded)
+    if not any(key.startswith(code.CODE_PREFIX) for key in recorded):
+        merged.update({k: v for k, v in current.items() if k.startswith(code.CODE_PREFIX)})
     for key, value in current.items():
         if key not in merged and not key.startswith("file "):
             found, default = _field_default(key)
@@ -455,11 +655,15 @@ class Planner:
         self.config, self.run_dir = config, Path(run_dir)
         self.cache = cache or hash_cache(self.run_dir)
         self.known: dict[str, Status] = {}
+        self.phases = phases_for(config)
+        self.by_name = {p.name: p for p in self.phases}
 
     def status(self, name: str) -> Status:
         """The status of phase ``name``; an upstream phase that is not complete makes it ``pending``."""
+        if name not in self.by_name:
+            raise SRDError(f"no phase {name!r} in this run (its phases: {', '.join(self.by_name)})")
         if name not in self.known:
-            self.known[name] = self._status(BY_NAME[name])
+            self.known[name] = self._status(self.by_name[name])
         return self.known[name]
 
     def forget(self, name: str) -> None:
@@ -475,20 +679,22 @@ class Planner:
             if before.state not in ("complete", "off"):
                 return self._pending(phase, upstream, before)
         paths: dict[str, str] = {}
-        inputs = current_inputs(phase, config, run_dir, self.cache, paths)
+        versions: dict[str, str] = {}
+        inputs = current_inputs(phase, config, run_dir, self.cache, paths, versions)
         record = read_record(run_dir, phase.name)
         if record is None:
             if _has_artifacts(phase, run_dir):
                 return Status(phase.name, "stale", "no record of what its artifacts were made from", inputs,
-                              paths=paths)
-            return Status(phase.name, "todo", "", inputs, paths=paths)
-        reason = first_difference(_with_new_defaults(record["inputs"], inputs), inputs)
+                              paths=paths, versions=versions)
+            return Status(phase.name, "todo", "", inputs, paths=paths, versions=versions)
+        recorded = _without_never_inputs(record["inputs"], inputs, config)
+        reason = first_difference(_with_new_defaults(recorded, inputs), inputs)
         if reason is not None:
-            return Status(phase.name, "stale", reason, inputs, True, paths)
+            return Status(phase.name, "stale", reason, inputs, True, paths, versions)
         if record.get("state") != "complete" or not phase.done(run_dir):
             return Status(phase.name, "todo", "resumes" if _has_artifacts(phase, run_dir) else "", inputs, True,
-                          paths)
-        return Status(phase.name, "complete", "", inputs, True, paths)
+                          paths, versions)
+        return Status(phase.name, "complete", "", inputs, True, paths, versions)
 
     def _pending(self, phase: Phase, upstream: str, before: Status) -> Status:
         """An upstream phase is not complete: stale anyway if a config field it reads changed, else pending."""
@@ -497,13 +703,14 @@ class Planner:
         if record is None:
             return Status(phase.name, "pending", why)
         now = field_inputs(phase, self.config)
-        old = {k: v for k, v in record["inputs"].items() if k.split(".")[0] in SRDConfig.model_fields}
+        old = {k: v for k, v in _without_never_inputs(record["inputs"], now, self.config).items()
+               if k.split(".")[0] in SRDConfig.model_fields}
         reason = first_difference(_with_new_defaults(old, now), now)
         return Status(phase.name, "stale" if reason else "pending", reason or why, recorded=True)
 
     def all(self) -> list[Status]:
         """Every phase in order."""
-        return [self.status(p.name) for p in PHASES]
+        return [self.status(p.name) for p in self.phases]
 
 
 # ------------------------------------------------------------------------------------------ records
@@ -512,7 +719,7 @@ class Planner:
 def _write_record(run_dir: Path, status: Status, state: str) -> None:
     write_json_atomic(record_path(run_dir, status.phase), {
         "phase": status.phase, "state": state, "fingerprint": status.fingerprint, "inputs": status.inputs,
-        "paths": status.paths,
+        "paths": status.paths, "versions": status.versions,
         "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
 
@@ -539,11 +746,13 @@ def set_aside(run_dir: Path, phase: Phase) -> Path:
 
 def check_upstream(planner: Planner, name: str) -> None:
     """Refuse to run ``name`` on a recorded upstream artifact that no longer matches the config."""
-    for upstream in BY_NAME[name].after(planner.config):
+    for upstream in planner.by_name[name].after(planner.config):
         before = planner.status(upstream)
         if before.recorded and before.state in ("stale", "pending"):
             command = {"prepare": "prepare CONFIG", "reflect": "reflect CONFIG", "curate": "curate CONFIG",
-                       "train_srd": "train CONFIG", "train_baseline": "train CONFIG --label baseline"}
+                       "train_srd": "train CONFIG"}
+            if upstream not in command and upstream.startswith("train_"):
+                command[upstream] = f"train CONFIG --label {upstream[len('train_'):]}"
             raise SRDError(f"{name} reads {upstream}, which is {before.describe()}; run "
                            f"`srd {command.get(upstream, 'run CONFIG')}` (or `srd run CONFIG`) first")
 
@@ -558,9 +767,9 @@ def open_phase(planner: Planner, name: str, *, main: bool = True, barrier: Calla
     barrier()
     if main and status.state in ("stale", "todo") and status.inputs:  # no inputs: decided after its upstream
         if status.state == "stale":
-            dest = set_aside(planner.run_dir, BY_NAME[name])
+            dest = set_aside(planner.run_dir, planner.by_name[name])
             logger.warning("%s: stale (%s); %s (the old artifacts are in %s)", name, status.reason,
-                           BY_NAME[name].verb, dest.relative_to(planner.run_dir.parent))
+                           planner.by_name[name].verb, dest.relative_to(planner.run_dir.parent))
         _write_record(planner.run_dir, status, "started")
         planner.cache.save()
     barrier()
@@ -602,12 +811,14 @@ def stale_records(run_dir: Path) -> list[str]:
     run_dir = Path(run_dir)
     cache = hash_cache(run_dir)
     problems = []
-    for phase in PHASES:
-        record = read_record(run_dir, phase.name)
+    names = sorted((p.stem for p in (run_dir / PROVENANCE_DIR).glob("*.json") if p.name != HASH_CACHE_FILE),
+                   key=lambda n: (phase_rank(n), n))
+    for name in names:
+        record = read_record(run_dir, name)
         if record is None or record.get("state") != "complete":
             continue
         for key, where in (record.get("paths") or {}).items():
             if cache.content_hash(run_dir / where) != record["inputs"].get(key):
-                problems.append(f"{phase.name} was made from another {key[len('file '):]} ({where} changed since)")
+                problems.append(f"{name} was made from another {key[len('file '):]} ({where} changed since)")
                 break
     return problems

@@ -1,4 +1,4 @@
-"""`srd run`: prepare → reflect → curate → train SRD → train baseline → evaluate → report.
+"""`srd run`: prepare → reflect → curate → train every arm (SRD, the baseline, ...) → evaluate → report.
 
 Every phase follows the dependency rule of ``srd_core.pipeline.phases``: skipped while its artifact
 is complete, set aside and recomputed (saying why) when stale, resumed when an attempt stopped midway.
@@ -18,6 +18,7 @@ from srd_core.config import SRDConfig, dump_config
 from srd_core.errors import Interrupted, Terminated
 from srd_core.io import read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
 from srd_core.rundir import CONFIG_FILE, EVAL_FILE, SAMPLES_META_FILE, TIMINGS_FILE
+from srd_core.timings import PARALLEL_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -61,11 +62,13 @@ def evaluate_models(config: SRDConfig, run_dir: Path, models: list[str], planner
     ``samples`` are the held-out samples when already loaded.
     """
     from srd_core.evaluation.evaluate import evaluate_run_model, load_eval_samples, model_location, write_eval_row
+    from srd_core.models.generation import truncation_notice
     from srd_core.pipeline.phases import Planner, run_phase
 
     planner = planner or Planner(config, run_dir)
     path = run_dir / EVAL_FILE
     loaded: list = [samples] if samples is not None else []
+    warned: list[bool] = []
 
     def evaluate(which: str) -> None:
         if not loaded:
@@ -73,17 +76,26 @@ def evaluate_models(config: SRDConfig, run_dir: Path, models: list[str], planner
         label, result = evaluate_run_model(config, run_dir, which, samples=loaded[0])
         write_eval_row(path, result.to_row(label))
         logger.info("eval %s: ROUGE-L %.2f", label, result.score)
+        notice = truncation_notice("evaluation", result.prompts_truncated, result.n, config.data.max_prompt_tokens)
+        if notice and not warned:  # the same prompts for every model: said once
+            logger.warning(notice)
+            warned.append(True)
 
     did = False
     for which in models:
         label = model_location(config, run_dir, which)[0]
         status, _ = run_phase(planner, f"evaluate_{label}", lambda which=which: evaluate(which))
         did = did or status.state not in ("complete", "off")
+    if did:  # the trackers of train.log_with get the final scores once they are known
+        from srd_core.training.trackers import log_final_scores
+
+        log_final_scores(config, run_dir, read_jsonl(path, tolerate_torn_tail=True))
     return did
 
 
 def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
     """Run every phase of SRD and its baseline on ``config``; complete phases are skipped, stale ones redone."""
+    from srd_core.arms import arm_names, config_for_curation, curate_phase, curation_dir, resolve_arms
     from srd_core.curation.curate import run_curation
     from srd_core.data.samples import load_samples, needs_prepared_tokenizer
     from srd_core.models.prepare import prepare
@@ -100,6 +112,10 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
     # tokenizer prepare trains waits for it.
     samples = None if needs_prepared_tokenizer(config, "train") else load_samples(config, "train")
     eval_samples = None if needs_prepared_tokenizer(config, "eval") else load_samples(config, "eval")
+    if samples is not None and config.curriculum.groups.name != "none":
+        from srd_core.curation.curate import assign_groups
+
+        assign_groups(samples, config.curriculum)  # a sample without the grouping's field stops the run here
     run_dir.mkdir(parents=True, exist_ok=True)
     accelerator = default_accelerator()  # torchrun on CPU: gloo, not N independent single-process runs
     main = accelerator.is_main_process
@@ -135,6 +151,11 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
                                                                                accelerator=accelerator)))
     _timed(result, timings, "curate", phase("curate", lambda: _curate(config, run_dir, samples, run_curation, main,
                                                                       accelerator)))
+    for arm in resolve_arms(config).values():  # arms whose curriculum differs: curated on their own
+        if arm.curation == arm.name:
+            _timed(result, timings, curate_phase(arm), phase(curate_phase(arm), lambda arm=arm: _curate(
+                config_for_curation(config, arm), run_dir, samples, run_curation, main, accelerator,
+                curation_dir(run_dir, arm))))
     if uses_cache(config):  # the teacher's rows for every sample either arm trains on, computed once
         _timed(result, timings, "teacher_cache",
                phase("teacher_cache", lambda: build_teacher_caches(config, run_dir, samples, accelerator)))
@@ -145,14 +166,16 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
             train(config, run_dir, label, samples=samples, eval_fn=eval_fn)
         return run
 
-    if config.run.parallel_arms and config.baseline.enabled and accelerator.num_processes == 1:
-        _train_arms_in_parallel(config, run_dir, planner, result, timings)
+    arms = arm_names(config)
+    if config.run.parallel_arms and len(arms) > 1 and accelerator.num_processes == 1:
+        _train_arms_in_parallel(config, run_dir, planner, result, timings, arms)
     else:
-        _timed(result, timings, "train_srd", phase("train_srd", train_label("srd")))
-        if config.baseline.enabled:
-            _timed(result, timings, "train_baseline", phase("train_baseline", train_label("baseline")))
+        for arm in arms:
+            _timed(result, timings, f"train_{arm}", phase(f"train_{arm}", train_label(arm)))
+        if any(result.phases.get(f"train_{arm}") is not None for arm in arms):
+            timings.pop(PARALLEL_KEY, None)  # arms trained one after the other: their times add up
 
-    models = ["teacher", "student", "srd"] + (["baseline"] if config.baseline.enabled else [])
+    models = ["teacher", "student", *arms]
     if main:
         _timed(result, timings, "evaluate", lambda: evaluate_models(config, run_dir, models, planner, eval_samples))
         write_json_atomic(timings_path, timings)
@@ -169,14 +192,24 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
 
 
 def _train_arms_in_parallel(config: SRDConfig, run_dir: Path, planner, result: RunResult,
-                            timings: dict[str, Any]) -> None:
-    """Both arms' phases opened (stale ones set aside), the arms that need work trained at once, then closed."""
+                            timings: dict[str, Any], arms: list[str]) -> None:
+    """Every arm's phase opened (stale ones set aside), the arms that need work trained at once, then closed.
+
+    ``timings.json`` records each arm's seconds and, under ``parallel``, the arms trained together and the
+    wall seconds of the whole batch, so that nobody adds up times that overlapped.
+    """
     from srd_core.pipeline.arms import train_arms_in_parallel
     from srd_core.pipeline.phases import close_phase, open_phase
 
-    statuses = {arm: open_phase(planner, f"train_{arm}") for arm in ("srd", "baseline")}
+    statuses = {arm: open_phase(planner, f"train_{arm}") for arm in arms}
     todo = [arm for arm, status in statuses.items() if status.state not in ("complete", "off")]
+    started = time.perf_counter()
     seconds = train_arms_in_parallel(config, run_dir, todo) if todo else {}
+    if len(todo) > 1:
+        timings[PARALLEL_KEY] = {"phases": [f"train_{arm}" for arm in todo],
+                                 "seconds": round(time.perf_counter() - started, 3)}
+    elif todo:  # one arm retrained alone: the earlier batch no longer describes these times
+        timings.pop(PARALLEL_KEY, None)
     for arm, status in statuses.items():
         if arm in todo:
             close_phase(planner, status)
@@ -187,7 +220,9 @@ def _train_arms_in_parallel(config: SRDConfig, run_dir: Path, planner, result: R
                     else "complete, skipped")
 
 
-def _curate(config, run_dir, samples, run_curation, main: bool, accelerator) -> None:
+def _curate(config, run_dir, samples, run_curation, main: bool, accelerator, out_dir: Path | None = None) -> None:
     if main:
-        run_curation(config, run_dir, samples=samples)
+        from srd_core.curation.diagnostics import log_group_table
+
+        log_group_table(config, run_curation(config, run_dir, samples=samples, out_dir=out_dir))
     accelerator.wait_for_everyone()

@@ -54,7 +54,7 @@ def validate_config(config: SRDConfig, source: str | Path | None = None, files: 
     (commands that never evaluate: prepare, reflect, curate, train without eval_every) does not ask for
     an eval split; ``curates=False`` (prepare, reflect, evaluate) does not count samples for the bins.
     """
-    checks = [_check_curriculum, _check_schedules, _check_presets]
+    checks = [_check_curriculum, _check_schedules, _check_presets, _check_responses]
     if files:
         checks += [_check_models, _check_teacher_signals, _check_lora, _check_data,
                    *([_check_bins] if curates else []), _check_samples, _check_run_dir]
@@ -74,21 +74,28 @@ def validate_config(config: SRDConfig, source: str | Path | None = None, files: 
 
 def _check_curriculum(config: SRDConfig) -> None:
     """At least one difficulty metric, none listed twice (curation keys its values by metric name)."""
+    from srd_core.arms import resolve_arms
     from srd_core.curation.curate import build_metrics
 
     build_metrics(config.curriculum)
+    for arm in resolve_arms(config).values():
+        if arm.curation == arm.name:
+            try:
+                build_metrics(arm.curriculum)
+            except ConfigError as exc:
+                raise ConfigError(f"arms.{arm.name}.{exc}") from None
 
 
 def _labels(config: SRDConfig) -> Iterator[tuple[str, ComponentSpec, ComponentSpec, ComponentSpec]]:
-    """(section, pacer, temperature, sft_weight) of every label the run trains."""
-    yield "train", config.curriculum.pacer, config.train.temperature, config.train.sft_weight
-    if config.baseline.enabled:
-        b = config.baseline
-        yield "baseline", b.pacer, b.temperature, b.sft_weight
+    """(section, pacer, temperature, sft_weight) of every arm the run trains."""
+    from srd_core.arms import resolve_arms
+
+    for arm in resolve_arms(config).values():
+        yield arm.section, arm.pacer, arm.temperature, arm.sft_weight
 
 
 def _pacer_field(section: str) -> str:
-    return "curriculum.pacer" if section == "train" else "baseline.pacer"
+    return {"train": "curriculum.pacer", "baseline": "baseline.pacer"}.get(section, f"{section}.pacer")
 
 
 def _check_schedules(config: SRDConfig) -> None:
@@ -170,12 +177,19 @@ def _vocab_bound(config: SRDConfig) -> int | None:
 
 def _check_teacher_signals(config: SRDConfig) -> None:
     """A cached teacher signal must fit the vocabulary it covers (e.g. top-k's k below it)."""
+    from srd_core.plugins import get_component
+
+    specs = [config.train.teacher_signal] + ([config.baseline.teacher_signal] if config.baseline.enabled else [])
+    if not any(get_component("teacher_signal", spec.name, **spec.params).cached for spec in specs):
+        return  # online teachers only: nothing to check, and the training modules stay unimported
     from srd_core.training.teacher_cache import build_signal, signal_spec
 
     vocab = _vocab_bound(config)
     if vocab is None:
         return
-    for label in ("srd", "baseline") if config.baseline.enabled else ("srd",):
+    from srd_core.arms import arm_names
+
+    for label in arm_names(config):
         field, _ = signal_spec(config, label)
         signal = build_signal(config, label)
         if not signal.cached:
@@ -184,6 +198,27 @@ def _check_teacher_signals(config: SRDConfig) -> None:
             signal.fields(vocab, [1.0])
         except ValueError as exc:
             raise ConfigError(f"{field}.{exc}") from None
+
+
+def _check_responses(config: SRDConfig) -> None:
+    """Generated responses need the online teacher (a cache holds only the ground truth's positions), and the
+    adaptive threshold's dev-loss update needs a dev split."""
+    from srd_core.plugins import get_component
+
+    source = get_component("response_source", config.train.responses.name, **config.train.responses.params)
+    if source.generates:
+        from srd_core.training.teacher_cache import build_signal, signal_spec  # torch: only when it generates
+
+        for label in ("srd", "baseline") if config.baseline.enabled else ("srd",):
+            field, spec = signal_spec(config, label)
+            if build_signal(config, label).cached:
+                raise ConfigError(f"train.responses: {source.name!r} trains on student-generated responses, which "
+                                  f"the cached {field} {spec.name!r} cannot score (set {field}: online, or "
+                                  "train.responses: ground_truth)")
+    if config.train.responses.params.get("threshold_update") == "dev_loss" \
+            and config.data.dev is None and config.data.eval is None:
+        raise ConfigError("train.responses.threshold_update: dev_loss needs a dev split; set data.dev (a task whose "
+                          "eval split is the dev set), or data.eval (then data.train's eval split is the dev set)")
 
 
 def _student_modules(config: SRDConfig) -> dict[str, torch.nn.Module] | None:
@@ -213,13 +248,13 @@ def _student_modules(config: SRDConfig) -> dict[str, torch.nn.Module] | None:
 def _check_lora(config: SRDConfig) -> None:
     """``student.lora.target_modules`` must match modules of the student (as peft matches them), and only
     modules LoRA can adapt (linear, embedding, convolution layers)."""
+    lora = config.student.lora
+    if lora is None or lora.target_modules == "all-linear":
+        return
     import torch
 
     from srd_core.models.loading import import_peft
 
-    lora = config.student.lora
-    if lora is None or lora.target_modules == "all-linear":
-        return
     peft = import_peft("student.lora")
     modules = _student_modules(config)
     if modules is None:
@@ -416,11 +451,16 @@ def _check_bins(config: SRDConfig) -> None:
 
 
 def _check_run_dir(config: SRDConfig) -> None:
-    """The run dir must be creatable: output_dir and the run dir are directories where they exist, and the
+    """The run dir must be creatable and stay inside output_dir: output_dir and the run dir are directories
+    where they exist, the run dir does not resolve (through a symlink) to a place outside output_dir, and the
     nearest existing ancestor is a directory a new directory can be made in (probed, then removed)."""
     out = config.run.output_dir
     if out.exists() and not out.is_dir():
         raise ConfigError(f"run.output_dir: {out} exists and is not a directory")
+    resolved = config.run.dir.resolve()  # a symlink on the way (dangling ones too) points elsewhere
+    if not resolved.is_relative_to(out.resolve()):
+        raise ConfigError(f"run.name: {config.run.dir} resolves to {resolved}, outside run.output_dir "
+                          f"({out.resolve()}); remove the link or choose another run name")
     if config.run.dir.exists() and not config.run.dir.is_dir():
         raise ConfigError(f"run.name: {config.run.dir} exists and is not a directory")
     ancestor = config.run.dir

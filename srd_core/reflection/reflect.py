@@ -39,7 +39,9 @@ from srd_core.io import (
     write_json_atomic,
     write_jsonl_atomic,
 )
-from srd_core.models.generation import GenerationSettings, batch_order, generate
+from srd_core.models.flops import forward_flops, parameter_count
+from srd_core.models.generation import GenerationSettings, batch_order, generate, truncation_notice
+from srd_core.models.lengths import MAX_NEW_TOKENS_CAP, with_generation_limits
 from srd_core.rundir import REFLECTION_FILE
 from srd_core.rundir import REFLECTION_META_FILE as META_FILE
 from srd_core.rundir import REFLECTION_PARTIAL_GLOB as PARTIAL_GLOB
@@ -64,7 +66,7 @@ def generation_settings(reflection_cfg, max_prompt_tokens: int, max_length: int,
     """Decoding settings from ``config.reflection``; new tokens also fit ``max_length`` after a full prompt."""
     room = max_length - prompt_limit(max_prompt_tokens, max_length)
     return GenerationSettings(
-        max_new_tokens=max(1, min(reflection_cfg.max_new_tokens, room)),
+        max_new_tokens=max(1, min(reflection_cfg.max_new_tokens or MAX_NEW_TOKENS_CAP, room)),
         do_sample=reflection_cfg.do_sample,
         temperature=reflection_cfg.temperature,
         top_p=reflection_cfg.top_p,
@@ -375,12 +377,22 @@ def _barrier(accelerator) -> None:
         accelerator.wait_for_everyone()
 
 
+def reflection_compute(student_params: int, records: Sequence[ReflectionRecord]) -> dict[str, int]:
+    """The pass's compute (``srd_core.models.flops``): a student forward per token of generation (prompt +
+    generated tokens) and of the CE pass (prompt + reference response), every sample counted once."""
+    generation = sum(r.prompt_tokens + r.output_tokens for r in records)
+    ce = sum(r.prompt_tokens + r.response_tokens for r in records)
+    return {"student_params": student_params, "generation_tokens": generation, "ce_tokens": ce,
+            "flops": forward_flops(student_params, generation + ce)}
+
+
 def run_reflection(config, run_dir: str | Path, accelerator=None, progress: bool = True) -> ReflectionResult:
     """The reflection phase of a run: load data and student, reuse or resume, write the artifacts."""
     from srd_core.data.samples import load_samples
     from srd_core.models.loading import load_causal_lm, load_tokenizer, resolve_model_path
 
     run_dir = Path(run_dir)
+    config = with_generation_limits(config, run_dir)  # an unset max_new_tokens follows the data
     accelerator = accelerator if accelerator is not None else default_accelerator()
     rank, _ = _rank_world(accelerator)
     main = rank == 0
@@ -428,9 +440,13 @@ def run_reflection(config, run_dir: str | Path, accelerator=None, progress: bool
             "summary": {"samples": summary.samples, "computed": summary.computed, "resumed": resumed,
                         "seconds": round(seconds, 3), "samples_per_s": round(summary.samples_per_s, 3),
                         "truncated": summary.truncated, "processes": accelerator.num_processes},
+            "compute": reflection_compute(parameter_count(model), records),
         })
         for path in run_dir.glob(PARTIAL_GLOB):
             path.unlink()
         logger.info(summary.describe())
+        notice = truncation_notice("reflection", summary.truncated, summary.samples, data_cfg.max_prompt_tokens)
+        if notice:
+            logger.warning(notice)
     _barrier(accelerator)
     return ReflectionResult(records, summary)

@@ -16,6 +16,7 @@ from srd_core.io import write_bytes_atomic, write_text_atomic
 from srd_core.report import plots
 from srd_core.report.contents import PlotSpec, Report
 from srd_core.report.data import RunArtifacts, load_run
+from srd_core.report.groups import plot_groups, run_groups
 from srd_core.report.html import render_html
 from srd_core.report.summary import compute_verdict, summarize
 from srd_core.report.warnings import log_warnings, run_warnings
@@ -36,7 +37,17 @@ def _references(run: RunArtifacts) -> dict[str, float]:
 
 def _time_offsets(run: RunArtifacts) -> dict[str, float]:
     timings = run.timings or {}
-    return {"srd": float(timings.get("reflect", 0.0)) + float(timings.get("curate", 0.0))}
+    overhead = float(timings.get("reflect", 0.0)) + float(timings.get("curate", 0.0))
+    return {arm: overhead for arm in run.arms if run.curated(arm)}
+
+
+def _flops_offsets(run: RunArtifacts) -> dict[str, float]:
+    """Compute an arm spent before its first step: reflection (curated arms) and the teacher cache it read."""
+    offsets = {}
+    for arm in run.arms:
+        cache = float((run.train_summaries.get(arm) or {}).get("teacher_cache_flops") or 0)
+        offsets[arm] = cache + ((run.reflection_flops or 0.0) if run.curated(arm) else 0.0)
+    return offsets
 
 
 def _noisy_ids(run: RunArtifacts) -> set[str] | None:
@@ -66,10 +77,12 @@ def _metric_labels(run: RunArtifacts) -> dict[str, tuple[str, str]]:
 
 PLOTS: list[PlotSpec] = [
     PlotSpec("eval_curves", "Held-out ROUGE-L during training",
-             "Evaluations during training against wall time (left; SRD's starts after its reflection and curation) "
-             "and optimizer steps (right). Horizontal lines: "
-             "the teacher and the initial student (final evaluation).",
-             lambda run: plots.plot_eval_curves(run.evals, _references(run), _time_offsets(run)),
+             "Evaluations during training against wall time (left; SRD's starts after its reflection and curation), "
+             "optimizer steps (middle) and compute in FLOPs (right; 6·N per student token trained, 2·N per online "
+             "teacher token, the reflection pass and a teacher cache's build counted where they are spent; see "
+             "docs/performance.md). Horizontal lines: the teacher and the initial student (final evaluation).",
+             lambda run: plots.plot_eval_curves(run.evals, _references(run), _time_offsets(run),
+                                                _flops_offsets(run)),
              "no evaluations during training (srd/eval.jsonl, baseline/eval.jsonl; set train.eval_every)"),
     PlotSpec("difficulty", "Difficulty distribution: kept vs dropped",
              "The fused RRF score and each difficulty metric of every training sample; grey = the hardest tail "
@@ -83,6 +96,12 @@ PLOTS: list[PlotSpec] = [
     PlotSpec("noise_by_bin", "Noisy samples per bin",
              "Share of noisy (corrupted) training samples in each curriculum bin and among the dropped samples.",
              _noise, "no curation.jsonl or no per-sample noise metadata (samples_meta.jsonl)"),
+    PlotSpec("groups", "Curation per group",
+             "Left: the share of each group's samples that the curation kept, and the training passes SRD gives the "
+             "group relative to the baseline (lines: the same over all samples). Right: what each curriculum bin "
+             "holds, beside the share of each group among all training samples.",
+             lambda run: plot_groups(run_groups(run)),
+             "no curation.jsonl with groups (curriculum.groups) and no task family in the sample metadata"),
     PlotSpec("schedules", "Temperature and SFT weight per step",
              "The KD temperature T and the weight of the ground-truth CE term at each logged step; dotted lines: "
              "SRD's stage changes.",

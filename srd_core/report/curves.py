@@ -18,20 +18,24 @@ SCORE_KEYS = ("rouge_l", "score", "rougeL")
 
 @dataclass(frozen=True)
 class CurvePoint:
-    """One evaluation during training: optimizer step, training wall seconds, ROUGE-L ×100."""
+    """One evaluation during training: optimizer step, training wall seconds, ROUGE-L ×100, cumulative FLOPs."""
 
     step: int
     wall_time: float
     score: float
+    flops: float | None = None
+    """Training compute up to this point (``None`` in rows written before srd counted it)."""
 
 
 @dataclass(frozen=True)
 class Reached:
-    """The first evaluation at which a curve reached a target: its step and wall seconds (offset included)."""
+    """The first evaluation at which a curve reached a target: its step, wall seconds and FLOPs (offsets
+    included)."""
 
     step: int
     wall_time: float
     score: float
+    flops: float | None = None
 
 
 def curve_from_rows(rows: Iterable[dict[str, Any]] | None) -> list[CurvePoint]:
@@ -41,7 +45,9 @@ def curve_from_rows(rows: Iterable[dict[str, Any]] | None) -> list[CurvePoint]:
         score = next((row[k] for k in SCORE_KEYS if isinstance(row.get(k), (int, float))), None)
         if score is None or row.get("step") is None or row.get("wall_time") is None:
             continue
-        points.append(CurvePoint(int(row["step"]), float(row["wall_time"]), float(score)))
+        flops = row.get("flops")
+        points.append(CurvePoint(int(row["step"]), float(row["wall_time"]), float(score),
+                                 float(flops) if isinstance(flops, (int, float)) else None))
     return sorted(points, key=lambda p: p.step)
 
 
@@ -61,9 +67,12 @@ def score_at_step(curve: Sequence[CurvePoint], step: int, start: float | None = 
     return points[-1][1]  # a single point, at exactly ``step``
 
 
-def first_reaching(curve: Sequence[CurvePoint], target: float, offset_s: float = 0.0) -> Reached | None:
-    """The first evaluation with a score ≥ ``target`` (wall time plus ``offset_s``), or ``None`` if none did."""
+def first_reaching(curve: Sequence[CurvePoint], target: float, offset_s: float = 0.0,
+                   offset_flops: float = 0.0) -> Reached | None:
+    """The first evaluation with a score ≥ ``target`` (wall time plus ``offset_s``, FLOPs plus ``offset_flops``),
+    or ``None`` if none did."""
     for point in sorted(curve, key=lambda p: p.step):
         if point.score >= target:
-            return Reached(point.step, point.wall_time + offset_s, point.score)
+            flops = point.flops + offset_flops if point.flops is not None else None
+            return Reached(point.step, point.wall_time + offset_s, point.score, flops)
     return None

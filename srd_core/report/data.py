@@ -19,6 +19,8 @@ from srd_core.io import read_jsonl
 from srd_core.rundir import SAMPLES_META_FILE
 
 METHODS = ("srd", "baseline")
+"""The arms of a run without an ``arms`` section (and of a run dir whose config.yaml is missing)."""
+ARM_TITLES = {"srd": "SRD", "baseline": "plain KD (baseline)"}
 
 
 @dataclass
@@ -39,6 +41,35 @@ class RunArtifacts:
     samples_meta: dict[str, dict[str, Any]] | None = None
     samples_meta_source: str | None = None
     notes: list[str] = field(default_factory=list)
+    arms: list[str] = field(default_factory=lambda: list(METHODS))
+    """The run's arms, in training order."""
+    parallel: dict[str, Any] | None = None
+    """timings.json's ``parallel``: the train phases that ran at once and the wall seconds they took together."""
+    reflection_meta: dict[str, Any] | None = None
+
+    def curated(self, arm: str) -> bool:
+        """Whether ``arm`` trained on a curation (SRD-like) rather than on all the data (a reference arm)."""
+        done = self.train_summaries.get(arm) or {}
+        if isinstance(done.get("curated"), bool):
+            return done["curated"]
+        return arm == "srd" or arm.startswith("srd_")
+
+    @property
+    def reflection_flops(self) -> float | None:
+        """The reflection pass's compute (reflection.meta.json), charged to the arms that train on a curation."""
+        compute = (self.reflection_meta or {}).get("compute") or {}
+        value = compute.get("flops")
+        return float(value) if isinstance(value, (int, float)) else None
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """(curriculum arm, reference arm) pairs the report compares: each SRD-like arm with each other arm."""
+        curated = [a for a in self.arms if self.curated(a)]
+        return [(a, b) for a in curated for b in self.arms if b not in curated]
+
+
+def arm_title(arm: str) -> str:
+    """How the report names an arm: SRD, plain KD (baseline), or the arm's own name."""
+    return ARM_TITLES.get(arm, arm)
 
 
 def read_optional_jsonl(path: Path) -> list[dict[str, Any]] | None:
@@ -133,6 +164,16 @@ def _samples_meta(run_dir: Path, config: dict[str, Any] | None, notes: list[str]
     return (meta, "config.yaml (training data reloaded)") if any(meta.values()) else (None, None)
 
 
+def _arm_names(run_dir: Path, config: dict[str, Any] | None) -> list[str]:
+    """The arms: config.yaml's ``arms`` in order, else srd and baseline, plus any other folder with a summary."""
+    listed = (config or {}).get("arms")
+    names = list(listed) if isinstance(listed, dict) and listed else list(METHODS)
+    if not isinstance(listed, dict):
+        names += sorted(p.name for p in run_dir.iterdir()
+                        if p.is_dir() and p.name not in names and (p / "summary.json").is_file())
+    return names
+
+
 def load_run(run_dir: str | Path) -> RunArtifacts:
     """Read every report input of ``run_dir``; raises ``DataError`` only for a missing folder or corrupt file."""
     run_dir = Path(run_dir)
@@ -142,19 +183,26 @@ def load_run(run_dir: str | Path) -> RunArtifacts:
     config = _read_config(run_dir, notes)
     timings_path = run_dir / "timings.json"
     meta, meta_source = _samples_meta(run_dir, config, notes)
+    arms = _arm_names(run_dir, config)
+    reflection_meta = _read_optional_json(run_dir / "reflection.meta.json")
+    raw_timings = _read_optional_json(timings_path)
+    parallel = raw_timings.get("parallel") if isinstance(raw_timings, dict) else None
     return RunArtifacts(
         run_dir=run_dir,
         title=_title(config, run_dir),
         config=config,
         reflection=read_optional_jsonl(run_dir / "reflection.jsonl"),
         curation=read_optional_jsonl(run_dir / "curation.jsonl"),
-        metrics={m: read_optional_jsonl(run_dir / m / "metrics.jsonl") for m in METHODS},
-        evals={m: read_optional_jsonl(run_dir / m / "eval.jsonl") for m in METHODS},
-        train_summaries={m: _train_summary(run_dir / m / "summary.json") for m in METHODS},
+        metrics={m: read_optional_jsonl(run_dir / m / "metrics.jsonl") for m in arms},
+        evals={m: read_optional_jsonl(run_dir / m / "eval.jsonl") for m in arms},
+        train_summaries={m: _train_summary(run_dir / m / "summary.json") for m in arms},
         final=_final_by_model(read_optional_jsonl(run_dir / "eval.jsonl")),
         eval_sets=read_optional_jsonl(run_dir / "eval_sets.jsonl"),
-        timings=_timings(_read_optional_json(timings_path), timings_path),
+        timings=_timings(raw_timings, timings_path),
+        parallel=parallel if isinstance(parallel, dict) else None,
         samples_meta=meta,
         samples_meta_source=meta_source,
         notes=notes,
+        arms=arms,
+        reflection_meta=reflection_meta if isinstance(reflection_meta, dict) else None,
     )

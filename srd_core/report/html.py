@@ -11,9 +11,11 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from srd_core.evaluation.rows import MODEL_ALIASES, score_of
+from srd_core.models.flops import format_flops
 from srd_core.report import plots
 from srd_core.report.comparison import Comparison
-from srd_core.report.data import METHODS
+from srd_core.report.data import arm_title
+from srd_core.report.groups import group_table_html, run_groups
 from srd_core.report.summary import (
     MODEL_NAMES,
     MODEL_ORDER,
@@ -23,6 +25,7 @@ from srd_core.report.summary import (
     Summary,
     fmt_points,
 )
+from srd_core.timings import PARALLEL_KEY, wall_total
 
 if TYPE_CHECKING:
     from srd_core.report.contents import PlotSpec, Report
@@ -34,23 +37,26 @@ color:#1d2330;line-height:1.45}
 main{max-width:1180px;margin:0 auto;padding:28px 32px 48px}
 h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:34px 0 10px;border-bottom:2px solid #dde1e7;
 padding-bottom:4px}h3{font-size:16px;margin:18px 0 6px}
-.sub{color:#5b6475;font-size:13px;margin-bottom:18px}
-.verdict{background:#fff;border-left:6px solid #2f6fdb;padding:14px 18px;font-size:16px;border-radius:4px;
-box-shadow:0 1px 3px rgba(0,0,0,.08)}
+.sub{color:#5b6475;font-size:13px;margin-bottom:18px;overflow-wrap:anywhere}
+.verdict{background:#fff;border-left:6px solid #2f6fdb;padding:4px 18px;font-size:15px;border-radius:4px;
+box-shadow:0 1px 3px rgba(0,0,0,.08);overflow-wrap:anywhere}
+.verdict p{margin:10px 0}.verdict p.headline{font-size:18px}
 .verdict.winner-baseline{border-color:#e07b00}.verdict.winner-tie,.verdict.winner-none{border-color:#8a93a3}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:28px;align-items:start}
-.grid table{width:100%}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(460px,100%),1fr));gap:28px;align-items:start}
+.grid>div{min-width:0}.grid table{width:100%}
+.scroll{max-width:100%;overflow-x:auto}
 table{border-collapse:collapse;background:#fff;font-size:14px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 th,td{padding:6px 12px;border-bottom:1px solid #e4e7ec;text-align:right}
 th:first-child,td:first-child{text-align:left}
-th,td{white-space:nowrap}
+td{white-space:nowrap}th,td:first-child{white-space:normal;overflow-wrap:break-word}
 thead th{background:#eef1f5;font-weight:600}
 td.na{color:#9aa1ad;font-style:italic}
 figure{margin:0;background:#fff;padding:12px;border-radius:4px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 figure img{max-width:100%;height:auto;display:block;margin:0 auto}
 figcaption{font-size:13px;color:#4a5262;margin-top:6px}
 p.na{color:#7a8190;font-style:italic;background:#fff;padding:10px 14px;border-radius:4px}
-ul.notes{font-size:13px;color:#5b6475}ul.warnings{color:#9a4a00}
+p.note{font-size:13px;color:#9a4a00;margin:6px 0}
+ul.notes{font-size:13px;color:#5b6475;overflow-wrap:anywhere}ul.warnings{color:#9a4a00;overflow-wrap:anywhere}
 """
 
 
@@ -67,7 +73,7 @@ def _cell(value: Any, fmt: Callable[[Any], str] = str, cell_id: str | None = Non
 
 def _table(headers: list[str], rows: list[str]) -> str:
     head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
 
 
 def _seconds(value: float) -> str:
@@ -85,7 +91,8 @@ def _percent(value: float) -> str:
 
 
 def _scores_table(summary: Summary) -> str:
-    names = [m for m in MODEL_ORDER if m in summary.scores] + sorted(set(summary.scores) - set(MODEL_ORDER))
+    order = ["teacher", "student_init", *summary.arms]
+    names = [m for m in order if m in summary.scores] + sorted(set(summary.scores) - set(order))
     rows = []
     for name in names:
         row = summary.scores[name]
@@ -97,15 +104,24 @@ def _scores_table(summary: Summary) -> str:
             + _cell(row.get("protocol"))
             + "</tr>"
         )
-    for name in MODEL_ORDER:
+    for name in order:
         if name not in summary.scores:
-            rows.append(f'<tr><td>{_esc(MODEL_NAMES[name])}</td><td class="na" colspan="4" id="score-{name}">'
+            rows.append(f'<tr><td>{_esc(MODEL_NAMES.get(name, name))}</td><td class="na" colspan="4" id="score-{name}">'
                         f"{NOT_AVAILABLE}</td></tr>")
     return _table(["model", "ROUGE-L (×100)", "sd", "eval samples", "protocol"], rows)
 
 
+def _header(arm: str) -> str:
+    return {"srd": "SRD", "baseline": "plain KD baseline"}.get(arm, arm)
+
+
+def _subtitle(arms: list[str]) -> str:
+    return "SRD vs plain KD" if arms == ["srd", "baseline"] else " vs ".join(arm_title(a) for a in arms)
+
+
 def _budget_table(summary: Summary) -> str:
-    methods = {m: summary.methods.get(m) or MethodSummary() for m in METHODS}
+    arms = summary.arms
+    methods = {m: summary.methods.get(m) or MethodSummary() for m in arms}
     lines: list[tuple[str, str, Callable[[Any], str]]] = [
         ("final ROUGE-L", "final", fmt_points),
         ("best ROUGE-L while training", "best_eval", fmt_points),
@@ -115,36 +131,67 @@ def _budget_table(summary: Summary) -> str:
         ("training wall time", "train_seconds", _seconds),
         ("phase time incl. evals", "phase_seconds", _seconds),
         ("mean tokens/s (all tokens)", "tokens_per_s", lambda v: f"{v:,.0f}"),
+        ("training compute (FLOPs)", "flops", format_flops),
     ]
     rows = []
     for label, attr, fmt in lines:
-        cells = "".join(_cell(getattr(methods[m], attr), fmt, f"{attr}-{m}") for m in METHODS)
+        cells = "".join(_cell(getattr(methods[m], attr), fmt, f"{attr}-{m}") for m in arms)
         rows.append(f"<tr><td>{_esc(label)}</td>{cells}</tr>")
-    rows.append(f"<tr><td>reflection pass (SRD only)</td>{_cell(summary.reflection_seconds, _seconds, 'reflect-time')}"
-                f"{_cell('—')}</tr>")
-    return _table(["", "SRD", "plain KD baseline"], rows)
+    if any(methods[m].generated_share is not None for m in arms):  # train.responses generated some batches
+        for label, attr, fmt in (("steps on responses generated then", "generated_share", _percent),
+                                 ("steps on replayed student responses", "replayed_share", _percent),
+                                 ("student generation time", "generation_seconds", _seconds)):
+            cells = "".join(_cell(getattr(methods[m], attr), fmt, f"{attr}-{m}") for m in arms)
+            rows.append(f"<tr><td>{_esc(label)}</td>{cells}</tr>")
+    curated = {a for pair in summary.pairs for a in pair[:1]}
+    for label, value, fmt, cell_id in (("reflection pass (curated arms)", summary.reflection_seconds, _seconds,
+                                        "reflect-time"),
+                                       ("reflection compute (curated arms)", summary.reflection_flops, format_flops,
+                                        "reflect-flops")):
+        cells = "".join(_cell(value, fmt, cell_id if i == 0 else None) if m in curated else _cell("—")
+                        for i, m in enumerate(a for a in arms))
+        rows.append(f"<tr><td>{_esc(label)}</td>{cells}</tr>")
+    return _table(["", *(_header(a) for a in arms)], rows)
 
 
 def _comparison_table(c: Comparison | None) -> str:
-    """The paper's view: final scores, the baseline at SRD's step count, and SRD's time to quality."""
+    """The paper's view of one pair: final scores, the reference at the curriculum arm's step count, and the
+    curriculum arm's time to quality in wall time and in compute."""
     if c is None:
         return (f'<p class="na" id="comparison">Equal-steps view and time to quality {NOT_AVAILABLE}: both arms '
                 "need evaluations during training (train.eval_every).</p>")
+    first = (c.arm, c.reference) == ("srd", "baseline")
+    key = "" if first else f"-{c.arm}-{c.reference}"
+    one, other = _header(c.arm), _header(c.reference)
     reached = c.srd_reached
+    ttq = (f"step {reached.step}, {_seconds(reached.wall_time)} incl. {_seconds(c.overhead_seconds)} reflection + "
+           f"curation" + (f"; {format_flops(reached.flops)}" if reached.flops is not None else "")
+           if reached is not None else "never")
+    reference_took = _seconds(c.baseline_seconds) if c.baseline_seconds is not None else None
+    if reference_took is not None and c.baseline_flops is not None:
+        reference_took += f", {format_flops(c.baseline_flops)}"
     rows = [
-        f"<tr><td>final ROUGE-L</td>{_cell(c.srd_final, fmt_points, 'cmp-final-srd')}"
-        f"{_cell(c.baseline_final, fmt_points, 'cmp-final-baseline')}</tr>",
+        f"<tr><td>final ROUGE-L</td>{_cell(c.srd_final, fmt_points, f'cmp-final-srd{key}')}"
+        f"{_cell(c.baseline_final, fmt_points, f'cmp-final-baseline{key}')}</tr>",
         f"<tr><td>optimizer steps</td>{_cell(c.srd_steps, str)}{_cell(c.baseline_steps, str)}</tr>",
+        f"<tr><td>training compute</td>{_cell(c.total_flops, format_flops, f'cmp-flops-srd{key}')}"
+        f"{_cell(c.baseline_flops, format_flops, f'cmp-flops-baseline{key}')}</tr>",
         f"<tr><td>evaluations on the curve</td>{_cell(c.srd_points, str)}{_cell(c.baseline_points, str)}</tr>",
-        f"<tr><td>ROUGE-L at SRD's step count (equal steps)</td>{_cell(c.srd_final, fmt_points)}"
-        f"{_cell(c.baseline_at_srd_steps, fmt_points, 'cmp-equal-steps')}</tr>",
-        "<tr><td>first reached the baseline's final score</td>"
-        + (f"<td id=\"cmp-ttq\">step {reached.step}, {_seconds(reached.wall_time)} incl. "
-           f"{_seconds(c.overhead_seconds)} reflection + curation</td>" if reached is not None
-           else '<td id="cmp-ttq">never</td>')
-        + f"{_cell(c.baseline_seconds, lambda v: f'{_seconds(v)} (its final)')}</tr>",
+        f"<tr><td>ROUGE-L at {_esc(one)}'s step count (equal steps)</td>{_cell(c.srd_final, fmt_points)}"
+        f"{_cell(c.baseline_at_srd_steps, fmt_points, f'cmp-equal-steps{key}')}</tr>",
+        f"<tr><td>first reached {_esc(other)}'s final score</td>"
+        f'<td id="cmp-ttq{key}">{_esc(ttq)}</td>'
+        + f"{_cell(reference_took, lambda v: f'{v} (its final)')}</tr>",
     ]
-    return _table(["", "SRD", "plain KD baseline"], rows)
+    return _table(["", one, other], rows)
+
+
+def _comparison_tables(summary: Summary) -> str:
+    """One comparison table per (curriculum arm, reference arm) pair, each under its heading."""
+    if not summary.comparisons:
+        return "<h3>SRD vs plain KD: equal steps and time to quality</h3>" + _comparison_table(None)
+    return "".join(f"<h3>{_esc(arm_title(c.arm))} vs {_esc(arm_title(c.reference))}: equal steps and time to "
+                   f"quality</h3>{_comparison_table(c)}" for c in summary.comparisons)
 
 
 def _curation_table(cur: CurationSummary | None) -> str:
@@ -162,15 +209,20 @@ def _curation_table(cur: CurationSummary | None) -> str:
         ("share of noisy samples dropped", cur.noisy_dropped_recall, _percent, "noisy-dropped-recall"),
     ]
     body = [f"<tr><td>{_esc(label)}</td>{_cell(v, fmt, cid)}</tr>" for label, v, fmt, cid in rows]
-    return _table(["curation", ""], body)
+    remainder = ""
+    if cur.remainder:
+        remainder = f'<p class="note" id="cur-remainder">{_esc(cur.remainder[0].upper() + cur.remainder[1:])}.</p>'
+    return _table(["curation", ""], body) + remainder
 
 
-def _family_table(cur: CurationSummary | None, scores: dict[str, dict[str, Any]]) -> str:
+def _family_table(cur: CurationSummary | None, scores: dict[str, dict[str, Any]],
+                  arms: list[str] | None = None) -> str:
     if cur is None or not cur.families:
         return ""
-    models = [m for m in MODEL_ORDER if (scores.get(m) or {}).get("per_family")]
+    order = ["teacher", "student_init", *(arms if arms is not None else MODEL_ORDER[2:])]
+    models = [m for m in order if (scores.get(m) or {}).get("per_family")]
     headers = ["task family", "train samples", "kept share", "noisy", "noisy dropped"]
-    headers += [f"{MODEL_NAMES[m]} ROUGE-L" for m in models]
+    headers += [f"{MODEL_NAMES.get(m, m)} ROUGE-L" for m in models]
     rows = []
     for fam in cur.families:
         cells = (_cell(fam["n"]) + _cell(fam["kept"], _percent) + _cell(fam["noisy"])
@@ -199,17 +251,16 @@ def _eval_sets_table(rows: list[dict[str, Any]] | None) -> str:
     return "<h3>Evaluation sets (ROUGE-L ×100)</h3>" + _table(["model", *sets, "mean"], body)
 
 
-def _timings_table(timings: dict[str, float] | None, parallel_arms: bool = False) -> str:
+def _timings_table(timings: dict[str, float] | None, parallel_arms: bool = False,
+                   parallel: dict[str, Any] | None = None) -> str:
+    """Seconds per phase and the run's total, arms trained at once counted once (``srd_core.timings``)."""
     if not timings:
         return f'<p class="na">Phase timings {NOT_AVAILABLE}: no timings.json.</p>'
     rows = [f"<tr><td>{_esc(phase)}</td>{_cell(sec, _seconds, f'phase-{phase}')}</tr>"
             for phase, sec in timings.items()]
-    total = sum(timings.values())
-    if parallel_arms and "train_srd" in timings and "train_baseline" in timings:
-        total -= min(timings["train_srd"], timings["train_baseline"])  # the arms trained at the same time
-        rows.append(f"<tr><td><b>total</b> (the two arms trained at once)</td>{_cell(total, _seconds)}</tr>")
-    else:
-        rows.append(f"<tr><td><b>total</b></td>{_cell(total, _seconds)}</tr>")
+    total, together = wall_total({**timings, PARALLEL_KEY: parallel}, parallel_arms)
+    label = f"<b>total</b> (the {together} arms trained at once)" if together > 1 else "<b>total</b>"
+    rows.append(f"<tr><td>{label}</td>{_cell(total, _seconds)}</tr>")
     return _table(["phase", "wall time"], rows)
 
 
@@ -250,17 +301,19 @@ def render_html(report: Report, pngs: dict[str, bytes | None]) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_esc(run.title)} — srd report</title><style>{CSS}</style></head><body><main>",
         f"<h1>{_esc(run.title)}</h1>",
-        f'<div class="sub">SRD vs plain KD · run directory {_esc(run.run_dir)} · generated {generated}</div>',
-        f'<div class="verdict winner-{_esc(winner)}" id="verdict"><b>Verdict.</b> {_esc(report.verdict.text)}</div>',
+        f'<div class="sub">{_esc(_subtitle(s.arms))} · run directory {_esc(run.run_dir)} · generated {generated}</div>',
+        f'<div class="verdict winner-{_esc(winner)}" id="verdict"><p class="headline" id="verdict-headline">'
+        f'<b>Verdict.</b> {_esc(report.verdict.headline)}</p><p>{_esc(report.verdict.text)}</p></div>',
         _warnings_html(report.warnings),
         "<h2>Summary</h2>",
         '<div class="grid"><div><h3>Final evaluation</h3>', _scores_table(s), "</div>",
         "<div><h3>Training budget</h3>", _budget_table(s), "</div></div>",
-        "<h3>SRD vs plain KD: equal steps and time to quality</h3>", _comparison_table(s.comparison),
+        _comparison_tables(s),
         '<div class="grid"><div><h3>Curation</h3>', _curation_table(s.curation), "</div>",
-        "<div><h3>Phase timings</h3>", _timings_table(s.timings, parallel), "</div></div>",
+        "<div><h3>Phase timings</h3>", _timings_table(s.timings, parallel, run.parallel), "</div></div>",
         _eval_sets_table(run.eval_sets),
-        _family_table(s.curation, s.scores),
+        _family_table(s.curation, s.scores, s.arms),
+        group_table_html(run_groups(run)),
     ]
     parts += [_figure_html(spec, pngs.get(spec.name)) for spec in report.specs]
     if notes:

@@ -22,6 +22,13 @@ REFERENCE_STYLE = {
     "teacher": {"label": "teacher", "color": "tab:green", "linestyle": "-."},
     "student_init": {"label": "initial student", "color": "dimgray", "linestyle": ":"},
 }
+EXTRA_STYLES = [
+    {"color": "tab:purple", "linestyle": "-", "marker": "^"},
+    {"color": "tab:red", "linestyle": "-.", "marker": "v"},
+    {"color": "tab:brown", "linestyle": ":", "marker": "D"},
+    {"color": "tab:cyan", "linestyle": "--", "marker": "P"},
+    {"color": "tab:olive", "linestyle": "-", "marker": "X"},
+]
 DROPPED_COLOR = "#b0b0b0"
 NOISY_EDGE = "black"
 TEMPERATURE_KEYS = ("T", "temperature")
@@ -51,6 +58,15 @@ def bin_colors(n_bins: int) -> list[Any]:
     return [cmap(0.1 + 0.75 * i / (n_bins - 1)) for i in range(n_bins)]
 
 
+def arm_style(arm: str, order: Sequence[str] = ()) -> dict[str, Any]:
+    """Line style of an arm: SRD blue, the baseline orange, other arms in a fixed cycle by their position."""
+    if arm in METHOD_STYLE:
+        return dict(METHOD_STYLE[arm])
+    others = [a for a in order if a not in METHOD_STYLE]
+    index = others.index(arm) if arm in others else 0
+    return {"label": arm, **EXTRA_STYLES[index % len(EXTRA_STYLES)]}
+
+
 def first_value(row: dict[str, Any], keys: Sequence[str]) -> Any:
     """The value of the first of ``keys`` present (and not None) in ``row``."""
     for key in keys:
@@ -77,35 +93,47 @@ def _time_unit(max_seconds: float) -> tuple[float, str]:
 
 def plot_eval_curves(
     evals: dict[str, list[dict[str, Any]] | None], references: dict[str, float],
-    time_offsets: dict[str, float] | None = None,
+    time_offsets: dict[str, float] | None = None, flops_offsets: dict[str, float] | None = None,
 ) -> Figure | None:
-    """Held-out ROUGE-L during training vs wall time and vs optimizer step, per method.
+    """Held-out ROUGE-L during training vs wall time, vs optimizer step and vs compute (FLOPs), per arm.
 
-    ``evals`` maps "srd"/"baseline" to their eval.jsonl rows; ``references`` maps "teacher"/"student_init"
-    to a final score drawn as a horizontal line; ``time_offsets`` shifts a method's wall times (SRD's by its
-    reflection and curation). ``None`` when no method has an evaluation during training.
+    ``evals`` maps each arm to its eval.jsonl rows; ``references`` maps "teacher"/"student_init" to a final
+    score drawn as a horizontal line; ``time_offsets`` and ``flops_offsets`` shift an arm's wall times and
+    FLOPs (a curated arm's by its reflection and curation, a cached teacher's build). The compute panel is
+    drawn when the rows carry ``flops``. ``None`` when no arm has an evaluation during training.
     """
-    offsets = time_offsets or {}
+    offsets, flops_offsets = time_offsets or {}, flops_offsets or {}
     curves = {m: rows for m, rows in evals.items() if rows and _series(rows, "step", SCORE_KEYS)[0]}
     if not curves:
         return None
     max_time = max((r.get("wall_time") or 0.0) + offsets.get(m, 0.0) for m, rows in curves.items() for r in rows)
     divisor, unit = _time_unit(float(max_time))
-    fig = Figure(figsize=(WIDE, 4.4), layout="constrained")
-    ax_time, ax_step = fig.subplots(1, 2, sharey=True)
+    with_flops = any(_series(rows, "flops", SCORE_KEYS)[0] for rows in curves.values())
+    fig = Figure(figsize=(WIDE * (1.3 if with_flops else 1.0), 4.4), layout="constrained")
+    axes = fig.subplots(1, 3 if with_flops else 2, sharey=True)
+    ax_time, ax_step = axes[0], axes[1]
+    order = list(curves)
     for method, rows in curves.items():
-        style = METHOD_STYLE.get(method, {"label": method})
+        style = arm_style(method, order)
         t, y = _series(rows, "wall_time", SCORE_KEYS)
         ax_time.plot([(v + offsets.get(method, 0.0)) / divisor for v in t], y, markersize=4, **style)
         s, y = _series(rows, "step", SCORE_KEYS)
         ax_step.plot(s, y, markersize=4, **style)
-    for ax in (ax_time, ax_step):
+        if with_flops:
+            f, y = _series(rows, "flops", SCORE_KEYS)
+            axes[2].plot([v + flops_offsets.get(method, 0.0) for v in f], y, markersize=4, **style)
+    if with_flops:
+        axes[2].set_title("Held-out ROUGE-L vs compute")
+        axes[2].set_xlabel("FLOPs (curated arms include reflection)")
+        axes[2].set_ylabel("ROUGE-L (×100)")
+        axes[2].yaxis.set_tick_params(labelleft=True)
+    for ax in axes:
         for name, value in references.items():
             ax.axhline(value, linewidth=1.4, **REFERENCE_STYLE.get(name, {"label": name}))
         ax.grid(True, alpha=0.3)
         ax.legend(loc="best", fontsize=9)
     ax_time.set_title("Held-out ROUGE-L vs wall time")
-    ax_time.set_xlabel(f"wall time ({unit}; SRD's includes reflection)" if offsets.get("srd")
+    ax_time.set_xlabel(f"wall time ({unit}; SRD's includes reflection)" if any(offsets.values())
                        else f"training wall time ({unit})")
     ax_time.set_ylabel("ROUGE-L (×100)")
     ax_step.set_title("Held-out ROUGE-L vs optimizer step")
@@ -237,7 +265,7 @@ def plot_schedules(metrics: dict[str, list[dict[str, Any]] | None]) -> Figure | 
         for method, rows in present.items():
             x, y = _series(rows, "step", keys)
             if x:
-                style = dict(METHOD_STYLE.get(method, {"label": method}))
+                style = arm_style(method, list(present))
                 style.pop("marker", None)
                 ax.plot(x, y, drawstyle="steps-post", linewidth=2, **style)
                 drawn = True
@@ -265,7 +293,7 @@ def plot_training_loss(metrics: dict[str, list[dict[str, Any]] | None]) -> Figur
         for method, rows in present.items():
             x, y = _series(rows, "step", (key,))
             if x:
-                style = dict(METHOD_STYLE.get(method, {"label": method}))
+                style = arm_style(method, list(present))
                 style.pop("marker", None)
                 ax.plot(x, y, linewidth=1.6, **style)
         ax.set_title(f"{title} per step")

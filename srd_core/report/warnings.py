@@ -2,15 +2,20 @@
 
 * prompts cut to ``data.max_prompt_tokens`` (their share, and the key to change);
 * empty reflections (the initial student answered nothing);
-* a difficulty metric that is constant over the data (its ranks are then only the data order);
+* a difficulty metric that is constant over the data (its ranks are then only the data order), or whose
+  most common value ties more than half of the samples (its ranks are then mostly data order);
+* a group that the curation starves: it keeps a much smaller share of its samples than all samples do,
+  or SRD gives it a much smaller share of the baseline's training passes (thresholds
+  ``report.warn_group_kept`` and ``report.warn_group_passes``, see docs/curation-groups.md);
 * an eval set too small to call a winner (the verdict then says so instead of naming one).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
-from srd_core.report.data import METHODS, RunArtifacts
+from srd_core.report.data import RunArtifacts
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +37,19 @@ def truncation_warning(run: RunArtifacts) -> str | None:
     limit_text = f"data.max_prompt_tokens={limit}" if limit is not None else "data.max_prompt_tokens"
     return (f"{_share(cut, len(rows))} training prompts were cut from the left to {limit_text} tokens; raise "
             "data.max_prompt_tokens (and data.max_length with it) to keep them whole")
+
+
+def eval_truncation_warning(run: RunArtifacts) -> str | None:
+    """Held-out prompts cut to data.max_prompt_tokens in the final evaluation (the most of any model)."""
+    rows = [r for r in run.final.values() if isinstance(r.get("prompts_truncated"), int) and r.get("n")]
+    if not rows or not max(r["prompts_truncated"] for r in rows):
+        return None
+    worst = max(rows, key=lambda r: r["prompts_truncated"])
+    limit = ((run.config or {}).get("data") or {}).get("max_prompt_tokens")
+    limit_text = f"data.max_prompt_tokens={limit}" if limit is not None else "data.max_prompt_tokens"
+    return (f"{_share(worst['prompts_truncated'], worst['n'])} evaluation prompts were cut from the left to "
+            f"{limit_text} tokens before the models answered; raise data.max_prompt_tokens (and data.max_length "
+            "with it) to keep them whole")
 
 
 def empty_reflection_warning(run: RunArtifacts) -> str | None:
@@ -57,9 +75,56 @@ def constant_metric_warnings(run: RunArtifacts) -> list[str]:
     return out
 
 
+def tie_warnings(run: RunArtifacts) -> list[str]:
+    """A metric (not constant) whose most common value is shared by more than half of the samples."""
+    rows = run.curation or []
+    out = []
+    for name in (rows[0].get("values") or {}) if rows else {}:
+        counts = Counter(r.get("values", {}).get(name) for r in rows)
+        if len(counts) < 2:
+            continue  # constant: constant_metric_warnings says so
+        value, count = counts.most_common(1)[0]
+        if count > len(rows) / 2:
+            out.append(f"difficulty metric {name!r}: {_share(count, len(rows))} training samples tie at the value "
+                       f"{value}, so its ranks are mostly data order; the initial student's reflections may hardly "
+                       "differ (consider a longer warm start, or another metric)")
+    return out
+
+
+def group_warnings(run: RunArtifacts) -> list[str]:
+    """One line per group (``curriculum.groups``) whose kept share or relative training passes fall below the
+    report.* thresholds, relative to the same number over all samples."""
+    from srd_core.config import ReportConfig
+    from srd_core.report.groups import run_groups
+
+    groups = run_groups(run)
+    if groups is None or not groups.recorded or len(groups.diagnostics.groups) < 2:
+        return []  # task families shown in place of groups are a view, not what the user asked curation for
+    config = run.config or {}
+    report = config.get("report") or {}
+    defaults = ReportConfig()
+    kept_limit = float(report.get("warn_group_kept", defaults.warn_group_kept))
+    passes_limit = float(report.get("warn_group_passes", defaults.warn_group_passes))
+    stratified = bool((config.get("curriculum") or {}).get("stratify"))
+    total = groups.diagnostics.total
+    out = []
+    for g in groups.diagnostics.groups:
+        problems = []
+        if g.kept_share < kept_limit * total.kept_share:
+            problems.append(f"keeps {g.kept_share:.0%} of its samples (all samples: {total.kept_share:.0%})")
+        if (g.relative_passes is not None and total.relative_passes is not None
+                and g.relative_passes < passes_limit * total.relative_passes):
+            problems.append(f"{g.relative_passes:.0%} of the baseline's passes (all samples: "
+                            f"{total.relative_passes:.0%})")
+        if problems:
+            advice = "" if stratified else "; consider `curriculum.stratify: true`"
+            out.append(f"group {g.group} ({groups.source}): {' and '.join(problems)}{advice}")
+    return out
+
+
 def eval_size(run: RunArtifacts) -> int | None:
     """The number of held-out samples the methods were scored on (the smallest, if they differ)."""
-    sizes = [run.final[m].get("n") for m in METHODS if m in run.final and run.final[m].get("n") is not None]
+    sizes = [run.final[m].get("n") for m in run.arms if m in run.final and run.final[m].get("n") is not None]
     return min(sizes) if sizes else None
 
 
@@ -74,7 +139,7 @@ def small_eval_warning(run: RunArtifacts) -> str | None:
 def run_warnings(run: RunArtifacts) -> list[str]:
     """Every warning that applies to ``run``, in pipeline order."""
     found = [truncation_warning(run), empty_reflection_warning(run), *constant_metric_warnings(run),
-             small_eval_warning(run)]
+             *tie_warnings(run), *group_warnings(run), eval_truncation_warning(run), small_eval_warning(run)]
     return [w for w in found if w]
 
 

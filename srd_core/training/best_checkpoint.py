@@ -47,8 +47,11 @@ def is_better(score: float, best: dict[str, Any] | None) -> bool:
 class BestCheckpoint:
     """Tracks, saves and restores the best weights of each stage (every process holds one)."""
 
-    def __init__(self, out_dir: Path, dev_fn: DevFn, accelerator, every: int = 0) -> None:
+    def __init__(self, out_dir: Path, dev_fn: DevFn, accelerator, every: int = 0,
+                 on_row: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """``on_row`` gets every dev_eval.jsonl row as it is written (the experiment trackers)."""
         self.out_dir, self.dev_fn, self.accelerator, self.every = Path(out_dir), dev_fn, accelerator, every
+        self.on_row = on_row
         self.root = self.out_dir / BEST_DIR
 
     def reset(self) -> None:
@@ -80,8 +83,10 @@ class BestCheckpoint:
             improved = is_better(score, best)
             if improved:
                 self._save(model, stage, {"stage": stage, "step": step, "score": score})
-            append_jsonl(self.out_dir / DEV_EVAL_FILE, [{"stage": stage, "step": step, "wall_time": round(
-                wall_time, 3), "rouge_l": score, "best": improved}])
+            row = {"stage": stage, "step": step, "wall_time": round(wall_time, 3), "rouge_l": score, "best": improved}
+            append_jsonl(self.out_dir / DEV_EVAL_FILE, [row])
+            if self.on_row is not None:
+                self.on_row(row)
         self.accelerator.wait_for_everyone()
 
     def _save(self, model: torch.nn.Module, stage: int, record: dict[str, Any]) -> None:
@@ -118,7 +123,9 @@ def dev_rouge_fn(config, run_dir: Path, tokenizer) -> DevFn:
     from srd_core.config import EvalConfig
     from srd_core.data.dev_split import load_dev_samples
     from srd_core.evaluation.evaluate import evaluate_model
+    from srd_core.models.lengths import with_generation_limits
 
+    config = with_generation_limits(config, Path(run_dir))
     select = config.train.select_best
     samples = load_dev_samples(config, select.max_samples)
     eval_cfg = EvalConfig(protocol="distillm" if select.sample else "greedy", seeds=[config.run.seed],

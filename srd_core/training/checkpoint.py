@@ -28,6 +28,8 @@ MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.pt"
 SCHEDULER_FILE = "scheduler.pt"
 SCALER_FILE = "scaler.pt"
+RESPONSES_FILE = "responses.json"
+"""The response source's state (random stream, replay buffer, counts) when ``train.responses`` generates."""
 
 
 @dataclass
@@ -56,6 +58,8 @@ class TrainState:
     """The stage plans, including edits made by ``stage_start`` hooks."""
     world_size: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    teacher_tokens: int = 0
+    """Tokens the online teacher ran a forward pass on so far (0 with a cached signal; FLOPs accounting)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,10 +123,12 @@ def check_finite_weights(model: torch.nn.Module, where: str) -> None:
 
 
 def save_checkpoint(root: Path, state: TrainState, accelerator, model: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer, scheduler, keep: int) -> Path:
+                    optimizer: torch.optim.Optimizer, scheduler, keep: int,
+                    responses: dict[str, Any] | None = None) -> Path:
     """Write a checkpoint of ``state`` and the training objects atomically; keep the newest ``keep``.
 
     Every process must call this (each writes its own RNG state); ``model`` is the unwrapped student.
+    ``responses`` is the response source's state (the same on every process), written by the main one.
     """
     final = root / checkpoint_name(state.step)
     tmp = root / f".tmp-{final.name}"
@@ -138,6 +144,8 @@ def save_checkpoint(root: Path, state: TrainState, accelerator, model: torch.nn.
         torch.save(scheduler.state_dict(), tmp / SCHEDULER_FILE)
         if accelerator.scaler is not None:
             torch.save(accelerator.scaler.state_dict(), tmp / SCALER_FILE)
+        if responses is not None:
+            write_json_atomic(tmp / RESPONSES_FILE, responses)
         write_json_atomic(tmp / STATE_FILE, state.to_dict())
         _fsync_files(tmp)
         if final.exists():
@@ -159,6 +167,14 @@ def read_state(path: Path) -> TrainState:
 def load_weights(path: Path, model: torch.nn.Module) -> None:
     """Load the checkpoint's student weights into ``model`` (tied weights handled)."""
     load_model(model, str(path / MODEL_FILE))
+
+
+def load_responses(path: Path) -> dict[str, Any] | None:
+    """The response source's state saved with the checkpoint, or None."""
+    import json
+
+    file = path / RESPONSES_FILE
+    return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
 
 
 def load_training_state(path: Path, accelerator, optimizer: torch.optim.Optimizer, scheduler) -> None:

@@ -31,12 +31,14 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from srd_core.arms import arm_of, uses_curation
 from srd_core.components import StagePlan
 from srd_core.config import SRDConfig
 from srd_core.context import TrainContext
 from srd_core.data.encoding import IGNORE_INDEX, EncodedExample, collate_right_padded, encode_example
 from srd_core.errors import TrainingError
 from srd_core.io import append_jsonl, fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
+from srd_core.models.flops import forward_flops, kd_training_flops, parameter_count
 from srd_core.models.runtime import (
     HiddenStates,
     causal_lm_core,
@@ -51,10 +53,12 @@ from srd_core.rundir import DEV_EVAL_FILE, EVAL_FILE, METRICS_FILE, SUMMARY_FILE
 from srd_core.training import trackers
 from srd_core.training.batches import global_batch_ids, position, rank_micro_batches, steps_per_epoch
 from srd_core.training.best_checkpoint import BestCheckpoint, dev_rouge_fn
+from srd_core.training.cadence import CADENCE_FIELDS
 from srd_core.training.checkpoint import (
     TrainState,
     check_finite_weights,
     latest_checkpoint,
+    load_responses,
     load_training_state,
     load_weights,
     read_state,
@@ -63,6 +67,7 @@ from srd_core.training.checkpoint import (
 from srd_core.training.interrupts import StopGuard, interrupted
 from srd_core.training.kd_loss import distill_loss
 from srd_core.training.optim import build_lr_scheduler, build_optimizer, reset_optimizer
+from srd_core.training.responses import StepFeed
 from srd_core.training.stages import (
     LabelSettings,
     build_schedules,
@@ -99,6 +104,21 @@ class TrainSummary:
     stage_steps: list[int] = field(default_factory=list)
     config_key: str = ""
     """Fingerprint of the settings the run was trained with (see ``config_key``)."""
+    responses: dict[str, Any] | None = None
+    """With a generating ``train.responses``: steps per response source, generation seconds and tokens."""
+    flops: int | None = None
+    """Training compute (``srd_core.models.flops``): 6·N_student per trained token + 2·N_teacher per online
+    teacher token."""
+    student_params: int | None = None
+    teacher_params: int | None = None
+    teacher_tokens: int | None = None
+    """Tokens the online teacher ran on (0 with a cached teacher signal)."""
+    teacher_cache_flops: int | None = None
+    """Compute of building the teacher cache this arm read (shared by the arms that read it; counted once)."""
+    pacer: str | None = None
+    curated: bool | None = None
+    """Whether the arm trained on a curation (an SRD-like arm) or on all the data (a reference arm)."""
+    match_steps_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,6 +137,8 @@ class StepResult:
     """Tokens the loss is computed on (global batch)."""
     teacher_seconds: float
     """Time this process spent in the teacher forward."""
+    teacher_tokens: int = 0
+    """Non-padding tokens of the global batch the online teacher ran on (0: cached signal or SFT only)."""
     grad_norm: float | None = None
     skipped: bool = False
 
@@ -193,6 +215,13 @@ class _Session:
         self.last_loss: float | None = None
         self.guard = StopGuard(cfg.checkpoint_minutes)
         self.best: BestCheckpoint | None = None  # train.select_best
+        self.feed = StepFeed(config, label, out_dir.parent, accelerator, student, tokenizer, samples)
+        if self.feed.generates and cache is not None:
+            raise TrainingError(f"{self.phase}: train.responses {self.feed.source.name!r} trains on generated "
+                                "responses, which a cached teacher signal cannot score; use teacher_signal: online")
+        self._dev_samples: list[Sample] | None = None
+        self.student_params = parameter_count(student)
+        self.teacher_params = parameter_count(self.teacher) if self.teacher is not None else (cache.teacher_params or 0)
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -218,8 +247,15 @@ class _Session:
         length = self.lengths[stage] if self.cfg.reset_optimizer_per_stage else sum(self.lengths)
         self.scheduler = build_lr_scheduler(self.optimizer.optimizer, self.cfg, max(1, length))
 
-    def train_step(self, batch_ids: list[str], temperature: float, sft_weight: float) -> StepResult:
-        """Forward and backward this process's micro-batches of the global batch ``batch_ids``."""
+    def train_step(self, batch_ids: list[str], temperature: float, sft_weight: float,
+                   responses: list[EncodedExample] | None = None) -> StepResult:
+        """Forward and backward this process's micro-batches of the global batch ``batch_ids``.
+
+        With ``responses`` (a response source's choice) the KD term is computed on those sequences and
+        the SFT term on the ground truth of ``batch_ids`` (``train_step_on_responses``).
+        """
+        if responses is not None:
+            return self.train_step_on_responses(batch_ids, responses, temperature, sft_weight)
         acc = self.accelerator
         micro_batches = rank_micro_batches(batch_ids, acc.process_index, acc.num_processes, self.cfg.grad_accum)
         n_global = self.response_tokens(batch_ids)  # every process knows the whole global batch
@@ -263,7 +299,70 @@ class _Session:
                 sums += torch.stack([out.loss.detach(), out.ce, out.kd]).double() * out.n_tokens
         loss, ce, kd = (acc.reduce(sums, reduction="sum") / max(n_global, 1)).tolist()
         tokens = sum(len(self.example(i).input_ids) for i in batch_ids)
-        return StepResult(loss, ce, kd, tokens, n_global, teacher_seconds)
+        online_teacher = self.cache is None and sft_weight < 1.0
+        return StepResult(loss, ce, kd, tokens, n_global, teacher_seconds, tokens if online_teacher else 0)
+
+    def train_step_on_responses(self, batch_ids: list[str], responses: list[EncodedExample], temperature: float,
+                                sft_weight: float) -> StepResult:
+        """``w_sft · CE(ground truth of batch_ids) + (1 − w_sft) · KD_T(responses)``, each the token mean over
+        its own global batch; the teacher scores the response sequences (the student's tokens)."""
+        acc = self.accelerator
+        slots = rank_micro_batches(list(range(len(responses))), acc.process_index, acc.num_processes,
+                                   self.cfg.grad_accum)
+        truth = rank_micro_batches(batch_ids, acc.process_index, acc.num_processes, self.cfg.grad_accum)
+        n_kd = sum(sum(1 for t in e.labels[1:] if t != IGNORE_INDEX) for e in responses)
+        n_ce = self.response_tokens(batch_ids) if sft_weight > 0 else 0
+        sums = torch.zeros(3, dtype=torch.float64, device=acc.device)  # token sums of ce (truth), kd, ce (kd seqs)
+        teacher_seconds = 0.0
+
+        def positions_of(examples: list[EncodedExample]):
+            batch = collate_right_padded(examples, self.tokenizer.pad_token_id)
+            next_tokens = batch["labels"][:, 1:].to(acc.device)
+            return (batch["input_ids"].to(acc.device), batch["attention_mask"].to(acc.device),
+                    next_tokens != IGNORE_INDEX, next_tokens)
+
+        for a, (kd_slot, ce_slot) in enumerate(zip(slots, truth, strict=True)):
+            kd_examples = [responses[j] for j in kd_slot] or responses[:1]  # an empty slot joins the sync
+            input_ids, attention_mask, positions, next_tokens = positions_of(kd_examples)
+            start = self.clock.now()
+            with torch.no_grad():
+                teacher_hidden = last_hidden_state(self.teacher, input_ids, attention_mask)[:, :-1][positions]
+            teacher_seconds += self.clock.now() - start
+            sync = acc.no_sync(self.model) if a < len(slots) - 1 else nullcontext()
+            with sync, acc.autocast():
+                student_hidden = self.model(input_ids=input_ids, attention_mask=attention_mask)[:, :-1][positions]
+                kd = distill_loss(
+                    student_hidden, self.student_head, teacher_hidden, self.teacher_head, next_tokens[positions],
+                    self.kd_loss, temperature=temperature, sft_weight=0.0, vocab_size=self.vocab_size,
+                    chunk_size=self.cfg.kd_chunk_size, scale_by_t2=self.scale_by_t2, fp32_heads=self.cfg.kd_fp32_heads,
+                )
+                kd_share = kd.n_tokens * acc.num_processes / max(n_kd, 1) if kd_slot else 0.0
+                loss = (1.0 - sft_weight) * kd.loss * kd_share
+                ce = None
+                if sft_weight > 0:
+                    gt_ids, gt_mask, gt_positions, gt_next = positions_of([self.example(i)
+                                                                           for i in (ce_slot or batch_ids[:1])])
+                    gt_hidden = self.model(input_ids=gt_ids, attention_mask=gt_mask)[:, :-1][gt_positions]
+                    ce = distill_loss(gt_hidden, self.student_head, None, None, gt_next[gt_positions], self.kd_loss,
+                                      temperature=temperature, sft_weight=1.0, vocab_size=self.vocab_size,
+                                      chunk_size=self.cfg.kd_chunk_size, fp32_heads=self.cfg.kd_fp32_heads)
+                    ce_share = ce.n_tokens * acc.num_processes / max(n_ce, 1) if ce_slot else 0.0
+                    loss = loss + sft_weight * ce.loss * ce_share
+                acc.backward(loss)
+            if kd_slot:
+                sums[1] += float(kd.kd) * kd.n_tokens
+                sums[2] += float(kd.ce) * kd.n_tokens
+            if ce is not None and ce_slot:
+                sums[0] += float(ce.ce) * ce.n_tokens
+        ce_sum, kd_sum, gen_ce_sum = acc.reduce(sums, reduction="sum").tolist()
+        kd_mean = kd_sum / max(n_kd, 1)
+        ce_mean = ce_sum / max(n_ce, 1) if sft_weight > 0 else gen_ce_sum / max(n_kd, 1)
+        loss = sft_weight * ce_mean + (1.0 - sft_weight) * kd_mean
+        tokens = sum(len(e.input_ids) for e in responses)
+        if sft_weight > 0:
+            tokens += sum(len(self.example(i).input_ids) for i in batch_ids)
+        return StepResult(loss, ce_mean, kd_mean, tokens, n_kd + n_ce, teacher_seconds,
+                          sum(len(e.input_ids) for e in responses))  # the teacher scored every response sequence
 
     def apply_gradients(self, result: StepResult, stage: int) -> None:
         """Clip and apply the gradients; a non-finite loss or gradient stops training or skips the step."""
@@ -295,7 +394,15 @@ class _Session:
         """Where training stands: the fields shared by metrics and eval rows."""
         s = self.state
         return {"step": s.step, "stage": stage, "wall_time": round(self.wall(), 3), "tokens": s.tokens,
-                "response_tokens": s.response_tokens}
+                "response_tokens": s.response_tokens, "flops": self.flops()}
+
+    def flops(self) -> int:
+        """Training compute so far: the student's forward + backward, the online teacher's forward, and with a
+        generating ``train.responses`` the student's generation (2·N_s per generated token; the prompt's prefill
+        is not counted)."""
+        generated = self.feed.totals.generated_tokens if self.feed.generates else 0
+        return (kd_training_flops(self.student_params, self.state.tokens, self.teacher_params,
+                                  self.state.teacher_tokens) + forward_flops(self.student_params, generated))
 
     def run_stage(self, stage: int, schedules, context: TrainContext) -> None:
         """Train the remaining steps of ``stage``."""
@@ -313,7 +420,8 @@ class _Session:
             epoch = position(state.step_in_stage, plan, self.global_batch).epoch
             started = time.perf_counter()
             batch_ids = global_batch_ids(plan, stage, state.step_in_stage, self.config.run.seed, self.global_batch)
-            result = self.train_step(batch_ids, temperature, sft_weight)
+            chosen = self.feed.choose(state.step, total, batch_ids)  # the step's KD responses (train.responses)
+            result = self.train_step(batch_ids, temperature, sft_weight, chosen.examples)
             self.apply_gradients(result, stage)
             self.log.add(result, time.perf_counter() - started)
 
@@ -321,14 +429,18 @@ class _Session:
             state.step_in_stage += 1
             state.tokens += result.tokens
             state.response_tokens += result.response_tokens
+            state.teacher_tokens += result.teacher_tokens
             state.skipped_steps += int(result.skipped)
             self.last_loss = result.loss
             last_of_stage = state.step_in_stage == self.lengths[stage]
             metrics = {**self.progress(stage), "epoch": epoch, "loss": result.loss, "ce": result.ce,
                        "kd": result.kd, "T": temperature, "w_sft": sft_weight, "lr": lr,
-                       "grad_norm": result.grad_norm, "skipped": result.skipped}
+                       "grad_norm": result.grad_norm, "skipped": result.skipped,
+                       **(self.feed.metrics(chosen) if self.feed.generates else {})}
             if state.step % cfg.log_every == 0 or last_of_stage:
                 trackers.log_row(self.accelerator, self.config, self.log.write(metrics), trackers.TRAIN_SCALARS)
+            if self.feed.source.dev_loss_due(state.step_in_stage, steps_per_epoch(len(plan.ids), self.global_batch)):
+                self.feed.source.observe_dev_loss(state.step, self.dev_loss())
             bar.update(1)
             bar.set_postfix(loss=f"{result.loss:.4f}", T=temperature, w_sft=sft_weight)
             context.step = state.step
@@ -338,31 +450,45 @@ class _Session:
             if self.best is not None and self.best.due(state.step_in_stage, self.lengths[stage],
                                                        steps_per_epoch(len(plan.ids), self.global_batch)):
                 self.best.consider(self.lm, stage, state.step, self.wall())
-            by_time, stop = self.guard.poll(self.accelerator)  # wall-time checkpoints; SIGTERM checkpoints first
+            by_time, stop = self.guard.poll(self.accelerator)  # wall-time checkpoints; a stop signal checkpoints first
             by_steps = bool(cfg.checkpoint_every) and state.step % cfg.checkpoint_every == 0
             if stop or (not last_of_stage and (by_steps or by_time)):
                 self.checkpoint()
             if stop:
                 bar.close()
-                raise interrupted(self.phase, signal.SIGTERM, state.step, total, state.step)
+                raise interrupted(self.phase, stop, state.step, total, state.step)
         bar.close()
 
     @property
     def phase(self) -> str:
-        """The phase name `srd run` uses for this label (train_srd, train_baseline)."""
+        """The phase name `srd run` uses for this arm (train_srd, train_baseline, train_<arm>)."""
         return f"train_{self.label}"
 
     def guarded_stage(self, stage: int, schedules, context: TrainContext) -> None:
-        """``run_stage`` with SIGTERM turned into checkpoint-and-stop and Ctrl-C into a resume message."""
+        """``run_stage`` with a Ctrl-C that the guard could not catch (not the main thread) turned into a resume
+        message."""
         try:
-            with self.guard.installed():
-                self.run_stage(stage, schedules, context)
+            self.run_stage(stage, schedules, context)
         except KeyboardInterrupt:
             latest = latest_checkpoint(self.out_dir / "checkpoints")
             resume = read_state(latest).step if latest is not None else None
             raise interrupted(self.phase, signal.SIGINT, self.state.step, sum(self.lengths), resume) from None
 
+    def dev_loss(self) -> float:
+        """The student's CE on the dev split's ground truth (for a response source that follows it)."""
+        if self._dev_samples is None:
+            from srd_core.data.dev_split import load_dev_samples
+
+            self._dev_samples = load_dev_samples(self.config)
+        return self.feed.dev_loss(self._dev_samples, self.cfg.batch_size)
+
     # -- outputs -------------------------------------------------------------------------------
+
+    def stop_if_signalled(self) -> None:
+        """Between stages (the stage's checkpoint written): stop if a signal came while nothing polled it."""
+        _, stop = self.guard.poll(self.accelerator)
+        if stop:
+            raise interrupted(self.phase, stop, self.state.step, sum(self.lengths), self.state.step)
 
     def checkpoint(self) -> None:
         """Save a checkpoint that resumes with the next step (every process calls this)."""
@@ -375,7 +501,8 @@ class _Session:
         state.world_size = self.accelerator.num_processes
         check_finite_weights(self.lm, f"{self.phase}: after step {state.step}, {self.where()}")
         save_checkpoint(self.out_dir / "checkpoints", state, self.accelerator, self.lm, self.optimizer,
-                        self.scheduler, self.cfg.keep_checkpoints)
+                        self.scheduler, self.cfg.keep_checkpoints,
+                        responses=self.feed.state_dict() if self.feed.generates else None)
         self.guard.checkpointed()
 
     def where(self) -> str:
@@ -412,10 +539,11 @@ class _Session:
 
 def config_key(config: SRDConfig, settings: LabelSettings) -> str:
     """Fingerprint of what a checkpoint depends on (logging, eval and checkpoint cadence excluded)."""
-    loose = {"max_steps", "log_every", "eval_every", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints",
-             "log_with"}
+    loose = {*CADENCE_FIELDS, "max_steps"}  # max_steps: a longer run resumes from a shorter one's checkpoints
     if not config.train.select_best.enabled:  # off: keys of runs made before the option stay valid
         loose.add("select_best")
+    if config.train.responses.name == "ground_truth":  # the default: keys of earlier runs stay valid
+        loose.add("responses")
     return fingerprint({
         "train": config.train.model_dump(mode="json", exclude=loose),
         "data": config.data.model_dump(mode="json"),
@@ -459,7 +587,7 @@ def train(
     student_path: str | Path | None = None,
     eval_fn: EvalFn | None = None,
 ) -> TrainSummary:
-    """Distil the teacher into the student for ``label`` ("srd" or "baseline"); resumes if possible.
+    """Distil the teacher into the student for arm ``label`` (srd, baseline, an arm of ``arms``); resumes if possible.
 
     ``samples`` default to the config's training split; ``stages`` to the label's pacer plan (from
     run_dir/curation.jsonl for curation-using pacers); ``teacher`` (a model or a path) and
@@ -493,6 +621,7 @@ def train(
         raise TrainingError("training samples: ids are not unique")
 
     checkpoint = latest_checkpoint(out_dir / "checkpoints")
+    attempted = (out_dir / "checkpoints").is_dir()  # made by every attempt, before it trains
     state = _start_state(config, run_dir, label, checkpoint, key, samples, stages, accelerator.num_processes)
     resumed_from = state.step if checkpoint is not None else None
     schedules = build_schedules(settings, len(state.stages))
@@ -504,8 +633,12 @@ def train(
                 _trim_jsonl(out_dir / name, state.step)
     if checkpoint is None:
         set_seed(config.run.seed)
+        if attempted:
+            logger.info("%s: restarting from step 0 (no checkpoint)", label)
     else:
-        logger.info("%s: resuming from %s", label, checkpoint)
+        logger.info("%s: resuming from step %d (checkpoint %s)", label, state.step, checkpoint.name)
+    if accelerator.is_main_process:
+        (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
 
     cache = open_cache(config, run_dir, label, samples, accelerator)
     student, tokenizer, teacher_model = load_models(config, run_dir, teacher, student_path, cache is None)
@@ -515,38 +648,49 @@ def train(
                        eval_fn, cache)
     if config.train.select_best.enabled:
         session.best = BestCheckpoint(out_dir, dev_rouge_fn(config, run_dir, tokenizer), accelerator,
-                                      config.train.select_best.every)
+                                      config.train.select_best.every, on_row=lambda row: trackers.log_row(
+                                          accelerator, config, row, trackers.DEV_SCALARS))
         if checkpoint is None:
             session.best.reset()
     if checkpoint is not None and session.lengths:
         session.new_scheduler(min(state.stage, len(session.lengths) - 1))
         load_training_state(checkpoint, accelerator, session.optimizer, session.scheduler)
+    responses_state = load_responses(checkpoint) if checkpoint is not None else None
+    if responses_state is not None:
+        session.feed.load_state_dict(responses_state)
+    elif session.feed.generates:
+        session.feed.start()
+        if session.feed.source.dev_loss_due(0, 0):  # the dev loss before training (the update's reference)
+            session.feed.source.observe_dev_loss(-1, session.dev_loss())
 
     trackers.start(accelerator, config, label)
     context = TrainContext(run_dir=run_dir, config=config, label=label, stages=state.stages, samples=sample_map,
                            model=student, tokenizer=tokenizer, accelerator=accelerator)
-    while state.stage < len(state.stages):
-        stage = state.stage
-        if config.train.max_steps is not None and state.step >= config.train.max_steps:
-            break
-        if state.step_in_stage == 0:  # a new stage: hooks may edit the plans of later stages
-            context.stage, context.step, context.total_steps = stage, state.step, sum(session.lengths)
-            pm.hook.stage_start(context=context)
-            state.stages = [StagePlan(list(p.ids), float(p.epochs)) for p in context.stages]
-            context.stages = state.stages
-            schedules = build_schedules(settings, len(state.stages))
-            session.lengths = stage_lengths(state.stages, session.global_batch, config.train.max_steps)
-            if config.train.reset_optimizer_per_stage and stage > 0:
-                reset_optimizer(session.optimizer, config.train)
-            if config.train.reset_optimizer_per_stage or session.scheduler is None:
-                session.new_scheduler(stage)
-        session.guarded_stage(stage, schedules, context)
-        if session.best is not None:  # the next stage (or final/) starts from the stage's best weights
-            session.best.restore(student, stage, state.step)
-        state.stage, state.step_in_stage = stage + 1, 0
-        session.checkpoint()
-        context.stage, context.step = stage, state.step
-        pm.hook.stage_end(context=context)
+    with session.guard.installed():  # SIGINT / SIGTERM: checkpoint at the next step's end, then stop
+        while state.stage < len(state.stages):
+            stage = state.stage
+            if config.train.max_steps is not None and state.step >= config.train.max_steps:
+                break
+            if state.step_in_stage == 0:  # a new stage: hooks may edit the plans of later stages
+                context.stage, context.step, context.total_steps = stage, state.step, sum(session.lengths)
+                pm.hook.stage_start(context=context)
+                state.stages = [StagePlan(list(p.ids), float(p.epochs)) for p in context.stages]
+                context.stages = state.stages
+                schedules = build_schedules(settings, len(state.stages))
+                session.lengths = stage_lengths(state.stages, session.global_batch, config.train.max_steps)
+                if config.train.reset_optimizer_per_stage and stage > 0:
+                    reset_optimizer(session.optimizer, config.train)
+                if config.train.reset_optimizer_per_stage or session.scheduler is None:
+                    session.new_scheduler(stage)
+                session.feed.stage_start(state.stages[stage].ids)
+            session.guarded_stage(stage, schedules, context)
+            if session.best is not None:  # the next stage (or final/) starts from the stage's best weights
+                session.best.restore(student, stage, state.step)
+            state.stage, state.step_in_stage = stage + 1, 0
+            session.checkpoint()
+            context.stage, context.step = stage, state.step
+            pm.hook.stage_end(context=context)
+            session.stop_if_signalled()  # a signal between the stage's last poll and here
 
     state.wall_time = session.wall()
     if eval_fn is not None and not (config.train.eval_every and state.step % config.train.eval_every == 0):
@@ -557,6 +701,11 @@ def train(
         response_tokens=state.response_tokens, wall_time=round(state.wall_time, 3),
         skipped_steps=state.skipped_steps, final_dir=str(final_dir), final_loss=session.last_loss,
         resumed_from_step=resumed_from, stage_steps=list(session.lengths), config_key=key,
+        responses=session.feed.totals.to_dict() if session.feed.generates else None,
+        flops=session.flops(), student_params=session.student_params, teacher_params=session.teacher_params,
+        teacher_tokens=state.teacher_tokens, teacher_cache_flops=cache.flops if cache is not None else None,
+        pacer=settings.pacer.name, curated=uses_curation(settings.pacer),
+        match_steps_of=arm_of(config, label).match_steps_of,
     )
     if accelerator.is_main_process:
         write_json_atomic(summary_path, summary.to_dict())
@@ -568,8 +717,10 @@ def train(
 def rouge_eval_fn(config: SRDConfig, run_dir: str | Path, student_path: str | Path | None = None) -> EvalFn:
     """An ``eval_fn`` for ``train``: ROUGE-L ×100 on the held-out samples under ``config.eval``."""
     from srd_core.evaluation.evaluate import evaluate_model, load_eval_samples
+    from srd_core.models.lengths import with_generation_limits
     from srd_core.models.loading import load_tokenizer, resolve_model_path
 
+    config = with_generation_limits(config, Path(run_dir))
     samples = load_eval_samples(config)
     path = str(student_path) if student_path is not None else resolve_model_path(config.student, Path(run_dir),
                                                                                   "student")

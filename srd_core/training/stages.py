@@ -1,8 +1,8 @@
-"""What a training run trains on: the label's pacer and schedules, stage plans, step counts.
+"""What a training run trains on: the arm's pacer and schedules, stage plans, step counts.
 
-Label "srd" uses ``curriculum.pacer`` with ``train.temperature`` / ``train.sft_weight``; label
-"baseline" uses the ``baseline`` section (pacer ``all``, constant schedules) and, with
-``baseline.match_srd_steps``, the number of optimizer steps the SRD run plans.
+A label is an arm of the run (``srd_core.arms``): by default "srd" (``curriculum.pacer`` with
+``train.temperature`` / ``train.sft_weight``) and "baseline" (the ``baseline`` section; with
+``baseline.match_srd_steps`` the number of optimizer steps the SRD run plans), or any arm of ``arms``.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from srd_core.arms import arm_of, curation_dir
 from srd_core.components import Schedule, StagePlan
 from srd_core.config import ComponentSpec, SRDConfig
 from srd_core.errors import ConfigError
 from srd_core.training.batches import stage_steps
-
-LABELS = ("srd", "baseline")
 
 
 @dataclass
@@ -36,13 +35,9 @@ class LabelSettings:
 
 
 def label_settings(config: SRDConfig, label: str) -> LabelSettings:
-    """The pacer and schedules of ``label``: "srd" (curriculum + train) or "baseline"."""
-    if label == "srd":
-        return LabelSettings(config.curriculum.pacer, config.train.temperature, config.train.sft_weight, "train")
-    if label == "baseline":
-        b = config.baseline
-        return LabelSettings(b.pacer, b.temperature, b.sft_weight, "baseline")
-    raise ConfigError(f"unknown training label {label!r} (expected one of {', '.join(LABELS)})")
+    """The pacer and schedules of arm ``label`` (see ``srd_core.arms``)."""
+    arm = arm_of(config, label)
+    return LabelSettings(arm.pacer, arm.temperature, arm.sft_weight, arm.section)
 
 
 def global_batch_size(config: SRDConfig, num_processes: int) -> int:
@@ -51,12 +46,12 @@ def global_batch_size(config: SRDConfig, num_processes: int) -> int:
 
 
 def pacer_stages(config: SRDConfig, run_dir: Path, pacer_spec: ComponentSpec,
-                 all_ids: Sequence[str]) -> list[StagePlan]:
-    """The stages of a pacer; curation-using pacers read ``run_dir/curation.jsonl``."""
+                 all_ids: Sequence[str], curation: Path | None = None) -> list[StagePlan]:
+    """The stages of a pacer; curation-using pacers read ``curation/curation.jsonl`` (default: the run dir's)."""
     from srd_core.curation.curate import build_pacer, load_curation, plan_stages
 
     pacer = build_pacer(pacer_spec)
-    records = load_curation(run_dir) if pacer.uses_curation else None
+    records = load_curation(curation if curation is not None else run_dir) if pacer.uses_curation else None
     return plan_stages(pacer, records, all_ids)
 
 
@@ -89,13 +84,13 @@ def match_steps(stages: list[StagePlan], target_steps: int, global_batch: int) -
 
 def plan_label_stages(config: SRDConfig, run_dir: Path, label: str, all_ids: Sequence[str],
                       global_batch: int) -> list[StagePlan]:
-    """The stage plans of ``label``; the baseline gets the SRD run's number of steps if configured."""
-    settings = label_settings(config, label)
-    stages = pacer_stages(config, run_dir, settings.pacer, all_ids)
-    if label == "baseline" and config.baseline.match_srd_steps:
-        srd_stages = pacer_stages(config, run_dir, config.curriculum.pacer, all_ids)
-        srd_total = sum(stage_steps(p, global_batch) for p in srd_stages)
-        stages = match_steps(stages, srd_total, global_batch)
+    """The stage plans of arm ``label``, rescaled to another arm's step count when it matches one."""
+    arm = arm_of(config, label)
+    stages = pacer_stages(config, run_dir, arm.pacer, all_ids, curation_dir(run_dir, arm))
+    if arm.match_steps_of is not None:
+        target = arm_of(config, arm.match_steps_of)
+        target_stages = pacer_stages(config, run_dir, target.pacer, all_ids, curation_dir(run_dir, target))
+        stages = match_steps(stages, sum(stage_steps(p, global_batch) for p in target_stages), global_batch)
     return stages
 
 

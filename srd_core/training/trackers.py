@@ -2,7 +2,8 @@
 
 The loop calls four functions: ``accelerator_kwargs`` (for ``Accelerator(log_with=..., project_dir=...)``),
 ``start`` (``init_trackers``, one tracker run per label under ``run_dir/trackers/<label>``), ``log_row``
-(``accelerator.log`` of a metrics or eval row) and ``finish``. With ``log_with`` empty all are no-ops.
+(``accelerator.log`` of a metrics or eval row) and ``finish``. After the final evaluation, ``log_final_scores``
+adds the final scores to each arm's tracker run. With ``log_with`` empty all are no-ops.
 """
 
 from __future__ import annotations
@@ -18,12 +19,19 @@ TRAIN_SCALARS = {"loss": "train/loss", "ce": "train/ce", "kd": "train/kd", "T": 
                  "w_sft": "train/sft_weight", "lr": "train/lr", "tokens_per_s": "train/tokens_per_s",
                  "grad_norm": "train/grad_norm", "teacher_share": "train/teacher_share"}
 EVAL_SCALARS = {"rouge_l": "eval/rouge_l", "score": "eval/rouge_l", "sd": "eval/rouge_l_sd"}
+DEV_SCALARS = {"rouge_l": "dev/rouge_l"}
+"""The dev scores of ``train.select_best``."""
+FINAL_SCALARS = {"srd": "final/rouge_l", "baseline": "final/rouge_l", "teacher": "final/teacher_rouge_l",
+                 "student_init": "final/initial_student_rouge_l"}
+"""eval.jsonl's model → the scalar each arm's tracker run gets (the arm's own score, and the two references)."""
 PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "trackio": "trackio",
             "comet_ml": "comet-ml", "aim": "aim", "clearml": "clearml", "dvclive": "dvclive", "swanlab": "swanlab"}
 
 
 def check_available(names: list[str]) -> None:
     """A ``ConfigError`` naming ``train.log_with`` when a tracker's package is not installed."""
+    if not names:
+        return  # accelerate (and torch with it) takes seconds to import: not for nothing
     import accelerate.utils as utils
 
     for name in names:
@@ -72,3 +80,35 @@ def finish(accelerator, config: SRDConfig) -> None:
     """Flush and close the trackers."""
     if config.train.log_with:
         accelerator.end_training()
+
+
+def log_final_scores(config: SRDConfig, run_dir: Path, rows: list[dict[str, Any]]) -> list[str]:
+    """Log the final scores of eval.jsonl ``rows`` to each trained arm's tracker run (``final/rouge_l`` at the
+    arm's last step, with the teacher's and the initial student's scores beside it); the labels logged."""
+    if not config.train.log_with:
+        return []
+    import json
+
+    from accelerate.tracking import LOGGER_TYPE_TO_CLASS
+
+    from srd_core.evaluation.rows import MODEL_ALIASES, score_of
+    from srd_core.rundir import SUMMARY_FILE
+
+    scores = {MODEL_ALIASES.get(str(r.get("model")), str(r.get("model"))): score_of(r) for r in rows}
+    logged = []
+    for label in ("srd", "baseline"):
+        if scores.get(label) is None:
+            continue
+        values = {FINAL_SCALARS[m]: float(scores[m]) for m in (label, "teacher", "student_init")
+                  if scores.get(m) is not None}
+        summary = Path(run_dir) / label / SUMMARY_FILE
+        step = int(json.loads(summary.read_text(encoding="utf-8")).get("steps", 0)) if summary.is_file() else 0
+        for name in config.train.log_with:
+            cls = LOGGER_TYPE_TO_CLASS[name]
+            tracker = (cls(label, str(Path(run_dir) / TRACKERS_DIR)) if cls.requires_logging_directory
+                       else cls(label))
+            tracker.start()
+            tracker.log(values, step=step)
+            tracker.finish()
+        logged.append(label)
+    return logged

@@ -126,3 +126,35 @@ def test_cli_evaluate_a_model_directory(tmp_path, tiny_pair):
     assert missing.exit_code == 2 and "no trained model yet" in missing.output
     bogus = runner.invoke(cli, ["evaluate", str(config_file), "--model", "nonsense"])
     assert bogus.exit_code == 2 and "expected one of teacher, student, srd, baseline" in bogus.output
+
+
+def test_prompts_cut_to_max_prompt_tokens_are_counted_and_reported_once(tmp_path, tiny_pair, samples, capfd):
+    """No bare transformers warning per long prompt: the count, once, with the setting that controls it."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_warning()  # as a plain process has it (an earlier CLI test may have silenced it)
+    model, tok = tiny_pair
+    model_dir = save_pair(tmp_path / "m", model, tok)
+    tok.model_max_length = 8  # shorter than every prompt: transformers would warn "Token indices sequence length"
+    lengths = [len(tok(s.prompt, verbose=False)["input_ids"]) for s in samples[:5]]
+    result = evaluate_model(model, tok, samples[:5], EvalConfig(max_new_tokens=2), max_prompt_tokens=8)
+    assert result.prompts_truncated == sum(n > 8 for n in lengths) == 5
+    assert result.to_row("teacher")["prompts_truncated"] == 5
+    assert "Token indices sequence length" not in capfd.readouterr().err
+
+    raw = {
+        "run": {"name": "r", "output_dir": str(tmp_path)},
+        "teacher": {"path": str(model_dir)}, "student": {"path": str(model_dir)},
+        "data": {"train": {"name": "synthetic", "n_train": 40, "n_eval": 12}, "limit_eval": 5,
+                 "max_prompt_tokens": 8, "max_length": 16},
+        "eval": {"max_new_tokens": 2},
+    }
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text(yaml.safe_dump(raw))
+    out = CliRunner().invoke(cli, ["evaluate", str(config_file), "--model", "teacher"])
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.split())  # rich wraps the log line
+    assert text.count("are longer than data.max_prompt_tokens") == 1, out.output
+    assert ("evaluation: 5 of 5 prompts (100.0%) are longer than data.max_prompt_tokens=8 tokens and were cut from "
+            "the left; raise data.max_prompt_tokens") in text
+    assert "Token indices sequence length" not in out.output

@@ -42,3 +42,68 @@ def test_an_older_run_without_summaries_or_metadata(tmp_path):
 def test_the_page_renders_without_any_finished_run():
     page = render_page([], {"name": "empty", "planned": 4})
     assert "0 of 4 runs finished" in page and "No finished run yet." in page and "data:image/png" not in page
+
+
+def _arm(run_dir, name: str, curated: bool, steps: int, flops: int, curve: list[tuple[int, float, float, int]]):
+    (run_dir / name).mkdir()
+    (run_dir / name / "summary.json").write_text(json.dumps(
+        {"steps": steps, "tokens": steps * 10, "flops": flops, "wall_time": curve[-1][1], "curated": curated}))
+    (run_dir / name / "eval.jsonl").write_text("".join(
+        json.dumps({"step": s, "wall_time": w, "rouge_l": r, "flops": f}) + "\n" for s, w, r, f in curve))
+
+
+def _three_arm_run(run_dir, seed: int):
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text("arms:\n  srd: {}\n  srd_half: {}\n  kd_equal: {}\n")
+    (run_dir / "eval.jsonl").write_text("".join(json.dumps({"model": m, "rouge_l": v}) + "\n" for m, v in
+                                                (("srd", 30.0 + seed), ("srd_half", 20.0), ("kd_equal", 25.0))))
+    (run_dir / "reflection.meta.json").write_text(json.dumps({"compute": {"flops": 100}}))
+    _arm(run_dir, "srd", True, 10, 1000, [(5, 2.0, 26.0, 500), (10, 4.0, 30.0 + seed, 1000)])
+    _arm(run_dir, "srd_half", True, 10, 800, [(5, 2.0, 15.0, 400), (10, 4.0, 20.0, 800)])
+    _arm(run_dir, "kd_equal", False, 10, 2000, [(5, 3.0, 20.0, 1000), (10, 6.0, 25.0, 2000)])
+    (run_dir / "timings.json").write_text(json.dumps({
+        "reflect": 1.0, "train_srd": 4.0, "train_srd_half": 4.0, "train_kd_equal": 6.0,
+        "parallel": {"phases": ["train_srd", "train_srd_half", "train_kd_equal"], "seconds": 6.5}}))
+
+
+def test_a_run_with_three_arms_gives_every_pair_in_quality_and_compute(tmp_path):
+    _three_arm_run(tmp_path / "a", 0)
+    row = collect_row(tmp_path / "a", "arms", 0)
+    assert list(row["arms"]) == ["srd", "srd_half", "kd_equal"]
+    assert row["arms"]["kd_equal"]["flops"] == 2000 and row["arms"]["srd"]["curve"][-1] == [10.0, 4.0, 30.0, 1000.0]
+    pairs = {(p["arm"], p["reference"]): p for p in row["pairs"]}
+    assert set(pairs) == {("srd", "kd_equal"), ("srd_half", "kd_equal")}
+    srd = pairs[("srd", "kd_equal")]
+    assert srd["diff"] == 5.0 and srd["reference_at_arm_steps"] == 25.0
+    assert srd["time_to_quality_step"] == 5.0 and srd["time_to_quality_s"] == 3.0  # 2 s + 1 s of reflection
+    assert srd["time_to_quality_flops"] == 600  # 500 trained + 100 of reflection: deterministic
+    assert srd["compute_ratio"] == (1000 + 100) / 2000
+    assert pairs[("srd_half", "kd_equal")]["time_to_quality_s"] is None  # never reached 25
+    assert row["wall_s"] == 1.0 + 6.5  # the three arms trained at once: not 1 + 4 + 4 + 6
+
+
+def test_the_page_compares_every_pair_over_seeds(tmp_path):
+    rows = []
+    for seed in (0, 1, 2):
+        _three_arm_run(tmp_path / f"s{seed}", seed)
+        rows.append(collect_row(tmp_path / f"s{seed}", "arms", seed))
+    page = render_page(rows, {"name": "arms", "planned": 3})
+    assert "Each curated arm against each reference arm" in page
+    assert "srd − kd_equal" in page and "srd_half − kd_equal" in page and "0.55 ± 0.00×" in page
+
+
+def test_the_page_plots_quality_against_compute_when_rows_carry_flops(tmp_path):
+    from srd_core.experiment import plots
+    from srd_core.experiment.stats import variant_stats
+
+    rows = []
+    for seed in (0, 1):
+        _three_arm_run(tmp_path / f"s{seed}", seed)
+        (tmp_path / f"s{seed}" / "baseline").mkdir()
+        (tmp_path / f"s{seed}" / "baseline" / "eval.jsonl").write_text(
+            json.dumps({"step": 5, "wall_time": 1.0, "rouge_l": 10.0, "flops": 300}) + "\n")
+        rows.append(collect_row(tmp_path / f"s{seed}", "arms", seed))
+    assert plots.plot_curves(variant_stats(rows), rows, x="flops").startswith(b"\x89PNG")
+    for r in rows:  # a row from before srd counted FLOPs: no compute panel
+        r["srd_curve"] = [p[:3] for p in r["srd_curve"]]
+    assert plots.plot_curves(variant_stats(rows), rows, x="flops") is None

@@ -174,7 +174,7 @@ def test_table_and_verdicts_recomputed_from_the_rows(experiment):
 def test_page_is_self_contained_with_the_plots(experiment):
     directory, *_ = experiment
     page = (directory / "experiment.html").read_text(encoding="utf-8")
-    assert page.count("data:image/png;base64,") == 4
+    assert page.count("data:image/png;base64,") == 5  # scores, differences, curves (steps, FLOPs), TTQ
     assert "http://" not in page and "https://" not in page and "<script" not in page
     assert "Student&#x27;s t interval" in page and "4 of 4 runs finished" in page
 

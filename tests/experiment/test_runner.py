@@ -28,6 +28,9 @@ def test_a_failing_run_stops_the_experiment_in_one_line_exit_2(tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("srd: error: run only-seed0 failed; see ") and "missing.jsonl" in last, last
+    # the progress line: done / running / left, no ETA before a run finished, the running run's phase
+    assert ("progress: 0 done, 1 running, 1 left; ETA once the first run has finished; only-seed0: prepare"
+            in " ".join(result.stderr.split())), result.stderr[-2000:]
     directory = tmp_path / "exp" / "fails"
     assert not list((directory / "done").glob("*")) if (directory / "done").exists() else True
     assert not (directory / "logs" / "only-seed1.log").exists()  # nothing new starts after a failure

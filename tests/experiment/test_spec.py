@@ -69,7 +69,7 @@ def test_every_shipped_experiment_plans_valid_runs(path):
 
 def test_the_shipped_experiments_are_the_issue_s_ablations():
     names = {p.stem for p in SHIPPED}
-    assert names == {"srd-vs-kd", "lambda", "curriculum-order", "schedules", "metrics", "noise"}
+    assert names == {"srd-vs-kd", "lambda", "curriculum-order", "schedules", "metrics", "noise", "student-generated"}
     ratios = {r.config.curriculum.selector.params["ratio"] for r in load_experiment(EXAMPLES / "experiments" /
                                                                                     "lambda.yaml").runs}
     assert ratios == {1.0, 0.75, 0.5}
@@ -79,3 +79,6 @@ def test_the_shipped_experiments_are_the_issue_s_ablations():
     noise = {r.config.data.train.params["noise"] for r in load_experiment(EXAMPLES / "experiments" /
                                                                           "noise.yaml").runs}
     assert noise == {0.0, 0.1, 0.2}
+    sources = {(r.config.train.kd_loss.name, r.config.train.responses.name) for r in load_experiment(
+        EXAMPLES / "experiments" / "student-generated.yaml").runs}
+    assert sources == {("srkl", "ground_truth"), ("srkl", "adaptive"), ("jsd", "on_policy")}

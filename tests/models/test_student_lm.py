@@ -14,7 +14,7 @@ from srd_core.config import config_from_dict
 from srd_core.data.encoding import IGNORE_INDEX
 from srd_core.models.lm_corpus import lm_documents
 from srd_core.models.prepare import prepare, prepare_key
-from srd_core.pipeline.phases import BY_NAME, field_inputs
+from srd_core.pipeline.phases import PREPARE_CODE, field_inputs, phases_for
 from srd_core.types import Sample
 
 KEY_WITHOUT_STUDENT_LM = "b6b7c165caae6c86"
@@ -97,8 +97,10 @@ def test_joined_corpus_is_one_document_per_sample_cut_to_max_length():
 
 def test_prepare_phase_declares_the_student_lm_fields(tmp_path):
     config = config_from_dict(micro_raw(tmp_path / "run", {"steps": 7, "corpus": "joined"}))
-    inputs = field_inputs(BY_NAME["prepare"], config)
+    prepare_phase = next(p for p in phases_for(config) if p.name == "prepare")
+    inputs = field_inputs(prepare_phase, config)
     assert inputs["prepare.student_lm.steps"] == 7 and inputs["prepare.student_lm.corpus"] == "joined"
+    assert "models/lm_corpus.py" in PREPARE_CODE  # its code is an input of the prepared models too
 
 
 @pytest.mark.parametrize("value,field", [({"steps": 0}, "prepare.student_lm.steps"),

@@ -191,3 +191,16 @@ def test_two_concurrent_runs_on_one_run_dir(base, tmp_path):
     for label in ("srd", "baseline"):
         steps = [json.loads(line)["step"] for line in (run_dir / label / "metrics.jsonl").read_text().splitlines()]
         assert steps == list(range(1, len(steps) + 1)) and len(steps) == 10
+
+
+def test_cadence_and_logging_fields_recompute_nothing(base, tmp_path):
+    """Turning on TensorBoard or another checkpoint cadence for a finished run costs nothing."""
+    source, before = base
+    config = yaml.safe_load((source / "config.yaml").read_text())
+    train = {**config["train"], "checkpoint_minutes": 5, "checkpoint_every": 3, "keep_checkpoints": 4,
+             "log_every": 2, "eval_every": 4, "log_with": ["tensorboard"]}
+    run_dir, out, before = rerun(base, tmp_path, "cadence", train=train)
+    assert "stale" not in out, out
+    for phase in ("prepare", "reflect", "curate", "train_srd", "train_baseline", "evaluate", "report"):
+        assert f"{phase}: skipped (complete)" in out, out
+    assert changed(before, hashes(run_dir)) == set()

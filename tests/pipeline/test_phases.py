@@ -37,7 +37,7 @@ def test_a_phase_is_complete_only_while_its_inputs_hold(ws):
 
     edited = make_config(ws, "rule", reflection={"max_new_tokens": 8})
     again = Planner(edited, edited.run.dir)
-    assert again.status("reflect").describe() == "stale (reflection.max_new_tokens 256 → 8)"
+    assert again.status("reflect").describe() == "stale (reflection.max_new_tokens null → 8)"
     _reflect(again)  # the stale artifacts are moved aside, not deleted
     stale = config.run.dir / ".stale" / "reflect"
     assert (stale / "reflection.jsonl").is_file() and (stale / "record.json").is_file()
@@ -82,3 +82,24 @@ def test_artifacts_without_a_record_are_stale_and_commands_refuse_a_stale_upstre
     with pytest.raises(SRDError, match=r"curate reads reflect, which is stale \(data.max_length 64 → 48\); "
                                        r"run `srd reflect CONFIG`"):
         check_upstream(Planner(edited, edited.run.dir), "curate")
+
+
+def test_an_unset_max_new_tokens_records_the_value_the_data_gives(ws, monkeypatch):
+    """Left unset, the limit comes from the data: the value is an input of reflect and evaluate, so a new
+    derived value (other data, another tokenizer) makes their artifacts stale although no field changed."""
+    from srd_core.models import lengths
+
+    config = make_config(ws, "derived")
+    assert config.reflection.max_new_tokens is None and config.eval.max_new_tokens is None
+    derived = lengths.derived_max_new_tokens(config, config.run.dir)
+    assert derived is not None and derived[0] == lengths.limit_for(derived[1]) <= lengths.MAX_NEW_TOKENS_CAP
+    planner = Planner(config, config.run.dir)
+    _reflect(planner)
+    assert read_record(config.run.dir, "reflect")["inputs"]["reflection.max_new_tokens from the data"] == derived[0]
+    assert lengths.with_generation_limits(config, config.run.dir).reflection.max_new_tokens == derived[0]
+    explicit = make_config(ws, "derived", reflection={"max_new_tokens": 24})  # a value set is kept as is
+    assert lengths.with_generation_limits(explicit, explicit.run.dir).reflection.max_new_tokens == 24
+
+    monkeypatch.setattr(lengths, "derived_max_new_tokens", lambda *a, **k: (derived[0] + 5, derived[1] + 4))
+    assert Planner(config, config.run.dir).status("reflect").describe() == (
+        f"stale (reflection.max_new_tokens from the data {derived[0]} → {derived[0] + 5})")

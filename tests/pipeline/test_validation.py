@@ -8,7 +8,10 @@ import os
 
 import pytest
 import transformers
+import yaml
+from click.testing import CliRunner
 
+from srd_core.cli import cli
 from srd_core.config import config_from_dict
 from srd_core.errors import ConfigError
 from srd_core.pipeline.validation import validate_config
@@ -87,3 +90,33 @@ def test_the_top_k_bound_follows_the_teacher_a_preset_student_copies(tmp_path):
     with pytest.raises(ConfigError, match=rf"train\.teacher_signal\.k: {rows} must be below the vocabulary size "
                                           rf"{rows}"):
         validate_config(config_from_dict(raw))
+
+
+@pytest.mark.parametrize("link", ["run dir", "dangling run dir", "parent"])
+def test_a_run_dir_resolving_outside_output_dir_is_refused(tmp_path, link):
+    """`runs/v` a symlink to a place outside `runs/` (or a link on the way there): one line, exit 2, and the
+    command writes nothing, neither here nor there."""
+    outside = tmp_path / "elsewhere"
+    raw = _config(tmp_path, {"train": _data(tmp_path)})
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    if link == "parent":
+        outside.mkdir()
+        (runs / "group").symlink_to(outside)
+        raw["run"]["name"] = "group/v"
+    else:
+        if link == "run dir":
+            outside.mkdir()
+        (runs / "v").symlink_to(outside)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    for command in (["config", "validate"], ["run"]):
+        result = CliRunner().invoke(cli, [*command, str(config)])
+        assert result.exit_code == 2, result.output
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"srd: error: {config}: run.name: ")
+        assert f"resolves to {outside}" in lines[0] and "outside run.output_dir" in lines[0]
+    assert sorted(p.name for p in runs.iterdir()) == ["group" if link == "parent" else "v"]
+    assert not outside.exists() or list(outside.iterdir()) == []
+    raw["run"]["name"] = "inside"  # a plain run dir next to the link is fine
+    validate_config(config_from_dict(raw))

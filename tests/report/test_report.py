@@ -96,7 +96,10 @@ def test_summary_numbers_match_the_artifacts(full_run):
 
 def test_verdict_names_the_winner_from_the_numbers(full_run, tmp_path):
     _, page = full_run
-    verdict = re.search(r'id="verdict"><b>Verdict.</b> ([^<]*)<', page).group(1)
+    headline = re.search(r'id="verdict-headline"><b>Verdict.</b> ([^<]*)<', page).group(1)
+    # one short sentence first: who won, by how much, how sure
+    assert headline == "SRD wins by 4.3 ROUGE-L points, beyond the seed spread of ±0.6."
+    verdict = re.search(r'id="verdict-headline">.*?</p><p>([^<]*)</p>', page).group(1)
     assert verdict.startswith("SRD wins: it beats plain KD (baseline) by 4.3 ROUGE-L points")
     assert "same budget" in verdict
 
@@ -104,11 +107,20 @@ def test_verdict_names_the_winner_from_the_numbers(full_run, tmp_path):
     result = compute_verdict(summarize(swapped))
     assert result.winner == "baseline"
     assert result.text.startswith("plain KD (baseline) wins: it beats SRD by 6.5 ROUGE-L points")
+    assert result.headline == "Plain KD wins by 6.5 ROUGE-L points, beyond the seed spread of ±0.6."
+    for row in (summarized := summarize(swapped)).scores.values():
+        row.pop("sd", None)
+    for method in summarized.methods.values():
+        method.sd = None
+    assert compute_verdict(summarized).headline == (
+        "Plain KD wins by 6.5 ROUGE-L points on one evaluation pass; how sure is unknown (`srd experiment` gives "
+        "an interval).")
 
     close = load_run(build_fake_run(tmp_path / "close", srd_score=42.0, baseline_score=41.5, sd=1.0))
     result = compute_verdict(summarize(close))
     assert result.winner == "tie"
     assert "within the seed-to-seed spread" in result.text
+    assert result.headline == "A tie: 0.5 points apart, within the seed spread (±1.4)."
 
 
 def test_verdict_warns_when_the_teacher_has_little_to_transfer(tmp_path):
@@ -253,3 +265,34 @@ def test_screenshot_in_headless_chromium(full_run, tmp_path):
     assert len(colors) > 200  # text, tables and plots, not a blank or error page
     ink = small.width * small.height - colors[small.getpixel((2, 2))]  # not the page background
     assert ink > 0.3 * small.width * small.height
+
+
+def _widen(run_dir: Path) -> None:
+    """The demo's widest tables: per-family scores of all four models, and eight evaluation sets."""
+    rows = _read_jsonl(run_dir / "eval.jsonl")
+    families = next(r["per_family"] for r in rows if "per_family" in r)
+    (run_dir / "eval.jsonl").write_text("".join(json.dumps({**r, "per_family": families}) + "\n" for r in rows))
+    sets = ["dolly", "self-instruct", "vicuna", "super-natural-instructions", "unnatural-instructions",
+            "alpaca-eval", "koala", "wizardlm"]
+    (run_dir / "eval_sets.jsonl").write_text("".join(
+        json.dumps({"model": m, "set": s, "score": 50.0, "sd": 1.0, "n": 20, "protocol": "distillm"}) + "\n"
+        for m in ("teacher", "student_init", "srd", "baseline") for s in sets))
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists() and shutil.which("chromium") is None,
+                    reason="headless Chromium is not installed (Debian: apt-get install -y chromium)")
+def test_report_fits_a_1280_px_page_without_horizontal_scroll(tmp_path):
+    """Wide tables wrap or scroll inside themselves: the page's own width never exceeds the window's."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from screenshot_report import page_width
+
+    run_dir = build_fake_run(tmp_path / ("a-long-run-directory-name-" * 4 + "run"))
+    _widen(run_dir)
+    page = write_report(run_dir)
+    assert page.read_text().count('<div class="scroll"><table>') >= 6
+    scroll, client = page_width(page, width=1280)
+    assert client == 1280 and scroll <= client, (scroll, client)
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "screenshot_report.py"), str(run_dir), "--out",
+                           str(tmp_path / "r.png"), "--height", "1000", "--check-width"],
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert proc.returncode == 0, proc.stderr

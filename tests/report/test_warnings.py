@@ -90,3 +90,23 @@ def test_srd_report_logs_on_stderr_and_prints_the_result_on_stdout(tmp_path):
     assert result.exit_code == 0, result.output
     assert result.stdout == f"wrote {run_dir / 'report.html'}\n"
     assert result.stderr.count("warning:") == 1 and "20" in result.stderr
+
+
+def test_cut_eval_prompts_and_an_untrained_remainder_are_in_the_report(tmp_path):
+    run_dir = build_fake_run(tmp_path / "run")
+    _rewrite(run_dir / "eval.jsonl", lambda i, r: {**r, "prompts_truncated": 7 if r["model"] == "srd" else 0})
+    # 91 kept: 3 × 30 binned, one kept sample in no bin (remainder: drop)
+    rows = [json.loads(line) for line in (run_dir / "curation.jsonl").read_text().splitlines()]
+    first_dropped = next(i for i, r in enumerate(rows) if not r["kept"])
+    _rewrite(run_dir / "curation.jsonl", lambda i, r: {**r, "kept": True, "bin": None} if i == first_dropped else r)
+    kept = sum(json.loads(line)["kept"] for line in (run_dir / "curation.jsonl").read_text().splitlines())
+    config = (run_dir / "config.yaml").read_text()
+    (run_dir / "config.yaml").write_text(config + "curriculum: {pacer: {name: baby_step, num_bins: 3, "
+                                         "remainder: drop}}\n")
+    run = load_run(run_dir)
+    assert ("7 of 50 (14.0%) evaluation prompts were cut from the left to data.max_prompt_tokens"
+            in " ".join(run_warnings(run)))
+    page = write_report(run_dir).read_text()
+    assert "evaluation prompts were cut from the left" in page
+    assert kept == 91 and ('id="cur-remainder">1 kept sample beyond 3 × 30 is not trained; '
+                           "`curriculum.pacer.remainder: last` trains it.</p>") in page

@@ -118,11 +118,12 @@ def test_selection_changes_the_trained_model(ws, monkeypatch):
     assert not (ws / "sel-off" / "srd" / "dev_eval.jsonl").exists()
 
 
-def _dev_config(ws, name, **data):
+def _dev_config(ws, name, log_with=(), **data):
     train_spec = {"name": "jsonl", "train": str(ws / "train.jsonl"), "id_field": "id", "template": "{instruction}",
                   "dev_size": 4}
     return make_config(ws, name, data={"train": train_spec, **data}, curriculum=BABY,
-                       train={"select_best": {"enabled": True, "every": 3, "max_samples": 3}})
+                       train={"select_best": {"enabled": True, "every": 3, "max_samples": 3},
+                              "log_with": list(log_with)})
 
 
 def test_dev_split_sources(ws):
@@ -141,11 +142,17 @@ def test_dev_split_sources(ws):
 
 def test_real_dev_rouge_during_training(ws):
     eval_spec = {"name": "jsonl", "eval": str(ws / "train.jsonl"), "id_field": "id", "template": "{instruction}"}
-    cfg = _dev_config(ws, "dev-real", eval=eval_spec)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = _dev_config(ws, "dev-real", log_with=["tensorboard"], eval=eval_spec)
     ids = [f"s{i}" for i in range(4, 24)]
     write_curation(ws / "dev-real", ids)  # 15 kept, bins of 5: stages of 2, 3, 4 steps x 2 epochs
     summary = train(cfg, ws / "dev-real", "srd")
     rows = read_rows(ws / "dev-real" / "srd" / "dev_eval.jsonl")
+    events = EventAccumulator(str(ws / "dev-real" / "trackers" / "srd"), size_guidance={"scalars": 0})
+    events.Reload()  # every dev evaluation reached the tracker too
+    assert {e.step: e.value for e in events.Scalars("dev/rouge_l")} == {
+        r["step"]: pytest.approx(r["rouge_l"]) for r in rows}
     ends = [sum(summary.stage_steps[: k + 1]) for k in range(3)]
     assert {r["step"] for r in rows} >= set(ends)
     assert all(0.0 <= r["rouge_l"] <= 100.0 for r in rows)

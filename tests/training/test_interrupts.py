@@ -1,8 +1,9 @@
 """SIGTERM and SIGINT during `srd train`: exit code, the one-line message, and an exact resume.
 
-SIGTERM (preemption) writes a checkpoint at the step it arrives and exits 143; rerunning the same
-command resumes there and ends with the same weights as an uninterrupted run. SIGINT (Ctrl-C) exits
-130 and names the newest checkpoint as the resume point. Real processes, real signals.
+SIGTERM (preemption) and SIGINT (Ctrl-C) write a checkpoint at the step they arrive and exit 143 / 130;
+rerunning the same command says where it resumes, resumes there and ends with the same weights as an
+uninterrupted run. A run killed before its first checkpoint restarts from step 0 and says so. Two
+SIGTERMs in a row still end with the one line and exit 143. Real processes, real signals.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -69,6 +71,7 @@ def test_sigterm_checkpoints_and_the_resume_ends_with_the_same_weights(ws, refer
     resumed = srd("train", str(config))
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed at step 6" in resumed.stdout
+    assert "srd: resuming from step 6 (checkpoint step-0000006)" in resumed.stderr
     final = weights(ws / "term")
     assert final.keys() == reference.keys()
     assert all(torch.equal(final[k], reference[k]) for k in reference)
@@ -76,15 +79,55 @@ def test_sigterm_checkpoints_and_the_resume_ends_with_the_same_weights(ws, refer
     assert len(steps) == STEPS  # every step logged once over both attempts
 
 
-def test_sigint_exits_130_naming_the_checkpoint_to_resume_from(ws):
+def test_sigint_checkpoints_exits_130_and_the_rerun_resumes_there(ws, reference):
     config = write_config(ws, "int", **TRAIN)
     proc = srd("train", str(config), signal_at=("INT", 7))
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"srd: interrupted in train_srd at step 7/{STEPS}; rerun the same command to resume from step 4")
+        f"srd: interrupted in train_srd at step 7/{STEPS}; rerun the same command to resume from step 7")
     assert "Traceback" not in proc.stderr and "Aborted!" not in proc.stderr
     checkpoints = sorted(p.name for p in (ws / "int" / "srd" / "checkpoints").iterdir())
-    assert checkpoints == ["step-0000004"]
+    assert checkpoints == ["step-0000004", "step-0000007"]  # Ctrl-C checkpoints as SIGTERM does
+
+    resumed = srd("train", str(config))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "srd: resuming from step 7 (checkpoint step-0000007)" in resumed.stderr
+    final = weights(ws / "int")
+    assert all(torch.equal(final[k], reference[k]) for k in reference)
+
+
+def test_a_kill_before_the_first_checkpoint_restarts_from_step_0_saying_so(ws):
+    config = write_config(ws, "kill", **TRAIN)
+    killed = srd("train", str(config), signal_at=("KILL", 2))
+    assert killed.returncode == -signal.SIGKILL
+    rerun = srd("train", str(config))
+    assert rerun.returncode == 0, rerun.stderr
+    assert "srd: restarting from step 0 (no checkpoint)" in rerun.stderr
+    assert "resuming" not in rerun.stderr and "resumed" not in rerun.stdout
+
+
+def test_two_sigterms_in_evaluate_end_with_one_line_and_exit_143(ws):
+    """The second SIGTERM, 0.1 s after the first, lands while the process stops: it once killed the process by
+    the signal after the message (Python resets its handlers at exit); it must change nothing."""
+    train_spec = {"name": "jsonl", "train": str(ws / "train.jsonl"), "eval": str(ws / "train.jsonl"),
+                  "id_field": "id", "template": "{instruction}"}
+    config = write_config(ws, "eval-twice", data={"train": train_spec}, eval={"max_new_tokens": 64})
+    command = [sys.executable, "-c", "import sys; from srd_core.cli import main; sys.argv[0] = 'srd'; main()",
+               "evaluate", str(config), "--model", "student"]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            preexec_fn=_default_sigint)
+    seen = b""
+    while b"eval student_init" not in seen:  # its progress bar: evaluation has started
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        assert chunk, seen.decode()
+        seen += chunk
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    stderr = (seen + proc.stderr.read()).decode()
+    assert proc.wait(timeout=120) == 143, (proc.returncode, stderr)
+    assert stderr.strip().splitlines()[-1].endswith("srd: interrupted in evaluate; rerun the same command to resume")
+    assert stderr.count("interrupted") == 1 and "Traceback" not in stderr
 
 
 def test_a_signal_in_another_phase_names_it(ws):

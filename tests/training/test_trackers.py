@@ -47,3 +47,25 @@ def test_a_tracker_that_is_not_installed_names_the_field(tmp_path, monkeypatch):
 
 def test_without_trackers_nothing_is_configured(tmp_path):
     assert trackers.accelerator_kwargs(make_config(tmp_path, "none"), tmp_path) == {}
+
+
+def test_final_scores_reach_the_arms_tracker_runs(tmp_path):
+    """After the final evaluation each arm's run gets final/rouge_l at its last step, with the references."""
+    import json
+
+    cfg = make_config(tmp_path, "final", train={"log_with": ["tensorboard"]})  # eval_every 0: no evals in training
+    run_dir = cfg.run.dir
+    for arm, steps in (("srd", 12), ("baseline", 20)):
+        (run_dir / arm).mkdir(parents=True)
+        (run_dir / arm / "summary.json").write_text(json.dumps({"steps": steps}))
+    rows = [{"model": "teacher", "score": 80.0}, {"model": "student_init", "score": 10.0},
+            {"model": "srd", "score": 31.5}, {"model": "baseline", "score": 70.25}]
+    assert trackers.log_final_scores(cfg, run_dir, rows) == ["srd", "baseline"]
+    for arm, steps, score in (("srd", 12, 31.5), ("baseline", 20, 70.25)):
+        events = EventAccumulator(str(run_dir / trackers.TRACKERS_DIR / arm), size_guidance={"scalars": 0})
+        events.Reload()
+        assert set(events.Tags()["scalars"]) == {"final/rouge_l", "final/teacher_rouge_l",
+                                                 "final/initial_student_rouge_l"}
+        assert [(e.step, e.value) for e in events.Scalars("final/rouge_l")] == [(steps, pytest.approx(score))]
+        assert events.Scalars("final/teacher_rouge_l")[0].value == pytest.approx(80.0)
+    assert trackers.log_final_scores(make_config(tmp_path, "none"), run_dir, rows) == []  # no trackers: nothing

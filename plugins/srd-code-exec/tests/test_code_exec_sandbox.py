@@ -157,8 +157,8 @@ def test_writes_outside_the_work_dir_fail(metric, protections, tmp_path):
         if not str(target).startswith("/tmp/"):  # with bwrap, /tmp is the job's own tmpfs
             assert got == 0.0
     # Writing inside its own work directory works, and that directory is gone afterwards.
-    inside = ["assert write('inside.txt')", "assert os.path.exists('inside.txt')"]
-    assert score(metric, code + "import os\n", inside) == 1.0
+    inside = ["assert write('inside.txt')", "assert exists('inside.txt')"]
+    assert score(metric, code + "import os\ndef exists(path):\n    return os.path.exists(path)\n", inside) == 1.0
     assert workdirs() == before
 
 

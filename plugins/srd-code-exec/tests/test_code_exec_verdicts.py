@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 import pytest
 from code_exec_support import fast_metric, fenced, reflection, sample
+from pydantic import ValidationError
+from srd_code_exec import metrics
+from srd_code_exec.metrics import TRUST_WARNING, CodeExec
 from srd_code_exec.sandbox import Step
 
 LAUNCHERS = ["bwrap", "builtin"] if shutil.which("bwrap") else ["builtin"]
@@ -72,6 +76,17 @@ HE_HONEST = (
 )
 
 
+def test_modules_the_tests_take_from_the_program_are_the_judges_own(metric):
+    """A test that uses ``math`` imported only by the solution is judged with the judge's own math."""
+    code = "import math\ndef area(r):\n    return math.pi * r * r\n"
+    assert mbpp(metric, code, ["assert math.isclose(area(1), 3.141592653589793)"]) == 1.0
+    fake = ("import types\nmath = types.ModuleType('math')\nmath.isclose = lambda *a, **k: True\n"
+            "def area(r):\n    return -1\n")
+    assert mbpp(metric, fake, ["assert math.isclose(area(1), 3.141592653589793)"]) == 0.0
+    renamed = "import os as math\ndef area(r):\n    return 3.141592653589793\n"  # not the module the test means
+    assert mbpp(metric, renamed, ["assert math.isclose(area(1), 3.141592653589793)"]) == 0.0
+
+
 def test_humaneval_honest_solution_scores_one(metric):
     assert humaneval(metric, HE_HONEST, HE_TEST, "has_close_elements") == 1.0
     loop = ("def check(candidate):\n    for x in range(5):\n        assert candidate(x) == x * x\n"
@@ -93,15 +108,41 @@ def test_cases_are_judged_outside_the_sandbox(metric):
 SETUP_CLASS = "class Node:\n    def __init__(self, v):\n        self.v = v\n"
 
 
-def test_unjudgeable_cases_are_best_effort_or_fail():
+def test_unjudgeable_cases_fail_by_default_and_are_the_programs_word_when_trusted(caplog):
     """An argument with no plain-data form (an object of a class the test defines) cannot cross."""
     code = "def value(node):\n    return node.v\n"
     steps = [Step(SETUP_CLASS), Step("assert value(Node(3)) == 3", 0), Step("assert value.__name__ == 'value'", 1)]
-    best_effort = fast_metric().sandbox.run(code, steps)
-    assert best_effort.passed == [True, True] and best_effort.judged == [False, False]
-    strict = fast_metric(unjudged="fail").sandbox.run(code, steps)
-    assert strict.passed == [False, False]
+    default = fast_metric().sandbox.run(code, steps)
+    assert default.passed == [False, False] and default.judged == [False, False]
+    metrics._warn_trust_once.cache_clear()  # whatever an earlier test warned
+    with caplog.at_level(logging.WARNING, logger="srd.code_exec"):
+        trusting = [fast_metric(unjudged="trust_candidate_process") for _ in range(2)]
+    assert [r.message for r in caplog.records].count(TRUST_WARNING) == 1  # once, however many instances
+    trusted = trusting[0].sandbox.run(code, steps)
+    assert trusted.passed == [True, True] and trusted.judged == [False, False]
     # The candidate cannot make a case unjudgeable: an opaque return value just fails.
     opaque = fast_metric().sandbox.run("class O:\n    def __eq__(s, o): return True\ndef value(n):\n    return O()",
                                        [Step("assert value(3) == 3", 0)])
     assert opaque.passed == [False] and opaque.judged == [True]
+
+
+REPLACED_EXEC = "import builtins\nbuiltins.exec = lambda *args, **kwargs: None\ndef value(node):\n    return -1\n"
+
+
+def test_replaced_exec_cannot_pass_unjudged_cases_by_default(metric):
+    """With ``exec`` replaced, every case run in the program's process would 'pass': not under the default."""
+    tests = ["assert value(Node(3)) == 3", "assert value(Node(4)) == 4"]
+    assert mbpp(metric, REPLACED_EXEC, tests, test_setup_code=SETUP_CLASS) == 0.0
+    check = "def check(candidate):\n    class Box:\n        v = 5\n    assert candidate(Box()) == 5\n"
+    assert humaneval(metric, REPLACED_EXEC, check, "value") == 0.0
+
+
+def test_trusting_the_candidate_process_is_forgeable():
+    """Why that mode is named so: the same program scores 1.0 there."""
+    metric = fast_metric(unjudged="trust_candidate_process")
+    assert mbpp(metric, REPLACED_EXEC, ["assert value(Node(3)) == 3"], test_setup_code=SETUP_CLASS) == 1.0
+
+
+def test_the_old_best_effort_name_is_refused_with_its_new_name():
+    with pytest.raises(ValidationError, match="trust_candidate_process"):
+        CodeExec.Params(unjudged="sandbox")

@@ -5,15 +5,16 @@ It reads one job as JSON from stdin (``code``, ``entry_point``, ``steps``, ``ste
 namespace with the real builtins: the candidate's program is never loaded here. Each name the tests
 take from the program (a free name of the tests that is no builtin) is bound to a proxy: calling
 it sends the arguments, as plain data, to the candidate runner in the other sandbox, which calls the
-real function and sends back its value as plain data (``_wire``). So every comparison, ``assert``
-and builtin of a test runs here, on built-in types only, and a case's verdict is written by this
-process alone to its stdout, a file the candidate has no handle on: ``{"case", "passed", "judged"}``.
+real function and sends back its value as plain data (``_wire``). A module the tests take from the
+program (``math`` imported by the solution) is imported here, the judge's own copy, when the
+program's name for it is the module's name. So every comparison, ``assert`` and builtin of a test
+runs here, on built-in types only, and a case's verdict is written by this process alone to its
+stdout, a file the candidate has no handle on: ``{"case", "passed", "judged"}``.
 
 A case the judge cannot run on plain data (an argument with no plain-data form, such as an object
-of a class defined by the test, or an attribute of the program's own objects) is, with
-``fallback: sandbox``, run inside the candidate's sandbox after all judged cases and reported with
-``judged: false`` (best effort: the program could forge that verdict); with ``fallback: fail`` it
-fails.
+of a class defined by the test, or an attribute of the program's own objects) fails, reported with
+``judged: false``; only with ``fallback: trust_candidate_process`` (opt-in) is it run inside the
+candidate's process after all judged cases, and its pass flag, which the program can forge, taken.
 """
 
 import ast
@@ -21,6 +22,7 @@ import ast
 # ruff: noqa: F821 - encode, decode and Unencodable come from _wire.py, prepended at run time
 import builtins
 import contextlib
+import importlib
 import json
 import os
 import signal
@@ -203,7 +205,14 @@ def main():
         elif kind == "value":
             with contextlib.suppress(Exception):
                 namespace[name] = decode(kinds[name]["value"])
-        elif kind == "opaque":
+        elif kind == "module" and kinds[name].get("name") == name:
+            # A module the test takes from the program (``import math`` in the solution, ``math.isclose``
+            # in the test): the judge imports its own copy, as the test's own import would.
+            try:
+                namespace[name] = importlib.import_module(name)
+            except BaseException:
+                namespace[name] = Opaque()
+        elif kind in ("opaque", "module"):
             namespace[name] = Opaque()
     if job.get("entry_point"):
         namespace["candidate"] = Function(client, "candidate")
@@ -228,7 +237,7 @@ def main():
             report(step["case"], ok, True)
     for step, setup in deferred:
         passed = False
-        if job.get("fallback") == "sandbox":
+        if job.get("fallback") == "trust_candidate_process":
             try:
                 reply = timed(client.request, {"op": "exec", "setup": setup, "src": step["src"]})
                 passed = reply.get("passed") is True

@@ -8,14 +8,15 @@ Two modes (``spec["mode"]``):
 
 - ``bwrap``: fork, staying behind as a child subreaper that reaps whatever bubblewrap orphans (see
   ``_supervise``); the child, as root, joins the job's cgroups, sets the resource limits, drops to
-  the sandbox uid, then ``execve``s bubblewrap, which gives new user, IPC, PID, network, UTS and mount namespaces, a
-  read-only ``/``, a fresh ``/proc`` and ``/dev``, and ``/tmp`` (the work dir) on a size-limited tmpfs;
+  the sandbox uid, then ``execve``s bubblewrap, which gives new user, IPC, PID, network, UTS and
+  mount namespaces, a read-only root holding only what the interpreter needs (``spec["root"]``, see
+  ``rootfs.py``), a fresh ``/proc`` and ``/dev``, and ``/tmp`` (the work dir) on a size-limited tmpfs;
 - ``builtin`` (no bubblewrap): as root, join the cgroups and enter new network, mount, pid, IPC and
-  UTS namespaces (not root: the same through a user namespace where the kernel allows it); every
-  mount read-only except the work directory; fork so the code is process 1 of its pid namespace,
-  which mounts a /proc of its own and a size-limited tmpfs on the work dir and on /dev/shm; set the
-  resource limits; drop to the sandbox uid and enter a user namespace of its own; ``execve`` the
-  interpreter.
+  UTS namespaces (not root: the same through a user namespace where the kernel allows it); fork so
+  the code is process 1 of its pid namespace, which builds the same root on an empty tmpfs (binds,
+  /proc, a minimal /dev with its /dev/shm, /tmp on a size-limited tmpfs), ``pivot_root``s into it
+  and detaches the host's tree; set the resource limits; drop to the sandbox uid and enter a user
+  namespace of its own; ``execve`` the interpreter.
 
 Resource limits: CPU seconds, address space, processes, file size, open files, no core dumps
 (RLIMIT_NPROC is not enforced for root, so they only hold after the uid drop).
@@ -56,8 +57,10 @@ MS_NODIRATIME = 2048
 MS_RELATIME = 1 << 21
 # Per-mount options kept when remounting read-only (a user namespace may not clear them).
 KEPT_OPTIONS = {"noexec": MS_NOEXEC, "noatime": MS_NOATIME, "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME}
-# Kernel and device mounts stay as they are (read-only /dev would not stop /dev/null).
-KEEP_MOUNTS = ("/proc", "/dev", "/sys")
+MNT_DETACH = 2
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "ppc64": 203, "s390x": 217,
+                  "i686": 217, "i386": 217, "armv7l": 218}
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -89,22 +92,89 @@ def _mount_points():
     return list(points.items())
 
 
-def _untouched(point):
-    return any(point == k or point.startswith(k + "/") for k in KEEP_MOUNTS) and point != "/dev/shm"
+def _kept_flags(path, points):
+    """Flags of the mount that holds ``path`` that a read-only bind of it must keep (a user namespace
+    may not clear them)."""
+    best, kept = "", 0
+    for point, flags in points:
+        if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+            best, kept = point, flags
+    return kept
 
 
-def _confine_filesystem(workdir):
-    """Every mount read-only in this mount namespace, except a bind mount of the work directory."""
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    _mount(workdir, workdir, None, MS_BIND)
-    for point, kept in _mount_points():
-        if point == workdir or _untouched(point):
-            continue
-        try:
-            _mount(None, point, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | kept)
-        except OSError:
-            if point == "/":
-                raise
+def _make_point(path, is_dir):
+    os.makedirs(path if is_dir else os.path.dirname(path), mode=0o755, exist_ok=True)
+    if not is_dir and not os.path.lexists(path):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644))
+
+
+def _bind_read_only(source, target, kept):
+    _mount(source, target, None, MS_BIND)
+    _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | kept)
+
+
+def _tmpfs(target, options, flags=MS_NOSUID | MS_NODEV):
+    _check(libc.mount(b"tmpfs", target.encode(), b"tmpfs", ctypes.c_ulong(flags), options.encode()))
+
+
+def _minimal_dev(dev, owner):
+    """A small /dev: null, zero, full, random, urandom, tty bound from the host's, the fd links, a 1 MiB /dev/shm."""
+    os.mkdir(dev, 0o755)
+    _tmpfs(dev, "size=64k,mode=0755", MS_NOSUID | MS_NOEXEC)
+    for name in DEVICES:
+        with contextlib.suppress(OSError):
+            _make_point(f"{dev}/{name}", False)
+            _mount(f"/dev/{name}", f"{dev}/{name}", None, MS_BIND)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{dev}/{name}")
+    os.mkdir(f"{dev}/shm", 0o755)
+    # POSIX shared memory: a fresh, small /dev/shm that goes away with this mount namespace.
+    _tmpfs(f"{dev}/shm", "size=1m,mode=1777" + owner)
+    _mount(None, dev, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
+
+
+def _build_root(spec, owner):
+    """Make the job's root and switch to it: an empty tmpfs holding read-only binds of what the
+    interpreter needs (``spec["root"]``, at the same paths), the symlinks the loader goes through,
+    a /proc of this pid namespace, a minimal /dev, and /tmp (the work dir) on a tmpfs of ``disk_mb``;
+    then read-only, ``pivot_root`` into it and detach the host's tree. Nothing else of the host is
+    reachable from the new root. Returns whether /proc could be mounted (a user namespace may not
+    mount one where the host's is partly covered, as in some containers: /proc then stays empty)."""
+    new, root = spec["workdir"], spec["root"]
+    points = _mount_points()
+    os.umask(0o022)
+    _tmpfs(new, "size=1m,mode=0755")
+    for path in root["dirs"]:
+        _make_point(new + path, True)
+        _bind_read_only(path, new + path, _kept_flags(path, points))
+    for path in root["files"]:
+        _make_point(new + path, False)
+        _bind_read_only(path, new + path, _kept_flags(path, points))
+    for path in root["hidden"]:  # installed packages inside the stdlib dir: shown empty
+        _tmpfs(new + path, "size=4k,mode=0555")
+        _mount(None, new + path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    for path, target in root["symlinks"]:
+        os.makedirs(os.path.dirname(new + path), mode=0o755, exist_ok=True)
+        os.symlink(target, new + path)
+    os.mkdir(new + "/proc", 0o555)
+    try:
+        _mount("proc", new + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        proc = True
+    except OSError:
+        proc = False
+    _minimal_dev(new + "/dev", owner)
+    os.mkdir(new + "/tmp", 0o755)
+    _tmpfs(new + "/tmp", f"size={int(spec['disk_mb'])}m,mode=0700" + owner)
+    _mount(None, new, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    number = SYS_PIVOT_ROOT.get(os.uname().machine)
+    if number is None:
+        raise OSError(0, "pivot_root: unknown system call number on " + os.uname().machine)
+    os.chdir(new)
+    _check(libc.syscall(number, b".", b"."))
+    _check(libc.umount2(b".", MNT_DETACH))  # the host's tree, now stacked on /, goes away
+    os.chdir("/")
+    return proc
 
 
 def _write(path, text):
@@ -133,35 +203,34 @@ def _namespaces(spec, is_root):
     got["network"] = got["pid_namespace"] = got["ipc_namespace"] = got["uts_namespace"] = True
     with contextlib.suppress(OSError):
         _check(libc.sethostname(b"sandbox", 7))
-    try:
-        _confine_filesystem(spec["workdir"])
-        got["filesystem"] = True
-    except OSError:
-        pass
     return got
 
 
 def _inside_pid_namespace(spec, got, is_root):
-    """As process 1 of the new pid namespace: a /proc of its own, the work dir on a sized tmpfs."""
-    got["proc"] = got["disk_cap"] = False
-    if not got["filesystem"]:
-        return
-    try:
-        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        got["proc"] = True
-    except OSError:
-        pass
+    """As process 1 of the new pid namespace: switch to the job's own root (see ``_build_root``).
+
+    Where that fails (e.g. no ``pivot_root`` in a chroot), the host's tree stays visible: the job
+    gets at least a /proc of its own and its work dir on a sized tmpfs, and ``filesystem`` is off.
+    """
+    got["filesystem"] = got["proc"] = got["disk_cap"] = False
     owner = f",uid={spec['uid']},gid={spec['gid']}" if is_root else f",uid={os.getuid()},gid={os.getgid()}"
     try:
-        _check(libc.mount(b"tmpfs", spec["workdir"].encode(), b"tmpfs", ctypes.c_ulong(MS_NOSUID | MS_NODEV),
-                          f"size={int(spec['disk_mb'])}m,mode=0700{owner}".encode()))
-        got["disk_cap"] = True
+        _mount(None, "/", None, MS_REC | MS_PRIVATE)
     except OSError:
-        pass
-    # POSIX shared memory: a fresh, small /dev/shm that goes away with this mount namespace.
+        return
+    try:
+        got["proc"] = _build_root(spec, owner)
+        got["filesystem"] = got["disk_cap"] = True
+        return
+    except OSError:
+        with contextlib.suppress(OSError):
+            _check(libc.umount2(spec["workdir"].encode(), MNT_DETACH))
     with contextlib.suppress(OSError):
-        _check(libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", ctypes.c_ulong(MS_NOSUID | MS_NODEV),
-                          f"size=1m,mode=1777{owner}".encode()))
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        got["proc"] = True
+    with contextlib.suppress(OSError):
+        _tmpfs(spec["workdir"], f"size={int(spec['disk_mb'])}m,mode=0700" + owner)
+        got["disk_cap"] = True
 
 
 def _join_cgroups(spec):
@@ -234,12 +303,22 @@ def _own_user_namespace():
 
 
 def _bwrap_argv(spec):
-    """bubblewrap: user, IPC, PID, network, UTS (and cgroup) namespaces, / read-only, a fresh /proc
-    and /dev, and /tmp (the work dir) plus /dev/shm on size-limited tmpfs."""
+    """bubblewrap: user, IPC, PID, network, UTS (and cgroup) namespaces; an empty root holding
+    read-only binds of what the interpreter needs (``spec["root"]``), a fresh /proc and /dev, and
+    /tmp (the work dir) plus /dev/shm on size-limited tmpfs; then the root is made read-only."""
+    root = spec["root"]
     argv = [spec["bwrap"], "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
-            "--hostname", "sandbox", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--size", str(int(spec["disk_mb"]) * 1024 * 1024), "--tmpfs", "/tmp",
-            "--size", str(1024 * 1024), "--tmpfs", "/dev/shm", "--chdir", "/tmp", "--clearenv"]
+            "--hostname", "sandbox"]
+    for path in root["dirs"] + root["files"]:
+        argv += ["--ro-bind", path, path]
+    for path in root["hidden"]:
+        argv += ["--perms", "0555", "--size", "4096", "--tmpfs", path, "--remount-ro", path]
+    for path, target in root["symlinks"]:
+        argv += ["--symlink", target, path]
+    argv += ["--dev", "/dev", "--proc", "/proc",
+             "--size", str(int(spec["disk_mb"]) * 1024 * 1024), "--tmpfs", "/tmp",
+             "--size", str(1024 * 1024), "--tmpfs", "/dev/shm", "--remount-ro", "/", "--chdir", "/tmp",
+             "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp"]
     for key, value in spec["env"].items():
         argv += ["--setenv", key, value]
     return [*argv, "--", spec["python"], *spec["args"]]
@@ -308,12 +387,13 @@ def launch(spec):
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
     got["uid"] = os.getuid()
     got["privileges_dropped"] = is_root
-    os.chdir(spec["workdir"])
+    workdir = "/tmp" if got["filesystem"] else spec["workdir"]
+    os.chdir(workdir)
     os.umask(0o077)
     sys.stderr.write("SRD-SANDBOX " + json.dumps(got) + "\n")
     sys.stderr.flush()
     argv = [spec["python"], *spec["args"]]
-    os.execve(spec["python"], argv, {**spec["env"], "HOME": spec["workdir"], "TMPDIR": spec["workdir"]})
+    os.execve(spec["python"], argv, {**spec["env"], "HOME": workdir, "TMPDIR": workdir})
 
 
 def _live_processes(uid):

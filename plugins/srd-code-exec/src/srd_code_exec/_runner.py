@@ -6,15 +6,15 @@ so what the program prints goes nowhere. Requests:
 
 - ``{"op": "load", "id", "code", "entry_point", "step_timeout_s"}``: run the program;
 - ``{"op": "get", "id", "names"}``: what each name the tests take from the program is (a function,
-  a plain value, missing);
+  a plain value, a module and its name, missing);
 - ``{"op": "call", "id", "name", "args", "kwargs"}``: call a function of the program, reply its
   value as plain data (``_wire.encode``) or the name of the exception it raised;
-- ``{"op": "exec", "id", "setup", "src"}`` (best effort): run set-up steps not yet run, then a test
-  case here, reply whether it passed.
+- ``{"op": "exec", "id", "setup", "src"}`` (only with ``unjudged: trust_candidate_process``): run
+  set-up steps not yet run, then a test case here, reply whether it passed.
 
 Everything here is in the candidate's reach: the program can read, patch or replace any of it.
 That is by design. The judge trusts nothing from this process but plain values compared on its own
-side (and, for ``exec`` cases only, a pass flag, which is why those are "best effort").
+side (and, for ``exec`` cases in the opt-in trusting mode only, a pass flag, which the program can forge).
 """
 
 # ruff: noqa: F821 - encode, decode and Unencodable come from _wire.py, prepended at run time
@@ -86,6 +86,8 @@ def main():
                 for name in req["names"]:
                     if name not in namespace:
                         kinds[name] = {"kind": "missing"}
+                    elif type(namespace[name]).__name__ == "module":
+                        kinds[name] = {"kind": "module", "name": getattr(namespace[name], "__name__", None)}
                     elif callable(namespace[name]):
                         kinds[name] = {"kind": "callable"}
                     else:

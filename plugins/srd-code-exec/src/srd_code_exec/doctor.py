@@ -6,11 +6,15 @@ back as plain data and are judged outside, like any test), not taken from the la
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
+import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from srd_code_exec import isolation
 from srd_code_exec.sandbox import Sandbox, Step, is_root
@@ -48,6 +52,8 @@ def fds():
     return sorted(int(fd) for fd in os.listdir('/proc/self/fd'))
 def uid():
     return os.getuid()
+def visible(path):
+    return os.path.exists(path) or os.path.islink(path)
 """
 
 
@@ -55,8 +61,55 @@ def _host_ns(name: str) -> int:
     return os.stat(f"/proc/self/ns/{name}").st_ino
 
 
-def checks(sandbox: Sandbox) -> list[Check]:
-    """Run the probe job and turn its answers into checks (the first run also picks the launcher)."""
+@contextlib.contextmanager
+def planted_files(run_dir: Path) -> Iterator[dict[str, str | None]]:
+    """World-readable marker files, like a dataset's jsonl, in the host's temp dir and in ``run_dir``
+    (None where that dir is not writable); removed afterwards."""
+    made, planted = [], {}
+    for where, parent in (("temp dir", Path(tempfile.gettempdir())), ("run dir", run_dir)):
+        try:
+            top = Path(tempfile.mkdtemp(prefix=".srd-doctor-", dir=parent))
+        except OSError:
+            planted[where] = None
+            continue
+        made.append(top)
+        marker = top / "answers.jsonl"
+        marker.write_text('{"test_list": ["assert answer() == 42"]}\n')
+        os.chmod(marker, 0o644)
+        os.chmod(top, 0o755)
+        planted[where] = str(marker)
+    try:
+        yield planted
+    finally:
+        for top in made:
+            shutil.rmtree(top, ignore_errors=True)
+
+
+def _host_files_check(planted: dict[str, str | None], seen: dict[str, bool]) -> Check:
+    """One line: did the job see any planted file or /etc/passwd?"""
+    leaked = [path for path, was_seen in seen.items() if was_seen]
+    unchecked = [where for where, path in planted.items() if path is None]
+    if leaked:
+        return Check("host files hidden", False, "the job sees " + ", ".join(leaked))
+    where = " and in ".join(f"the {w} ({os.path.dirname(os.path.dirname(p))})" for w, p in planted.items() if p)
+    detail = (f"files planted in {where} are invisible, and so is /etc/passwd: the job's root holds the "
+              "interpreter, its stdlib and libraries only")
+    if unchecked:
+        detail += f" ({', '.join(unchecked)} not writable: not checked there)"
+    return Check("host files hidden", True, detail)
+
+
+def checks(sandbox: Sandbox, run_dir: Path | None = None) -> list[Check]:
+    """Run the probe job and turn its answers into checks (the first run also picks the launcher).
+
+    ``run_dir`` (default: the current directory) is where a file is planted that stands for a run
+    dir's content; another goes to the host's temp dir. The job must see neither.
+    """
+    with planted_files(Path(run_dir) if run_dir is not None else Path.cwd()) as planted:
+        return _checks(sandbox, planted)
+
+
+def _checks(sandbox: Sandbox, planted: dict[str, str | None]) -> list[Check]:
     out: list[Check] = []
     try:
         mode, python = sandbox.mode, sandbox.python
@@ -80,6 +133,8 @@ def checks(sandbox: Sandbox) -> list[Check]:
         ("no inherited descriptors", "assert set(fds()) <= {0, 1, 2, 3, 10, 11}"),
         ("unprivileged uid", "assert uid() != 0"),
     ]
+    hidden = [p for p in planted.values() if p] + ["/etc/passwd"]
+    cases += [(f"hidden {path}", f"assert not visible({path!r})") for path in hidden]
     result = sandbox.run(PROBE, [Step(src, i) for i, (_, src) in enumerate(cases)])
     details = {
         "own /proc": f"the job sees its own processes only (the host has {host_pids})",
@@ -91,8 +146,13 @@ def checks(sandbox: Sandbox) -> list[Check]:
     }
     escaped = os.path.exists(marker)
     result.passed[[n for n, _ in cases].index("read-only file system")] = not escaped
+    seen = {}
     for (name, _), passed in zip(cases, result.passed, strict=True):
+        if name.startswith("hidden "):
+            seen[name[len("hidden "):]] = not passed
+            continue
         out.append(Check(name, passed, details.get(name, "new namespace" if passed else "shared with the host")))
+    out.append(_host_files_check(planted, seen))
     if escaped:
         os.unlink(marker)
     lim = sandbox.limits

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm.auto import tqdm
 
 from srd_code_exec.doctor import missing_protections
@@ -19,6 +20,9 @@ from srd_core.errors import DataError, PluginError
 from srd_core.types import ReflectionRecord, Sample
 
 log = logging.getLogger("srd.code_exec")
+TRUST_WARNING = ("code_exec: unjudged: trust_candidate_process: cases the judge cannot run on plain data are "
+                 "decided by the candidate's own process, which can forge them (e.g. by replacing exec); "
+                 "their scores are not forgery-proof")
 PROTECTIONS = ("network", "filesystem", "pid_namespace", "ipc_namespace", "proc", "disk_cap")
 
 
@@ -41,9 +45,10 @@ class CodeExec(DifficultyMetric):
             "per-process limits are sized to fit. Default: half the machine's memory.")
         launcher: Literal["auto", "bwrap", "builtin"] = Field(
             "auto", description="Confinement: bubblewrap, the built-in launcher, or auto (bwrap when it works here).")
-        unjudged: Literal["sandbox", "fail"] = Field(
-            "sandbox", description="A case the judge cannot run on plain data: run it in the sandbox (best effort, "
-            "forgeable) or count it failed.")
+        unjudged: Literal["fail", "trust_candidate_process"] = Field(
+            "fail", description="A case the judge cannot run on plain data (e.g. an argument that is an object of "
+            "a class the test defines): count it failed (default), or run it in the candidate's own process and "
+            "take its pass flag (trust_candidate_process: forgeable, a program that patches exec passes it).")
         workers: int = Field(2, ge=1, description="Samples run in parallel.")
         code_from: Literal["output", "prompt+output"] = Field(
             "output", description="Program = the fenced code of the output, or prompt + output (HumanEval)."
@@ -58,6 +63,14 @@ class CodeExec(DifficultyMetric):
             "(see `srd code-exec doctor`).",
         )
 
+        @field_validator("unjudged", mode="before")
+        @classmethod
+        def _renamed(cls, value):
+            if value == "sandbox":
+                raise ValueError("'sandbox' is now named 'trust_candidate_process' (forgeable: the program's own "
+                                 "process decides those cases); the default 'fail' counts them failed")
+            return value
+
     def __init__(self, params: BaseModel | None = None) -> None:
         super().__init__(params)
         p = self.params
@@ -69,6 +82,8 @@ class CodeExec(DifficultyMetric):
         except ValueError as exc:
             raise PluginError(f"code_exec: {exc}") from None
         self._warned = False
+        if p.unjudged == "trust_candidate_process":
+            _warn_trust_once()
 
     def score(self, samples: Sequence[Sample], reflections: Sequence[ReflectionRecord], model=None) -> list[float]:
         """Pass rate (0..1) of each sample's extracted program on its tests."""
@@ -111,6 +126,12 @@ class CodeExec(DifficultyMetric):
             raise PluginError(message)
         self._warned = True
         log.warning(message)
+
+
+@functools.cache
+def _warn_trust_once() -> None:
+    """The forgeable mode is opt-in; say so once per process, however many metrics use it."""
+    log.warning(TRUST_WARNING)
 
 
 class MathAnswer(DifficultyMetric):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import click
 
@@ -28,12 +29,15 @@ def register_commands(cli):
     @click.option("--launcher", type=click.Choice(["auto", "bwrap", "builtin"]), default="auto", show_default=True)
     @click.option("--workers", type=int, default=2, show_default=True, help="Workers the memory sizing assumes.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    def doctor(launcher: str, workers: int, as_json: bool) -> None:
+    @click.option("--run-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+                  help="Where a marker file that the sandbox must not see is planted, besides the temp dir "
+                  "(default: the current directory).")
+    def doctor(launcher: str, workers: int, as_json: bool, run_dir: Path | None) -> None:
         """Print which sandbox protections are active on this machine (exit 1 if an essential one is missing)."""
         from srd_code_exec.doctor import checks, render
 
         metric = CodeExec(CodeExec.Params(launcher=launcher, workers=workers))
-        rows = checks(metric.sandbox)
+        rows = checks(metric.sandbox, run_dir)
         if as_json:
             click.echo(json.dumps([asdict(r) for r in rows], indent=2))
         else:

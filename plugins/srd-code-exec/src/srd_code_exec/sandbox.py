@@ -4,11 +4,12 @@ Each job has two confined processes (see ``_launcher.py``): the **candidate runn
 program; the **judge** runs the tests in a clean interpreter, with the real builtins and none of the
 program's code, and calls the program's functions across a pipe, arguments and return values as
 plain data (``_wire.py``). The judge alone writes the verdicts, to a file only it holds. Both run with
-resource limits, no network, a read-only file system but a size-limited tmpfs work dir, new
-IPC/UTS/PID/mount/user namespaces, under one per-job memory cgroup where the machine has one, and
-every process of the job is killed when it ends. As root each runs as an unprivileged uid of its
-own (Linux does not enforce RLIMIT_NPROC for root). Bubblewrap does the confining where installed
-and working; the built-in launcher otherwise.
+resource limits, no network, a read-only root that holds only the interpreter, its standard library
+and the libraries it loads (``rootfs.py``; nothing of the host's /tmp, /home, /etc, run dirs or
+datasets) but a size-limited tmpfs work dir, new IPC/UTS/PID/mount/user namespaces, under one
+per-job memory cgroup where the machine has one, and every process of the job is killed when it
+ends. As root each runs as an unprivileged uid of its own (Linux does not enforce RLIMIT_NPROC for
+root). Bubblewrap does the confining where installed and working; the built-in launcher otherwise.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from srd_code_exec import isolation
+from srd_code_exec import isolation, rootfs
 
 log = logging.getLogger("srd.code_exec")
 
@@ -45,6 +46,7 @@ ENV = {
 BANNER = "SRD-SANDBOX "
 UID_SLOTS = 64
 LAUNCHERS = ("auto", "bwrap", "builtin")
+FALLBACKS = ("fail", "trust_candidate_process")  # the second is forgeable: opt-in only
 LAUNCHER_EXIT_S = 2.0  # how long a launcher may take to reap its job and exit once the job is killed
 
 
@@ -194,16 +196,19 @@ class Sandbox:
 
     ``python`` runs the code ("auto": the first interpreter the sandbox can run); ``launcher``:
     "bwrap", "builtin", or "auto" (bubblewrap when installed and working here, else built-in);
-    ``fallback``: what happens to a case the judge cannot run on plain data ("sandbox": run it in the
-    candidate's sandbox, best effort; "fail"); ``workers`` and ``memory_total_mb`` size per-process
-    memory limits where no job cgroup is available.
+    ``fallback``: what happens to a case the judge cannot run on plain data ("fail", the default;
+    "trust_candidate_process": run it in the candidate's process and take its pass flag, which the
+    program can forge); ``workers`` and ``memory_total_mb`` size per-process memory limits where no
+    job cgroup is available.
     """
 
     def __init__(self, limits: Limits, python: str = "auto", uid_base: int = 1_800_000_000,
-                 launcher: str = "auto", fallback: str = "sandbox", workers: int = 1,
+                 launcher: str = "auto", fallback: str = "fail", workers: int = 1,
                  memory_total_mb: int | None = None, use_cgroups: bool = True) -> None:
         if launcher not in LAUNCHERS:
             raise ValueError(f"launcher must be one of {LAUNCHERS}, got {launcher!r}")
+        if fallback not in FALLBACKS:
+            raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
         self.limits = limits
         self.uid_base = uid_base
         self.fallback = fallback
@@ -211,7 +216,7 @@ class Sandbox:
         self.memory_total_mb = memory_total_mb or isolation.physical_memory_mb() // 2
         self._launcher = launcher
         self._mode: str | None = None
-        self._python = None if python == "auto" else python
+        self._python = None if python == "auto" else os.path.realpath(python)
         self.cgroups = isolation.detect_cgroups() if use_cgroups else None
         self.bwrap = isolation.find_bwrap()
         self._runner = _source("_wire.py", "_runner.py")
@@ -264,9 +269,12 @@ class Sandbox:
             "/usr/bin/python3", "/usr/local/bin/python3", shutil.which("python3") or ""]
         tried = []
         for mode in modes:
-            for candidate in dict.fromkeys(c for c in candidates if c and os.path.isfile(c)):
+            for candidate in dict.fromkeys(os.path.realpath(c) for c in candidates if c and os.path.isfile(c)):
                 tried.append(f"{candidate} ({mode})")
-                result = self._run(mode, candidate, "x = 1", [Step("assert x == 1", 0)], None)
+                try:
+                    result = self._run(mode, candidate, "x = 1", [Step("assert x == 1", 0)], None)
+                except rootfs.LayoutError:
+                    continue
                 if result.passed == [True]:
                     if mode != modes[0]:
                         log.warning("code_exec: bubblewrap does not work here; using the built-in launcher")
@@ -300,6 +308,7 @@ class Sandbox:
         lim = self.limits
         return {
             "mode": mode, "bwrap": self.bwrap, "workdir": str(workdir), "uid": uid, "gid": uid, "python": python,
+            "root": rootfs.layout(python, tuple(ENV.items())).to_spec(),
             "args": ["-I", "-c", source], "env": dict(ENV),
             "cpu_s": max(1, int(lim.timeout_s + 0.999)), "memory_mb": self.process_memory_mb,
             "max_procs": max_procs, "file_size_mb": lim.file_size_mb, "max_files": lim.max_files,

@@ -1,0 +1,106 @@
+"""What `srd experiment` says while it runs: runs done / running / left, an ETA from the finished runs, and
+each running run's phase and training step, read from its run dir (provenance records, metrics.jsonl)."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from srd_core.rundir import METRICS_FILE, PROVENANCE_DIR
+
+PHASE_ORDER = ("prepare", "reflect", "curate", "teacher_cache", "train_srd", "train_baseline", "evaluate_teacher",
+               "evaluate_student_init", "evaluate_srd", "evaluate_baseline", "report")
+"""The phases of `srd run` in the order it runs them (``srd_core.pipeline.phases.PHASES``)."""
+ARMS = ("srd", "baseline")
+
+
+def _last_row(path: Path) -> dict | None:
+    """The last complete JSON line of ``path`` (a file being appended to), or None."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 4096))
+            lines = fh.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            return row
+    return None
+
+
+def run_activity(run_dir: Path) -> str:
+    """``train_srd step 40 (stage 2)``: the phase a running `srd run` is in, from the phases it has recorded as
+    finished; a training phase says its last logged step (both arms when they train at once)."""
+    records = Path(run_dir) / PROVENANCE_DIR
+    finished = {p.stem for p in records.glob("*.json")} if records.is_dir() else set()
+    todo = [p for p in PHASE_ORDER if p not in finished and not (p == "teacher_cache" and
+                                                                 not (Path(run_dir) / "teacher_cache").is_dir())]
+    if not todo:
+        return "finishing"
+    if not todo[0].startswith("train_"):
+        return "evaluate" if todo[0].startswith("evaluate_") else todo[0]
+    steps = []
+    for arm in ARMS:
+        row = _last_row(Path(run_dir) / arm / METRICS_FILE) if f"train_{arm}" in todo else None
+        if row is not None and isinstance(row.get("step"), int):
+            stage = f" (stage {row['stage'] + 1})" if isinstance(row.get("stage"), int) else ""
+            steps.append(f"train_{arm} step {row['step']}{stage}")
+    return ", ".join(steps) or todo[0]
+
+
+@dataclass
+class Progress:
+    """Where an experiment stands."""
+
+    done: int
+    running: dict[str, float]
+    """Running run → seconds since it started."""
+    left: int
+    durations: list[float]
+    """Seconds of the runs finished so far (this invocation and earlier ones)."""
+    jobs: int
+
+    def eta_seconds(self) -> float | None:
+        """Seconds until every run is done: the mean finished run's time for each run left, less what the
+        running ones have already spent, shared among the jobs that have a run; None before any run has finished."""
+        if not self.durations:
+            return None
+        mean = statistics.fmean(self.durations)
+        work = self.left * mean + sum(max(mean - spent, 0.0) for spent in self.running.values())
+        return work / max(1, min(self.jobs, self.left + len(self.running)))  # fewer runs than jobs: no sharing
+
+    def line(self, activities: dict[str, str] | None = None) -> str:
+        """``2 done, 2 running, 2 left; ETA 6 min (a run takes 3.0 min); seed1: train_srd step 40 ...``."""
+        eta = self.eta_seconds()
+        when = (f"ETA {_minutes(eta)} (a run takes {_minutes(statistics.fmean(self.durations))})" if eta is not None
+                else "ETA once the first run has finished")
+        text = f"{self.done} done, {len(self.running)} running, {self.left} left; {when}"
+        for name, activity in (activities or {}).items():
+            text += f"; {name}: {activity}"
+        return text
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def finished_seconds(done_files: Sequence[Path]) -> list[float]:
+    """The ``seconds`` recorded in ``done/<run>.json`` markers."""
+    out = []
+    for path in done_files:
+        try:
+            seconds = json.loads(path.read_text(encoding="utf-8")).get("seconds")
+        except (OSError, ValueError):
+            continue
+        if isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0:
+            out.append(float(seconds))
+    return out

@@ -1,0 +1,47 @@
+"""The CLI's stop on SIGINT / SIGTERM: one line, from one process.
+
+Real signals in real processes are tested where they land: training (tests/training/test_interrupts.py,
+also two SIGTERMs in `evaluate`) and parallel arms (tests/pipeline/test_arms.py). Here: under torchrun every
+process stops alike, and only rank 0 prints the line, while every process exits with the signal's code.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from srd_core.cli import cli
+from srd_core.errors import Interrupted, Terminated
+
+
+@pytest.fixture
+def stopping_command():
+    @click.option("--how", type=click.Choice(["interrupted", "terminated", "ctrl-c"]))
+    def stop(how: str) -> None:
+        if how == "interrupted":
+            raise Interrupted("interrupted in train_srd at step 3/9; rerun the same command to resume from step 3",
+                              signal.SIGINT)
+        raise Terminated() if how == "terminated" else KeyboardInterrupt()
+
+    cli.add_command(click.command("test-stop")(stop))
+    yield
+    cli.commands.pop("test-stop")
+
+
+@pytest.mark.parametrize("how,code,line", [
+    ("interrupted", 130, "srd: interrupted in train_srd at step 3/9; rerun the same command to resume from step 3"),
+    ("terminated", 143, "srd: interrupted in test-stop; rerun the same command to resume"),
+    ("ctrl-c", 130, "srd: interrupted in test-stop; rerun the same command to resume"),
+])
+@pytest.mark.parametrize("rank", [None, "0", "1"])
+def test_one_line_from_rank_0_and_the_exit_code_everywhere(monkeypatch, stopping_command, how, code, line, rank):
+    if rank is None:
+        monkeypatch.delenv("RANK", raising=False)
+    else:
+        monkeypatch.setenv("RANK", rank)
+    result = CliRunner().invoke(cli, ["test-stop", "--how", how])
+    assert result.exit_code == code
+    assert result.stderr.splitlines() == ([] if rank == "1" else [line])
