@@ -385,6 +385,17 @@ class SFTConfig(Strict):
         return max(1, min(self.steps, math.ceil(self.epochs * samples / self.batch_size)))
 
 
+class StudentLMConfig(SFTConfig):
+    """Language-model pretraining of the preset student before its warm start (next-token loss on every token)."""
+
+    steps: int = Field(400, ge=1, le=MAX_STEPS, description=f"Optimizer steps; with `epochs`, at most this many "
+                       f"(≤ {MAX_STEPS:,}).")
+    corpus: Literal["separate", "joined"] = Field(
+        "joined", description="The text: `joined` (each prompt followed by its response, one document) or "
+        "`separate` (each prompt and each response its own document, so the prompt-to-answer format is never "
+        "seen; measured to leave the demo student's answers ungraded, docs/performance.md).")
+
+
 class PrepareConfig(Strict):
     """The `prepare` phase for `preset` models: tokenizer, teacher SFT, student warm start."""
 
@@ -398,6 +409,9 @@ class PrepareConfig(Strict):
         default_factory=lambda: SFTConfig(steps=40, epochs=5.0), description="Student SFT warm start (short, as "
         "DistiLLM/SRD; default: 5 epochs, at most 40 steps)."
     )
+    student_lm: StudentLMConfig | None = Field(
+        None, description="Pretrain the preset student as a language model on the training text before its warm "
+        "start (null: off), so its reflection answers overlap the references in graded ways.")
     seed: int | None = Field(None, ge=0, lt=2**32, description="Initialisation and data-order seed (default: "
                              "run.seed).")
 

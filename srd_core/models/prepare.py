@@ -24,9 +24,10 @@ import torch
 from tqdm.auto import tqdm
 
 from srd_core.config import ModelConfig, SFTConfig, SRDConfig
-from srd_core.data.encoding import collate_right_padded, encode_example, ensure_pad_token
+from srd_core.data.encoding import EncodedExample, collate_right_padded, encode_example, ensure_pad_token
 from srd_core.errors import SRDError
 from srd_core.io import fingerprint, write_json_atomic
+from srd_core.models.lm_corpus import lm_documents
 from srd_core.types import Sample
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ PREPARE_VERSION = 2
 
 @dataclass
 class SFTStats:
-    """What an SFT run did: steps, trained (response) tokens, the final loss, wall and CPU seconds."""
+    """What an SFT run did: steps, trained (response) tokens, the final and first loss, wall and CPU seconds."""
 
     steps: int
     tokens: int
@@ -45,6 +46,7 @@ class SFTStats:
     final_loss: float | None
     seconds: float
     cpu_seconds: float
+    first_loss: float | None = None
 
 
 @dataclass
@@ -86,11 +88,14 @@ def prepare_key(config: SRDConfig) -> str:
 
 
 def _prepare_section(config: SRDConfig) -> dict[str, Any]:
-    """``config.prepare`` as JSON, without an SFT ``epochs`` left at null (added later: same key as before)."""
+    """``config.prepare`` as JSON, without fields added later at their off value (an SFT ``epochs`` left at
+    null, ``student_lm`` null): a config without them keeps the key (and the prepared models) it had."""
     section = config.prepare.model_dump(mode="json")
     for role in ("teacher_sft", "student_sft"):
         if section[role].get("epochs") is None:
             section[role].pop("epochs", None)
+    if section.get("student_lm") is None:
+        section.pop("student_lm", None)
     return section
 
 
@@ -178,11 +183,18 @@ def sft(model, tokenizer, samples: Sequence[Sample], cfg: SFTConfig, max_prompt_
 
     ``on_step(step)`` is called after every optimizer step (1-based), e.g. to evaluate at intervals.
     """
+    ensure_pad_token(tokenizer)
+    examples = [encode_example(tokenizer, s.prompt, s.target, max_prompt_tokens, max_length) for s in samples]
+    return train_examples(model, tokenizer, examples, cfg, seed=seed, desc=desc, on_step=on_step)
+
+
+def train_examples(model, tokenizer, examples: Sequence[EncodedExample], cfg: SFTConfig, seed: int = 0,
+                   desc: str | None = None, on_step: Callable[[int], None] | None = None) -> SFTStats:
+    """Train ``model`` for ``cfg.steps_for(len(examples))`` AdamW steps (cosine LR) of cross-entropy on the labels."""
     from transformers import get_cosine_schedule_with_warmup
 
     start, cpu_start = time.perf_counter(), time.process_time()
     ensure_pad_token(tokenizer)
-    examples = [encode_example(tokenizer, s.prompt, s.target, max_prompt_tokens, max_length) for s in samples]
     device = next(model.parameters()).device
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.steps_for(len(examples))
@@ -220,7 +232,13 @@ def sft(model, tokenizer, samples: Sequence[Sample], cfg: SFTConfig, max_prompt_
     model.eval()
     tail = losses[-10:]
     return SFTStats(steps, tokens, response_tokens, sum(tail) / len(tail) if tail else None,
-                    time.perf_counter() - start, time.process_time() - cpu_start)
+                    time.perf_counter() - start, time.process_time() - cpu_start, _first_loss(losses))
+
+
+def _first_loss(losses: Sequence[float]) -> float | None:
+    """The mean loss of the first ten steps (``None`` without steps): with ``final_loss``, whether it fell."""
+    head = losses[:10]
+    return sum(head) / len(head) if head else None
 
 
 def _build_tokenizer(config: SRDConfig, samples: Sequence[Sample]):
@@ -257,6 +275,12 @@ def _train_preset(config: SRDConfig, role: str, tokenizer, samples: Sequence[Sam
     seed = _seed(config) + (0 if role == "teacher" else 1)
     model = build_model(preset, tokenizer, seed=seed)
     model.to("cuda" if torch.cuda.is_available() else "cpu")
+    entry: dict[str, Any] = {"preset": cfg.preset, "arch": describe(preset), "parameters": count_parameters(model)}
+    lm_cfg = config.prepare.student_lm if role == "student" else None
+    if lm_cfg is not None:
+        documents = lm_documents(tokenizer, samples, lm_cfg.corpus, config.data.max_length)
+        entry["lm"] = asdict(train_examples(model, tokenizer, documents, lm_cfg, seed=seed,
+                                            desc="student LM pretraining" if progress else None))
     sft_cfg = getattr(config.prepare, f"{role}_sft")
     label = "teacher SFT" if role == "teacher" else "student warm start"
     chars = sum(len(s.prompt) + len(s.target) for s in samples) / max(len(samples), 1)
@@ -266,8 +290,7 @@ def _train_preset(config: SRDConfig, role: str, tokenizer, samples: Sequence[Sam
     stats = sft(model, tokenizer, samples, sft_cfg, config.data.max_prompt_tokens, config.data.max_length,
                 seed=seed, desc=label if progress else None)
     save_model(model.to("cpu"), tokenizer, out_dir)
-    return {"preset": cfg.preset, "arch": describe(preset), "parameters": count_parameters(model),
-            "sft": asdict(stats)}
+    return {**entry, "sft": asdict(stats)}
 
 
 def prepare(config: SRDConfig, run_dir: str | Path | None = None, progress: bool = True) -> PrepareResult | None:

@@ -125,7 +125,7 @@ STUDENT_LOAD = ("student.path", "student.preset", "student.revision", "student.d
 # report phase only), which decide what runs and what is shown, not what an artifact holds.
 
 MODEL_IO = ("models/loading.py", "models/runtime.py", "models/hub.py")
-PREPARE_CODE = ("data/*.py", "models/prepare.py", "models/presets.py", *MODEL_IO)
+PREPARE_CODE = ("data/*.py", "models/prepare.py", "models/lm_corpus.py", "models/presets.py", *MODEL_IO)
 REFLECT_CODE = ("reflection/*.py", "data/*.py", "models/generation.py", *MODEL_IO)
 CURATE_CODE = ("curation/*.py", "data/*.py", *MODEL_IO)  # samples, and the student for metrics that need it
 TRAIN_CODE = ("training/*.py", "data/*.py", "curation/curate.py", "curation/ranking.py", "curation/strata.py",
