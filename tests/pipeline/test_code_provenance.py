@@ -25,7 +25,7 @@ from srd_core import plugins
 from srd_core.code_digest import file_digest
 from srd_core.hookspecs import hookimpl
 from srd_core.pipeline import code
-from srd_core.pipeline.phases import BY_NAME, PHASES, Planner, close_phase, open_phase, read_record
+from srd_core.pipeline.phases import Planner, close_phase, open_phase, phases_for, read_record
 
 RUN = "runs/base"
 
@@ -191,7 +191,8 @@ def test_every_module_a_phase_imports_is_in_its_code_or_said_not_to_compute(ws, 
                                "eval": {"name": "jsonl", "train": str(ws / "train.jsonl"),
                                         "eval": str(ws / "train.jsonl"), "id_field": "id",
                                         "template": "{instruction}"}})
-    declared = {k[len(code.CODE_PREFIX):] for k in code.code_inputs(BY_NAME[phase].code(config), [])}
+    declared_code = {p.name: p for p in phases_for(config)}[phase].code(config)
+    declared = {k[len(code.CODE_PREFIX):] for k in code.code_inputs(declared_code, [])}
     missing = files - declared - code.NOT_COMPUTING - NOT_THEIRS.get(phase, set())
     assert not missing, f"{phase} imports {sorted(missing)}: add them to its code (phases.py) or to NOT_COMPUTING"
 
@@ -199,7 +200,8 @@ def test_every_module_a_phase_imports_is_in_its_code_or_said_not_to_compute(ws, 
 def test_every_declared_code_pattern_matches_a_file(ws):
     from srd_core.code_digest import package_files
 
-    config_patterns = {p for phase in PHASES for p in phase.code(make_config(ws, "patterns"))}
+    config = make_config(ws, "patterns")
+    config_patterns = {p for phase in phases_for(config) for p in phase.code(config)}
     for pattern in config_patterns:
         assert package_files((pattern,)), f"{pattern} matches no srd_core file"
 

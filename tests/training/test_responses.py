@@ -254,11 +254,11 @@ def test_shipped_examples_validate_and_say_what_they_are():
 
 
 def test_seeding_from_the_reflection_makes_training_read_it(ws):
-    from srd_core.pipeline.phases import BY_NAME
+    from srd_core.pipeline.phases import phases_for
 
     for label in ("srd", "baseline"):
-        phase = BY_NAME[f"train_{label}"]
         plain = make_config(ws, "phases", train={"responses": {"name": "adaptive"}})
+        phase = {p.name: p for p in phases_for(plain)}[f"train_{label}"]
         seeded = make_config(ws, "phases", train={"responses": {"name": "adaptive", "seed_from_reflection": True}})
         assert "reflection.jsonl" not in phase.files(plain, ws) and "reflect" not in phase.after(plain)
         assert phase.files(seeded, ws)["reflection.jsonl"] == ws / "reflection.jsonl"
