@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml $(PLUGIN_DISTS)
 demo: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/srd run examples/demo.yaml
 
-# SRD vs plain KD on the embedded default, 3 seeds, two runs at a time (each with one of the two threads);
+# SRD vs plain KD on the embedded default (four arms), 5 seeds, two runs at a time (each with one of the two threads);
 # resumable: rerun after an interrupt. Tables for docs/results.md: srd experiment --table runs/experiments/srd-vs-kd
 JOBS ?= 2
 experiment: $(STAMP)

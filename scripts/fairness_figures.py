@@ -1,4 +1,4 @@
-"""Is a run's comparison fair? `python scripts/fairness_figures.py runs/demo-fair [more run dirs]`.
+"""Is a run's comparison fair? `python scripts/fairness_figures.py runs/demo [more run dirs]`.
 
 For each run directory: how much the initial student's reflection ROUGE-L ties (the share of the
 training samples holding the most common value, overall and per task family), the initial student's

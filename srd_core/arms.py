@@ -107,6 +107,9 @@ def _settings(config: SRDConfig, arms: dict[str, ArmConfig], name: str) -> dict[
 
 
 def _from_arms(config: SRDConfig, arms: dict[str, ArmConfig]) -> dict[str, Arm]:
+    if config.baseline.match_srd_steps:  # the list decides each arm's steps: this flag would be silently ignored
+        raise ConfigError("baseline.match_srd_steps: with an `arms` section, give the arm that should train SRD's "
+                          "step count `match_steps_of: srd` instead")
     base_curriculum = config.curriculum.model_dump(mode="json")
     resolved: dict[str, Arm] = {}
     owners: dict[str, str] = {}  # effective curriculum → the first arm curated with it

@@ -126,14 +126,17 @@ STUDENT_LOAD = ("student.path", "student.preset", "student.revision", "student.d
 
 MODEL_IO = ("models/loading.py", "models/runtime.py", "models/hub.py")
 PREPARE_CODE = ("data/*.py", "models/prepare.py", "models/lm_corpus.py", "models/presets.py", *MODEL_IO)
-REFLECT_CODE = ("reflection/*.py", "data/*.py", "models/generation.py", *MODEL_IO)
+REFLECT_CODE = ("reflection/*.py", "data/*.py", "models/generation.py", "models/lengths.py", "models/flops.py",
+                *MODEL_IO)  # the new-token limit from the data; the pass's FLOPs in reflection.meta.json
 CURATE_CODE = ("curation/*.py", "data/*.py", *MODEL_IO)  # samples, and the student for metrics that need it
 TRAIN_CODE = ("training/*.py", "data/*.py", "curation/curate.py", "curation/ranking.py", "curation/strata.py",
-              *MODEL_IO)  # curation's modules that plan the stages from curation.jsonl
+              "curation/remainder.py", "models/generation.py", "models/lengths.py", "models/flops.py",
+              *MODEL_IO)  # curation's modules that plan the stages from curation.jsonl; generated responses; FLOPs
 DEV_EVAL_CODE = ("evaluation/*.py", "models/generation.py")
 """What the dev evaluations of ``train.select_best`` run (an input of training only while it is on)."""
-EVAL_CODE = ("evaluation/*.py", "data/*.py", "models/generation.py", *MODEL_IO)
-REPORT_CODE = ("report/*.py", "curation/diagnostics.py", "curation/strata.py")  # the per-group tables it shows
+EVAL_CODE = ("evaluation/*.py", "data/*.py", "models/generation.py", "models/lengths.py", *MODEL_IO)
+REPORT_CODE = ("report/*.py", "curation/diagnostics.py", "curation/strata.py", "curation/remainder.py",
+               "models/flops.py")  # the per-group tables, the remainder notice and FLOPs it shows
 
 
 def _spec_files(spec: ComponentSpec | None, where: str, run_dir: Path) -> dict[str, Path]:

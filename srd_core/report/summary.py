@@ -291,8 +291,7 @@ def _budget_sentence(srd: MethodSummary, base: MethodSummary, reflection_seconds
             parts.append(f"Both trained for {srd.steps} optimizer steps (the same budget)")
         else:
             parts.append(f"{one} trained {srd.steps} optimizer steps, {other} {base.steps} "
-                         f"({srd.steps / base.steps:.2f}× as many; the paper gives SRD 8/20 of the baseline's "
-                         "epochs per stage, about 0.6×)" if base.steps else
+                         f"({srd.steps / base.steps:.2f}× as many)" if base.steps else
                          f"{one} trained {srd.steps} optimizer steps, {other} {base.steps}")
     if srd.response_tokens and base.response_tokens:
         kind, srd_tokens, base_tokens = "response tokens", srd.response_tokens, base.response_tokens

@@ -31,6 +31,7 @@ MICRO_OVERRIDES = [
     " sft_weight: {name: constant, value: 0.2}, match_srd_steps: true}",
     "eval={protocol: greedy, max_new_tokens: 8, batch_size: 16}",
     "report.enabled=false",
+    "arms=null",  # the two default arms (srd, baseline), as the assertions on these rows expect
     "run.parallel_arms=false",  # arms one after another in the run's process: no two extra interpreters per run
 ]
 

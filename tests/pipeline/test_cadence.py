@@ -79,7 +79,7 @@ def test_select_best_settings_count_only_while_it_is_on(ws):
     longer = make_config(ws, "best2", data=data, train={"select_best": {"enabled": True, "every": 5}},
                          eval={"max_new_tokens": 9})
     assert Planner(longer, longer.run.dir).status("train_srd").describe() == \
-        "stale (eval.max_new_tokens 256 → 9)"
+        "stale (eval.max_new_tokens null → 9)"
 
 
 def test_the_readme_lists_exactly_the_cadence_fields():

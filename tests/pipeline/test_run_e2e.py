@@ -21,6 +21,7 @@ N_TRAIN, N_EVAL = 48, 12
 def tiny_demo(root: Path) -> Path:
     """examples/demo.yaml shrunk: micro models, few samples, few steps."""
     config = yaml.safe_load((EXAMPLES / "demo.yaml").read_text())
+    config.pop("arms", None)  # the two default arms; four arms end to end: tests/pipeline/test_arms_config.py
     config["run"] = {"name": "tiny", "output_dir": str(root), "seed": 0, "parallel_arms": True}
     config["teacher"] = {"preset": "micro-teacher"}
     config["student"] = {"preset": "micro-student"}
