@@ -21,19 +21,18 @@ def main() -> None:
     report = build_report(run_dir)
     rows = {r["model"]: r for r in map(json.loads, (run_dir / "eval.jsonl").read_text().splitlines()) if r}
     families = sorted({f for r in rows.values() for f in r.get("per_family", {})})
-    print("| model | steps | ROUGE-L | " + " | ".join(families) + " |")
-    print("|---|---:|---:|" + "---:|" * len(families))
-    for name in ("teacher", "student_init", "srd", "baseline"):
-        if name not in rows:
-            continue
+    print("| model | steps | TFLOPs | ROUGE-L | " + " | ".join(families) + " |")
+    print("|---|---:|---:|---:|" + "---:|" * len(families))
+    for name in rows:  # teacher, initial student, then every arm in the order the run evaluated them
         summary = run_dir / name / "summary.json"
-        steps = json.loads(summary.read_text())["steps"] if summary.is_file() else ""
+        done = json.loads(summary.read_text()) if summary.is_file() else {}
+        flops = f"{done['flops'] / 1e12:.2f}" if done.get("flops") else ""
         per = rows[name].get("per_family", {})
-        print(f"| {MODEL_NAMES.get(name, name)} | {steps} | {rows[name]['score']:.1f} | "
+        print(f"| {MODEL_NAMES.get(name, name)} | {done.get('steps', '')} | {flops} | {rows[name]['score']:.1f} | "
               + " | ".join(f"{per.get(f, float('nan')):.1f}" for f in families) + " |")
     timings = json.loads((run_dir / "timings.json").read_text())
-    print("\nphases (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
-    print(f"\nverdict: {report.verdict.text}")
+    print("\nphases (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items() if isinstance(v, (int, float))))
+    print(f"\nverdict: {report.verdict.headline} {report.verdict.text}")
 
 
 if __name__ == "__main__":

@@ -104,7 +104,13 @@ def _train_one(config_json: str, run_dir: str, label: str) -> None:
     from srd_core.data.samples import load_samples
     from srd_core.training.loop import rouge_eval_fn, train
 
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {label} %(message)s")
+    # srd's own lines (resuming, evaluations, warnings) with the arm's name; library chatter (a tokenizer's
+    # notices) only with `srd -v`, as in the parent
+    verbose = os.environ.get("SRD_VERBOSE") == "1"
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format=f"%(asctime)s {label} %(message)s")
+    logging.getLogger("srd_core").setLevel(logging.INFO)
+    log = logging.getLogger("srd_core.arms")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     config = config_from_dict(json.loads(Path(config_json).read_text(encoding="utf-8")))
     eval_fn = None
@@ -113,7 +119,7 @@ def _train_one(config_json: str, run_dir: str, label: str) -> None:
 
         def eval_fn(model, step: int) -> dict:
             row = evaluate(model, step)
-            logging.info("step %d: held-out ROUGE-L %.1f", step, row["rouge_l"])
+            log.info("step %d: held-out ROUGE-L %.1f", step, row["rouge_l"])
             return row
 
     train(config, run_dir, label, samples=load_samples(config, "train"), eval_fn=eval_fn)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 import signal
 import time
@@ -411,7 +412,10 @@ class _Session:
         state, cfg = self.state, self.cfg
         temperature_schedule, sft_schedule = schedules
         plan, total = state.stages[stage], sum(self.lengths)
-        bar = tqdm(total=self.lengths[stage], initial=state.step_in_stage, disable=not self.main,
+        # TQDM_DISABLE=1 (set for parallel arms, whose bars would interleave on one terminal) is honoured here
+        # although ``disable`` is given: tqdm reads the variable only for arguments left out
+        quiet = not self.main or os.environ.get("TQDM_DISABLE") == "1"
+        bar = tqdm(total=self.lengths[stage], initial=state.step_in_stage, disable=quiet,
                    desc=f"{self.label} stage {stage + 1}/{len(state.stages)}", dynamic_ncols=True)
         while state.step_in_stage < self.lengths[stage]:
             temperature = temperature_schedule.value(state.step, total, stage)
