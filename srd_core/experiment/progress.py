@@ -14,8 +14,8 @@ from srd_core.rundir import METRICS_FILE, PROVENANCE_DIR
 
 PHASE_ORDER = ("prepare", "reflect", "curate", "teacher_cache", "train_srd", "train_baseline", "evaluate_teacher",
                "evaluate_student_init", "evaluate_srd", "evaluate_baseline", "report")
-"""The phases of `srd run` in the order it runs them (``srd_core.pipeline.phases.PHASES``)."""
-ARMS = ("srd", "baseline")
+"""The phases of a default `srd run` in the order it runs them (``srd_core.pipeline.phases.phases_for``); the
+phases of other arms (``train_<arm>``) are read from the arms' folders."""
 
 
 def _last_row(path: Path) -> dict | None:
@@ -39,22 +39,29 @@ def _last_row(path: Path) -> dict | None:
 
 def run_activity(run_dir: Path) -> str:
     """``train_srd step 40 (stage 2)``: the phase a running `srd run` is in, from the phases it has recorded as
-    finished; a training phase says its last logged step (both arms when they train at once)."""
-    records = Path(run_dir) / PROVENANCE_DIR
+    finished; while arms train, each arm that has logged a step and not finished says its last step (every arm
+    that trains at once)."""
+    run_dir = Path(run_dir)
+    records = run_dir / PROVENANCE_DIR
     finished = {p.stem for p in records.glob("*.json")} if records.is_dir() else set()
     todo = [p for p in PHASE_ORDER if p not in finished and not (p == "teacher_cache" and
-                                                                 not (Path(run_dir) / "teacher_cache").is_dir())]
+                                                                 not (run_dir / "teacher_cache").is_dir())]
     if not todo:
         return "finishing"
-    if not todo[0].startswith("train_"):
-        return "evaluate" if todo[0].startswith("evaluate_") else todo[0]
+    default = [p[len("train_"):] for p in PHASE_ORDER if p.startswith("train_")]  # srd, then baseline, then others
+    found = [d.name for d in run_dir.iterdir() if (d / METRICS_FILE).is_file()] if run_dir.is_dir() else []
+    arms = sorted(found, key=lambda a: (default.index(a) if a in default else len(default), a))
     steps = []
-    for arm in ARMS:
-        row = _last_row(Path(run_dir) / arm / METRICS_FILE) if f"train_{arm}" in todo else None
+    for arm in arms:  # the run's arms, whatever their names (an `arms` section lists any number)
+        row = _last_row(run_dir / arm / METRICS_FILE) if f"train_{arm}" not in finished else None
         if row is not None and isinstance(row.get("step"), int):
             stage = f" (stage {row['stage'] + 1})" if isinstance(row.get("stage"), int) else ""
             steps.append(f"train_{arm} step {row['step']}{stage}")
-    return ", ".join(steps) or todo[0]
+    if steps and (todo[0].startswith(("train_", "evaluate_"))):
+        return ", ".join(steps)
+    if not todo[0].startswith("train_"):
+        return "evaluate" if todo[0].startswith("evaluate_") else todo[0]
+    return todo[0]
 
 
 @dataclass

@@ -52,3 +52,16 @@ def test_finished_seconds_reads_the_done_markers(tmp_path):
     good.write_text(json.dumps({"seconds": 42.5}))
     bad.write_text("{not json")
     assert finished_seconds([good, bad, missing]) == [42.5]
+
+
+def test_activity_names_every_arm_of_an_arms_section(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    _record(run, "prepare", "reflect", "curate", "train_srd", "train_baseline")
+    for arm, step in (("srd", 5), ("baseline", 7), ("kd_equal", 12), ("srd_stratified", 9)):
+        (run / arm).mkdir()
+        (run / arm / "metrics.jsonl").write_text(json.dumps({"step": step, "stage": 0}) + "\n")
+    # srd and baseline finished; the two other arms still train (before, this read "evaluate")
+    assert run_activity(run) == "train_kd_equal step 12 (stage 1), train_srd_stratified step 9 (stage 1)"
+    _record(run, "train_kd_equal", "train_srd_stratified")
+    assert run_activity(run) == "evaluate"
