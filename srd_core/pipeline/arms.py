@@ -28,6 +28,7 @@ from pathlib import Path
 from srd_core.config import SRDConfig, config_from_dict
 from srd_core.errors import Interrupted, Terminated, TrainingError
 from srd_core.io import write_json_atomic
+from srd_core.pipeline.arm_progress import ArmProgress
 
 
 def threads_per_arm(n_arms: int) -> int:
@@ -43,16 +44,26 @@ def train_arms_in_parallel(config: SRDConfig, run_dir: Path, labels: Sequence[st
     write_json_atomic(config_path, config.model_dump(mode="json"))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads_per_arm(len(labels))), "TQDM_DISABLE": "1"}
     children = {}
+    progress = ArmProgress(run_dir, labels)
     for label in labels:
         cmd = [sys.executable, "-m", "srd_core.pipeline.arms", str(config_path), str(run_dir), label]
-        children[label] = (subprocess.Popen(cmd, env=env, start_new_session=True), time.perf_counter())
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors="replace")
+        progress.forward(proc.stdout)
+        children[label] = (proc, time.perf_counter())
     seconds, failures = {}, []
     try:
-        for label, (proc, started) in children.items():
-            code = proc.wait()
-            seconds[label] = round(time.perf_counter() - started, 3)
-            if code != 0:
-                failures.append(f"{label} (exit code {code})")
+        while len(seconds) < len(children):
+            for label, (proc, started) in children.items():
+                code = proc.poll()
+                if code is None or label in seconds:
+                    continue
+                seconds[label] = round(time.perf_counter() - started, 3)
+                progress.done(label, seconds[label])
+                if code != 0:
+                    failures.append(f"{label} (exit code {code})")
+            progress.tick()
+            time.sleep(0.2)
     except (KeyboardInterrupt, Terminated) as exc:
         signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
         raise _stop_arms(run_dir, {label: proc for label, (proc, _) in children.items()}, signum) from None
@@ -61,6 +72,7 @@ def train_arms_in_parallel(config: SRDConfig, run_dir: Path, labels: Sequence[st
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+        progress.close()
         config_path.unlink(missing_ok=True)
     if failures:
         raise TrainingError(f"{run_dir}: training the arms in parallel failed: {', '.join(failures)}; "

@@ -437,7 +437,8 @@ class _Session:
             state.skipped_steps += int(result.skipped)
             self.last_loss = result.loss
             last_of_stage = state.step_in_stage == self.lengths[stage]
-            metrics = {**self.progress(stage), "epoch": epoch, "loss": result.loss, "ce": result.ce,
+            metrics = {**self.progress(stage), "total_steps": sum(self.lengths), "epoch": epoch, "loss": result.loss,
+                       "ce": result.ce,
                        "kd": result.kd, "T": temperature, "w_sft": sft_weight, "lr": lr,
                        "grad_norm": result.grad_norm, "skipped": result.skipped,
                        **(self.feed.metrics(chosen) if self.feed.generates else {})}
