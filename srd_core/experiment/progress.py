@@ -37,13 +37,21 @@ def _last_row(path: Path) -> dict | None:
     return None
 
 
+def _complete(record: Path) -> bool:
+    """Whether a provenance record marks its phase finished (a phase writes ``state: started`` first)."""
+    try:
+        return json.loads(record.read_text(encoding="utf-8")).get("state") == "complete"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def run_activity(run_dir: Path) -> str:
     """``train_srd step 40 (stage 2)``: the phase a running `srd run` is in, from the phases it has recorded as
     finished; while arms train, each arm that has logged a step and not finished says its last step (every arm
     that trains at once)."""
     run_dir = Path(run_dir)
     records = run_dir / PROVENANCE_DIR
-    finished = {p.stem for p in records.glob("*.json")} if records.is_dir() else set()
+    finished = {p.stem for p in records.glob("*.json") if _complete(p)} if records.is_dir() else set()
     todo = [p for p in PHASE_ORDER if p not in finished and not (p == "teacher_cache" and
                                                                  not (run_dir / "teacher_cache").is_dir())]
     if not todo:

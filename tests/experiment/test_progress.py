@@ -9,10 +9,10 @@ import pytest
 from srd_core.experiment.progress import Progress, finished_seconds, run_activity
 
 
-def _record(run_dir, *phases):
+def _record(run_dir, *phases, state="complete"):
     (run_dir / "provenance").mkdir(parents=True, exist_ok=True)
     for phase in phases:
-        (run_dir / "provenance" / f"{phase}.json").write_text("{}")
+        (run_dir / "provenance" / f"{phase}.json").write_text(json.dumps({"phase": phase, "state": state}))
 
 
 def test_activity_follows_the_recorded_phases_and_the_training_steps(tmp_path):
@@ -58,6 +58,7 @@ def test_activity_names_every_arm_of_an_arms_section(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     _record(run, "prepare", "reflect", "curate", "train_srd", "train_baseline")
+    _record(run, "train_kd_equal", "train_srd_stratified", state="started")  # opened: a record before the work
     for arm, step in (("srd", 5), ("baseline", 7), ("kd_equal", 12), ("srd_stratified", 9)):
         (run / arm).mkdir()
         (run / arm / "metrics.jsonl").write_text(json.dumps({"step": step, "stage": 0}) + "\n")
