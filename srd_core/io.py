@@ -88,6 +88,25 @@ def read_jsonl(path: str | Path, tolerate_torn_tail: bool = False) -> list[dict[
     return rows
 
 
+def read_last_row(path: str | Path, tail_bytes: int = 8192) -> dict[str, Any] | None:
+    """The last complete JSON object line of a jsonl file being appended to (read from its tail), or None."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - tail_bytes))
+            lines = fh.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            return row
+    return None
+
+
 def sha256_text(text: str) -> str:
     """Hex SHA-256 of a string (prompt hashes, cache keys)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -10,31 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from srd_core.io import read_last_row
 from srd_core.rundir import METRICS_FILE, PROVENANCE_DIR
 
 PHASE_ORDER = ("prepare", "reflect", "curate", "teacher_cache", "train_srd", "train_baseline", "evaluate_teacher",
                "evaluate_student_init", "evaluate_srd", "evaluate_baseline", "report")
 """The phases of a default `srd run` in the order it runs them (``srd_core.pipeline.phases.phases_for``); the
 phases of other arms (``train_<arm>``) are read from the arms' folders."""
-
-
-def _last_row(path: Path) -> dict | None:
-    """The last complete JSON line of ``path`` (a file being appended to), or None."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, 2)
-            fh.seek(max(0, fh.tell() - 4096))
-            lines = fh.read().decode("utf-8", errors="replace").splitlines()
-    except OSError:
-        return None
-    for line in reversed(lines):
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict):
-            return row
-    return None
 
 
 def _complete(record: Path) -> bool:
@@ -61,7 +43,7 @@ def run_activity(run_dir: Path) -> str:
     arms = sorted(found, key=lambda a: (default.index(a) if a in default else len(default), a))
     steps = []
     for arm in arms:  # the run's arms, whatever their names (an `arms` section lists any number)
-        row = _last_row(run_dir / arm / METRICS_FILE) if f"train_{arm}" not in finished else None
+        row = read_last_row(run_dir / arm / METRICS_FILE) if f"train_{arm}" not in finished else None
         if row is not None and isinstance(row.get("step"), int):
             stage = f" (stage {row['stage'] + 1})" if isinstance(row.get("stage"), int) else ""
             steps.append(f"train_{arm} step {row['step']}{stage}")

@@ -7,7 +7,6 @@ arm's ``metrics.jsonl``; elsewhere (a log file, CI) it prints that status as one
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
@@ -15,28 +14,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO
 
+from srd_core.io import read_last_row
 from srd_core.rundir import METRICS_FILE
 
 STATUS_EVERY_S = 60.0
 """Seconds between status lines when the output is not a terminal."""
-
-
-def _last_row(path: Path) -> dict | None:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, 2)
-            fh.seek(max(0, fh.tell() - 8192))
-            lines = fh.read().decode("utf-8", errors="replace").splitlines()
-    except OSError:
-        return None
-    for line in reversed(lines):
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict):
-            return row
-    return None
 
 
 def _duration(seconds: float) -> str:
@@ -47,7 +29,7 @@ def arm_line(run_dir: Path, label: str, elapsed: float, finished: bool) -> str:
     """``srd  120/380 steps  loss 0.312  ETA 45 s`` from the arm's last metrics row."""
     if finished:
         return f"{label}: done in {_duration(elapsed)}"
-    row = _last_row(Path(run_dir) / label / METRICS_FILE)
+    row = read_last_row(Path(run_dir) / label / METRICS_FILE)
     if row is None or not isinstance(row.get("step"), int):
         return f"{label}: starting"
     step, total = row["step"], row.get("total_steps")
