@@ -24,7 +24,7 @@ from srd_core.config import CurriculumConfig, SRDConfig
 from srd_core.context import ModelAccess, ScoreTable
 from srd_core.curation.ranking import fused_order, metric_ranks, ranks_of, stable_order
 from srd_core.curation.remainder import remainder_notice
-from srd_core.curation.strata import check_groups, stratified_curation
+from srd_core.curation.strata import bin_index, check_groups, stratified_curation
 from srd_core.errors import ConfigError, DataError
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
 from srd_core.rundir import CURATION_FILE, CURATION_META_FILE, REFLECTION_FILE
@@ -207,14 +207,7 @@ def _bin_index(pacer: Pacer, name: str, kept_ids: list[str]) -> dict[str, int]:
         bins = pacer.bins(kept_ids)
     except ValueError as exc:
         raise DataError(f"curriculum.pacer {name!r}: {exc}") from None
-    kept_set = set(kept_ids)
-    bin_of: dict[str, int] = {}
-    for b, bin_ids in enumerate(bins):
-        for sample_id in bin_ids:
-            if sample_id not in kept_set or sample_id in bin_of:
-                raise DataError(f"pacer {name!r} put {sample_id!r} in bin {b}: not kept, or already binned")
-            bin_of[sample_id] = b
-    return bin_of
+    return bin_index(bins, set(kept_ids), name)
 
 
 def curate(

@@ -81,10 +81,11 @@ def stratified_curation(
         for b, bin_ids in enumerate(bins):
             merged[b].extend(bin_ids)
     kept_ids = [ids[i] for i in eligible if i in kept_index]
-    return StratifiedCuration(kept_ids, _bin_of(merged or [], set(kept_ids), pacer.name), {"groups": info})
+    return StratifiedCuration(kept_ids, bin_index(merged or [], set(kept_ids), pacer.name), {"groups": info})
 
 
-def _bin_of(bins: Sequence[Sequence[str]], kept: set[str], name: str) -> dict[str, int]:
+def bin_index(bins: Sequence[Sequence[str]], kept: set[str], name: str) -> dict[str, int]:
+    """Sample id → its bin; a sample a pacer binned although not kept, or twice, is a one-line error."""
     bin_of: dict[str, int] = {}
     for b, bin_ids in enumerate(bins):
         for sample_id in bin_ids:
