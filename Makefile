@@ -29,8 +29,11 @@ JOBS ?= 2
 experiment: $(STAMP)
 	OMP_NUM_THREADS=$(JOBS) $(VENV)/bin/srd experiment examples/experiments/srd-vs-kd.yaml --jobs $(JOBS)
 
+# One pytest worker per core (pytest-xdist), each test file on one worker (its module fixtures built once).
+# TEST_JOBS=0 runs the suite in this process.
+TEST_JOBS ?= auto
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) --dist loadfile tests $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

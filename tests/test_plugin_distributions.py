@@ -1,12 +1,13 @@
-"""Every plugin distribution under plugins/: pip-installed (editable), listed by `srd plugins --json`,
-and used in a tiny curation (metrics → ranks → fusion → selection → bins) through the registry.
+"""Every plugin distribution under plugins/: pip-installed, listed by `srd plugins --json`, and used in a
+tiny curation (metrics → ranks → fusion → selection → bins) through the registry.
 
-Distributions this test installs are uninstalled afterwards; ones installed before stay.
+The distributions are installed into a directory of their own, put on PYTHONPATH for the subprocesses that
+use them: installing them into the shared venv would change what every other test process (pytest-xdist
+runs several at once) finds through entry points.
 """
 
 from __future__ import annotations
 
-import importlib.metadata as md
 import json
 import os
 import subprocess
@@ -38,33 +39,21 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZ
 ENV = {k: v for k, v in ENV.items() if not k.startswith("SRD_")}
 
 
-def _installed(dist: str) -> bool:
-    try:
-        md.distribution(dist)
-    except md.PackageNotFoundError:
-        return False
-    return True
-
-
-def _pip(*args: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "pip", *args, "--disable-pip-version-check", "-q"],
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> dict[str, str]:
+    """pip install every distribution into a fresh directory (no deps, no build isolation: offline and quick);
+    the environment for subprocesses that find them there through entry points."""
+    target = tmp_path_factory.mktemp("plugin-dists")
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
+                             "--disable-pip-version-check", "-q", "--target", str(target),
+                             *(str(ROOT / "plugins" / directory) for directory in DISTS)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-
-
-@pytest.fixture(scope="module")
-def installed():
-    """pip install -e every distribution (no deps, no build isolation: offline and quick)."""
-    fresh = [dist for dist in DISTS.values() if not _installed(dist)]
-    editable = [arg for directory in DISTS for arg in ("-e", str(ROOT / "plugins" / directory))]
-    _pip("install", "--no-deps", "--no-build-isolation", *editable)
-    yield
-    if fresh:
-        _pip("uninstall", "-y", *fresh)
+    return {**ENV, "PYTHONPATH": os.pathsep.join(filter(None, [str(target), ENV.get("PYTHONPATH")]))}
 
 
 def test_srd_plugins_lists_every_distribution(installed):
-    result = subprocess.run([SRD, "plugins", "--json"], capture_output=True, text=True, env=ENV, timeout=300)
+    result = subprocess.run([SRD, "plugins", "--json"], capture_output=True, text=True, env=installed, timeout=300)
     assert result.returncode == 0, result.stderr
     rows = {row["distribution"]: row for row in json.loads(result.stdout)}
     for dist, components in COMPONENTS.items():
@@ -157,7 +146,7 @@ def pipeline(installed, tmp_path_factory):
     metric_script = ROOT / "plugins" / "srd-evaluate-metric" / "tests" / "metrics" / "word_overlap" / "word_overlap.py"
     run_dir = tmp_path_factory.mktemp("rereflect-run")
     result = subprocess.run([sys.executable, "-c", PIPELINE, str(metric_script), str(run_dir)], capture_output=True,
-                            text=True, env=ENV, timeout=300, cwd=ROOT)
+                            text=True, env=installed, timeout=300, cwd=ROOT)
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     assert result.returncode == 0 and lines, result.stderr[-3000:]
     return json.loads(lines[-1][len("RESULT "):])
@@ -215,6 +204,6 @@ def test_code_exec_sandbox_suite(installed):
     """The sandbox's own tests (hostile snippets: loops, fork and memory bombs, escapes, secrets, network)."""
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                              str(ROOT / "plugins" / "srd-code-exec" / "tests")],
-                            capture_output=True, text=True, env=ENV, timeout=600, cwd=ROOT)
+                            capture_output=True, text=True, env=installed, timeout=600, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-3000:]
     assert " passed" in result.stdout.splitlines()[-1] and "failed" not in result.stdout.splitlines()[-1]
