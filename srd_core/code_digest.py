@@ -1,12 +1,17 @@
 """Digests of the code that computes an artifact: the source of srd_core modules and of component classes.
 
-Each source file is hashed once per process (SHA-256 of its bytes). A component's code is the source
+Each source file is hashed once per process: for Python source, SHA-256 of its syntax tree without
+docstrings, so an edit that changes only formatting, comments or docstrings (``ruff format``, a reworded
+docstring) makes no artifact stale; other files, and source that does not parse, by their bytes. The tree's
+text is Python's ``ast.dump``, which may differ between Python versions: a new interpreter recomputes once.
+A component's code is the source
 of the modules that define its class and its own base classes (not the kind's base class in
 ``srd_core.components``, which only declares the interface, and not the standard library).
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import sys
@@ -17,13 +22,41 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 INTERFACE_MODULES = frozenset({"srd_core.components", "builtins"})
 
 
+_DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def _without_docstrings(tree: ast.Module) -> ast.Module:
+    for node in ast.walk(tree):
+        if isinstance(node, _DOCUMENTED) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(
+                    first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return tree
+
+
+def source_text_digest(data: bytes, python: bool = True) -> str:
+    """SHA-256 of ``data``: of its syntax tree less docstrings when it is Python source that parses, else of the
+    bytes (``"ast:"`` / ``"bytes:"`` prefixes keep the two apart)."""
+    if python:
+        try:
+            tree = _without_docstrings(ast.parse(data))
+        except (SyntaxError, ValueError):
+            pass
+        else:
+            return "ast:" + hashlib.sha256(ast.dump(tree, annotate_fields=True).encode()).hexdigest()
+    return "bytes:" + hashlib.sha256(data).hexdigest()
+
+
 @functools.cache
 def file_digest(path: str) -> str:
-    """SHA-256 of a source file's bytes (read once per process); ``"missing"`` when it does not exist."""
+    """The digest of a source file (read once per process, see ``source_text_digest``); ``"missing"`` when it does
+    not exist."""
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         return "missing"
+    return source_text_digest(data, python=path.endswith(".py"))
 
 
 def _module_file(name: str) -> str | None:

@@ -77,14 +77,30 @@ def test_an_edit_to_a_loss_retrains_the_arms_that_use_it_naming_it(base, tmp_pat
 
 
 def test_an_edit_to_code_that_cannot_change_an_artifact_recomputes_nothing(base, tmp_path):
-    comment = "\n# an edit that changes no result\n"
-    edits = {rel: ("\nfrom __future__ import annotations\n", f"\nfrom __future__ import annotations\n{comment}")
+    statement = "\n_EDITED = 'an edit that changes no result'\n"  # code (a comment would not count, see below)
+    edits = {rel: ("\nfrom __future__ import annotations\n", f"\nfrom __future__ import annotations\n{statement}")
              for rel in ("srd_core/cli.py", "srd_core/pipeline/run.py", "srd_core/training/trackers.py",
                          "srd_core/report/html.py")}
     run_dir, out, before = _rerun(base, tmp_path, edits)
     assert "report: outdated (code of srd_core/report/html.py changed); set aside" in out, out
     lines = phase_lines(out)
     assert [k for k, v in lines.items() if v == "ran"] == ["report"], out
+    assert hashes(run_dir) == before
+
+
+def test_formatting_comments_and_docstrings_recompute_nothing(base, tmp_path):
+    """What ``ruff format`` or a reworded comment does to the code of every phase leaves every artifact fresh."""
+    old = "        return kl_per_token(finite_logp(teacher_logp), finite_logp(student_logp))\n"
+    reformatted = ("        # the same computation, laid out anew\n        return kl_per_token(\n"
+                   "            finite_logp(teacher_logp),\n            finite_logp(student_logp),\n        )\n")
+    edits = {"srd_core/builtins/losses.py": (old, reformatted),
+             "srd_core/reflection/reflect.py": ("\nfrom __future__ import annotations\n",
+                                                "\nfrom __future__ import annotations\n\n# a comment\n"),
+             "srd_core/curation/curate.py": ('"""Curation: difficulty', '"""Reworded. Curation: difficulty')}
+    run_dir, out, before = _rerun(base, tmp_path, edits)
+    for phase in ("prepare", "reflect", "curate", "train_srd", "train_baseline", "evaluate", "report"):
+        assert f"{phase}: skipped (complete)" in out, out
+    assert "stale" not in out and "outdated" not in out, out
     assert hashes(run_dir) == before
 
 
