@@ -1,9 +1,17 @@
-"""Content fingerprints of files and directories, and the difference between two sets of inputs.
+"""Content fingerprints of files and directories, models and samples, and the difference between two sets of inputs.
 
 A file's hash is its SHA-256; a directory's hashes every regular file under it (relative path +
 file hash). ``HashCache`` keeps each file's hash next to its size, mtime, ctime and inode, so an
 unchanged file is not read again (the fast path); any of them changing means the file is hashed
 anew (ctime too, because a rewrite that restores size and mtime still moves it).
+
+This module is the one home of the identities that artifact keys hold (reflection.meta.json, the
+teacher cache's directory name, prepare.json, curation.meta.json): ``model_identity`` for a model
+and ``data_fingerprint`` for samples, beside ``file_digest`` and ``directory_digest``. Their values
+are stored in users' run dirs, so a change to what they compute makes those artifacts stale: the
+tests pin them (tests/test_fingerprints.py). The dependency rule (srd_core.pipeline.phases) reads
+the content hash of the same model directories, so a model rewritten with its sizes and mtimes kept
+is caught there, and its artifacts set aside before any of these keys is compared.
 """
 
 from __future__ import annotations
@@ -11,10 +19,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from srd_core.io import write_json_atomic
+from srd_core.io import fingerprint, sha256_text, write_json_atomic
+from srd_core.types import Sample
 
 CHUNK = 1 << 20
 
@@ -25,6 +35,58 @@ def _sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (read in full: no cache)."""
+    return _sha256_file(Path(path))
+
+
+def directory_digest(path: str | Path | None) -> str | None:
+    """SHA-256 of every file under a directory, relative path and bytes (``None``: no such directory).
+
+    Read in full, without the cache: what ``prepare_key`` holds for a model given by path.
+    """
+    root = Path(path) if path else None
+    if root is None or not root.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
+
+
+def model_identity(name: str | Path, model_cfg: Any) -> dict[str, Any]:
+    """What identifies a model in an artifact's key: path, revision, dtype and (local dir) its files' names,
+    sizes, mtimes and the hash of its config.json. ``model_cfg`` is its ``ModelConfig`` (``revision``, ``dtype``)."""
+    identity: dict[str, Any] = {"path": str(name), "revision": model_cfg.revision, "dtype": model_cfg.dtype}
+    directory = Path(name)
+    if directory.is_dir():
+        files = []
+        for file in sorted(directory.iterdir()):
+            if file.is_file():
+                stat = file.stat()
+                files.append([file.name, stat.st_size, stat.st_mtime_ns])
+        identity["files"] = files
+        config_file = directory / "config.json"
+        if config_file.is_file():
+            identity["config_sha256"] = sha256_text(config_file.read_text(encoding="utf-8"))
+    return identity
+
+
+SAMPLE_PARTS = {
+    "prompt": lambda s: s.prompt,
+    "prompt_sha256": lambda s: sha256_text(s.prompt),
+    "references": lambda s: s.references,
+    "meta": lambda s: s.meta,
+}
+"""What ``data_fingerprint`` can hold of each sample, besides its id."""
+
+
+def data_fingerprint(samples: Sequence[Sample], parts: Sequence[str] = ("prompt_sha256", "references")) -> str:
+    """Hash of samples in order: each one's id and ``parts`` (names of ``SAMPLE_PARTS``)."""
+    getters = [SAMPLE_PARTS[p] for p in parts]
+    return fingerprint([[s.id, *(get(s) for get in getters)] for s in samples])
 
 
 class HashCache:

@@ -10,7 +10,6 @@ The selector keeps the head of that order and the pacer splits the kept samples 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -26,6 +25,7 @@ from srd_core.curation.ranking import fused_order, metric_ranks, ranks_of, stabl
 from srd_core.curation.remainder import remainder_notice
 from srd_core.curation.strata import bin_index, check_groups, stratified_curation
 from srd_core.errors import ConfigError, DataError
+from srd_core.fingerprints import data_fingerprint, file_digest
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
 from srd_core.rundir import CURATION_FILE, CURATION_META_FILE, REFLECTION_FILE
 from srd_core.types import CurationRecord, ReflectionRecord, Sample
@@ -310,26 +310,18 @@ def load_curation(run_dir: Path) -> list[CurationRecord]:
     return records
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def curation_fingerprint(reflection_path: Path, curriculum: CurriculumConfig,
                          samples: Sequence[Sample]) -> str:
     """Cache key of curation.jsonl: the reflection file, the curriculum config and the samples (with the
     sample fields a ``field`` grouping reads)."""
     key = {
         "format": CURATION_FORMAT,
-        "reflection": _file_digest(reflection_path),
+        "reflection": file_digest(reflection_path),
         "curriculum": curriculum.model_dump(mode="json"),
-        "samples": fingerprint([[s.id, s.references] for s in samples]),
+        "samples": data_fingerprint(samples, ("references",)),
     }
     if curriculum.groups.name != "none":
-        key["sample_meta"] = fingerprint([[s.id, s.prompt, s.meta] for s in samples])
+        key["sample_meta"] = data_fingerprint(samples, ("prompt", "meta"))
     return fingerprint(key)
 
 

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from srd_core.config import ModelConfig, SFTConfig, SRDConfig
 from srd_core.data.encoding import EncodedExample, collate_right_padded, encode_example, ensure_pad_token
 from srd_core.errors import SRDError
+from srd_core.fingerprints import directory_digest
 from srd_core.io import fingerprint, write_json_atomic
 from srd_core.models.lm_corpus import lm_documents
 from srd_core.types import Sample
@@ -81,7 +82,7 @@ def prepare_key(config: SRDConfig) -> str:
         "prepare": _prepare_section(config),
         "architectures": {role: asdict(_preset_of(config, role)) for role in ("teacher", "student")
                           if _is_preset(getattr(config, role))},
-        "path_models": {role: _directory_digest(getattr(config, role).path) for role in ("teacher", "student")
+        "path_models": {role: directory_digest(getattr(config, role).path) for role in ("teacher", "student")
                         if not _is_preset(getattr(config, role))},
         "seed": _seed(config),
     })
@@ -127,19 +128,6 @@ def sft_estimate_seconds(config: SRDConfig, role: str, samples: int, tokens_per_
     steps = cfg.steps_for(samples)
     tokens = steps * min(cfg.batch_size, max(samples, 1)) * tokens_per_sample
     return 6 * approx_parameters(_preset_of(config, role), config.prepare.vocab_size) * tokens / ASSUMED_CPU_FLOPS
-
-
-def _directory_digest(path: str | None) -> str | None:
-    """The content hash of a local model directory's files (a path model's tokenizer feeds the presets)."""
-    import hashlib
-
-    root = Path(path) if path else None
-    if root is None or not root.is_dir():
-        return None
-    digest = hashlib.sha256()
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes())
-    return digest.hexdigest()
 
 
 def _seed(config: SRDConfig) -> int:

@@ -31,6 +31,7 @@ from srd_core.data.encoding import (
     encode_prompt,
     ensure_pad_token,
 )
+from srd_core.fingerprints import data_fingerprint, model_identity
 from srd_core.io import (
     append_jsonl,
     fingerprint,
@@ -225,28 +226,6 @@ def reflect_samples(model, tokenizer, samples: Sequence[Sample], reflection_cfg,
 
 
 # ------------------------------------------------------------------------------------------- cache key
-
-
-def model_identity(name: str, model_cfg) -> dict[str, Any]:
-    """What identifies the student: path, revision, dtype and (local dir) its files' names, sizes, mtimes."""
-    identity: dict[str, Any] = {"path": str(name), "revision": model_cfg.revision, "dtype": model_cfg.dtype}
-    directory = Path(name)
-    if directory.is_dir():
-        files = []
-        for file in sorted(directory.iterdir()):
-            if file.is_file():
-                stat = file.stat()
-                files.append([file.name, stat.st_size, stat.st_mtime_ns])
-        identity["files"] = files
-        config_file = directory / "config.json"
-        if config_file.is_file():
-            identity["config_sha256"] = sha256_text(config_file.read_text(encoding="utf-8"))
-    return identity
-
-
-def data_fingerprint(samples: Sequence[Sample]) -> str:
-    """Hash of the training data as reflection sees it: ids, prompt hashes, references, in order."""
-    return fingerprint([[s.id, sha256_text(s.prompt), s.references] for s in samples])
 
 
 def reflection_key(samples: Sequence[Sample], student: dict[str, Any], reflection_cfg, max_prompt_tokens: int,

@@ -33,7 +33,7 @@ from srd_core.components import TeacherSignal
 from srd_core.config import ComponentSpec, SRDConfig
 from srd_core.data.encoding import IGNORE_INDEX, EncodedExample, collate_right_padded, encode_example
 from srd_core.errors import ConfigError, TrainingError
-from srd_core.fingerprints import HashCache
+from srd_core.fingerprints import HashCache, data_fingerprint, model_identity
 from srd_core.io import atomic_path, fingerprint, write_json_atomic
 from srd_core.models.flops import forward_flops, parameter_count
 from srd_core.rundir import PROVENANCE_DIR, TEACHER_CACHE_DIR
@@ -133,7 +133,6 @@ def cache_requests(config: SRDConfig, run_dir: Path, samples: Sequence[Sample], 
 def cache_key(config: SRDConfig, run_dir: Path, request: CacheRequest, samples: Sequence[Sample],
               tokenizer, vocab_size: int) -> str:
     """Fingerprint of everything the cached rows depend on."""
-    from srd_core.reflection.reflect import data_fingerprint, model_identity
     from srd_core.rundir import resolve_model_path
 
     by_id = {s.id: s for s in samples}

@@ -178,8 +178,6 @@ ENTRY_POINTS = {
 COMPUTING = ("srd_core.data", "srd_core.models", "srd_core.reflection", "srd_core.curation", "srd_core.evaluation",
              "srd_core.training", "srd_core.report")
 NOT_THEIRS = {
-    # what the teacher cache key reads to name the cache (the cache's own content is checked by digest)
-    "train_srd": {"srd_core/reflection/reflect.py"},
     # loads the samples it shows; the report does not compute them
     "report": {"srd_core/data/__init__.py", "srd_core/data/samples.py", "srd_core/data/encoding.py",
                "srd_core/models/__init__.py", "srd_core/models/hub.py", "srd_core/models/loading.py",
