@@ -303,7 +303,9 @@ def render_html(report: Report, pngs: dict[str, bytes | None]) -> str:
         f"<h1>{_esc(run.title)}</h1>",
         f'<div class="sub">{_esc(_subtitle(s.arms))} · run directory {_esc(run.run_dir)} · generated {generated}</div>',
         f'<div class="verdict winner-{_esc(winner)}" id="verdict"><p class="headline" id="verdict-headline">'
-        f'<b>Verdict.</b> {_esc(report.verdict.headline)}</p><p>{_esc(report.verdict.text)}</p></div>',
+        f'<b>Verdict.</b> {_esc(report.verdict.headline)}</p>'
+        + "".join(f"<p>{_esc(paragraph)}</p>" for paragraph in report.verdict.paragraphs or [report.verdict.text])
+        + "</div>",
         _warnings_html(report.warnings),
         "<h2>Summary</h2>",
         '<div class="grid"><div><h3>Final evaluation</h3>', _scores_table(s), "</div>",

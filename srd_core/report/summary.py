@@ -117,6 +117,9 @@ class Verdict:
     text: str
     headline: str = ""
     """One short sentence before ``text``: who won, by how much, how sure."""
+    paragraphs: list[str] = field(default_factory=list)
+    """``text`` cut where its subject changes: one paragraph per compared pair, then the notes on the teacher and
+    on the noise (the report shows each as its own paragraph)."""
 
 
 # --- summary ------------------------------------------------------------------------------------
@@ -410,12 +413,16 @@ def compute_verdict(summary: Summary) -> Verdict:
                              "to compare it with." if m and m.final is not None else
                              f"No final evaluation of {arm_title(arm)} is available yet (run `srd evaluate`).")
     headline = _verdict_headline(summary, pairs[0]) if pairs else (sentences[0] if sentences else "")
+    paragraphs = [" ".join(sentences)] if sentences else []
     for i, pair in enumerate(pairs):
         pair_winner, said = _pair_sentences(summary, pair)
         if i == 0:
             winner = pair_winner
         elif said:
             said[0] = f"{arm_title(pair[0])} against {arm_title(pair[1])}: {said[0]}"
-        sentences += said
-    sentences += [s for s in (_teacher_sentence(summary), _noise_sentence(summary.curation)) if s]
-    return Verdict(winner, " ".join(sentences), headline)
+        if said:
+            paragraphs.append(" ".join(said))
+    notes = [s for s in (_teacher_sentence(summary), _noise_sentence(summary.curation)) if s]
+    if notes:
+        paragraphs.append(" ".join(notes))
+    return Verdict(winner, " ".join(paragraphs), headline, paragraphs)

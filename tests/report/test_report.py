@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import html
 import json
 import re
 import shutil
@@ -19,6 +21,7 @@ from srd_core.cli import cli
 from srd_core.errors import DataError
 from srd_core.report.build import PLOTS, build_report, write_report
 from srd_core.report.data import load_run
+from srd_core.report.html import render_html
 from srd_core.report.summary import compute_verdict, summarize
 
 ALL_PLOTS = {spec.name for spec in PLOTS}
@@ -296,3 +299,19 @@ def test_report_fits_a_1280_px_page_without_horizontal_scroll(tmp_path):
                            str(tmp_path / "r.png"), "--height", "1000", "--check-width"],
                           capture_output=True, text=True, timeout=180, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_each_compared_pair_is_its_own_paragraph_after_the_headline(tmp_path):
+    """With several arms the verdict is a headline, then one paragraph per pair, then the notes: never one block."""
+    summarized = summarize(load_run(build_fake_run(tmp_path / "run")))
+    summarized.methods["kd_equal"] = dataclasses.replace(summarized.methods["baseline"], final=47.0)
+    summarized.arms.append("kd_equal")
+    summarized.pairs = [("srd", "baseline"), ("srd", "kd_equal")]
+    verdict = compute_verdict(summarized)
+    assert len(verdict.paragraphs) >= 2 and verdict.text == " ".join(verdict.paragraphs)
+    assert verdict.paragraphs[0].startswith("SRD wins: it beats plain KD (baseline)")
+    assert verdict.paragraphs[1].startswith("SRD against ")
+    assert "kd_equal" not in verdict.paragraphs[0]
+    page = render_html(dataclasses.replace(build_report(tmp_path / "run"), verdict=verdict), {})
+    block = re.search(r'<div class="verdict[^>]*>(.*?)</div>', page, re.S).group(1)
+    assert [html.unescape(p) for p in re.findall(r"<p>([^<]*)</p>", block)] == verdict.paragraphs
