@@ -224,6 +224,11 @@ class Adaptive(_Buffered):
             return self.replay(len(ids))
         return StepResponses("ground_truth")
 
+    def needs_dev_split(self):
+        if self.params.threshold_update == "dev_loss":
+            return "threshold_update: dev_loss needs a dev split"
+        return None
+
     def dev_loss_due(self, step_in_stage, steps_per_epoch):
         if self.params.threshold_update != "dev_loss":
             return False
