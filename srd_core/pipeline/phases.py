@@ -423,8 +423,10 @@ TEACHER_CACHE = Phase(
 
 
 def _reads_groups(config: SRDConfig, curriculum: CurriculumConfig | None = None) -> bool:
-    """Whether curation reads the samples' fields beyond the reflection (a grouping other than ``none``)."""
-    return (curriculum or config.curriculum).groups.name != "none"
+    """Whether curation reads the samples' fields beyond the reflection (a grouping that forms groups)."""
+    from srd_core.curation.curate import forms_groups
+
+    return forms_groups(curriculum or config.curriculum)
 
 
 def _curate_fields(config: SRDConfig) -> tuple[str, ...]:
