@@ -177,6 +177,8 @@ class TeacherSignal(Component):
 
     kind = "teacher_signal"
     cached: ClassVar[bool] = True
+    """Whether the signal is computed once before training: validation fits it to the vocabulary, the run and
+    the dry run add the teacher-cache phase. Fallback (True): a cache; the online teacher sets False."""
     uses_temperatures: ClassVar[bool] = False
     """True when the stored rows depend on the temperatures the plan asks for (e.g. a top-k tail)."""
 
