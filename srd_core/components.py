@@ -310,6 +310,11 @@ class ResponseSource(Component):
         """Whether the loop should report the student's dev loss after this step (``observe_dev_loss``)."""
         return False
 
+    def reads_reflection(self) -> bool:
+        """Whether ``seed_buffer`` takes the reflection's outputs: the loop then reads ``reflection.jsonl`` at
+        each stage start, and training depends on the reflection. Fallback (False): it is never handed them."""
+        return False
+
     def needs_dev_split(self) -> str | None:
         """Why this source reads the dev split, as ``"<param>: <why>"`` (validation asks for ``data.dev`` or
         ``data.eval`` then), or None when it does not (the fallback)."""

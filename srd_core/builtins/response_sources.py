@@ -142,6 +142,9 @@ class _Buffered(_Sampling):
         self.buffer = ReplayBuffer(self.params.capacity)
         self.replay_rng = np.random.default_rng([0, 1])  # which stored samples a replay draws: apart from r
 
+    def reads_reflection(self):
+        return self.params.seed_from_reflection
+
     def seed_buffer(self, items):
         if self.params.seed_from_reflection:
             self.buffer.add(items)

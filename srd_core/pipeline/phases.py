@@ -327,7 +327,11 @@ def _train_phase(label: str) -> Phase:
 
 
 def _seeds_from_reflection(config: SRDConfig) -> bool:
-    return bool(config.train.responses.params.get("seed_from_reflection"))
+    """Whether training reads the reflection (``ResponseSource.reads_reflection``)."""
+    from srd_core.plugins import get_component
+
+    spec = config.train.responses
+    return get_component("response_source", spec.name, **spec.params).reads_reflection()
 
 
 def _generation_limit(section: str) -> Callable[[SRDConfig, Path], dict[str, Any]]:
