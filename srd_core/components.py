@@ -94,6 +94,15 @@ class Selector(Component):
         """``order``: sample indices easy→hard; ``fused``/``values`` are indexed by sample."""
         raise NotImplementedError
 
+    def planned_keep(self, n: int) -> int | None:
+        """How many of ``n`` samples ``select`` will keep, from the params alone (None: only the scores can tell).
+
+        Config validation checks the curriculum's bins against it and the dry run plans the stages with it,
+        before any reflection exists. Fallback (None, the default): validation assumes every sample is kept,
+        and the dry run does too and says so in its notes.
+        """
+        return None
+
 
 class Pacer(Component):
     """The curriculum: turns kept, sorted samples into bins and training stages."""
@@ -121,6 +130,9 @@ class Schedule(Component):
     """A value over training (temperature, SFT weight): a pure function of step and stage."""
 
     kind = "schedule"
+    per_stage: ClassVar[bool] = False
+    """True when the values are given stage by stage (``stagewise``): validation then names the stage of an
+    out-of-range value, the first one included. Fallback (False): it names stages 2 and later only."""
 
     def value(self, step: int, total: int, stage: int) -> float:
         """Value at optimizer step ``step`` of ``total`` (0-based), in stage ``stage`` (0-based)."""
@@ -165,6 +177,8 @@ class TeacherSignal(Component):
 
     kind = "teacher_signal"
     cached: ClassVar[bool] = True
+    """Whether the signal is computed once before training: validation fits it to the vocabulary, the run and
+    the dry run add the teacher-cache phase. Fallback (True): a cache; the online teacher sets False."""
     uses_temperatures: ClassVar[bool] = False
     """True when the stored rows depend on the temperatures the plan asks for (e.g. a top-k tail)."""
 
@@ -195,6 +209,10 @@ class Grouping(Component):
 
     kind = "grouping"
 
+    forms_groups: ClassVar[bool] = True
+    """False for a grouping that puts every sample in one group (``none``): curation then records no groups
+    and its freshness does not depend on the samples' fields. Fallback (True): the samples are grouped."""
+
     def assign(self, samples: Sequence[Sample]) -> list[str]:
         """Return one group name per sample, in the order given."""
         raise NotImplementedError
@@ -208,6 +226,37 @@ class Task(Component):
     def load(self, split: str) -> list[Sample]:
         """Return the samples of ``split`` (``"train"`` or ``"eval"``) with unique ids."""
         raise NotImplementedError
+
+    def has_split(self, split: str) -> bool | None:
+        """Whether the task provides ``split`` by itself (a file, a dataset split, a carved dev split).
+
+        Validation asks it for ``"eval"`` before a command that evaluates runs. Fallback (None, the default):
+        the task is trusted to provide it, and loading it names the problem.
+        """
+        return None
+
+    def count(self, split: str) -> int | None:
+        """The samples of ``split`` when they are cheap to count without loading them (before ``data.limit_*``).
+
+        Validation checks the curriculum's bins against the ``"train"`` count. Fallback (None, the default):
+        that check is left to curation.
+        """
+        return None
+
+    def check_sources(self) -> None:
+        """Raise ``ValueError("<param>: <problem>")`` when a local source the task reads is missing or unreadable.
+
+        Validation calls it (prefixing the task's config field) for every task of the config, before any
+        command runs; it must read no data and download nothing. Fallback (the default): no check, loading
+        the data names the problem.
+        """
+
+    def probe_bytes(self) -> int | None:
+        """Bytes validation parses to load the first records of this task's splits as the run will: only for
+        local line-based files that load without the network. Fallback (None, the default): validation leaves
+        the records to the run, which reads all its data before it writes anything.
+        """
+        return None
 
 
 @dataclass
@@ -260,6 +309,16 @@ class ResponseSource(Component):
     def dev_loss_due(self, step_in_stage: int, steps_per_epoch: int) -> bool:
         """Whether the loop should report the student's dev loss after this step (``observe_dev_loss``)."""
         return False
+
+    def reads_reflection(self) -> bool:
+        """Whether ``seed_buffer`` takes the reflection's outputs: the loop then reads ``reflection.jsonl`` at
+        each stage start, and training depends on the reflection. Fallback (False): it is never handed them."""
+        return False
+
+    def needs_dev_split(self) -> str | None:
+        """Why this source reads the dev split, as ``"<param>: <why>"`` (validation asks for ``data.dev`` or
+        ``data.eval`` then), or None when it does not (the fallback)."""
+        return None
 
     def observe_dev_loss(self, step: int, loss: float) -> None:
         """The student's token-mean CE on the dev set's ground truth after ``step`` steps (-1: before training)."""

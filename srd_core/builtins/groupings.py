@@ -24,6 +24,8 @@ ALL = "all"
 class NoGrouping(Grouping):
     """Every sample in one group ``all``: today's global ranking."""
 
+    forms_groups = False
+
     def assign(self, samples: Sequence[Sample]) -> list[str]:
         return [ALL] * len(samples)
 

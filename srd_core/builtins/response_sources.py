@@ -142,6 +142,9 @@ class _Buffered(_Sampling):
         self.buffer = ReplayBuffer(self.params.capacity)
         self.replay_rng = np.random.default_rng([0, 1])  # which stored samples a replay draws: apart from r
 
+    def reads_reflection(self):
+        return self.params.seed_from_reflection
+
     def seed_buffer(self, items):
         if self.params.seed_from_reflection:
             self.buffer.add(items)
@@ -223,6 +226,11 @@ class Adaptive(_Buffered):
         if r < self.threshold:
             return self.replay(len(ids))
         return StepResponses("ground_truth")
+
+    def needs_dev_split(self):
+        if self.params.threshold_update == "dev_loss":
+            return "threshold_update: dev_loss needs a dev split"
+        return None
 
     def dev_loss_due(self, step_in_stage, steps_per_epoch):
         if self.params.threshold_update != "dev_loss":

@@ -74,6 +74,7 @@ class Stagewise(Schedule):
     """A constant value within each stage, one per stage: the paper-faithful schedule."""
 
     Params = StagewiseParams
+    per_stage = True
 
     def value(self, step: int, total: int, stage: int) -> float:
         values = self.params.values

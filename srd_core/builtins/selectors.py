@@ -35,9 +35,11 @@ class FixedRatio(Selector):
         fused: Sequence[float],
         values: Mapping[str, Sequence[float]],
     ) -> Selection:
-        ratio = Fraction(repr(self.params.ratio))
-        n_keep = math.floor(ratio * len(order))
-        return Selection(n_keep=n_keep, info={"ratio": self.params.ratio})
+        return Selection(n_keep=self.planned_keep(len(order)), info={"ratio": self.params.ratio})
+
+    def planned_keep(self, n: int) -> int:
+        """``⌊λ·n⌋``: the share does not depend on the scores."""
+        return math.floor(Fraction(repr(self.params.ratio)) * n)
 
 
 @hookimpl

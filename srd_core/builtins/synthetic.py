@@ -211,6 +211,13 @@ class SyntheticTask(Task):
         """The families this task mixes, in the configured order."""
         return [FAMILIES[name] for name in (self.params.families or list(FAMILIES))]
 
+    def has_split(self, split: str) -> bool:
+        return split in ("train", "eval")
+
+    def count(self, split: str) -> int | None:
+        """``n_train`` / ``n_eval``: the generator makes exactly that many."""
+        return {"train": self.params.n_train, "eval": self.params.n_eval}.get(split)
+
     def load(self, split: str) -> list[Sample]:
         """``train`` (with noise) or ``eval`` (clean, no prompt shared with train)."""
         if split not in ("train", "eval"):

@@ -20,6 +20,7 @@ from srd_core.data.samples import DEFAULT_MAX_RECORD_BYTES, LoaderTask, RawRecor
 from srd_core.errors import ConfigError, DataError
 from srd_core.hookspecs import hookimpl
 from srd_core.limits import MAX_RECORD_DEPTH, MAX_SAMPLES
+from srd_core.models.hub import looks_like_path
 from srd_core.types import Sample
 
 ALPACA_WITH_INPUT = (
@@ -443,6 +444,18 @@ class HFDatasetTask(_FormatterTask):
         except Exception as exc:
             raise DataError(f"{p.path} not found locally or on the hub ({type(exc).__name__}); "
                             "pass a local path") from None
+
+    def has_split(self, split: str) -> bool:
+        """The eval split is a dataset split (``eval_split``) or carved from the train split."""
+        p = self.params
+        if split == "eval":
+            return any(v is not None for v in (p.eval_split, p.dev_size, p.dev_ratio))
+        return p.train_split is not None
+
+    def check_sources(self) -> None:
+        """A ``path`` that looks local must be a directory (a hub id is left to loading, which knows the cache)."""
+        if looks_like_path(self.params.path) and not Path(self.params.path).expanduser().is_dir():
+            raise ValueError(f"path: local dataset directory {self.params.path!r} does not exist")
 
     def source_records(self, which: str) -> list[RawRecord] | None:
         split = self.params.train_split if which == "train" else self.params.eval_split

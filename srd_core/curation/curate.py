@@ -76,6 +76,13 @@ def build_metrics(curriculum: CurriculumConfig) -> dict[str, DifficultyMetric]:
     return metrics
 
 
+def forms_groups(curriculum: CurriculumConfig) -> bool:
+    """Whether the curriculum's grouping splits the samples into groups (``Grouping.forms_groups``)."""
+    from srd_core.plugins import get_registry
+
+    return get_registry().get("grouping", curriculum.groups.name).cls.forms_groups
+
+
 def build_pacer(spec) -> Pacer:
     """The pacer of a ``ComponentSpec``."""
     from srd_core.plugins import get_component
@@ -173,7 +180,7 @@ def curate_with_info(
         bin_of = _bin_index(pacer, curriculum.pacer.name, kept_ids)
     if ids and not kept_ids:
         raise DataError(f"selector {curriculum.selector.name!r} kept none of the {len(eligible)} samples")
-    recorded = curriculum.groups.name != "none"
+    recorded = forms_groups(curriculum)
 
     kept_set = set(kept_ids)
     records = [
@@ -320,7 +327,7 @@ def curation_fingerprint(reflection_path: Path, curriculum: CurriculumConfig,
         "curriculum": curriculum.model_dump(mode="json"),
         "samples": data_fingerprint(samples, ("references",)),
     }
-    if curriculum.groups.name != "none":
+    if forms_groups(curriculum):
         key["sample_meta"] = data_fingerprint(samples, ("prompt", "meta"))
     return fingerprint(key)
 

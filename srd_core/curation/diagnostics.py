@@ -172,7 +172,8 @@ def run_diagnostics(config: Mapping[str, Any] | None, rows: Sequence[Mapping[str
     if diag is None:
         return None
     groups = ((config or {}).get("curriculum") or {}).get("groups") or {}
-    name = groups.get("name", "none") if isinstance(groups, dict) else str(groups)
+    default = CurriculumConfig.model_fields["groups"].get_default(call_default_factory=True).name
+    name = groups.get("name", default) if isinstance(groups, dict) else str(groups)
     return diag, (f"curriculum.groups: {name}" if recorded else "task family, from the sample metadata"), recorded
 
 

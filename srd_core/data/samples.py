@@ -15,6 +15,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from srd_core.components import Task
@@ -25,6 +26,9 @@ logger = logging.getLogger("srd.samples")
 
 Policy = Literal["stop", "skip"]
 SPLITS = ("train", "eval")
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+"""Extensions a file loader with ``format: auto`` reads as jsonl."""
 
 DEFAULT_MAX_RECORD_BYTES = 2**20
 """The longest jsonl line a loader reads when no config says otherwise (``data.max_record_bytes``'s default)."""
@@ -198,6 +202,66 @@ class LoaderTask(Task):
         p = self.params
         return getattr(p, "dev_size", None), getattr(p, "dev_ratio", None), getattr(p, "seed", 0)
 
+    def _file_sources(self) -> bool:
+        """Whether the ``train`` / ``eval`` params name files (a file loader, not a dataset by name): the
+        planner's answers below cover those loaders; other loaders answer for themselves."""
+        fields = getattr(self.Params, "model_fields", {})
+        return "train" in fields and "eval" in fields
+
+    def _source(self, which: str) -> str | None:
+        return getattr(self.params, which) if self._file_sources() else None
+
+    def has_split(self, split: str) -> bool | None:
+        """A file loader has its eval split when an ``eval`` file is given or one is carved from ``train``."""
+        if not self._file_sources():
+            return None
+        dev_size, dev_ratio, _ = self._carving()
+        if split == "eval":
+            return any(v is not None for v in (self._source("eval"), dev_size, dev_ratio))
+        return self._source("train") is not None
+
+    def count(self, split: str) -> int | None:
+        """A file loader's jsonl records (non-blank lines, before bad ones are dropped), the dev carving
+        applied; None for other formats."""
+        dev_size, dev_ratio, _ = self._carving()
+        carving = dev_size is not None or dev_ratio is not None
+        source = self._source("train" if carving else split)
+        if source is None or Path(source).suffix.lower() not in JSONL_SUFFIXES:
+            return None
+        with open(source, "rb") as fh:
+            n = sum(1 for line in fh if line.strip())
+        if not carving:
+            return n
+        n_dev = dev_size if dev_size else max(1, round(n * dev_ratio)) if dev_ratio else 0
+        return n - n_dev if split == "train" else n_dev
+
+    def check_sources(self) -> None:
+        """A file loader's ``train`` / ``eval`` files must exist, be regular files and be readable."""
+        for which in ("train", "eval"):
+            path = self._source(which)
+            if path is None:
+                continue
+            if not Path(path).exists():
+                raise ValueError(f"{which}: file not found: {path}")
+            if Path(path).is_dir():
+                raise ValueError(f"{which}: {path} is a directory; expected a data file")
+            if not Path(path).is_file():
+                raise ValueError(f"{which}: {path} is not a regular file; expected a data file")
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as exc:
+                raise ValueError(f"{which}: cannot read {path} ({exc.strerror})") from None
+
+    def probe_bytes(self) -> int | None:
+        """The size of a file loader's files when all of them are jsonl (its ``format``, else the extension)."""
+        paths = [Path(p) for p in (self._source("train"), self._source("eval")) if p is not None]
+        fmt = getattr(self.params, "format", "auto")
+        if not paths or not all(fmt == "jsonl" or (fmt == "auto" and p.suffix.lower() in JSONL_SUFFIXES)
+                                for p in paths):
+            return None
+        return sum(p.stat().st_size for p in paths)
+
     def records(self, split: str) -> Iterator[RawRecord]:
         """The raw records of ``split``, the dev carving applied."""
         if split not in SPLITS:
@@ -271,6 +335,15 @@ def needs_prepared_tokenizer(config, split: str) -> bool:
     params = split_spec(config, split).params
     return (config.student.preset is not None and config.student.path is None
             and bool(params.get("chat_template")) and not params.get("tokenizer"))
+
+
+def tokenizer_is_local(config, spec) -> bool:
+    """Whether formatting ``spec``'s samples needs no download and no prepare: no chat template, or its
+    tokenizer (the ``tokenizer`` param, else the student's) is a local directory."""
+    if not spec.params.get("chat_template"):
+        return True
+    source = spec.params.get("tokenizer") or config.student.path
+    return source is not None and Path(source).expanduser().is_dir()
 
 
 def probe_split(config, split: str, limit: int) -> None:

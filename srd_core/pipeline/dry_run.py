@@ -282,12 +282,10 @@ def _simulated_bins(config: SRDConfig, ids: list[str]) -> tuple[list[list[str]] 
     spec = config.curriculum.selector
     selector = get_component("selector", spec.name, **spec.params)
     pacer = build_pacer(config.curriculum.pacer)
-    note = ""
-    try:
-        n_keep = selector.select(list(range(len(ids))), [0.0] * len(ids), {}).n_keep
-    except Exception as exc:  # a selector that needs the reflection scores
+    note, n_keep = "", selector.planned_keep(len(ids))
+    if n_keep is None:  # only the reflection scores can tell (Selector.planned_keep's fallback)
         n_keep = len(ids)
-        note = f"selector {spec.name!r} needs reflection scores ({type(exc).__name__}); assumed it keeps all"
+        note = f"selector {spec.name!r} does not plan how many samples it keeps (planned_keep); assumed it keeps all"
     if not pacer.uses_curation:
         return None, n_keep, note
     try:
@@ -436,9 +434,11 @@ def _phases(config: SRDConfig, data: _Data, n_keep: int, bins: list[list[str]] |
     phases = [Phase("prepare", prepare), Phase("reflection", reflection),
               Phase("curation", _curation_detail(config, n, n_keep, bins, run_dir)), *own_curations]
     from srd_core.arms import resolve_arms
+    from srd_core.plugins import get_component
 
     cached = [f"{arm.teacher_signal_field.rsplit('.', 1)[0]}: {arm.teacher_signal.name}"
-              for arm in resolve_arms(config).values() if arm.teacher_signal.name != "online"]
+              for arm in resolve_arms(config).values()
+              if get_component("teacher_signal", arm.teacher_signal.name, **arm.teacher_signal.params).cached]
     if cached:
         phases.append(Phase("teacher cache", "the teacher once over every sample an arm trains on ("
                             + ", ".join(dict.fromkeys(cached)) + ")"))

@@ -327,7 +327,11 @@ def _train_phase(label: str) -> Phase:
 
 
 def _seeds_from_reflection(config: SRDConfig) -> bool:
-    return bool(config.train.responses.params.get("seed_from_reflection"))
+    """Whether training reads the reflection (``ResponseSource.reads_reflection``)."""
+    from srd_core.plugins import get_component
+
+    spec = config.train.responses
+    return get_component("response_source", spec.name, **spec.params).reads_reflection()
 
 
 def _generation_limit(section: str) -> Callable[[SRDConfig, Path], dict[str, Any]]:
@@ -423,8 +427,10 @@ TEACHER_CACHE = Phase(
 
 
 def _reads_groups(config: SRDConfig, curriculum: CurriculumConfig | None = None) -> bool:
-    """Whether curation reads the samples' fields beyond the reflection (a grouping other than ``none``)."""
-    return (curriculum or config.curriculum).groups.name != "none"
+    """Whether curation reads the samples' fields beyond the reflection (a grouping that forms groups)."""
+    from srd_core.curation.curate import forms_groups
+
+    return forms_groups(curriculum or config.curriculum)
 
 
 def _curate_fields(config: SRDConfig) -> tuple[str, ...]:

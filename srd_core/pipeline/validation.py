@@ -33,8 +33,6 @@ SCHEDULE_RANGES: dict[str, tuple[float, float | None, str]] = {
 }
 """Schedule role → (lower, upper, rule). Temperatures are exclusive at 0, SFT weights inclusive."""
 
-JSONL_SUFFIXES = (".jsonl", ".ndjson")
-
 PROBE_SAMPLES = 1000
 """Valid samples per data split that validation loads (the run loads them all)."""
 
@@ -127,7 +125,7 @@ def _check_values(field: str, role: str, schedule, stages: int) -> None:
                 raise ConfigError(f"{field}: {exc}") from None
             bad_low = value <= low if role == "temperature" else value < low
             if value != value or bad_low or (high is not None and value > high):
-                where = f" (stage {stage + 1})" if stages > 1 and (stage or schedule.name == "stagewise") else ""
+                where = f" (stage {stage + 1})" if stages > 1 and (stage or schedule.per_stage) else ""
                 raise ConfigError(f"{field}: value {value:g}{where} is out of range: {rule}")
 
 
@@ -215,10 +213,10 @@ def _check_responses(config: SRDConfig) -> None:
                 raise ConfigError(f"train.responses: {source.name!r} trains on student-generated responses, which "
                                   f"the cached {field} {spec.name!r} cannot score (set {field}: online, or "
                                   "train.responses: ground_truth)")
-    if config.train.responses.params.get("threshold_update") == "dev_loss" \
-            and config.data.dev is None and config.data.eval is None:
-        raise ConfigError("train.responses.threshold_update: dev_loss needs a dev split; set data.dev (a task whose "
-                          "eval split is the dev set), or data.eval (then data.train's eval split is the dev set)")
+    why = source.needs_dev_split()
+    if why is not None and config.data.dev is None and config.data.eval is None:
+        raise ConfigError(f"train.responses.{why}; set data.dev (a task whose eval split is the dev set), or "
+                          "data.eval (then data.train's eval split is the dev set)")
 
 
 def _student_modules(config: SRDConfig) -> dict[str, torch.nn.Module] | None:
@@ -318,110 +316,60 @@ def _task_specs(config: SRDConfig) -> Iterator[tuple[str, ComponentSpec]]:
         yield f"eval.sets.{name}", spec
 
 
-def _file_params(spec: ComponentSpec) -> bool:
-    """Whether the task is a file loader: a ``LoaderTask`` whose ``train`` / ``eval`` params name files."""
-    from srd_core.data.samples import LoaderTask
-    from srd_core.plugins import get_registry
+def _task(config: SRDConfig, spec: ComponentSpec):
+    """The task component of ``spec``, built as the run builds it (its params validated by the schema)."""
+    from srd_core.data.samples import make_task
 
-    cls = get_registry().get("task", spec.name).cls
-    fields = getattr(cls.Params, "model_fields", {})
-    return issubclass(cls, LoaderTask) and "train" in fields and "eval" in fields
+    return make_task(config, spec)
 
 
 def _check_data(config: SRDConfig) -> None:
+    """Every task's local sources exist and can be read (``Task.check_sources``)."""
     for field, spec in _task_specs(config):
-        params = spec.params
-        if _file_params(spec):
-            for which in ("train", "eval"):
-                path = params.get(which)
-                if path is None:
-                    continue
-                if not Path(path).exists():
-                    raise ConfigError(f"{field}.{which}: file not found: {path}")
-                if Path(path).is_dir():
-                    raise ConfigError(f"{field}.{which}: {path} is a directory; expected a data file")
-                if not Path(path).is_file():
-                    raise ConfigError(f"{field}.{which}: {path} is not a regular file; expected a data file")
-                try:
-                    with open(path, "rb"):
-                        pass
-                except OSError as exc:
-                    raise ConfigError(f"{field}.{which}: cannot read {path} ({exc.strerror})") from None
-        elif spec.name == "hf":
-            from srd_core.models.hub import looks_like_path
-
-            if looks_like_path(params["path"]) and not Path(params["path"]).expanduser().is_dir():
-                raise ConfigError(f"{field}.path: local dataset directory {params['path']!r} does not exist")
+        try:
+            _task(config, spec).check_sources()
+        except ValueError as exc:
+            raise ConfigError(f"{field}.{exc}") from None
 
 
 def _check_samples(config: SRDConfig) -> None:
     """The first records of each local jsonl split load as the run will load its first records: fields, ids,
     encoding, ``on_bad_sample`` and ``data.limit_*`` applied.
 
-    Left to the run (`srd run` reads all its data before it writes anything): files above
-    ``PROBE_MAX_BYTES``, csv / json / parquet files (read through ``datasets``, which caches), splits
-    formatted with a chat template whose tokenizer is not a local directory (prepare trains it, or the
-    hub has it), generated tasks and hub datasets.
+    Left to the run (`srd run` reads all its data before it writes anything): tasks whose ``probe_bytes``
+    is None (csv / json / parquet files, read through ``datasets``, which caches; generated tasks and hub
+    datasets) or above ``PROBE_MAX_BYTES``, and splits formatted with a chat template whose tokenizer is not
+    a local directory (prepare trains it, or the hub has it).
     """
-    from srd_core.data.samples import probe_split, split_spec
+    from srd_core.data.samples import probe_split, split_spec, tokenizer_is_local
 
     for split in ("train", "eval"):
-        if split == "eval" and not (config.data.eval is not None or _has_eval_split(config.data.train)):
+        if split == "eval" and not (config.data.eval is not None or _has_eval_split(config)):
             continue  # _check_eval_split names it for commands that evaluate
         spec = split_spec(config, split)
-        if not _file_params(spec) or not _tokenizer_is_local(config, spec):
+        size = _task(config, spec).probe_bytes()
+        if size is None or not tokenizer_is_local(config, spec):
             continue
-        paths = [Path(p) for p in (spec.params.get("train"), spec.params.get("eval")) if p is not None]
-        if not paths or not all(_is_jsonl(spec, p) for p in paths):
-            continue
-        if sum(p.stat().st_size for p in paths) <= PROBE_MAX_BYTES:
+        if size <= PROBE_MAX_BYTES:
             limit = config.data.limit_train if split == "train" else config.data.limit_eval
             probe_split(config, split, min(PROBE_SAMPLES, limit or PROBE_SAMPLES))
 
 
-def _is_jsonl(spec: ComponentSpec, path: Path) -> bool:
-    """Whether a file loader reads ``path`` as jsonl (its ``format``, else the extension)."""
-    fmt = spec.params.get("format", "auto")
-    return fmt == "jsonl" or (fmt == "auto" and path.suffix.lower() in JSONL_SUFFIXES)
-
-
-def _tokenizer_is_local(config: SRDConfig, spec: ComponentSpec) -> bool:
-    """Whether formatting ``spec``'s samples needs no download and no prepare: no chat template, or its
-    tokenizer (the ``tokenizer`` param, else the student's) is a local directory."""
-    if not spec.params.get("chat_template"):
-        return True
-    source = spec.params.get("tokenizer") or config.student.path
-    return source is not None and Path(source).expanduser().is_dir()
-
-
 def _check_eval_split(config: SRDConfig) -> None:
-    if config.data.eval is None and not _has_eval_split(config.data.train):
+    if config.data.eval is None and not _has_eval_split(config):
         raise ConfigError("data.eval: no eval split to evaluate on: set data.eval, or data.train.eval, or carve "
                           "one with data.train.dev_size / dev_ratio")
 
 
-def _has_eval_split(spec: ComponentSpec) -> bool:
-    """Whether the train task also provides an eval split (unknown tasks are trusted to)."""
-    params = spec.params
-    if _file_params(spec):
-        return any(params.get(k) is not None for k in ("eval", "dev_size", "dev_ratio"))
-    if spec.name == "hf":
-        return any(params.get(k) is not None for k in ("eval_split", "dev_size", "dev_ratio"))
-    return True
+def _has_eval_split(config: SRDConfig) -> bool:
+    """Whether the train task also provides an eval split (``Task.has_split``; a task that cannot tell is
+    trusted to)."""
+    return _task(config, config.data.train).has_split("eval") is not False
 
 
 def _train_count(config: SRDConfig) -> int | None:
-    """Training samples the run will have at most, when that is cheap to know (else None)."""
-    spec, params, count = config.data.train, config.data.train.params, None
-    if _file_params(spec) and params.get("train") and Path(params["train"]).suffix.lower() in JSONL_SUFFIXES:
-        with open(params["train"], "rb") as fh:
-            count = sum(1 for line in fh if line.strip())
-        if params.get("dev_size"):
-            count -= params["dev_size"]
-        elif params.get("dev_ratio"):
-            count -= max(1, round(count * params["dev_ratio"]))
-    elif isinstance(params.get("n_train"), int):
-        count = params["n_train"]
+    """Training samples the run will have at most, when that is cheap to know (``Task.count``; else None)."""
+    count = _task(config, config.data.train).count("train")
     if config.data.limit_train is not None:
         count = config.data.limit_train if count is None else min(count, config.data.limit_train)
     return count
@@ -439,9 +387,9 @@ def _check_bins(config: SRDConfig) -> None:
                           "(dev_size / dev_ratio)")
     if not pacer.uses_curation or bins is None or total is None:
         return
-    kept, selector = total, config.curriculum.selector
-    if selector.name == "fixed_ratio":
-        kept = int(total * selector.params["ratio"])
+    spec = config.curriculum.selector
+    planned = get_component("selector", spec.name, **spec.params).planned_keep(total)
+    kept = total if planned is None else planned  # a selector that cannot tell is assumed to keep all
     if kept < bins:
         raise ConfigError(f"curriculum.pacer: {bins} bins need at least {bins} kept samples; the data gives "
                           f"{total} training samples and curriculum.selector keeps {kept}")

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from srd_core.arms import arm_of, uses_curation
 from srd_core.components import StagePlan
-from srd_core.config import SRDConfig
+from srd_core.config import SRDConfig, TrainConfig
 from srd_core.context import TrainContext
 from srd_core.data.encoding import IGNORE_INDEX, EncodedExample, collate_right_padded, encode_example
 from srd_core.errors import TrainingError
@@ -547,7 +547,8 @@ def config_key(config: SRDConfig, settings: LabelSettings) -> str:
     loose = {*CADENCE_FIELDS, "max_steps"}  # max_steps: a longer run resumes from a shorter one's checkpoints
     if not config.train.select_best.enabled:  # off: keys of runs made before the option stay valid
         loose.add("select_best")
-    if config.train.responses.name == "ground_truth":  # the default: keys of earlier runs stay valid
+    default = TrainConfig.model_fields["responses"].get_default(call_default_factory=True)
+    if config.train.responses.name == default.name:  # the default: keys of earlier runs stay valid
         loose.add("responses")
     return fingerprint({
         "train": config.train.model_dump(mode="json", exclude=loose),

@@ -195,8 +195,7 @@ class StepFeed:
 
     def stage_start(self, stage_ids: Sequence[str]) -> None:
         """Give the source the reflection's outputs of the stage's samples not given before."""
-        spec = self.config.train.responses.params
-        if not spec.get("seed_from_reflection"):
+        if not self.source.reads_reflection():
             return
         path = self.run_dir / REFLECTION_FILE
         records = {r.id: r for r in (ReflectionRecord.from_dict(row) for row in read_jsonl(path))}
