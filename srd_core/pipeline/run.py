@@ -63,7 +63,7 @@ def evaluate_models(config: SRDConfig, run_dir: Path, models: list[str], planner
     """
     from srd_core.evaluation.evaluate import evaluate_run_model, load_eval_samples, model_location, write_eval_row
     from srd_core.models.generation import truncation_notice
-    from srd_core.pipeline.phases import Planner, run_phase
+    from srd_core.pipeline.planner import Planner, run_phase
 
     planner = planner or Planner(config, run_dir)
     path = run_dir / EVAL_FILE
@@ -100,7 +100,7 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
     from srd_core.data.samples import load_samples, needs_prepared_tokenizer
     from srd_core.models.prepare import prepare
     from srd_core.pipeline.commands import sync_config_file
-    from srd_core.pipeline.phases import Planner, consistent, run_phase
+    from srd_core.pipeline.planner import Planner, consistent, run_phase
     from srd_core.reflection.reflect import default_accelerator, run_reflection
     from srd_core.report.build import write_report
     from srd_core.training.loop import rouge_eval_fn, train
@@ -199,7 +199,7 @@ def _train_arms_in_parallel(config: SRDConfig, run_dir: Path, planner, result: R
     wall seconds of the whole batch, so that nobody adds up times that overlapped.
     """
     from srd_core.pipeline.arms import train_arms_in_parallel
-    from srd_core.pipeline.phases import close_phase, open_phase
+    from srd_core.pipeline.planner import close_phase, open_phase
 
     statuses = {arm: open_phase(planner, f"train_{arm}") for arm in arms}
     todo = [arm for arm, status in statuses.items() if status.state not in ("complete", "off")]
