@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +75,83 @@ def _curation_detail(config: SRDConfig, n: int, n_keep: int, bins: list[list[str
     if notice:
         curation += f"; {notice}"
     return curation
+
+
+# ------------------------------------------------------------------------------------------ the phases' rows
+
+
+@dataclass
+class PlanView:
+    """What the dry run knows when it describes the phases (``srd_core.pipeline.dry_run.plan_run``)."""
+
+    config: SRDConfig
+    run_dir: Path
+    data: Any
+    """The training data as counted or estimated (samples, tokens per sample)."""
+    n_keep: int
+    bins: list[list[str]] | None
+    arms: dict[str, Any]
+    """Every arm's planned training (``TrainingPlan``), in run order."""
+    curations: dict[str, str] = field(default_factory=dict)
+    """Arm → the detail of its own curation (arms whose curriculum differs)."""
+
+
+Rows = list[tuple[str, str]]
+"""(name, detail) rows of the dry run's phase list."""
+
+
+def describe_prepare(view: PlanView) -> Rows:
+    return [("prepare", _prepare_detail(view.config, view.data))]
+
+
+def describe_reflect(view: PlanView) -> Rows:
+    config, run_dir = view.config, view.run_dir
+    n = int(view.data.samples.value)
+    r = config.reflection
+    decode = "sampled" if r.do_sample else "greedy"
+    reflection = (f"{n:,} {decode} student generations ({math.ceil(n / r.batch_size):,} batches of {r.batch_size}, "
+                  f"{_new_tokens(config, run_dir, 'reflection')}) + teacher-forced CE")
+    return [("reflection", reflection)]
+
+
+def describe_curate(view: PlanView) -> Rows:
+    n = int(view.data.samples.value)
+    return [("curation", _curation_detail(view.config, n, view.n_keep, view.bins, view.run_dir))]
+
+
+def describe_curate_arm(owner: str) -> Callable[[PlanView], Rows]:
+    return lambda view: [(f"curation {owner}", view.curations[owner])]
+
+
+def describe_teacher_cache(view: PlanView) -> Rows:
+    from srd_core.arms import resolve_arms
+
+    cached = [f"{arm.teacher_signal_field.rsplit('.', 1)[0]}: {arm.teacher_signal.name}"
+              for arm in resolve_arms(view.config).values() if arm.teacher_signal.name != "online"]
+    if not cached:
+        return []
+    return [("teacher cache", "the teacher once over every sample an arm trains on ("
+             + ", ".join(dict.fromkeys(cached)) + ")")]
+
+
+def describe_train(label: str) -> Callable[[PlanView], Rows]:
+    def rows(view: PlanView) -> Rows:
+        plan = view.arms.get(label)
+        if plan is None:  # the default run's disabled baseline
+            return [(f"train {label}", f"skipped ({label}.enabled: false)")]
+        stages = f"{len(plan.stages)} stages" if label == "srd" else f"{len(plan.stages)} stage(s)"
+        return [(f"train {label}", f"{stages}, {plan.steps:,} optimizer steps, ~{_tokens(plan.tokens)} tokens")]
+    return rows
+
+
+def describe_evaluate(view: PlanView) -> Rows:
+    config, run_dir = view.config, view.run_dir
+    held_out = f"{(config.data.eval or config.data.train).name} eval split"
+    rows = [("evaluate", _eval_detail(config, [held_out], run_dir))]
+    if config.eval.sets:  # not a phase of `srd run`: what its models go on to
+        rows.append(("evaluate sets", "`srd evaluate-sets`: " + _eval_detail(config, list(config.eval.sets), run_dir)))
+    return rows
+
+
+def describe_report(view: PlanView) -> Rows:
+    return [("report", "report.html + plots" if view.config.report.enabled else "skipped (report.enabled: false)")]

@@ -18,12 +18,17 @@ again when it completes. A phase is
 
 A stale phase's artifacts are moved to ``.stale/<phase>/`` (the last one is kept) before it is
 recomputed, so nothing is destroyed silently and a mistaken edit costs a ``mv``, not a retraining.
-Adding a phase is one entry in ``phases_for`` (the phases of a config: one ``train_<arm>`` and one
+Each ``Phase`` also says what runs it (``work``, called by `srd run`; ``command``, the `srd` command that runs
+it alone) and what describes it (``describe``, its rows in `srd run --dry-run`). ``TABLE`` is the one list of
+phases: `srd run` (``pipeline/run.py``), the dry run, the status of a run dir (``pipeline/planner.py``) and the
+upstream checks of the single-phase commands all read it. Adding a phase is one entry in ``TABLE`` plus its work
+function (``pipeline/work.py``); an entry gives the phases of a config (one ``train_<arm>`` and one
 ``evaluate_<arm>`` per arm of ``srd_core.arms``, one ``curate_<arm>`` per arm curated on its own).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +53,19 @@ from srd_core.config import (
     TrainConfig,
 )
 from srd_core.io import read_jsonl
+from srd_core.pipeline import work
+from srd_core.pipeline.describe import (
+    PlanView,
+    Rows,
+    describe_curate,
+    describe_curate_arm,
+    describe_evaluate,
+    describe_prepare,
+    describe_reflect,
+    describe_report,
+    describe_teacher_cache,
+    describe_train,
+)
 from srd_core.rundir import (
     CURATION_FILE,
     CURATION_META_FILE,
@@ -231,6 +249,29 @@ class Phase:
     """srd_core source files (globs under srd_core/) that compute the artifact: an edit makes it stale."""
     components: Callable[[SRDConfig], tuple[str, ...]] | None = None
     """Config paths of the component specs whose code computes the artifact (default: those among ``fields``)."""
+    work: Callable[[work.RunContext], Any] | None = None
+    """What `srd run` calls to compute the artifact (the dependency rule around it is the driver's)."""
+    describe: Callable[[PlanView], Rows] = lambda view: []
+    """The rows `srd run --dry-run` lists for the phase's step (none: not listed)."""
+    command: str | None = None
+    """The `srd` command that runs it alone (``CONFIG``: the config file); None: `srd run` only."""
+    step: str = ""
+    """The step of `srd run` it belongs to (default: its name). The phases of one step run one after the other,
+    are timed and printed as one, and the dry run describes the step once (its first phase's ``describe``)."""
+    then: Callable[[work.RunContext, bool], None] | None = None
+    """What `srd run` does once the phase's step is over, done or skipped (given whether it did work): run
+    bookkeeping that is no part of the artifact (the step's first phase's ``then``)."""
+    main_only: bool = False
+    """Run by the main process alone (the others go on)."""
+    timed_when_off: bool = False
+    """Listed by `srd run` (as skipped) even when the config does not use it."""
+    parallel: Callable[[work.RunContext, list[str]], dict[str, float]] | None = None
+    """Runs several neighbouring phases with the same ``parallel`` at once (phase names → seconds each), when
+    ``run.parallel_arms`` is set and one process runs."""
+
+    @property
+    def step_name(self) -> str:
+        return self.step or self.name
 
 
 def _exists(*names: str) -> Callable[[Path], bool]:
@@ -310,6 +351,9 @@ def _train_phase(label: str) -> Phase:
         outputs=(label,), done=_exists(f"{label}/{SUMMARY_FILE}", f"{label}/final/config.json"),
         derived=derived,
         code=lambda config: TRAIN_CODE + (DEV_EVAL_CODE if config.train.select_best.enabled else ()),
+        work=work.train(label), describe=describe_train(label),
+        command="train CONFIG" if label == "srd" else f"train CONFIG --label {label}",
+        parallel=work.train_in_parallel,
     )
 
 
@@ -347,6 +391,7 @@ def _curate_arm_phase(owner: str) -> Phase:
         files=lambda config, run_dir: {REFLECTION_FILE: run_dir / REFLECTION_FILE,
                                        **(_train_data(config, run_dir) if groups(config) else {})},
         outputs=(folder,), done=_exists(f"{folder}/{CURATION_FILE}"), code=lambda config: CURATE_CODE,
+        work=work.curate_arm(owner), describe=describe_curate_arm(owner),
     )
 
 
@@ -370,6 +415,8 @@ def _eval_phase(label: str) -> Phase:
         after=lambda config: (maker,), files=files, outputs=(), done=_has_eval_row(label),
         derived=_generation_limit("eval"),
         eval_label=label, code=lambda config: EVAL_CODE,
+        work=work.evaluate(label), describe=describe_evaluate, step="evaluate", then=work.after_evaluate,
+        main_only=True,
     )
 
 
@@ -406,6 +453,7 @@ TEACHER_CACHE = Phase(
     # the signal's code is part of the cache key too (a rebuild cannot reuse rows its old code encoded); changes to
     # teacher_cache.py's own format bump its FORMAT_VERSION, which is in the key
     components=lambda config: ("train.teacher_signal", "baseline.teacher_signal"),
+    work=work.teacher_cache, describe=describe_teacher_cache,
 )
 
 
@@ -444,7 +492,9 @@ def _prepare_phase() -> Phase:
                                         *(("run.seed",) if config.prepare.seed is None else ())),
                  after=lambda config: (), files=_prepare_files, outputs=(PREPARED_DIR,),
                  done=_exists(f"{PREPARED_DIR}/prepare.json"), enabled=_needs_prepare,
-                 code=lambda config: PREPARE_CODE)
+                 code=lambda config: PREPARE_CODE,
+                 work=work.prepare, describe=describe_prepare, command="prepare CONFIG", then=work.after_prepare,
+                 timed_when_off=True)
 
 
 REFLECT = Phase("reflect", "reflecting again",
@@ -454,32 +504,66 @@ REFLECT = Phase("reflect", "reflecting again",
                                                **_model_dir(config, run_dir, "student")},
                 outputs=(REFLECTION_FILE, REFLECTION_META_FILE, REFLECTION_PARTIAL_GLOB),
                 done=_exists(REFLECTION_FILE, REFLECTION_META_FILE), derived=_generation_limit("reflection"),
-                code=lambda config: REFLECT_CODE)
+                code=lambda config: REFLECT_CODE,
+                work=work.reflect, describe=describe_reflect, command="reflect CONFIG")
 CURATE = Phase("curate", "recomputing",
                fields=_curate_fields, after=lambda config: ("reflect",),
                files=lambda config, run_dir: {REFLECTION_FILE: run_dir / REFLECTION_FILE,
                                               **(_train_data(config, run_dir) if _reads_groups(config) else {})},
                outputs=(CURATION_FILE, CURATION_META_FILE), done=_exists(CURATION_FILE),
-               code=lambda config: CURATE_CODE)
+               code=lambda config: CURATE_CODE,
+               work=work.curate, describe=describe_curate, command="curate CONFIG")
 
 
-def phases_for(config: SRDConfig) -> list[Phase]:
-    """The phases of a run of ``config``, in order: one train_/evaluate_ phase per arm."""
+def _train_phases(config: SRDConfig) -> list[Phase]:
+    """One ``train_<arm>`` per arm; the default run's disabled baseline is there, off."""
+    arms = list(resolve_arms(config))
+    train = [_train_phase(a) for a in arms]
+    if config.arms is None and "baseline" not in arms:
+        train.append(_off(_train_phase("baseline")))
+    return train
+
+
+def _eval_phases(config: SRDConfig) -> list[Phase]:
+    """``evaluate_<model>`` of the teacher, the initial student and every arm (a disabled baseline: off)."""
     arms = list(resolve_arms(config))
     evaluated = ["teacher", "student_init", *arms]
     if config.arms is None and "baseline" not in arms:  # a disabled baseline: its phases exist, off
         evaluated.append("baseline")
-    train = [_train_phase(a) for a in arms]
-    if config.arms is None and "baseline" not in arms:
-        train.append(_off(_train_phase("baseline")))
-    evaluate = [_eval_phase(m) if m in arms or m in REFERENCE_MODELS else _off(_eval_phase(m)) for m in evaluated]
-    names = [p.name for p in train + evaluate]
-    report = Phase("report", "rewriting",
-                   fields=lambda config: ("report",), after=lambda config: tuple(names),
-                   files=_report_files, outputs=(REPORT_FILE, PLOTS_DIR), done=_exists(REPORT_FILE),
-                   enabled=lambda config: config.report.enabled, code=lambda config: REPORT_CODE)
-    curate_arms = [_curate_arm_phase(p[len("curate_"):]) for p in curate_arm_phases(config)]
-    return [_prepare_phase(), REFLECT, CURATE, *curate_arms, TEACHER_CACHE, *train, *evaluate, report]
+    return [_eval_phase(m) if m in arms or m in REFERENCE_MODELS else _off(_eval_phase(m)) for m in evaluated]
+
+
+def _report_phases(config: SRDConfig) -> list[Phase]:
+    names = [p.name for p in _train_phases(config) + _eval_phases(config)]
+    return [Phase("report", "rewriting",
+                  fields=lambda config: ("report",), after=lambda config: tuple(names),
+                  files=_report_files, outputs=(REPORT_FILE, PLOTS_DIR), done=_exists(REPORT_FILE),
+                  enabled=lambda config: config.report.enabled, code=lambda config: REPORT_CODE,
+                  work=work.report, describe=describe_report, then=work.after_report, main_only=True)]
+
+
+TABLE: list[tuple[str, Callable[[SRDConfig], list[Phase]]]] = [
+    ("prepare", lambda config: [_prepare_phase()]),
+    ("reflect", lambda config: [REFLECT]),
+    ("curate", lambda config: [CURATE]),
+    ("curate_", lambda config: [_curate_arm_phase(p[len("curate_"):]) for p in curate_arm_phases(config)]),
+    ("teacher_cache", lambda config: [TEACHER_CACHE]),
+    ("train_", _train_phases),
+    ("evaluate_", _eval_phases),
+    ("report", _report_phases),
+]
+"""Every phase of `srd run`, in order: (the name of its phases, or their prefix ending in ``_``; the phases of
+a config). `srd run`, its dry run, the planner and the upstream checks all read this table."""
+
+
+def phases_for(config: SRDConfig) -> list[Phase]:
+    """The phases of a run of ``config``, in order: one train_/evaluate_ phase per arm."""
+    return [phase for _, build in TABLE for phase in build(config)]
+
+
+def steps(phases: list[Phase]) -> list[list[Phase]]:
+    """The phases grouped into the steps of `srd run` (neighbours with the same ``step_name``)."""
+    return [list(group) for _, group in itertools.groupby(phases, key=lambda p: p.step_name)]
 
 
 def _off(phase: Phase) -> Phase:
@@ -488,12 +572,9 @@ def _off(phase: Phase) -> Phase:
     return replace(phase, enabled=lambda config: False)
 
 
-PHASE_ORDER = ("prepare", "reflect", "curate", "teacher_cache", "train_", "evaluate_", "report")
-
-
 def phase_rank(name: str) -> int:
     """Where a phase named ``name`` comes in a run (curate_<arm> with curate, train_<arm> with train_, ...)."""
-    for i, prefix in enumerate(PHASE_ORDER):
+    for i, (prefix, _) in enumerate(TABLE):
         if name == prefix or (prefix.endswith("_") and name.startswith(prefix)) or name.startswith(f"{prefix}_"):
             return i
-    return len(PHASE_ORDER)
+    return len(TABLE)

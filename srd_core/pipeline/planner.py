@@ -268,12 +268,9 @@ def check_upstream(planner: Planner, name: str) -> None:
     for upstream in planner.by_name[name].after(planner.config):
         before = planner.status(upstream)
         if before.recorded and before.state in ("stale", "pending"):
-            command = {"prepare": "prepare CONFIG", "reflect": "reflect CONFIG", "curate": "curate CONFIG",
-                       "train_srd": "train CONFIG"}
-            if upstream not in command and upstream.startswith("train_"):
-                command[upstream] = f"train CONFIG --label {upstream[len('train_'):]}"
+            command = planner.by_name[upstream].command or "run CONFIG"
             raise SRDError(f"{name} reads {upstream}, which is {before.describe()}; run "
-                           f"`srd {command.get(upstream, 'run CONFIG')}` (or `srd run CONFIG`) first")
+                           f"`srd {command}` (or `srd run CONFIG`) first")
 
 
 def open_phase(planner: Planner, name: str, *, main: bool = True, barrier: Callable[[], None] = lambda: None) -> Status:
