@@ -325,7 +325,7 @@ def reflect_command(config_file: Path, overrides: tuple[str, ...]) -> None:
 def report_command(run_dir: Path) -> None:
     """Write RUN_DIR/report.html (self-contained) and RUN_DIR/plots/*.png from a run's artifacts."""
     from srd_core.pipeline.lock import run_dir_lock
-    from srd_core.pipeline.phases import stale_records
+    from srd_core.pipeline.planner import stale_records
     from srd_core.report.build import write_report
     from srd_core.rundir import RUN_DIR_MARKERS
 
@@ -386,7 +386,7 @@ def run_command(config_file: Path, overrides: tuple[str, ...], dry_run: bool, nu
         plan = plan_run(config, config.run.dir, num_samples=num_samples, tokens_per_sample=tokens_per_sample,
                         num_processes=num_processes)
         click.echo(plan.render(), nl=False)
-        from srd_core.pipeline.phases import Planner, render_status
+        from srd_core.pipeline.planner import Planner, render_status
 
         click.echo(f"\nphase status in {config.run.dir}\n{render_status(Planner(config, config.run.dir))}", nl=False)
         return

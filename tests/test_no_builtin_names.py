@@ -27,8 +27,6 @@ ALLOWED: dict[tuple[str, str], str] = {
                           "difficulty metric"
        for path in ("srd_core/pipeline/run.py", "srd_core/pipeline/arms.py", "srd_core/training/loop.py",
                     "srd_core/training/best_checkpoint.py", "srd_core/training/trackers.py")},
-    ("srd_core/pipeline/run.py", "none"): "run.py is restructured on another branch (phase-table); its grouping "
-                                          "check becomes srd_core.curation.curate.forms_groups once that lands",
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from srd_core.config import SRDConfig, dump_config
 from srd_core.io import write_text_atomic
-from srd_core.pipeline.phases import Planner, Status, check_upstream, consistent, run_phase, set_aside
+from srd_core.pipeline.planner import Planner, Status, check_upstream, consistent, run_phase, set_aside
 from srd_core.rundir import CONFIG_FILE, REPORT_FILE, STALE_DIR
 
 logger = logging.getLogger(__name__)

@@ -22,11 +22,12 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from srd_core.components import StagePlan
 from srd_core.config import ComponentSpec, SRDConfig
-from srd_core.curation.remainder import remainder_notice
 from srd_core.errors import SRDError
+from srd_core.pipeline.describe import PlanView, _curation_detail, _tokens
 
 DOLLY_TRAIN_SAMPLES = 11_424
 """Training samples of MiniLLM's Dolly split after the 1,000-sample dev carve: the official SRD/DistiLLM
@@ -84,9 +85,8 @@ class TrainingPlan:
         return sum(s.sample_passes for s in self.stages)
 
 
-@dataclass
-class Phase:
-    """One phase of ``srd run`` and what it will do."""
+class PhaseRow(NamedTuple):
+    """One row of the dry run's phase list."""
 
     name: str
     detail: str
@@ -102,7 +102,8 @@ class RunPlan:
     processes: int
     global_batch: int
     models: dict[str, str]
-    phases: list[Phase]
+    phases: list[PhaseRow]
+    """Every step of ``srd run`` and what it will do, from each phase's ``describe``."""
     arms: dict[str, TrainingPlan]
     """Every arm's planned training, in run order."""
     notes: list[str] = field(default_factory=list)
@@ -132,7 +133,7 @@ class RunPlan:
             f"global batch      {self.global_batch} = {self.batch_formula}",
             "",
             "phases",
-            *(f"  {i}. {p.name:<16} {p.detail}" for i, p in enumerate(self.phases, start=1)),
+            *(f"  {i}. {name:<16} {detail}" for i, (name, detail) in enumerate(self.phases, start=1)),
         ]
         for plan in self.arms.values():
             lines += ["", *_render_training(plan)]
@@ -152,13 +153,6 @@ class RunPlan:
         if self.notes:
             lines += ["", "notes", *(f"  - {n}" for n in self.notes)]
         return "\n".join(lines) + "\n"
-
-
-def _tokens(value: float) -> str:
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if value >= size:
-            return f"{value / size:.2f}{unit}"
-    return f"{value:.0f}"
 
 
 def _epochs(value: float) -> str:
@@ -365,97 +359,11 @@ def _model_line(config: SRDConfig, role: str) -> str:
     return f"{cfg.path}{extras} [{where}]"
 
 
-def _new_tokens(config: SRDConfig, run_dir: Path, section: str) -> str:
-    """``<= 40 new tokens (from the data: ...)``: the limit ``section`` sets, or the one the data gives."""
-    from srd_core.models.lengths import HEADROOM, MARGIN, MAX_NEW_TOKENS_CAP, derived_max_new_tokens
+def _phases(view: PlanView) -> list[PhaseRow]:
+    """The rows of the phase list: each step of the phase table described once (its first phase's ``describe``)."""
+    from srd_core.pipeline.phases import phases_for, steps
 
-    limit = getattr(config, section).max_new_tokens
-    if limit is not None:
-        return f"<= {limit} new tokens"
-    found = derived_max_new_tokens(config, run_dir, local_only=True)  # the dry run loads nothing from the hub
-    if found is not None:
-        return f"<= {found[0]} new tokens (from the data: longest training reference {found[1]} tokens)"
-    return (f"<= the longest training reference x {HEADROOM:g} + {MARGIN} new tokens, at most {MAX_NEW_TOKENS_CAP} "
-            "(from the data, once prepare has made the student's tokenizer)")
-
-
-def _prepare_detail(config: SRDConfig, data: _Data) -> str:
-    """What prepare trains, and about how long it takes (an estimate from the model sizes)."""
-    from srd_core.models.prepare import sft_estimate_seconds, sft_plan
-
-    presets = [r for r in ("teacher", "student") if getattr(config, r).preset is not None]
-    if not presets:
-        return "skipped: teacher and student are given by path"
-    n = int(data.samples.value)
-    plans = [sft_plan(config, role, n) for role in presets]
-    seconds = sum(sft_estimate_seconds(config, role, n, data.tokens.value) for role in presets)
-    return (f"build and SFT the presets of {', '.join(presets)}: {'; '.join(plans)}; about {_duration(seconds)} "
-            "on a 2-core CPU (ESTIMATE from the model sizes)")
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
-
-
-def _eval_detail(config: SRDConfig, sets: list[str], run_dir: Path) -> str:
-    from srd_core.arms import arm_names
-
-    models = ["teacher", "student_init", *arm_names(config)]
-    passes = 1 if config.eval.protocol == "greedy" else len(config.eval.seeds)
-    how = "greedy" if config.eval.protocol == "greedy" else f"{passes} sampled passes (seeds {config.eval.seeds})"
-    return (f"{len(models)} models ({', '.join(models)}) x {len(sets)} sets ({', '.join(sets)}), {how}, "
-            f"{_new_tokens(config, run_dir, 'eval')}; ROUGE-L x100")
-
-
-def _curation_detail(config: SRDConfig, n: int, n_keep: int, bins: list[list[str]] | None, folder: Path) -> str:
-    c = config.curriculum
-    metrics = ", ".join(m.name for m in c.metrics)
-    sizes = "/".join(f"{len(b):,}" for b in bins) if bins is not None else "n/a"
-    curation = (f"{metrics} -> {c.fusion.name} -> {c.selector.name} keeps {n_keep:,} of {n:,} -> "
-                f"{c.pacer.name} bins {sizes}")
-    if c.stratify:
-        curation += f" (within each group of {c.groups.name})"
-    if (folder / "curation.jsonl").is_file():
-        curation += " (curation.jsonl exists: bins as recorded)"
-    notice = remainder_notice(n_keep, [len(b) for b in bins], c.pacer.params) if bins is not None else None
-    if notice:
-        curation += f"; {notice}"
-    return curation
-
-
-def _phases(config: SRDConfig, data: _Data, n_keep: int, bins: list[list[str]] | None,
-            arms: dict[str, TrainingPlan], run_dir: Path, own_curations: list[Phase]) -> list[Phase]:
-    prepare = _prepare_detail(config, data)
-    n = int(data.samples.value)
-    r = config.reflection
-    decode = "sampled" if r.do_sample else "greedy"
-    reflection = (f"{n:,} {decode} student generations ({math.ceil(n / r.batch_size):,} batches of {r.batch_size}, "
-                  f"{_new_tokens(config, run_dir, 'reflection')}) + teacher-forced CE")
-    phases = [Phase("prepare", prepare), Phase("reflection", reflection),
-              Phase("curation", _curation_detail(config, n, n_keep, bins, run_dir)), *own_curations]
-    from srd_core.arms import resolve_arms
-    from srd_core.plugins import get_component
-
-    cached = [f"{arm.teacher_signal_field.rsplit('.', 1)[0]}: {arm.teacher_signal.name}"
-              for arm in resolve_arms(config).values()
-              if get_component("teacher_signal", arm.teacher_signal.name, **arm.teacher_signal.params).cached]
-    if cached:
-        phases.append(Phase("teacher cache", "the teacher once over every sample an arm trains on ("
-                            + ", ".join(dict.fromkeys(cached)) + ")"))
-    for label, plan in arms.items():
-        stages = f"{len(plan.stages)} stages" if label == "srd" else f"{len(plan.stages)} stage(s)"
-        phases.append(Phase(f"train {label}", f"{stages}, {plan.steps:,} optimizer steps, "
-                                              f"~{_tokens(plan.tokens)} tokens"))
-    if config.arms is None and "baseline" not in arms:
-        phases.append(Phase("train baseline", "skipped (baseline.enabled: false)"))
-    held_out = f"{(config.data.eval or config.data.train).name} eval split"
-    phases.append(Phase("evaluate", _eval_detail(config, [held_out], run_dir)))
-    if config.eval.sets:
-        sets = _eval_detail(config, list(config.eval.sets), run_dir)
-        phases.append(Phase("evaluate sets", "`srd evaluate-sets`: " + sets))
-    report = "report.html + plots" if config.report.enabled else "skipped (report.enabled: false)"
-    phases.append(Phase("report", report))
-    return phases
+    return [PhaseRow(*row) for step in steps(phases_for(view.config)) for row in step[0].describe(view)]
 
 
 def default_processes() -> int:
@@ -486,7 +394,7 @@ def plan_run(config: SRDConfig, run_dir: str | Path | None = None, *, num_sample
     if note:
         notes.append(note)
     resolved = resolve_arms(config)
-    own_curations: list[Phase] = []
+    own_curations: dict[str, str] = {}
     stages_of: dict[str, list[StagePlan]] = {}
     for name, arm in resolved.items():
         arm_bins = bins
@@ -494,8 +402,8 @@ def plan_run(config: SRDConfig, run_dir: str | Path | None = None, *, num_sample
             arm_config = config_for_curation(config, arm)
             arm_bins, arm_keep, _ = _simulated_bins(arm_config, data.ids)
             if arm.curation == name:
-                own_curations.append(Phase(f"curation {name}", _curation_detail(
-                    arm_config, int(data.samples.value), arm_keep, arm_bins, curation_dir(run_dir, arm))))
+                own_curations[name] = _curation_detail(arm_config, int(data.samples.value), arm_keep, arm_bins,
+                                                       curation_dir(run_dir, arm))
         stages_of[name] = _stages(config, curation_dir(run_dir, arm), arm.pacer, data.ids,
                                   arm_bins if uses_curation(arm.pacer) else None)
     plans: dict[str, TrainingPlan] = {}
@@ -523,7 +431,7 @@ def plan_run(config: SRDConfig, run_dir: str | Path | None = None, *, num_sample
         global_batch=global_batch,
         batch_formula=f"{t.batch_size} per device x {processes} process(es) x {t.grad_accum} grad-accum",
         models={"teacher": _model_line(config, "teacher"), "student": _model_line(config, "student")},
-        phases=_phases(config, data, n_keep, bins, plans, run_dir, own_curations),
+        phases=_phases(PlanView(config, run_dir, data, n_keep, bins, plans, own_curations)),
         arms=plans,
         notes=notes,
         comparisons=comparisons,

@@ -14,7 +14,8 @@ from srd_core.config import config_from_dict
 from srd_core.data.encoding import IGNORE_INDEX
 from srd_core.models.lm_corpus import lm_documents
 from srd_core.models.prepare import prepare, prepare_key
-from srd_core.pipeline.phases import PREPARE_CODE, field_inputs, phases_for
+from srd_core.pipeline.phases import PREPARE_CODE, phases_for
+from srd_core.pipeline.planner import field_inputs
 from srd_core.types import Sample
 
 KEY_WITHOUT_STUDENT_LM = "b6b7c165caae6c86"

@@ -11,7 +11,7 @@ import pytest
 from rerun_helpers import base_config, srd, write_config, write_data
 
 from srd_core.config import load_config
-from srd_core.pipeline.phases import Planner
+from srd_core.pipeline.planner import Planner
 
 ARMS = {
     "srd": {},

@@ -9,7 +9,7 @@ import pytest
 from paths import REPO
 from tiny_run import make_config, make_workspace
 
-from srd_core.pipeline.phases import Planner, close_phase, open_phase, record_path
+from srd_core.pipeline.planner import Planner, close_phase, open_phase, record_path
 from srd_core.training.cadence import CADENCE_FIELDS
 
 NEW_VALUES = {"log_every": 7, "log_with": ["tensorboard"], "checkpoint_every": 3, "checkpoint_minutes": 5.0,

@@ -25,7 +25,8 @@ from srd_core import plugins
 from srd_core.code_digest import file_digest
 from srd_core.hookspecs import hookimpl
 from srd_core.pipeline import code
-from srd_core.pipeline.phases import Planner, close_phase, open_phase, phases_for, read_record
+from srd_core.pipeline.phases import phases_for
+from srd_core.pipeline.planner import Planner, close_phase, open_phase, read_record
 
 RUN = "runs/base"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from tiny_run import make_config, make_workspace, write_config
 
-from srd_core.pipeline.phases import CURATE, Planner, close_phase, open_phase
+from srd_core.pipeline.phases import CURATE
+from srd_core.pipeline.planner import Planner, close_phase, open_phase
 
 
 @pytest.fixture(scope="module")

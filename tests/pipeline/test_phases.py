@@ -8,7 +8,7 @@ import pytest
 from tiny_run import make_config, make_workspace
 
 from srd_core.errors import SRDError
-from srd_core.pipeline.phases import Planner, check_upstream, close_phase, open_phase, read_record, record_path
+from srd_core.pipeline.planner import Planner, check_upstream, close_phase, open_phase, read_record, record_path
 
 
 @pytest.fixture(scope="module")
