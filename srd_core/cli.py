@@ -412,13 +412,14 @@ def run_command(config_file: Path, overrides: tuple[str, ...], dry_run: bool, nu
 def experiment_command(spec_file: Path | None, jobs: int | None, table_dir: Path | None) -> None:
     """Run every variant × seed of SPEC_FILE (resumable); write experiment.jsonl and experiment.html."""
     from srd_core.experiment.cli import print_table, run_spec
+    from srd_core.pipeline.phases import phase_names
 
     if table_dir is not None:
         click.echo(print_table(table_dir, spec_file), nl=False)
     elif spec_file is None:
         raise click.UsageError("give SPEC_FILE, or --table DIR")
     else:
-        for line in run_spec(spec_file, jobs):
+        for line in run_spec(spec_file, jobs, phase_names):
             click.echo(line)
 
 

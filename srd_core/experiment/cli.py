@@ -5,16 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from srd_core.experiment.aggregate import HTML_FILE, ROWS_FILE, experiment_dir_rows
+from srd_core.experiment.progress import PhaseNames
 from srd_core.experiment.runner import INVOCATIONS_FILE, run_experiment
 from srd_core.experiment.spec import load_experiment
 from srd_core.experiment.stats import variant_stats
 from srd_core.experiment.table import markdown_tables, provenance
 
 
-def run_spec(spec_file: Path, jobs: int | None) -> list[str]:
+def run_spec(spec_file: Path, jobs: int | None, phase_names: PhaseNames) -> list[str]:
     """Run or resume the experiment; the lines to print (what ran, the verdicts, where the page is)."""
     experiment = load_experiment(spec_file, jobs)
-    outcome = run_experiment(experiment)
+    outcome = run_experiment(experiment, phase_names)
     rows = experiment_dir_rows(experiment.directory)
     lines = [f"experiment {experiment.directory}: {len(outcome.ran)} run(s) ran, {len(outcome.skipped)} skipped "
              "(finished earlier)"]

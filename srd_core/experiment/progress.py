@@ -6,18 +6,17 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from srd_core.config import SRDConfig
 from srd_core.io import read_last_row
 from srd_core.rundir import METRICS_FILE, PROVENANCE_DIR
 
-PHASE_ORDER = ("prepare", "reflect", "curate", "teacher_cache", "train_srd", "train_baseline", "evaluate_teacher",
-               "evaluate_student_init", "evaluate_srd", "evaluate_baseline", "report")
-"""The phases of a default `srd run` in the order it runs them (``srd_core.pipeline.phases.phases_for``); the
-phases of other arms (``train_<arm>``) are read from the arms' folders."""
-
+PhaseNames = Callable[[SRDConfig], Sequence[str]]
+"""The phases a run of a config runs, in order (``srd_core.pipeline.phases.phase_names``, passed in by the CLI:
+the phase table is a layer above experiment/)."""
 
 def _complete(record: Path) -> bool:
     """Whether a provenance record marks its phase finished (a phase writes ``state: started`` first)."""
@@ -27,18 +26,17 @@ def _complete(record: Path) -> bool:
         return False
 
 
-def run_activity(run_dir: Path) -> str:
-    """``train_srd step 40 (stage 2)``: the phase a running `srd run` is in, from the phases it has recorded as
-    finished; while arms train, each arm that has logged a step and not finished says its last step (every arm
-    that trains at once)."""
+def run_activity(run_dir: Path, phases: Sequence[str]) -> str:
+    """``train_srd step 40 (stage 2)``: the phase a running `srd run` is in, the first of its ``phases`` (in the
+    order the run runs them) it has not recorded as finished; while arms train, each arm that has logged a step and
+    not finished says its last step (every arm that trains at once)."""
     run_dir = Path(run_dir)
     records = run_dir / PROVENANCE_DIR
     finished = {p.stem for p in records.glob("*.json") if _complete(p)} if records.is_dir() else set()
-    todo = [p for p in PHASE_ORDER if p not in finished and not (p == "teacher_cache" and
-                                                                 not (run_dir / "teacher_cache").is_dir())]
+    todo = [p for p in phases if p not in finished]
     if not todo:
         return "finishing"
-    default = [p[len("train_"):] for p in PHASE_ORDER if p.startswith("train_")]  # srd, then baseline, then others
+    default = [p[len("train_"):] for p in phases if p.startswith("train_")]  # the table's order of the arms
     found = [d.name for d in run_dir.iterdir() if (d / METRICS_FILE).is_file()] if run_dir.is_dir() else []
     arms = sorted(found, key=lambda a: (default.index(a) if a in default else len(default), a))
     steps = []

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from srd_core.experiment.aggregate import write_results
 from srd_core.experiment.layout import config_path, config_sha, done_path, is_done, log_path, run_dir
-from srd_core.experiment.progress import Progress, finished_seconds, run_activity
+from srd_core.experiment.progress import PhaseNames, Progress, finished_seconds, run_activity
 from srd_core.experiment.sharing import donor_ready, share_from, share_group
 from srd_core.experiment.spec import Experiment, ExperimentError, PlannedRun, dump_run_config
 from srd_core.io import append_jsonl, read_jsonl, write_json_atomic, write_text_atomic
@@ -143,14 +143,15 @@ class _Scheduler:
                 process.kill()
 
 
-def _report_progress(experiment: Experiment, scheduler: _Scheduler, finished: set[str], pending: list) -> str:
+def _report_progress(experiment: Experiment, scheduler: _Scheduler, finished: set[str], pending: list,
+                     phase_names: PhaseNames) -> str:
     """Log one progress line: runs done / running / left, the ETA, each running run's phase and step."""
     now = time.perf_counter()
     progress = Progress(
         done=len(finished), running={name: now - started for name, (_, _, started) in scheduler.running.items()},
         left=len(pending), jobs=scheduler.jobs,
         durations=finished_seconds([done_path(experiment, r) for r in experiment.runs if r.name in finished]))
-    line = progress.line({name: run_activity(run_dir(experiment, run))
+    line = progress.line({name: run_activity(run_dir(experiment, run), phase_names(run.config))
                           for name, (run, _, _) in scheduler.running.items()})
     logger.info("progress: %s", line)
     return line
@@ -161,8 +162,9 @@ def _finish(experiment: Experiment, run: PlannedRun, seconds: float) -> None:
                                                    "config": config_sha(run), "seconds": round(seconds, 3)})
 
 
-def run_experiment(experiment: Experiment) -> RunOutcome:
-    """Run (or resume) every planned run, then write experiment.jsonl and experiment.html."""
+def run_experiment(experiment: Experiment, phase_names: PhaseNames) -> RunOutcome:
+    """Run (or resume) every planned run, then write experiment.jsonl and experiment.html; ``phase_names`` gives
+    each run's phases for the progress line."""
     exp, outcome = experiment, RunOutcome()
     started_at, started = time.time(), time.perf_counter()
     with experiment_lock(exp.directory):
@@ -187,7 +189,7 @@ def run_experiment(experiment: Experiment) -> RunOutcome:
             while pending or scheduler.running:
                 counts = (len(finished), len(scheduler.running), len(pending))
                 if scheduler.running and (counts != last_counts or time.perf_counter() - last_status >= STATUS_SECONDS):
-                    _report_progress(exp, scheduler, finished, pending)
+                    _report_progress(exp, scheduler, finished, pending, phase_names)
                     last_status, last_counts = time.perf_counter(), counts
                 for name, (run, process, run_started) in list(scheduler.running.items()):
                     if process.poll() is None:

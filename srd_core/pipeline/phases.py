@@ -567,6 +567,11 @@ def phases_for(config: SRDConfig) -> list[Phase]:
     return [phase for _, build in TABLE for phase in build(config)]
 
 
+def phase_names(config: SRDConfig) -> list[str]:
+    """The names of the phases a run of ``config`` runs (those enabled), in order."""
+    return [phase.name for phase in phases_for(config) if phase.enabled(config)]
+
+
 def steps(phases: list[Phase]) -> list[list[Phase]]:
     """The phases grouped into the steps of `srd run` (neighbours with the same ``step_name``)."""
     return [list(group) for _, group in itertools.groupby(phases, key=lambda p: p.step_name)]

@@ -5,8 +5,20 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
+from paths import REPO
 
+from srd_core.config import config_from_dict
 from srd_core.experiment.progress import Progress, finished_seconds, run_activity
+from srd_core.pipeline.phases import phase_names
+
+
+def _phases(arms: bool) -> list[str]:
+    """The phases of the demo config, with its four arms or (``arms=False``) the default two."""
+    raw = yaml.safe_load((REPO / "examples" / "demo.yaml").read_text())
+    if not arms:
+        raw.pop("arms")
+    return phase_names(config_from_dict(raw))
 
 
 def _record(run_dir, *phases, state="complete"):
@@ -16,22 +28,24 @@ def _record(run_dir, *phases, state="complete"):
 
 
 def test_activity_follows_the_recorded_phases_and_the_training_steps(tmp_path):
-    run = tmp_path / "run"
+    run, phases = tmp_path / "run", _phases(arms=False)
+    assert "teacher_cache" not in phases  # an online teacher: no cache phase to wait for
     run.mkdir()
-    assert run_activity(run) == "prepare"
+    assert run_activity(run, phases) == "prepare"
     _record(run, "prepare")
-    assert run_activity(run) == "reflect"
+    assert run_activity(run, phases) == "reflect"
     _record(run, "reflect", "curate")
-    assert run_activity(run) == "train_srd"  # no metrics logged yet
+    assert run_activity(run, phases) == "train_srd"  # no metrics logged yet
     (run / "srd").mkdir()
     rows = [{"step": 10, "stage": 0}, {"step": 20, "stage": 1}]
     (run / "srd" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 3')  # torn
-    assert run_activity(run) == "train_srd step 20 (stage 2)"
+    assert run_activity(run, phases) == "train_srd step 20 (stage 2)"
     (run / "baseline").mkdir()
     (run / "baseline" / "metrics.jsonl").write_text(json.dumps({"step": 30, "stage": 0}) + "\n")
-    assert run_activity(run) == "train_srd step 20 (stage 2), train_baseline step 30 (stage 1)"  # arms in parallel
+    # arms in parallel
+    assert run_activity(run, phases) == "train_srd step 20 (stage 2), train_baseline step 30 (stage 1)"
     _record(run, "train_srd", "train_baseline", "evaluate_teacher")
-    assert run_activity(run) == "evaluate"
+    assert run_activity(run, phases) == "evaluate"
 
 
 def test_eta_from_the_finished_runs():
@@ -55,14 +69,15 @@ def test_finished_seconds_reads_the_done_markers(tmp_path):
 
 
 def test_activity_names_every_arm_of_an_arms_section(tmp_path):
-    run = tmp_path / "run"
+    run, phases = tmp_path / "run", _phases(arms=True)
     run.mkdir()
-    _record(run, "prepare", "reflect", "curate", "train_srd", "train_baseline")
+    _record(run, "prepare", "reflect", "curate", "curate_srd_stratified", "train_srd", "train_baseline")
     _record(run, "train_kd_equal", "train_srd_stratified", state="started")  # opened: a record before the work
     for arm, step in (("srd", 5), ("baseline", 7), ("kd_equal", 12), ("srd_stratified", 9)):
         (run / arm).mkdir()
         (run / arm / "metrics.jsonl").write_text(json.dumps({"step": step, "stage": 0}) + "\n")
     # srd and baseline finished; the two other arms still train (before, this read "evaluate")
-    assert run_activity(run) == "train_kd_equal step 12 (stage 1), train_srd_stratified step 9 (stage 1)"
+    # in the order the run trains them (the arms section's)
+    assert run_activity(run, phases) == "train_srd_stratified step 9 (stage 1), train_kd_equal step 12 (stage 1)"
     _record(run, "train_kd_equal", "train_srd_stratified")
-    assert run_activity(run) == "evaluate"
+    assert run_activity(run, phases) == "evaluate"
