@@ -52,6 +52,11 @@ class Arm:
         """Its training phase: ``train_<name>``."""
         return f"train_{self.name}"
 
+    @property
+    def curated(self) -> bool:
+        """Whether it trains on a curation (an SRD-like arm) rather than on all the data (a reference arm)."""
+        return uses_curation(self.pacer)
+
 
 def _legacy(config: SRDConfig) -> dict[str, Arm]:
     b = config.baseline

@@ -81,3 +81,40 @@ class StagePlan:
 
     ids: list[str]
     epochs: float = 1.0
+
+
+@dataclass
+class TrainSummary:
+    """What a finished training run did (also written to ``run_dir/<label>/summary.json``)."""
+
+    label: str
+    steps: int
+    stages: int
+    tokens: int
+    response_tokens: int
+    wall_time: float
+    skipped_steps: int
+    final_dir: str
+    final_loss: float | None = None
+    resumed_from_step: int | None = None
+    stage_steps: list[int] = field(default_factory=list)
+    config_key: str = ""
+    """Fingerprint of the settings the run was trained with (see ``config_key``)."""
+    responses: dict[str, Any] | None = None
+    """With a generating ``train.responses``: steps per response source, generation seconds and tokens."""
+    flops: int | None = None
+    """Training compute (``srd_core.models.flops``): 6·N_student per trained token + 2·N_teacher per online
+    teacher token."""
+    student_params: int | None = None
+    teacher_params: int | None = None
+    teacher_tokens: int | None = None
+    """Tokens the online teacher ran on (0 with a cached teacher signal)."""
+    teacher_cache_flops: int | None = None
+    """Compute of building the teacher cache this arm read (shared by the arms that read it; counted once)."""
+    pacer: str | None = None
+    curated: bool | None = None
+    """Whether the arm trained on a curation (an SRD-like arm) or on all the data (a reference arm)."""
+    match_steps_of: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -22,7 +22,8 @@ def test_there_are_hooks():
 
 
 def signature_of(name: str) -> str:
-    return f"{name}{inspect.signature(getattr(hookspecs, name))}"
+    """``name(param: Type, ...) -> Return`` as written in hookspecs.py (annotations are strings there)."""
+    return f"{name}{inspect.signature(getattr(hookspecs, name))}".replace("'", "")
 
 
 @pytest.mark.parametrize("hook", HOOKS)

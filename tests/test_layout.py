@@ -1,5 +1,10 @@
 """The package's layering, read from the source with ``ast``: no import cycles, and lower layers never
-import higher ones (every import counts: inside functions and under ``TYPE_CHECKING`` too)."""
+import higher ones (every import counts: inside functions and under ``TYPE_CHECKING`` too).
+
+One exception for cycles only: an import under ``if TYPE_CHECKING:`` names types for annotations and never
+runs, so it cannot make an import cycle; the typed plugin contract needs it (``hookspecs`` names the config
+and the training context, whose modules reach the plugin manager, which loads ``hookspecs``). Such imports
+still obey the layers."""
 
 from __future__ import annotations
 
@@ -21,8 +26,10 @@ LAYERS: dict[str, int] = {
     "report": 6, "experiment": 6,
     "pipeline": 7,
     "top": 8,  # cli.py and plugin_listing.py: the commands
+    "api": 9,  # api.py: the public names for plugins, re-exported from every layer; imported by nothing here
 }
 TOP_MODULES = {"srd_core.cli", "srd_core.plugin_listing"}
+API_MODULES = {"srd_core.api"}
 
 
 def module_name(path: Path) -> str:
@@ -34,10 +41,26 @@ def modules() -> dict[str, Path]:
     return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
-def imports_of(path: Path, known: set[str]) -> set[str]:
-    """The srd_core modules ``path`` imports (``from pkg import submodule`` counts as the submodule)."""
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    """Ids of the nodes inside ``if TYPE_CHECKING:`` blocks."""
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            inside |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return inside
+
+
+def imports_of(path: Path, known: set[str], type_checking: bool = True) -> set[str]:
+    """The srd_core modules ``path`` imports (``from pkg import submodule`` counts as the submodule).
+
+    ``type_checking=False`` leaves out the imports under ``if TYPE_CHECKING:`` (they never run).
+    """
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip = set() if type_checking else _type_checking_nodes(tree)
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.split(".")[0] == "srd_core"}
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "srd_core":
@@ -47,15 +70,17 @@ def imports_of(path: Path, known: set[str]) -> set[str]:
     return found & known
 
 
-def graph() -> dict[str, set[str]]:
+def graph(type_checking: bool = True) -> dict[str, set[str]]:
     mods = modules()
-    return {name: imports_of(path, set(mods)) - {name} for name, path in mods.items()}
+    return {name: imports_of(path, set(mods), type_checking) - {name} for name, path in mods.items()}
 
 
 def layer_of(module: str) -> str:
     parts = module.split(".")
     if module in TOP_MODULES:
         return "top"
+    if module in API_MODULES:
+        return "api"
     if len(parts) == 1 or (len(parts) == 2 and parts[1] not in LAYERS):
         return "core"
     return parts[1]
@@ -89,7 +114,7 @@ def test_every_subpackage_has_a_layer():
 
 
 def test_no_import_cycles():
-    cycle = find_cycle(graph())
+    cycle = find_cycle(graph(type_checking=False))
     assert cycle is None, " -> ".join(cycle or [])
 
 
@@ -101,7 +126,7 @@ def test_lower_layers_never_import_higher_ones():
             there = layer_of(dep)
             if LAYERS[there] > LAYERS[here] or (LAYERS[there] == LAYERS[here] and there != here):
                 bad.append(f"{module} ({here}) imports {dep} ({there})")
-            if there == "builtins" and here != "builtins":
+            if there == "builtins" and here not in ("builtins", "api"):  # api: built-ins to subclass
                 bad.append(f"{module} imports the built-in plugin {dep}: use the registry")
     assert not bad, "\n".join(sorted(bad))
 
@@ -114,3 +139,11 @@ def test_cycle_finder_finds_a_cycle():
 @pytest.mark.parametrize("module", ["srd_core.training.loop", "srd_core.cli"])
 def test_graph_sees_imports_inside_functions(module):
     assert graph()[module], f"{module} imports nothing?"
+
+
+def test_graph_without_type_checking_leaves_out_only_annotation_imports():
+    full, runtime = graph(), graph(type_checking=False)
+    assert "srd_core.context" in full["srd_core.hookspecs"]  # an annotation-only import
+    assert "srd_core.context" not in runtime["srd_core.hookspecs"]
+    assert runtime["srd_core.plugins"] == full["srd_core.plugins"]  # plugins' imports all run
+

@@ -63,8 +63,8 @@ def tiny_student():
     return model, tokenizer
 
 
-def context_for(tmp_path, pacer: dict, label: str = "srd", stage: int = 1):
-    config = config_from_dict({
+def context_for(tmp_path, pacer: dict, label: str = "srd", stage: int = 1, arms: dict | None = None):
+    config = config_from_dict({**({"arms": arms} if arms is not None else {}),
         "run": {"name": "t", "output_dir": str(tmp_path)},
         "teacher": {"path": "unused"}, "student": {"path": "unused"},
         "data": {"train": {"name": "synthetic", "n_train": 9}, "max_prompt_tokens": 32, "max_length": 48},
@@ -110,3 +110,18 @@ def test_stage_start_leaves_other_runs_alone(tmp_path, pacer, label, stage):
     stage_start(context)
     assert [p.ids for p in context.stages] == before
     assert not (tmp_path / label / "rereflect").exists()
+
+
+def test_stage_start_follows_the_arm_not_its_label(tmp_path):
+    """With an arms section, the arm whose pacer is rereflect is re-ranked whatever its name; the others are not."""
+    arms = {"srd": {}, "dynamic": {"pacer": {"name": "rereflect", "num_bins": 3}}, "baseline": {"like": "baseline"}}
+    dynamic = context_for(tmp_path, {"name": "baby_step", "num_bins": 3}, "dynamic", arms=arms)
+    assert dynamic.arm.name == "dynamic" and dynamic.arm.curated
+    stage_start(dynamic)
+    assert (tmp_path / "dynamic" / "rereflect" / "stage-1.jsonl").is_file()
+    assert dynamic.extra["rereflect"][0]["rescored"] == 6
+    for label in ("srd", "baseline"):
+        other = context_for(tmp_path, {"name": "baby_step", "num_bins": 3}, label, arms=arms)
+        before = [list(p.ids) for p in other.stages]
+        stage_start(other)
+        assert [p.ids for p in other.stages] == before and "rereflect" not in other.extra

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from srd_core.builtins.pacers import BabyStep, BabyStepParams
+from srd_core.api import BabyStep, BabyStepParams
 
 
 class ReReflectParams(BabyStepParams):

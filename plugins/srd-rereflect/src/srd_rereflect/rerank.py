@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from srd_core import get_component
+from srd_core.api import CurriculumConfig, build_metrics, rank_by
 from srd_core.components import StagePlan
-from srd_core.config import CurriculumConfig
 from srd_core.context import ModelAccess
-from srd_core.curation.curate import build_metrics, rank_by
 from srd_core.types import ReflectionRecord, Sample
 
 
@@ -45,8 +45,6 @@ def remap_stages(stages: Sequence[StagePlan], stage: int, slots: Sequence[str],
 def rank_samples(samples: Sequence[Sample], reflections: Sequence[ReflectionRecord],
                  curriculum: CurriculumConfig, access: ModelAccess | None) -> tuple[list[str], dict[str, list[float]]]:
     """Ids easy→hard by the run's own metrics and fusion (as curation ranks), and the metric values."""
-    from srd_core.plugins import get_component
-
     metrics = build_metrics(curriculum)
     fusion = get_component("fusion", curriculum.fusion.name, **curriculum.fusion.params)
     values = {name: [float(v) for v in metric.score(samples, reflections, access if metric.needs_model else None)]
