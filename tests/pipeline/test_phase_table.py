@@ -108,3 +108,23 @@ def test_the_upstream_check_names_the_command_from_the_table(tmp_path, table):
         check_upstream(Planner(changed, changed.run.dir), "extra_user")
     with pytest.raises(SRDError, match=r"curate reads reflect, which is stale .*; run `srd reflect CONFIG`"):
         check_upstream(Planner(changed, changed.run.dir), "curate")
+
+
+def test_every_command_the_table_names_is_a_cli_command_with_those_options():
+    """The table's `command` of each phase (the upstream hints print it) is a real `srd` command with those options."""
+    import yaml
+    from click.testing import CliRunner
+    from paths import REPO
+
+    from srd_core.cli import cli
+
+    config = config_from_dict(yaml.safe_load((REPO / "examples" / "demo.yaml").read_text()))
+    named = {p.name: p.command for p in phases_for(config) if p.command}
+    assert {"prepare", "reflect", "curate", "train_srd", "train_kd_equal"} <= set(named)
+    for phase, command in named.items():
+        words = command.split()
+        assert words[0] in cli.commands, (phase, command)
+        options = {opt for param in cli.commands[words[0]].params for opt in param.opts}
+        assert {w for w in words[1:] if w.startswith("--")} <= options, (phase, command)
+        assert CliRunner().invoke(cli, [words[0], "--help"]).exit_code == 0
+    assert {c.split()[0] for c in named.values()} == {"prepare", "reflect", "curate", "train"}
