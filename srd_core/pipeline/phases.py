@@ -136,7 +136,7 @@ DEV_EVAL_CODE = ("evaluation/*.py", "models/generation.py")
 """What the dev evaluations of ``train.select_best`` run (an input of training only while it is on)."""
 EVAL_CODE = ("evaluation/*.py", "data/*.py", "models/generation.py", "models/lengths.py", *MODEL_IO)
 REPORT_CODE = ("report/*.py", "curation/diagnostics.py", "curation/strata.py", "curation/remainder.py",
-               "models/flops.py")  # the per-group tables, the remainder notice and FLOPs it shows
+               "models/flops.py", "evaluation/curves.py")  # per-group tables, remainder notice, FLOPs; eval curves
 
 
 def _spec_files(spec: ComponentSpec | None, where: str, run_dir: Path) -> dict[str, Path]:
