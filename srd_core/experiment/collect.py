@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import yaml
 
 from srd_core.curation.diagnostics import run_diagnostics
+from srd_core.evaluation.curves import interpolate
 from srd_core.evaluation.rows import MODEL_ALIASES, score_of
 from srd_core.experiment.sharing import read_shared
 from srd_core.io import read_jsonl
@@ -66,13 +66,7 @@ def eval_curve(run_dir: Path, method: str) -> Curve:
 
 def value_at_step(curve: Curve, step: float) -> float | None:
     """The curve's score at ``step`` (linear between the evaluations around it; ``None`` outside them)."""
-    for a, b in itertools.pairwise(curve):
-        (s0, y0), (s1, y1) = (a[0], a[2]), (b[0], b[2])
-        if s0 <= step <= s1:
-            return y0 if s1 == s0 else y0 + (y1 - y0) * (step - s0) / (s1 - s0)
-    if curve and curve[-1][0] == step:
-        return curve[-1][2]
-    return None
+    return interpolate([(p[0], p[2]) for p in curve], step)
 
 
 def first_reaching(curve: Curve, target: float) -> list[float] | None:
