@@ -14,6 +14,7 @@ from srd_core.evaluation.rows import MODEL_ALIASES, score_of
 from srd_core.experiment.sharing import read_shared
 from srd_core.io import read_jsonl
 from srd_core.rundir import (
+    CONFIG_FILE,
     CURATION_FILE,
     EVAL_FILE,
     REFLECTION_META_FILE,
@@ -98,7 +99,7 @@ def noise_counts(run_dir: Path) -> dict[str, Any]:
 def _arm_names(run_dir: Path) -> list[str]:
     """The run's arms: config.yaml's ``arms``, else srd and baseline (those that left a summary or a curve)."""
     try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+        config = yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         config = {}
     listed = config.get("arms") if isinstance(config, dict) else None
@@ -149,7 +150,7 @@ def _pair_row(arm: str, ref: str, arms: dict[str, dict[str, Any]], reflection_s:
 def group_diagnostics(run_dir: Path) -> dict[str, Any] | None:
     """The curation per group (``srd_core.curation.diagnostics``): recorded groups, else task families."""
     try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+        config = yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         config = None
     meta = {str(r.get("id")): r for r in _rows(run_dir / SAMPLES_META_FILE)}

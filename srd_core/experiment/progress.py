@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from srd_core.io import read_last_row
-from srd_core.rundir import METRICS_FILE, PROVENANCE_DIR
+from srd_core.rundir import METRICS_FILE, PROVENANCE_DIR, TEACHER_CACHE_DIR
 
 PHASE_ORDER = ("prepare", "reflect", "curate", "teacher_cache", "train_srd", "train_baseline", "evaluate_teacher",
                "evaluate_student_init", "evaluate_srd", "evaluate_baseline", "report")
@@ -35,7 +35,7 @@ def run_activity(run_dir: Path) -> str:
     records = run_dir / PROVENANCE_DIR
     finished = {p.stem for p in records.glob("*.json") if _complete(p)} if records.is_dir() else set()
     todo = [p for p in PHASE_ORDER if p not in finished and not (p == "teacher_cache" and
-                                                                 not (run_dir / "teacher_cache").is_dir())]
+                                                                 not (run_dir / TEACHER_CACHE_DIR).is_dir())]
     if not todo:
         return "finishing"
     default = [p[len("train_"):] for p in PHASE_ORDER if p.startswith("train_")]  # srd, then baseline, then others

@@ -27,6 +27,7 @@ from srd_core.components import StagePlan
 from srd_core.config import ComponentSpec, SRDConfig
 from srd_core.curation.remainder import remainder_notice
 from srd_core.errors import SRDError
+from srd_core.rundir import CURATION_FILE, REFLECTION_FILE
 
 DOLLY_TRAIN_SAMPLES = 11_424
 """Training samples of MiniLLM's Dolly split after the 1,000-sample dev carve: the official SRD/DistiLLM
@@ -200,7 +201,7 @@ def _load_samples(config: SRDConfig) -> tuple[list | None, str]:
 
 def _reflection_lengths(run_dir: Path, ids: Sequence[str]) -> dict[str, int] | None:
     """Per-sample prompt + response tokens recorded by an earlier reflection of these samples."""
-    path = run_dir / "reflection.jsonl"
+    path = run_dir / REFLECTION_FILE
     if not path.is_file():
         return None
     from srd_core.io import read_jsonl
@@ -303,7 +304,7 @@ def _stages(config: SRDConfig, run_dir: Path, pacer_spec: ComponentSpec, ids: li
     from srd_core.training.stages import pacer_stages
 
     pacer = build_pacer(pacer_spec)
-    if pacer.uses_curation and (run_dir / "curation.jsonl").is_file():
+    if pacer.uses_curation and (run_dir / CURATION_FILE).is_file():
         return pacer_stages(config, run_dir, pacer_spec, ids)
     try:
         return pacer.stages(bins if pacer.uses_curation else None, ids)
@@ -417,7 +418,7 @@ def _curation_detail(config: SRDConfig, n: int, n_keep: int, bins: list[list[str
                 f"{c.pacer.name} bins {sizes}")
     if c.stratify:
         curation += f" (within each group of {c.groups.name})"
-    if (folder / "curation.jsonl").is_file():
+    if (folder / CURATION_FILE).is_file():
         curation += " (curation.jsonl exists: bins as recorded)"
     notice = remainder_notice(n_keep, [len(b) for b in bins], c.pacer.params) if bins is not None else None
     if notice:

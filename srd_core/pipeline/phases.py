@@ -59,8 +59,11 @@ from srd_core.rundir import (
     CURATION_FILE,
     CURATION_META_FILE,
     EVAL_FILE,
+    FINAL_DIR,
+    HASH_CACHE_FILE,
     METRICS_FILE,
     PLOTS_DIR,
+    PREPARE_MANIFEST_FILE,
     PREPARED_DIR,
     PROVENANCE_DIR,
     REFLECTION_FILE,
@@ -69,6 +72,7 @@ from srd_core.rundir import (
     REPORT_FILE,
     SAMPLES_META_FILE,
     STALE_DIR,
+    STALE_RECORD_FILE,
     SUMMARY_FILE,
     TEACHER_CACHE_DIR,
     prepared_dir,
@@ -77,7 +81,6 @@ from srd_core.training.cadence import CADENCE_FIELDS
 
 logger = logging.getLogger(__name__)
 
-HASH_CACHE_FILE = "hashes.json"
 
 # ------------------------------------------------------------------------------------------ inputs
 
@@ -320,7 +323,7 @@ def _train_phase(label: str) -> Phase:
 
     return Phase(
         name=f"train_{label}", verb="retraining", fields=fields, after=after, files=files,
-        outputs=(label,), done=_exists(f"{label}/{SUMMARY_FILE}", f"{label}/final/config.json"),
+        outputs=(label,), done=_exists(f"{label}/{SUMMARY_FILE}", f"{label}/{FINAL_DIR}/config.json"),
         derived=derived,
         code=lambda config: TRAIN_CODE + (DEV_EVAL_CODE if config.train.select_best.enabled else ()),
     )
@@ -372,7 +375,7 @@ def _eval_phase(label: str) -> Phase:
 
     def files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
         if label not in REFERENCE_MODELS:
-            model = {f"{label} model": run_dir / label / "final"}
+            model = {f"{label} model": run_dir / label / FINAL_DIR}
         else:
             model = _model_dir(config, run_dir, role)
         return {**_eval_data(config, run_dir), **model}
@@ -456,7 +459,7 @@ def _prepare_phase() -> Phase:
                                         *DATA_TRAIN, "prepare",
                                         *(("run.seed",) if config.prepare.seed is None else ())),
                  after=lambda config: (), files=_prepare_files, outputs=(PREPARED_DIR,),
-                 done=_exists(f"{PREPARED_DIR}/prepare.json"), enabled=_needs_prepare,
+                 done=_exists(f"{PREPARED_DIR}/{PREPARE_MANIFEST_FILE}"), enabled=_needs_prepare,
                  code=lambda config: PREPARE_CODE)
 
 
@@ -743,7 +746,7 @@ def set_aside(run_dir: Path, phase: Phase) -> Path:
         write_jsonl_atomic(run_dir / EVAL_FILE, [r for r in rows if r.get("model") != phase.eval_label])
     record = record_path(run_dir, phase.name)
     if record.is_file():
-        os.replace(record, dest / "record.json")
+        os.replace(record, dest / STALE_RECORD_FILE)
     return dest
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from srd_core.config import SRDConfig, dump_config
 from srd_core.errors import Interrupted, Terminated
 from srd_core.io import read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
-from srd_core.rundir import CONFIG_FILE, EVAL_FILE, SAMPLES_META_FILE, TIMINGS_FILE
+from srd_core.rundir import CONFIG_FILE, EVAL_FILE, REPORT_FILE, SAMPLES_META_FILE, TIMINGS_FILE
 from srd_core.timings import PARALLEL_KEY
 
 logger = logging.getLogger(__name__)
@@ -185,7 +185,7 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
             write_text_atomic(run_dir / CONFIG_FILE, dump_config(config))
         if config.report.enabled:
             _timed(result, timings, "report", phase("report", lambda: write_report(run_dir)))
-            result.report = run_dir / "report.html"
+            result.report = run_dir / REPORT_FILE
             write_json_atomic(timings_path, timings)
     accelerator.wait_for_everyone()
     return result
