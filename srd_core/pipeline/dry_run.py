@@ -17,7 +17,6 @@ pacer. Every number that is not measured says so:
 from __future__ import annotations
 
 import math
-import os
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from srd_core.components import StagePlan
 from srd_core.config import ComponentSpec, SRDConfig
 from srd_core.curation.remainder import remainder_notice
 from srd_core.errors import SRDError
+from srd_core.launcher import world_size
 from srd_core.rundir import CURATION_FILE, REFLECTION_FILE
 
 DOLLY_TRAIN_SAMPLES = 11_424
@@ -461,10 +461,7 @@ def _phases(config: SRDConfig, data: _Data, n_keep: int, bins: list[list[str]] |
 
 def default_processes() -> int:
     """Processes the run would use: ``WORLD_SIZE`` under a launcher, else 1."""
-    try:
-        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
-    except ValueError:
-        return 1
+    return world_size()
 
 
 def plan_run(config: SRDConfig, run_dir: str | Path | None = None, *, num_samples: int | None = None,

@@ -54,6 +54,7 @@ from srd_core.config import (
 from srd_core.errors import SRDError
 from srd_core.fingerprints import HashCache, first_difference, flatten
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
+from srd_core.launcher import world_size
 from srd_core.pipeline import code
 from srd_core.rundir import (
     CURATION_FILE,
@@ -214,7 +215,7 @@ def _matched_steps(config: SRDConfig, run_dir: Path, name: str) -> dict[str, Any
     directory = curation_dir(run_dir, target)
     records = load_curation(directory)
     stages = pacer_stages(config, run_dir, target.pacer, [r.id for r in records], directory)
-    processes = max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
+    processes = world_size()
     batch = global_batch_size(config, processes)
     label = "SRD's optimizer steps" if config.arms is None else f"{target.name}'s optimizer steps"
     return {label: sum(stage_steps(p, batch) for p in stages)}
