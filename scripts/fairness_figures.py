@@ -16,8 +16,8 @@ from pathlib import Path
 
 from srd_core.config import load_config
 from srd_core.data.samples import load_samples
+from srd_core.evaluation.curves import CurvePoint, curve_from_rows, score_at_step
 from srd_core.evaluation.rouge import rouge_l
-from srd_core.report.curves import CurvePoint, curve_from_rows, score_at_step
 
 PLATEAU_GAIN = 1.5
 """A curve has plateaued when its last third of evaluations gains less than this (ROUGE-L x100)."""

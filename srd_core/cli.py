@@ -227,14 +227,15 @@ def prepare_command(config_file: Path, overrides: tuple[str, ...]) -> None:
     from srd_core.models.prepare import prepare
     from srd_core.pipeline.commands import run_single_phase
     from srd_core.pipeline.lock import run_dir_lock
+    from srd_core.rundir import PREPARE_MANIFEST_FILE, PREPARED_DIR
 
     config = load_checked(config_file, overrides, evaluates=False, curates=False)
     with run_dir_lock(config.run.dir):
         _, result = run_single_phase(config, "prepare", lambda: prepare(config))
-    if result is None and not (config.run.dir / "prepared" / "prepare.json").is_file():
+    if result is None and not (config.run.dir / PREPARED_DIR / PREPARE_MANIFEST_FILE).is_file():
         click.echo("prepare: no preset models in this config; nothing to do")
     elif result is None:
-        click.echo(f"prepare: {config.run.dir / 'prepared'} is complete; skipped")
+        click.echo(f"prepare: {config.run.dir / PREPARED_DIR} is complete; skipped")
     elif result.skipped:
         click.echo(f"prepare: {result.directory} is up to date (key {result.key}); skipped")
     else:
@@ -255,12 +256,13 @@ def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) 
     from srd_core.evaluation.evaluate import evaluate_run_model, model_location, write_eval_row
     from srd_core.pipeline.commands import run_single_phase
     from srd_core.pipeline.lock import run_dir_lock
+    from srd_core.rundir import EVAL_FILE
 
     config = load_checked(config_file, overrides, curates=False)
 
     def evaluate():
         label, result = evaluate_run_model(config, config.run.dir, which)
-        write_eval_row(config.run.dir / "eval.jsonl", result.to_row(label))
+        write_eval_row(config.run.dir / EVAL_FILE, result.to_row(label))
         return label, result
 
     with run_dir_lock(config.run.dir):

@@ -31,11 +31,34 @@ LOCK_FILE = ".lock"
 DEV_EVAL_FILE = "dev_eval.jsonl"
 BEST_DIR = "best"
 BEST_FILE = "best_checkpoints.json"
+PREPARE_MANIFEST_FILE = "prepare.json"
+"""In ``prepared/``: the key, roles and training record of the prepared models."""
+PREPARED_TOKENIZER_DIR = "tokenizer"
+"""In ``prepared/``, beside one folder per prepared role: the trained tokenizer."""
+FINAL_DIR = "final"
+"""In an arm's folder: its trained student."""
+CHECKPOINTS_DIR = "checkpoints"
+"""In an arm's folder: its resumable training checkpoints."""
+HASH_CACHE_FILE = "hashes.json"
+"""In ``provenance/``: the content hashes of input files, keyed by size + mtime (not a phase record)."""
+TEACHER_CACHE_HASHES_FILE = "teacher_cache_hashes.json"
+"""In ``provenance/``: the content hashes of the teacher cache's shard files with their size, mtime, ctime and inode."""
+STALE_RECORD_FILE = "record.json"
+"""In ``.stale/<phase>/``: the record of the phase whose artifacts were set aside."""
+ARMS_CONFIG_FILE = ".arms-config.json"
+"""The config parallel arms read (written by ``srd run`` before it starts them)."""
+SHARED_FILE = "shared.json"
+"""What ``srd experiment`` linked into this run from another run of the same experiment."""
 
 
 def prepared_dir(run_dir: Path, role: str) -> Path:
     """Where the `prepare` phase saves a preset model for ``role`` ("teacher" or "student")."""
-    return Path(run_dir) / "prepared" / role
+    return Path(run_dir) / PREPARED_DIR / role
+
+
+def reflection_partial_file(rank: int) -> str:
+    """The partial reflection rows of process ``rank`` while the pass runs (matched by ``REFLECTION_PARTIAL_GLOB``)."""
+    return "reflection.partial.jsonl" if rank == 0 else f"reflection.partial.rank{rank}.jsonl"
 
 
 def resolve_model_path(cfg: ModelConfig, run_dir: Path, role: str) -> str:

@@ -27,7 +27,7 @@ def ranks_of(order: Sequence[int]) -> list[int]:
 
 
 def metric_ranks(values: Mapping[str, Sequence[float]], higher_is_easier: Mapping[str, bool],
-                 tie_break: str = "data_order") -> tuple[dict[str, list[int]], list[int]]:
+                 tie_break: str) -> tuple[dict[str, list[int]], list[int]]:
     """(ranks of each metric, in ``values`` order; the order the last sort left) under ``tie_break``."""
     if tie_break not in TIE_BREAKS:
         raise ValueError(f"tie_break {tie_break!r}: expected one of {', '.join(TIE_BREAKS)}")
@@ -41,7 +41,7 @@ def metric_ranks(values: Mapping[str, Sequence[float]], higher_is_easier: Mappin
     return ranks, previous
 
 
-def fused_order(fused: Sequence[float], last_order: Sequence[int], tie_break: str = "data_order") -> list[int]:
+def fused_order(fused: Sequence[float], last_order: Sequence[int], tie_break: str) -> list[int]:
     """Indices by fused score, easiest (highest) first; ties as ``tie_break`` says."""
     start = list(last_order) if tie_break == "chained" else list(range(len(fused)))
     return stable_order(fused, True, start)

@@ -33,7 +33,7 @@ def template_lines(texts: Sequence[str], min_share: float = 0.5, min_chars: int 
     return sorted(line for line, n in counts.items() if n >= needed)
 
 
-def train_bpe_tokenizer(texts: Sequence[str], vocab_size: int = 1024, min_frequency: int = 2,
+def train_bpe_tokenizer(texts: Sequence[str], vocab_size: int, min_frequency: int = 2,
                         model_max_length: int = 1024, template_share: float | None = 0.1) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer trained on ``texts``: ``vocab_size`` BPE entries (special tokens included)
     plus one token per template line (a line in at least ``template_share`` of the texts; ``None``: none).

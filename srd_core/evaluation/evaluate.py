@@ -23,6 +23,7 @@ from srd_core.evaluation.rouge import rouge_l
 from srd_core.io import read_jsonl, write_jsonl_atomic
 from srd_core.models.generation import GenerationSettings, generate
 from srd_core.models.lengths import MAX_NEW_TOKENS_CAP, with_generation_limits
+from srd_core.rundir import FINAL_DIR
 from srd_core.types import Sample
 
 """Named models of a run; anything else given to ``--model`` is a path to a model directory."""
@@ -159,7 +160,7 @@ def model_location(config: SRDConfig, run_dir: Path, which: str) -> tuple[str, s
         return "student_init", resolve_model_path(config.student, run_dir, "student"), "student"
     arms = arm_names(config)
     if which in arms:
-        final = run_dir / which / "final"
+        final = run_dir / which / FINAL_DIR
         if not (final / "config.json").is_file():
             raise SRDError(f"--model {which}: {final} has no trained model yet (train it first)")
         return which, str(final), "student"

@@ -17,7 +17,7 @@ from typing import Any
 from srd_core.config import ComponentSpec, SRDConfig
 from srd_core.errors import ConfigError, DataError, SRDError
 from srd_core.io import read_jsonl, write_jsonl_atomic
-from srd_core.rundir import EVAL_SETS_FILE
+from srd_core.rundir import EVAL_SETS_FILE, FINAL_DIR
 from srd_core.types import Sample
 
 MODEL_ORDER = ("teacher", "student", "srd", "baseline")
@@ -51,7 +51,7 @@ def available_models(config: SRDConfig, run_dir: Path, requested: Sequence[str] 
 
     models = ["teacher", "student"]
     for label in arm_names(config):
-        if is_model_dir(Path(run_dir) / label / "final"):
+        if is_model_dir(Path(run_dir) / label / FINAL_DIR):
             models.append(label)
     return models
 

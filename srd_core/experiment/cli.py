@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from srd_core.experiment.aggregate import HTML_FILE, ROWS_FILE, experiment_dir_rows
+from srd_core.experiment.aggregate import HTML_FILE, INFO_FILE, ROWS_FILE, experiment_dir_rows
 from srd_core.experiment.progress import PhaseNames
 from srd_core.experiment.runner import INVOCATIONS_FILE, run_experiment
 from srd_core.experiment.spec import load_experiment
@@ -40,7 +40,7 @@ def _reference_of(directory: Path) -> str | None:
     """The reference variant recorded in the experiment dir (experiment.json), if any."""
     import json
 
-    path = Path(directory) / "experiment.json"
+    path = Path(directory) / INFO_FILE
     try:
         return json.loads(path.read_text(encoding="utf-8")).get("reference") if path.is_file() else None
     except (OSError, ValueError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -10,10 +9,12 @@ from typing import Any
 import yaml
 
 from srd_core.curation.diagnostics import run_diagnostics
+from srd_core.evaluation.curves import interpolate
 from srd_core.evaluation.rows import MODEL_ALIASES, score_of
 from srd_core.experiment.sharing import read_shared
 from srd_core.io import read_jsonl
 from srd_core.rundir import (
+    CONFIG_FILE,
     CURATION_FILE,
     EVAL_FILE,
     REFLECTION_META_FILE,
@@ -66,13 +67,7 @@ def eval_curve(run_dir: Path, method: str) -> Curve:
 
 def value_at_step(curve: Curve, step: float) -> float | None:
     """The curve's score at ``step`` (linear between the evaluations around it; ``None`` outside them)."""
-    for a, b in itertools.pairwise(curve):
-        (s0, y0), (s1, y1) = (a[0], a[2]), (b[0], b[2])
-        if s0 <= step <= s1:
-            return y0 if s1 == s0 else y0 + (y1 - y0) * (step - s0) / (s1 - s0)
-    if curve and curve[-1][0] == step:
-        return curve[-1][2]
-    return None
+    return interpolate([(p[0], p[2]) for p in curve], step)
 
 
 def first_reaching(curve: Curve, target: float) -> list[float] | None:
@@ -104,7 +99,7 @@ def noise_counts(run_dir: Path) -> dict[str, Any]:
 def _arm_names(run_dir: Path) -> list[str]:
     """The run's arms: config.yaml's ``arms``, else srd and baseline (those that left a summary or a curve)."""
     try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+        config = yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         config = {}
     listed = config.get("arms") if isinstance(config, dict) else None
@@ -155,7 +150,7 @@ def _pair_row(arm: str, ref: str, arms: dict[str, dict[str, Any]], reflection_s:
 def group_diagnostics(run_dir: Path) -> dict[str, Any] | None:
     """The curation per group (``srd_core.curation.diagnostics``): recorded groups, else task families."""
     try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+        config = yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         config = None
     meta = {str(r.get("id")): r for r in _rows(run_dir / SAMPLES_META_FILE)}

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from srd_core.experiment.aggregate import write_results
+from srd_core.experiment.aggregate import ROWS_FILE, write_results
 from srd_core.experiment.layout import config_path, config_sha, done_path, is_done, log_path, run_dir
 from srd_core.experiment.progress import PhaseNames, Progress, finished_seconds, run_activity
 from srd_core.experiment.sharing import donor_ready, share_from, share_group
@@ -243,4 +243,4 @@ def _log_tail(path: Path) -> str:
 
 def read_rows(directory: Path) -> list[dict]:
     """``experiment.jsonl`` of an experiment dir."""
-    return read_jsonl(directory / "experiment.jsonl", tolerate_torn_tail=True)
+    return read_jsonl(directory / ROWS_FILE, tolerate_torn_tail=True)

@@ -16,9 +16,17 @@ from typing import Any
 
 from srd_core.config import SRDConfig
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
-from srd_core.rundir import EVAL_FILE, PROVENANCE_DIR, REFLECTION_FILE, REFLECTION_META_FILE, TIMINGS_FILE
+from srd_core.rundir import (
+    EVAL_FILE,
+    PREPARE_MANIFEST_FILE,
+    PREPARED_DIR,
+    PROVENANCE_DIR,
+    REFLECTION_FILE,
+    REFLECTION_META_FILE,
+    SHARED_FILE,
+    TIMINGS_FILE,
+)
 
-SHARED_FILE = "shared.json"
 """What a run got from its donor (written into the run dir)."""
 SHARED_EVAL_MODELS = ("teacher", "student_init")
 
@@ -87,7 +95,7 @@ def _share_prepared(config: SRDConfig, donor: Path, target: Path) -> bool:
     key = prepare_key(config)
     if cached(target, key) is not None or cached(donor, key) is None:
         return False
-    _link_tree(donor / "prepared", target / "prepared")
+    _link_tree(donor / PREPARED_DIR, target / PREPARED_DIR)
     _share_record(donor, target, "prepare")
     return True
 
@@ -167,7 +175,8 @@ def share_from(config: SRDConfig, donor: Path, target: Path) -> dict[str, Any]:
 def _manifest_seconds(run_dir: Path) -> float | None:
     """How long the donor's `prepare` took, from its manifest (its timings.json comes at the end of its run)."""
     try:
-        seconds = json.loads((run_dir / "prepared" / "prepare.json").read_text(encoding="utf-8")).get("seconds")
+        manifest = run_dir / PREPARED_DIR / PREPARE_MANIFEST_FILE
+        seconds = json.loads(manifest.read_text(encoding="utf-8")).get("seconds")
     except (OSError, ValueError):
         return None
     return float(seconds) if isinstance(seconds, (int, float)) else None

@@ -29,6 +29,7 @@ from srd_core.errors import SRDError
 from srd_core.fingerprints import directory_digest
 from srd_core.io import fingerprint, write_json_atomic
 from srd_core.models.lm_corpus import lm_documents
+from srd_core.rundir import PREPARE_MANIFEST_FILE, PREPARED_DIR, PREPARED_TOKENIZER_DIR
 from srd_core.types import Sample
 
 logger = logging.getLogger(__name__)
@@ -136,8 +137,8 @@ def _seed(config: SRDConfig) -> int:
 
 def cached(run_dir: Path, key: str) -> dict[str, Any] | None:
     """The manifest of a complete prepared directory with this ``key``, else ``None``."""
-    root = Path(run_dir) / "prepared"
-    manifest_path = root / "prepare.json"
+    root = Path(run_dir) / PREPARED_DIR
+    manifest_path = root / PREPARE_MANIFEST_FILE
     if not manifest_path.is_file():
         return None
     try:
@@ -152,7 +153,7 @@ def cached(run_dir: Path, key: str) -> dict[str, Any] | None:
 
 
 def _expected_files(manifest: dict[str, Any]) -> list[tuple[str, str]]:
-    files = [("tokenizer", "tokenizer_config.json")]
+    files = [(PREPARED_TOKENIZER_DIR, "tokenizer_config.json")]
     files += [(role, "config.json") for role in manifest.get("roles", [])]
     return files
 
@@ -286,7 +287,7 @@ def prepare(config: SRDConfig, run_dir: str | Path | None = None, progress: bool
     if not needs_prepare(config):
         return None
     run_dir = Path(run_dir) if run_dir is not None else config.run.dir
-    root = run_dir / "prepared"
+    root = run_dir / PREPARED_DIR
     key = prepare_key(config)
     manifest = cached(run_dir, key)
     if manifest is not None:
@@ -301,7 +302,7 @@ def prepare(config: SRDConfig, run_dir: str | Path | None = None, progress: bool
         samples = load_train_samples(config)
         tokenizer, tokenizer_source = _build_tokenizer(config, samples)
         ensure_pad_token(tokenizer)
-        tokenizer.save_pretrained(staging / "tokenizer")
+        tokenizer.save_pretrained(staging / PREPARED_TOKENIZER_DIR)
         models = {role: _train_preset(config, role, tokenizer, samples, staging / role, progress) for role in roles}
         manifest = {
             "key": key,
@@ -313,7 +314,7 @@ def prepare(config: SRDConfig, run_dir: str | Path | None = None, progress: bool
             "seconds": time.perf_counter() - start,
             "cpu_seconds": time.process_time() - cpu_start,
         }
-        write_json_atomic(staging / "prepare.json", manifest)
+        write_json_atomic(staging / PREPARE_MANIFEST_FILE, manifest)
         _swap_in(staging, root)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

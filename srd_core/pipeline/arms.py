@@ -29,6 +29,7 @@ from srd_core.config import SRDConfig, config_from_dict
 from srd_core.errors import Interrupted, Terminated, TrainingError
 from srd_core.io import write_json_atomic
 from srd_core.pipeline.arm_progress import ArmProgress
+from srd_core.rundir import ARMS_CONFIG_FILE, CHECKPOINTS_DIR
 
 
 def threads_per_arm(n_arms: int) -> int:
@@ -40,7 +41,7 @@ def threads_per_arm(n_arms: int) -> int:
 def train_arms_in_parallel(config: SRDConfig, run_dir: Path, labels: Sequence[str]) -> dict[str, float]:
     """Train every arm in ``labels`` in its own process at once; returns each arm's wall seconds."""
     run_dir = Path(run_dir)
-    config_path = run_dir / ".arms-config.json"
+    config_path = run_dir / ARMS_CONFIG_FILE
     write_json_atomic(config_path, config.model_dump(mode="json"))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads_per_arm(len(labels))), "TQDM_DISABLE": "1"}
     children = {}
@@ -100,7 +101,7 @@ def _stop_arms(run_dir: Path, children: dict[str, subprocess.Popen], signum: int
     resumes = []
     for label, proc in children.items():
         if proc.wait() != 0:
-            latest = latest_checkpoint(Path(run_dir) / label / "checkpoints")
+            latest = latest_checkpoint(Path(run_dir) / label / CHECKPOINTS_DIR)
             resumes.append(f"{label} from step {read_state(latest).step if latest is not None else 0}")
     phases = " and ".join(f"train_{label}" for label in children)
     where = f" ({', '.join(resumes)})" if resumes else ""

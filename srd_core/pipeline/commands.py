@@ -15,6 +15,7 @@ from typing import Any
 
 from srd_core.config import SRDConfig, dump_config
 from srd_core.io import write_text_atomic
+from srd_core.launcher import world_size
 from srd_core.pipeline.planner import Planner, Status, check_upstream, consistent, run_phase, set_aside
 from srd_core.rundir import CONFIG_FILE, REPORT_FILE, STALE_DIR
 
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 def _processes() -> tuple[bool, Callable[[], None]]:
     """(is main process, barrier) of this command; under torchrun the process group is set up here."""
-    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+    if world_size() <= 1:
         return True, lambda: None
     from srd_core.reflection.reflect import default_accelerator
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from srd_core.config import SRDConfig
 from srd_core.curation.remainder import remainder_notice
+from srd_core.rundir import CURATION_FILE
 
 
 def _tokens(value: float) -> str:
@@ -69,7 +70,7 @@ def _curation_detail(config: SRDConfig, n: int, n_keep: int, bins: list[list[str
                 f"{c.pacer.name} bins {sizes}")
     if c.stratify:
         curation += f" (within each group of {c.groups.name})"
-    if (folder / "curation.jsonl").is_file():
+    if (folder / CURATION_FILE).is_file():
         curation += " (curation.jsonl exists: bins as recorded)"
     notice = remainder_notice(n_keep, [len(b) for b in bins], c.pacer.params) if bins is not None else None
     if notice:

@@ -17,7 +17,6 @@ pacer. Every number that is not measured says so:
 from __future__ import annotations
 
 import math
-import os
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,9 @@ from typing import NamedTuple
 from srd_core.components import StagePlan
 from srd_core.config import ComponentSpec, SRDConfig
 from srd_core.errors import SRDError
+from srd_core.launcher import world_size
 from srd_core.pipeline.describe import PlanView, _curation_detail, _tokens
+from srd_core.rundir import CURATION_FILE, REFLECTION_FILE
 
 DOLLY_TRAIN_SAMPLES = 11_424
 """Training samples of MiniLLM's Dolly split after the 1,000-sample dev carve: the official SRD/DistiLLM
@@ -194,7 +195,7 @@ def _load_samples(config: SRDConfig) -> tuple[list | None, str]:
 
 def _reflection_lengths(run_dir: Path, ids: Sequence[str]) -> dict[str, int] | None:
     """Per-sample prompt + response tokens recorded by an earlier reflection of these samples."""
-    path = run_dir / "reflection.jsonl"
+    path = run_dir / REFLECTION_FILE
     if not path.is_file():
         return None
     from srd_core.io import read_jsonl
@@ -295,7 +296,7 @@ def _stages(config: SRDConfig, run_dir: Path, pacer_spec: ComponentSpec, ids: li
     from srd_core.training.stages import pacer_stages
 
     pacer = build_pacer(pacer_spec)
-    if pacer.uses_curation and (run_dir / "curation.jsonl").is_file():
+    if pacer.uses_curation and (run_dir / CURATION_FILE).is_file():
         return pacer_stages(config, run_dir, pacer_spec, ids)
     try:
         return pacer.stages(bins if pacer.uses_curation else None, ids)
@@ -368,10 +369,7 @@ def _phases(view: PlanView) -> list[PhaseRow]:
 
 def default_processes() -> int:
     """Processes the run would use: ``WORLD_SIZE`` under a launcher, else 1."""
-    try:
-        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
-    except ValueError:
-        return 1
+    return world_size()
 
 
 def plan_run(config: SRDConfig, run_dir: str | Path | None = None, *, num_samples: int | None = None,

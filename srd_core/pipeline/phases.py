@@ -29,7 +29,6 @@ function (``pipeline/work.py``); an entry gives the phases of a config (one ``tr
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +52,7 @@ from srd_core.config import (
     TrainConfig,
 )
 from srd_core.io import read_jsonl
+from srd_core.launcher import world_size
 from srd_core.pipeline import work
 from srd_core.pipeline.describe import (
     PlanView,
@@ -70,8 +70,10 @@ from srd_core.rundir import (
     CURATION_FILE,
     CURATION_META_FILE,
     EVAL_FILE,
+    FINAL_DIR,
     METRICS_FILE,
     PLOTS_DIR,
+    PREPARE_MANIFEST_FILE,
     PREPARED_DIR,
     REFLECTION_FILE,
     REFLECTION_META_FILE,
@@ -141,7 +143,7 @@ DEV_EVAL_CODE = ("evaluation/*.py", "models/generation.py")
 """What the dev evaluations of ``train.select_best`` run (an input of training only while it is on)."""
 EVAL_CODE = ("evaluation/*.py", "data/*.py", "models/generation.py", "models/lengths.py", *MODEL_IO)
 REPORT_CODE = ("report/*.py", "curation/diagnostics.py", "curation/strata.py", "curation/remainder.py",
-               "models/flops.py")  # the per-group tables, the remainder notice and FLOPs it shows
+               "models/flops.py", "evaluation/curves.py")  # per-group tables, remainder notice, FLOPs; eval curves
 
 
 def _spec_files(spec: ComponentSpec | None, where: str, run_dir: Path) -> dict[str, Path]:
@@ -216,7 +218,7 @@ def _matched_steps(config: SRDConfig, run_dir: Path, name: str) -> dict[str, Any
     directory = curation_dir(run_dir, target)
     records = load_curation(directory)
     stages = pacer_stages(config, run_dir, target.pacer, [r.id for r in records], directory)
-    processes = max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
+    processes = world_size()
     batch = global_batch_size(config, processes)
     label = "SRD's optimizer steps" if config.arms is None else f"{target.name}'s optimizer steps"
     return {label: sum(stage_steps(p, batch) for p in stages)}
@@ -348,7 +350,7 @@ def _train_phase(label: str) -> Phase:
 
     return Phase(
         name=f"train_{label}", verb="retraining", fields=fields, after=after, files=files,
-        outputs=(label,), done=_exists(f"{label}/{SUMMARY_FILE}", f"{label}/final/config.json"),
+        outputs=(label,), done=_exists(f"{label}/{SUMMARY_FILE}", f"{label}/{FINAL_DIR}/config.json"),
         derived=derived,
         code=lambda config: TRAIN_CODE + (DEV_EVAL_CODE if config.train.select_best.enabled else ()),
         work=work.train(label), describe=describe_train(label),
@@ -408,7 +410,7 @@ def _eval_phase(label: str) -> Phase:
 
     def files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
         if label not in REFERENCE_MODELS:
-            model = {f"{label} model": run_dir / label / "final"}
+            model = {f"{label} model": run_dir / label / FINAL_DIR}
         else:
             model = _model_dir(config, run_dir, role)
         return {**_eval_data(config, run_dir), **model}
@@ -497,7 +499,7 @@ def _prepare_phase() -> Phase:
                                         *DATA_TRAIN, "prepare",
                                         *(("run.seed",) if config.prepare.seed is None else ())),
                  after=lambda config: (), files=_prepare_files, outputs=(PREPARED_DIR,),
-                 done=_exists(f"{PREPARED_DIR}/prepare.json"), enabled=_needs_prepare,
+                 done=_exists(f"{PREPARED_DIR}/{PREPARE_MANIFEST_FILE}"), enabled=_needs_prepare,
                  code=lambda config: PREPARE_CODE,
                  work=work.prepare, describe=describe_prepare, command="prepare CONFIG", then=work.after_prepare,
                  timed_when_off=True)

@@ -22,11 +22,9 @@ from srd_core.fingerprints import HashCache, first_difference, flatten
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
 from srd_core.pipeline import code
 from srd_core.pipeline.phases import Phase, _without_never_inputs, phase_rank, phases_for
-from srd_core.rundir import EVAL_FILE, PROVENANCE_DIR, STALE_DIR
+from srd_core.rundir import EVAL_FILE, HASH_CACHE_FILE, PROVENANCE_DIR, STALE_DIR, STALE_RECORD_FILE
 
 logger = logging.getLogger(__name__)
-
-HASH_CACHE_FILE = "hashes.json"
 
 # ------------------------------------------------------------------------------------------ status
 
@@ -259,7 +257,7 @@ def set_aside(run_dir: Path, phase: Phase) -> Path:
         write_jsonl_atomic(run_dir / EVAL_FILE, [r for r in rows if r.get("model") != phase.eval_label])
     record = record_path(run_dir, phase.name)
     if record.is_file():
-        os.replace(record, dest / "record.json")
+        os.replace(record, dest / STALE_RECORD_FILE)
     return dest
 
 

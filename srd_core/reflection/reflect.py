@@ -43,7 +43,7 @@ from srd_core.io import (
 from srd_core.models.flops import forward_flops, parameter_count
 from srd_core.models.generation import GenerationSettings, batch_order, generate, truncation_notice
 from srd_core.models.lengths import MAX_NEW_TOKENS_CAP, with_generation_limits
-from srd_core.rundir import REFLECTION_FILE
+from srd_core.rundir import REFLECTION_FILE, reflection_partial_file
 from srd_core.rundir import REFLECTION_META_FILE as META_FILE
 from srd_core.rundir import REFLECTION_PARTIAL_GLOB as PARTIAL_GLOB
 from srd_core.types import ReflectionRecord, Sample
@@ -303,7 +303,7 @@ class ReflectionResult:
 
 def partial_path(run_dir: Path, rank: int) -> Path:
     """Where process ``rank`` appends its completed batches."""
-    name = "reflection.partial.jsonl" if rank == 0 else f"reflection.partial.rank{rank}.jsonl"
+    name = reflection_partial_file(rank)
     return Path(run_dir) / name
 
 

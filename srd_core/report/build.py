@@ -20,6 +20,7 @@ from srd_core.report.groups import plot_groups, run_groups
 from srd_core.report.html import render_html
 from srd_core.report.summary import compute_verdict, summarize
 from srd_core.report.warnings import log_warnings, run_warnings
+from srd_core.rundir import PLOTS_DIR, REPORT_FILE
 
 METRIC_LABELS = {
     "rouge_l": ("ROUGE-L F1 (higher = easier)", "ROUGE-L of the student's reflection"),
@@ -124,7 +125,7 @@ def build_report(run_dir: str | Path) -> Report:
 def write_report(run_dir: str | Path) -> Path:
     """Write ``run_dir/plots/*.png`` and ``run_dir/report.html`` atomically; returns the HTML path."""
     report = build_report(run_dir)
-    plots_dir = Path(run_dir) / "plots"
+    plots_dir = Path(run_dir) / PLOTS_DIR
     pngs: dict[str, bytes | None] = {}
     for name, fig in report.figures.items():
         pngs[name] = plots.figure_png(fig) if fig is not None else None
@@ -132,7 +133,7 @@ def write_report(run_dir: str | Path) -> Path:
             write_bytes_atomic(plots_dir / f"{name}.png", pngs[name])
         elif (plots_dir / f"{name}.png").exists():
             (plots_dir / f"{name}.png").unlink()
-    out = Path(run_dir) / "report.html"
+    out = Path(run_dir) / REPORT_FILE
     write_text_atomic(out, render_html(report, pngs))
     log_warnings(report.warnings)
     return out

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from srd_core.evaluation.curves import CurvePoint, Reached, curve_from_rows, first_reaching, score_at_step
 from srd_core.evaluation.rows import score_of
 from srd_core.models.flops import format_flops
-from srd_core.report.curves import CurvePoint, Reached, curve_from_rows, first_reaching, score_at_step
 from srd_core.report.data import RunArtifacts, arm_title
 
 

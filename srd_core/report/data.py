@@ -16,7 +16,18 @@ import yaml
 from srd_core.errors import DataError
 from srd_core.evaluation.rows import MODEL_ALIASES, score_of
 from srd_core.io import read_jsonl
-from srd_core.rundir import SAMPLES_META_FILE
+from srd_core.rundir import (
+    CONFIG_FILE,
+    CURATION_FILE,
+    EVAL_FILE,
+    EVAL_SETS_FILE,
+    METRICS_FILE,
+    REFLECTION_FILE,
+    REFLECTION_META_FILE,
+    SAMPLES_META_FILE,
+    SUMMARY_FILE,
+    TIMINGS_FILE,
+)
 
 METHODS = ("srd", "baseline")
 """The arms of a run without an ``arms`` section (and of a run dir whose config.yaml is missing)."""
@@ -101,7 +112,7 @@ def _read_optional_json(path: Path) -> Any:
 
 
 def _read_config(run_dir: Path, notes: list[str]) -> dict[str, Any] | None:
-    path = run_dir / "config.yaml"
+    path = run_dir / CONFIG_FILE
     if not path.is_file():
         return None
     try:
@@ -155,7 +166,7 @@ def _samples_meta(run_dir: Path, config: dict[str, Any] | None, notes: list[str]
         from srd_core.config import load_config
         from srd_core.data.samples import load_samples
 
-        samples = load_samples(load_config(run_dir / "config.yaml"), "train")
+        samples = load_samples(load_config(run_dir / CONFIG_FILE), "train")
     except Exception as exc:  # optional analysis: any failure to rebuild the data only hides this section
         reason = str(exc).splitlines()[0] if str(exc) else ""
         notes.append(f"training-sample metadata could not be rebuilt from config.yaml ({type(exc).__name__}: {reason})")
@@ -170,7 +181,7 @@ def _arm_names(run_dir: Path, config: dict[str, Any] | None) -> list[str]:
     names = list(listed) if isinstance(listed, dict) and listed else list(METHODS)
     if not isinstance(listed, dict):
         names += sorted(p.name for p in run_dir.iterdir()
-                        if p.is_dir() and p.name not in names and (p / "summary.json").is_file())
+                        if p.is_dir() and p.name not in names and (p / SUMMARY_FILE).is_file())
     return names
 
 
@@ -181,23 +192,23 @@ def load_run(run_dir: str | Path) -> RunArtifacts:
         raise DataError(f"{run_dir}: not a run directory (no such folder)")
     notes: list[str] = []
     config = _read_config(run_dir, notes)
-    timings_path = run_dir / "timings.json"
+    timings_path = run_dir / TIMINGS_FILE
     meta, meta_source = _samples_meta(run_dir, config, notes)
     arms = _arm_names(run_dir, config)
-    reflection_meta = _read_optional_json(run_dir / "reflection.meta.json")
+    reflection_meta = _read_optional_json(run_dir / REFLECTION_META_FILE)
     raw_timings = _read_optional_json(timings_path)
     parallel = raw_timings.get("parallel") if isinstance(raw_timings, dict) else None
     return RunArtifacts(
         run_dir=run_dir,
         title=_title(config, run_dir),
         config=config,
-        reflection=read_optional_jsonl(run_dir / "reflection.jsonl"),
-        curation=read_optional_jsonl(run_dir / "curation.jsonl"),
-        metrics={m: read_optional_jsonl(run_dir / m / "metrics.jsonl") for m in arms},
-        evals={m: read_optional_jsonl(run_dir / m / "eval.jsonl") for m in arms},
-        train_summaries={m: _train_summary(run_dir / m / "summary.json") for m in arms},
-        final=_final_by_model(read_optional_jsonl(run_dir / "eval.jsonl")),
-        eval_sets=read_optional_jsonl(run_dir / "eval_sets.jsonl"),
+        reflection=read_optional_jsonl(run_dir / REFLECTION_FILE),
+        curation=read_optional_jsonl(run_dir / CURATION_FILE),
+        metrics={m: read_optional_jsonl(run_dir / m / METRICS_FILE) for m in arms},
+        evals={m: read_optional_jsonl(run_dir / m / EVAL_FILE) for m in arms},
+        train_summaries={m: _train_summary(run_dir / m / SUMMARY_FILE) for m in arms},
+        final=_final_by_model(read_optional_jsonl(run_dir / EVAL_FILE)),
+        eval_sets=read_optional_jsonl(run_dir / EVAL_SETS_FILE),
         timings=_timings(raw_timings, timings_path),
         parallel=parallel if isinstance(parallel, dict) else None,
         samples_meta=meta,

@@ -30,8 +30,6 @@ from srd_core.io import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
-HASHES_FILE = "teacher_cache_hashes.json"
-"""Under provenance/: the content hashes of shard files with their size, mtime, ctime and inode."""
 SUPERSEDED_DIR = ".superseded"
 """Under teacher_cache/: the caches of the previous config (a change of T, of the teacher, ...)."""
 FULL_DISK = (errno.ENOSPC, errno.EDQUOT)

@@ -24,10 +24,12 @@ import torch
 import torch.nn.functional as F
 
 from srd_core.components import KDLoss, TeacherSignal
+from srd_core.config import TrainConfig
 
-DEFAULT_CHUNK_SIZE = 128
-"""Tokens per chunk: at vocab 32k-128k the peak stays under a quarter of the naive loss's (see
-benchmarks/kd_loss_memory.py); larger chunks trade memory for fewer, larger matmuls."""
+DEFAULT_CHUNK_SIZE: int = TrainConfig.model_fields["kd_chunk_size"].default
+"""Tokens per chunk (``train.kd_chunk_size``'s default, defined there only): at vocab 32k-128k the peak stays
+under a quarter of the naive loss's (see benchmarks/kd_loss_memory.py); larger chunks trade memory for fewer,
+larger matmuls."""
 
 
 @dataclass

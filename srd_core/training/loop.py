@@ -50,7 +50,7 @@ from srd_core.models.runtime import (
     make_accelerator,
     shared_vocab,
 )
-from srd_core.rundir import DEV_EVAL_FILE, EVAL_FILE, METRICS_FILE, SUMMARY_FILE
+from srd_core.rundir import CHECKPOINTS_DIR, DEV_EVAL_FILE, EVAL_FILE, FINAL_DIR, METRICS_FILE, SUMMARY_FILE
 from srd_core.training import trackers
 from srd_core.training.batches import global_batch_ids, position, rank_micro_batches, steps_per_epoch
 from srd_core.training.best_checkpoint import BestCheckpoint, dev_rouge_fn
@@ -437,7 +437,7 @@ class _Session:
         try:
             self.run_stage(stage, schedules, context)
         except KeyboardInterrupt:
-            latest = latest_checkpoint(self.out_dir / "checkpoints")
+            latest = latest_checkpoint(self.out_dir / CHECKPOINTS_DIR)
             resume = read_state(latest).step if latest is not None else None
             raise interrupted(self.phase, signal.SIGINT, self.state.step, sum(self.lengths), resume) from None
 
@@ -467,7 +467,7 @@ class _Session:
             state.epoch, state.batch = pos.epoch, pos.batch
         state.world_size = self.accelerator.num_processes
         check_finite_weights(self.lm, f"{self.phase}: after step {state.step}, {self.where()}")
-        save_checkpoint(self.out_dir / "checkpoints", state, self.accelerator, self.lm, self.optimizer,
+        save_checkpoint(self.out_dir / CHECKPOINTS_DIR, state, self.accelerator, self.lm, self.optimizer,
                         self.scheduler, self.cfg.keep_checkpoints,
                         responses=self.feed.state_dict() if self.feed.generates else None)
         self.guard.checkpointed()
@@ -569,7 +569,7 @@ def train(
     run_dir = Path(run_dir)
     settings = label_settings(config, label)
     out_dir = run_dir / label
-    final_dir, summary_path = out_dir / "final", out_dir / SUMMARY_FILE
+    final_dir, summary_path = out_dir / FINAL_DIR, out_dir / SUMMARY_FILE
     key = config_key(config, settings)
     if summary_path.is_file() and (final_dir / "config.json").is_file():
         done = TrainSummary(**json.loads(summary_path.read_text(encoding="utf-8")))
@@ -588,8 +588,8 @@ def train(
     if len(sample_map) != len(samples):
         raise TrainingError("training samples: ids are not unique")
 
-    checkpoint = latest_checkpoint(out_dir / "checkpoints")
-    attempted = (out_dir / "checkpoints").is_dir()  # made by every attempt, before it trains
+    checkpoint = latest_checkpoint(out_dir / CHECKPOINTS_DIR)
+    attempted = (out_dir / CHECKPOINTS_DIR).is_dir()  # made by every attempt, before it trains
     state = _start_state(config, run_dir, label, checkpoint, key, samples, stages, accelerator.num_processes)
     resumed_from = state.step if checkpoint is not None else None
     schedules = build_schedules(settings, len(state.stages))
@@ -606,7 +606,7 @@ def train(
     else:
         logger.info("%s: resuming from step %d (checkpoint %s)", label, state.step, checkpoint.name)
     if accelerator.is_main_process:
-        (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (out_dir / CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
 
     cache = open_cache(config, run_dir, label, samples, accelerator)
     student, tokenizer, teacher_model = load_models(config, run_dir, teacher, student_path, cache is None)

@@ -36,7 +36,7 @@ from srd_core.errors import ConfigError, TrainingError
 from srd_core.fingerprints import HashCache, data_fingerprint, model_identity
 from srd_core.io import atomic_path, fingerprint, write_json_atomic
 from srd_core.models.flops import forward_flops, parameter_count
-from srd_core.rundir import PROVENANCE_DIR, TEACHER_CACHE_DIR
+from srd_core.rundir import PROVENANCE_DIR, TEACHER_CACHE_DIR, TEACHER_CACHE_HASHES_FILE
 from srd_core.training import cache_store
 from srd_core.training.cache_store import NpyWriter
 from srd_core.training.kd_loss import CachedTeacher
@@ -319,7 +319,7 @@ def build_cache(config: SRDConfig, run_dir: Path, request: CacheRequest, samples
     layout = make_layout(request.ids, examples, config.train.batch_size)
     total_rows = sum(layout.shard_rows)
     n_shards = len(layout.shards)
-    hashes = HashCache(Path(run_dir) / PROVENANCE_DIR / cache_store.HASHES_FILE)
+    hashes = HashCache(Path(run_dir) / PROVENANCE_DIR / TEACHER_CACHE_HASHES_FILE)
 
     def barrier() -> None:
         if accelerator is not None and world > 1:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from srd_core.experiment.collect import first_reaching, value_at_step
+from srd_core.evaluation.curves import curve_from_rows, score_at_step
+from srd_core.experiment.collect import eval_curve, first_reaching, value_at_step
 from srd_core.experiment.stats import paired_difference, spread, variant_stats
 from srd_core.experiment.table import markdown_tables
 
@@ -55,3 +58,18 @@ def test_curve_lookups():
     assert value_at_step(curve, 15) == pytest.approx(25.0)
     assert value_at_step(curve, 40) == 50.0 and value_at_step(curve, 50) is None and value_at_step(curve, 5) is None
     assert first_reaching(curve, 29.0) == [20.0, 2.0, 30.0] and first_reaching(curve, 60.0) is None
+
+
+def test_the_experiment_reads_an_eval_curve_as_the_report_does(tmp_path):
+    """One eval.jsonl, read by the experiment's collector and the report's comparison: the same score at every
+    step (both read rows and interpolate through srd_core.evaluation, not copies of their own)."""
+    rows = [{"step": 30, "wall_time": 3.0, "rougeL": 41.0}, {"step": 10, "wall_time": 1.0, "rouge_l": 20.0},
+            {"step": 20, "wall_time": 2.0, "score": 26.5}, {"step": 20, "wall_time": 2.1, "rouge_l": 29.0},
+            {"step": 45, "wall_time": 4.5, "rouge_l": 44.0, "flops": 9.0}]
+    (tmp_path / "srd").mkdir()
+    (tmp_path / "srd" / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    experiment, report = eval_curve(tmp_path, "srd"), curve_from_rows(rows)
+    assert [p[0] for p in experiment] == [p.step for p in report] == [10, 20, 20, 30, 45]
+    for step in range(0, 50):
+        assert value_at_step(experiment, step) == score_at_step(report, step), step
+    assert value_at_step(experiment, 25) == pytest.approx(35.0) and value_at_step(experiment, 9) is None

@@ -108,8 +108,8 @@ def test_baseline_trains_its_full_budget_and_srd_six_tenths_of_it(run):
 
 
 def test_both_curves_and_the_comparison_in_the_report(run):
+    from srd_core.evaluation.curves import curve_from_rows, score_at_step
     from srd_core.report.comparison import compare_arms
-    from srd_core.report.curves import curve_from_rows, score_at_step
     from srd_core.report.data import load_run
 
     run_dir, _, _ = run

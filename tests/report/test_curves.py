@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from srd_core.evaluation.curves import CurvePoint, curve_from_rows, first_reaching, score_at_step
 from srd_core.report.comparison import compare_arms, equal_steps_sentence, time_to_quality_sentence
-from srd_core.report.curves import CurvePoint, curve_from_rows, first_reaching, score_at_step
 from srd_core.report.data import load_run
 
 # A hand-made baseline curve: 10 evaluations, every 10 steps, 12 s apart.

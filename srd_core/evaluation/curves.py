@@ -3,7 +3,8 @@
 Pure functions over ``CurvePoint`` lists (one per evaluation during training, as written to
 ``<arm>/eval.jsonl``), used by the report for the paper's two views of SRD vs plain KD: the
 baseline's score at SRD's step count (equal steps) and SRD's time-to-quality (the first wall time
-and step at which it reached the baseline's final score, its reflection pass included).
+and step at which it reached the baseline's final score, its reflection pass included). The
+experiment's collector reads its curves' scores at a step through ``interpolate`` too.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-SCORE_KEYS = ("rouge_l", "score", "rougeL")
+from srd_core.evaluation.rows import score_of
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def curve_from_rows(rows: Iterable[dict[str, Any]] | None) -> list[CurvePoint]:
     """The points of eval.jsonl rows that have a step, a wall time and a score, sorted by step."""
     points = []
     for row in rows or []:
-        score = next((row[k] for k in SCORE_KEYS if isinstance(row.get(k), (int, float))), None)
+        score = score_of(row)
         if score is None or row.get("step") is None or row.get("wall_time") is None:
             continue
         flops = row.get("flops")
@@ -57,8 +58,16 @@ def score_at_step(curve: Sequence[CurvePoint], step: int, start: float | None = 
     ``start`` is the score at step 0 (the initial student), used before the first evaluation.
     ``None`` when ``step`` lies outside what the curve (and ``start``) covers.
     """
-    points = [(0, start)] if start is not None else []
-    points += [(p.step, p.score) for p in curve if not (start is not None and p.step == 0)]
+    return interpolate([(p.step, p.score) for p in curve], step, start)
+
+
+def interpolate(points: Sequence[tuple[float, float]], step: float, start: float | None = None) -> float | None:
+    """The score at ``step`` of ``(step, score)`` points in step order, linear between the two around it.
+
+    ``start`` is the score at step 0 (it replaces a point at step 0). ``None`` when ``step`` lies outside
+    what the points (and ``start``) cover.
+    """
+    points = [(0, start), *((s, v) for s, v in points if s != 0)] if start is not None else list(points)
     if not points or step < points[0][0] or step > points[-1][0]:
         return None
     for (s0, v0), (s1, v1) in pairwise(points):
