@@ -504,8 +504,19 @@ class _Session:
         self.accelerator.wait_for_everyone()
 
 
-def config_key(config: SRDConfig, settings: LabelSettings) -> str:
-    """Fingerprint of what a checkpoint depends on (logging, eval and checkpoint cadence excluded)."""
+EVAL_ONLY_DATA = frozenset({"limit_eval"})
+"""Data fields training never reads (only the final evaluation does): not part of a checkpoint's key."""
+
+
+def accepted_keys(config: SRDConfig, settings: LabelSettings) -> set[str]:
+    """The keys a checkpoint or finished arm may carry to count as this config's: ``config_key``, and the key of
+    srd versions that held every data field (their checkpoints stay resumable)."""
+    return {config_key(config, settings), config_key(config, settings, legacy=True)}
+
+
+def config_key(config: SRDConfig, settings: LabelSettings, *, legacy: bool = False) -> str:
+    """Fingerprint of what a checkpoint depends on (logging, eval and checkpoint cadence and eval-only data
+    excluded; ``legacy``: the key of earlier versions, with every data field)."""
     loose = {*CADENCE_FIELDS, "max_steps"}  # max_steps: a longer run resumes from a shorter one's checkpoints
     if not config.train.select_best.enabled:  # off: keys of runs made before the option stay valid
         loose.add("select_best")
@@ -514,7 +525,7 @@ def config_key(config: SRDConfig, settings: LabelSettings) -> str:
         loose.add("responses")
     return fingerprint({
         "train": config.train.model_dump(mode="json", exclude=loose),
-        "data": config.data.model_dump(mode="json"),
+        "data": config.data.model_dump(mode="json", exclude=None if legacy else set(EVAL_ONLY_DATA)),
         "seed": config.run.seed,
         "settings": {k: v.model_dump(mode="json") for k, v in settings.specs().items()},
     })
@@ -528,11 +539,13 @@ def _trim_jsonl(path: Path, max_step: int) -> None:
 
 
 def _start_state(config: SRDConfig, run_dir: Path, label: str, checkpoint: Path | None, key: str,
-                 samples: Sequence[Sample], stages: Sequence[StagePlan] | None, num_processes: int) -> TrainState:
-    """The checkpoint's state, or a fresh one with the label's stage plans."""
+                 samples: Sequence[Sample], stages: Sequence[StagePlan] | None, num_processes: int,
+                 accepted: set[str] | None = None) -> TrainState:
+    """The checkpoint's state (its key one of ``accepted``, default ``{key}``), or a fresh one with the label's
+    stage plans."""
     if checkpoint is not None:
         state = read_state(checkpoint)
-        if state.extra.get("config_key") != key:
+        if state.extra.get("config_key") not in (accepted or {key}):
             raise TrainingError(f"{checkpoint}: saved with different train/data/{label} settings; delete "
                                 f"{checkpoint.parent.parent} to start over, or use another run name")
         return state
@@ -570,10 +583,10 @@ def train(
     settings = label_settings(config, label)
     out_dir = run_dir / label
     final_dir, summary_path = out_dir / FINAL_DIR, out_dir / SUMMARY_FILE
-    key = config_key(config, settings)
+    key, accepted = config_key(config, settings), accepted_keys(config, settings)
     if summary_path.is_file() and (final_dir / "config.json").is_file():
         done = TrainSummary(**json.loads(summary_path.read_text(encoding="utf-8")))
-        if done.config_key != key:
+        if done.config_key not in accepted:
             raise TrainingError(f"{out_dir}: trained with different train/data/{label} settings; delete it to "
                                 "train again, or use another run name")
         logger.info("%s: already trained (%s); delete %s to train again", label, summary_path, out_dir)
@@ -590,7 +603,8 @@ def train(
 
     checkpoint = latest_checkpoint(out_dir / CHECKPOINTS_DIR)
     attempted = (out_dir / CHECKPOINTS_DIR).is_dir()  # made by every attempt, before it trains
-    state = _start_state(config, run_dir, label, checkpoint, key, samples, stages, accelerator.num_processes)
+    state = _start_state(config, run_dir, label, checkpoint, key, samples, stages, accelerator.num_processes,
+                         accepted)
     resumed_from = state.step if checkpoint is not None else None
     schedules = build_schedules(settings, len(state.stages))
     if accelerator.is_main_process:

@@ -26,7 +26,8 @@ from srd_core.data.samples import load_samples
 from srd_core.fingerprints import flatten
 from srd_core.io import fingerprint
 from srd_core.models.prepare import prepare_key
-from srd_core.pipeline.phases import field_inputs, phases_for
+from srd_core.pipeline.phases import phases_for
+from srd_core.pipeline.planner import field_inputs
 from srd_core.reflection.reflect import run_reflection_key
 from srd_core.training.loop import config_key
 from srd_core.training.stages import label_settings
@@ -36,11 +37,6 @@ ALLOWED = {
     # given by path is a file input of the phase (its content hash), which is what it is read for
     **{("prepare", f"{role}.{name}"): "read only for a model given by path, whose files are an input"
        for role in ("teacher", "student") for name in ("adapter", "revision", "trust_remote_code")},
-    # KNOWN DISAGREEMENT, not fixed: config_key (training/loop.py) holds all of data.*, so a resume after an
-    # edit of an eval-only data field is refused ("saved with different train/data settings"). Fixing it changes
-    # the key stored in every checkpoint; it needs the old key accepted beside the new one.
-    **{(f"train_{label}", "data.limit_eval"): "known: config_key holds all of data.*" for label in ("srd",
-                                                                                                   "baseline")},
 }
 MUST_COVER = ("data.limit_train", "data.max_length", "reflection.batch_size", "reflection.max_new_tokens",
               "train.lr", "train.batch_size", "run.seed", "curriculum.fusion.k", "curriculum.selector.ratio",

@@ -261,3 +261,32 @@ def test_match_steps_rescales_the_epochs_to_an_exact_step_count():
     for target in (10, 20, 7, 31):
         assert sum(stage_lengths(match_steps(stages, target, 4), 4, None)) == target
     assert stage_lengths(stages, 4, max_steps=4) == [2, 2, 0]
+
+
+def test_an_eval_only_data_edit_keeps_the_trained_arm_and_keys_of_earlier_versions_are_accepted(ws):
+    """data.limit_eval is read by the final evaluation only: editing it neither refuses a finished arm nor a resume;
+    a checkpoint or summary keyed as earlier srd versions did (every data field) still counts as this config's."""
+    import json
+
+    from srd_core.training.loop import accepted_keys, config_key
+    from srd_core.training.stages import label_settings
+
+    pacer = {"pacer": {"name": "all", "epochs": 1}}
+    cfg = make_config(ws, "eval-only", curriculum=pacer)
+    summary = train(cfg, cfg.run.dir, "srd")
+    edited = make_config(ws, "eval-only", curriculum=pacer, data={"limit_eval": 3})
+    settings = label_settings(cfg, "srd")
+    assert config_key(edited, settings) == config_key(cfg, settings) == summary.config_key
+    assert config_key(edited, settings, legacy=True) != config_key(cfg, settings, legacy=True)
+    assert train(edited, cfg.run.dir, "srd").steps == summary.steps  # not refused, not retrained
+
+    path = cfg.run.dir / "srd" / "summary.json"
+    record = json.loads(path.read_text())
+    record["config_key"] = config_key(cfg, settings, legacy=True)  # as written by an earlier version
+    path.write_text(json.dumps(record))
+    assert record["config_key"] in accepted_keys(cfg, settings)
+    assert train(cfg, cfg.run.dir, "srd").steps == summary.steps
+    record["config_key"] = "another"
+    path.write_text(json.dumps(record))
+    with pytest.raises(TrainingError, match="different train/data/srd settings"):
+        train(cfg, cfg.run.dir, "srd")
