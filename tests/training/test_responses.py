@@ -178,6 +178,23 @@ def test_cached_teacher_signal_with_generated_responses_is_refused(ws):
     validate_config(config_from_dict(ok), "cfg.yaml", files=False, evaluates=False)  # the ground truth: a cache is fine
 
 
+def test_the_refusal_reads_the_arms_the_run_trains(ws):
+    """With an `arms` section the check reads each listed arm's signal: an arm's own cache is refused by its
+    field, and an unused template's cache (no arm built like it) does not matter."""
+    raw = raw_config(ws, "cache", train={"responses": {"name": "on_policy"}})
+    raw["arms"] = {"srd": {}, "kd_top": {"like": "baseline", "teacher_signal": {"name": "topk", "k": 8}}}
+    with pytest.raises(ConfigError) as err:
+        validate_config(config_from_dict(raw), "cfg.yaml", files=False, evaluates=False)
+    assert "\n" not in str(err.value) and "arms.kd_top.teacher_signal 'topk'" in str(err.value)
+    raw = raw_config(ws, "cache", train={"responses": {"name": "on_policy"}},
+                     baseline={"teacher_signal": {"name": "topk", "k": 8}})
+    raw["arms"] = {"srd": {}, "kd": {"pacer": "all"}}  # no arm reads the baseline section
+    validate_config(config_from_dict(raw), "cfg.yaml", files=False, evaluates=False)
+    raw["arms"]["kd"]["like"] = "baseline"
+    with pytest.raises(ConfigError, match=r"cached baseline\.teacher_signal 'topk'"):
+        validate_config(config_from_dict(raw), "cfg.yaml", files=False, evaluates=False)
+
+
 def test_cache_refusal_exits_2_from_the_cli(ws):
     path = write_config(ws, "cli-cache", train={"responses": "adaptive", "teacher_signal": {"name": "full"}})
     srd = str(Path(sys.executable).parent / "srd")
