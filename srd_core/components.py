@@ -261,7 +261,8 @@ class Task(Component):
 
 @dataclass
 class StepResponses:
-    """The responses one optimizer step computes its KD term on (the SFT term stays on the ground truth).
+    """The responses one optimizer step computes its KD term on (the SFT term stays on the ground truth,
+    unless the source's ``sft_on`` parameter is ``batch``: then it trains on these responses too).
 
     ``source`` says where they came from: ``ground_truth``, ``generated`` (the student sampled them at
     this step) or ``replay`` (stored by an earlier step). ``items`` holds ``(sample id, response token

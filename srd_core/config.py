@@ -228,7 +228,8 @@ class TrainConfig(Strict):
     )
     responses: ComponentSpec = Field(
         default_factory=lambda: spec("ground_truth"), description="Where each step's KD responses come from: "
-        "ground_truth, on_policy (GKD), adaptive (DistiLLM's replay buffer), mixed; SFT stays on the ground truth.")
+        "ground_truth, on_policy (GKD), adaptive (DistiLLM's replay buffer), mixed; SFT stays on the ground truth "
+        "unless the source's sft_on is batch.")
     kd_fp32_heads: bool = Field(True, description="LM heads and KD loss in fp32 under any autocast dtype.")
     lr: float = Field(1e-4, gt=0, le=1, description="Peak learning rate (AdamW).")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")

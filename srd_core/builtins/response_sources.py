@@ -49,6 +49,10 @@ class SamplingParams(BaseModel):
     max_new_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, description="Longest generated response (null: "
                                        "up to data.max_length, as DistiLLM's max_length - max_prompt_length; "
                                        f"≤ {MAX_TOKENS:,}).")
+    sft_on: Literal["ground_truth", "batch"] = Field(
+        "ground_truth", description="What the SFT (CE) term of a step trains on: ground_truth (the step's "
+        "dataset responses, whatever the KD term sees) or batch (the sequences the KD term sees, generated or "
+        "replayed, as DistiLLM's and the official SRD finetune.py compute the LM loss).")
 
 
 class _Sampling(ResponseSource):

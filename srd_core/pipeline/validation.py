@@ -175,9 +175,10 @@ def _vocab_bound(config: SRDConfig) -> int | None:
 
 def _check_teacher_signals(config: SRDConfig) -> None:
     """A cached teacher signal must fit the vocabulary it covers (e.g. top-k's k below it)."""
+    from srd_core.arms import resolve_arms
     from srd_core.plugins import get_component
 
-    specs = [config.train.teacher_signal] + ([config.baseline.teacher_signal] if config.baseline.enabled else [])
+    specs = [arm.teacher_signal for arm in resolve_arms(config).values()]  # an arm may set its own signal
     if not any(get_component("teacher_signal", spec.name, **spec.params).cached for spec in specs):
         return  # online teachers only: nothing to check, and the training modules stay unimported
     from srd_core.training.teacher_cache import build_signal, signal_spec
@@ -205,11 +206,11 @@ def _check_responses(config: SRDConfig) -> None:
 
     source = get_component("response_source", config.train.responses.name, **config.train.responses.params)
     if source.generates:
-        from srd_core.training.teacher_cache import build_signal, signal_spec  # torch: only when it generates
+        from srd_core.arms import resolve_arms
 
-        for label in ("srd", "baseline") if config.baseline.enabled else ("srd",):
-            field, spec = signal_spec(config, label)
-            if build_signal(config, label).cached:
+        for arm in resolve_arms(config).values():  # every arm the run trains (an `arms` section names its own)
+            field, spec = arm.teacher_signal_field, arm.teacher_signal
+            if get_component("teacher_signal", spec.name, **spec.params).cached:
                 raise ConfigError(f"train.responses: {source.name!r} trains on student-generated responses, which "
                                   f"the cached {field} {spec.name!r} cannot score (set {field}: online, or "
                                   "train.responses: ground_truth)")

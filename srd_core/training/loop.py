@@ -215,7 +215,8 @@ class _Session:
         """Forward and backward this process's micro-batches of the global batch ``batch_ids``.
 
         With ``responses`` (a response source's choice) the KD term is computed on those sequences and
-        the SFT term on the ground truth of ``batch_ids`` (``train_step_on_responses``).
+        the SFT term on the ground truth of ``batch_ids``, or on the same sequences when the source's
+        ``sft_on`` is ``batch`` (``train_step_on_responses``).
         """
         if responses is not None:
             return self.train_step_on_responses(batch_ids, responses, temperature, sft_weight)
@@ -268,13 +269,15 @@ class _Session:
     def train_step_on_responses(self, batch_ids: list[str], responses: list[EncodedExample], temperature: float,
                                 sft_weight: float) -> StepResult:
         """``w_sft · CE(ground truth of batch_ids) + (1 − w_sft) · KD_T(responses)``, each the token mean over
-        its own global batch; the teacher scores the response sequences (the student's tokens)."""
+        its own global batch; the teacher scores the response sequences (the student's tokens). With the
+        source's ``sft_on: batch`` the CE is on the response sequences too (one forward, as DistiLLM)."""
         acc = self.accelerator
+        on_batch = self.feed.sft_on == "batch"  # the SFT term on the chosen sequences, not the ground truth
         slots = rank_micro_batches(list(range(len(responses))), acc.process_index, acc.num_processes,
                                    self.cfg.grad_accum)
         truth = rank_micro_batches(batch_ids, acc.process_index, acc.num_processes, self.cfg.grad_accum)
         n_kd = sum(sum(1 for t in e.labels[1:] if t != IGNORE_INDEX) for e in responses)
-        n_ce = self.response_tokens(batch_ids) if sft_weight > 0 else 0
+        n_ce = self.response_tokens(batch_ids) if sft_weight > 0 and not on_batch else 0
         sums = torch.zeros(3, dtype=torch.float64, device=acc.device)  # token sums of ce (truth), kd, ce (kd seqs)
         teacher_seconds = 0.0
 
@@ -296,13 +299,14 @@ class _Session:
                 student_hidden = self.model(input_ids=input_ids, attention_mask=attention_mask)[:, :-1][positions]
                 kd = distill_loss(
                     student_hidden, self.student_head, teacher_hidden, self.teacher_head, next_tokens[positions],
-                    self.kd_loss, temperature=temperature, sft_weight=0.0, vocab_size=self.vocab_size,
-                    chunk_size=self.cfg.kd_chunk_size, scale_by_t2=self.scale_by_t2, fp32_heads=self.cfg.kd_fp32_heads,
-                )
+                    self.kd_loss, temperature=temperature, sft_weight=sft_weight if on_batch else 0.0,
+                    vocab_size=self.vocab_size, chunk_size=self.cfg.kd_chunk_size, scale_by_t2=self.scale_by_t2,
+                    fp32_heads=self.cfg.kd_fp32_heads,
+                )  # with on_batch: w_sft · CE + (1 − w_sft) · KD_T on the response sequences
                 kd_share = kd.n_tokens * acc.num_processes / max(n_kd, 1) if kd_slot else 0.0
-                loss = (1.0 - sft_weight) * kd.loss * kd_share
+                loss = (kd.loss if on_batch else (1.0 - sft_weight) * kd.loss) * kd_share
                 ce = None
-                if sft_weight > 0:
+                if sft_weight > 0 and not on_batch:
                     gt_ids, gt_mask, gt_positions, gt_next = positions_of([self.example(i)
                                                                            for i in (ce_slot or batch_ids[:1])])
                     gt_hidden = self.model(input_ids=gt_ids, attention_mask=gt_mask)[:, :-1][gt_positions]
@@ -319,10 +323,10 @@ class _Session:
                 sums[0] += float(ce.ce) * ce.n_tokens
         ce_sum, kd_sum, gen_ce_sum = acc.reduce(sums, reduction="sum").tolist()
         kd_mean = kd_sum / max(n_kd, 1)
-        ce_mean = ce_sum / max(n_ce, 1) if sft_weight > 0 else gen_ce_sum / max(n_kd, 1)
+        ce_mean = ce_sum / max(n_ce, 1) if n_ce else gen_ce_sum / max(n_kd, 1)
         loss = sft_weight * ce_mean + (1.0 - sft_weight) * kd_mean
         tokens = sum(len(e.input_ids) for e in responses)
-        if sft_weight > 0:
+        if n_ce:  # the ground truth's forward of the SFT term
             tokens += sum(len(self.example(i).input_ids) for i in batch_ids)
         return StepResult(loss, ce_mean, kd_mean, tokens, n_kd + n_ce, teacher_seconds,
                           sum(len(e.input_ids) for e in responses))  # the teacher scored every response sequence

@@ -87,6 +87,12 @@ class StepFeed:
     def generates(self) -> bool:
         return self.source.generates
 
+    @property
+    def sft_on(self) -> str:
+        """What the SFT term of a step with chosen responses trains on: ``ground_truth`` or ``batch`` (the
+        chosen sequences); a source without the ``sft_on`` parameter keeps the ground truth."""
+        return getattr(self.source.params, "sft_on", "ground_truth")
+
     # -- state --------------------------------------------------------------------------------
 
     def start(self) -> None:

@@ -79,6 +79,9 @@ def test_the_shipped_experiments_are_the_issue_s_ablations():
     noise = {r.config.data.train.params["noise"] for r in load_experiment(EXAMPLES / "experiments" /
                                                                           "noise.yaml").runs}
     assert noise == {0.0, 0.1, 0.2}
-    sources = {(r.config.train.kd_loss.name, r.config.train.responses.name) for r in load_experiment(
-        EXAMPLES / "experiments" / "student-generated.yaml").runs}
+    generated = load_experiment(EXAMPLES / "experiments" / "student-generated.yaml").runs
+    sources = {(r.config.train.kd_loss.name, r.config.train.responses.name) for r in generated}
     assert sources == {("srkl", "ground_truth"), ("srkl", "adaptive"), ("jsd", "on_policy")}
+    assert {r.variant for r in generated if r.config.train.responses.params.get("seed_from_reflection")} == {
+        "distillm-seeded"}
+    assert all(list(r.config.arms) == ["srd", "baseline"] for r in generated)  # with and without SRD, nothing else

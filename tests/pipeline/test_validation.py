@@ -92,6 +92,20 @@ def test_the_top_k_bound_follows_the_teacher_a_preset_student_copies(tmp_path):
         validate_config(config_from_dict(raw))
 
 
+def test_an_arms_own_cached_signal_is_bounded_too(tmp_path):
+    """An arm of the `arms` section may set its own cached teacher signal: its k is checked like train's (the
+    check used to look only at train and baseline and skip the run when both were online)."""
+    from paths import REPO
+
+    teacher = REPO / "srd_core" / "assets" / "demo-teacher"
+    rows = json.loads((teacher / "config.json").read_text())["vocab_size"]
+    raw = _config(tmp_path, {"train": _data(tmp_path)})
+    raw["teacher"] = {"path": str(teacher)}
+    raw["arms"] = {"srd": {}, "kd_top": {"like": "baseline", "teacher_signal": {"name": "topk", "k": rows}}}
+    with pytest.raises(ConfigError, match=rf"arms\.kd_top\.teacher_signal\.k: {rows} must be below the vocabulary"):
+        validate_config(config_from_dict(raw))
+
+
 @pytest.mark.parametrize("link", ["run dir", "dangling run dir", "parent"])
 def test_a_run_dir_resolving_outside_output_dir_is_refused(tmp_path, link):
     """`runs/v` a symlink to a place outside `runs/` (or a link on the way there): one line, exit 2, and the

@@ -19,7 +19,7 @@ from tiny_run import make_config, make_workspace, raw_config, read_rows, write_c
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from srd_core.config import config_from_dict, load_config
-from srd_core.data.encoding import IGNORE_INDEX
+from srd_core.data.encoding import IGNORE_INDEX, encode_example
 from srd_core.data.samples import load_samples
 from srd_core.errors import ConfigError
 from srd_core.io import write_jsonl_atomic
@@ -94,6 +94,55 @@ def test_on_policy_loss_equals_trl_generalized_jsd(ws, monkeypatch, beta):
     assert row["loss"] == pytest.approx(float(expected), abs=1e-5, rel=1e-5)
     assert row["kd"] == pytest.approx(float(expected), abs=1e-5, rel=1e-5)
     assert float(expected) > 1e-4  # the models disagree: the comparison can fail
+
+
+def _student_ce(ws, examples) -> float:
+    """The initial student's token-mean CE on the response tokens of ``examples``."""
+    tokenizer = AutoTokenizer.from_pretrained(ws / "student")
+    student = AutoModelForCausalLM.from_pretrained(ws / "student").eval()
+    width = max(len(e.input_ids) for e in examples)
+    input_ids = torch.full((len(examples), width), tokenizer.pad_token_id)
+    labels = torch.full((len(examples), width), IGNORE_INDEX)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for k, e in enumerate(examples):
+        input_ids[k, :len(e.input_ids)] = torch.tensor(e.input_ids)
+        labels[k, :len(e.labels)] = torch.tensor(e.labels)
+        mask[k, :len(e.input_ids)] = 1
+    with torch.no_grad():
+        logits = student(input_ids=input_ids, attention_mask=mask).logits[:, :-1]
+    return float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
+                                                   ignore_index=IGNORE_INDEX))
+
+
+def test_sft_on_batch_moves_the_sft_term_onto_the_generated_sequences(ws, monkeypatch):
+    """sft_on: ground_truth (default) takes the CE on the step's dataset responses; batch takes it on the
+    generated sequences the KD term sees (DistiLLM's finetune.py: one lm_loss on the chosen batch's labels)."""
+    made = fixed_generations(monkeypatch)
+    rows, weights = {}, {}
+    for sft_on in ("ground_truth", "batch"):
+        made.clear()
+        cfg = make_config(ws, f"sft-{sft_on}", train={
+            "responses": {"name": "on_policy", "lmbda": 1.0, "sft_on": sft_on}, "max_steps": 1,
+            "temperature": {"name": "constant", "value": 1.0}, "sft_weight": {"name": "constant", "value": 0.5}})
+        train(cfg, cfg.run.dir, "srd")
+        rows[sft_on] = read_rows(cfg.run.dir / "srd" / "metrics.jsonl")[0]
+        weights[sft_on] = load_file(cfg.run.dir / "srd" / "final" / "model.safetensors")
+        assert rows[sft_on]["response_source"] == "generated"
+    tokenizer = AutoTokenizer.from_pretrained(ws / "student")
+    samples = {s.id: s for s in load_samples(cfg, "train")}
+    feed = StepFeed(cfg, "srd", cfg.run.dir, None, None, tokenizer, samples)
+    generated = _student_ce(ws, [feed.example(i, r) for i, r in made])
+    d = cfg.data
+    truth = _student_ce(ws, [encode_example(tokenizer, samples[i].prompt, samples[i].target, d.max_prompt_tokens,
+                                            d.max_length) for i, _ in made])
+    assert abs(generated - truth) > 1e-2  # the two batches differ: the comparison can fail
+    assert rows["ground_truth"]["ce"] == pytest.approx(truth, rel=1e-5)
+    assert rows["batch"]["ce"] == pytest.approx(generated, rel=1e-5)
+    assert rows["batch"]["kd"] == pytest.approx(rows["ground_truth"]["kd"], rel=1e-6)  # the KD term is the same
+    for r in rows.values():
+        assert r["loss"] == pytest.approx(0.5 * r["ce"] + 0.5 * r["kd"], rel=1e-5)
+    a, b = weights["ground_truth"], weights["batch"]
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # and the gradient follows it
 
 
 def test_on_policy_without_student_samples_trains_exactly_as_ground_truth(ws):
@@ -178,6 +227,23 @@ def test_cached_teacher_signal_with_generated_responses_is_refused(ws):
     validate_config(config_from_dict(ok), "cfg.yaml", files=False, evaluates=False)  # the ground truth: a cache is fine
 
 
+def test_the_refusal_reads_the_arms_the_run_trains(ws):
+    """With an `arms` section the check reads each listed arm's signal: an arm's own cache is refused by its
+    field, and an unused template's cache (no arm built like it) does not matter."""
+    raw = raw_config(ws, "cache", train={"responses": {"name": "on_policy"}})
+    raw["arms"] = {"srd": {}, "kd_top": {"like": "baseline", "teacher_signal": {"name": "topk", "k": 8}}}
+    with pytest.raises(ConfigError) as err:
+        validate_config(config_from_dict(raw), "cfg.yaml", files=False, evaluates=False)
+    assert "\n" not in str(err.value) and "arms.kd_top.teacher_signal 'topk'" in str(err.value)
+    raw = raw_config(ws, "cache", train={"responses": {"name": "on_policy"}},
+                     baseline={"teacher_signal": {"name": "topk", "k": 8}})
+    raw["arms"] = {"srd": {}, "kd": {"pacer": "all"}}  # no arm reads the baseline section
+    validate_config(config_from_dict(raw), "cfg.yaml", files=False, evaluates=False)
+    raw["arms"]["kd"]["like"] = "baseline"
+    with pytest.raises(ConfigError, match=r"cached baseline\.teacher_signal 'topk'"):
+        validate_config(config_from_dict(raw), "cfg.yaml", files=False, evaluates=False)
+
+
 def test_cache_refusal_exits_2_from_the_cli(ws):
     path = write_config(ws, "cli-cache", train={"responses": "adaptive", "teacher_signal": {"name": "full"}})
     srd = str(Path(sys.executable).parent / "srd")
@@ -201,18 +267,24 @@ def _run_worker(config: Path, *extra: str) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_resume_after_kill_9_gives_the_same_weights(tmp_path):
+    """The buffer, both streams and the dev-loss threshold update (θ and its reference loss) go through the
+    checkpoint: θ rises before and after the resumed step, and every row and weight is the uninterrupted run's."""
     ws = make_workspace(tmp_path)
     responses = {"name": "adaptive", "init_threshold": 0.9, "capacity": 8, "max_new_tokens": 6, "temperature": 1.5,
-                 "replay_ratio": "constant"}
-    train_section = {"checkpoint_every": 4, "keep_checkpoints": 2, "responses": responses}
+                 "replay_ratio": "constant", "threshold_update": "dev_loss", "loss_eps": 0.0, "threshold_step": 0.01,
+                 "update_every": 1}
+    train_section = {"checkpoint_every": 1, "keep_checkpoints": 2, "responses": responses,
+                     "lr": 0.5, "max_grad_norm": None}  # a large LR: the dev loss rises, so θ moves
     curriculum = {"pacer": {"name": "baby_step", "num_bins": 3, "epochs_per_stage": 2}}
+    data = raw_config(ws)["data"]
+    data = {**data, "dev": {**data["train"], "eval": str(ws / "train.jsonl")}}
     configs = {}
     for name in ("full", "killed"):
         write_curation(ws / name, [f"s{i}" for i in range(24)])
-        configs[name] = write_config(ws, name, curriculum=curriculum, train=train_section)
+        configs[name] = write_config(ws, name, data=data, curriculum=curriculum, train=train_section)
 
     marker = tmp_path / "paused"
-    killed = _run_worker(configs["killed"], "--pause-at", "18", str(marker))
+    killed = _run_worker(configs["killed"], "--pause-at", "12", str(marker))
     train(load_config(configs["full"]), ws / "full", "srd")  # the uninterrupted run, meanwhile, here
     deadline = time.time() + 180
     while not marker.exists():
@@ -222,19 +294,23 @@ def test_resume_after_kill_9_gives_the_same_weights(tmp_path):
     killed.send_signal(signal.SIGKILL)
     killed.wait()
     checkpoints = ws / "killed" / "srd" / "checkpoints"
-    assert [p.name for p in list_checkpoints(checkpoints)] == ["step-0000012", "step-0000016"]
+    assert [p.name for p in list_checkpoints(checkpoints)] == ["step-0000010", "step-0000011"]
     saved = load_responses(latest_checkpoint(checkpoints))
     assert saved["source"]["buffer"] and "rng" in saved["source"]  # the buffer and the stream are in it
+    assert saved["source"]["reference_loss"] is not None and saved["source"]["threshold"] > 0.9  # and the update
 
     resumed = _run_worker(configs["killed"])
     out, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, out
-    assert "resumed_from_step=16 steps=20" in out
+    assert "resumed_from_step=11 steps=20" in out
     full = read_rows(ws / "full" / "srd" / "metrics.jsonl")
     again = read_rows(ws / "killed" / "srd" / "metrics.jsonl")
     strip = [[{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in rows] for rows in (full, again)]
     assert strip[0] == strip[1]
-    assert {"generated", "replay"} <= {r["response_source"] for r in full[16:]}  # resumed steps used both
+    assert {"generated", "replay"} <= {r["response_source"] for r in full[11:]}  # resumed steps used both
+    raised = [a["step"] for a, b in itertools.pairwise(full) if b["threshold"] > a["threshold"]]  # after step a
+    assert min(raised) <= 11 and 12 in raised  # θ rose before the checkpoint the rerun resumed from (step 11), and
+    # at its first dev-loss check: a resumed run that lost the reference loss would only record it there
     a = load_file(ws / "full" / "srd" / "final" / "model.safetensors")
     b = load_file(ws / "killed" / "srd" / "final" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
