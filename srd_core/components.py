@@ -35,6 +35,8 @@ class Component:
 
     kind: ClassVar[str] = ""
     Params: ClassVar[type[BaseModel]] = NoParams
+    params: BaseModel
+    """An instance of ``Params``; a subclass declares ``params: MyParams`` so a type checker knows its fields."""
     name: str = ""
 
     def __init__(self, params: BaseModel | None = None) -> None:

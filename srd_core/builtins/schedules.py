@@ -36,6 +36,7 @@ class Constant(Schedule):
     """The same value throughout training (the baseline's T and SFT weight)."""
 
     Params = ConstantParams
+    params: ConstantParams
 
     def value(self, step: int, total: int, stage: int) -> float:
         return self.params.value
@@ -74,6 +75,7 @@ class Stagewise(Schedule):
     """A constant value within each stage, one per stage: the paper-faithful schedule."""
 
     Params = StagewiseParams
+    params: StagewiseParams
     per_stage = True
 
     def value(self, step: int, total: int, stage: int) -> float:
@@ -109,6 +111,7 @@ class Linear(Schedule):
     """A straight line from ``start`` (first step) to ``end`` (last step) over all of training."""
 
     Params = RampParams
+    params: RampParams
 
     def value(self, step: int, total: int, stage: int) -> float:
         return interpolate(self.params.start, self.params.end, progress(step, total))
@@ -118,6 +121,7 @@ class Cosine(Schedule):
     """A half cosine from ``start`` (first step) to ``end`` (last step): flat at both ends."""
 
     Params = RampParams
+    params: RampParams
 
     def value(self, step: int, total: int, stage: int) -> float:
         fraction = progress(step, total)

@@ -70,6 +70,7 @@ class Full(TeacherSignal):
     """Every teacher logit at every response position: exact at any temperature (V values per token)."""
 
     Params = FullParams
+    params: FullParams
 
     def fields(self, vocab_size, temperatures):
         # numpy has no bfloat16: bf16 rows are stored as their raw 16 bits (int16)
@@ -104,6 +105,7 @@ class TopK(TeacherSignal):
     """The k largest teacher logits, their indices, and the tail's log-sum-exp at each needed temperature."""
 
     Params = TopKParams
+    params: TopKParams
     uses_temperatures = True
 
     def stored_temperatures(self, temperatures: Sequence[float]) -> list[float]:

@@ -37,6 +37,7 @@ class EvaluateMetric(DifficultyMetric):
     """Any Hugging Face `evaluate` metric (by name or local script), computed per sample."""
 
     Params = EvaluateParams
+    params: EvaluateParams
 
     def __init__(self, params: BaseModel | None = None) -> None:
         super().__init__(params)
