@@ -51,7 +51,8 @@ class DifficultyMetric(Component):
     """
 
     kind = "difficulty_metric"
-    higher_is_easier: ClassVar[bool] = True
+    higher_is_easier: bool = True
+    """A class attribute, or set per instance when a param gives the direction (curation reads the instance's)."""
     needs_model: ClassVar[bool] = False
 
     def score(

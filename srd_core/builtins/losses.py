@@ -17,10 +17,10 @@ from srd_core.components import KDLoss
 from srd_core.hookspecs import hookimpl
 from srd_core.lazy import LazyModule
 
-torch = LazyModule("torch")  # imported when a loss first runs, not when plugins load
-
 if TYPE_CHECKING:  # torch is imported where it is used: `srd --help` loads this module
     import torch
+else:
+    torch = LazyModule("torch")  # imported when a loss first runs, not when plugins load
 
 
 def finite_logp(logp: torch.Tensor) -> torch.Tensor:

@@ -139,6 +139,8 @@ class ReplayBuffer:
 class _Buffered(_Sampling):
     """A sampling source with a replay buffer (optionally seeded with the reflection's outputs)."""
 
+    params: BufferParams  # each subclass's Params extends it
+
     def __init__(self, params: BaseModel | None = None) -> None:
         super().__init__(params)
         self.buffer = ReplayBuffer(self.params.capacity)

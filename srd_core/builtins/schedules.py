@@ -95,7 +95,9 @@ class Stagewise(Schedule):
     def for_stages(self, num_stages: int) -> dict | None:
         if self.params.values is not None:  # as written (without the unset start / end)
             return {"values": list(self.params.values)}
-        return {"values": spaced(self.params.start, self.params.end, num_stages)}
+        start, end = self.params.start, self.params.end
+        assert start is not None and end is not None  # the params' validator: values, or start and end
+        return {"values": spaced(start, end, num_stages)}
 
 
 class RampParams(BaseModel):
