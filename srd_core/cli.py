@@ -34,11 +34,11 @@ class SRDGroup(click.Group):
             _fail(ctx, f"srd: interrupted in {ctx.invoked_subcommand or 'srd'}; rerun the same command to resume",
                   128 + signum, main_only=True)
         except Exception:
-            signum = stop_signal()  # the interrupt, wrapped by a library into an error of its own
-            if signum is None or ctx.find_root().params.get("debug"):
+            stopped = stop_signal()  # the interrupt, wrapped by a library into an error of its own
+            if stopped is None or ctx.find_root().params.get("debug"):
                 raise
             _fail(ctx, f"srd: interrupted in {ctx.invoked_subcommand or 'srd'}; rerun the same command to resume",
-                  128 + signum, main_only=True)
+                  128 + stopped, main_only=True)
 
 
 def _fail(ctx: click.Context, line: str, code: int, main_only: bool = False) -> None:
@@ -194,7 +194,7 @@ def plugins_command(as_json: bool, show_all: bool) -> None:
 @click.option("--force", is_flag=True, help="Recompute even if curation.jsonl is up to date.")
 def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -> None:
     """Rank the reflected training samples, keep the easiest share and bin them (curation.jsonl)."""
-    from srd_core.arms import config_for_curation, curate_phase, curation_dir, resolve_arms
+    from srd_core.arms import Arm, config_for_curation, curate_phase, curation_dir, resolve_arms
     from srd_core.curation.curate import CURATION_FILE, curation_summary, load_curation, run_curation
     from srd_core.curation.diagnostics import log_group_table
     from srd_core.pipeline.commands import run_single_phase
@@ -205,9 +205,11 @@ def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -
         run_single_phase(config, "curate", lambda: run_curation(config, config.run.dir, force=force))
         own = {curate_phase(a): a for a in resolve_arms(config).values() if a.curation == a.name}
         for phase, arm in own.items():  # arms with a curriculum of their own
-            run_single_phase(config, phase, lambda arm=arm: run_curation(
-                config_for_curation(config, arm), config.run.dir, force=force,
-                out_dir=curation_dir(config.run.dir, arm)))
+            def curate_arm(arm: Arm = arm) -> object:
+                return run_curation(config_for_curation(config, arm), config.run.dir, force=force,
+                                    out_dir=curation_dir(config.run.dir, arm))
+
+            run_single_phase(config, phase, curate_arm)
             click.echo(f"curation of arm {arm.name}: -> {curation_dir(config.run.dir, arm) / CURATION_FILE}")
     summary = curation_summary(config.run.dir)
     log_group_table(config, load_curation(config.run.dir))

@@ -35,6 +35,8 @@ class Component:
 
     kind: ClassVar[str] = ""
     Params: ClassVar[type[BaseModel]] = NoParams
+    params: BaseModel
+    """An instance of ``Params``; a subclass declares ``params: MyParams`` so a type checker knows its fields."""
     name: str = ""
 
     def __init__(self, params: BaseModel | None = None) -> None:
@@ -49,7 +51,8 @@ class DifficultyMetric(Component):
     """
 
     kind = "difficulty_metric"
-    higher_is_easier: ClassVar[bool] = True
+    higher_is_easier: bool = True
+    """A class attribute, or set per instance when a param gives the direction (curation reads the instance's)."""
     needs_model: ClassVar[bool] = False
 
     def score(

@@ -44,6 +44,7 @@ class Strict(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _strict_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        assert info.field_name is not None  # a field validator
         problem = number_problem(value, cls.model_fields[info.field_name].annotation)
         if problem:
             raise PydanticCustomError("strict_number", problem)
@@ -525,10 +526,10 @@ def _component_slots(config: SRDConfig):
             if getattr(arm, role) is not None:
                 yield f"arms.{name}.{role}", kind, arm, role
         for key, value in arm.curriculum.items():  # components among the curriculum overrides
-            kind = dict(COMPONENT_FIELDS).get(("curriculum", key))
-            if kind is not None and value is not None:
+            override_kind = dict(COMPONENT_FIELDS).get(("curriculum", key))
+            if override_kind is not None and value is not None:
                 arm.curriculum[key] = ComponentSpec.model_validate(value)
-                yield f"arms.{name}.curriculum.{key}", kind, arm.curriculum, key
+                yield f"arms.{name}.curriculum.{key}", override_kind, arm.curriculum, key
             elif key == "metrics" and isinstance(value, list):
                 arm.curriculum[key] = [ComponentSpec.model_validate(v) for v in value]
                 for i, _ in enumerate(value):

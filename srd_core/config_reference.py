@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import types
 from pathlib import PurePath
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
 
 import annotated_types
 from pydantic import BaseModel
@@ -134,7 +134,7 @@ def render() -> str:
         if field.description or doc:
             out += [_cell(field.description or doc.splitlines()[0]), ""]
         entry = _entry_model(annotation)
-        rows = _section_rows(annotation, section) if entry is None else \
+        rows = _section_rows(cast("type[BaseModel]", annotation), section) if entry is None else \
             [(section, field), *_section_rows(entry, f"{section}.<name>")]  # a mapping of named entries (arms)
         out += [*_field_table(rows, kinds), ""]
     out += ["# Built-in components", ""]
@@ -144,12 +144,12 @@ def render() -> str:
         if not entries:
             continue
         out += [f"## {KIND_LABELS.get(kind, kind)} (`{kind}`)", ""]
-        for entry in entries:
-            doc = (entry.cls.__doc__ or "").strip()
-            out += [f"### `{entry.name}`", ""]
+        for component in entries:
+            doc = (component.cls.__doc__ or "").strip()
+            out += [f"### `{component.name}`", ""]
             if doc:
                 out += [_cell(doc.split("\n\n")[0]), ""]
-            fields = entry.cls.Params.model_fields
+            fields = component.cls.Params.model_fields
             if not fields:
                 out += ["No params.", ""]
                 continue

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from srd_core.components import Component
 from srd_core.plugins import get_registry, plugin_infos
 
 
-def _params_of(cls: type) -> list[dict[str, Any]]:
+def _params_of(cls: type[Component]) -> list[dict[str, Any]]:
     params = []
     for name, field in cls.Params.model_fields.items():
         default = None if field.is_required() else field.get_default(call_default_factory=True)

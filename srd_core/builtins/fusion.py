@@ -31,6 +31,7 @@ class ReciprocalRankFusion(Fusion):
     """Reciprocal rank fusion (Cormack et al. 2009), as SRD: ``score = Σ_m 1/(k + rank_m)``."""
 
     Params = RRFParams
+    params: RRFParams
 
     def fuse(self, ranks: Mapping[str, Sequence[int]]) -> list[float]:
         n = _sample_count(ranks)

@@ -45,6 +45,7 @@ class FieldGrouping(Grouping):
     """The group is the value of one field of the sample (``Sample.meta``)."""
 
     Params = FieldParams
+    params: FieldParams
 
     def assign(self, samples: Sequence[Sample]) -> list[str]:
         name, missing = self.params.field, self.params.missing
@@ -91,6 +92,7 @@ class KMeansGrouping(Grouping):
     """
 
     Params = KMeansParams
+    params: KMeansParams
 
     def assign(self, samples: Sequence[Sample]) -> list[str]:
         from sklearn.cluster import KMeans

@@ -17,10 +17,10 @@ from srd_core.components import KDLoss
 from srd_core.hookspecs import hookimpl
 from srd_core.lazy import LazyModule
 
-torch = LazyModule("torch")  # imported when a loss first runs, not when plugins load
-
 if TYPE_CHECKING:  # torch is imported where it is used: `srd --help` loads this module
     import torch
+else:
+    torch = LazyModule("torch")  # imported when a loss first runs, not when plugins load
 
 
 def finite_logp(logp: torch.Tensor) -> torch.Tensor:
@@ -78,6 +78,7 @@ class SkewedForwardKL(KDLoss):
     """Skewed forward KL (DistiLLM), ``KL(p ‖ αp + (1−α)q)``."""
 
     Params = SkewParams
+    params: SkewParams
 
     def token_loss(self, student_logp: torch.Tensor, teacher_logp: torch.Tensor) -> torch.Tensor:
         teacher, student = finite_logp(teacher_logp), finite_logp(student_logp)
@@ -90,6 +91,7 @@ class SkewedReverseKL(KDLoss):
     official_t2_scaling = True  # tem_skewed_reverse_kl multiplies by T²
 
     Params = SkewParams
+    params: SkewParams
 
     def token_loss(self, student_logp: torch.Tensor, teacher_logp: torch.Tensor) -> torch.Tensor:
         teacher, student = finite_logp(teacher_logp), finite_logp(student_logp)
@@ -114,6 +116,7 @@ class GeneralizedJSD(KDLoss):
     """
 
     Params = JSDParams
+    params: JSDParams
     official_t2_scaling = True  # tem_js_distance multiplies by T² (its lam = 0.9 is beta = 0.1 here)
 
     def token_loss(self, student_logp: torch.Tensor, teacher_logp: torch.Tensor) -> torch.Tensor:
@@ -152,6 +155,7 @@ class AdaptiveKL(KDLoss):
     """
 
     Params = AKLParams
+    params: AKLParams
 
     def token_loss(self, student_logp: torch.Tensor, teacher_logp: torch.Tensor) -> torch.Tensor:
         teacher, student = finite_logp(teacher_logp), finite_logp(student_logp)

@@ -38,6 +38,7 @@ class BabyStep(Pacer):
     """
 
     Params = BabyStepParams
+    params: BabyStepParams
 
     def bins(self, kept: Sequence[str]) -> list[list[str]]:
         ids = list(kept)
@@ -83,6 +84,7 @@ class AllData(Pacer):
     """The baseline: one stage with every training sample, no curation needed."""
 
     Params = AllParams
+    params: AllParams
     uses_curation = False
 
     def bins(self, kept: Sequence[str]) -> list[list[str]]:

@@ -59,6 +59,7 @@ class _Sampling(ResponseSource):
     """A source that samples from the student: its random stream, sampling settings and state."""
 
     Params = SamplingParams
+    params: SamplingParams
 
     def __init__(self, params: BaseModel | None = None) -> None:
         super().__init__(params)
@@ -106,6 +107,7 @@ class OnPolicy(_Sampling):
     """GKD: with probability ``lmbda`` the student samples the step's responses and the teacher scores them."""
 
     Params = OnPolicyParams
+    params: OnPolicyParams
 
     def choose(self, step, total, ids, generate):
         if self.draw() < self.params.lmbda:
@@ -140,6 +142,8 @@ class ReplayBuffer:
 
 class _Buffered(_Sampling):
     """A sampling source with a replay buffer (optionally seeded with the reflection's outputs)."""
+
+    params: BufferParams  # each subclass's Params extends it
 
     def __init__(self, params: BaseModel | None = None) -> None:
         super().__init__(params)
@@ -203,6 +207,7 @@ class Adaptive(_Buffered):
     """DistiLLM's adaptive off-policy source: generate into a replay buffer, replay it, or the ground truth."""
 
     Params = AdaptiveParams
+    params: AdaptiveParams
 
     def __init__(self, params: BaseModel | None = None) -> None:
         super().__init__(params)
@@ -276,6 +281,7 @@ class Mixed(_Buffered):
     """DistiLLM's ``mixed`` types: generate with probability ``mixed_alpha``, store, train on a replayed draw."""
 
     Params = MixedParams
+    params: MixedParams
 
     def choose(self, step, total, ids, generate):
         if self.draw() < self.params.mixed_alpha:

@@ -36,6 +36,7 @@ class Constant(Schedule):
     """The same value throughout training (the baseline's T and SFT weight)."""
 
     Params = ConstantParams
+    params: ConstantParams
 
     def value(self, step: int, total: int, stage: int) -> float:
         return self.params.value
@@ -74,6 +75,7 @@ class Stagewise(Schedule):
     """A constant value within each stage, one per stage: the paper-faithful schedule."""
 
     Params = StagewiseParams
+    params: StagewiseParams
     per_stage = True
 
     def value(self, step: int, total: int, stage: int) -> float:
@@ -93,7 +95,9 @@ class Stagewise(Schedule):
     def for_stages(self, num_stages: int) -> dict | None:
         if self.params.values is not None:  # as written (without the unset start / end)
             return {"values": list(self.params.values)}
-        return {"values": spaced(self.params.start, self.params.end, num_stages)}
+        start, end = self.params.start, self.params.end
+        assert start is not None and end is not None  # the params' validator: values, or start and end
+        return {"values": spaced(start, end, num_stages)}
 
 
 class RampParams(BaseModel):
@@ -109,6 +113,7 @@ class Linear(Schedule):
     """A straight line from ``start`` (first step) to ``end`` (last step) over all of training."""
 
     Params = RampParams
+    params: RampParams
 
     def value(self, step: int, total: int, stage: int) -> float:
         return interpolate(self.params.start, self.params.end, progress(step, total))
@@ -118,6 +123,7 @@ class Cosine(Schedule):
     """A half cosine from ``start`` (first step) to ``end`` (last step): flat at both ends."""
 
     Params = RampParams
+    params: RampParams
 
     def value(self, step: int, total: int, stage: int) -> float:
         fraction = progress(step, total)

@@ -28,6 +28,7 @@ class FixedRatio(Selector):
     """
 
     Params = FixedRatioParams
+    params: FixedRatioParams
 
     def select(
         self,

@@ -206,6 +206,8 @@ class SyntheticTask(Task):
                 raise ValueError("families must not repeat")
             return value
 
+    params: Params
+
     @property
     def families(self) -> list[Family]:
         """The families this task mixes, in the configured order."""

@@ -378,6 +378,7 @@ class MiniLLMTask(_FormatterTask):
     list of references), ``instruction``, ``input``, optional ``topic``."""
 
     Params = MiniLLMParams
+    params: MiniLLMParams
 
     def mapping(self) -> FieldMapping:
         return FieldMapping(prompt_field="prompt", output_field="output", id_field=self.params.id_field,
@@ -392,6 +393,7 @@ class FileTask(_FormatterTask):
     """Generic jsonl / json / csv / parquet files with a field mapping and a prompt template."""
 
     Params = FileParams
+    params: FileParams
 
     def mapping(self) -> FieldMapping:
         return FieldMapping(**{k: getattr(self.params, k) for k in FieldMapping.model_fields})
@@ -414,6 +416,7 @@ class HFDatasetTask(_FormatterTask):
     """A Hugging Face dataset by hub id and split, or from a local directory (saved or raw files)."""
 
     Params = HFParams
+    params: HFParams
 
     def mapping(self) -> FieldMapping:
         return FieldMapping(**{k: getattr(self.params, k) for k in FieldMapping.model_fields})

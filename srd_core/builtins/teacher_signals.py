@@ -17,7 +17,7 @@ import bisect
 import itertools
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,8 +26,12 @@ from srd_core.hookspecs import hookimpl
 from srd_core.lazy import LazyModule
 from srd_core.limits import MAX_VOCAB
 
-torch = LazyModule("torch")  # imported when a signal first runs, not when plugins load
-F = LazyModule("torch.nn.functional")
+if TYPE_CHECKING:
+    import torch
+    import torch.nn.functional as F
+else:
+    torch = LazyModule("torch")  # imported when a signal first runs, not when plugins load
+    F = LazyModule("torch.nn.functional")
 
 
 def dense_log_probs(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
@@ -70,6 +74,7 @@ class Full(TeacherSignal):
     """Every teacher logit at every response position: exact at any temperature (V values per token)."""
 
     Params = FullParams
+    params: FullParams
 
     def fields(self, vocab_size, temperatures):
         # numpy has no bfloat16: bf16 rows are stored as their raw 16 bits (int16)
@@ -104,6 +109,7 @@ class TopK(TeacherSignal):
     """The k largest teacher logits, their indices, and the tail's log-sum-exp at each needed temperature."""
 
     Params = TopKParams
+    params: TopKParams
     uses_temperatures = True
 
     def stored_temperatures(self, temperatures: Sequence[float]) -> list[float]:

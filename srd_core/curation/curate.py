@@ -16,9 +16,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from srd_core.components import DifficultyMetric, Pacer, StagePlan
+from srd_core.components import DifficultyMetric, Grouping, Pacer, StagePlan
 from srd_core.config import CurriculumConfig, SRDConfig
 from srd_core.context import ModelAccess, ScoreTable
 from srd_core.curation.ranking import fused_order, metric_ranks, ranks_of, stable_order
@@ -80,7 +80,7 @@ def forms_groups(curriculum: CurriculumConfig) -> bool:
     """Whether the curriculum's grouping splits the samples into groups (``Grouping.forms_groups``)."""
     from srd_core.plugins import get_registry
 
-    return get_registry().get("grouping", curriculum.groups.name).cls.forms_groups
+    return cast("type[Grouping]", get_registry().get("grouping", curriculum.groups.name).cls).forms_groups
 
 
 def build_pacer(spec) -> Pacer:
@@ -252,13 +252,13 @@ def plan_stages(pacer: Pacer, curation_records: Sequence[CurationRecord] | None,
     if not curation_records:
         raise DataError(f"pacer {pacer.name!r} needs curation.jsonl: run `srd curate` first")
     known = set(all_ids)
-    binned = sorted((r for r in curation_records if r.bin is not None), key=lambda r: (r.bin, r.rank))
-    n_bins = max((r.bin for r in binned), default=-1) + 1
+    binned = sorted(((r.bin, r) for r in curation_records if r.bin is not None), key=lambda p: (p[0], p[1].rank))
+    n_bins = max((b for b, _ in binned), default=-1) + 1
     bins: list[list[str]] = [[] for _ in range(n_bins)]
-    for r in binned:
+    for b, r in binned:
         if r.id not in known:
             raise DataError(f"curation.jsonl: sample {r.id!r} is not in the training data; rerun `srd curate`")
-        bins[r.bin].append(r.id)
+        bins[b].append(r.id)
     if any(not b for b in bins):
         raise DataError("curation.jsonl: a bin is empty; rerun `srd curate`")
     try:

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 from srd_core.components import StagePlan
 from srd_core.config import BaselineConfig, ComponentSpec, CurriculumConfig, SRDConfig
 from srd_core.errors import SRDError
@@ -177,7 +179,7 @@ def run_diagnostics(config: Mapping[str, Any] | None, rows: Sequence[Mapping[str
     return diag, (f"curriculum.groups: {name}" if recorded else "task family, from the sample metadata"), recorded
 
 
-def _spec(raw: Any, section: type) -> ComponentSpec:
+def _spec(raw: Any, section: type[BaseModel]) -> ComponentSpec:
     if raw is None:
         return section.model_fields["pacer"].get_default(call_default_factory=True)
     return ComponentSpec.model_validate(raw)

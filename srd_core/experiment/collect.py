@@ -24,7 +24,7 @@ from srd_core.rundir import (
 )
 from srd_core.timings import phase_seconds, wall_total
 
-Curve = list[list[float]]
+Curve = list[list[Any]]
 """``[[step, wall_time, score, flops], ...]`` in step order (``flops``: the arm's cumulative training compute,
 ``None`` in rows written before srd counted it)."""
 
@@ -84,7 +84,7 @@ def noise_counts(run_dir: Path) -> dict[str, Any]:
     if not curation:
         return empty
     dropped = [r for r in curation if not r.get("kept")]
-    out = {**empty, "dropped": len(dropped)}
+    out: dict[str, Any] = {**empty, "dropped": len(dropped)}
     if not any("noisy" in m for m in meta.values()):
         return out
     noisy = {i for i, m in meta.items() if m.get("noisy")}

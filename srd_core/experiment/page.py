@@ -84,8 +84,8 @@ def _variant_table(stats: list[VariantStats], columns: list[tuple[str, str, int,
             cells.insert(0, fmt_difference(v.srd_vs_baseline))
         else:  # time-to-quality: on how many seeds SRD got there at all
             cells[0] += f" ({v.columns['time_to_quality_s'].n}/{len(v.seeds)} reached)"
-        cells = "".join(f"<td>{_esc(c)}</td>" for c in cells)
-        body.append(f"<tr><td>{_esc(v.variant)}</td><td>{len(v.seeds)}</td>{cells}</tr>")
+        tds = "".join(f"<td>{_esc(c)}</td>" for c in cells)
+        body.append(f"<tr><td>{_esc(v.variant)}</td><td>{len(v.seeds)}</td>{tds}</tr>")
     return (f'<div class="scroll"><table><thead><tr><th>variant</th><th>seeds</th>{lead}{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table></div>")
 

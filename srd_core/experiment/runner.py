@@ -173,14 +173,14 @@ def run_experiment(experiment: Experiment, phase_names: PhaseNames) -> RunOutcom
             path = config_path(exp, run)
             if not path.is_file() or path.read_text(encoding="utf-8") != text:
                 write_text_atomic(path, text)
-        pending = []
+        pending: list[PlannedRun] = []
+        skipped: list[PlannedRun] = []
         for run in exp.runs:
-            (outcome.skipped if is_done(exp, run) else pending).append(run)
+            (skipped if is_done(exp, run) else pending).append(run)
         finished = {r.name for r in exp.runs} - {r.name for r in pending}
-        if outcome.skipped:
-            logger.info("skipped %d finished run(s): %s", len(outcome.skipped), ", ".join(r.name for r in
-                                                                                           outcome.skipped))
-        outcome.skipped = [r.name for r in outcome.skipped]
+        if skipped:
+            logger.info("skipped %d finished run(s): %s", len(skipped), ", ".join(r.name for r in skipped))
+        outcome.skipped = [r.name for r in skipped]
         scheduler = _Scheduler(exp, min(exp.spec.jobs, max(1, len(pending))))
         handler = signal.getsignal(signal.SIGTERM)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -206,11 +206,11 @@ def run_experiment(experiment: Experiment, phase_names: PhaseNames) -> RunOutcom
                         logger.error("%s: `srd run` exited with %d (log %s)", name, process.returncode,
                                      log_path(exp, run))
                 while not outcome.failed and pending and len(scheduler.running) < scheduler.jobs:
-                    run = next((r for r in pending if scheduler.ready(r, finished)), None)
-                    if run is None:
+                    ready = next((r for r in pending if scheduler.ready(r, finished)), None)
+                    if ready is None:
                         break
-                    pending.remove(run)
-                    scheduler.start(run)
+                    pending.remove(ready)
+                    scheduler.start(ready)
                 if outcome.failed and not scheduler.running:
                     break
                 time.sleep(POLL_SECONDS)

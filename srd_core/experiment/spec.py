@@ -33,8 +33,8 @@ class ExperimentSpec(BaseModel):
                                        "itself, inline.")
     overrides: list[str] = Field(default_factory=list, description="`--set`-style overrides applied to the base for "
                                  "every variant.")
-    variants: dict[str, list[str]] = Field(default_factory=lambda: {"default": []}, description="Named variants, each "
-                                           "a list of `--set`-style overrides (KEY.PATH=VALUE).")
+    variants: dict[str, list[str]] = Field(default_factory=lambda: {"default": list[str]()}, description="Named "
+                                           "variants, each a list of `--set`-style overrides (KEY.PATH=VALUE).")
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1, description="Seeds; every (variant, "
                              "seed) is its own run dir.")
     seed_fields: list[str] = Field(default_factory=lambda: ["run.seed"], min_length=1, description="Config fields that "

@@ -107,7 +107,8 @@ def locate(name: str, field: str, repo_type: RepoType = "model", revision: str |
     )
 
 
-def not_found_error(field: str, name: str, location: Location, repo_type: RepoType, exc: Exception) -> SRDError:
+def not_found_error(field: str, name: str, location: Location, repo_type: RepoType, exc: Exception | None
+                    ) -> SRDError:
     """The one-line error for a load that failed after ``locate`` succeeded."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if location.kind == "hub":

@@ -237,7 +237,7 @@ def _build_tokenizer(config: SRDConfig, samples: Sequence[Sample]):
 
     for role in ("teacher", "student"):
         cfg: ModelConfig = getattr(config, role)
-        if not _is_preset(cfg):
+        if cfg.path is not None and not _is_preset(cfg):
             return load_tokenizer(cfg, cfg.path, role), f"{role}:{cfg.path}"
     texts = [s.prompt + s.target for s in samples]
     tokenizer = train_bpe_tokenizer(texts, vocab_size=config.prepare.vocab_size,
@@ -263,7 +263,8 @@ def _train_preset(config: SRDConfig, role: str, tokenizer, samples: Sequence[Sam
     preset = _preset_of(config, role)
     seed = _seed(config) + (0 if role == "teacher" else 1)
     model = build_model(preset, tokenizer, seed=seed)
-    model.to("cuda" if torch.cuda.is_available() else "cpu")
+    # transformers types PreTrainedModel.to through a decorator whose signature mypy misreads (self: str)
+    model.to("cuda" if torch.cuda.is_available() else "cpu")  # type: ignore[arg-type]
     entry: dict[str, Any] = {"preset": cfg.preset, "arch": describe(preset), "parameters": count_parameters(model)}
     lm_cfg = config.prepare.student_lm if role == "student" else None
     if lm_cfg is not None:
@@ -278,7 +279,7 @@ def _train_preset(config: SRDConfig, role: str, tokenizer, samples: Sequence[Sam
                 seconds)
     stats = sft(model, tokenizer, samples, sft_cfg, config.data.max_prompt_tokens, config.data.max_length,
                 seed=seed, desc=label if progress else None)
-    save_model(model.to("cpu"), tokenizer, out_dir)
+    save_model(model.to("cpu"), tokenizer, out_dir)  # type: ignore[arg-type]  # as model.to above
     return {**entry, "sft": asdict(stats)}
 
 

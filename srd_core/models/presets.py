@@ -70,6 +70,8 @@ def llama_config(preset: Preset, tokenizer=None, vocab_size: int | None = None) 
         vocab_size = len(tokenizer)
         special = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
                    "pad_token_id": tokenizer.pad_token_id}
+    if vocab_size is None:
+        raise ValueError("llama_config needs a tokenizer or a vocab_size")
     return LlamaConfig(
         vocab_size=vocab_size,
         hidden_size=preset.hidden_size,
@@ -78,7 +80,9 @@ def llama_config(preset: Preset, tokenizer=None, vocab_size: int | None = None) 
         num_attention_heads=preset.num_heads,
         num_key_value_heads=preset.num_kv_heads or preset.num_heads,
         max_position_embeddings=preset.max_position_embeddings,
-        rope_theta=preset.rope_theta,
+        # transformers 5 takes rope_theta through **kwargs (into rope_parameters), 4.x by name; its typed
+        # signature omits it, and rope_parameters does not exist in the 4.x we support
+        rope_theta=preset.rope_theta,  # type: ignore[call-arg]
         tie_word_embeddings=preset.tie_word_embeddings,
         **special,
     )

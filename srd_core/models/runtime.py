@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -12,9 +13,11 @@ from srd_core.config import SRDConfig
 logger = logging.getLogger(__name__)
 
 
-def causal_lm_core(model: torch.nn.Module) -> torch.nn.Module:
-    """The underlying ``*ForCausalLM`` of a model (unwraps PEFT models)."""
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
+def causal_lm_core(model: torch.nn.Module) -> Any:
+    """The underlying ``*ForCausalLM`` of a model (unwraps PEFT models); typed ``Any``, as its methods
+    (``get_output_embeddings``, ``base_model``, ...) are the model class's, not ``torch.nn.Module``'s."""
+    get_base_model = getattr(model, "get_base_model", None)
+    return get_base_model() if get_base_model is not None else model
 
 
 def last_hidden_state(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -50,9 +50,11 @@ def train_arms_in_parallel(config: SRDConfig, run_dir: Path, labels: Sequence[st
         cmd = [sys.executable, "-m", "srd_core.pipeline.arms", str(config_path), str(run_dir), label]
         proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, errors="replace")
+        assert proc.stdout is not None  # stdout=PIPE
         progress.forward(proc.stdout)
         children[label] = (proc, time.perf_counter())
-    seconds, failures = {}, []
+    seconds: dict[str, float] = {}
+    failures: list[str] = []
     try:
         while len(seconds) < len(children):
             for label, (proc, started) in children.items():

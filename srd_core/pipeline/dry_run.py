@@ -228,8 +228,9 @@ def _measure_tokens(config: SRDConfig, run_dir: Path, samples: list) -> Estimate
     if tokenizer is not None:
         from srd_core.data.encoding import encode_example
 
-        lengths = [len(encode_example(tokenizer, s.prompt, s.target, d.max_prompt_tokens, d.max_length).input_ids)
-                   for s in head]
+        lengths: list[float] = [
+            len(encode_example(tokenizer, s.prompt, s.target, d.max_prompt_tokens, d.max_length).input_ids)
+            for s in head]
         return Estimate(statistics.fmean(lengths), f"measured with the student tokenizer on {len(head):,} samples",
                         True)
     lengths = [min(d.max_length, min(d.max_prompt_tokens, len(s.prompt) / CHARS_PER_TOKEN)

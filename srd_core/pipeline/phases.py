@@ -66,6 +66,7 @@ from srd_core.pipeline.describe import (
     describe_teacher_cache,
     describe_train,
 )
+from srd_core.pipeline.work import RunContext  # by name: a Phase field is called `work`
 from srd_core.rundir import (
     CURATION_FILE,
     CURATION_META_FILE,
@@ -251,7 +252,7 @@ class Phase:
     """srd_core source files (globs under srd_core/) that compute the artifact: an edit makes it stale."""
     components: Callable[[SRDConfig], tuple[str, ...]] | None = None
     """Config paths of the component specs whose code computes the artifact (default: those among ``fields``)."""
-    work: Callable[[work.RunContext], Any] | None = None
+    work: Callable[[RunContext], Any] | None = None
     """What `srd run` calls to compute the artifact (the dependency rule around it is the driver's)."""
     describe: Callable[[PlanView], Rows] = lambda view: []
     """The rows `srd run --dry-run` lists for the phase's step (none: not listed)."""
@@ -260,14 +261,14 @@ class Phase:
     step: str = ""
     """The step of `srd run` it belongs to (default: its name). The phases of one step run one after the other,
     are timed and printed as one, and the dry run describes the step once (its first phase's ``describe``)."""
-    then: Callable[[work.RunContext, bool], None] | None = None
+    then: Callable[[RunContext, bool], None] | None = None
     """What `srd run` does once the phase's step is over, done or skipped (given whether it did work): run
     bookkeeping that is no part of the artifact (the step's first phase's ``then``)."""
     main_only: bool = False
     """Run by the main process alone (the others go on)."""
     timed_when_off: bool = False
     """Listed by `srd run` (as skipped) even when the config does not use it."""
-    parallel: Callable[[work.RunContext, list[str]], dict[str, float]] | None = None
+    parallel: Callable[[RunContext, list[str]], dict[str, float]] | None = None
     """Runs several neighbouring phases with the same ``parallel`` at once (phase names → seconds each), when
     ``run.parallel_arms`` is set and one process runs."""
 

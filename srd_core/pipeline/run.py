@@ -81,7 +81,7 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
             _run_step(run, planner, timings, step, timings_path)
             i += 1
             continue
-        group = list(itertools.takewhile(lambda s, together=together: s[0].parallel is together, all_steps[i:]))
+        group = list(itertools.takewhile(_same_parallel(together), all_steps[i:]))
         names = [p.name for s in group for p in s if p.enabled(config)]
         if config.run.parallel_arms and len(names) > 1 and accelerator.num_processes == 1:
             _run_in_parallel(run, planner, timings, together, names)
@@ -93,9 +93,23 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
         i += len(group)
     if main:
         rows = read_jsonl(run_dir / EVAL_FILE, tolerate_torn_tail=True)
-        result.scores = {r["model"]: r.get("score", r.get("rouge_l")) for r in rows}
+        # a row without a score is left out (the CLI formats each score as a number)
+        result.scores = {r["model"]: score for r in rows if (score := r.get("score", r.get("rouge_l"))) is not None}
     accelerator.wait_for_everyone()
     return result
+
+
+def _same_parallel(together: Callable[..., Any]) -> Callable[[list[Phase]], bool]:
+    """Whether a step's first phase runs with ``together`` (the steps of one parallel group)."""
+    return lambda step: step[0].parallel is together
+
+
+def _phase_work(phase: Phase, run: RunContext) -> Callable[[], Any]:
+    """``phase.work(run)``, to call when the dependency rule says the phase must run."""
+    def call() -> Any:
+        assert phase.work is not None  # every phase of `srd run`'s steps has a work function
+        return phase.work(run)
+    return call
 
 
 def _run_step(run: RunContext, planner, timings: dict[str, Any], step: list[Phase], timings_path: Path) -> None:
@@ -114,8 +128,7 @@ def _run_step(run: RunContext, planner, timings: dict[str, Any], step: list[Phas
             did = False
             for phase in live:
                 barrier = (lambda: None) if phase.main_only else run.accelerator.wait_for_everyone
-                status, _ = run_phase(planner, phase.name, lambda phase=phase: phase.work(run), main=run.main,
-                                      barrier=barrier)
+                status, _ = run_phase(planner, phase.name, _phase_work(phase, run), main=run.main, barrier=barrier)
                 did = did or status.state not in ("complete", "off")
             return did
 

@@ -165,7 +165,7 @@ def _vocab_bound(config: SRDConfig) -> int | None:
         if cfg.preset is not None:
             if config.teacher.preset is not None:
                 rows[role] = config.prepare.vocab_size
-        elif (Path(cfg.path).expanduser() / "config.json").is_file():
+        elif cfg.path is not None and (Path(cfg.path).expanduser() / "config.json").is_file():
             with contextlib.suppress(OSError, ValueError, KeyError):  # loading the model names the problem
                 rows[role] = head_rows(config, config.run.dir, role)
     if "teacher" not in rows:
@@ -233,7 +233,7 @@ def _student_modules(config: SRDConfig) -> dict[str, torch.nn.Module] | None:
         if cfg.preset is not None:
             preset = resolve_preset(cfg.preset, config.prepare.student_arch.model_dump(), "student.preset")
             hf_config = llama_config(preset, vocab_size=config.prepare.vocab_size)
-        elif (Path(cfg.path).expanduser() / "config.json").is_file():
+        elif cfg.path is not None and (Path(cfg.path).expanduser() / "config.json").is_file():
             hf_config = AutoConfig.from_pretrained(Path(cfg.path).expanduser(), trust_remote_code=cfg.trust_remote_code)
         else:
             return None

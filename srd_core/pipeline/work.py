@@ -113,6 +113,7 @@ def teacher_cache(run: RunContext) -> None:
     """The teacher's rows for every sample an arm trains on, computed once."""
     from srd_core.training.teacher_cache import build_teacher_caches
 
+    assert run.samples is not None  # loaded before the first phase that trains
     build_teacher_caches(run.config, run.run_dir, run.samples, run.accelerator)
 
 

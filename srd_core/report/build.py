@@ -33,7 +33,9 @@ METRIC_LABELS = {
 
 
 def _references(run: RunArtifacts) -> dict[str, float]:
-    return {m: score_of(run.final[m]) for m in ("teacher", "student_init") if m in run.final}
+    # a final row without a score draws no reference line (axhline(None) would fail)
+    return {m: score for m in ("teacher", "student_init")
+            if m in run.final and (score := score_of(run.final[m])) is not None}
 
 
 def _time_offsets(run: RunArtifacts) -> dict[str, float]:
@@ -128,9 +130,9 @@ def write_report(run_dir: str | Path) -> Path:
     plots_dir = Path(run_dir) / PLOTS_DIR
     pngs: dict[str, bytes | None] = {}
     for name, fig in report.figures.items():
-        pngs[name] = plots.figure_png(fig) if fig is not None else None
-        if pngs[name] is not None:
-            write_bytes_atomic(plots_dir / f"{name}.png", pngs[name])
+        png = pngs[name] = plots.figure_png(fig) if fig is not None else None
+        if png is not None:
+            write_bytes_atomic(plots_dir / f"{name}.png", png)
         elif (plots_dir / f"{name}.png").exists():
             (plots_dir / f"{name}.png").unlink()
     out = Path(run_dir) / REPORT_FILE

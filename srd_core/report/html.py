@@ -197,7 +197,7 @@ def _comparison_tables(summary: Summary) -> str:
 def _curation_table(cur: CurationSummary | None) -> str:
     if cur is None:
         return f'<p class="na">Curation summary {NOT_AVAILABLE}: no curation.jsonl.</p>'
-    rows = [
+    rows: list[tuple[str, Any, Callable[[Any], str], str]] = [
         ("training samples", cur.total, str, "cur-total"),
         ("kept", cur.kept, str, "cur-kept"),
         ("dropped", cur.dropped, str, "cur-dropped"),
@@ -244,7 +244,8 @@ def _eval_sets_table(rows: list[dict[str, Any]] | None) -> str:
     body = []
     for model in models:
         scores = [score_of(cells[(model, s)]) if (model, s) in cells else None for s in sets]
-        mean = statistics.fmean(scores) if None not in scores else None
+        known = [v for v in scores if v is not None]
+        mean = statistics.fmean(known) if len(known) == len(scores) else None
         body.append(f"<tr><td>{_esc(MODEL_NAMES.get(model, model))}</td>"
                     + "".join(_cell(v, fmt_points, f"set-{model}-{s}") for v, s in zip(scores, sets, strict=True))
                     + _cell(mean, fmt_points, f"set-{model}-mean") + "</tr>")

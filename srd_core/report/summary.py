@@ -153,7 +153,7 @@ def summarize_method(run: RunArtifacts, method: str) -> MethodSummary | None:
         setattr(summary, attr, done.get(key, _last(metrics, key) if metrics else None))
     speeds = [float(r["tokens_per_s"]) for r in metrics if r.get("tokens_per_s") is not None]
     summary.tokens_per_s = statistics.fmean(speeds) if speeds else None
-    scored = [(score_of(r), r.get("step")) for r in evals if score_of(r) is not None]
+    scored = [(score, r.get("step")) for r in evals if (score := score_of(r)) is not None]
     if scored:
         summary.best_eval, summary.best_eval_step = max(scored, key=lambda p: p[0])
     if summary.train_seconds is None:
@@ -254,6 +254,7 @@ def _short(arm: str) -> str:
 
 def _result_sentence(srd: MethodSummary, base: MethodSummary, names: tuple[str, str] = ("srd", "baseline")
                      ) -> tuple[str, str]:
+    assert srd.final is not None and base.final is not None  # the caller compares final scores only
     diff = srd.final - base.final
     spread = None
     if srd.sd and base.sd:
@@ -272,6 +273,7 @@ def _result_sentence(srd: MethodSummary, base: MethodSummary, names: tuple[str, 
 
 def _headline(srd: MethodSummary, base: MethodSummary, pair: tuple[str, str] = ("srd", "baseline")) -> str:
     """``Plain KD wins by 6.5 ROUGE-L points, beyond the seed spread of ±1.2.``: who, by how much, how sure."""
+    assert srd.final is not None and base.final is not None  # the caller compares final scores only
     diff = srd.final - base.final
     spread = math.sqrt(srd.sd**2 + base.sd**2) if srd.sd and base.sd else None
     if spread is not None and abs(diff) <= spread:
@@ -289,6 +291,8 @@ def _budget_sentence(srd: MethodSummary, base: MethodSummary, reflection_seconds
     one = _short(names[0]) if names[0] == "srd" else arm_title(names[0])
     other = "the baseline" if names[1] == "baseline" else arm_title(names[1])
     parts = []
+    srd_tokens: int | None
+    base_tokens: int | None
     if srd.steps is not None and base.steps is not None:
         if srd.steps == base.steps:
             parts.append(f"Both trained for {srd.steps} optimizer steps (the same budget)")
@@ -322,6 +326,8 @@ def _teacher_sentence(summary: Summary) -> str | None:
     if teacher is None or student is None:
         return None
     t, s = score_of(teacher), score_of(student)
+    if t is None or s is None:  # a row without a ROUGE-L score: nothing to compare
+        return None
     text = f"The teacher scores {fmt_points(t)} and the initial student {fmt_points(s)}"
     closed = []
     for method in summary.arms:
@@ -343,6 +349,8 @@ def _noise_sentence(cur: CurationSummary | None) -> str | None:
     if cur is None or cur.noisy_total is None or not cur.noisy_total or not cur.dropped or not cur.kept:
         return None
     a, b = cur.noisy_share_dropped, cur.noisy_share_kept
+    if a is None or b is None:  # noisy_total without the kept/dropped counts
+        return None
     judged = ("dropping the hardest samples removes noisy data preferentially" if a > b
               else "dropping the hardest samples did not remove noisy data preferentially")
     return (f"Curation dropped {cur.noisy_dropped} of the {cur.noisy_total} noisy training samples "
@@ -360,13 +368,16 @@ def _pair_sentences(summary: Summary, pair: tuple[str, str]) -> tuple[str | None
     winner: str | None = None
 
     def budget() -> str:
+        assert srd is not None and base is not None  # called when both have a final score
         return _budget_sentence(srd, base, summary.reflection_seconds, pair, summary.reflection_flops)
 
     if have_srd and have_base and summary.eval_n is not None and summary.eval_n < MIN_EVAL_SAMPLES:
+        assert srd is not None and srd.final is not None and base is not None and base.final is not None
         sentences += [f"The eval set has only {summary.eval_n} samples, too few to call a winner (at least "
                       f"{MIN_EVAL_SAMPLES}): {_short(a)} {fmt_points(srd.final)} vs {_short(b)} "
                       f"{fmt_points(base.final)} ROUGE-L.", budget()]
     elif have_srd and have_base:
+        assert srd is not None and base is not None
         winner, sentence = _result_sentence(srd, base, pair)
         sentences += [sentence, budget()]
     comparison = next((c for c in summary.comparisons if (c.arm, c.reference) == pair), None)
@@ -378,9 +389,11 @@ def _pair_sentences(summary: Summary, pair: tuple[str, str]) -> tuple[str | None
         sentences.append("Equal-steps view and time to quality: not available (both arms need evaluations "
                          "during training; set train.eval_every).")
     elif have_srd:
+        assert srd is not None and srd.final is not None
         sentences.append(f"{one} reaches {fmt_points(srd.final)} ROUGE-L; {other}'s final score is not available, "
                          "so there is no comparison.")
     elif have_base:
+        assert base is not None and base.final is not None
         first = "The baseline" if b == "baseline" else arm_title(b)
         sentences.append(f"{first} reaches {fmt_points(base.final)} ROUGE-L; {one}'s final score is not available, "
                          "so there is no comparison.")
@@ -397,13 +410,14 @@ def _verdict_headline(summary: Summary, pair: tuple[str, str]) -> str:
         return f"No verdict yet: {' and '.join(missing)} {'has' if len(missing) == 1 else 'have'} no final score."
     if summary.eval_n is not None and summary.eval_n < MIN_EVAL_SAMPLES:
         return f"No winner: {summary.eval_n} eval samples are too few to call one."
+    assert a is not None and b is not None  # neither is missing
     return _headline(a, b, pair)
 
 
 def compute_verdict(summary: Summary) -> Verdict:
     """A one-paragraph verdict from the numbers: for each curriculum arm against each reference arm, who wins, by
     how much, on what budget (the first pair decides ``winner``)."""
-    pairs = summary.pairs or ([tuple(summary.arms[:2])] if len(summary.arms) > 1 else [])
+    pairs = summary.pairs or ([(summary.arms[0], summary.arms[1])] if len(summary.arms) > 1 else [])
     winner: str | None = None
     sentences: list[str] = []
     if not pairs:  # a single arm: nothing to compare it with

@@ -124,7 +124,7 @@ def group_warnings(run: RunArtifacts) -> list[str]:
 
 def eval_size(run: RunArtifacts) -> int | None:
     """The number of held-out samples the methods were scored on (the smallest, if they differ)."""
-    sizes = [run.final[m].get("n") for m in run.arms if m in run.final and run.final[m].get("n") is not None]
+    sizes = [n for m in run.arms if m in run.final and (n := run.final[m].get("n")) is not None]
     return min(sizes) if sizes else None
 
 

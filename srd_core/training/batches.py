@@ -12,10 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from srd_core.components import StagePlan
+
+T = TypeVar("T")
 
 
 def steps_per_epoch(n_samples: int, global_batch: int) -> int:
@@ -58,7 +61,7 @@ def global_batch_ids(plan: StagePlan, stage: int, step_in_stage: int, seed: int,
     return order[pos.batch * global_batch:(pos.batch + 1) * global_batch]
 
 
-def rank_micro_batches(batch_ids: Sequence[str], rank: int, world_size: int, grad_accum: int) -> list[list[str]]:
+def rank_micro_batches(batch_ids: Sequence[T], rank: int, world_size: int, grad_accum: int) -> list[list[T]]:
     """The ``grad_accum`` micro-batches of ``rank``: slot ``a · world_size + rank`` of the global batch.
 
     A partial global batch is spread evenly over the slots; slots left without samples come back

@@ -53,7 +53,7 @@ class NpyWriter:
         block = np.ascontiguousarray(rows, dtype=self.dtype)
         if block.ndim != 2 or block.shape[1] != self.shape[1]:
             raise TrainingError(f"teacher cache: rows of shape {tuple(block.shape)} do not fit {self.shape}")
-        self._put(memoryview(block).cast("B"))
+        self._put(block.data.cast("B"))
         self.rows += block.shape[0]
 
     def finish(self) -> str:
@@ -100,7 +100,8 @@ def check_free_space(directory: Path, need: int) -> None:
 def disk_full_error(directory: Path, exc: OSError, shard: int | None = None) -> TrainingError:
     """One line for a disk that filled up during the build (the shard's temp files are removed)."""
     where = f" while writing shard {shard}" if shard is not None else ""
-    return TrainingError(f"{directory}: the disk filled up{where} ({os.strerror(exc.errno)}); the finished shards "
+    why = os.strerror(exc.errno) if exc.errno is not None else exc
+    return TrainingError(f"{directory}: the disk filled up{where} ({why}); the finished shards "
                          "are kept: free some space and rerun to finish the cache")
 
 

@@ -85,7 +85,8 @@ def _setup(student_head: torch.nn.Linear, teacher_hidden: torch.Tensor | None,
     use_teacher = (teacher_hidden is not None and teacher_head is not None) or cached is not None
     if not use_teacher and sft_weight < 1.0:
         raise ValueError("teacher_hidden and teacher_head (or cached) are required unless sft_weight == 1")
-    teacher_vocab = cached.vocab_size if cached is not None else teacher_head.out_features if use_teacher else 0
+    teacher_vocab = (cached.vocab_size if cached is not None
+                     else teacher_head.out_features if use_teacher and teacher_head is not None else 0)
     vocab = student_head.out_features
     if use_teacher:
         vocab = min(vocab, teacher_vocab)
@@ -129,6 +130,7 @@ def _teacher_logp(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
 
 def _cached_rows(setup: _Setup, start: int, stop: int) -> dict[str, torch.Tensor]:
     """The cached teacher rows of tokens start:stop, cut to the shared vocabulary where dense."""
+    assert setup.cached is not None
     rows = dict(setup.cached.rows(start, stop))
     if "logits" in rows and rows["logits"].shape[-1] != setup.vocab_size:
         rows["logits"] = rows["logits"][:, : setup.vocab_size]
@@ -140,6 +142,7 @@ def _loss_sums(student_logits: torch.Tensor, teacher_logp: torch.Tensor | None, 
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed (not averaged) student CE at T = 1 and KD divergence at T over the given tokens (fp32)."""
     if cached_rows is not None:
+        assert setup.cached is not None  # the rows came from it
         ce_sum = F.cross_entropy(student_logits, labels, reduction="sum")
         student_logp, cached_logp = setup.cached.signal.log_probs(student_logits, cached_rows, setup.temperature,
                                                                   setup.cached.temperatures)
@@ -218,6 +221,7 @@ class _ChunkedDistillLoss(torch.autograd.Function):
                 if setup.cached is not None:
                     rows = _cached_rows(setup, start, stop)
                 elif setup.use_teacher:
+                    assert t_weight is not None  # online
                     teacher_logp = _teacher_logp(teacher_hidden[start:stop].detach(), t_weight, t_bias,
                                                  setup.temperature, setup.fp32_heads)
                 hidden = student_hidden[start:stop].detach().requires_grad_(want_hidden)
@@ -230,6 +234,7 @@ class _ChunkedDistillLoss(torch.autograd.Function):
                     inputs = ([hidden] if want_hidden else []) + [t for t, _ in grad_targets]
                     grads = list(torch.autograd.grad(chunk_loss, inputs))
                     if want_hidden:
+                        assert grad_hidden is not None  # allocated when want_hidden
                         grad_hidden[start:stop] = grads.pop(0)
                     for (_, acc), grad in zip(grad_targets, grads, strict=True):
                         acc.add(grad)
@@ -290,8 +295,8 @@ def distill_loss(
     setup = _setup(student_head, teacher_hidden, teacher_head, kd_loss, temperature, sft_weight,
                    vocab_size, scale_by_t2, cached, fp32_heads)
     online = setup.use_teacher and cached is None
-    teacher_weight = teacher_head.weight if online else None
-    teacher_bias = teacher_head.bias if online else None
+    teacher_weight = teacher_head.weight if online and teacher_head is not None else None
+    teacher_bias = teacher_head.bias if online and teacher_head is not None else None
     loss, ce, kd = _ChunkedDistillLoss.apply(
         student_hidden, student_head.weight, student_head.bias,
         teacher_hidden if online else None, teacher_weight, teacher_bias,
@@ -332,6 +337,7 @@ def distill_loss_reference(
         if cached is not None:
             rows = _cached_rows(setup, 0, n_tokens)
         elif setup.use_teacher:
+            assert teacher_hidden is not None and teacher_head is not None  # _setup checked both are given
             t_bias = teacher_head.bias[:vocab] if teacher_head.bias is not None else None
             teacher_logp = _teacher_logp(teacher_hidden, teacher_head.weight[:vocab], t_bias, setup.temperature,
                                          setup.fp32_heads)

@@ -161,6 +161,7 @@ class _Session:
         self.model, self.optimizer = accelerator.prepare(HiddenStates(student), build_optimizer(student, cfg))
         self.student_head = causal_lm_core(student).get_output_embeddings()
         if cache is None:
+            assert self.teacher is not None  # loaded when there is no cache
             self.teacher_head = causal_lm_core(self.teacher).get_output_embeddings()
             self.vocab_size = shared_vocab(tokenizer, self.student_head, self.teacher_head)
         else:
@@ -170,7 +171,7 @@ class _Session:
         self.scale_by_t2 = kd_t2_scaling(cfg.scale_kd_by_t2, self.kd_loss)
         self.global_batch = global_batch_size(config, accelerator.num_processes)
         self.lengths = stage_lengths(state.stages, self.global_batch, cfg.max_steps)
-        self.scheduler = None
+        self.scheduler: torch.optim.lr_scheduler.LambdaLR | None = None  # new_scheduler, at each stage start
         self.examples: dict[str, EncodedExample] = {}
         self.clock = _Clock(accelerator.device)
         self.log = _MetricsLog(out_dir / METRICS_FILE, self.main)
@@ -184,7 +185,11 @@ class _Session:
                                 "responses, which a cached teacher signal cannot score; use teacher_signal: online")
         self._dev_samples: list[Sample] | None = None
         self.student_params = parameter_count(student)
-        self.teacher_params = parameter_count(self.teacher) if self.teacher is not None else (cache.teacher_params or 0)
+        if self.teacher is not None:
+            self.teacher_params = parameter_count(self.teacher)
+        else:
+            assert cache is not None  # no teacher model: a cached signal
+            self.teacher_params = cache.teacher_params or 0
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -240,6 +245,7 @@ class _Session:
             if self.cache is not None:
                 cached = self.cache.teacher(ids or batch_ids[:1], acc.device)
             elif sft_weight < 1.0:  # with SFT only, the teacher is not needed
+                assert self.teacher is not None  # loaded when there is no cache
                 with torch.no_grad():
                     teacher_hidden = last_hidden_state(self.teacher, input_ids, attention_mask)[:, :-1][positions]
             teacher_seconds += self.clock.now() - start
@@ -291,6 +297,7 @@ class _Session:
             kd_examples = [responses[j] for j in kd_slot] or responses[:1]  # an empty slot joins the sync
             input_ids, attention_mask, positions, next_tokens = positions_of(kd_examples)
             start = self.clock.now()
+            assert self.teacher is not None  # generated responses need the online teacher (checked in __init__)
             with torch.no_grad():
                 teacher_hidden = last_hidden_state(self.teacher, input_ids, attention_mask)[:, :-1][positions]
             teacher_seconds += self.clock.now() - start
@@ -340,6 +347,7 @@ class _Session:
         finite_grad = result.grad_norm is None or math.isfinite(result.grad_norm) or acc.scaler is not None
         if math.isfinite(result.loss) and finite_grad:
             self.optimizer.step()
+            assert self.scheduler is not None  # set at the stage start
             self.scheduler.step()
         else:
             what = f"loss ({result.loss})" if not math.isfinite(result.loss) else f"gradient norm ({result.grad_norm})"
@@ -486,6 +494,7 @@ class _Session:
         """Run ``eval_fn(model, step)`` on the main process; append its row to eval.jsonl."""
         if self.main:
             self.lm.eval()
+            assert self.eval_fn is not None  # evaluate runs only with an eval_fn
             with torch.no_grad():
                 result = self.eval_fn(self.lm, self.state.step)
             self.lm.train()

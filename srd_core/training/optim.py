@@ -12,7 +12,8 @@ from srd_core.config import TrainConfig
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
     """AdamW (fused kernel where available) over the trainable parameters; no decay on biases and norms."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
@@ -22,10 +23,11 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Ada
         {"params": no_decay, "weight_decay": 0.0},
     ]
     groups = [g for g in groups if g["params"]]
+    betas = (cfg.betas[0], cfg.betas[1])  # validated as two values
     try:  # the fused kernel (CPU and GPU) is much faster than the per-tensor loop
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), fused=True)
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=betas, fused=True)
     except (RuntimeError, ValueError):  # a device or dtype without a fused kernel
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas))
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=betas)
 
 
 def lr_factor(step: int, total: int, warmup: int, kind: str, min_ratio: float) -> float:

@@ -8,6 +8,7 @@ adds the final scores to each arm's tracker run. With ``log_with`` empty all are
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", 
             "comet_ml": "comet-ml", "aim": "aim", "clearml": "clearml", "dvclive": "dvclive", "swanlab": "swanlab"}
 
 
-def check_available(names: list[str]) -> None:
+def check_available(names: Sequence[str]) -> None:
     """A ``ConfigError`` naming ``train.log_with`` when a tracker's package is not installed."""
     if not names:
         return  # accelerate (and torch with it) takes seconds to import: not for nothing
@@ -99,8 +100,8 @@ def log_final_scores(config: SRDConfig, run_dir: Path, rows: list[dict[str, Any]
     for label in ("srd", "baseline"):
         if scores.get(label) is None:
             continue
-        values = {FINAL_SCALARS[m]: float(scores[m]) for m in (label, "teacher", "student_init")
-                  if scores.get(m) is not None}
+        values = {FINAL_SCALARS[m]: float(v) for m in (label, "teacher", "student_init")
+                  if (v := scores.get(m)) is not None}
         summary = Path(run_dir) / label / SUMMARY_FILE
         step = int(json.loads(summary.read_text(encoding="utf-8")).get("steps", 0)) if summary.is_file() else 0
         for name in config.train.log_with:

@@ -45,6 +45,7 @@ class AdaptiveRatio(Selector):
     """Choose λ from the data: the knee of the fused-score curve, or a metric's outlier count."""
 
     Params = AdaptiveParams
+    params: AdaptiveParams
 
     def select(self, order: Sequence[int], fused: Sequence[float],
                values: Mapping[str, Sequence[float]]) -> Selection:

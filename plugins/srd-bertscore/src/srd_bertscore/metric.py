@@ -32,6 +32,7 @@ class BERTScore(DifficultyMetric):
     """BERTScore F1 of the student's output against the references, max over references (higher = easier)."""
 
     Params = BERTScoreParams
+    params: BERTScoreParams
     higher_is_easier = True
 
     def __init__(self, params: BaseModel | None = None) -> None:

@@ -65,7 +65,8 @@ def _host_ns(name: str) -> int:
 def planted_files(run_dir: Path) -> Iterator[dict[str, str | None]]:
     """World-readable marker files, like a dataset's jsonl, in the host's temp dir and in ``run_dir``
     (None where that dir is not writable); removed afterwards."""
-    made, planted = [], {}
+    made: list[Path] = []
+    planted: dict[str, str | None] = {}
     for where, parent in (("temp dir", Path(tempfile.gettempdir())), ("run dir", run_dir)):
         try:
             top = Path(tempfile.mkdtemp(prefix=".srd-doctor-", dir=parent))
@@ -116,7 +117,7 @@ def _checks(sandbox: Sandbox, planted: dict[str, str | None]) -> list[Check]:
     except RuntimeError as exc:
         return [Check("sandbox", False, str(exc))]
     bwrap = sandbox.bwrap
-    launcher = (f"bubblewrap ({isolation.bwrap_version(bwrap)}, {bwrap})" if mode == "bwrap"
+    launcher = (f"bubblewrap ({isolation.bwrap_version(bwrap)}, {bwrap})" if mode == "bwrap" and bwrap is not None
                 else "built-in launcher" + (" (chosen)" if sandbox.launcher_choice == "builtin" else
                                             " (bubblewrap installed but not working here)" if bwrap else
                                             " (bubblewrap not installed)"))

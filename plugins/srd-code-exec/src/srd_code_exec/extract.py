@@ -57,6 +57,7 @@ def build_steps(meta: Mapping[str, Any]) -> tuple[list[Step], str | None]:
             steps.append(Step(src, n))
             n += 1
     else:
+        assert isinstance(tests, str)  # checked above
         try:
             module = ast.parse(tests)
         except SyntaxError as exc:

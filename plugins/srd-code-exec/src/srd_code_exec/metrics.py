@@ -71,6 +71,8 @@ class CodeExec(DifficultyMetric):
                                  "process decides those cases); the default 'fail' counts them failed")
             return value
 
+    params: Params
+
     def __init__(self, params: BaseModel | None = None) -> None:
         super().__init__(params)
         p = self.params
@@ -146,6 +148,8 @@ class MathAnswer(DifficultyMetric):
             "answer", description="meta field holding the reference number; absent: the last number of the target.",
         )
         rel_tol: float = Field(1e-6, ge=0, description="Relative tolerance of the comparison.")
+
+    params: Params
 
     def score(self, samples: Sequence[Sample], reflections: Sequence[ReflectionRecord], model=None) -> list[float]:
         """Per sample: does the output's final answer match the reference number."""

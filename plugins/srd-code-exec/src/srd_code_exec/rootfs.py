@@ -154,11 +154,11 @@ def layout(python: str, env_items: tuple[tuple[str, str], ...]) -> RootLayout:
     found = _query(python, dict(env_items))
     dirs = sorted({os.path.realpath(d) for d in found["dirs"] if d and os.path.isdir(d)})
     dirs = [d for d in dirs if not _inside(d, [o for o in dirs if o != d])]  # the outermost only
-    files = {os.path.realpath(python)}
-    files.update(os.path.realpath(f) for f in found["mapped"] if os.path.isfile(f))
+    mapped = {os.path.realpath(python)}
+    mapped.update(os.path.realpath(f) for f in found["mapped"] if os.path.isfile(f))
     if os.path.isfile(LOADER_CACHE):
-        files.add(LOADER_CACHE)
-    files = sorted(f for f in files if not _inside(f, dirs))
+        mapped.add(LOADER_CACHE)
+    files = sorted(f for f in mapped if not _inside(f, dirs))
     links: dict[str, str] = {}
     loader = elf_interpreter(python)
     if loader:

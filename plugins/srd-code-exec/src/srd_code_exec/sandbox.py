@@ -332,7 +332,8 @@ class Sandbox:
             job_in.write(job.encode())
             job_in.seek(0)
             try:
-                specs = [
+                # (launcher spec, stdin, stdout, stderr, pass_fds): the stdio are fds or temp files
+                specs: list[tuple[Any, Any, Any, Any, tuple[int, ...]]] = [
                     (self._spec(mode, python, workdirs[0], uids[0], cgroup, self._runner, lim.max_procs),
                      req_r, resp_w, err_c, ()),
                     (self._spec(mode, python, workdirs[1], uids[1], cgroup, self._judge, isolation.JUDGE_PROCS),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
@@ -37,6 +37,7 @@ class EvaluateMetric(DifficultyMetric):
     """Any Hugging Face `evaluate` metric (by name or local script), computed per sample."""
 
     Params = EvaluateParams
+    params: EvaluateParams
 
     def __init__(self, params: BaseModel | None = None) -> None:
         super().__init__(params)
@@ -67,8 +68,9 @@ class EvaluateMetric(DifficultyMetric):
         best: list[float | None] = [None] * len(samples)
         pick = max if self.higher_is_easier else min
         for owner, value in zip(owners, scores, strict=True):
-            best[owner] = value if best[owner] is None else pick(best[owner], value)
-        return [float(v) for v in best]
+            current = best[owner]
+            best[owner] = value if current is None else pick(current, value)
+        return [float(v) for v in cast("list[float]", best)]  # every sample has a reference (its target)
 
     def _per_item(self, preds: list[str], refs: list[Any]) -> list[float]:
         """Per-item scores: from one batched call when the metric returns a list, else one call per item."""

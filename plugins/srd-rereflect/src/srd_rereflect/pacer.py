@@ -17,3 +17,4 @@ class ReReflect(BabyStep):
     """Baby Step with a dynamic ranking: at each stage start the unseen samples are re-scored and re-ranked."""
 
     Params = ReReflectParams
+    params: ReReflectParams

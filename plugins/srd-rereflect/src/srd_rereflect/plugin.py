@@ -42,6 +42,7 @@ def stage_start(context: TrainContext):
     import torch  # here, not at module level: every plugin module is imported whenever srd starts
 
     samples = [context.samples[i] for i in slots]
+    assert context.model is not None and context.tokenizer is not None  # the training loop gives both
     with torch.no_grad():
         reflections = api.reflect_samples(context.model, context.tokenizer, samples, config.reflection,
                                           config.data.max_prompt_tokens, config.data.max_length,

@@ -21,6 +21,8 @@ class LengthRatio(DifficultyMetric):
 
         unit: str = Field("words", pattern="^(words|chars)$", description="Count words or characters.")
 
+    params: Params
+
     def score(self, samples: Sequence[Sample], reflections: Sequence[ReflectionRecord], model=None) -> list[float]:
         """Per sample: min(len(output), len(target)) / max(...), 1.0 when both are empty."""
         def size(text: str) -> int:
