@@ -61,8 +61,13 @@ def plot_scores(stats: list[VariantStats], rows: list[dict[str, Any]]) -> bytes 
 
 
 def plot_differences(stats: list[VariantStats]) -> bytes | None:
-    """Paired SRD − plain KD per variant: each seed, the mean and its 95% t interval."""
-    items = [(v.variant, v.srd_vs_baseline) for v in stats if v.srd_vs_baseline.n]
+    """Paired differences per variant: each seed, the mean and its 95% t interval. With arms: each curated arm −
+    each reference arm (and the curated arms against each other); else SRD − plain KD."""
+    arms = any(v.arm_pairs or v.curated_pairs for v in stats)
+    if arms:
+        items = [(f"{v.variant}: {d.a} − {d.b}", d) for v in stats for d in [*v.arm_pairs, *v.curated_pairs] if d.n]
+    else:
+        items = [(v.variant, v.srd_vs_baseline) for v in stats if v.srd_vs_baseline.n]
     items += [(f"{v.variant} − ref", v.vs_reference) for v in stats if v.vs_reference and v.vs_reference.n]
     if not items:
         return None
@@ -79,7 +84,8 @@ def plot_differences(stats: list[VariantStats]) -> bytes | None:
     ax.set_ylim(-0.7, len(items) - 0.3)
     ax.invert_yaxis()
     ax.set_xlabel("ROUGE-L difference (points)")
-    ax.set_title("SRD − plain KD per seed (grey), mean (◆) and 95% t interval", fontsize=10)
+    what = "Arm − arm" if arms else "SRD − plain KD"
+    ax.set_title(f"{what} per seed (grey), mean (◆) and 95% t interval", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return _png(fig)
 
