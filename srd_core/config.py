@@ -755,6 +755,25 @@ def _is_partial(value: Any) -> bool:
     return isinstance(value, dict) and "name" not in value
 
 
+def _merge(kind: str, base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with the params of ``change``; where that is invalid but ``change`` alone is a valid spelling of
+    the same component (stagewise ``values`` for an inherited ``start``/``end``), ``change`` alone."""
+    from srd_core.plugins import get_registry
+
+    merged = {**base, **change}
+    registry = get_registry()
+    try:
+        registry.validate_params(kind, base["name"], {k: v for k, v in merged.items() if k != "name"})
+        return merged
+    except (PluginError, KeyError):
+        pass
+    try:
+        registry.validate_params(kind, base["name"], dict(change))
+    except (PluginError, KeyError):
+        return merged  # validation names what is wrong with the merged spec
+    return {"name": base["name"], **change}
+
+
 def inherit_arm_specs(raw: dict[str, Any]) -> dict[str, Any]:
     """Complete the partial component specs of ``arms`` (written without ``name``) from what the arm inherits.
 
@@ -809,8 +828,10 @@ def inherit_arm_specs(raw: dict[str, Any]) -> dict[str, Any]:
         if not _is_partial(value):
             return copy.deepcopy(_as_spec(value))
         base = inherited(name, role, (*seen, name))
-        return {**base, **value} if isinstance(base, dict) and "name" in base else value
+        return _merge(kinds[role], base, value) if isinstance(base, dict) and "name" in base else value
 
+    kinds = {**dict(ARM_COMPONENTS), **{f"curriculum.{path[1]}": kind for path, kind in COMPONENT_FIELDS
+                                         if path[0] == "curriculum"}}
     for name, entry in arms.items():
         if not isinstance(entry, dict):
             continue

@@ -109,10 +109,14 @@ def test_a_set_into_an_inherited_spec_merges_into_it():
     assert arms["srd_stratified"].curriculum.pacer == pacer and arms["srd_stratified"].curriculum.stratify
     assert arms["srd_stratified"].temperature.params["values"] == [1, 1.25, 1.5, 2]
     assert arms["srd"].pacer == base.curriculum.pacer  # nothing else moves
+    # the demo's schedules are start/end: they follow the arm's 4 stages, the other arms keep 3
+    alone = resolve_arms(validate_config(load_config(EXAMPLES / "demo.yaml", four[:1]), files=False))
+    assert alone["srd_stratified"].temperature.params["values"] == pytest.approx([1.0, 4 / 3, 5 / 3, 2.0])
+    assert alone["srd"].temperature.params["values"] == [1.0, 1.5, 2.0]
     # schedules given as values do not follow a new stage count: one line naming where they come from
-    validate_config(load_config(EXAMPLES / "demo.yaml", four), files=False)
+    values = ["train.temperature={name: stagewise, values: [1.0, 1.5, 2.0]}", *four[:1]]
     with pytest.raises(ConfigError) as info:
-        validate_config(load_config(EXAMPLES / "demo.yaml", four[:1]), files=False)
+        validate_config(load_config(EXAMPLES / "demo.yaml", values), files=False)
     message = str(info.value)
     assert "arms.srd_stratified.temperature: stagewise schedule has 3 values for 4 stages" in message
     assert "inherited from train.temperature" in message and "arms.srd_stratified.temperature.values" in message
