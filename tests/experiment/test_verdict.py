@@ -26,7 +26,7 @@ def _rows(scores=SCORES, variant="default"):
                   "reference_at_arm_steps": 79.0 if b == "baseline" else arms[b]["final"],
                   "time_to_quality_flops": None, "compute_ratio": (FLOPS[a] + 10) / FLOPS[b]}
                  for a in scores if a in CURATED for b in scores if b not in CURATED]
-        rows.append({"variant": variant, "seed": seed, "srd": arms["srd"]["final"],
+        rows.append({"variant": variant, "seed": seed, "srd": (arms.get("srd") or {}).get("final"),
                      "baseline": (arms.get("baseline") or {}).get("final"), "reflection_flops": 10.0,
                      "arms": arms, "pairs": pairs})
     return rows
@@ -112,3 +112,13 @@ def test_an_arm_missing_from_a_seed_leaves_that_seed_out_of_its_pairs(missing):
     [v] = variant_stats(rows)
     pair = next(d for d in v.arm_pairs if missing in (d.a, d.b))
     assert pair.n == 2 and v.headline
+
+
+def test_the_score_figure_draws_every_arm_whatever_its_name():
+    from srd_core.experiment import plots
+
+    scores = {"srd_stratified": SCORES["srd_stratified"], "kd_equal": SCORES["kd_equal"]}
+    rows = _rows(scores)  # no arm named srd or baseline: the SRD / plain KD columns are empty
+    stats = variant_stats(rows)
+    assert stats[0].columns["srd"].n == 0 and stats[0].columns["baseline"].n == 0
+    assert plots.plot_scores(stats, rows).startswith(b"\x89PNG")
