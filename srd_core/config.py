@@ -293,13 +293,13 @@ RESERVED_ARM_NAMES = frozenset({"teacher", "student", "student_init", "prepared"
                                 "trackers", "teacher_cache", "checkpoints"})
 """Names an arm cannot take: evaluated models other than arms, and run-dir entries other than an arm's folder."""
 ARM_TEMPLATES = ("srd", "baseline")
+"""What an arm starts from besides another arm: ``srd`` (the curriculum and train sections) or ``baseline``."""
 ARM_TEMPLATE_SPECS: dict[str, dict[str, tuple[str, str]]] = {
     "srd": {"pacer": ("curriculum", "pacer"), "temperature": ("train", "temperature"),
             "sft_weight": ("train", "sft_weight"), "teacher_signal": ("train", "teacher_signal")},
     "baseline": {role: ("baseline", role) for role in ("pacer", "temperature", "sft_weight", "teacher_signal")},
 }
 """Where each arm template's component specs live in the config."""
-"""What an arm starts from besides another arm: ``srd`` (the curriculum and train sections) or ``baseline``."""
 
 
 class ArmConfig(Strict):
@@ -742,8 +742,6 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             else:
                 node = descend(node, index, path)
     return data
-
-
 
 
 def _as_spec(value: Any) -> Any:
