@@ -176,3 +176,58 @@ def curate_phase(arm: Arm) -> str:
 def config_for_curation(config: SRDConfig, arm: Arm) -> SRDConfig:
     """``config`` with the arm's curriculum: what ``run_curation`` computes the arm's curation from."""
     return config if arm.curriculum is config.curriculum else config.model_copy(update={"curriculum": arm.curriculum})
+
+
+@dataclass(frozen=True)
+class CurationView:
+    """One curation of a run as the curated arms that train on it see it (reports, experiments)."""
+
+    owner: str | None
+    """``None``: the run's ``curation.jsonl``; else the arm whose ``curation-<owner>/`` it is."""
+    arms: tuple[str, ...]
+    """The curated arms that train on it."""
+    path: Path
+    config: dict[str, Any] | None
+    """The run's config with ``curriculum`` as these arms curate (their pacer included) and ``baseline`` as the
+    reference arm they are compared with (its pacer; ``match_srd_steps`` when it matches an arm's steps), so the
+    diagnostics computed from a config (training passes per group, the remainder notice) read this arm's."""
+
+
+def _reference(arms: dict[str, Arm], curated: set[str]) -> Arm | None:
+    references = [a for a in arms.values() if a.name not in curated]
+    return next((a for a in references if a.name == "baseline"), references[0] if references else None)
+
+
+def curation_views(run_dir: Path, raw_config: dict[str, Any] | None) -> list[CurationView]:
+    """Every curation of the run with the curated arms that train on it: ``curation.jsonl`` first, then each
+    ``curation-<arm>/``. From the run's resolved config (``config.yaml``); a config that does not resolve
+    (an older run, a plugin not installed here) gives the curation files found, each with the run's config."""
+    from srd_core.config import config_from_dict
+
+    run_dir = Path(run_dir)
+    try:
+        arms = resolve_arms(config_from_dict(dict(raw_config or {})))
+        curated = {name for name, arm in arms.items() if uses_curation(arm.pacer)}
+    except Exception:  # a view for the report: any failure to resolve falls back to the files
+        found = run_dir.glob(f"{curation_dir_name('*')}/curation.jsonl")
+        extra = sorted(p.parent.name[len(curation_dir_name("")):] for p in found)
+        return [CurationView(None, (), run_dir / "curation.jsonl", raw_config),
+                *(CurationView(o, (o,), run_dir / curation_dir_name(o) / "curation.jsonl", raw_config) for o in extra)]
+    reference = _reference(arms, curated)
+    views: dict[str | None, list[Arm]] = {None: []}
+    for name in arms:
+        if name in curated:
+            views.setdefault(arms[name].curation, []).append(arms[name])
+    out = []
+    for owner, members in views.items():
+        config = dict(raw_config or {})
+        if members:
+            first = members[0]
+            config["curriculum"] = {**first.curriculum.model_dump(mode="json"),
+                                    "pacer": first.pacer.model_dump(mode="json")}
+        if reference is not None:
+            config["baseline"] = {**(config.get("baseline") or {}), "pacer": reference.pacer.model_dump(mode="json"),
+                                  "match_srd_steps": reference.match_steps_of is not None}
+        path = curation_dir(run_dir, members[0]) if owner is not None else run_dir
+        out.append(CurationView(owner, tuple(a.name for a in members), path / "curation.jsonl", config))
+    return out

@@ -296,6 +296,12 @@ RESERVED_ARM_NAMES = frozenset({"teacher", "student", "student_init", "prepared"
 """Names an arm cannot take: evaluated models other than arms, and run-dir entries other than an arm's folder."""
 ARM_TEMPLATES = ("srd", "baseline")
 """What an arm starts from besides another arm: ``srd`` (the curriculum and train sections) or ``baseline``."""
+ARM_TEMPLATE_SPECS: dict[str, dict[str, tuple[str, str]]] = {
+    "srd": {"pacer": ("curriculum", "pacer"), "temperature": ("train", "temperature"),
+            "sft_weight": ("train", "sft_weight"), "teacher_signal": ("train", "teacher_signal")},
+    "baseline": {role: ("baseline", role) for role in ("pacer", "temperature", "sft_weight", "teacher_signal")},
+}
+"""Where each arm template's component specs live in the config."""
 
 
 class ArmConfig(Strict):
@@ -306,13 +312,17 @@ class ArmConfig(Strict):
         "train.temperature, train.sft_weight, train.teacher_signal) or baseline (the baseline section). Default: "
         "the template named like the arm if there is one, else the srd template.")
     pacer: ComponentSpec | None = Field(None, description="Data pacing (a curation-using pacer trains on the arm's "
-                                        "curation).")
-    temperature: ComponentSpec | None = Field(None, description="Temperature schedule.")
-    sft_weight: ComponentSpec | None = Field(None, description="SFT weight schedule.")
-    teacher_signal: ComponentSpec | None = Field(None, description="Teacher side of KD: online, or a cache.")
+                                        "curation). A spec without `name` ({num_bins: 4}) changes the inherited one.")
+    temperature: ComponentSpec | None = Field(None, description="Temperature schedule (without `name`: changes the "
+                                              "inherited one).")
+    sft_weight: ComponentSpec | None = Field(None, description="SFT weight schedule (without `name`: changes the "
+                                             "inherited one).")
+    teacher_signal: ComponentSpec | None = Field(None, description="Teacher side of KD: online, or a cache (without "
+                                                 "`name`: changes the inherited one).")
     curriculum: dict[str, Any] = Field(
-        default_factory=dict, description="Curriculum fields that differ for this arm (e.g. {stratify: true}); an arm "
-        "whose curriculum differs from the curriculum section gets its own curation, curation-<arm>/.")
+        default_factory=dict, description="Curriculum fields that differ for this arm (e.g. {stratify: true}; a "
+        "component without `name` changes the inherited one); an arm whose curriculum differs from the curriculum "
+        "section gets its own curation, curation-<arm>/.")
     match_steps_of: str | None = Field(
         None, description="Train as many optimizer steps as this arm (the equal-compute reading), its epochs "
         "rescaled; its own LR schedule over those steps.")
@@ -571,10 +581,61 @@ SCHEDULE_PACERS: list[tuple[str, str, str]] = [
 ]
 
 
+def arm_spec_origin(config: SRDConfig, name: str, role: str) -> tuple[ComponentSpec, str]:
+    """The spec arm ``name`` of ``config.arms`` trains with for ``role`` (pacer, temperature, sft_weight,
+    teacher_signal) and the config field it comes from: its own entry, its ``like`` chain's, or a template's."""
+    arms = config.arms or {}
+    while getattr(arms[name], role) is None and (parent := _like_target(arms, name)) is not None:
+        name = parent
+    if getattr(arms[name], role) is not None:
+        return getattr(arms[name], role), f"arms.{name}.{role}"
+    template = arms[name].like or (name if name in ARM_TEMPLATES else "srd")
+    section, key = ARM_TEMPLATE_SPECS[template][role]
+    return getattr(getattr(config, section), key), f"{section}.{key}"
+
+
+def _planned_stages(registry, pacer: ComponentSpec) -> int | None:
+    return registry.build("pacer", pacer.name, pacer.params).planned_stages()
+
+
+def _spread_arm_schedules(config: SRDConfig, registry) -> None:
+    """Spread the arms' start/end schedules over each arm's own stage count: an arm's own schedule, and an
+    inherited one whose source spreads it over another stage count (then the arm gets its own copy)."""
+    arms = config.arms or {}
+    origins = {(name, role): arm_spec_origin(config, name, role)  # before any arm's spec is rewritten
+               for name in arms for role in ("pacer", "temperature", "sft_weight")}
+
+    def source_stages(field: str) -> int | None:
+        if field.startswith("arms."):
+            return _planned_stages(registry, origins[(field.split(".")[1], "pacer")][0])
+        pacer_path = {f"{s}.{r}": p for s, r, p in SCHEDULE_PACERS}[field]
+        return _planned_stages(registry, getattr(config, pacer_path.split(".")[0]).pacer)
+
+    for name, arm in arms.items():
+        stages = _planned_stages(registry, origins[(name, "pacer")][0])
+        if stages is None:
+            continue
+        for role in ("temperature", "sft_weight"):
+            current, field = origins[(name, role)]
+            schedule = registry.build("schedule", current.name, current.params)
+            params = schedule.for_stages(stages)
+            if params is None or params == {k: v for k, v in current.params.items() if v is not None}:
+                continue  # spelled out already (values): the same for any stage count
+            theirs = source_stages(field) if field != f"arms.{name}.{role}" else None
+            if theirs is not None and schedule.for_stages(theirs) == params:
+                continue  # the source is spread the same way: the arm reads it as it is
+            try:
+                registry.validate_params("schedule", current.name, params)
+            except PluginError as exc:
+                raise ConfigError(f"arms.{name}.{role}: {exc}") from None
+            setattr(arm, role, ComponentSpec(name=current.name, **params))
+
+
 def _spread_schedules(config: SRDConfig, registry) -> SRDConfig:
     """Spell every schedule out for its pacer's stage count (``Schedule.for_stages``): ``stagewise`` given
     as ``start``/``end`` (the default) becomes one value per stage, so the default follows ``num_bins`` and
     the resolved config (what provenance records) holds the values trained with."""
+    _spread_arm_schedules(config, registry)  # first: they read the sections' specs as written
     for section, role, pacer_path in SCHEDULE_PACERS:
         pacer_spec = getattr(config, pacer_path.split(".")[0]).pacer
         stages = registry.build("pacer", pacer_spec.name, pacer_spec.params).planned_stages()
@@ -685,6 +746,109 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return data
 
 
+def _as_spec(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
+def _is_partial(value: Any) -> bool:
+    """A component spec without ``name``: params that change the inherited spec."""
+    return isinstance(value, dict) and "name" not in value
+
+
+def _merge(kind: str, base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with the params of ``change``; where that is invalid but ``change`` alone is a valid spelling of
+    the same component (stagewise ``values`` for an inherited ``start``/``end``), ``change`` alone."""
+    from srd_core.plugins import get_registry
+
+    merged = {**base, **change}
+    registry = get_registry()
+    try:
+        registry.validate_params(kind, base["name"], {k: v for k, v in merged.items() if k != "name"})
+        return merged
+    except (PluginError, KeyError):
+        pass
+    try:
+        registry.validate_params(kind, base["name"], dict(change))
+    except (PluginError, KeyError):
+        return merged  # validation names what is wrong with the merged spec
+    return {"name": base["name"], **change}
+
+
+def inherit_arm_specs(raw: dict[str, Any]) -> dict[str, Any]:
+    """Complete the partial component specs of ``arms`` (written without ``name``) from what the arm inherits.
+
+    ``arms.X.pacer: {num_bins: 4}`` (in the file, or ``--set arms.X.pacer.num_bins=4`` on an arm that inherits
+    its pacer through ``like``) means the inherited pacer with 4 bins: the ``like`` arm's spec, else the
+    template's section (``curriculum.pacer``, ``baseline.pacer``, ...), else its default. The same holds for
+    ``temperature``, ``sft_weight``, ``teacher_signal`` and the components among ``arms.X.curriculum``
+    (inherited from the ``like`` arm's curriculum overrides, else the ``curriculum`` section). A spec with a
+    ``name`` is complete and replaces the inherited one. Malformed entries are left for validation to report.
+    """
+    arms = raw.get("arms")
+    if not isinstance(arms, dict) or not any(isinstance(a, dict) for a in arms.values()):
+        return raw
+    data = copy.deepcopy(raw)
+    arms = data["arms"]
+    curriculum_components = {path[1] for path, _ in COMPONENT_FIELDS if path[0] == "curriculum"}
+
+    def like_of(name: str) -> tuple[str | None, str]:
+        """(the arm it starts from, or None) and the template its chain would use here."""
+        like = arms[name].get("like") if isinstance(arms[name], dict) else None
+        if isinstance(like, str) and like in arms and like != name:
+            return like, ""
+        if isinstance(like, str):
+            return None, like
+        return None, name if name in ARM_TEMPLATES else "srd"
+
+    def section_value(path: tuple[str, str]) -> Any:
+        section = data.get(path[0])
+        if isinstance(section, dict) and section.get(path[1]) is not None:
+            return copy.deepcopy(_as_spec(section[path[1]]))
+        return _default_node(path)
+
+    def inherited(name: str, role: str, seen: tuple[str, ...]) -> Any:
+        """The spec arm ``name`` would have for ``role`` if it did not set it (None: unknown, e.g. a loop)."""
+        parent, template = like_of(name)
+        if parent is not None:
+            return None if parent in seen else resolved(parent, role, seen)
+        if role.startswith("curriculum."):
+            return section_value(("curriculum", role.split(".", 1)[1]))
+        paths = ARM_TEMPLATE_SPECS.get(template)
+        return section_value(paths[role]) if paths else None
+
+    def resolved(name: str, role: str, seen: tuple[str, ...]) -> Any:
+        entry = arms[name] if isinstance(arms[name], dict) else {}
+        if role.startswith("curriculum."):
+            owner = entry.get("curriculum")
+            value = owner.get(role.split(".", 1)[1]) if isinstance(owner, dict) else None
+        else:
+            value = entry.get(role)
+        if value is None:
+            return inherited(name, role, (*seen, name))
+        if not _is_partial(value):
+            return copy.deepcopy(_as_spec(value))
+        base = inherited(name, role, (*seen, name))
+        return _merge(kinds[role], base, value) if isinstance(base, dict) and "name" in base else value
+
+    kinds = {**dict(ARM_COMPONENTS), **{f"curriculum.{path[1]}": kind for path, kind in COMPONENT_FIELDS
+                                         if path[0] == "curriculum"}}
+    for name, entry in arms.items():
+        if not isinstance(entry, dict):
+            continue
+        roles = [role for role in ARM_TEMPLATE_SPECS["srd"] if _is_partial(entry.get(role))]
+        owner = entry.get("curriculum")
+        if isinstance(owner, dict):
+            roles += [f"curriculum.{key}" for key in curriculum_components if _is_partial(owner.get(key))]
+        merged = {role: resolved(name, role, ()) for role in roles}  # all read before any is written
+        for role, value in merged.items():
+            if role.startswith("curriculum."):
+                assert isinstance(owner, dict)  # curriculum roles are listed only when the arm has its own
+                owner[role.split(".", 1)[1]] = value
+            else:
+                entry[role] = value
+    return data
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """``SafeLoader`` that refuses a key written twice in one mapping (PyYAML keeps the last silently) and reads
     floats as YAML 1.2 does: ``3e-4``, ``1e5`` and ``.5`` are numbers (PyYAML's 1.1 rules want a dot and a
@@ -753,7 +917,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
 def load_config(path: str | Path, overrides: list[str] | None = None) -> SRDConfig:
     """Load, override, validate and resolve a config file; every error is one ``ConfigError`` line."""
     path = Path(path)
-    raw = apply_overrides(read_yaml(path), overrides or [])
+    raw = inherit_arm_specs(apply_overrides(read_yaml(path), overrides or []))
     try:
         config = SRDConfig.model_validate(raw)
         return resolve_components(config)
@@ -766,7 +930,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> SRDConf
 def config_from_dict(raw: dict[str, Any]) -> SRDConfig:
     """Validate and resolve a config given as a mapping (tests, notebooks)."""
     try:
-        return resolve_components(SRDConfig.model_validate(raw))
+        return resolve_components(SRDConfig.model_validate(inherit_arm_specs(raw)))
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, model=SRDConfig)) from None
 

@@ -124,3 +124,50 @@ def build_fake_run(run_dir: Path, srd_score: float = 45.3, baseline_score: float
         {"prepare": 95.0, "reflect": 21.5, "curate": 0.4, "train_srd": 130.2, "train_baseline": 140.7,
          "evaluate": 33.0}))
     return run_dir
+
+
+STRATIFIED_CONFIG = """run:
+  name: demo
+teacher: {path: t}
+student: {path: s}
+data:
+  train: {name: synthetic}
+curriculum:
+  pacer: {name: baby_step, num_bins: 3, epochs_per_stage: 2.0}
+baseline:
+  pacer: {name: all, epochs: 5}
+arms:
+  srd: {}
+  srd_stratified: {curriculum: {stratify: true, groups: {name: field, field: family}}, pacer: {epochs_per_stage: 3}}
+  baseline: {}
+"""
+
+
+def add_stratified_arm(run_dir: Path, score: float = 47.0) -> Path:
+    """Make ``run_dir`` (``build_fake_run``) a three-arm run: srd, srd_stratified (its own curation in
+    curation-srd_stratified/: the easiest 75 % of each family, each family cut into thirds, 3 epochs per stage)
+    and baseline, as an `arms` section writes them."""
+    (run_dir / "config.yaml").write_text(STRATIFIED_CONFIG)
+    meta = {r["id"]: r for r in map(json.loads, (run_dir / "samples_meta.jsonl").read_text().splitlines())}
+    base = [json.loads(line) for line in (run_dir / "curation.jsonl").read_text().splitlines()]
+    rows = []
+    for family in FAMILIES:
+        members = sorted((r for r in base if meta[r["id"]]["family"] == family), key=lambda r: r["rank"])
+        keep = round(0.75 * len(members))
+        for position, r in enumerate(members):
+            kept = position < keep
+            rows.append({**r, "group": family, "kept": kept, "bin": position * 3 // keep if kept else None})
+    order = {r["id"]: i for i, r in enumerate(base)}
+    _write_jsonl(run_dir / "curation-srd_stratified" / "curation.jsonl", sorted(rows, key=lambda r: order[r["id"]]))
+    arm = run_dir / "srd_stratified"
+    arm.mkdir()
+    for name in ("metrics.jsonl", "summary.json"):
+        (arm / name).write_text((run_dir / "srd" / name).read_text())
+    evals = [json.loads(line) for line in (run_dir / "srd" / "eval.jsonl").read_text().splitlines()]
+    _write_jsonl(arm / "eval.jsonl", [{**e, "rouge_l": e["rouge_l"] + 1.0} for e in evals])
+    summary = json.loads((arm / "summary.json").read_text())
+    (arm / "summary.json").write_text(json.dumps({**summary, "label": "srd_stratified", "curated": True}))
+    finals = [json.loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines()]
+    _write_jsonl(run_dir / "eval.jsonl", [*finals, {"model": "srd_stratified", "score": score, "sd": 0.4, "n": 50,
+                                                     "protocol": "distillm"}])
+    return run_dir

@@ -8,8 +8,8 @@ from srd_core.experiment.aggregate import HTML_FILE, INFO_FILE, ROWS_FILE, exper
 from srd_core.experiment.progress import PhaseNames
 from srd_core.experiment.runner import INVOCATIONS_FILE, run_experiment
 from srd_core.experiment.spec import load_experiment
-from srd_core.experiment.stats import variant_stats
 from srd_core.experiment.table import markdown_tables, provenance
+from srd_core.experiment.verdict import stats_with_headlines
 
 
 def run_spec(spec_file: Path, jobs: int | None, phase_names: PhaseNames) -> list[str]:
@@ -19,9 +19,10 @@ def run_spec(spec_file: Path, jobs: int | None, phase_names: PhaseNames) -> list
     rows = experiment_dir_rows(experiment.directory)
     lines = [f"experiment {experiment.directory}: {len(outcome.ran)} run(s) ran, {len(outcome.skipped)} skipped "
              "(finished earlier)"]
-    lines += [f"  {v.variant}: {v.srd_vs_baseline.verdict}" for v in variant_stats(rows, experiment.spec.reference)]
-    lines += [f"  {v.variant} vs {experiment.spec.reference}: {v.vs_reference.verdict}"
-              for v in variant_stats(rows, experiment.spec.reference) if v.vs_reference]
+    stats = stats_with_headlines(rows, experiment.spec.reference)
+    lines += [f"  {v.variant}: {v.headline}" for v in stats]
+    reference = experiment.spec.reference
+    lines += [f"  {v.variant} vs {reference}: {v.vs_reference.verdict}" for v in stats if v.vs_reference]
     lines.append(f"-> {experiment.directory / ROWS_FILE}, {experiment.directory / HTML_FILE}")
     return lines
 

@@ -149,13 +149,35 @@ def _pair_row(arm: str, ref: str, arms: dict[str, dict[str, Any]], reflection_s:
 
 def group_diagnostics(run_dir: Path) -> dict[str, Any] | None:
     """The curation per group (``srd_core.curation.diagnostics``): recorded groups, else task families."""
+    return _diagnostics(_config(run_dir), _rows(run_dir / CURATION_FILE), _meta(run_dir))
+
+
+def _config(run_dir: Path) -> dict[str, Any] | None:
     try:
         config = yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         config = None
-    meta = {str(r.get("id")): r for r in _rows(run_dir / SAMPLES_META_FILE)}
-    found = run_diagnostics(config if isinstance(config, dict) else None, _rows(run_dir / CURATION_FILE), meta)
+    return config if isinstance(config, dict) else None
+
+
+def _meta(run_dir: Path) -> dict[str, Any]:
+    return {str(r.get("id")): r for r in _rows(run_dir / SAMPLES_META_FILE)}
+
+
+def _diagnostics(config: dict[str, Any] | None, rows: list[dict[str, Any]], meta: dict[str, Any]
+                 ) -> dict[str, Any] | None:
+    found = run_diagnostics(config, rows, meta)
     return {"source": found[1], "recorded": found[2], **found[0].to_dict()} if found is not None else None
+
+
+def arm_group_diagnostics(run_dir: Path) -> dict[str, Any]:
+    """The curation per group of each arm curated on its own (``curation-<arm>/``), keyed by that arm; its passes
+    are relative to the reference arm's (``srd_core.arms.curation_views``)."""
+    from srd_core.arms import curation_views
+
+    views = curation_views(run_dir, _config(run_dir))[1:]
+    meta = _meta(run_dir) if views else {}
+    return {v.owner: _diagnostics(v.config, _rows(v.path), meta) for v in views if v.owner is not None}
 
 
 def collect_row(run_dir: Path, variant: str, seed: int) -> dict[str, Any]:
@@ -207,6 +229,7 @@ def collect_row(run_dir: Path, variant: str, seed: int) -> dict[str, Any]:
         "shared": sorted(k for k in ("prepared", "reflection", "evaluations") if shared.get(k)),
         **noise_counts(run_dir),
         "groups": group_diagnostics(run_dir),
+        "arm_groups": arm_group_diagnostics(run_dir),
         "srd_curve": srd["curve"],
         "baseline_curve": base["curve"],
         "arms": {m: {k: v for k, v in arms[m].items() if k != "cache_flops"} for m in names},

@@ -9,8 +9,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from srd_core.experiment import plots
-from srd_core.experiment.stats import INTERVAL_METHOD, PairedDifference, VariantStats, variant_stats
+from srd_core.experiment.stats import INTERVAL_METHOD, PairedDifference, VariantStats
 from srd_core.experiment.table import fmt_difference, fmt_spread
+from srd_core.experiment.verdict import compute_ratio, stats_with_headlines
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;background:#f6f7f9;
@@ -26,6 +27,7 @@ table{border-collapse:collapse;background:#fff;font-size:13px;box-shadow:0 1px 3
 th,td{padding:5px 10px;border-bottom:1px solid #e4e7ec;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}thead th{background:#eef1f5;font-weight:600}
 td.na{color:#9aa1ad;font-style:italic}
+td.wrap{white-space:normal;text-align:left;min-width:260px}
 .scroll{overflow-x:auto}
 figure{margin:14px 0;background:#fff;padding:12px;border-radius:4px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 figure img{max-width:100%;height:auto;display:block;margin:0 auto}
@@ -58,6 +60,11 @@ def _figure(png: bytes | None, caption: str) -> str:
 def _verdict(label: str, d: PairedDifference) -> str:
     cls = "verdict win" if d.winner else "verdict"
     return f'<div class="{cls}"><b>{_esc(label)}</b> {_esc(d.verdict)}</div>'
+
+
+def _headline(v: VariantStats) -> str:
+    """The variant's headline: who won, by how much, how sure, at what compute."""
+    return f'<div class="{"verdict win" if v.leader else "verdict"}"><b>{_esc(v.variant)}</b> {_esc(v.headline)}</div>'
 
 
 SCORE_COLUMNS: list[tuple[str, str, int, float]] = [
@@ -107,21 +114,39 @@ RUN_BUDGET_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
 ]
 
 
-def _arm_pairs_html(stats: list[VariantStats]) -> str:
-    """Every curated arm against every reference arm (runs with an ``arms`` list): quality and compute."""
-    if not any(len(v.arm_pairs) > 1 or (v.arm_pairs and (v.arm_pairs[0].a, v.arm_pairs[0].b) != ("srd", "baseline"))
-               for v in stats):
+def _arm_pairs_html(stats: list[VariantStats], rows: list[dict[str, Any]]) -> str:
+    """Every arm, then every curated arm against every reference arm (runs with an ``arms`` list): quality, equal
+    steps, compute and time-to-quality in FLOPs; and the curated arms against each other."""
+    if not any(v.arms for v in stats):
         return ""
+    arms = "".join(f"<tr><td>{_esc(v.variant)}</td><td>{_esc(a.name)}</td>"
+                   f"<td>{'curated' if a.curated else 'reference'}</td><td>{a.score.n}</td>"
+                   f"<td>{_esc(fmt_spread(a.score))}</td><td>{_esc(fmt_spread(a.steps, 0))}</td>"
+                   f"<td>{_esc(fmt_spread(a.flops, 2, 1e-9))}</td></tr>" for v in stats for a in v.arms)
     body = []
     for v in stats:
-        for d, ratio in zip(v.arm_pairs, v.arm_pairs_compute, strict=True):
+        for d, ratio, at, ttq in zip(v.arm_pairs, v.arm_pairs_compute, v.arm_pairs_at_steps, v.arm_pairs_ttq_flops,
+                                     strict=True):
             body.append(f"<tr><td>{_esc(v.variant)}</td><td>{_esc(d.a)} − {_esc(d.b)}</td>"
-                        f"<td>{_esc(fmt_difference(d))}</td><td>{_esc(fmt_spread(ratio, 2))}×</td>"
-                        f"<td>{_esc(d.verdict)}</td></tr>")
-    return ("<h2>Each curated arm against each reference arm</h2>"
-            '<div class="scroll"><table><thead><tr><th>variant</th><th>pair</th><th>difference [95% CI]</th>'
-            "<th>compute ratio</th><th>verdict</th></tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table></div>")
+                        f"<td>{_esc(fmt_difference(d))}</td><td>{_esc(fmt_spread(at))}</td>"
+                        f"<td>{_esc(fmt_spread(ratio, 2))}×</td>"
+                        f"<td>{_esc(fmt_spread(ttq, 2, 1e-9))} ({ttq.n}/{d.n or len(v.seeds)})</td>"
+                        f'<td class="wrap">{_esc(d.verdict)}</td></tr>')
+        members = [r for r in rows if r["variant"] == v.variant]
+        for d in v.curated_pairs:
+            curated_ratio = compute_ratio(v, members, d.a, d.b)
+            body.append(f"<tr><td>{_esc(v.variant)}</td><td>{_esc(d.a)} − {_esc(d.b)}</td>"
+                        f'<td>{_esc(fmt_difference(d))}</td><td class="na">—</td>'
+                        f"<td>{'—' if curated_ratio is None else f'{curated_ratio:.2f}×'}</td><td class=\"na\">—</td>"
+                        f'<td class="wrap">{_esc(d.verdict)}</td></tr>')
+    pairs = ("<h2>Each curated arm against each reference arm</h2>"
+             '<div class="scroll"><table><thead><tr><th>variant</th><th>pair</th><th>difference [95% CI]</th>'
+             "<th>reference at the arm's steps</th><th>compute ratio</th><th>time-to-quality GFLOP (reached)</th>"
+             f"<th>verdict</th></tr></thead><tbody>{''.join(body)}</tbody></table></div>") if body else ""
+    return ("<h2>Arms (mean ± sd over seeds)</h2>"
+            '<div class="scroll"><table><thead><tr><th>variant</th><th>arm</th><th>kind</th><th>seeds</th>'
+            "<th>ROUGE-L</th><th>steps</th><th>GFLOP (training)</th></tr></thead>"
+            f"<tbody>{arms}</tbody></table></div>{pairs}")
 
 
 def _runs_table(rows: list[dict[str, Any]], columns, shared: bool) -> str:
@@ -139,7 +164,7 @@ def _runs_table(rows: list[dict[str, Any]], columns, shared: bool) -> str:
 def render_page(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
     """The whole page from the rows of experiment.jsonl and the experiment's description."""
     reference = info.get("reference")
-    stats = variant_stats(rows, reference)
+    stats = stats_with_headlines(rows, reference)
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     variants = "".join(f"<li><code>{_esc(name)}</code>: {_esc(' '.join(sets) or '(the base config)')}</li>"
                        for name, sets in (info.get("variants") or {}).items())
@@ -148,9 +173,9 @@ def render_page(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
         f'<div class="sub">{len(rows)} of {_esc(info.get("planned", len(rows)))} runs finished · seeds '
         f"{_esc(info.get('seeds'))} · from {_esc(info.get('source', ''))} · written {when}</div>",
         "<h2>Verdict</h2>",
-        "".join(_verdict(v.variant, v.srd_vs_baseline) for v in stats) or '<p class="na">No finished run yet.</p>',
+        "".join(_headline(v) for v in stats) or '<p class="na">No finished run yet.</p>',
     ]
-    parts.append(_arm_pairs_html(stats))
+    parts.append(_arm_pairs_html(stats, rows))
     if any(v.vs_reference for v in stats):
         parts.append(f"<h2>Variants vs {_esc(reference)}</h2>")
         parts += [_verdict(v.variant, v.vs_reference) for v in stats if v.vs_reference]
@@ -160,7 +185,8 @@ def render_page(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
         "<h2>Per variant (mean ± sd over seeds)</h2>", _variant_table(stats, SCORE_COLUMNS, scores=True),
         _variant_table(stats, BUDGET_COLUMNS, scores=False),
         _figure(plots.plot_scores(stats, rows), "Final ROUGE-L per variant, mean ± sd, dots are seeds"),
-        _figure(plots.plot_differences(stats), "Paired SRD − plain KD per seed with the mean's 95% t interval"),
+        _figure(plots.plot_differences(stats), ("Paired differences of the arms" if any(v.arms for v in stats) else
+                                                "Paired SRD − plain KD") + " per seed with the mean's 95% t interval"),
         "<h2>Eval curves</h2>",
         _figure(plots.plot_curves(stats, rows), "Held-out ROUGE-L during training, mean over seeds ± 1 sd"),
         _figure(plots.plot_curves(stats, rows, x="flops"), "The same curves against training compute (FLOPs, "

@@ -31,38 +31,64 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
+def _score_series(stats: list[VariantStats], rows: list[dict[str, Any]]):
+    """(label, colour, per-variant Spread or None, per-variant seed values) of every arm the rows list, else of
+    SRD and plain KD (rows from before arms were data)."""
+    names = list(dict.fromkeys(a.name for v in stats for a in v.arms))
+    if not names:
+        return [(label, COLORS[key], [v.columns[key] for v in stats],
+                 [[r[key] for r in rows if r["variant"] == v.variant and r.get(key) is not None] for v in stats])
+                for key, label in (("srd", "SRD"), ("baseline", "plain KD"))]
+    palette = ["#1f9d55", "#9b59b6", "#c0392b", "#16a085", "#8a6d3b", "#7f8c8d"]  # besides srd's and baseline's
+    others = iter(palette * len(names))
+    out = []
+    for name in names:
+        spreads = [next((a.score for a in v.arms if a.name == name), None) for v in stats]
+        seeds = [[(r.get("arms") or {}).get(name, {}).get("final") for r in rows if r["variant"] == v.variant]
+                 for v in stats]
+        out.append((name, COLORS.get(name) or next(others), spreads, [[x for x in s if x is not None] for s in seeds]))
+    return out
+
+
 def plot_scores(stats: list[VariantStats], rows: list[dict[str, Any]]) -> bytes | None:
-    """Final ROUGE-L per variant: SRD and plain KD, mean ± sd bars with every seed as a dot."""
-    if not any(v.columns["srd"].n or v.columns["baseline"].n for v in stats):
+    """Final ROUGE-L per variant and arm (SRD and plain KD for rows without arms): mean ± sd bars with every seed
+    as a dot."""
+    series = _score_series(stats, rows)
+    if not any(s is not None and s.n for _, _, spreads, _ in series for s in spreads):
         return None
-    fig, ax = _figure(max(5.5, 1.6 * len(stats) + 2), 3.6)
-    width = 0.38
-    for i, v in enumerate(stats):
-        for j, (key, label) in enumerate((("srd", "SRD"), ("baseline", "plain KD"))):
-            s = v.columns[key]
-            if s.mean is None:
+    fig, ax = _figure(max(5.5, (0.4 * len(series) + 0.8) * len(stats) + 2), 3.6)
+    width = 0.8 / len(series)
+    for j, (label, color, spreads, seeds) in enumerate(series):
+        for i, s in enumerate(spreads):
+            if s is None or s.mean is None:
                 continue
-            x = i + (j - 0.5) * width
-            ax.bar(x, s.mean, width * 0.92, color=COLORS[key], alpha=0.8, label=label if i == 0 else None,
-                   yerr=s.sd or 0, capsize=4, error_kw={"elinewidth": 1.2})
-            seeds = [r[key] for r in rows if r["variant"] == v.variant and r.get(key) is not None]
-            ax.scatter([x] * len(seeds), seeds, s=14, color="black", zorder=3)
+            x = i + (j - (len(series) - 1) / 2) * width
+            ax.bar(x, s.mean, width * 0.92, color=color, alpha=0.8, label=label if i == 0 or spreads[0] is None
+                   else None, yerr=s.sd or 0, capsize=4, error_kw={"elinewidth": 1.2})
+            ax.scatter([x] * len(seeds[i]), seeds[i], s=14, color="black", zorder=3)
     ax.set_xticks(range(len(stats)), [v.variant for v in stats], rotation=15 if len(stats) > 3 else 0)
     ax.set_ylabel("ROUGE-L ×100 (final)")
-    values = [r[k] for r in rows for k in ("srd", "baseline") if r.get(k) is not None]
+    values = [x for _, _, _, seeds in series for values in seeds for x in values]
     if values:
         low, high = min(values), max(values)
         pad = max(1.0, (high - low) * 0.6)
         ax.set_ylim(max(0.0, low - pad), min(100.0, high + pad))
-    ax.legend(loc="lower right", fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    ax.legend(unique.values(), unique.keys(), loc="lower right", fontsize=8)
     ax.set_title("Final scores: mean ± sd over seeds (dots: seeds)", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     return _png(fig)
 
 
 def plot_differences(stats: list[VariantStats]) -> bytes | None:
-    """Paired SRD − plain KD per variant: each seed, the mean and its 95% t interval."""
-    items = [(v.variant, v.srd_vs_baseline) for v in stats if v.srd_vs_baseline.n]
+    """Paired differences per variant: each seed, the mean and its 95% t interval. With arms: each curated arm −
+    each reference arm (and the curated arms against each other); else SRD − plain KD."""
+    arms = any(v.arm_pairs or v.curated_pairs for v in stats)
+    if arms:
+        items = [(f"{v.variant}: {d.a} − {d.b}", d) for v in stats for d in [*v.arm_pairs, *v.curated_pairs] if d.n]
+    else:
+        items = [(v.variant, v.srd_vs_baseline) for v in stats if v.srd_vs_baseline.n]
     items += [(f"{v.variant} − ref", v.vs_reference) for v in stats if v.vs_reference and v.vs_reference.n]
     if not items:
         return None
@@ -79,7 +105,8 @@ def plot_differences(stats: list[VariantStats]) -> bytes | None:
     ax.set_ylim(-0.7, len(items) - 0.3)
     ax.invert_yaxis()
     ax.set_xlabel("ROUGE-L difference (points)")
-    ax.set_title("SRD − plain KD per seed (grey), mean (◆) and 95% t interval", fontsize=10)
+    what = "Arm − arm" if arms else "SRD − plain KD"
+    ax.set_title(f"{what} per seed (grey), mean (◆) and 95% t interval", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return _png(fig)
 

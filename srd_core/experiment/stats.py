@@ -108,6 +108,30 @@ class VariantStats:
     """Each curated arm against each reference arm of the runs' ``pairs`` (quality), paired by seed."""
     arm_pairs_compute: list[Spread] = field(default_factory=list)
     """The same pairs' compute ratio (curated arm's FLOPs, reflection included, over the reference's)."""
+    arm_pairs_at_steps: list[Spread] = field(default_factory=list)
+    """The same pairs' reference score at the curated arm's step count (equal steps)."""
+    arm_pairs_ttq_flops: list[Spread] = field(default_factory=list)
+    """The same pairs' time-to-quality in FLOPs (the seeds where the curated arm reached the reference)."""
+    arms: list[ArmSpread] = field(default_factory=list)
+    """Every arm the runs list (``arms`` of the rows), in first-seen order."""
+    curated_pairs: list[PairedDifference] = field(default_factory=list)
+    """Each curated arm against each curated arm listed before it (e.g. stratified SRD − SRD)."""
+    headline: str = ""
+    """One sentence first: who won, by how much, how sure, at what compute (filled by
+    ``srd_core.experiment.verdict.stats_with_headlines``)."""
+    leader: str | None = None
+    """The arm (or SRD / plain KD) the headline names the winner; ``None``: no clear winner."""
+
+
+@dataclass
+class ArmSpread:
+    """One arm over a variant's seeds."""
+
+    name: str
+    curated: bool
+    score: Spread
+    steps: Spread
+    flops: Spread
 
 
 SPREAD_COLUMNS = ("teacher", "student_init", "srd", "baseline", "diff", "baseline_at_srd_steps",
@@ -116,17 +140,30 @@ SPREAD_COLUMNS = ("teacher", "student_init", "srd", "baseline", "diff", "baselin
                   "baseline_flops")
 
 
-def _arm_pairs(members: list[dict[str, Any]]) -> tuple[list[PairedDifference], list[Spread]]:
-    """Paired differences of every (curated arm, reference arm) the runs compare, in first-seen order."""
+def _final_pairs(members: list[dict[str, Any]], arm: str, ref: str) -> list[tuple[int, float | None, float | None]]:
+    return [(r["seed"], (r.get("arms") or {}).get(arm, {}).get("final"),
+             (r.get("arms") or {}).get(ref, {}).get("final")) for r in members]
+
+
+def _arm_pairs(stats: VariantStats, members: list[dict[str, Any]]) -> None:
+    """Paired differences of every (curated arm, reference arm) the runs compare, in first-seen order, with their
+    compute ratio, the reference at the arm's steps and the time-to-quality in FLOPs; and the curated arms
+    against each other."""
     names = list(dict.fromkeys((p["arm"], p["reference"]) for r in members for p in r.get("pairs") or []))
-    diffs, ratios = [], []
     for arm, ref in names:
-        rows = [(r["seed"], (r.get("arms") or {}).get(arm, {}).get("final"),
-                 (r.get("arms") or {}).get(ref, {}).get("final")) for r in members]
-        diffs.append(paired_difference(arm, ref, rows))
-        ratios.append(spread([p.get("compute_ratio") for r in members for p in r.get("pairs") or []
-                              if (p["arm"], p["reference"]) == (arm, ref)]))
-    return diffs, ratios
+        stats.arm_pairs.append(paired_difference(arm, ref, _final_pairs(members, arm, ref)))
+        found = [p for r in members for p in r.get("pairs") or [] if (p["arm"], p["reference"]) == (arm, ref)]
+        stats.arm_pairs_compute.append(spread([p.get("compute_ratio") for p in found]))
+        stats.arm_pairs_at_steps.append(spread([p.get("reference_at_arm_steps") for p in found]))
+        stats.arm_pairs_ttq_flops.append(spread([p.get("time_to_quality_flops") for p in found]))
+    listed = list(dict.fromkeys(name for r in members for name in r.get("arms") or {}))
+    for name in listed:
+        found = [(r.get("arms") or {}).get(name) or {} for r in members]
+        stats.arms.append(ArmSpread(name, any(a.get("curated") for a in found), spread([a.get("final") for a in found]),
+                                    spread([a.get("steps") for a in found]), spread([a.get("flops") for a in found])))
+    curated = [a.name for a in stats.arms if a.curated]
+    stats.curated_pairs = [paired_difference(b, a, _final_pairs(members, b, a))
+                           for i, a in enumerate(curated) for b in curated[i + 1:]]
 
 
 def variant_stats(rows: list[dict[str, Any]], reference: str | None = None) -> list[VariantStats]:
@@ -139,7 +176,7 @@ def variant_stats(rows: list[dict[str, Any]], reference: str | None = None) -> l
         pairs = [(r["seed"], r.get("srd"), r.get("baseline")) for r in members]
         stats = VariantStats(variant, [r["seed"] for r in members], columns,
                              paired_difference("SRD", "plain KD", pairs))
-        stats.arm_pairs, stats.arm_pairs_compute = _arm_pairs(members)
+        _arm_pairs(stats, members)
         if reference is not None and variant != reference and reference in by_variant:
             ref = {r["seed"]: r.get("srd") for r in by_variant[reference]}
             ref_pairs = [(r["seed"], r.get("srd"), ref.get(r["seed"])) for r in members]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from srd_core.experiment.stats import INTERVAL_METHOD, PairedDifference, Spread, variant_stats
+from srd_core.experiment.stats import INTERVAL_METHOD, PairedDifference, Spread, VariantStats
+from srd_core.experiment.verdict import compute_ratio, stats_with_headlines
 
 
 def fmt_spread(s: Spread, digits: int = 1, scale: float = 1.0, suffix: str = "") -> str:
@@ -24,10 +25,44 @@ def fmt_difference(d: PairedDifference) -> str:
     return f"{d.mean:+.2f} [{d.low:+.2f}, {d.high:+.2f}]"
 
 
+def _arms_tables(stats: list[VariantStats], rows: list[dict[str, Any]]) -> list[str]:
+    """Every arm of every variant, then every comparison: each curated arm against each reference arm (and the
+    curated arms against each other), with the paired difference, equal steps, compute and time-to-quality."""
+    if not any(v.arms for v in stats):
+        return []
+    lines = ["| variant | arm | kind | seeds | ROUGE-L | steps | GFLOP (training) |", "|---|---|---|---|---|---|---|"]
+    for v in stats:
+        lines += [f"| {v.variant} | {a.name} | {'curated' if a.curated else 'reference'} | {a.score.n} "
+                  f"| {fmt_spread(a.score)} | {fmt_spread(a.steps, 0)} | {fmt_spread(a.flops, 2, 1e-9)} |"
+                  for a in v.arms]
+    lines.append("")
+    comparisons = []
+    for v in stats:
+        members = [r for r in rows if r["variant"] == v.variant]
+        for d, ratio, at, ttq in zip(v.arm_pairs, v.arm_pairs_compute, v.arm_pairs_at_steps, v.arm_pairs_ttq_flops,
+                                     strict=True):
+            reached = f"{fmt_spread(ttq, 2, 1e-9)} ({ttq.n}/{d.n or len(v.seeds)} reached)"
+            comparisons.append(f"| {v.variant} | {d.a} − {d.b} | {fmt_difference(d)} | {fmt_spread(at)} "
+                               f"| {fmt_spread(ratio, 2, suffix='×')} | {reached} | {d.verdict} |")
+        for d in v.curated_pairs:
+            curated_ratio = compute_ratio(v, members, d.a, d.b)
+            comparisons.append(f"| {v.variant} | {d.a} − {d.b} | {fmt_difference(d)} | — "
+                               f"| {'—' if curated_ratio is None else f'{curated_ratio:.2f}×'} | — | {d.verdict} |")
+    if comparisons:
+        lines += ["| variant | comparison | difference [95% CI] | reference at the arm's steps "
+                  "| compute ratio | time-to-quality (GFLOP) | verdict |", "|---|---|---|---|---|---|---|",
+                  *comparisons, ""]
+    return lines
+
+
 def markdown_tables(rows: list[dict[str, Any]], reference: str | None = None) -> str:
-    """One table per experiment: a row per variant (mean ± sd over seeds), then the verdicts."""
-    stats = variant_stats(rows, reference)
-    lines = [
+    """The experiment as markdown: each variant's headline first (who won, by how much, how sure, at what
+    compute), every arm and every comparison of arms, then a row per variant (mean ± sd over seeds) of SRD
+    and plain KD, and each variant against the reference variant."""
+    stats = stats_with_headlines(rows, reference)
+    lines = [f"- **{v.variant}**: {v.headline}" for v in stats]
+    lines += ["", *_arms_tables(stats, rows)] if stats else []
+    lines += [
         "| variant | seeds | SRD | plain KD | SRD − KD [95% CI] | KD at SRD's steps | time-to-quality (s) "
         "| SRD steps | noisy share of dropped |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -45,7 +80,9 @@ def markdown_tables(rows: list[dict[str, Any]], reference: str | None = None) ->
         lines += [f"| {v.variant} | {fmt_difference(v.vs_reference)} | {v.vs_reference.verdict} |"
                   for v in stats if v.vs_reference is not None]
         lines.append("")
-    lines += [f"- **{v.variant}**: {v.srd_vs_baseline.verdict}" for v in stats]
+    if any(v.arms for v in stats):  # the headlines above are about every arm; this one about srd and baseline
+        lines += [f"- **{v.variant}**, srd − baseline: {v.srd_vs_baseline.verdict}" for v in stats
+                  if v.srd_vs_baseline.n]
     wall = sum(r.get("wall_s") or 0.0 for r in rows)
     lines += ["", f"Intervals: {INTERVAL_METHOD}. Scores: ROUGE-L ×100 on the held-out set, mean ± sd over seeds. "
               f"Runs: {len(rows)}; sum of their phase times: {wall / 60:.1f} min.", ""]

@@ -92,6 +92,19 @@ def _labels(config: SRDConfig) -> Iterator[tuple[str, ComponentSpec, ComponentSp
         yield arm.section, arm.pacer, arm.temperature, arm.sft_weight
 
 
+def _inherited(config: SRDConfig, section: str, role: str) -> str:
+    """For an arm that inherits a schedule: where it comes from and what to set instead."""
+    from srd_core.config import arm_spec_origin
+
+    if not section.startswith("arms."):
+        return ""
+    name = section.split(".", 1)[1]
+    _, origin = arm_spec_origin(config, name, role)
+    if origin == f"{section}.{role}":
+        return ""
+    return f"; it is inherited from {origin}: give the arm its own, e.g. --set '{section}.{role}.values=[...]'"
+
+
 def _pacer_field(section: str) -> str:
     return {"train": "curriculum.pacer", "baseline": "baseline.pacer"}.get(section, f"{section}.pacer")
 
@@ -109,7 +122,8 @@ def _check_schedules(config: SRDConfig) -> None:
                     schedule.check_stages(stages)
                 except ValueError as exc:
                     raise ConfigError(f"{field}: {exc} ({_pacer_field(section)} {pacer_spec.name!r} plans "
-                                      f"{stages} stage{'s' * (stages != 1)})") from None
+                                      f"{stages} stage{'s' * (stages != 1)}){_inherited(config, section, role)}"
+                                      ) from None
             _check_values(field, role, schedule, stages or 1)
 
 

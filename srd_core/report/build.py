@@ -7,6 +7,7 @@ and verdict in ``report_summary``, the figures in ``report_plots``, the page in 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from matplotlib.figure import Figure
@@ -116,12 +117,33 @@ PLOTS: list[PlotSpec] = [
 ]
 
 
+CURATION_PLOTS = ("difficulty", "rouge_vs_ce", "noise_by_bin", "groups")
+"""The figures drawn from a curation: one per curation when the run's arms have several (curation-<arm>/)."""
+
+
+def _plots(run: RunArtifacts) -> list[tuple[PlotSpec, RunArtifacts]]:
+    """Every figure with the run it is drawn from: a curation figure once per curation, headed by its arms."""
+    if not run.views:
+        return [(spec, run) for spec in PLOTS]
+    out = []
+    for spec in PLOTS:
+        if spec.name not in CURATION_PLOTS:
+            out.append((spec, run))
+            continue
+        out.append((replace(spec, heading=f"{spec.heading}: {', '.join(run.base_arms) or 'curation.jsonl'}"), run))
+        out += [(replace(spec, name=f"{spec.name}-{view.owner}", heading=f"{spec.heading}: {', '.join(view.arms)}"),
+                 view.run(run)) for view in run.views]
+    return out
+
+
 def build_report(run_dir: str | Path) -> Report:
-    """Read ``run_dir``, compute the summary and verdict, and draw every available figure."""
+    """Read ``run_dir``, compute the summary and verdict, and draw every available figure (the curation figures
+    for each curation the arms train on)."""
     run = load_run(run_dir)
     summary = summarize(run)
-    figures = {spec.name: spec.build(run) for spec in PLOTS}
-    return Report(run, summary, compute_verdict(summary), figures, list(PLOTS), run_warnings(run))
+    plotted = _plots(run)
+    figures = {spec.name: spec.build(source) for spec, source in plotted}
+    return Report(run, summary, compute_verdict(summary), figures, [spec for spec, _ in plotted], run_warnings(run))
 
 
 def write_report(run_dir: str | Path) -> Path:

@@ -57,6 +57,10 @@ class RunArtifacts:
     parallel: dict[str, Any] | None = None
     """timings.json's ``parallel``: the train phases that ran at once and the wall seconds they took together."""
     reflection_meta: dict[str, Any] | None = None
+    views: list[ArmCuration] = field(default_factory=list)
+    """Each curation of the run besides ``curation.jsonl`` (``curation-<arm>/``: an arm curated on its own)."""
+    base_arms: tuple[str, ...] = ()
+    """The curated arms that train on ``curation.jsonl`` (empty: unknown, or a run with one curation)."""
 
     def curated(self, arm: str) -> bool:
         """Whether ``arm`` trained on a curation (SRD-like) rather than on all the data (a reference arm)."""
@@ -76,6 +80,33 @@ class RunArtifacts:
         """(curriculum arm, reference arm) pairs the report compares: each SRD-like arm with each other arm."""
         curated = [a for a in self.arms if self.curated(a)]
         return [(a, b) for a in curated for b in self.arms if b not in curated]
+
+
+@dataclass
+class ArmCuration:
+    """A curation the run's arms train on besides curation.jsonl: its rows, as those arms' report sees them."""
+
+    owner: str
+    arms: tuple[str, ...]
+    rows: list[dict[str, Any]] | None
+    config: dict[str, Any] | None
+    """The run's config with these arms' curriculum and reference pacer (``srd_core.arms.CurationView``)."""
+
+    def run(self, run: RunArtifacts) -> RunArtifacts:
+        """``run`` as these arms see it: this curation and config, for every curation table, plot and warning."""
+        from dataclasses import replace
+
+        return replace(run, curation=self.rows, config=self.config, views=[], base_arms=self.arms)
+
+
+def _views(run_dir: Path, config: dict[str, Any] | None) -> tuple[tuple[str, ...], list[ArmCuration]]:
+    """The arms that read curation.jsonl, and every other curation of the run (none for a one-curation run)."""
+    from srd_core.arms import curation_views
+
+    found = curation_views(run_dir, config)
+    extra = [ArmCuration(v.owner, v.arms, read_optional_jsonl(v.path), v.config) for v in found[1:]
+             if v.owner is not None and v.path.is_file()]
+    return (found[0].arms if extra else ()), extra
 
 
 def arm_title(arm: str) -> str:
@@ -198,6 +229,7 @@ def load_run(run_dir: str | Path) -> RunArtifacts:
     reflection_meta = _read_optional_json(run_dir / REFLECTION_META_FILE)
     raw_timings = _read_optional_json(timings_path)
     parallel = raw_timings.get("parallel") if isinstance(raw_timings, dict) else None
+    base_arms, views = _views(run_dir, config)
     return RunArtifacts(
         run_dir=run_dir,
         title=_title(config, run_dir),
@@ -216,4 +248,6 @@ def load_run(run_dir: str | Path) -> RunArtifacts:
         notes=notes,
         arms=arms,
         reflection_meta=reflection_meta if isinstance(reflection_meta, dict) else None,
+        views=views,
+        base_arms=base_arms,
     )

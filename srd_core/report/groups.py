@@ -36,8 +36,9 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.0f}%"
 
 
-def group_table_html(groups: RunGroups | None) -> str:
-    """The per-group table: samples, kept share, the group's share of each bin, training passes vs the baseline."""
+def group_table_html(groups: RunGroups | None, label: str = "", table_id: str = "groups") -> str:
+    """The per-group table: samples, kept share, the group's share of each bin, training passes vs the baseline;
+    ``label`` (``": srd_stratified"``) names the arms whose curation it is when the run has several."""
     if groups is None:
         return ""
     diag = groups.diagnostics
@@ -52,10 +53,10 @@ def group_table_html(groups: RunGroups | None) -> str:
         name = f"<b>{html.escape(g.group)}</b>" if g is diag.total else html.escape(g.group)
         rows.append(f"<tr><td>{name}</td>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    return (f"<h3>Curation per group ({html.escape(groups.source)})</h3>"
+    return (f"<h3>Curation per group{html.escape(label)} ({html.escape(groups.source)})</h3>"
             '<p class="sub">kept: share of the group\'s samples kept; bin b: the group\'s share of bin b (compare '
             "with its share of all samples); passes: samples × epochs over SRD's stages and the baseline's.</p>"
-            f'<div style="overflow-x:auto"><table id="groups"><thead><tr>{head}</tr></thead>'
+            f'<div style="overflow-x:auto"><table id="{html.escape(table_id)}"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 

@@ -14,7 +14,7 @@ from srd_core.evaluation.rows import MODEL_ALIASES, score_of
 from srd_core.models.flops import format_flops
 from srd_core.report import plots
 from srd_core.report.comparison import Comparison
-from srd_core.report.data import arm_title
+from srd_core.report.data import RunArtifacts, arm_title
 from srd_core.report.groups import group_table_html, run_groups
 from srd_core.report.summary import (
     MODEL_NAMES,
@@ -24,6 +24,7 @@ from srd_core.report.summary import (
     MethodSummary,
     Summary,
     fmt_points,
+    summarize_curation,
 )
 from srd_core.timings import PARALLEL_KEY, wall_total
 
@@ -194,7 +195,7 @@ def _comparison_tables(summary: Summary) -> str:
                    f"quality</h3>{_comparison_table(c)}" for c in summary.comparisons)
 
 
-def _curation_table(cur: CurationSummary | None) -> str:
+def _curation_table(cur: CurationSummary | None, suffix: str = "") -> str:
     if cur is None:
         return f'<p class="na">Curation summary {NOT_AVAILABLE}: no curation.jsonl.</p>'
     rows: list[tuple[str, Any, Callable[[Any], str], str]] = [
@@ -208,11 +209,27 @@ def _curation_table(cur: CurationSummary | None) -> str:
         ("noisy share overall", cur.noisy_share_all, _percent, "noisy-share-all"),
         ("share of noisy samples dropped", cur.noisy_dropped_recall, _percent, "noisy-dropped-recall"),
     ]
-    body = [f"<tr><td>{_esc(label)}</td>{_cell(v, fmt, cid)}</tr>" for label, v, fmt, cid in rows]
+    body = [f"<tr><td>{_esc(label)}</td>{_cell(v, fmt, cid + suffix)}</tr>" for label, v, fmt, cid in rows]
     remainder = ""
     if cur.remainder:
-        remainder = f'<p class="note" id="cur-remainder">{_esc(cur.remainder[0].upper() + cur.remainder[1:])}.</p>'
+        remainder = (f'<p class="note" id="cur-remainder{_esc(suffix)}">'
+                     f"{_esc(cur.remainder[0].upper() + cur.remainder[1:])}.</p>")
     return _table(["curation", ""], body) + remainder
+
+
+def _curation_label(run: RunArtifacts) -> str:
+    """``: srd`` (the arms that train on curation.jsonl) when the run has several curations, else nothing."""
+    return f": {', '.join(run.base_arms) or 'curation.jsonl'}" if run.views else ""
+
+
+def _arm_curation_tables(run: RunArtifacts) -> str:
+    """The curation table of each arm curated on its own (curation-<arm>/), side by side."""
+    if not run.views:
+        return ""
+    cells = "".join(f"<div><h3>Curation: {_esc(', '.join(view.arms))}</h3>"
+                    f"{_curation_table(summarize_curation(view.run(run)), f'-{view.owner}')}</div>"
+                    for view in run.views)
+    return f'<div class="grid">{cells}</div>'
 
 
 def _family_table(cur: CurationSummary | None, scores: dict[str, dict[str, Any]],
@@ -312,11 +329,14 @@ def render_html(report: Report, pngs: dict[str, bytes | None]) -> str:
         '<div class="grid"><div><h3>Final evaluation</h3>', _scores_table(s), "</div>",
         "<div><h3>Training budget</h3>", _budget_table(s), "</div></div>",
         _comparison_tables(s),
-        '<div class="grid"><div><h3>Curation</h3>', _curation_table(s.curation), "</div>",
+        f'<div class="grid"><div><h3>Curation{_esc(_curation_label(run))}</h3>', _curation_table(s.curation), "</div>",
         "<div><h3>Phase timings</h3>", _timings_table(s.timings, parallel, run.parallel), "</div></div>",
+        _arm_curation_tables(run),
         _eval_sets_table(run.eval_sets),
         _family_table(s.curation, s.scores, s.arms),
-        group_table_html(run_groups(run)),
+        group_table_html(run_groups(run), _curation_label(run)),
+        *(group_table_html(run_groups(view.run(run)), f": {', '.join(view.arms)}", f"groups-{view.owner}")
+          for view in run.views),
     ]
     parts += [_figure_html(spec, pngs.get(spec.name)) for spec in report.specs]
     if notes:

@@ -139,8 +139,20 @@ def small_eval_warning(run: RunArtifacts) -> str | None:
 def run_warnings(run: RunArtifacts) -> list[str]:
     """Every warning that applies to ``run``, in pipeline order."""
     found = [truncation_warning(run), empty_reflection_warning(run), *constant_metric_warnings(run),
-             *tie_warnings(run), *group_warnings(run), eval_truncation_warning(run), small_eval_warning(run)]
+             *tie_warnings(run), *_arm_group_warnings(run), eval_truncation_warning(run), small_eval_warning(run)]
     return [w for w in found if w]
+
+
+def _arm_group_warnings(run: RunArtifacts) -> list[str]:
+    """The group warnings of every curation of the run, each named by the arms that train on it when there are
+    several curations (curation-<arm>/)."""
+    if not run.views:
+        return group_warnings(run)
+    label = ", ".join(run.base_arms) or "curation.jsonl"
+    out = [f"{label}: {w}" for w in group_warnings(run)]
+    for view in run.views:
+        out += [f"{', '.join(view.arms)}: {w}" for w in group_warnings(view.run(run))]
+    return out
 
 
 def log_warnings(warnings: list[str]) -> None:

@@ -69,7 +69,8 @@ def test_every_shipped_experiment_plans_valid_runs(path):
 
 def test_the_shipped_experiments_are_the_issue_s_ablations():
     names = {p.stem for p in SHIPPED}
-    assert names == {"srd-vs-kd", "lambda", "curriculum-order", "schedules", "metrics", "noise", "student-generated"}
+    assert names == {"srd-vs-kd", "lambda", "curriculum-order", "schedules", "metrics", "noise", "student-generated",
+                     "stratify"}
     ratios = {r.config.curriculum.selector.params["ratio"] for r in load_experiment(EXAMPLES / "experiments" /
                                                                                     "lambda.yaml").runs}
     assert ratios == {1.0, 0.75, 0.5}
@@ -85,3 +86,10 @@ def test_the_shipped_experiments_are_the_issue_s_ablations():
     assert {r.variant for r in generated if r.config.train.responses.params.get("seed_from_reflection")} == {
         "distillm-seeded"}
     assert all(list(r.config.arms) == ["srd", "baseline"] for r in generated)  # with and without SRD, nothing else
+    stratify = {(r.config.curriculum.stratify, r.config.curriculum.groups.name) for r in load_experiment(
+        EXAMPLES / "experiments" / "stratify.yaml").runs}
+    assert stratify == {(False, "none"), (True, "field"), (True, "kmeans")}
+    # the ablations train only the arms they compare: the srd arm (noise: also plain KD, which the noise changes)
+    for name in ("lambda", "curriculum-order", "schedules", "metrics", "stratify", "noise"):
+        arms = {tuple(r.config.arms) for r in load_experiment(EXAMPLES / "experiments" / f"{name}.yaml").runs}
+        assert arms == ({("srd", "baseline")} if name == "noise" else {("srd",)}), name

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from paths import REPO
-from report_fixture import build_fake_run
+from report_fixture import add_stratified_arm, build_fake_run
 
 from srd_core.cli import cli
 from srd_core.errors import DataError
@@ -289,8 +289,8 @@ def test_report_fits_a_1280_px_page_without_horizontal_scroll(tmp_path):
     sys.path.insert(0, str(REPO / "scripts"))
     from screenshot_report import page_width
 
-    run_dir = build_fake_run(tmp_path / ("a-long-run-directory-name-" * 4 + "run"))
-    _widen(run_dir)
+    run_dir = add_stratified_arm(build_fake_run(tmp_path / ("a-long-run-directory-name-" * 4 + "run")))
+    _widen(run_dir)  # three arms, two curations: each curation's tables and figures side by side or stacked
     page = write_report(run_dir)
     assert page.read_text().count('<div class="scroll"><table>') >= 6
     scroll, client = page_width(page, width=1280)
