@@ -45,17 +45,31 @@ def ensure_plugin() -> None:
 def build_config(args: argparse.Namespace):
     families = {"families": args.families} if args.families and args.families != ["all"] else {}
     name = "bench-adaptive-lambda" + ("-" + "-".join(args.families) if args.families else "")
-    return config_from_dict({
-        "run": {"name": name, "output_dir": str(args.output_dir), "seed": 0},
-        "teacher": {"preset": "micro-teacher"},  # unused here; prepare builds it untrained (0 steps)
-        "student": {"preset": "micro-teacher"},  # ~4x cheaper to warm-start than tiny-student
-        "data": {"train": {"name": "synthetic", "n_train": args.n_train, "n_eval": 20, "seed": 0,
-                           "noise": args.noise, **families},
-                 "max_prompt_tokens": 128, "max_length": 160},
-        "prepare": {"vocab_size": 1024, "teacher_sft": {"steps": 0},
-                    "student_sft": {"steps": args.student_steps, "batch_size": 32, "lr": 3e-3}},
-        "reflection": {"batch_size": 64, "max_new_tokens": 24},
-    })
+    return config_from_dict(
+        {
+            "run": {"name": name, "output_dir": str(args.output_dir), "seed": 0},
+            "teacher": {"preset": "micro-teacher"},  # unused here; prepare builds it untrained (0 steps)
+            "student": {"preset": "micro-teacher"},  # ~4x cheaper to warm-start than tiny-student
+            "data": {
+                "train": {
+                    "name": "synthetic",
+                    "n_train": args.n_train,
+                    "n_eval": 20,
+                    "seed": 0,
+                    "noise": args.noise,
+                    **families,
+                },
+                "max_prompt_tokens": 128,
+                "max_length": 160,
+            },
+            "prepare": {
+                "vocab_size": 1024,
+                "teacher_sft": {"steps": 0},
+                "student_sft": {"steps": args.student_steps, "batch_size": 32, "lr": 3e-3},
+            },
+            "reflection": {"batch_size": 64, "max_new_tokens": 24},
+        }
+    )
 
 
 SELECTORS = {
@@ -77,8 +91,12 @@ def main() -> None:
     parser.add_argument("--student-steps", type=int, default=300, help="SFT warm-start steps of the student.")
     # On all families the warm-started student cannot yet tell noisy from clean samples (CE 1.50 vs 1.53);
     # on two families it has learned, noise stands out and the selectors can be compared.
-    parser.add_argument("--families", nargs="+", default=["date", "count"],
-                        help="Synthetic task families (default: date count; `--families all` for every family).")
+    parser.add_argument(
+        "--families",
+        nargs="+",
+        default=["date", "count"],
+        help="Synthetic task families (default: date count; `--families all` for every family).",
+    )
     parser.add_argument("--output-dir", type=Path, default=ROOT / "runs", help="Parent of the run directory.")
     args = parser.parse_args()
     ensure_plugin()
@@ -90,14 +108,20 @@ def main() -> None:
     reflections = run_reflection(config, run_dir, progress=False).records
     samples = load_samples(config, "train")
     noisy = {s.id: bool(s.meta.get("noisy")) for s in samples}
-    print(f"synthetic task: {len(samples)} training samples, {sum(noisy.values())} noisy "
-          f"({100 * sum(noisy.values()) / len(samples):.1f}%); student warm start {args.student_steps} steps; "
-          f"prepare + reflection {time.perf_counter() - start:.0f} s")
+    print(
+        f"synthetic task: {len(samples)} training samples, {sum(noisy.values())} noisy "
+        f"({100 * sum(noisy.values()) / len(samples):.1f}%); student warm start {args.student_steps} steps; "
+        f"prepare + reflection {time.perf_counter() - start:.0f} s"
+    )
     print(f"{'selector':<26} {'λ':>6} {'kept':>5} {'noisy|dropped':>14} {'noisy|kept':>11} {'noise dropped':>14}")
     reasons = []
     for label, selector in SELECTORS.items():
-        curriculum = CurriculumConfig(metrics=[spec("rouge_l"), spec("cross_entropy")], fusion=spec("rrf", k=60),
-                                      selector=selector, pacer=spec("baby_step", num_bins=3))
+        curriculum = CurriculumConfig(
+            metrics=[spec("rouge_l"), spec("cross_entropy")],
+            fusion=spec("rrf", k=60),
+            selector=selector,
+            pacer=spec("baby_step", num_bins=3),
+        )
         result = curate_with_info(samples, reflections, curriculum)
         kept = [noisy[r.id] for r in result.records if r.kept]
         dropped = [noisy[r.id] for r in result.records if not r.kept]

@@ -71,9 +71,17 @@ def naive_step(student_hidden, student_head, teacher_hidden, teacher_head, label
 def chunked_step(student_hidden, student_head, teacher_hidden, teacher_head, labels, kd_loss, args) -> None:
     """Response positions gathered, then ``distill_loss``; forward + backward."""
     keep = labels != -100
-    out = distill_loss(student_hidden[keep], student_head, teacher_hidden[keep], teacher_head, labels[keep],
-                       kd_loss, temperature=args.temperature, sft_weight=args.sft_weight,
-                       chunk_size=args.chunk_size)
+    out = distill_loss(
+        student_hidden[keep],
+        student_head,
+        teacher_hidden[keep],
+        teacher_head,
+        labels[keep],
+        kd_loss,
+        temperature=args.temperature,
+        sft_weight=args.sft_weight,
+        chunk_size=args.chunk_size,
+    )
     out.loss.backward()
 
 
@@ -106,8 +114,17 @@ def worker(args: argparse.Namespace) -> dict:
 
 def measure(args: argparse.Namespace, variant: str, vocab: int, chunk_size: int) -> dict:
     """Run ``worker`` in a fresh Python process and return its JSON result."""
-    command = [sys.executable, __file__, "--worker", "--variant", variant, "--vocab", str(vocab),
-               "--chunk-size", str(chunk_size)]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        "--variant",
+        variant,
+        "--vocab",
+        str(vocab),
+        "--chunk-size",
+        str(chunk_size),
+    ]
     for name in ("batch", "seq", "hidden", "loss", "temperature", "sft_weight", "warmup"):
         command += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
@@ -118,11 +135,13 @@ def main(args: argparse.Namespace) -> None:
     """Alternate naive and chunked runs for every vocabulary (and chunk size); print the table."""
     chunk_sizes = args.chunk_sizes or [args.chunk_size]
     tokens = args.batch * args.seq
-    print(f"device: {'cuda' if torch.cuda.is_available() else 'cpu'} ({torch.get_num_threads()} threads); "
-          f"{args.batch}x{args.seq} = {tokens} positions, {tokens - tokens // 2} response; hidden {args.hidden} "
-          f"(student and teacher); loss {args.loss}; fp32; forward+backward; {args.repeats} repeats, "
-          f"median; memory = peak {'allocated' if torch.cuda.is_available() else 'RSS'} over set-up",
-          flush=True)
+    print(
+        f"device: {'cuda' if torch.cuda.is_available() else 'cpu'} ({torch.get_num_threads()} threads); "
+        f"{args.batch}x{args.seq} = {tokens} positions, {tokens - tokens // 2} response; hidden {args.hidden} "
+        f"(student and teacher); loss {args.loss}; fp32; forward+backward; {args.repeats} repeats, "
+        f"median; memory = peak {'allocated' if torch.cuda.is_available() else 'RSS'} over set-up",
+        flush=True,
+    )
     rows = []
     for vocab in args.vocab_sizes:
         results: dict[str, list[dict]] = {"naive": [], **{f"chunk {c}": [] for c in chunk_sizes}}
@@ -147,8 +166,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (the worker options are internal)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vocab-sizes", type=int, nargs="+", default=[32_000, 128_000])
-    parser.add_argument("--chunk-sizes", type=int, nargs="+", default=None,
-                        help=f"chunk sizes to compare (default: the library default, {DEFAULT_CHUNK_SIZE})")
+    parser.add_argument(
+        "--chunk-sizes",
+        type=int,
+        nargs="+",
+        default=None,
+        help=f"chunk sizes to compare (default: the library default, {DEFAULT_CHUNK_SIZE})",
+    )
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seq", type=int, default=512)
     parser.add_argument("--hidden", type=int, default=512)

@@ -72,8 +72,12 @@ def make_tokenizer(samples: list[Sample]) -> PreTrainedTokenizerFast:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=list(special.values()), show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB,
+        special_tokens=list(special.values()),
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator([s.prompt + "\n" + s.target for s in samples], trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, **special)
     fast.chat_template = CHAT_TEMPLATE
@@ -82,24 +86,40 @@ def make_tokenizer(samples: list[Sample]) -> PreTrainedTokenizerFast:
 
 def make_llama(hidden: int, layers: int, tokenizer, seed: int, vocab: int = VOCAB) -> LlamaForCausalLM:
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden,
-                         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4,
-                         max_position_embeddings=512, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     return LlamaForCausalLM(config)
 
 
 def srd_config(root: Path, name: str, batch: int, epochs: float):
-    return config_from_dict({
-        "run": {"name": name, "output_dir": str(root)},
-        "teacher": {"path": str(root / "teacher")},
-        "student": {"path": str(root / "student")},
-        "data": {"train": {"name": "jsonl", "train": str(root / "unused.jsonl")}, "max_length": 512},
-        "curriculum": {"pacer": {"name": "all", "epochs": epochs}},
-        "train": {"kd_loss": "fkl", "temperature": {"name": "constant", "value": 1.0},
-                  "sft_weight": {"name": "constant", "value": 0.0}, "lr": 1e-4, "batch_size": batch,
-                  "lr_scheduler": "linear", "max_grad_norm": 1.0},
-    })
+    return config_from_dict(
+        {
+            "run": {"name": name, "output_dir": str(root)},
+            "teacher": {"path": str(root / "teacher")},
+            "student": {"path": str(root / "student")},
+            "data": {"train": {"name": "jsonl", "train": str(root / "unused.jsonl")}, "max_length": 512},
+            "curriculum": {"pacer": {"name": "all", "epochs": epochs}},
+            "train": {
+                "kd_loss": "fkl",
+                "temperature": {"name": "constant", "value": 1.0},
+                "sft_weight": {"name": "constant", "value": 0.0},
+                "lr": 1e-4,
+                "batch_size": batch,
+                "lr_scheduler": "linear",
+                "max_grad_norm": 1.0,
+            },
+        }
+    )
 
 
 def now() -> tuple[float, float]:
@@ -141,8 +161,9 @@ class BarePasses:
     def run(self, step: int) -> None:
         """Time the bare passes on the batch of srd's 0-based ``step``."""
         ids = global_batch_ids(self.plan, 0, step, 0, self.batch)
-        examples = [encode_example(self.tokenizer, self.samples[i].prompt, self.samples[i].target, 256, 512)
-                    for i in ids]
+        examples = [
+            encode_example(self.tokenizer, self.samples[i].prompt, self.samples[i].target, 256, 512) for i in ids
+        ]
         b = collate_right_padded(examples, self.tokenizer.pad_token_id)
         start = now()
         with torch.no_grad():
@@ -218,18 +239,41 @@ def run_trl(root: Path, name: str, samples: list[Sample], batch: int, tokenizer)
     from trl.experimental.gkd import GKDConfig, GKDTrainer
     from trl.experimental.utils import DataCollatorForChatML
 
-    dataset = Dataset.from_list([{"messages": [{"role": "user", "content": s.prompt},
-                                               {"role": "assistant", "content": s.target}]} for s in samples])
-    args = GKDConfig(output_dir=str(root / name), per_device_train_batch_size=batch, num_train_epochs=1,
-                     learning_rate=1e-4, lr_scheduler_type="linear", lmbda=0.0, beta=0.0, max_length=512,
-                     use_cpu=True, bf16=False, report_to=[], save_strategy="no", logging_steps=10_000,
-                     dataloader_num_workers=0, disable_tqdm=True, seed=0)
+    dataset = Dataset.from_list(
+        [
+            {"messages": [{"role": "user", "content": s.prompt}, {"role": "assistant", "content": s.target}]}
+            for s in samples
+        ]
+    )
+    args = GKDConfig(
+        output_dir=str(root / name),
+        per_device_train_batch_size=batch,
+        num_train_epochs=1,
+        learning_rate=1e-4,
+        lr_scheduler_type="linear",
+        lmbda=0.0,
+        beta=0.0,
+        max_length=512,
+        use_cpu=True,
+        bf16=False,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=10_000,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        seed=0,
+    )
     collator = _CountingCollator(DataCollatorForChatML(tokenizer=tokenizer, max_length=512))
     timer = _TrainerTimer()
-    trainer = GKDTrainer(model=LlamaForCausalLM.from_pretrained(root / "student"),
-                         teacher_model=LlamaForCausalLM.from_pretrained(root / "teacher"), args=args,
-                         train_dataset=dataset, processing_class=tokenizer, data_collator=collator,
-                         callbacks=[timer])
+    trainer = GKDTrainer(
+        model=LlamaForCausalLM.from_pretrained(root / "student"),
+        teacher_model=LlamaForCausalLM.from_pretrained(root / "teacher"),
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        data_collator=collator,
+        callbacks=[timer],
+    )
     with contextlib.redirect_stdout(io.StringIO()):  # the Trainer prints its final metrics dict
         trainer.train()
     timer.timing.tokens = collator.tokens
@@ -242,8 +286,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="Alternating rounds (the first is a warm-up).")
     parser.add_argument("--batch", type=int, default=16, help="Samples per step.")
     parser.add_argument("--vocab", type=int, default=VOCAB, help="Vocabulary of both models (LM head size).")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: torch's choice); 1 gives steadier CPU times on a busy machine.")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: torch's choice); 1 gives steadier CPU times on a busy machine.",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -267,11 +315,14 @@ def run_benchmark(root: Path, args: argparse.Namespace) -> None:
         srd, bare = run_srd(root, f"srd{r}", samples, args.batch, tokenizer)
         trl = run_trl(root, f"trl{r}", samples, args.batch, tokenizer)
         step_ratio = sum(srd.step_cpu[1:]) / sum(bare.step_cpu[1:])  # the first step of each left out
-        print(f"round {r}{' (warm-up, not counted)' if r == 0 and args.rounds > 1 else ''}: "
-              f"srd {srd.tokens / srd.wall:,.0f} tok/s wall, {srd.tokens / srd.cpu:,.0f} tok/CPU-s | "
-              f"trl {trl.tokens / trl.wall:,.0f} tok/s wall, {trl.tokens / trl.cpu:,.0f} tok/CPU-s | "
-              f"srd step / bare passes: CPU {step_ratio:.3f}, "
-              f"wall {sum(srd.step_wall[1:]) / sum(bare.step_wall[1:]):.3f}", flush=True)
+        print(
+            f"round {r}{' (warm-up, not counted)' if r == 0 and args.rounds > 1 else ''}: "
+            f"srd {srd.tokens / srd.wall:,.0f} tok/s wall, {srd.tokens / srd.cpu:,.0f} tok/CPU-s | "
+            f"trl {trl.tokens / trl.wall:,.0f} tok/s wall, {trl.tokens / trl.cpu:,.0f} tok/CPU-s | "
+            f"srd step / bare passes: CPU {step_ratio:.3f}, "
+            f"wall {sum(srd.step_wall[1:]) / sum(bare.step_wall[1:]):.3f}",
+            flush=True,
+        )
         if r > 0 or args.rounds == 1:
             rows.append((srd, trl, step_ratio))
 
@@ -280,14 +331,18 @@ def run_benchmark(root: Path, args: argparse.Namespace) -> None:
 
     srd_wall, trl_wall = median(s.tokens / s.wall for s, _, _ in rows), median(t.tokens / t.wall for _, t, _ in rows)
     srd_cpu, trl_cpu = median(s.tokens / s.cpu for s, _, _ in rows), median(t.tokens / t.cpu for _, t, _ in rows)
-    print(f"tokens per epoch: srd {rows[0][0].tokens}, trl {rows[0][1].tokens} (batch {args.batch}, "
-          f"{args.steps} steps, vocab {args.vocab}, torch threads {torch.get_num_threads()})")
+    print(
+        f"tokens per epoch: srd {rows[0][0].tokens}, trl {rows[0][1].tokens} (batch {args.batch}, "
+        f"{args.steps} steps, vocab {args.vocab}, torch threads {torch.get_num_threads()})"
+    )
     print(f"{'':16s}{'tokens/s (wall)':>18s}{'tokens/CPU-s':>16s}")
     print(f"{'srd loop':16s}{srd_wall:18,.0f}{srd_cpu:16,.0f}")
     print(f"{'TRL GKDTrainer':16s}{trl_wall:18,.0f}{trl_cpu:16,.0f}")
     print(f"{'speed-up':16s}{srd_wall / trl_wall:17.2f}x{srd_cpu / trl_cpu:15.2f}x   (target >= 2)")
-    print(f"srd KD step / (teacher fwd + student fwd+bwd), CPU time: {median(r for _, _, r in rows):.3f}"
-          "   (target <= 1.15)")
+    print(
+        f"srd KD step / (teacher fwd + student fwd+bwd), CPU time: {median(r for _, _, r in rows):.3f}"
+        "   (target <= 1.15)"
+    )
 
 
 if __name__ == "__main__":

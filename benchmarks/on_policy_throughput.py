@@ -42,18 +42,25 @@ from srd_core.types import Sample
 
 
 def srd_config(root: Path, name: str, batch: int, max_new_tokens: int):
-    return config_from_dict({
-        "run": {"name": name, "output_dir": str(root)},
-        "teacher": {"path": str(root / "teacher")},
-        "student": {"path": str(root / "student")},
-        "data": {"train": {"name": "jsonl", "train": str(root / "unused.jsonl")}, "max_length": 512},
-        "curriculum": {"pacer": {"name": "all", "epochs": 1}},
-        "train": {"kd_loss": {"name": "jsd", "beta": 0.5}, "temperature": {"name": "constant", "value": 1.0},
-                  "sft_weight": {"name": "constant", "value": 0.0}, "lr": 1e-4, "batch_size": batch,
-                  "lr_scheduler": "linear", "max_grad_norm": 1.0,
-                  "responses": {"name": "on_policy", "lmbda": 1.0, "temperature": 1.0,
-                                "max_new_tokens": max_new_tokens}},
-    })
+    return config_from_dict(
+        {
+            "run": {"name": name, "output_dir": str(root)},
+            "teacher": {"path": str(root / "teacher")},
+            "student": {"path": str(root / "student")},
+            "data": {"train": {"name": "jsonl", "train": str(root / "unused.jsonl")}, "max_length": 512},
+            "curriculum": {"pacer": {"name": "all", "epochs": 1}},
+            "train": {
+                "kd_loss": {"name": "jsd", "beta": 0.5},
+                "temperature": {"name": "constant", "value": 1.0},
+                "sft_weight": {"name": "constant", "value": 0.0},
+                "lr": 1e-4,
+                "batch_size": batch,
+                "lr_scheduler": "linear",
+                "max_grad_norm": 1.0,
+                "responses": {"name": "on_policy", "lmbda": 1.0, "temperature": 1.0, "max_new_tokens": max_new_tokens},
+            },
+        }
+    )
 
 
 class _SrdTimer:
@@ -85,32 +92,58 @@ def run_srd(root: Path, name: str, samples: list[Sample], batch: int, max_new_to
     return timer.timing, timer.generated
 
 
-def run_trl(root: Path, name: str, samples: list[Sample], batch: int, max_new_tokens: int,
-            tokenizer) -> tuple[Timing, int]:
+def run_trl(
+    root: Path, name: str, samples: list[Sample], batch: int, max_new_tokens: int, tokenizer
+) -> tuple[Timing, int]:
     """TRL's GKDTrainer (lmbda=1, beta=0.5, T=1, fp32) over the samples (one epoch), timed like ``run_srd``."""
     from datasets import Dataset
     from transformers import LlamaForCausalLM
     from trl.experimental.gkd import GKDConfig, GKDTrainer
     from trl.experimental.utils import DataCollatorForChatML
 
-    dataset = Dataset.from_list([{"messages": [{"role": "user", "content": s.prompt},
-                                               {"role": "assistant", "content": s.target}]} for s in samples])
-    args = GKDConfig(output_dir=str(root / name), per_device_train_batch_size=batch, num_train_epochs=1,
-                     learning_rate=1e-4, lr_scheduler_type="linear", lmbda=1.0, beta=0.5, temperature=1.0,
-                     max_new_tokens=max_new_tokens, max_length=512, use_cpu=True, bf16=False, report_to=[],
-                     save_strategy="no", logging_steps=10_000, dataloader_num_workers=0, disable_tqdm=True, seed=0)
+    dataset = Dataset.from_list(
+        [
+            {"messages": [{"role": "user", "content": s.prompt}, {"role": "assistant", "content": s.target}]}
+            for s in samples
+        ]
+    )
+    args = GKDConfig(
+        output_dir=str(root / name),
+        per_device_train_batch_size=batch,
+        num_train_epochs=1,
+        learning_rate=1e-4,
+        lr_scheduler_type="linear",
+        lmbda=1.0,
+        beta=0.5,
+        temperature=1.0,
+        max_new_tokens=max_new_tokens,
+        max_length=512,
+        use_cpu=True,
+        bf16=False,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=10_000,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        seed=0,
+    )
     timer = _TrainerTimer()
-    trainer = GKDTrainer(model=LlamaForCausalLM.from_pretrained(root / "student"),
-                         teacher_model=LlamaForCausalLM.from_pretrained(root / "teacher"), args=args,
-                         train_dataset=dataset, processing_class=tokenizer,
-                         data_collator=DataCollatorForChatML(tokenizer=tokenizer, max_length=512), callbacks=[timer])
+    trainer = GKDTrainer(
+        model=LlamaForCausalLM.from_pretrained(root / "student"),
+        teacher_model=LlamaForCausalLM.from_pretrained(root / "teacher"),
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        data_collator=DataCollatorForChatML(tokenizer=tokenizer, max_length=512),
+        callbacks=[timer],
+    )
     counts = {"tokens": 0, "generated": 0}
     inner = trainer.generate_on_policy_outputs
 
     def counting(model, inputs, generation_config):  # the tokens the loss is computed on, after generation
         ids, mask, labels = inner(model, inputs, generation_config)
         counts["tokens"] += int(mask.sum())
-        counts["generated"] += int(mask[:, inputs["prompts"].shape[1]:].sum())
+        counts["generated"] += int(mask[:, inputs["prompts"].shape[1] :].sum())
         return ids, mask, labels
 
     trainer.generate_on_policy_outputs = counting
@@ -148,10 +181,13 @@ def run_benchmark(root: Path, args: argparse.Namespace) -> None:
     for r in range(args.rounds):
         srd, srd_gen = run_srd(root, f"srd{r}", samples, args.batch, args.max_new_tokens)
         trl, trl_gen = run_trl(root, f"trl{r}", samples, args.batch, args.max_new_tokens, tokenizer)
-        print(f"round {r}{' (warm-up, not counted)' if r == 0 and args.rounds > 1 else ''}: "
-              f"srd {srd.tokens / srd.wall:,.0f} tok/s wall, {srd.tokens / srd.cpu:,.0f} tok/CPU-s, "
-              f"{srd_gen / args.steps:.0f} generated/step | trl {trl.tokens / trl.wall:,.0f} tok/s wall, "
-              f"{trl.tokens / trl.cpu:,.0f} tok/CPU-s, {trl_gen / args.steps:.0f} generated/step", flush=True)
+        print(
+            f"round {r}{' (warm-up, not counted)' if r == 0 and args.rounds > 1 else ''}: "
+            f"srd {srd.tokens / srd.wall:,.0f} tok/s wall, {srd.tokens / srd.cpu:,.0f} tok/CPU-s, "
+            f"{srd_gen / args.steps:.0f} generated/step | trl {trl.tokens / trl.wall:,.0f} tok/s wall, "
+            f"{trl.tokens / trl.cpu:,.0f} tok/CPU-s, {trl_gen / args.steps:.0f} generated/step",
+            flush=True,
+        )
         if r > 0 or args.rounds == 1:
             rows.append((srd, trl))
 
@@ -160,9 +196,11 @@ def run_benchmark(root: Path, args: argparse.Namespace) -> None:
 
     srd_wall, trl_wall = median(s.tokens / s.wall for s, _ in rows), median(t.tokens / t.wall for _, t in rows)
     srd_cpu, trl_cpu = median(s.tokens / s.cpu for s, _ in rows), median(t.tokens / t.cpu for _, t in rows)
-    print(f"training tokens per epoch: srd {rows[0][0].tokens}, trl {rows[0][1].tokens} (batch {args.batch}, "
-          f"{args.steps} steps, max_new_tokens {args.max_new_tokens}, vocab {VOCAB}, "
-          f"torch threads {torch.get_num_threads()})")
+    print(
+        f"training tokens per epoch: srd {rows[0][0].tokens}, trl {rows[0][1].tokens} (batch {args.batch}, "
+        f"{args.steps} steps, max_new_tokens {args.max_new_tokens}, vocab {VOCAB}, "
+        f"torch threads {torch.get_num_threads()})"
+    )
     print(f"{'':20s}{'tokens/s (wall)':>18s}{'tokens/CPU-s':>16s}")
     print(f"{'srd on_policy':20s}{srd_wall:18,.0f}{srd_cpu:16,.0f}")
     print(f"{'TRL GKD lmbda=1':20s}{trl_wall:18,.0f}{trl_cpu:16,.0f}")

@@ -38,15 +38,29 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     run_dir = Path(args.dir)
-    config = config_from_dict({
-        "run": {"name": run_dir.name, "output_dir": str(run_dir.parent)},
-        "teacher": {"preset": "tiny-teacher"}, "student": {"preset": "tiny-student"},
-        "data": {"train": {"name": "synthetic", "n_train": args.n, "n_eval": 50, "seed": 0, "noise": 0.1,
-                           "families": ["count", "date", "name_format", "add"]},
-                 "max_prompt_tokens": 128, "max_length": 160},
-        "prepare": {"teacher_sft": {"steps": 0}, "student_sft": {"steps": args.student_steps, "batch_size": 32,
-                                                                  "lr": 2.0e-3}},
-    })
+    config = config_from_dict(
+        {
+            "run": {"name": run_dir.name, "output_dir": str(run_dir.parent)},
+            "teacher": {"preset": "tiny-teacher"},
+            "student": {"preset": "tiny-student"},
+            "data": {
+                "train": {
+                    "name": "synthetic",
+                    "n_train": args.n,
+                    "n_eval": 50,
+                    "seed": 0,
+                    "noise": 0.1,
+                    "families": ["count", "date", "name_format", "add"],
+                },
+                "max_prompt_tokens": 128,
+                "max_length": 160,
+            },
+            "prepare": {
+                "teacher_sft": {"steps": 0},
+                "student_sft": {"steps": args.student_steps, "batch_size": 32, "lr": 2.0e-3},
+            },
+        }
+    )
     prepare(config, run_dir)
     samples = load_samples(config, "train")
     path = resolve_model_path(config.student, run_dir, "student")
@@ -58,8 +72,7 @@ def main() -> None:
         "sampling T=0.01": (OFFICIAL_REFLECTION, "data_order"),
         "ce_exclude_eos": ({"ce_exclude_eos": True}, "data_order"),
         "tie_break chained": ({}, "chained"),
-        "all official options": ({**OFFICIAL_REFLECTION, "no_repeat_ngram_size": 6, "ce_exclude_eos": True},
-                                 "chained"),
+        "all official options": ({**OFFICIAL_REFLECTION, "no_repeat_ngram_size": 6, "ce_exclude_eos": True}, "chained"),
     }
     cache: dict[str, list] = {}
     results = {}
@@ -76,13 +89,16 @@ def main() -> None:
 
     base_records, base_curation = results["srd default (greedy, data-order ties)"]
     zero = sum(c.values["rouge_l"] == 0.0 for c in base_curation)
-    print(f"\n{len(samples)} samples; default reflection: {zero} with ROUGE-L 0 "
-          f"({len({c.values['rouge_l'] for c in base_curation})} distinct ROUGE-L values)")
+    print(
+        f"\n{len(samples)} samples; default reflection: {zero} with ROUGE-L 0 "
+        f"({len({c.values['rouge_l'] for c in base_curation})} distinct ROUGE-L values)"
+    )
     print(f"{'variant':<40}{'outputs':>9}{'CE rank':>9}{'75% cut':>9}{'stage':>8}   (samples changed vs default)")
     for name, (records, curation) in results.items():
         outputs = sum(a.output != b.output for a, b in zip(records, base_records, strict=True))
-        ce_rank = sum(a.ranks["cross_entropy"] != b.ranks["cross_entropy"]
-                      for a, b in zip(curation, base_curation, strict=True))
+        ce_rank = sum(
+            a.ranks["cross_entropy"] != b.ranks["cross_entropy"] for a, b in zip(curation, base_curation, strict=True)
+        )
         cut = sum(a.kept != b.kept for a, b in zip(curation, base_curation, strict=True))
         stage = sum(a.bin != b.bin for a, b in zip(curation, base_curation, strict=True))
         print(f"{name:<40}{outputs:>9}{ce_rank:>9}{cut:>9}{stage:>8}")

@@ -38,9 +38,32 @@ from srd_core.reflection.reflect import generation_settings, prompt_limit, refle
 from srd_core.types import Sample
 
 WORDS = [
-    "river", "stone", "light", "cloud", "paper", "garden", "window", "silver", "market",
-    "engine", "forest", "bridge", "candle", "ocean", "thunder", "valley", "mirror", "orange",
-    "planet", "signal", "winter", "harbor", "meadow", "castle", "rocket", "violin",
+    "river",
+    "stone",
+    "light",
+    "cloud",
+    "paper",
+    "garden",
+    "window",
+    "silver",
+    "market",
+    "engine",
+    "forest",
+    "bridge",
+    "candle",
+    "ocean",
+    "thunder",
+    "valley",
+    "mirror",
+    "orange",
+    "planet",
+    "signal",
+    "winter",
+    "harbor",
+    "meadow",
+    "castle",
+    "rocket",
+    "violin",
 ]
 
 
@@ -75,8 +98,10 @@ def warm_start(model, tokenizer, samples: list[Sample], steps: int, max_prompt: 
     rng = random.Random(0)
     for _ in range(steps):
         batch = rng.sample(samples, 16)
-        enc = collate_right_padded([encode_example(tokenizer, s.prompt, s.target, max_prompt, max_length)
-                                    for s in batch], tokenizer.pad_token_id)
+        enc = collate_right_padded(
+            [encode_example(tokenizer, s.prompt, s.target, max_prompt, max_length) for s in batch],
+            tokenizer.pad_token_id,
+        )
         loss = model(**enc).loss
         loss.backward()
         optimizer.step()
@@ -85,16 +110,25 @@ def warm_start(model, tokenizer, samples: list[Sample], steps: int, max_prompt: 
 
 
 @torch.inference_mode()
-def per_sample_loop(model, tokenizer, samples: list[Sample], max_new_tokens: int, max_prompt: int,
-                    max_length: int) -> list[tuple[str, float]]:
+def per_sample_loop(
+    model, tokenizer, samples: list[Sample], max_new_tokens: int, max_prompt: int, max_length: int
+) -> list[tuple[str, float]]:
     """The reference: one ``generate`` and one CE forward per sample, no batching."""
     out = []
     for s in samples:
         ids = torch.tensor([encode_prompt(tokenizer, s.prompt, max_prompt).input_ids])
-        generated = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                                   do_sample=False, temperature=None, top_p=None, top_k=None,
-                                   pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-        new = generated[0, ids.shape[1]:].tolist()
+        generated = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        new = generated[0, ids.shape[1] :].tolist()
         if tokenizer.eos_token_id in new:
             new = new[: new.index(tokenizer.eos_token_id)]
         text = tokenizer.decode(new, skip_special_tokens=True).strip()
@@ -112,8 +146,7 @@ def measure(model, tokenizer, samples: list[Sample], args, label: str) -> float:
     limit = prompt_limit(args.max_prompt_tokens, args.max_length)
     reflect_samples(model, tokenizer, samples[:4], cfg, args.max_prompt_tokens, args.max_length, progress=False)
     start = time.perf_counter()
-    records = reflect_samples(model, tokenizer, samples, cfg, args.max_prompt_tokens, args.max_length,
-                              progress=False)
+    records = reflect_samples(model, tokenizer, samples, cfg, args.max_prompt_tokens, args.max_length, progress=False)
     srd_s = time.perf_counter() - start
     start = time.perf_counter()
     reference = per_sample_loop(model, tokenizer, samples, new_tokens, limit, args.max_length)
@@ -122,10 +155,14 @@ def measure(model, tokenizer, samples: list[Sample], args, label: str) -> float:
     same = sum(r.output == text for r, (text, _) in zip(records, reference, strict=True))
     ce_diff = max(abs(r.ce - ce) for r, (_, ce) in zip(records, reference, strict=True))
     lengths = [r.output_tokens for r in records]
-    print(f"== {label}: mean answer {sum(lengths) / len(lengths):.1f} tokens (max_new_tokens {new_tokens}), "
-          f"mean prompt {sum(r.prompt_tokens for r in records) / len(records):.0f} tokens")
-    print(f"srd reflection (batch {args.batch_size}, bucketed, KV cache): {len(samples) / srd_s:8.2f} samples/s "
-          f"({srd_s:.1f} s)")
+    print(
+        f"== {label}: mean answer {sum(lengths) / len(lengths):.1f} tokens (max_new_tokens {new_tokens}), "
+        f"mean prompt {sum(r.prompt_tokens for r in records) / len(records):.0f} tokens"
+    )
+    print(
+        f"srd reflection (batch {args.batch_size}, bucketed, KV cache): {len(samples) / srd_s:8.2f} samples/s "
+        f"({srd_s:.1f} s)"
+    )
     print(f"per-sample generate loop:                       {len(samples) / loop_s:8.2f} samples/s ({loop_s:.1f} s)")
     print(f"speed-up: {loop_s / srd_s:.2f}x (target >= 3x)")
     print(f"same greedy outputs: {same}/{len(samples)}; max |CE difference| {ce_diff:.2e}")
@@ -140,8 +177,9 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--max-prompt-tokens", type=int, default=256)
     parser.add_argument("--max-length", type=int, default=512)
-    parser.add_argument("--warm-steps", type=int, default=150,
-                        help="SFT steps of the second, short-answer scenario (0: skip it).")
+    parser.add_argument(
+        "--warm-steps", type=int, default=150, help="SFT steps of the second, short-answer scenario (0: skip it)."
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads.")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -150,13 +188,21 @@ def main() -> None:
     tokenizer = train_bpe_tokenizer([t for s in samples for t in (s.prompt, *s.references)], vocab_size=2048)
     model = build_model(resolve_preset("tiny-student"), tokenizer, seed=0)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"student: tiny-student preset, {n_params / 1e6:.2f}M params, vocab {len(tokenizer)}; "
-          f"{len(samples)} prompts ({'file ' + args.data if args.data else 'synthetic'}); greedy; "
-          f"{args.threads} thread(s)")
+    print(
+        f"student: tiny-student preset, {n_params / 1e6:.2f}M params, vocab {len(tokenizer)}; "
+        f"{len(samples)} prompts ({'file ' + args.data if args.data else 'synthetic'}); greedy; "
+        f"{args.threads} thread(s)"
+    )
     measure(model, tokenizer, samples, args, "random-init student (answers run to the limit)")
     if args.warm_steps > 0:
-        warm_start(model, tokenizer, samples, args.warm_steps, prompt_limit(args.max_prompt_tokens, args.max_length),
-                   args.max_length)
+        warm_start(
+            model,
+            tokenizer,
+            samples,
+            args.warm_steps,
+            prompt_limit(args.max_prompt_tokens, args.max_length),
+            args.max_length,
+        )
         measure(model, tokenizer, samples, args, f"after {args.warm_steps} SFT steps (short answers ending in EOS)")
 
 

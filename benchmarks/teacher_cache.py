@@ -73,8 +73,12 @@ def contender_config(raw: dict, run_dir: Path, name: str, k: int):
     """The config of one contender, in its own run dir."""
     raw = yaml.safe_load(yaml.safe_dump(raw))
     raw["run"]["name"] = run_dir.name
-    signal = {"online": {"name": "online"}, "sft": {"name": "online"}, "full": {"name": "full"},
-              "topk": {"name": "topk", "k": k}}[name]
+    signal = {
+        "online": {"name": "online"},
+        "sft": {"name": "online"},
+        "full": {"name": "full"},
+        "topk": {"name": "topk", "k": k},
+    }[name]
     raw["train"]["teacher_signal"] = signal
     raw["baseline"]["teacher_signal"] = signal
     if name == "sft":
@@ -109,8 +113,11 @@ def main(argv: list[str] | None = None) -> None:
     samples = load_samples(config, "train")
     run_reflection(config, base_dir, progress=False)
     run_curation(config, base_dir, samples=samples)
-    print(f"set-up (prepare, reflect, curate; not timed below): {time.perf_counter() - started:.0f}s, "
-          f"{len(samples):,} training samples", flush=True)
+    print(
+        f"set-up (prepare, reflect, curate; not timed below): {time.perf_counter() - started:.0f}s, "
+        f"{len(samples):,} training samples",
+        flush=True,
+    )
 
     results = {}
     for name in args.contenders.split(","):
@@ -138,29 +145,47 @@ def main(argv: list[str] | None = None) -> None:
 
             rouge = evaluate_run_model(cfg, run_dir, "srd", progress=False)[1].score
             print(f"{name}: held-out ROUGE-L of the SRD student {rouge:.2f}", flush=True)
-        results[name] = {"wall": wall, "cpu": cpu, "steps": steps, "step": loop / max(steps, 1),
-                         "step_cpu": train_cpu / max(steps, 1),
-                         "build": build_wall if builds else 0.0,
-                         "bytes": sum(b.bytes for b in builds), "bpt": builds[0].bytes_per_token if builds else 0.0,
-                         "loss": summaries[0].final_loss}
-        print(f"{name}: {wall:.1f}s wall, {cpu:.1f}s CPU, {steps} steps, {1000 * results[name]['step']:.0f} ms/step",
-              flush=True)
+        results[name] = {
+            "wall": wall,
+            "cpu": cpu,
+            "steps": steps,
+            "step": loop / max(steps, 1),
+            "step_cpu": train_cpu / max(steps, 1),
+            "build": build_wall if builds else 0.0,
+            "bytes": sum(b.bytes for b in builds),
+            "bpt": builds[0].bytes_per_token if builds else 0.0,
+            "loss": summaries[0].final_loss,
+        }
+        print(
+            f"{name}: {wall:.1f}s wall, {cpu:.1f}s CPU, {steps} steps, {1000 * results[name]['step']:.0f} ms/step",
+            flush=True,
+        )
 
     print()
-    print(f"arms: {', '.join(arms)}; {len(samples):,} samples; epochs per stage {args.epochs_per_stage:g}; "
-          f"{args.threads} thread(s); top-k k={args.k}")
-    print("| contender | wall s | CPU s | steps | ms/step (wall / CPU) | speed-up vs online (wall / CPU) | "
-          "step / SFT step (wall / CPU) | cache build s | cache MB | bytes/token |")
+    print(
+        f"arms: {', '.join(arms)}; {len(samples):,} samples; epochs per stage {args.epochs_per_stage:g}; "
+        f"{args.threads} thread(s); top-k k={args.k}"
+    )
+    print(
+        "| contender | wall s | CPU s | steps | ms/step (wall / CPU) | speed-up vs online (wall / CPU) | "
+        "step / SFT step (wall / CPU) | cache build s | cache MB | bytes/token |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     online, sft = results.get("online"), results.get("sft")
     for name, r in results.items():
-        speed = (f"{online['wall'] / r['wall']:.2f}x / {online['cpu'] / r['cpu']:.2f}x"
-                 if online and name not in ("online", "sft") else "")
-        per_sft = (f"{r['step'] / sft['step']:.2f} / {r['step_cpu'] / sft['step_cpu']:.2f}"
-                   if sft and name != "sft" else "")
-        print(f"| {name} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['steps']} | "
-              f"{1000 * r['step']:.0f} / {1000 * r['step_cpu']:.0f} | {speed} | "
-              f"{per_sft} | {r['build']:.1f} | {r['bytes'] / 1e6:.1f} | {r['bpt']:.0f} |")
+        speed = (
+            f"{online['wall'] / r['wall']:.2f}x / {online['cpu'] / r['cpu']:.2f}x"
+            if online and name not in ("online", "sft")
+            else ""
+        )
+        per_sft = (
+            f"{r['step'] / sft['step']:.2f} / {r['step_cpu'] / sft['step_cpu']:.2f}" if sft and name != "sft" else ""
+        )
+        print(
+            f"| {name} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['steps']} | "
+            f"{1000 * r['step']:.0f} / {1000 * r['step_cpu']:.0f} | {speed} | "
+            f"{per_sft} | {r['build']:.1f} | {r['bytes'] / 1e6:.1f} | {r['bpt']:.0f} |"
+        )
     if args.work_dir is None:
         shutil.rmtree(work, ignore_errors=True)
 

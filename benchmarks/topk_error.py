@@ -60,9 +60,15 @@ def train_tokenizer(texts: list[str], vocab: int) -> PreTrainedTokenizerFast:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     special = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
-    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab, special_tokens=list(special.values()),
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                                       show_progress=False))
+    tok.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=vocab,
+            special_tokens=list(special.values()),
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        ),
+    )
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, **special)
     fast.add_bos_token = False
     return fast
@@ -70,10 +76,20 @@ def train_tokenizer(texts: list[str], vocab: int) -> PreTrainedTokenizerFast:
 
 def make_model(vocab: int, hidden: int, layers: int, tokenizer, seed: int) -> LlamaForCausalLM:
     torch.manual_seed(seed)
-    return LlamaForCausalLM(LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden,
-                                        num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4,
-                                        max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
-                                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id))
+    return LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=vocab,
+            hidden_size=hidden,
+            intermediate_size=2 * hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            max_position_embeddings=512,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    )
 
 
 def lm_train(model, examples, pad_id: int, steps: int, batch: int, lr: float, seed: int) -> float:
@@ -102,7 +118,7 @@ def response_states(model, examples, pad_id: int) -> tuple[torch.Tensor, torch.T
     hidden, labels = [], []
     with torch.no_grad():
         for i in range(0, len(examples), 16):
-            data = collate_right_padded(examples[i:i + 16], pad_id)
+            data = collate_right_padded(examples[i : i + 16], pad_id)
             nxt = data["labels"][:, 1:]
             keep = nxt != IGNORE_INDEX
             h = last_hidden_state(model, data["input_ids"], data["attention_mask"])[:, :-1]
@@ -114,8 +130,9 @@ def response_states(model, examples, pad_id: int) -> tuple[torch.Tensor, torch.T
 def kd_and_grad(student_hidden, student_head, labels, loss, temperature, **teacher):
     """KD value and the flattened gradient of the KD loss (SFT weight 0) w.r.t. hidden states and head."""
     hidden = student_hidden.detach().requires_grad_()
-    out = distill_loss(hidden, student_head, labels=labels, kd_loss=loss, temperature=temperature, sft_weight=0.0,
-                       **teacher)
+    out = distill_loss(
+        hidden, student_head, labels=labels, kd_loss=loss, temperature=temperature, sft_weight=0.0, **teacher
+    )
     grads = torch.autograd.grad(out.loss, [hidden, student_head.weight])
     return float(out.kd), torch.cat([g.flatten() for g in grads])
 
@@ -156,14 +173,21 @@ def main(argv: list[str] | None = None) -> None:
         t_logits = t_head(t_hidden).float()
     p_top = torch.softmax(t_logits, -1).topk(max(int(k) for k in args.ks.split(",")), -1).values.cumsum(-1)
     ks = [int(k) for k in args.ks.split(",")]
-    print(f"Dolly: {len(train_rows):,} training texts, {len(held_out)} held-out samples, {len(labels):,} response "
-          f"tokens; vocab {vocab:,}; teacher LM loss {t_loss:.2f}, student {s_loss:.2f} "
-          f"(set-up {time.perf_counter() - started:.0f}s)")
-    print("teacher mass in the top k at T=1 (mean over tokens): "
-          + ", ".join(f"k={k}: {p_top[:, k - 1].mean():.3f}" for k in ks))
+    print(
+        f"Dolly: {len(train_rows):,} training texts, {len(held_out)} held-out samples, {len(labels):,} response "
+        f"tokens; vocab {vocab:,}; teacher LM loss {t_loss:.2f}, student {s_loss:.2f} "
+        f"(set-up {time.perf_counter() - started:.0f}s)"
+    )
+    print(
+        "teacher mass in the top k at T=1 (mean over tokens): "
+        + ", ".join(f"k={k}: {p_top[:, k - 1].mean():.3f}" for k in ks)
+    )
     print()
-    print("| loss | T | KD online | " + " | ".join(f"k={k} KD rel. err | k={k} grad rel. err | k={k} grad cos"
-                                                 for k in ks) + " |")
+    print(
+        "| loss | T | KD online | "
+        + " | ".join(f"k={k} KD rel. err | k={k} grad rel. err | k={k} grad cos" for k in ks)
+        + " |"
+    )
     print("|---|---:|---:|" + "---:|---:|---:|" * len(ks))
     online = {"teacher_hidden": t_hidden, "teacher_head": t_head}
     for name in LOSSES:
@@ -173,9 +197,16 @@ def main(argv: list[str] | None = None) -> None:
             cells = []
             for k in ks:
                 signal = get_component("teacher_signal", "topk", k=k)
-                kd, grad = kd_and_grad(s_hidden, s_head, labels, loss, temperature,
-                                       teacher_hidden=None, teacher_head=None,
-                                       cached=cached(signal, t_logits, [1.0, 2.0]))
+                kd, grad = kd_and_grad(
+                    s_hidden,
+                    s_head,
+                    labels,
+                    loss,
+                    temperature,
+                    teacher_hidden=None,
+                    teacher_head=None,
+                    cached=cached(signal, t_logits, [1.0, 2.0]),
+                )
                 rel_grad = float((grad - ref_grad).norm() / ref_grad.norm())
                 cos = float(torch.nn.functional.cosine_similarity(grad, ref_grad, dim=0))
                 cells.append(f"{abs(kd - ref_kd) / abs(ref_kd):.2e} | {rel_grad:.2e} | {cos:.5f}")
@@ -190,12 +221,30 @@ def main(argv: list[str] | None = None) -> None:
     for temperature in (1.07, 1.37, 1.81):
         for k in ks:
             signal = get_component("teacher_signal", "topk", k=k, tail_grid=8)
-            exact_kd, exact_grad = kd_and_grad(s_hidden, s_head, labels, loss, temperature, teacher_hidden=None,
-                                               teacher_head=None, cached=cached(signal, t_logits, [temperature]))
-            grid_kd, grid_grad = kd_and_grad(s_hidden, s_head, labels, loss, temperature, teacher_hidden=None,
-                                             teacher_head=None, cached=cached(signal, t_logits, plan))
-            print(f"| {temperature} | {k} | {abs(grid_kd - exact_kd) / abs(exact_kd):.2e} | "
-                  f"{float((grid_grad - exact_grad).norm() / exact_grad.norm()):.2e} |")
+            exact_kd, exact_grad = kd_and_grad(
+                s_hidden,
+                s_head,
+                labels,
+                loss,
+                temperature,
+                teacher_hidden=None,
+                teacher_head=None,
+                cached=cached(signal, t_logits, [temperature]),
+            )
+            grid_kd, grid_grad = kd_and_grad(
+                s_hidden,
+                s_head,
+                labels,
+                loss,
+                temperature,
+                teacher_hidden=None,
+                teacher_head=None,
+                cached=cached(signal, t_logits, plan),
+            )
+            print(
+                f"| {temperature} | {k} | {abs(grid_kd - exact_kd) / abs(exact_kd):.2e} | "
+                f"{float((grid_grad - exact_grad).norm() / exact_grad.norm()):.2e} |"
+            )
     print(f"\ntotal {time.perf_counter() - started:.0f}s wall")
 
 

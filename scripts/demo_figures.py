@@ -28,8 +28,11 @@ def main() -> None:
         done = json.loads(summary.read_text()) if summary.is_file() else {}
         flops = f"{done['flops'] / 1e12:.2f}" if done.get("flops") else ""
         per = rows[name].get("per_family", {})
-        print(f"| {MODEL_NAMES.get(name, name)} | {done.get('steps', '')} | {flops} | {rows[name]['score']:.1f} | "
-              + " | ".join(f"{per.get(f, float('nan')):.1f}" for f in families) + " |")
+        print(
+            f"| {MODEL_NAMES.get(name, name)} | {done.get('steps', '')} | {flops} | {rows[name]['score']:.1f} | "
+            + " | ".join(f"{per.get(f, float('nan')):.1f}" for f in families)
+            + " |"
+        )
     timings = json.loads((run_dir / "timings.json").read_text())
     print("\nphases (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items() if isinstance(v, (int, float))))
     print(f"\nverdict: {report.verdict.headline} {report.verdict.text}")

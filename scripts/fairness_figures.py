@@ -58,8 +58,10 @@ def main() -> None:
     for run_dir in parser.parse_args().run_dirs:
         print(f"== {run_dir}")
         (value, share), families = modal_shares(run_dir)
-        print(f"reflection ROUGE-L: modal value {value:.2f} holds {100 * share:.1f} % of the samples; per family: "
-              + ", ".join(f"{f} {100 * s:.0f} % at {v:.2f}" for f, (v, s) in families.items()))
+        print(
+            f"reflection ROUGE-L: modal value {value:.2f} holds {100 * share:.1f} % of the samples; per family: "
+            + ", ".join(f"{f} {100 * s:.0f} % at {v:.2f}" for f, (v, s) in families.items())
+        )
         evals = {row["model"]: row for row in _rows(run_dir / "eval.jsonl")}
         for model, row in evals.items():
             per = ", ".join(f"{f} {v:.1f}" for f, v in row.get("per_family", {}).items())
@@ -71,9 +73,11 @@ def main() -> None:
             start, gain = last_third_gain(curve)
             verdict = "plateau" if gain < PLATEAU_GAIN else "still climbing"
             best = max(p.score for p in curve)
-            print(f"{arm}: {curve[-1].step} steps, final {curve[-1].score:.1f}, best {best:.1f}; "
-                  f"last third from step {start.step} ({start.score:.1f}) gains {gain:+.1f}: {verdict}; "
-                  f"training wall {curve[-1].wall_time:.0f} s")
+            print(
+                f"{arm}: {curve[-1].step} steps, final {curve[-1].score:.1f}, best {best:.1f}; "
+                f"last third from step {start.step} ({start.score:.1f}) gains {gain:+.1f}: {verdict}; "
+                f"training wall {curve[-1].wall_time:.0f} s"
+            )
         if len(curves.get("srd", [])) and len(curves.get("baseline", [])):
             start = evals.get("student_init", {}).get("score")
             at = score_at_step(curves["baseline"], curves["srd"][-1].step, start)

@@ -48,8 +48,9 @@ def main() -> None:
     sft_cfg = SFT.model_copy(update={"steps": args.steps})
     samples, eval_samples = load_samples(config, "train"), load_samples(config, "eval")
     start, cpu = time.perf_counter(), time.process_time()
-    tokenizer = train_bpe_tokenizer([s.prompt + s.target for s in samples], vocab_size=VOCAB_SIZE,
-                                    model_max_length=config.data.max_length)
+    tokenizer = train_bpe_tokenizer(
+        [s.prompt + s.target for s in samples], vocab_size=VOCAB_SIZE, model_max_length=config.data.max_length
+    )
     preset = resolve_preset(PRESET, {"max_position_embeddings": max(512, config.data.max_length)})
     model = build_model(preset, tokenizer, seed=SEED)
 
@@ -57,8 +58,16 @@ def main() -> None:
         if step % 250 == 0:
             print(f"step {step}/{sft_cfg.steps}  {time.perf_counter() - start:.0f} s", flush=True)
 
-    stats = sft(model, tokenizer, samples, sft_cfg, config.data.max_prompt_tokens, config.data.max_length,
-                seed=SEED, on_step=log)
+    stats = sft(
+        model,
+        tokenizer,
+        samples,
+        sft_cfg,
+        config.data.max_prompt_tokens,
+        config.data.max_length,
+        seed=SEED,
+        on_step=log,
+    )
     with torch.no_grad():
         result = evaluate_model(model, tokenizer, eval_samples, config.eval, config.data.max_prompt_tokens)
     out = Path(args.out)
@@ -67,13 +76,24 @@ def main() -> None:
     save_model(model, tokenizer, tmp)
     recipe = {
         "command": "python scripts/make_demo_teacher.py",
-        "preset": PRESET, "arch": describe(preset), "parameters": count_parameters(model),
-        "sft": sft_cfg.model_dump(), "seed": SEED, "vocab_size": len(tokenizer),
-        "data": config.data.model_dump(mode="json"), "data_key": fingerprint(config.data.model_dump(mode="json")),
-        "torch": torch.__version__, "sft_stats": asdict(stats),
-        "seconds": round(time.perf_counter() - start, 1), "cpu_seconds": round(time.process_time() - cpu, 1),
-        "eval": {"protocol": result.protocol, "n": result.n, "rouge_l": round(result.score, 2),
-                 "per_family": {k: round(v, 2) for k, v in result.per_family.items()}},
+        "preset": PRESET,
+        "arch": describe(preset),
+        "parameters": count_parameters(model),
+        "sft": sft_cfg.model_dump(),
+        "seed": SEED,
+        "vocab_size": len(tokenizer),
+        "data": config.data.model_dump(mode="json"),
+        "data_key": fingerprint(config.data.model_dump(mode="json")),
+        "torch": torch.__version__,
+        "sft_stats": asdict(stats),
+        "seconds": round(time.perf_counter() - start, 1),
+        "cpu_seconds": round(time.process_time() - cpu, 1),
+        "eval": {
+            "protocol": result.protocol,
+            "n": result.n,
+            "rouge_l": round(result.score, 2),
+            "per_family": {k: round(v, 2) for k, v in result.per_family.items()},
+        },
     }
     write_json_atomic(tmp / "recipe.json", recipe)
     shutil.rmtree(out, ignore_errors=True)

@@ -35,8 +35,11 @@ def main() -> None:
     config = load_config(args.config, args.set)
     samples = load_samples(config, "train")
     eval_samples = load_samples(config, "eval")[: args.eval]
-    tokenizer = train_bpe_tokenizer([s.prompt + s.target for s in samples], vocab_size=config.prepare.vocab_size,
-                                    model_max_length=config.data.max_length)
+    tokenizer = train_bpe_tokenizer(
+        [s.prompt + s.target for s in samples],
+        vocab_size=config.prepare.vocab_size,
+        model_max_length=config.data.max_length,
+    )
     model = build_model(_preset_of(config, args.role), tokenizer, seed=_seed(config))
     sft_cfg = getattr(config.prepare, f"{args.role}_sft")
     print(f"{args.role}: {count_parameters(model):,} params, vocab {len(tokenizer)}, {sft_cfg}", flush=True)
@@ -51,11 +54,22 @@ def main() -> None:
         if step == sft_cfg.steps:
             for sample, pred in list(zip(eval_samples, result.predictions, strict=True))[: args.show]:
                 print(f"  {sample.meta.get('family')}: {pred!r} (reference {sample.target!r})")
-        print(f"step {step:5d}  wall {time.perf_counter() - start:6.1f}s  cpu {time.process_time() - cpu:6.1f}s  "
-              f"rouge_l {result.score:5.1f}  {families}", flush=True)
+        print(
+            f"step {step:5d}  wall {time.perf_counter() - start:6.1f}s  cpu {time.process_time() - cpu:6.1f}s  "
+            f"rouge_l {result.score:5.1f}  {families}",
+            flush=True,
+        )
 
-    sft(model, tokenizer, samples, sft_cfg, config.data.max_prompt_tokens, config.data.max_length,
-        seed=_seed(config), on_step=report)
+    sft(
+        model,
+        tokenizer,
+        samples,
+        sft_cfg,
+        config.data.max_prompt_tokens,
+        config.data.max_length,
+        seed=_seed(config),
+        on_step=report,
+    )
 
 
 if __name__ == "__main__":

@@ -41,10 +41,19 @@ def screenshot(html_file: Path, out: Path, width: int = 1280, height: int = 5200
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="srd-chromium-") as profile:
         command = [
-            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--hide-scrollbars", f"--user-data-dir={profile}", f"--screenshot={out}",
-            f"--window-size={width},{height}", html_file.as_uri(),
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            f"--screenshot={out}",
+            f"--window-size={width},{height}",
+            html_file.as_uri(),
         ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     if result.returncode != 0 or not out.is_file():
@@ -77,10 +86,19 @@ def page_width(html_file: Path, width: int = 1280, height: int = 900, timeout: f
         probe = Path(tmp) / "probe.html"
         probe.write_text(page.replace("</body>", WIDTH_PROBE + "</body>", 1), encoding="utf-8")
         command = [
-            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--hide-scrollbars", f"--user-data-dir={Path(tmp) / 'profile'}", f"--window-size={width},{height}",
-            "--dump-dom", probe.as_uri(),
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            f"--user-data-dir={Path(tmp) / 'profile'}",
+            f"--window-size={width},{height}",
+            "--dump-dom",
+            probe.as_uri(),
         ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     found = re.search(r'<pre id="srd-width-probe">(\d+) (\d+)</pre>', result.stdout)
@@ -107,8 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"wrote {path}")
     if scroll > client:
-        print(f"screenshot_report: the page scrolls horizontally at {args.width} px ({scroll} > {client})",
-              file=sys.stderr)
+        print(
+            f"screenshot_report: the page scrolls horizontally at {args.width} px ({scroll} > {client})",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

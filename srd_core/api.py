@@ -27,18 +27,38 @@ if TYPE_CHECKING:
     from srd_core.reflection.reflect import reflect_samples
 
 _WHERE = {
-    "Arm": "srd_core.arms", "arm_of": "srd_core.arms",
-    "BabyStep": "srd_core.builtins.pacers", "BabyStepParams": "srd_core.builtins.pacers",
-    "ComponentSpec": "srd_core.config", "CurriculumConfig": "srd_core.config", "SRDConfig": "srd_core.config",
-    "config_from_dict": "srd_core.config", "load_config": "srd_core.config",
-    "build_metrics": "srd_core.curation.curate", "rank_by": "srd_core.curation.curate",
-    "read_jsonl": "srd_core.io", "write_json_atomic": "srd_core.io", "write_jsonl_atomic": "srd_core.io",
+    "Arm": "srd_core.arms",
+    "arm_of": "srd_core.arms",
+    "BabyStep": "srd_core.builtins.pacers",
+    "BabyStepParams": "srd_core.builtins.pacers",
+    "ComponentSpec": "srd_core.config",
+    "CurriculumConfig": "srd_core.config",
+    "SRDConfig": "srd_core.config",
+    "config_from_dict": "srd_core.config",
+    "load_config": "srd_core.config",
+    "build_metrics": "srd_core.curation.curate",
+    "rank_by": "srd_core.curation.curate",
+    "read_jsonl": "srd_core.io",
+    "write_json_atomic": "srd_core.io",
+    "write_jsonl_atomic": "srd_core.io",
     "reflect_samples": "srd_core.reflection.reflect",
 }
 
 __all__ = [
-    "Arm", "BabyStep", "BabyStepParams", "ComponentSpec", "CurriculumConfig", "SRDConfig", "arm_of", "build_metrics",
-    "config_from_dict", "load_config", "rank_by", "read_jsonl", "reflect_samples", "write_json_atomic",
+    "Arm",
+    "BabyStep",
+    "BabyStepParams",
+    "ComponentSpec",
+    "CurriculumConfig",
+    "SRDConfig",
+    "arm_of",
+    "build_metrics",
+    "config_from_dict",
+    "load_config",
+    "rank_by",
+    "read_jsonl",
+    "reflect_samples",
+    "write_json_atomic",
     "write_jsonl_atomic",
 ]
 

@@ -60,15 +60,38 @@ class Arm:
 
 def _legacy(config: SRDConfig) -> dict[str, Arm]:
     b = config.baseline
-    arms = {"srd": Arm("srd", config.curriculum.pacer, config.train.temperature, config.train.sft_weight,
-                       config.train.teacher_signal, "train.teacher_signal", config.curriculum, None, None, "train",
-                       SRD_TEMPLATE_FIELDS, "srd")}
+    arms = {
+        "srd": Arm(
+            "srd",
+            config.curriculum.pacer,
+            config.train.temperature,
+            config.train.sft_weight,
+            config.train.teacher_signal,
+            "train.teacher_signal",
+            config.curriculum,
+            None,
+            None,
+            "train",
+            SRD_TEMPLATE_FIELDS,
+            "srd",
+        )
+    }
     if b.enabled:
         matched = "srd" if b.match_srd_steps else None
-        arms["baseline"] = Arm("baseline", b.pacer, b.temperature, b.sft_weight, b.teacher_signal,
-                               "baseline.teacher_signal", config.curriculum, None, matched,
-                               "baseline", BASELINE_TEMPLATE_FIELDS + (("curriculum.pacer",) if matched else ()),
-                               "baseline")
+        arms["baseline"] = Arm(
+            "baseline",
+            b.pacer,
+            b.temperature,
+            b.sft_weight,
+            b.teacher_signal,
+            "baseline.teacher_signal",
+            config.curriculum,
+            None,
+            matched,
+            "baseline",
+            BASELINE_TEMPLATE_FIELDS + (("curriculum.pacer",) if matched else ()),
+            "baseline",
+        )
     return arms
 
 
@@ -82,13 +105,28 @@ def uses_curation(pacer: ComponentSpec) -> bool:
 def _template(config: SRDConfig, name: str) -> dict[str, Any]:
     if name == "baseline":
         b = config.baseline
-        return {"pacer": b.pacer, "temperature": b.temperature, "sft_weight": b.sft_weight,
-                "teacher_signal": b.teacher_signal, "teacher_signal_field": "baseline.teacher_signal",
-                "match_steps_of": None, "curriculum": {}, "sources": BASELINE_TEMPLATE_FIELDS, "template": "baseline"}
-    return {"pacer": config.curriculum.pacer, "temperature": config.train.temperature,
-            "sft_weight": config.train.sft_weight, "teacher_signal": config.train.teacher_signal,
-            "teacher_signal_field": "train.teacher_signal", "match_steps_of": None, "curriculum": {},
-            "sources": SRD_TEMPLATE_FIELDS, "template": "srd"}
+        return {
+            "pacer": b.pacer,
+            "temperature": b.temperature,
+            "sft_weight": b.sft_weight,
+            "teacher_signal": b.teacher_signal,
+            "teacher_signal_field": "baseline.teacher_signal",
+            "match_steps_of": None,
+            "curriculum": {},
+            "sources": BASELINE_TEMPLATE_FIELDS,
+            "template": "baseline",
+        }
+    return {
+        "pacer": config.curriculum.pacer,
+        "temperature": config.train.temperature,
+        "sft_weight": config.train.sft_weight,
+        "teacher_signal": config.train.teacher_signal,
+        "teacher_signal_field": "train.teacher_signal",
+        "match_steps_of": None,
+        "curriculum": {},
+        "sources": SRD_TEMPLATE_FIELDS,
+        "template": "srd",
+    }
 
 
 def _settings(config: SRDConfig, arms: dict[str, ArmConfig], name: str) -> dict[str, Any]:
@@ -113,8 +151,10 @@ def _settings(config: SRDConfig, arms: dict[str, ArmConfig], name: str) -> dict[
 
 def _from_arms(config: SRDConfig, arms: dict[str, ArmConfig]) -> dict[str, Arm]:
     if config.baseline.match_srd_steps:  # the list decides each arm's steps: this flag would be silently ignored
-        raise ConfigError("baseline.match_srd_steps: with an `arms` section, give the arm that should train SRD's "
-                          "step count `match_steps_of: srd` instead")
+        raise ConfigError(
+            "baseline.match_srd_steps: with an `arms` section, give the arm that should train SRD's "
+            "step count `match_steps_of: srd` instead"
+        )
     base_curriculum = config.curriculum.model_dump(mode="json")
     resolved: dict[str, Arm] = {}
     owners: dict[str, str] = {}  # effective curriculum → the first arm curated with it
@@ -127,14 +167,27 @@ def _from_arms(config: SRDConfig, arms: dict[str, ArmConfig]) -> dict[str, Arm]:
         else:
             curriculum, curation = config.curriculum, None
         sources = s["sources"] + (("curriculum",) if curation is not None else ())
-        resolved[name] = Arm(name, s["pacer"], s["temperature"], s["sft_weight"], s["teacher_signal"],
-                             s["teacher_signal_field"], curriculum, curation, s["match_steps_of"], f"arms.{name}",
-                             sources, s["template"])
+        resolved[name] = Arm(
+            name,
+            s["pacer"],
+            s["temperature"],
+            s["sft_weight"],
+            s["teacher_signal"],
+            s["teacher_signal_field"],
+            curriculum,
+            curation,
+            s["match_steps_of"],
+            f"arms.{name}",
+            sources,
+            s["template"],
+        )
     for arm in resolved.values():
         target = arm.match_steps_of
         if target is not None and resolved[target].match_steps_of is not None:
-            raise ConfigError(f"arms.{arm.name}.match_steps_of: {target!r} matches another arm's steps itself; "
-                              "name the arm whose pacer sets the step count")
+            raise ConfigError(
+                f"arms.{arm.name}.match_steps_of: {target!r} matches another arm's steps itself; "
+                "name the arm whose pacer sets the step count"
+            )
         if target is not None and target == arm.name:
             raise ConfigError(f"arms.{arm.name}.match_steps_of: an arm cannot match its own steps")
     return resolved
@@ -210,9 +263,11 @@ def curation_views(run_dir: Path, raw_config: dict[str, Any] | None) -> list[Cur
         curated = {name for name, arm in arms.items() if uses_curation(arm.pacer)}
     except Exception:  # a view for the report: any failure to resolve falls back to the files
         found = run_dir.glob(f"{curation_dir_name('*')}/curation.jsonl")
-        extra = sorted(p.parent.name[len(curation_dir_name("")):] for p in found)
-        return [CurationView(None, (), run_dir / "curation.jsonl", raw_config),
-                *(CurationView(o, (o,), run_dir / curation_dir_name(o) / "curation.jsonl", raw_config) for o in extra)]
+        extra = sorted(p.parent.name[len(curation_dir_name("")) :] for p in found)
+        return [
+            CurationView(None, (), run_dir / "curation.jsonl", raw_config),
+            *(CurationView(o, (o,), run_dir / curation_dir_name(o) / "curation.jsonl", raw_config) for o in extra),
+        ]
     reference = _reference(arms, curated)
     views: dict[str | None, list[Arm]] = {None: []}
     for name in arms:
@@ -223,11 +278,16 @@ def curation_views(run_dir: Path, raw_config: dict[str, Any] | None) -> list[Cur
         config = dict(raw_config or {})
         if members:
             first = members[0]
-            config["curriculum"] = {**first.curriculum.model_dump(mode="json"),
-                                    "pacer": first.pacer.model_dump(mode="json")}
+            config["curriculum"] = {
+                **first.curriculum.model_dump(mode="json"),
+                "pacer": first.pacer.model_dump(mode="json"),
+            }
         if reference is not None:
-            config["baseline"] = {**(config.get("baseline") or {}), "pacer": reference.pacer.model_dump(mode="json"),
-                                  "match_srd_steps": reference.match_steps_of is not None}
+            config["baseline"] = {
+                **(config.get("baseline") or {}),
+                "pacer": reference.pacer.model_dump(mode="json"),
+                "match_srd_steps": reference.match_steps_of is not None,
+            }
         path = curation_dir(run_dir, members[0]) if owner is not None else run_dir
         out.append(CurationView(owner, tuple(a.name for a in members), path / "curation.jsonl", config))
     return out

@@ -31,14 +31,22 @@ class SRDGroup(click.Group):
             _fail(ctx, f"srd: {exc}", exc.exit_code, main_only=True)
         except (KeyboardInterrupt, Terminated) as exc:
             signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
-            _fail(ctx, f"srd: interrupted in {ctx.invoked_subcommand or 'srd'}; rerun the same command to resume",
-                  128 + signum, main_only=True)
+            _fail(
+                ctx,
+                f"srd: interrupted in {ctx.invoked_subcommand or 'srd'}; rerun the same command to resume",
+                128 + signum,
+                main_only=True,
+            )
         except Exception:
             stopped = stop_signal()  # the interrupt, wrapped by a library into an error of its own
             if stopped is None or ctx.find_root().params.get("debug"):
                 raise
-            _fail(ctx, f"srd: interrupted in {ctx.invoked_subcommand or 'srd'}; rerun the same command to resume",
-                  128 + stopped, main_only=True)
+            _fail(
+                ctx,
+                f"srd: interrupted in {ctx.invoked_subcommand or 'srd'}; rerun the same command to resume",
+                128 + stopped,
+                main_only=True,
+            )
 
 
 def _fail(ctx: click.Context, line: str, code: int, main_only: bool = False) -> None:
@@ -57,16 +65,25 @@ def _fail(ctx: click.Context, line: str, code: int, main_only: bool = False) -> 
 @click.version_option(package_name="srd", prog_name="srd")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on the log.")
-@click.option("-v", "--verbose", is_flag=True, help="Also the libraries' own notices and progress bars "
-              "(transformers, datasets, tokenizers), silenced by default.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Also the libraries' own notices and progress bars (transformers, datasets, tokenizers), silenced by default.",
+)
 def cli(debug: bool, quiet: bool, verbose: bool) -> None:
     """srd: Selective Reflection Distillation for causal language models."""
     _quiet_libraries(verbose or debug)
     _configure_logging(logging.WARNING if quiet else logging.DEBUG if debug else logging.INFO)
 
 
-QUIET_ENV = {"TRANSFORMERS_VERBOSITY": "error", "DATASETS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-             "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "TRL_EXPERIMENTAL_SILENCE": "1"}
+QUIET_ENV = {
+    "TRANSFORMERS_VERBOSITY": "error",
+    "DATASETS_VERBOSITY": "error",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "TRL_EXPERIMENTAL_SILENCE": "1",
+}
 """Environment that silences library chatter; set before those libraries load, and inherited by the
 subprocesses srd starts (parallel arms, experiment runs)."""
 VERBOSE_ENV = "SRD_VERBOSE"
@@ -106,8 +123,13 @@ set_option = click.option(
 )
 
 
-def load_checked(config_file: Path, overrides: tuple[str, ...], files: bool = True,
-                 evaluates: bool | None = True, curates: bool = True):
+def load_checked(
+    config_file: Path,
+    overrides: tuple[str, ...],
+    files: bool = True,
+    evaluates: bool | None = True,
+    curates: bool = True,
+):
     """The config, schema-validated and checked by ``validate_config`` before any command does work.
 
     ``evaluates`` / ``curates``: whether the command evaluates on data.eval (None: when train.eval_every
@@ -129,8 +151,12 @@ def config_group() -> None:
 @config_group.command("validate")
 @config_option
 @set_option
-@click.option("--no-files", is_flag=True, help="Skip the checks that read the disk (data files, model "
-              "directories, run dir): for a config written for another machine.")
+@click.option(
+    "--no-files",
+    is_flag=True,
+    help="Skip the checks that read the disk (data files, model "
+    "directories, run dir): for a config written for another machine.",
+)
 def config_validate(config_file: Path, overrides: tuple[str, ...], no_files: bool) -> None:
     """Check CONFIG_FILE: schema, components' Params, schedules vs stages, presets, files, run dir."""
     load_checked(config_file, overrides, files=not no_files)
@@ -154,8 +180,10 @@ def config_presets() -> None:
 
     click.echo(f"{'preset':<15} {'hidden':>6} {'layers':>6} {'heads':>5} {'mlp':>5} {'positions':>9}")
     for name, p in PRESETS.items():
-        click.echo(f"{name:<15} {p.hidden_size:>6} {p.num_layers:>6} {p.num_heads:>5} {p.intermediate_size:>5} "
-                   f"{p.max_position_embeddings:>9}")
+        click.echo(
+            f"{name:<15} {p.hidden_size:>6} {p.num_layers:>6} {p.num_heads:>5} {p.intermediate_size:>5} "
+            f"{p.max_position_embeddings:>9}"
+        )
 
 
 @config_group.command("reference")
@@ -205,9 +233,14 @@ def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -
         run_single_phase(config, "curate", lambda: run_curation(config, config.run.dir, force=force))
         own = {curate_phase(a): a for a in resolve_arms(config).values() if a.curation == a.name}
         for phase, arm in own.items():  # arms with a curriculum of their own
+
             def curate_arm(arm: Arm = arm) -> object:
-                return run_curation(config_for_curation(config, arm), config.run.dir, force=force,
-                                    out_dir=curation_dir(config.run.dir, arm))
+                return run_curation(
+                    config_for_curation(config, arm),
+                    config.run.dir,
+                    force=force,
+                    out_dir=curation_dir(config.run.dir, arm),
+                )
 
             run_single_phase(config, phase, curate_arm)
             click.echo(f"curation of arm {arm.name}: -> {curation_dir(config.run.dir, arm) / CURATION_FILE}")
@@ -248,9 +281,15 @@ def prepare_command(config_file: Path, overrides: tuple[str, ...]) -> None:
 
 @cli.command("evaluate")
 @config_option
-@click.option("--model", "which", default="student", show_default=True, metavar="teacher|student|ARM|PATH",
-              help="Which model: the run's teacher, initial student, the student of an arm (srd, baseline, ...), or "
-              "a model directory.")
+@click.option(
+    "--model",
+    "which",
+    default="student",
+    show_default=True,
+    metavar="teacher|student|ARM|PATH",
+    help="Which model: the run's teacher, initial student, the student of an arm (srd, baseline, ...), or "
+    "a model directory.",
+)
 @set_option
 def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) -> None:
     """ROUGE-L x100 of a model's answers on the held-out set; the row goes to RUN_DIR/eval.jsonl."""
@@ -286,9 +325,14 @@ def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) 
 
 @cli.command("evaluate-sets")
 @config_option
-@click.option("--model", "models", multiple=True, metavar="teacher|student|ARM",
-              help="Model to evaluate: teacher, student or an arm of the run (repeatable; default: every model of "
-              "the run that exists).")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="teacher|student|ARM",
+    help="Model to evaluate: teacher, student or an arm of the run (repeatable; default: every model of "
+    "the run that exists).",
+)
 @set_option
 def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """ROUGE-L x100 of the run's models on every `eval.sets` entry, printed as one table."""
@@ -346,9 +390,14 @@ def report_command(run_dir: Path) -> None:
 
 @cli.command("train")
 @config_option
-@click.option("--label", default="srd", show_default=True, metavar="ARM",
-              help="The arm to train: srd (the curriculum run; needs its curation for curation pacers), baseline "
-              "(plain KD), or any arm of the config's `arms`.")
+@click.option(
+    "--label",
+    default="srd",
+    show_default=True,
+    metavar="ARM",
+    help="The arm to train: srd (the curriculum run; needs its curation for curation pacers), baseline "
+    "(plain KD), or any arm of the config's `arms`.",
+)
 @set_option
 def train_command(config_file: Path, label: str, overrides: tuple[str, ...]) -> None:
     """Distil the teacher into the student; rerunning resumes from the newest checkpoint."""
@@ -362,33 +411,53 @@ def train_command(config_file: Path, label: str, overrides: tuple[str, ...]) -> 
     arm_of(config, label)  # an arm of this run, or one line naming the arms
     eval_fn = rouge_eval_fn(config, config.run.dir) if config.train.eval_every else None
     with run_dir_lock(config.run.dir):
-        _, summary = run_single_phase(config, f"train_{label}",
-                                      lambda: train(config, config.run.dir, label, eval_fn=eval_fn))
+        _, summary = run_single_phase(
+            config, f"train_{label}", lambda: train(config, config.run.dir, label, eval_fn=eval_fn)
+        )
     if os.environ.get("RANK", "0") == "0":
         resumed = f", resumed at step {summary.resumed_from_step}" if summary.resumed_from_step else ""
-        click.echo(f"{label}: {summary.steps} steps in {summary.stages} stages, {summary.tokens:,} tokens, "
-                   f"{summary.wall_time:.0f}s{resumed} -> {summary.final_dir}")
+        click.echo(
+            f"{label}: {summary.steps} steps in {summary.stages} stages, {summary.tokens:,} tokens, "
+            f"{summary.wall_time:.0f}s{resumed} -> {summary.final_dir}"
+        )
 
 
 @cli.command("run")
 @config_option
 @set_option
 @click.option("--dry-run", is_flag=True, help="Print the planned phases, stages, steps and tokens; run nothing.")
-@click.option("--num-samples", type=int, default=None, help="Dry run: training samples to assume when the data "
-              "is not on disk.")
-@click.option("--tokens-per-sample", type=float, default=None, help="Dry run: prompt + response tokens per sample "
-              "to assume.")
-@click.option("--num-processes", type=int, default=None, help="Dry run: processes (GPUs) the run will use "
-              "(default: WORLD_SIZE or 1).")
-def run_command(config_file: Path, overrides: tuple[str, ...], dry_run: bool, num_samples: int | None,
-                tokens_per_sample: float | None, num_processes: int | None) -> None:
+@click.option(
+    "--num-samples", type=int, default=None, help="Dry run: training samples to assume when the data is not on disk."
+)
+@click.option(
+    "--tokens-per-sample", type=float, default=None, help="Dry run: prompt + response tokens per sample to assume."
+)
+@click.option(
+    "--num-processes",
+    type=int,
+    default=None,
+    help="Dry run: processes (GPUs) the run will use (default: WORLD_SIZE or 1).",
+)
+def run_command(
+    config_file: Path,
+    overrides: tuple[str, ...],
+    dry_run: bool,
+    num_samples: int | None,
+    tokens_per_sample: float | None,
+    num_processes: int | None,
+) -> None:
     """The whole method: prepare → reflect → curate → train SRD → train baseline → evaluate → report."""
     config = load_checked(config_file, overrides, files=not dry_run)  # a dry run may assume the data
     if dry_run:
         from srd_core.pipeline.dry_run import plan_run
 
-        plan = plan_run(config, config.run.dir, num_samples=num_samples, tokens_per_sample=tokens_per_sample,
-                        num_processes=num_processes)
+        plan = plan_run(
+            config,
+            config.run.dir,
+            num_samples=num_samples,
+            tokens_per_sample=tokens_per_sample,
+            num_processes=num_processes,
+        )
         click.echo(plan.render(), nl=False)
         from srd_core.pipeline.planner import Planner, render_status
 
@@ -411,8 +480,13 @@ def run_command(config_file: Path, overrides: tuple[str, ...], dry_run: bool, nu
 @cli.command("experiment")
 @click.argument("spec_file", type=click.Path(path_type=Path), required=False)
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Runs at a time (default: the file's jobs).")
-@click.option("--table", "table_dir", type=click.Path(path_type=Path), default=None,
-              help="Print the markdown tables of an experiment dir (from its experiment.jsonl) and exit.")
+@click.option(
+    "--table",
+    "table_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Print the markdown tables of an experiment dir (from its experiment.jsonl) and exit.",
+)
 def experiment_command(spec_file: Path | None, jobs: int | None, table_dir: Path | None) -> None:
     """Run every variant × seed of SPEC_FILE (resumable); write experiment.jsonl and experiment.html."""
     from srd_core.experiment.cli import print_table, run_spec

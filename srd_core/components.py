@@ -197,8 +197,13 @@ class TeacherSignal(Component):
         """The rows to store (``[n, width]`` per field) from fp32 teacher logits ``[n, V]``."""
         raise NotImplementedError
 
-    def log_probs(self, student_logits: torch.Tensor, rows: Mapping[str, torch.Tensor], temperature: float,
-                  temperatures: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    def log_probs(
+        self,
+        student_logits: torch.Tensor,
+        rows: Mapping[str, torch.Tensor],
+        temperature: float,
+        temperatures: Sequence[float],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(student_logp, teacher_logp) ``[n, C]`` in fp32 at ``temperature`` from the stored ``rows``."""
         raise NotImplementedError
 
@@ -341,6 +346,16 @@ class ResponseSource(Component):
 
 KIND_BASES: dict[str, type[Component]] = {
     cls.kind: cls
-    for cls in (DifficultyMetric, Fusion, Selector, Pacer, Schedule, KDLoss, TeacherSignal, Task, Grouping,
-                ResponseSource)
+    for cls in (
+        DifficultyMetric,
+        Fusion,
+        Selector,
+        Pacer,
+        Schedule,
+        KDLoss,
+        TeacherSignal,
+        Task,
+        Grouping,
+        ResponseSource,
+    )
 }

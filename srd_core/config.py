@@ -82,8 +82,10 @@ class RunConfig(Strict):
     output_dir: Path = Field(Path("runs"), description="Parent directory of run directories.")
     seed: int = Field(0, ge=0, lt=2**32, description="Global seed (data order, initialisation, sampling).")
     parallel_arms: bool = Field(
-        False, description="Train the arms (SRD and the baseline, or those of `arms`) at once, one process each with "
-        "the CPU threads split (single-process runs only; on a small CPU machine they finish sooner).")
+        False,
+        description="Train the arms (SRD and the baseline, or those of `arms`) at once, one process each with "
+        "the CPU threads split (single-process runs only; on a small CPU machine they finish sooner).",
+    )
 
     @field_validator("name")
     @classmethod
@@ -91,10 +93,17 @@ class RunConfig(Strict):
         if "\0" in value:
             raise ValueError("a run name cannot hold a NUL byte")
         name = PurePath(value)
-        if not value.strip() or name.is_absolute() or value.startswith("~") or ".." in name.parts \
-                or name.parts in ((), (".",)) or "\\" in value:
-            raise ValueError(f"{value!r} must be a relative name that stays inside output_dir (no '..', "
-                             "not absolute, not empty)")
+        if (
+            not value.strip()
+            or name.is_absolute()
+            or value.startswith("~")
+            or ".." in name.parts
+            or name.parts in ((), (".",))
+            or "\\" in value
+        ):
+            raise ValueError(
+                f"{value!r} must be a relative name that stays inside output_dir (no '..', not absolute, not empty)"
+            )
         return value
 
     @field_validator("output_dir")
@@ -138,43 +147,65 @@ class ModelConfig(Strict):
 class DataConfig(Strict):
     train: ComponentSpec = Field(description="Task that provides the training samples.")
     eval: ComponentSpec | None = Field(None, description="Task that provides held-out samples.")
-    dev: ComponentSpec | None = Field(None, description="Task whose eval split is the dev set of "
-                                      "train.select_best (default: data.train's eval split, when data.eval is set).")
-    max_prompt_tokens: int = Field(256, ge=1, le=MAX_TOKENS, description="Prompts longer than this are cut from "
-                                   f"the left (≤ {MAX_TOKENS:,}).")
+    dev: ComponentSpec | None = Field(
+        None,
+        description="Task whose eval split is the dev set of "
+        "train.select_best (default: data.train's eval split, when data.eval is set).",
+    )
+    max_prompt_tokens: int = Field(
+        256, ge=1, le=MAX_TOKENS, description=f"Prompts longer than this are cut from the left (≤ {MAX_TOKENS:,})."
+    )
     max_length: int = Field(512, ge=2, le=MAX_TOKENS, description=f"Prompt + response token limit (≤ {MAX_TOKENS:,}).")
-    limit_train: int | None = Field(None, ge=1, le=MAX_SAMPLES, description="Use only the first N training samples "
-                                     f"(≤ {MAX_SAMPLES:,}).")
-    limit_eval: int | None = Field(None, ge=1, le=MAX_SAMPLES, description="Use only the first N eval samples "
-                                    f"(≤ {MAX_SAMPLES:,}).")
+    limit_train: int | None = Field(
+        None, ge=1, le=MAX_SAMPLES, description=f"Use only the first N training samples (≤ {MAX_SAMPLES:,})."
+    )
+    limit_eval: int | None = Field(
+        None, ge=1, le=MAX_SAMPLES, description=f"Use only the first N eval samples (≤ {MAX_SAMPLES:,})."
+    )
     on_bad_sample: Literal["stop", "skip"] = Field("stop", description="Invalid sample: stop, or skip and count.")
     max_record_bytes: int = Field(
-        2**20, ge=1, le=MAX_RECORD_BYTES, description="Longest line of a jsonl data file, in bytes (1 MiB; "
+        2**20,
+        ge=1,
+        le=MAX_RECORD_BYTES,
+        description="Longest line of a jsonl data file, in bytes (1 MiB; "
         f"≤ {MAX_RECORD_BYTES:,}): a longer record is a bad sample naming file and line, read no further "
-        "(records nested deeper than 32 levels are too).")
+        "(records nested deeper than 32 levels are too).",
+    )
 
     @model_validator(mode="after")
     def _room_for_response(self) -> DataConfig:
         if self.max_length <= self.max_prompt_tokens:
-            raise ValueError(f"max_length ({self.max_length}) must exceed max_prompt_tokens "
-                             f"({self.max_prompt_tokens}): no room is left for the response")
+            raise ValueError(
+                f"max_length ({self.max_length}) must exceed max_prompt_tokens "
+                f"({self.max_prompt_tokens}): no room is left for the response"
+            )
         return self
 
 
 class ReflectionConfig(Strict):
     batch_size: int = Field(16, ge=1, le=MAX_BATCH, description=f"Prompts generated per batch (≤ {MAX_BATCH:,}).")
-    max_new_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, description="Generation length limit (null: from "
-                                       "the data, the longest training reference in tokens × 1.25 + 8, at most 256; "
-                                       f"≤ {MAX_TOKENS:,}).")
+    max_new_tokens: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_TOKENS,
+        description="Generation length limit (null: from "
+        "the data, the longest training reference in tokens × 1.25 + 8, at most 256; "
+        f"≤ {MAX_TOKENS:,}).",
+    )
     do_sample: bool = Field(False, description="Sample instead of greedy decoding.")
     temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
     top_k: int = Field(0, ge=0, le=MAX_VOCAB, description=f"Top-k sampling (0 = off; ≤ {MAX_VOCAB:,}).")
     bucket_by_length: bool = Field(True, description="Batch prompts of similar length together.")
-    no_repeat_ngram_size: int = Field(0, ge=0, le=MAX_TOKENS, description="Never repeat an n-gram of this size "
-                                      f"(0 = off; the official SRD scripts use 6; ≤ {MAX_TOKENS:,}).")
-    ce_exclude_eos: bool = Field(False, description="Leave the response's EOS token out of the reflection CE "
-                                 "(the official SRD code does).")
+    no_repeat_ngram_size: int = Field(
+        0,
+        ge=0,
+        le=MAX_TOKENS,
+        description=f"Never repeat an n-gram of this size (0 = off; the official SRD scripts use 6; ≤ {MAX_TOKENS:,}).",
+    )
+    ce_exclude_eos: bool = Field(
+        False, description="Leave the response's EOS token out of the reflection CE (the official SRD code does)."
+    )
 
 
 class CurriculumConfig(Strict):
@@ -186,51 +217,74 @@ class CurriculumConfig(Strict):
     selector: ComponentSpec = Field(default_factory=lambda: spec("fixed_ratio"), description="λ rule.")
     pacer: ComponentSpec = Field(default_factory=lambda: spec("baby_step"), description="Curriculum.")
     tie_break: Literal["data_order", "chained"] = Field(
-        "data_order", description="Rank ties: data_order (each sort starts from data order) or chained (each "
-        "sort is stable over the previous one's order, as the official rank.py).")
+        "data_order",
+        description="Rank ties: data_order (each sort starts from data order) or chained (each "
+        "sort is stable over the previous one's order, as the official rank.py).",
+    )
     groups: ComponentSpec = Field(
-        default_factory=lambda: spec("none"), description="Grouping of the training samples (none: one group; "
-        "field: a sample field such as the task family; kmeans: clusters of the prompts).")
+        default_factory=lambda: spec("none"),
+        description="Grouping of the training samples (none: one group; "
+        "field: a sample field such as the task family; kmeans: clusters of the prompts).",
+    )
     stratify: bool = Field(
-        False, description="Apply the selector and the pacer's bins within each group and merge bin b of every "
-        "group into stage b (false: one global ranking, the official algorithm).")
+        False,
+        description="Apply the selector and the pacer's bins within each group and merge bin b of every "
+        "group into stage b (false: one global ranking, the official algorithm).",
+    )
 
 
 class SelectBestConfig(Strict):
     """Keep the best checkpoint of each stage by dev ROUGE-L; the next stage starts from it (official SRD)."""
 
     enabled: bool = Field(False, description="Select each stage's weights by dev ROUGE-L (false: the last).")
-    every: int = Field(0, ge=0, le=MAX_STEPS, description="Evaluate the dev set every N steps of a stage (0: at "
-                       "every epoch end, as the official --eval-interval); the stage's last step is always "
-                       f"evaluated (≤ {MAX_STEPS:,}).")
-    sample: bool = Field(False, description="Sample at T = 1 (top-p 1, no top-k, seed run.seed) as the official "
-                         "dev evaluation; false: greedy.")
-    no_repeat_ngram_size: int = Field(0, ge=0, le=MAX_TOKENS, description="n-gram blocking of the dev generation "
-                                      f"(the official dev evaluation sets none; ≤ {MAX_TOKENS:,}).")
-    max_samples: int | None = Field(None, ge=1, le=MAX_SAMPLES, description="Use the first N dev samples only "
-                                     f"(≤ {MAX_SAMPLES:,}).")
+    every: int = Field(
+        0,
+        ge=0,
+        le=MAX_STEPS,
+        description="Evaluate the dev set every N steps of a stage (0: at "
+        "every epoch end, as the official --eval-interval); the stage's last step is always "
+        f"evaluated (≤ {MAX_STEPS:,}).",
+    )
+    sample: bool = Field(
+        False,
+        description="Sample at T = 1 (top-p 1, no top-k, seed run.seed) as the official dev evaluation; false: greedy.",
+    )
+    no_repeat_ngram_size: int = Field(
+        0,
+        ge=0,
+        le=MAX_TOKENS,
+        description=f"n-gram blocking of the dev generation (the official dev evaluation sets none; ≤ {MAX_TOKENS:,}).",
+    )
+    max_samples: int | None = Field(
+        None, ge=1, le=MAX_SAMPLES, description=f"Use the first N dev samples only (≤ {MAX_SAMPLES:,})."
+    )
 
 
 class TrainConfig(Strict):
     kd_loss: ComponentSpec = Field(default_factory=lambda: spec("fkl"), description="KD divergence.")
     temperature: ComponentSpec = Field(
-        default_factory=lambda: spec("stagewise", start=1.0, end=2.0), description="Temperature schedule "
-        "(default: 1 → 2 spread over the pacer's stages; 1, 1.5, 2 with 3 bins)."
+        default_factory=lambda: spec("stagewise", start=1.0, end=2.0),
+        description="Temperature schedule (default: 1 → 2 spread over the pacer's stages; 1, 1.5, 2 with 3 bins).",
     )
     sft_weight: ComponentSpec = Field(
-        default_factory=lambda: spec("stagewise", start=0.3, end=0.1), description="SFT weight schedule "
-        "(default: 0.3 → 0.1 spread over the pacer's stages; 0.3, 0.2, 0.1 with 3 bins)."
+        default_factory=lambda: spec("stagewise", start=0.3, end=0.1),
+        description="SFT weight schedule "
+        "(default: 0.3 → 0.1 spread over the pacer's stages; 0.3, 0.2, 0.1 with 3 bins).",
     )
     scale_kd_by_t2: bool | Literal["official"] = Field(
-        False, description="Multiply the KD term by T² (Hinton et al.); official: only for the losses the official "
-        "SRD code scales (fkl, srkl, jsd).")
+        False,
+        description="Multiply the KD term by T² (Hinton et al.); official: only for the losses the official "
+        "SRD code scales (fkl, srkl, jsd).",
+    )
     teacher_signal: ComponentSpec = Field(
         default_factory=lambda: spec("online"), description="Teacher side of KD: online, or a cache (full, topk)."
     )
     responses: ComponentSpec = Field(
-        default_factory=lambda: spec("ground_truth"), description="Where each step's KD responses come from: "
+        default_factory=lambda: spec("ground_truth"),
+        description="Where each step's KD responses come from: "
         "ground_truth, on_policy (GKD), adaptive (DistiLLM's replay buffer), mixed; SFT stays on the ground truth "
-        "unless the source's sft_on is batch.")
+        "unless the source's sft_on is batch.",
+    )
     kd_fp32_heads: bool = Field(True, description="LM heads and KD loss in fp32 under any autocast dtype.")
     lr: float = Field(1e-4, gt=0, le=1, description="Peak learning rate (AdamW).")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
@@ -241,35 +295,51 @@ class TrainConfig(Strict):
     batch_size: int = Field(8, ge=1, le=MAX_BATCH, description=f"Samples per device per micro-batch (≤ {MAX_BATCH:,}).")
     grad_accum: int = Field(1, ge=1, le=MAX_BATCH, description=f"Micro-batches per optimizer step (≤ {MAX_BATCH:,}).")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm (null = off).")
-    mixed_precision: Literal["no", "bf16", "fp16"] = Field("no", description="Autocast for the student "
-                                                            "(an unquoted `no`, which YAML reads as false, is no).")
+    mixed_precision: Literal["no", "bf16", "fp16"] = Field(
+        "no", description="Autocast for the student (an unquoted `no`, which YAML reads as false, is no)."
+    )
     gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
     reset_optimizer_per_stage: bool = Field(True, description="Fresh optimizer and LR schedule each stage.")
     kd_chunk_size: int = Field(
-        128, ge=1, le=MAX_KD_CHUNK, description="Response tokens per chunk of the vocabulary loss (128: ≤0.25× "
-        f"full-logit memory; ≤ {MAX_KD_CHUNK:,})."
+        128,
+        ge=1,
+        le=MAX_KD_CHUNK,
+        description="Response tokens per chunk of the vocabulary loss (128: ≤0.25× "
+        f"full-logit memory; ≤ {MAX_KD_CHUNK:,}).",
     )
-    checkpoint_every: int = Field(0, ge=0, le=MAX_STEPS, description="Checkpoint every N steps (0: at stage ends "
-                                  f"only; ≤ {MAX_STEPS:,}).")
+    checkpoint_every: int = Field(
+        0, ge=0, le=MAX_STEPS, description=f"Checkpoint every N steps (0: at stage ends only; ≤ {MAX_STEPS:,})."
+    )
     checkpoint_minutes: float = Field(
-        10.0, ge=0, le=MAX_MINUTES, description="Also checkpoint when this many minutes passed since the last one "
-        f"(0: off; ≤ {MAX_MINUTES:,}), so a kill loses little.")
-    keep_checkpoints: int = Field(2, ge=1, le=MAX_CHECKPOINTS, description="Keep only the newest N checkpoints "
-                                  f"(≤ {MAX_CHECKPOINTS:,}).")
-    log_every: int = Field(10, ge=1, le=MAX_STEPS, description="Write metrics.jsonl every N optimizer steps "
-                           f"(≤ {MAX_STEPS:,}).")
-    eval_every: int = Field(0, ge=0, le=MAX_STEPS, description="Evaluate every N steps during training (0: off; "
-                            f"≤ {MAX_STEPS:,}).")
+        10.0,
+        ge=0,
+        le=MAX_MINUTES,
+        description="Also checkpoint when this many minutes passed since the last one "
+        f"(0: off; ≤ {MAX_MINUTES:,}), so a kill loses little.",
+    )
+    keep_checkpoints: int = Field(
+        2, ge=1, le=MAX_CHECKPOINTS, description=f"Keep only the newest N checkpoints (≤ {MAX_CHECKPOINTS:,})."
+    )
+    log_every: int = Field(
+        10, ge=1, le=MAX_STEPS, description=f"Write metrics.jsonl every N optimizer steps (≤ {MAX_STEPS:,})."
+    )
+    eval_every: int = Field(
+        0, ge=0, le=MAX_STEPS, description=f"Evaluate every N steps during training (0: off; ≤ {MAX_STEPS:,})."
+    )
     on_nonfinite: Literal["stop", "skip"] = Field("stop", description="Non-finite loss: stop or skip batch.")
-    max_steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="Hard cap on optimizer steps (debugging; "
-                                   f"≤ {MAX_STEPS:,}).")
-    log_with: list[Literal["tensorboard", "wandb", "mlflow", "trackio", "comet_ml", "aim", "clearml", "dvclive",
-                           "swanlab"]] = Field(
-        default_factory=list, description="Experiment trackers (Accelerate's) that get losses, T, SFT weight, LR, "
-        "tokens/s and eval scores; files under run_dir/trackers/<label>.")
-    select_best: SelectBestConfig = Field(default_factory=SelectBestConfig, description="Best-checkpoint "
-                                          "selection by dev ROUGE-L within each stage.")
-
+    max_steps: int | None = Field(
+        None, ge=1, le=MAX_STEPS, description=f"Hard cap on optimizer steps (debugging; ≤ {MAX_STEPS:,})."
+    )
+    log_with: list[
+        Literal["tensorboard", "wandb", "mlflow", "trackio", "comet_ml", "aim", "clearml", "dvclive", "swanlab"]
+    ] = Field(
+        default_factory=list,
+        description="Experiment trackers (Accelerate's) that get losses, T, SFT weight, LR, "
+        "tokens/s and eval scores; files under run_dir/trackers/<label>.",
+    )
+    select_best: SelectBestConfig = Field(
+        default_factory=SelectBestConfig, description="Best-checkpoint selection by dev ROUGE-L within each stage."
+    )
 
     @field_validator("mixed_precision", mode="before")
     @classmethod
@@ -286,19 +356,36 @@ class BaselineConfig(Strict):
         default_factory=lambda: spec("online"), description="Teacher side of the baseline's KD (as train's)."
     )
     match_srd_steps: bool = Field(
-        False, description="Give the baseline as many optimizer steps as SRD (default: its own full budget, "
-        "pacer epochs, as the paper compares).")
+        False,
+        description="Give the baseline as many optimizer steps as SRD (default: its own full budget, "
+        "pacer epochs, as the paper compares).",
+    )
 
 
 ARM_NAME = r"^[a-z][a-z0-9_]*$"
-RESERVED_ARM_NAMES = frozenset({"teacher", "student", "student_init", "prepared", "provenance", "plots",
-                                "trackers", "teacher_cache", "checkpoints"})
+RESERVED_ARM_NAMES = frozenset(
+    {
+        "teacher",
+        "student",
+        "student_init",
+        "prepared",
+        "provenance",
+        "plots",
+        "trackers",
+        "teacher_cache",
+        "checkpoints",
+    }
+)
 """Names an arm cannot take: evaluated models other than arms, and run-dir entries other than an arm's folder."""
 ARM_TEMPLATES = ("srd", "baseline")
 """What an arm starts from besides another arm: ``srd`` (the curriculum and train sections) or ``baseline``."""
 ARM_TEMPLATE_SPECS: dict[str, dict[str, tuple[str, str]]] = {
-    "srd": {"pacer": ("curriculum", "pacer"), "temperature": ("train", "temperature"),
-            "sft_weight": ("train", "sft_weight"), "teacher_signal": ("train", "teacher_signal")},
+    "srd": {
+        "pacer": ("curriculum", "pacer"),
+        "temperature": ("train", "temperature"),
+        "sft_weight": ("train", "sft_weight"),
+        "teacher_signal": ("train", "teacher_signal"),
+    },
     "baseline": {role: ("baseline", role) for role in ("pacer", "temperature", "sft_weight", "teacher_signal")},
 }
 """Where each arm template's component specs live in the config."""
@@ -308,39 +395,61 @@ class ArmConfig(Strict):
     """One training arm of a run: where it starts from and what it changes (unset fields are inherited)."""
 
     like: str | None = Field(
-        None, description="Start from this arm of `arms`, or from a template: srd (curriculum.pacer, "
+        None,
+        description="Start from this arm of `arms`, or from a template: srd (curriculum.pacer, "
         "train.temperature, train.sft_weight, train.teacher_signal) or baseline (the baseline section). Default: "
-        "the template named like the arm if there is one, else the srd template.")
-    pacer: ComponentSpec | None = Field(None, description="Data pacing (a curation-using pacer trains on the arm's "
-                                        "curation). A spec without `name` ({num_bins: 4}) changes the inherited one.")
-    temperature: ComponentSpec | None = Field(None, description="Temperature schedule (without `name`: changes the "
-                                              "inherited one).")
-    sft_weight: ComponentSpec | None = Field(None, description="SFT weight schedule (without `name`: changes the "
-                                             "inherited one).")
-    teacher_signal: ComponentSpec | None = Field(None, description="Teacher side of KD: online, or a cache (without "
-                                                 "`name`: changes the inherited one).")
+        "the template named like the arm if there is one, else the srd template.",
+    )
+    pacer: ComponentSpec | None = Field(
+        None,
+        description="Data pacing (a curation-using pacer trains on the arm's "
+        "curation). A spec without `name` ({num_bins: 4}) changes the inherited one.",
+    )
+    temperature: ComponentSpec | None = Field(
+        None, description="Temperature schedule (without `name`: changes the inherited one)."
+    )
+    sft_weight: ComponentSpec | None = Field(
+        None, description="SFT weight schedule (without `name`: changes the inherited one)."
+    )
+    teacher_signal: ComponentSpec | None = Field(
+        None, description="Teacher side of KD: online, or a cache (without `name`: changes the inherited one)."
+    )
     curriculum: dict[str, Any] = Field(
-        default_factory=dict, description="Curriculum fields that differ for this arm (e.g. {stratify: true}; a "
+        default_factory=dict,
+        description="Curriculum fields that differ for this arm (e.g. {stratify: true}; a "
         "component without `name` changes the inherited one); an arm whose curriculum differs from the curriculum "
-        "section gets its own curation, curation-<arm>/.")
+        "section gets its own curation, curation-<arm>/.",
+    )
     match_steps_of: str | None = Field(
-        None, description="Train as many optimizer steps as this arm (the equal-compute reading), its epochs "
-        "rescaled; its own LR schedule over those steps.")
+        None,
+        description="Train as many optimizer steps as this arm (the equal-compute reading), its epochs "
+        "rescaled; its own LR schedule over those steps.",
+    )
 
 
 class EvalConfig(Strict):
-    max_new_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, description="Generation length limit (null: from "
-                                       f"the data, as reflection.max_new_tokens; ≤ {MAX_TOKENS:,}).")
+    max_new_tokens: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_TOKENS,
+        description=f"Generation length limit (null: from the data, as reflection.max_new_tokens; ≤ {MAX_TOKENS:,}).",
+    )
     batch_size: int = Field(16, ge=1, le=MAX_BATCH, description=f"Prompts generated per batch (≤ {MAX_BATCH:,}).")
     protocol: Literal["greedy", "distillm"] = Field(
         "greedy", description="greedy, or DistiLLM/SRD sampling (T=1, several seeds, mean and sd)."
     )
     seeds: list[Annotated[int, Field(ge=0, lt=2**32)]] = Field(
-        default_factory=lambda: [10, 20, 30, 40, 50], min_length=1, description="Seeds (distillm).")
-    max_samples: int | None = Field(None, ge=1, le=MAX_SAMPLES, description="Evaluate on the first N samples only "
-                                     f"(≤ {MAX_SAMPLES:,}).")
-    no_repeat_ngram_size: int = Field(0, ge=0, le=MAX_TOKENS, description="Never repeat an n-gram of this size "
-                                      f"(0 = off; the official SRD scripts use 6; ≤ {MAX_TOKENS:,}).")
+        default_factory=lambda: [10, 20, 30, 40, 50], min_length=1, description="Seeds (distillm)."
+    )
+    max_samples: int | None = Field(
+        None, ge=1, le=MAX_SAMPLES, description=f"Evaluate on the first N samples only (≤ {MAX_SAMPLES:,})."
+    )
+    no_repeat_ngram_size: int = Field(
+        0,
+        ge=0,
+        le=MAX_TOKENS,
+        description=f"Never repeat an n-gram of this size (0 = off; the official SRD scripts use 6; ≤ {MAX_TOKENS:,}).",
+    )
     with_greedy: bool = Field(False, description="distillm: also score one greedy pass (the row's `greedy`).")
     sets: dict[str, ComponentSpec] = Field(
         default_factory=dict,
@@ -353,37 +462,59 @@ class ReportConfig(Strict):
     enabled: bool = Field(True, description="Write report.html and PNG plots.")
     title: str | None = Field(None, description="Report title (default: the run name).")
     warn_group_kept: float = Field(
-        0.75, ge=0, le=1, description="Warn when a group keeps less than this share of the overall kept share "
-        "(0: never); see docs/curation-groups.md.")
+        0.75,
+        ge=0,
+        le=1,
+        description="Warn when a group keeps less than this share of the overall kept share "
+        "(0: never); see docs/curation-groups.md.",
+    )
     warn_group_passes: float = Field(
-        0.75, ge=0, le=1, description="Warn when SRD's training passes over a group, relative to the baseline's, "
-        "fall below this share of the same ratio over all samples (0: never).")
+        0.75,
+        ge=0,
+        le=1,
+        description="Warn when SRD's training passes over a group, relative to the baseline's, "
+        "fall below this share of the same ratio over all samples (0: never).",
+    )
 
 
 class PresetOverrides(Strict):
     """Size fields that replace a preset's defaults (unset fields keep the preset's value)."""
 
-    hidden_size: int | None = Field(None, ge=8, le=MAX_WIDTH, description="Hidden size (divisible by num_heads; "
-                                     f"≤ {MAX_WIDTH:,}).")
-    num_layers: int | None = Field(None, ge=1, le=MAX_LAYERS, description="Number of transformer layers "
-                                    f"(≤ {MAX_LAYERS:,}).")
+    hidden_size: int | None = Field(
+        None, ge=8, le=MAX_WIDTH, description=f"Hidden size (divisible by num_heads; ≤ {MAX_WIDTH:,})."
+    )
+    num_layers: int | None = Field(
+        None, ge=1, le=MAX_LAYERS, description=f"Number of transformer layers (≤ {MAX_LAYERS:,})."
+    )
     num_heads: int | None = Field(None, ge=1, le=MAX_HEADS, description=f"Attention heads (≤ {MAX_HEADS:,}).")
-    num_kv_heads: int | None = Field(None, ge=1, le=MAX_HEADS, description="Key/value heads (default: num_heads; "
-                                      f"≤ {MAX_HEADS:,}).")
+    num_kv_heads: int | None = Field(
+        None, ge=1, le=MAX_HEADS, description=f"Key/value heads (default: num_heads; ≤ {MAX_HEADS:,})."
+    )
     intermediate_size: int | None = Field(None, ge=1, le=MAX_WIDTH, description=f"MLP inner size (≤ {MAX_WIDTH:,}).")
     tie_word_embeddings: bool | None = Field(None, description="Share input and output embeddings.")
-    max_position_embeddings: int | None = Field(None, ge=2, le=MAX_TOKENS, description="Longest sequence the model "
-                                                 f"accepts (≤ {MAX_TOKENS:,}).")
+    max_position_embeddings: int | None = Field(
+        None, ge=2, le=MAX_TOKENS, description=f"Longest sequence the model accepts (≤ {MAX_TOKENS:,})."
+    )
 
 
 class SFTConfig(Strict):
     """Supervised fine-tuning of a preset model on the training samples (cross-entropy on responses)."""
 
-    steps: int = Field(300, ge=0, le=MAX_STEPS, description="Optimizer steps; with `epochs`, at most this many (0: "
-                       f"keep the random initialisation; ≤ {MAX_STEPS:,}).")
-    epochs: float | None = Field(None, gt=0, le=MAX_EPOCHS, description="Epochs over the training samples, capped at "
-                                 "`steps`, so that small data trains for seconds (null: exactly `steps` steps; "
-                                 f"≤ {MAX_EPOCHS:,}).")
+    steps: int = Field(
+        300,
+        ge=0,
+        le=MAX_STEPS,
+        description="Optimizer steps; with `epochs`, at most this many (0: "
+        f"keep the random initialisation; ≤ {MAX_STEPS:,}).",
+    )
+    epochs: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_EPOCHS,
+        description="Epochs over the training samples, capped at "
+        "`steps`, so that small data trains for seconds (null: exactly `steps` steps; "
+        f"≤ {MAX_EPOCHS:,}).",
+    )
     batch_size: int = Field(32, ge=1, le=MAX_BATCH, description=f"Samples per step (≤ {MAX_BATCH:,}).")
     lr: float = Field(1e-3, gt=0, le=1, description="Peak learning rate (AdamW, cosine decay).")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps spent warming up.")
@@ -400,32 +531,41 @@ class SFTConfig(Strict):
 class StudentLMConfig(SFTConfig):
     """Language-model pretraining of the preset student before its warm start (next-token loss on every token)."""
 
-    steps: int = Field(400, ge=1, le=MAX_STEPS, description=f"Optimizer steps; with `epochs`, at most this many "
-                       f"(≤ {MAX_STEPS:,}).")
+    steps: int = Field(
+        400, ge=1, le=MAX_STEPS, description=f"Optimizer steps; with `epochs`, at most this many (≤ {MAX_STEPS:,})."
+    )
     corpus: Literal["separate", "joined"] = Field(
-        "joined", description="The text: `joined` (each prompt followed by its response, one document) or "
+        "joined",
+        description="The text: `joined` (each prompt followed by its response, one document) or "
         "`separate` (each prompt and each response its own document, so the prompt-to-answer format is never "
-        "seen; measured to leave the demo student's answers ungraded, docs/performance.md).")
+        "seen; measured to leave the demo student's answers ungraded, docs/performance.md).",
+    )
 
 
 class PrepareConfig(Strict):
     """The `prepare` phase for `preset` models: tokenizer, teacher SFT, student warm start."""
 
-    vocab_size: int = Field(1024, ge=300, le=MAX_VOCAB, description="BPE vocabulary size (trained on the training "
-                            f"data; ≤ {MAX_VOCAB:,}).")
+    vocab_size: int = Field(
+        1024, ge=300, le=MAX_VOCAB, description=f"BPE vocabulary size (trained on the training data; ≤ {MAX_VOCAB:,})."
+    )
     teacher_arch: PresetOverrides = Field(default_factory=PresetOverrides, description="Teacher size overrides.")
     student_arch: PresetOverrides = Field(default_factory=PresetOverrides, description="Student size overrides.")
-    teacher_sft: SFTConfig = Field(default_factory=lambda: SFTConfig(steps=300, epochs=10.0),
-                                   description="Teacher SFT (default: 10 epochs, at most 300 steps).")
+    teacher_sft: SFTConfig = Field(
+        default_factory=lambda: SFTConfig(steps=300, epochs=10.0),
+        description="Teacher SFT (default: 10 epochs, at most 300 steps).",
+    )
     student_sft: SFTConfig = Field(
-        default_factory=lambda: SFTConfig(steps=40, epochs=5.0), description="Student SFT warm start (short, as "
-        "DistiLLM/SRD; default: 5 epochs, at most 40 steps)."
+        default_factory=lambda: SFTConfig(steps=40, epochs=5.0),
+        description="Student SFT warm start (short, as DistiLLM/SRD; default: 5 epochs, at most 40 steps).",
     )
     student_lm: StudentLMConfig | None = Field(
-        None, description="Pretrain the preset student as a language model on the training text before its warm "
-        "start (null: off), so its reflection answers overlap the references in graded ways.")
-    seed: int | None = Field(None, ge=0, lt=2**32, description="Initialisation and data-order seed (default: "
-                             "run.seed).")
+        None,
+        description="Pretrain the preset student as a language model on the training text before its warm "
+        "start (null: off), so its reflection answers overlap the references in graded ways.",
+    )
+    seed: int | None = Field(
+        None, ge=0, lt=2**32, description="Initialisation and data-order seed (default: run.seed)."
+    )
 
 
 class SRDConfig(Strict):
@@ -443,8 +583,10 @@ class SRDConfig(Strict):
     report: ReportConfig = Field(default_factory=ReportConfig)
     prepare: PrepareConfig = Field(default_factory=PrepareConfig, description="Training of `preset` models.")
     arms: dict[str, ArmConfig] | None = Field(
-        None, description="The arms the run trains, in order (default: srd, and baseline unless baseline.enabled is "
-        "false). Each starts from `like` and changes what it sets; see docs/arms.md.")
+        None,
+        description="The arms the run trains, in order (default: srd, and baseline unless baseline.enabled is "
+        "false). Each starts from `like` and changes what it sets; see docs/arms.md.",
+    )
 
     @model_validator(mode="after")
     def _arms_refer_to_arms(self) -> SRDConfig:
@@ -456,29 +598,40 @@ class SRDConfig(Strict):
 
         for name, arm in self.arms.items():
             if not re.match(ARM_NAME, name) or name in RESERVED_ARM_NAMES:
-                raise PydanticCustomError("arms", "arms.{name}: an arm name is lowercase letters, digits and _, "
-                                          "starting with a letter, and not one of {reserved}",
-                                          {"name": name, "reserved": ", ".join(sorted(RESERVED_ARM_NAMES))})
+                raise PydanticCustomError(
+                    "arms",
+                    "arms.{name}: an arm name is lowercase letters, digits and _, "
+                    "starting with a letter, and not one of {reserved}",
+                    {"name": name, "reserved": ", ".join(sorted(RESERVED_ARM_NAMES))},
+                )
             if arm.like is not None and arm.like not in self.arms and arm.like not in ARM_TEMPLATES:
-                raise PydanticCustomError("arms", "arms.{name}.like: {like} is neither an arm of arms ({arms}) nor "
-                                          "a template (srd, baseline)",
-                                          {"name": name, "like": repr(arm.like), "arms": ", ".join(self.arms)})
+                raise PydanticCustomError(
+                    "arms",
+                    "arms.{name}.like: {like} is neither an arm of arms ({arms}) nor a template (srd, baseline)",
+                    {"name": name, "like": repr(arm.like), "arms": ", ".join(self.arms)},
+                )
             target = arm.match_steps_of
             if target is not None and (target not in self.arms or target == name):
-                raise PydanticCustomError("arms", "arms.{name}.match_steps_of: {target} is not another arm of "
-                                          "arms ({arms})",
-                                          {"name": name, "target": repr(target), "arms": ", ".join(self.arms)})
+                raise PydanticCustomError(
+                    "arms",
+                    "arms.{name}.match_steps_of: {target} is not another arm of arms ({arms})",
+                    {"name": name, "target": repr(target), "arms": ", ".join(self.arms)},
+                )
             try:
                 CurriculumConfig.model_validate({**self.curriculum.model_dump(mode="json"), **arm.curriculum})
             except ValidationError as exc:
-                raise PydanticCustomError("arms", "arms.{name}.curriculum.{detail}", {
-                    "name": name, "detail": format_validation_error(exc)}) from None
+                raise PydanticCustomError(
+                    "arms", "arms.{name}.curriculum.{detail}", {"name": name, "detail": format_validation_error(exc)}
+                ) from None
         for name in self.arms:  # a `like` chain ends at a template
             seen = [name]
             while (nxt := _like_target(self.arms, seen[-1])) is not None:
                 if nxt in seen:
-                    raise PydanticCustomError("arms", "arms.{name}.like: the chain {chain} loops",
-                                              {"name": name, "chain": " → ".join([*seen, nxt])})
+                    raise PydanticCustomError(
+                        "arms",
+                        "arms.{name}.like: the chain {chain} loops",
+                        {"name": name, "chain": " → ".join([*seen, nxt])},
+                    )
                 seen.append(nxt)
         return self
 
@@ -486,9 +639,11 @@ class SRDConfig(Strict):
     def _dev_split_for_select_best(self) -> SRDConfig:
         if self.train.select_best.enabled and self.data.dev is None and self.data.eval is None:
             raise PydanticCustomError(
-                "dev_split", "train.select_best.enabled: no dev split distinct from the final eval set; set "
+                "dev_split",
+                "train.select_best.enabled: no dev split distinct from the final eval set; set "
                 "data.dev (a task whose eval split is the dev set), or data.eval (then data.train's eval split is "
-                "the dev set)")
+                "the dev set)",
+            )
         return self
 
 
@@ -546,8 +701,12 @@ def _component_slots(config: SRDConfig):
                     yield f"arms.{name}.curriculum.metrics.{i}", "difficulty_metric", arm.curriculum[key], i
 
 
-ARM_COMPONENTS = (("pacer", "pacer"), ("temperature", "schedule"), ("sft_weight", "schedule"),
-                  ("teacher_signal", "teacher_signal"))
+ARM_COMPONENTS = (
+    ("pacer", "pacer"),
+    ("temperature", "schedule"),
+    ("sft_weight", "schedule"),
+    ("teacher_signal", "teacher_signal"),
+)
 
 
 def resolve_components(config: SRDConfig) -> SRDConfig:
@@ -576,8 +735,10 @@ def resolve_components(config: SRDConfig) -> SRDConfig:
 
 # Each schedule slot and the pacer whose stages it spans.
 SCHEDULE_PACERS: list[tuple[str, str, str]] = [
-    ("train", "temperature", "curriculum.pacer"), ("train", "sft_weight", "curriculum.pacer"),
-    ("baseline", "temperature", "baseline.pacer"), ("baseline", "sft_weight", "baseline.pacer"),
+    ("train", "temperature", "curriculum.pacer"),
+    ("train", "sft_weight", "curriculum.pacer"),
+    ("baseline", "temperature", "baseline.pacer"),
+    ("baseline", "sft_weight", "baseline.pacer"),
 ]
 
 
@@ -602,8 +763,11 @@ def _spread_arm_schedules(config: SRDConfig, registry) -> None:
     """Spread the arms' start/end schedules over each arm's own stage count: an arm's own schedule, and an
     inherited one whose source spreads it over another stage count (then the arm gets its own copy)."""
     arms = config.arms or {}
-    origins = {(name, role): arm_spec_origin(config, name, role)  # before any arm's spec is rewritten
-               for name in arms for role in ("pacer", "temperature", "sft_weight")}
+    origins = {
+        (name, role): arm_spec_origin(config, name, role)  # before any arm's spec is rewritten
+        for name in arms
+        for role in ("pacer", "temperature", "sft_weight")
+    }
 
     def source_stages(field: str) -> int | None:
         if field.startswith("arms."):
@@ -674,9 +838,11 @@ def _default_node(path: tuple[str, ...]) -> dict[str, Any] | list[Any]:
 def _is_component_path(parts: tuple[str, ...]) -> bool:
     """Whether ``parts`` locate a component spec: a slot of ``COMPONENT_FIELDS``, a difficulty metric, an
     eval set."""
-    return (parts in {p for p, _ in COMPONENT_FIELDS}
-            or (len(parts) == 3 and parts[:2] == ("curriculum", "metrics") and parts[2].isdigit())
-            or (len(parts) == 3 and parts[:2] == ("eval", "sets")))
+    return (
+        parts in {p for p, _ in COMPONENT_FIELDS}
+        or (len(parts) == 3 and parts[:2] == ("curriculum", "metrics") and parts[2].isdigit())
+        or (len(parts) == 3 and parts[:2] == ("eval", "sets"))
+    )
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -694,8 +860,11 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     def descend(parent: Any, key: str | int, path: tuple[str, ...]) -> Any:
         if isinstance(parent, dict) and key not in parent:
             parent[key] = _default_node(path)
-            specs = [(path, parent[key])] if isinstance(parent[key], dict) else \
-                [((*path, str(i)), spec) for i, spec in enumerate(parent[key])]
+            specs = (
+                [(path, parent[key])]
+                if isinstance(parent[key], dict)
+                else [((*path, str(i)), spec) for i, spec in enumerate(parent[key])]
+            )
             for spec_path, spec in specs:
                 if "name" in spec:
                     defaulted[spec_path] = set(spec) - {"name"}
@@ -713,7 +882,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
                     parent.pop(param, None)
             else:
                 defaulted[parent_path].discard(str(key))
-        for stale in [p for p in defaulted if p[:len(path)] == path]:  # a whole spec replaced
+        for stale in [p for p in defaulted if p[: len(path)] == path]:  # a whole spec replaced
             del defaulted[stale]
         parent[key] = value
 
@@ -730,7 +899,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         parts = tuple(key.strip().split("."))
         node: Any = data
         for depth, part in enumerate(parts):
-            path = parts[:depth + 1]
+            path = parts[: depth + 1]
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
                     raise ConfigError(f"--set {key}: {'.'.join(path)} is not a valid list index")
@@ -830,8 +999,10 @@ def inherit_arm_specs(raw: dict[str, Any]) -> dict[str, Any]:
         base = inherited(name, role, (*seen, name))
         return _merge(kinds[role], base, value) if isinstance(base, dict) and "name" in base else value
 
-    kinds = {**dict(ARM_COMPONENTS), **{f"curriculum.{path[1]}": kind for path, kind in COMPONENT_FIELDS
-                                         if path[0] == "curriculum"}}
+    kinds = {
+        **dict(ARM_COMPONENTS),
+        **{f"curriculum.{path[1]}": kind for path, kind in COMPONENT_FIELDS if path[0] == "curriculum"},
+    }
     for name, entry in arms.items():
         if not isinstance(entry, dict):
             continue
@@ -896,8 +1067,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(f"{path}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at line {line}, "
-                          f"offset {exc.start})") from None
+        raise ConfigError(
+            f"{path}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at line {line}, offset {exc.start})"
+        ) from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except _DuplicateKey as exc:

@@ -171,7 +171,7 @@ def first_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
         if key in old and old[key] == value:
             continue
         if key.startswith(("file ", "code of ")):
-            what = key[len("file "):] if key.startswith("file ") else key
+            what = key[len("file ") :] if key.startswith("file ") else key
             if value is None:
                 return f"{what} is missing"
             return f"{what} changed" if key in old and old[key] is not None else f"{what} is new"
@@ -180,6 +180,6 @@ def first_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
         return f"{key} {_show(old[key])} → {_show(value)}"
     for key in old:
         if key not in new:
-            what = key[len("file "):] if key.startswith("file ") else key
+            what = key[len("file ") :] if key.startswith("file ") else key
             return f"{what} is no longer an input"
     return None

@@ -12,13 +12,15 @@ def _params_of(cls: type[Component]) -> list[dict[str, Any]]:
     params = []
     for name, field in cls.Params.model_fields.items():
         default = None if field.is_required() else field.get_default(call_default_factory=True)
-        params.append({
-            "name": name,
-            "type": getattr(field.annotation, "__name__", str(field.annotation)),
-            "default": default,
-            "required": field.is_required(),
-            "description": field.description or "",
-        })
+        params.append(
+            {
+                "name": name,
+                "type": getattr(field.annotation, "__name__", str(field.annotation)),
+                "default": default,
+                "required": field.is_required(),
+                "description": field.description or "",
+            }
+        )
     return params
 
 
@@ -33,19 +35,23 @@ def describe_plugins(include_builtins: bool = False) -> list[dict[str, Any]]:
         for entry in registry.entries():
             if entry.plugin == info.name:
                 doc = (entry.cls.__doc__ or "").strip().splitlines()
-                components.setdefault(entry.kind, []).append({
-                    "name": entry.name,
-                    "description": doc[0] if doc else "",
-                    "params": _params_of(entry.cls),
-                })
-        rows.append({
-            "name": info.name,
-            "distribution": info.distribution,
-            "version": info.version,
-            "builtin": info.builtin,
-            "hooks": info.hooks,
-            "components": components,
-        })
+                components.setdefault(entry.kind, []).append(
+                    {
+                        "name": entry.name,
+                        "description": doc[0] if doc else "",
+                        "params": _params_of(entry.cls),
+                    }
+                )
+        rows.append(
+            {
+                "name": info.name,
+                "distribution": info.distribution,
+                "version": info.version,
+                "builtin": info.builtin,
+                "hooks": info.hooks,
+                "components": components,
+            }
+        )
     return rows
 
 
@@ -59,9 +65,10 @@ def render_table(rows: list[dict[str, Any]]) -> None:
         table.add_column(column)
     for row in rows:
         comps = "\n".join(
-            f"{kind}: " + ", ".join(
-                c["name"] + ("(" + ", ".join(f"{p['name']}={p['default']!r}" for p in c["params"]) + ")"
-                             if c["params"] else "")
+            f"{kind}: "
+            + ", ".join(
+                c["name"]
+                + ("(" + ", ".join(f"{p['name']}={p['default']!r}" for p in c["params"]) + ")" if c["params"] else "")
                 for c in items
             )
             for kind, items in row["components"].items()

@@ -95,8 +95,9 @@ def load_plugins() -> None:
         pm.enable_tracing()
 
 
-def register(plugin: Any, name: str | None = None, distribution: str = "local",
-             version: str = "", builtin: bool = False) -> None:
+def register(
+    plugin: Any, name: str | None = None, distribution: str = "local", version: str = "", builtin: bool = False
+) -> None:
     """Register a plugin object or module by hand (tests, notebooks); entry points do this for you."""
     global _registry_cache
     name = name or getattr(plugin, "__name__", None) or type(plugin).__name__

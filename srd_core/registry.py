@@ -87,9 +87,7 @@ class Registry:
             close = difflib.get_close_matches(str(name), available, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             listed = ", ".join(available) if available else "none installed"
-            raise UnknownComponentError(
-                f"unknown {KIND_LABELS[kind]} {name!r} ({hint}available: {listed})"
-            ) from None
+            raise UnknownComponentError(f"unknown {KIND_LABELS[kind]} {name!r} ({hint}available: {listed})") from None
 
     def validate_params(self, kind: str, name: str, params: dict) -> BaseModel:
         """Validate ``params`` against the component's ``Params``; errors name the offending field."""
@@ -133,7 +131,7 @@ def _leaf_types(annotation: Any) -> set[Any]:
 def _item_types(annotation: Any) -> set[Any]:
     """The plain types the items of a list / tuple field accept (empty for other fields)."""
     types: set[Any] = set()
-    for option in (get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)):
+    for option in get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,):
         if get_origin(option) in (list, tuple):
             types |= set().union(*(_leaf_types(a) for a in get_args(option) if a is not Ellipsis))
     return types

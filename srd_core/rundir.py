@@ -71,6 +71,14 @@ def resolve_model_path(cfg: ModelConfig, run_dir: Path, role: str) -> str:
     return str(directory)
 
 
-RUN_DIR_MARKERS = (CONFIG_FILE, EVAL_FILE, METRICS_FILE, SUMMARY_FILE, REFLECTION_FILE, CURATION_FILE,
-                   TIMINGS_FILE, PROVENANCE_DIR)
+RUN_DIR_MARKERS = (
+    CONFIG_FILE,
+    EVAL_FILE,
+    METRICS_FILE,
+    SUMMARY_FILE,
+    REFLECTION_FILE,
+    CURATION_FILE,
+    TIMINGS_FILE,
+    PROVENANCE_DIR,
+)
 """Artifacts of which a run directory holds at least one (`srd report` refuses a directory with none)."""

@@ -11,8 +11,7 @@ PARALLEL_KEY = "parallel"
 
 def phase_seconds(timings: Mapping[str, Any]) -> dict[str, float]:
     """The per-phase seconds of a timings.json mapping (its ``parallel`` record left out)."""
-    return {str(k): float(v) for k, v in timings.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {str(k): float(v) for k, v in timings.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def wall_total(timings: Mapping[str, Any], parallel_arms: bool = False) -> tuple[float, int]:

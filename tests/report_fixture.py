@@ -38,17 +38,34 @@ def _training_rows(method: str, rng: random.Random) -> list[dict[str, Any]]:
         tokens = 3 * response_tokens
         ce = 2.5 * 0.97**step + rng.uniform(0, 0.05)
         kd = 1.2 * 0.97**step
-        rows.append({
-            "step": step, "stage": stage, "epoch": step / STEPS, "loss": w_sft * ce + (1 - w_sft) * kd,
-            "ce": ce, "kd": kd, "T": temperature, "w_sft": w_sft, "lr": 1e-4, "tokens_per_s": 900.0 + 10 * stage,
-            "teacher_share": 0.4, "wall_time": step * (1.9 if method == "srd" else 2.1), "tokens": tokens,
-            "response_tokens": response_tokens,
-        })
+        rows.append(
+            {
+                "step": step,
+                "stage": stage,
+                "epoch": step / STEPS,
+                "loss": w_sft * ce + (1 - w_sft) * kd,
+                "ce": ce,
+                "kd": kd,
+                "T": temperature,
+                "w_sft": w_sft,
+                "lr": 1e-4,
+                "tokens_per_s": 900.0 + 10 * stage,
+                "teacher_share": 0.4,
+                "wall_time": step * (1.9 if method == "srd" else 2.1),
+                "tokens": tokens,
+                "response_tokens": response_tokens,
+            }
+        )
     return rows
 
 
-def build_fake_run(run_dir: Path, srd_score: float = 45.3, baseline_score: float = 41.0,
-                   sd: float = 0.4, title: str = "demo <run> & co") -> Path:
+def build_fake_run(
+    run_dir: Path,
+    srd_score: float = 45.3,
+    baseline_score: float = 41.0,
+    sd: float = 0.4,
+    title: str = "demo <run> & co",
+) -> Path:
     """Write every artifact of a finished run into ``run_dir``; returns ``run_dir``."""
     rng = random.Random(7)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -67,8 +84,16 @@ def build_fake_run(run_dir: Path, srd_score: float = 45.3, baseline_score: float
         rouge.append(max(0.0, min(1.0, rng.gauss(easy, 0.12))))
         ce.append(max(0.05, rng.gauss(3.0 - 2.5 * easy, 0.3)))
     reflection = [
-        {"id": sid, "prompt_hash": f"h{i}", "output": "out", "ce": ce[i], "prompt_tokens": 40,
-         "response_tokens": 20, "output_tokens": 18, "prompt_truncated": False}
+        {
+            "id": sid,
+            "prompt_hash": f"h{i}",
+            "output": "out",
+            "ce": ce[i],
+            "prompt_tokens": 40,
+            "response_tokens": 20,
+            "output_tokens": 18,
+            "prompt_truncated": False,
+        }
         for i, sid in enumerate(ids)
     ]
     _write_jsonl(run_dir / "reflection.jsonl", reflection)
@@ -81,9 +106,15 @@ def build_fake_run(run_dir: Path, srd_score: float = 45.3, baseline_score: float
     bin_size = n_keep // 3
     bin_of = {order[p]: p // bin_size for p in range(n_keep)}
     curation = [
-        {"id": sid, "values": {"rouge_l": rouge[i], "cross_entropy": ce[i]},
-         "ranks": {"rouge_l": r_rank[i], "cross_entropy": c_rank[i]}, "fused": fused[i], "rank": final_rank[i],
-         "kept": i in bin_of, "bin": bin_of.get(i)}
+        {
+            "id": sid,
+            "values": {"rouge_l": rouge[i], "cross_entropy": ce[i]},
+            "ranks": {"rouge_l": r_rank[i], "cross_entropy": c_rank[i]},
+            "fused": fused[i],
+            "rank": final_rank[i],
+            "kept": i in bin_of,
+            "bin": bin_of.get(i),
+        }
         for i, sid in enumerate(ids)
     ]
     _write_jsonl(run_dir / "curation.jsonl", curation)
@@ -94,16 +125,36 @@ def build_fake_run(run_dir: Path, srd_score: float = 45.3, baseline_score: float
         _write_jsonl(run_dir / method / "metrics.jsonl", metrics)
         if method == "srd":  # written when training finishes; the baseline's budget comes from metrics.jsonl
             last = metrics[-1]
-            (run_dir / method / "summary.json").write_text(json.dumps({
-                "label": method, "steps": last["step"], "stages": 3, "tokens": last["tokens"],
-                "response_tokens": last["response_tokens"], "wall_time": last["wall_time"], "skipped_steps": 0,
-                "final_dir": str(run_dir / method / "final"), "stage_steps": [20, 20, 20]}))
+            (run_dir / method / "summary.json").write_text(
+                json.dumps(
+                    {
+                        "label": method,
+                        "steps": last["step"],
+                        "stages": 3,
+                        "tokens": last["tokens"],
+                        "response_tokens": last["response_tokens"],
+                        "wall_time": last["wall_time"],
+                        "skipped_steps": 0,
+                        "final_dir": str(run_dir / method / "final"),
+                        "stage_steps": [20, 20, 20],
+                    }
+                )
+            )
         evals = []
         for step in range(0, STEPS + 1, EVAL_EVERY):
             frac = step / STEPS
-            evals.append({"step": step, "stage": 0, "wall_time": step * 2.0 + 3 * frac, "tokens": step * 240,
-                          "rouge_l": 30.0 + (finals[method] - 30.0) * frac ** 0.7, "sd": 0.0, "n": 50,
-                          "protocol": "greedy"})
+            evals.append(
+                {
+                    "step": step,
+                    "stage": 0,
+                    "wall_time": step * 2.0 + 3 * frac,
+                    "tokens": step * 240,
+                    "rouge_l": 30.0 + (finals[method] - 30.0) * frac**0.7,
+                    "sd": 0.0,
+                    "n": 50,
+                    "protocol": "greedy",
+                }
+            )
         _write_jsonl(run_dir / method / "eval.jsonl", evals)
 
     per_family = {f: 40.0 + 10 * FAMILIES[f] for f in families}
@@ -114,15 +165,32 @@ def build_fake_run(run_dir: Path, srd_score: float = 45.3, baseline_score: float
         {"model": "baseline", "score": baseline_score, "sd": sd, "n": 50, "protocol": "distillm"},
     ]
     _write_jsonl(run_dir / "eval.jsonl", final_rows)
-    _write_jsonl(run_dir / "eval_sets.jsonl", [
-        {"model": model, "set": name, "score": base + offset, "sd": sd, "n": 20, "protocol": "distillm"}
-        for model, base in (("teacher", 60.0), ("student_init", 30.0), ("srd", srd_score), ("baseline", baseline_score))
-        for name, offset in (("dolly", 0.0), ("sinst", -5.0))
-        if not (model == "baseline" and name == "sinst")
-    ])
-    (run_dir / "timings.json").write_text(json.dumps(
-        {"prepare": 95.0, "reflect": 21.5, "curate": 0.4, "train_srd": 130.2, "train_baseline": 140.7,
-         "evaluate": 33.0}))
+    _write_jsonl(
+        run_dir / "eval_sets.jsonl",
+        [
+            {"model": model, "set": name, "score": base + offset, "sd": sd, "n": 20, "protocol": "distillm"}
+            for model, base in (
+                ("teacher", 60.0),
+                ("student_init", 30.0),
+                ("srd", srd_score),
+                ("baseline", baseline_score),
+            )
+            for name, offset in (("dolly", 0.0), ("sinst", -5.0))
+            if not (model == "baseline" and name == "sinst")
+        ],
+    )
+    (run_dir / "timings.json").write_text(
+        json.dumps(
+            {
+                "prepare": 95.0,
+                "reflect": 21.5,
+                "curate": 0.4,
+                "train_srd": 130.2,
+                "train_baseline": 140.7,
+                "evaluate": 33.0,
+            }
+        )
+    )
     return run_dir
 
 
@@ -168,6 +236,8 @@ def add_stratified_arm(run_dir: Path, score: float = 47.0) -> Path:
     summary = json.loads((arm / "summary.json").read_text())
     (arm / "summary.json").write_text(json.dumps({**summary, "label": "srd_stratified", "curated": True}))
     finals = [json.loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines()]
-    _write_jsonl(run_dir / "eval.jsonl", [*finals, {"model": "srd_stratified", "score": score, "sd": 0.4, "n": 50,
-                                                     "protocol": "distillm"}])
+    _write_jsonl(
+        run_dir / "eval.jsonl",
+        [*finals, {"model": "srd_stratified", "score": score, "sd": 0.4, "n": 50, "protocol": "distillm"}],
+    )
     return run_dir

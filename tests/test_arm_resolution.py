@@ -11,7 +11,9 @@ from srd_core.errors import ConfigError
 from srd_core.pipeline.validation import validate_config
 
 BASE = {
-    "teacher": {"path": "t"}, "student": {"path": "s"}, "data": {"train": {"name": "synthetic"}},
+    "teacher": {"path": "t"},
+    "student": {"path": "s"},
+    "data": {"train": {"name": "synthetic"}},
     "baseline": {"pacer": {"name": "all", "epochs": 15}, "sft_weight": {"name": "constant", "value": 0.25}},
 }
 
@@ -34,13 +36,15 @@ def test_without_arms_the_run_trains_srd_and_the_baseline_from_their_sections():
 
 
 def test_arms_start_from_like_and_change_what_they_set(tmp_path):
-    c = config(arms={
-        "srd": {},
-        "half": {"curriculum": {"selector": {"name": "fixed_ratio", "ratio": 0.5}}},
-        "half_again": {"like": "half", "sft_weight": {"name": "constant", "value": 0.1}},
-        "baseline": {},
-        "kd_equal": {"like": "baseline", "match_steps_of": "srd"},
-    })
+    c = config(
+        arms={
+            "srd": {},
+            "half": {"curriculum": {"selector": {"name": "fixed_ratio", "ratio": 0.5}}},
+            "half_again": {"like": "half", "sft_weight": {"name": "constant", "value": 0.1}},
+            "baseline": {},
+            "kd_equal": {"like": "baseline", "match_steps_of": "srd"},
+        }
+    )
     arms = resolve_arms(c)
     assert list(arms) == ["srd", "half", "half_again", "baseline", "kd_equal"]
     assert arms["srd"].curation is None and curate_phase(arms["srd"]) == "curate"
@@ -61,17 +65,20 @@ def test_an_unknown_arm_is_one_line_naming_the_arms():
         arm_of(config(), "nope")
 
 
-@pytest.mark.parametrize(("arms", "message"), [
-    ({}, "arms: list at least one arm"),
-    ({"Teacher": {}}, "arms.Teacher: an arm name is lowercase"),
-    ({"teacher": {}}, "arms.teacher: an arm name is lowercase"),
-    ({"a": {"like": "b"}}, "arms.a.like: 'b' is neither an arm of arms (a) nor a template"),
-    ({"a": {"match_steps_of": "a"}}, "arms.a.match_steps_of: 'a' is not another arm of arms"),
-    ({"a": {"like": "b"}, "b": {"like": "a"}}, "arms.a.like: the chain a → b → a loops"),
-    ({"a": {"curriculum": {"bogus": 1}}}, "arms.a.curriculum."),
-    ({"a": {"pacer": {"name": "no_such_pacer"}}}, "arms.a.pacer.name: unknown pacer"),
-    ({"a": {"pacer": {"name": "all", "epochs": -1}}}, "arms.a.pacer.epochs"),
-])
+@pytest.mark.parametrize(
+    ("arms", "message"),
+    [
+        ({}, "arms: list at least one arm"),
+        ({"Teacher": {}}, "arms.Teacher: an arm name is lowercase"),
+        ({"teacher": {}}, "arms.teacher: an arm name is lowercase"),
+        ({"a": {"like": "b"}}, "arms.a.like: 'b' is neither an arm of arms (a) nor a template"),
+        ({"a": {"match_steps_of": "a"}}, "arms.a.match_steps_of: 'a' is not another arm of arms"),
+        ({"a": {"like": "b"}, "b": {"like": "a"}}, "arms.a.like: the chain a → b → a loops"),
+        ({"a": {"curriculum": {"bogus": 1}}}, "arms.a.curriculum."),
+        ({"a": {"pacer": {"name": "no_such_pacer"}}}, "arms.a.pacer.name: unknown pacer"),
+        ({"a": {"pacer": {"name": "all", "epochs": -1}}}, "arms.a.pacer.epochs"),
+    ],
+)
 def test_bad_arms_are_one_line_naming_the_field(arms, message):
     with pytest.raises(ConfigError) as info:
         config(arms=arms)
@@ -79,15 +86,24 @@ def test_bad_arms_are_one_line_naming_the_field(arms, message):
 
 
 def test_a_matched_arm_must_set_its_own_steps():
-    c = config(arms={"srd": {}, "a": {"like": "baseline", "match_steps_of": "srd"},
-                     "b": {"like": "baseline", "match_steps_of": "a"}})
+    c = config(
+        arms={
+            "srd": {},
+            "a": {"like": "baseline", "match_steps_of": "srd"},
+            "b": {"like": "baseline", "match_steps_of": "a"},
+        }
+    )
     with pytest.raises(ConfigError, match=r"arms.b.match_steps_of: 'a' matches another arm's steps itself"):
         resolve_arms(c)
 
 
 def test_a_stratified_srd_arm_is_an_entry_with_its_own_curation(tmp_path):
-    c = config(arms={"srd": {}, "srd_stratified": {"curriculum": {"stratify": True,
-                                                                  "groups": {"name": "field", "field": "family"}}}})
+    c = config(
+        arms={
+            "srd": {},
+            "srd_stratified": {"curriculum": {"stratify": True, "groups": {"name": "field", "field": "family"}}},
+        }
+    )
     arm = resolve_arms(c)["srd_stratified"]
     assert arm.curation == "srd_stratified" and curate_phase(arm) == "curate_srd_stratified"
     assert arm.curriculum.stratify and arm.curriculum.groups.name == "field"
@@ -100,8 +116,11 @@ def test_a_stratified_srd_arm_is_an_entry_with_its_own_curation(tmp_path):
 def test_a_set_into_an_inherited_spec_merges_into_it():
     """`--set arms.X.pacer.num_bins=4` on an arm that inherits its pacer changes the inherited pacer (issue 19)."""
     base = load_config(EXAMPLES / "demo.yaml")
-    four = ["arms.srd_stratified.pacer.num_bins=4", "arms.srd_stratified.temperature.values=[1, 1.25, 1.5, 2]",
-            "arms.srd_stratified.sft_weight.values=[0.3, 0.2, 0.1, 0.1]"]
+    four = [
+        "arms.srd_stratified.pacer.num_bins=4",
+        "arms.srd_stratified.temperature.values=[1, 1.25, 1.5, 2]",
+        "arms.srd_stratified.sft_weight.values=[0.3, 0.2, 0.1, 0.1]",
+    ]
     arms = resolve_arms(load_config(EXAMPLES / "demo.yaml", four))
     pacer = arms["srd_stratified"].pacer
     assert pacer.name == "baby_step" and pacer.params["num_bins"] == 4
@@ -124,12 +143,25 @@ def test_a_set_into_an_inherited_spec_merges_into_it():
 
 
 def test_schedule_curriculum_and_baseline_fields_of_arms_merge_into_what_they_inherit():
-    raw = {**BASE, "curriculum": {"fusion": {"name": "rrf", "k": 30}},
-           "train": {"sft_weight": {"name": "stagewise", "values": [0.3, 0.2, 0.1]}},
-           "arms": {"srd": {}, "half": {"curriculum": {"selector": {"name": "fixed_ratio", "ratio": 0.5}}},
-                    "half_sharp": {"like": "half"}, "baseline": {}, "b": {"like": "baseline"}}}
-    sets = ["arms.srd.sft_weight.values=[0.5, 0.4, 0.3]", "arms.half_sharp.curriculum.selector.ratio=0.25",
-            "arms.half_sharp.curriculum.fusion.k=5", "arms.b.pacer.epochs=3", "arms.b.sft_weight.value=0.4"]
+    raw = {
+        **BASE,
+        "curriculum": {"fusion": {"name": "rrf", "k": 30}},
+        "train": {"sft_weight": {"name": "stagewise", "values": [0.3, 0.2, 0.1]}},
+        "arms": {
+            "srd": {},
+            "half": {"curriculum": {"selector": {"name": "fixed_ratio", "ratio": 0.5}}},
+            "half_sharp": {"like": "half"},
+            "baseline": {},
+            "b": {"like": "baseline"},
+        },
+    }
+    sets = [
+        "arms.srd.sft_weight.values=[0.5, 0.4, 0.3]",
+        "arms.half_sharp.curriculum.selector.ratio=0.25",
+        "arms.half_sharp.curriculum.fusion.k=5",
+        "arms.b.pacer.epochs=3",
+        "arms.b.sft_weight.value=0.4",
+    ]
     c = config_from_dict(apply_overrides(raw, sets))
     arms = resolve_arms(c)
     assert arms["srd"].sft_weight.params["values"] == [0.5, 0.4, 0.3]
@@ -140,20 +172,30 @@ def test_schedule_curriculum_and_baseline_fields_of_arms_merge_into_what_they_in
     assert arms["b"].pacer.name == "all" and arms["b"].pacer.params["epochs"] == 3  # baseline section's pacer
     assert arms["b"].sft_weight == spec("constant", value=0.4) and arms["baseline"].sft_weight.params["value"] == 0.25
     # a template section the file leaves out: its default spec is the one changed
-    bare = config_from_dict(apply_overrides({**BASE, "baseline": {}, "arms": {"b": {"like": "baseline"}}},
-                                            ["arms.b.pacer.epochs=2"]))
+    bare = config_from_dict(
+        apply_overrides({**BASE, "baseline": {}, "arms": {"b": {"like": "baseline"}}}, ["arms.b.pacer.epochs=2"])
+    )
     assert resolve_arms(bare)["b"].pacer.name == "all" and resolve_arms(bare)["b"].pacer.params["epochs"] == 2
     # the same, written in the file: a spec without `name` changes the inherited one; with a name it replaces it
-    c = config(arms={"srd": {"pacer": {"num_bins": 2}}, "c": {"pacer": {"name": "baby_step", "num_bins": 2},
-                                                              "temperature": {"name": "constant", "value": 1.5}}})
+    c = config(
+        arms={
+            "srd": {"pacer": {"num_bins": 2}},
+            "c": {"pacer": {"name": "baby_step", "num_bins": 2}, "temperature": {"name": "constant", "value": 1.5}},
+        }
+    )
     arms = resolve_arms(c)
     assert arms["srd"].pacer.params["num_bins"] == 2 and arms["srd"].pacer.params["order"] == "easy_to_hard"
     assert arms["c"].temperature == spec("constant", value=1.5)
 
 
 def test_start_end_schedules_of_arms_are_spread_over_the_arm_s_own_stages():
-    c = config(arms={"srd": {}, "four": {"pacer": {"num_bins": 4}},
-                     "own": {"pacer": {"num_bins": 2}, "temperature": {"name": "stagewise", "start": 1.0, "end": 3.0}}})
+    c = config(
+        arms={
+            "srd": {},
+            "four": {"pacer": {"num_bins": 4}},
+            "own": {"pacer": {"num_bins": 2}, "temperature": {"name": "stagewise", "start": 1.0, "end": 3.0}},
+        }
+    )
     arms = resolve_arms(c)
     assert arms["srd"].temperature.params["values"] == [1.0, 1.5, 2.0]  # train.temperature's default, 3 bins
     assert arms["four"].temperature.params["values"] == pytest.approx([1.0, 4 / 3, 5 / 3, 2.0])

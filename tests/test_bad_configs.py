@@ -42,8 +42,7 @@ def corpus(tmp_path, monkeypatch) -> Path:
 
 def _created(work: Path) -> list[str]:
     """Whatever the command left in the working directory beyond the corpus itself."""
-    return sorted(str(p.relative_to(work)) for p in work.rglob("*")
-                  if not (CORPUS / p.relative_to(work)).exists())
+    return sorted(str(p.relative_to(work)) for p in work.rglob("*") if not (CORPUS / p.relative_to(work)).exists())
 
 
 def test_corpus_is_large_and_distinct():
@@ -78,8 +77,7 @@ def test_bad_config(corpus, name, command):
 def test_bad_config_real_process(corpus, name, command):
     srd = Path(sys.executable).parent / "srd"
     args = [str(srd), *(["config", "validate"] if command == "validate" else ["run"]), name]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [f"srd: error: {name}: {proc.stderr.split(': ', 3)[-1].strip()}"]
     assert expected(name) in proc.stderr and "Traceback" not in proc.stderr
@@ -91,7 +89,11 @@ def test_presets_are_listed():
     result = CliRunner().invoke(cli, ["config", "presets"])
     assert result.exit_code == 0
     assert [line.split()[0] for line in result.output.splitlines()[1:]] == [
-        "tiny-teacher", "tiny-student", "micro-teacher", "micro-student"]
+        "tiny-teacher",
+        "tiny-student",
+        "micro-teacher",
+        "micro-student",
+    ]
 
 
 def test_fp16_needs_a_gpu(corpus):
@@ -103,5 +105,7 @@ def test_fp16_needs_a_gpu(corpus):
         assert result.exit_code == 0 and result.stdout.strip() == "good.yaml: valid", result.output
         return
     assert result.exit_code == 2
-    assert result.stderr == "srd: error: good.yaml: train.mixed_precision: fp16 needs a CUDA GPU; use bf16 or no on " \
-                            "this machine\n"
+    assert (
+        result.stderr == "srd: error: good.yaml: train.mixed_precision: fp16 needs a CUDA GPU; use bf16 or no on "
+        "this machine\n"
+    )

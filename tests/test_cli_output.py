@@ -30,9 +30,11 @@ def test_help_loads_every_plugin_without_importing_torch():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom srd_core.cli import main\nsys.argv = ['srd', '--help']\ntry:\n    main()\n"
-            "except SystemExit:\n    pass\nfrom srd_core.plugins import plugin_infos\n"
-            "print('plugins', len(plugin_infos()), 'torch', 'torch' in sys.modules)")
+    code = (
+        "import sys\nfrom srd_core.cli import main\nsys.argv = ['srd', '--help']\ntry:\n    main()\n"
+        "except SystemExit:\n    pass\nfrom srd_core.plugins import plugin_infos\n"
+        "print('plugins', len(plugin_infos()), 'torch', 'torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     last = out.stdout.strip().splitlines()[-1].split()
     assert "Commands:" in out.stdout and int(last[1]) >= 9, out.stdout  # the built-in plugin modules loaded

@@ -26,10 +26,16 @@ BASE = {
         "selector": {"name": "test_keep_two"},
         "pacer": {"name": "test_one_stage"},
     },
-    "train": {"kd_loss": {"name": "test_l1"}, "temperature": {"name": "test_step"},
-              "sft_weight": {"name": "test_step"}},
-    "baseline": {"pacer": {"name": "test_one_stage"}, "temperature": {"name": "test_step"},
-                 "sft_weight": {"name": "test_step"}},
+    "train": {
+        "kd_loss": {"name": "test_l1"},
+        "temperature": {"name": "test_step"},
+        "sft_weight": {"name": "test_step"},
+    },
+    "baseline": {
+        "pacer": {"name": "test_one_stage"},
+        "temperature": {"name": "test_step"},
+        "sft_weight": {"name": "test_step"},
+    },
 }
 
 
@@ -60,8 +66,9 @@ def test_valid_config_resolves_component_defaults(tmp_path):
 def test_validate_and_show(tmp_path):
     # validate also checks schedule values: test_step (the step number) is no temperature, so constants here
     constant = {"temperature": {"name": "constant", "value": 1.0}, "sft_weight": {"name": "constant", "value": 0.2}}
-    path = write(tmp_path, {**BASE, "train": {**BASE["train"], **constant},
-                            "baseline": {**BASE["baseline"], **constant}})
+    path = write(
+        tmp_path, {**BASE, "train": {**BASE["train"], **constant}, "baseline": {**BASE["baseline"], **constant}}
+    )
     result = invoke("config", "validate", str(path))
     assert result.exit_code == 0 and "valid" in result.output
     shown = yaml.safe_load(invoke("config", "show", str(path), "--set", "train.lr=3e-4").output)
@@ -89,8 +96,15 @@ def test_overrides_reach_lists_and_parse_yaml():
 def test_overrides_merge_into_component_specs():
     """A param set on a component merges into its spec: the file's, a bare name, or the default one."""
     raw = {"train": {"kd_loss": "jsd"}, "curriculum": {"metrics": ["rouge_l", "cross_entropy"]}}
-    data = apply_overrides(raw, ["train.kd_loss.beta=0.3", "curriculum.pacer.num_bins=5",
-                                 "curriculum.metrics.1.scale=2", "train.temperature.values=[1, 2]"])
+    data = apply_overrides(
+        raw,
+        [
+            "train.kd_loss.beta=0.3",
+            "curriculum.pacer.num_bins=5",
+            "curriculum.metrics.1.scale=2",
+            "train.temperature.values=[1, 2]",
+        ],
+    )
     assert data["train"]["kd_loss"] == {"name": "jsd", "beta": 0.3}
     assert data["curriculum"]["pacer"] == {"name": "baby_step", "num_bins": 5}  # the default pacer, 5 bins
     assert data["curriculum"]["metrics"] == ["rouge_l", {"name": "cross_entropy", "scale": 2}]
@@ -100,10 +114,14 @@ def test_overrides_merge_into_component_specs():
     assert apply_overrides({}, ["train.lr=0.1"]) == {"train": {"lr": 0.1}}
     assert apply_overrides({}, ["train.kd_loss={name: rkl}"])["train"]["kd_loss"] == {"name": "rkl"}
     assert apply_overrides({}, ["curriculum.metrics.0.scale=3"])["curriculum"]["metrics"] == [
-        {"name": "rouge_l", "scale": 3}, {"name": "cross_entropy"}]
+        {"name": "rouge_l", "scale": 3},
+        {"name": "cross_entropy"},
+    ]
     # renaming a defaulted component drops the default's params (values belong to stagewise), not the set ones
-    for order in (["train.temperature.name=constant", "train.temperature.value=1.5"],
-                  ["train.temperature.value=1.5", "train.temperature.name=constant"]):
+    for order in (
+        ["train.temperature.name=constant", "train.temperature.value=1.5"],
+        ["train.temperature.value=1.5", "train.temperature.name=constant"],
+    ):
         assert apply_overrides({}, order)["train"]["temperature"] == {"name": "constant", "value": 1.5}
     # a string that is no component stays a string: descending into it is an error naming it
     with pytest.raises(ConfigError, match=r"--set run\.name\.x: run\.name is not a mapping"):
@@ -116,10 +134,14 @@ def test_overrides_merge_into_component_specs():
         (lambda d: d["train"].update(lr="fast"), r"c\.yaml: train\.lr: expected a number, not a string"),
         (lambda d: d["train"].update(colour="red"), r"c\.yaml: train\.colour: unknown field"),
         (lambda d: d.pop("teacher"), r"c\.yaml: teacher: required field is missing"),
-        (lambda d: d["curriculum"]["fusion"].update(name="test_frist"),
-         r"c\.yaml: curriculum\.fusion\.name: unknown fusion 'test_frist' \(did you mean 'test_first'\?"),
-        (lambda d: d["curriculum"]["metrics"][0].update(scale="x"),
-         r"c\.yaml: curriculum\.metrics\.0\.scale: expected a number, not a string"),
+        (
+            lambda d: d["curriculum"]["fusion"].update(name="test_frist"),
+            r"c\.yaml: curriculum\.fusion\.name: unknown fusion 'test_frist' \(did you mean 'test_first'\?",
+        ),
+        (
+            lambda d: d["curriculum"]["metrics"][0].update(scale="x"),
+            r"c\.yaml: curriculum\.metrics\.0\.scale: expected a number, not a string",
+        ),
         (lambda d: d["data"]["train"].update(colour=1), r"c\.yaml: data\.train\.colour: unknown field"),
         (lambda d: d["student"].update(path=None), r"c\.yaml: student: Value error, give either `path`"),
     ],
@@ -166,8 +188,18 @@ def test_yaml_floats_are_read_as_yaml_1_2_does(tmp_path):
     """PyYAML's 1.1 rules make strings of `3e-4`, `1e5` and `.5`; the config loader reads them as numbers, in
     files and in --set values alike. Integers, words and quoted numbers stay what they were."""
     text = "a: 3e-4\nb: 1e5\nc: .5\nd: -2E+3\ne: 10\nf: 1.5\ng: '0.6'\nh: 1e\ni: .inf\nj: 1_000\n"
-    assert read_yaml(write(tmp_path, text)) == {"a": 3e-4, "b": 1e5, "c": 0.5, "d": -2000.0, "e": 10, "f": 1.5,
-                                                 "g": "0.6", "h": "1e", "i": float("inf"), "j": 1000}
+    assert read_yaml(write(tmp_path, text)) == {
+        "a": 3e-4,
+        "b": 1e5,
+        "c": 0.5,
+        "d": -2000.0,
+        "e": 10,
+        "f": 1.5,
+        "g": "0.6",
+        "h": "1e",
+        "i": float("inf"),
+        "j": 1000,
+    }
     assert apply_overrides({}, ["train.lr=3e-4", "train.x=1e5"])["train"] == {"lr": 3e-4, "x": 1e5}
     text = yaml.safe_dump(BASE).replace("\ntrain:\n", "\ntrain:\n  lr: 3e-4\n  batch_size: 1e2\n")
     config = load_config(write(tmp_path, text))
@@ -175,9 +207,17 @@ def test_yaml_floats_are_read_as_yaml_1_2_does(tmp_path):
     assert load_config(write(tmp_path, BASE), ["train.lr=3e-4"]).train.lr == 3e-4
 
 
-@pytest.mark.parametrize("override", ["train.lr='3e-4'", "train.lr='0.001'", "curriculum.metrics.0.scale='2'",
-                                      "curriculum.selector={name: fixed_ratio, ratio: '0.6'}", "train.lr=true",
-                                      "train.batch_size='8'"])
+@pytest.mark.parametrize(
+    "override",
+    [
+        "train.lr='3e-4'",
+        "train.lr='0.001'",
+        "curriculum.metrics.0.scale='2'",
+        "curriculum.selector={name: fixed_ratio, ratio: '0.6'}",
+        "train.lr=true",
+        "train.batch_size='8'",
+    ],
+)
 def test_a_quoted_number_is_refused_naming_the_field(tmp_path, override):
     """A number written as a string (quoted) is a mistake pydantic's lax mode would hide: one line, the field."""
     field = override.split("=")[0] + (".ratio" if "ratio" in override else "")

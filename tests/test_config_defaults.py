@@ -8,20 +8,26 @@ import pytest
 from srd_core.config import SFTConfig, apply_overrides, config_from_dict
 from srd_core.errors import ConfigError
 
-BASE = {"teacher": {"preset": "micro-teacher"}, "student": {"preset": "micro-student"},
-        "data": {"train": {"name": "synthetic", "n_train": 64, "n_eval": 8}}}
+BASE = {
+    "teacher": {"preset": "micro-teacher"},
+    "student": {"preset": "micro-student"},
+    "data": {"train": {"name": "synthetic", "n_train": 64, "n_eval": 8}},
+}
 
 
 def _config(**sections):
     return config_from_dict({**BASE, **sections})
 
 
-@pytest.mark.parametrize("bins,temperature,sft_weight", [
-    (3, [1.0, 1.5, 2.0], [0.3, 0.2, 0.1]),  # the paper's values, as before the default followed the bins
-    (4, [1.0, 1.3333333333, 1.6666666667, 2.0], [0.3, 0.2333333333, 0.1666666667, 0.1]),
-    (5, [1.0, 1.25, 1.5, 1.75, 2.0], [0.3, 0.25, 0.2, 0.15, 0.1]),
-    (1, [1.0], [0.3]),
-])
+@pytest.mark.parametrize(
+    "bins,temperature,sft_weight",
+    [
+        (3, [1.0, 1.5, 2.0], [0.3, 0.2, 0.1]),  # the paper's values, as before the default followed the bins
+        (4, [1.0, 1.3333333333, 1.6666666667, 2.0], [0.3, 0.2333333333, 0.1666666667, 0.1]),
+        (5, [1.0, 1.25, 1.5, 1.75, 2.0], [0.3, 0.25, 0.2, 0.15, 0.1]),
+        (1, [1.0], [0.3]),
+    ],
+)
 def test_default_schedules_follow_num_bins(bins, temperature, sft_weight):
     config = _config(curriculum={"pacer": {"name": "baby_step", "num_bins": bins}})
     assert config.train.temperature.model_dump() == {"name": "stagewise", "values": temperature}
@@ -33,18 +39,23 @@ def test_default_schedules_follow_num_bins(bins, temperature, sft_weight):
 
 
 def test_stagewise_given_as_endpoints_is_spread_over_the_stages():
-    config = _config(curriculum={"pacer": {"name": "baby_step", "num_bins": 4}},
-                     train={"temperature": {"name": "stagewise", "start": 2.0, "end": 0.5}})
+    config = _config(
+        curriculum={"pacer": {"name": "baby_step", "num_bins": 4}},
+        train={"temperature": {"name": "stagewise", "start": 2.0, "end": 0.5}},
+    )
     assert config.train.temperature.params == {"values": [2.0, 1.5, 1.0, 0.5]}
     # explicit values are kept as written, and must still match the stages
     kept = _config(train={"temperature": {"name": "stagewise", "values": [1.0, 1.2, 2.0]}})
     assert kept.train.temperature.params == {"values": [1.0, 1.2, 2.0]}
 
 
-@pytest.mark.parametrize("spec,message", [
-    ({"name": "stagewise", "start": 1.0}, "give `values` \\(one per stage\\) or both `start` and `end`"),
-    ({"name": "stagewise", "values": [1.0], "start": 1.0, "end": 2.0}, "either `values` or `start` and `end`"),
-])
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ({"name": "stagewise", "start": 1.0}, "give `values` \\(one per stage\\) or both `start` and `end`"),
+        ({"name": "stagewise", "values": [1.0], "start": 1.0, "end": 2.0}, "either `values` or `start` and `end`"),
+    ],
+)
 def test_stagewise_needs_one_form(spec, message):
     with pytest.raises(ConfigError, match=rf"train\.temperature.*{message}"):
         _config(train={"temperature": spec})
@@ -59,13 +70,16 @@ def test_num_bins_override_no_longer_needs_the_schedules_rewritten():
     assert config_from_dict(raw).train.temperature.params == {"values": [1.0, 2.0, 3.0]}
 
 
-@pytest.mark.parametrize("section,field,suggestion", [
-    ("train", "learning_rate", "lr"),
-    ("train", "batchsize", "batch_size"),
-    ("data", "max_lenght", "max_length"),
-    ("reflection", "max_tokens", "max_new_tokens"),
-    ("eval", "protcol", "protocol"),
-])
+@pytest.mark.parametrize(
+    "section,field,suggestion",
+    [
+        ("train", "learning_rate", "lr"),
+        ("train", "batchsize", "batch_size"),
+        ("data", "max_lenght", "max_length"),
+        ("reflection", "max_tokens", "max_new_tokens"),
+        ("eval", "protcol", "protocol"),
+    ],
+)
 def test_unknown_fields_suggest_the_closest_known_field(section, field, suggestion):
     raw = {**BASE, section: {**BASE.get(section, {}), field: 1}}
     with pytest.raises(ConfigError) as info:

@@ -13,7 +13,8 @@ DOC = REPO / "docs" / "config-reference.md"
 
 def test_committed_reference_is_current():
     assert DOC.read_text(encoding="utf-8") == render(), (
-        "docs/config-reference.md is out of date: run `srd config reference > docs/config-reference.md`")
+        "docs/config-reference.md is out of date: run `srd config reference > docs/config-reference.md`"
+    )
 
 
 def _leaf_paths(model, prefix=""):
@@ -40,5 +41,5 @@ def test_every_field_and_builtin_param_is_listed():
 def test_bounds_and_defaults_are_rendered():
     text = render()
     assert "| `train.lr` | float | `0.0001` | > 0, ≤ 1 |" in text
-    assert "| `curriculum.fusion` | fusion (see below) | `{\"name\": \"rrf\"}` |" in text
+    assert '| `curriculum.fusion` | fusion (see below) | `{"name": "rrf"}` |' in text
     assert type_name(int | None) == "int | null"

@@ -42,17 +42,19 @@ def test_a_directory_hash_covers_names_as_well_as_bytes(tmp_path):
 
 
 def test_first_difference_names_the_field_with_old_and_new_values():
-    old = {**flatten({"lr": 0.001, "temperature": {"name": "stagewise", "values": [1, 2]}}, "train"),
-           "file teacher model": "aaa"}
+    old = {
+        **flatten({"lr": 0.001, "temperature": {"name": "stagewise", "values": [1, 2]}}, "train"),
+        "file teacher model": "aaa",
+    }
     assert first_difference(old, dict(old)) is None
     assert first_difference(old, {**old, "train.lr": 0.05}) == "train.lr 0.001 → 0.05"
-    assert first_difference(old, {**old, "train.temperature.values": [1, 3]}) == \
-        "train.temperature.values [1, 2] → [1, 3]"
+    assert (
+        first_difference(old, {**old, "train.temperature.values": [1, 3]}) == "train.temperature.values [1, 2] → [1, 3]"
+    )
     assert first_difference(old, {**old, "file teacher model": "bbb"}) == "teacher model changed"
     assert first_difference(old, {**old, "file teacher model": None}) == "teacher model is missing"
     assert first_difference(old, {**old, "train.max_steps": 5}) == "train.max_steps (not recorded) → 5"
-    assert first_difference(old, {k: v for k, v in old.items() if k != "train.lr"}) == \
-        "train.lr is no longer an input"
+    assert first_difference(old, {k: v for k, v in old.items() if k != "train.lr"}) == "train.lr is no longer an input"
 
 
 # ------------------------------------------------------------------------------------------ artifact-key identities
@@ -78,8 +80,10 @@ def _model_dir(tmp_path):
 def _samples():
     from srd_core.types import Sample
 
-    return [Sample(id="a", prompt="p1", references=["r1"], meta={"family": "x"}),
-            Sample(id="b", prompt="p2", references=["r2", "r3"])]
+    return [
+        Sample(id="a", prompt="p1", references=["r1"], meta={"family": "x"}),
+        Sample(id="b", prompt="p2", references=["r2", "r3"]),
+    ]
 
 
 def test_model_identity_keeps_the_value_stored_in_run_dirs(tmp_path):
@@ -121,11 +125,18 @@ def test_model_identity_and_data_fingerprints_live_in_fingerprints_only():
 
     from paths import REPO
 
-    pattern = re.compile(r"def (model_identity|data_fingerprint|_?directory_digest|_?file_digest)\b|st_mtime_ns\]|"
-                         r"fingerprint\(\[\[s\.id")
-    allowed = {"srd_core/fingerprints.py",
-               "srd_core/code_digest.py"}  # digests of source files (code provenance), not of data or models
-    found = [f"{path.relative_to(REPO)}: {m.group(0)}" for path in sorted((REPO / "srd_core").rglob("*.py"))
-             if path.relative_to(REPO).as_posix() not in allowed
-             for m in pattern.finditer(path.read_text(encoding="utf-8"))]
+    pattern = re.compile(
+        r"def (model_identity|data_fingerprint|_?directory_digest|_?file_digest)\b|st_mtime_ns\]|"
+        r"fingerprint\(\[\[s\.id"
+    )
+    allowed = {
+        "srd_core/fingerprints.py",
+        "srd_core/code_digest.py",
+    }  # digests of source files (code provenance), not of data or models
+    found = [
+        f"{path.relative_to(REPO)}: {m.group(0)}"
+        for path in sorted((REPO / "srd_core").rglob("*.py"))
+        if path.relative_to(REPO).as_posix() not in allowed
+        for m in pattern.finditer(path.read_text(encoding="utf-8"))
+    ]
     assert not found, found

@@ -11,10 +11,7 @@ import pytest
 from srd_core import hookspecs
 
 ROOT = Path(__file__).resolve().parent.parent
-HOOKS = sorted(
-    name for name, obj in vars(hookspecs).items()
-    if inspect.isfunction(obj) and hasattr(obj, "srd_spec")
-)
+HOOKS = sorted(name for name, obj in vars(hookspecs).items() if inspect.isfunction(obj) and hasattr(obj, "srd_spec"))
 
 
 def test_there_are_hooks():

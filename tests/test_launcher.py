@@ -8,8 +8,9 @@ from srd_core.launcher import world_size
 from srd_core.pipeline import commands, dry_run
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, 1), ("", 1), ("1", 1), ("2", 2), ("8", 8), ("0", 1),
-                                                   ("-3", 1), ("two", 1)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, 1), ("", 1), ("1", 1), ("2", 2), ("8", 8), ("0", 1), ("-3", 1), ("two", 1)]
+)
 def test_world_size(monkeypatch, value, expected):
     if value is None:
         monkeypatch.delenv("WORLD_SIZE", raising=False)

@@ -20,10 +20,13 @@ LAYERS: dict[str, int] = {
     "core": 0,  # the modules directly in srd_core/ (hookspecs, config, errors, ...): the plugin contract
     "data": 1,
     "models": 2,
-    "reflection": 3, "curation": 3, "evaluation": 3,  # siblings: none imports another
+    "reflection": 3,
+    "curation": 3,
+    "evaluation": 3,  # siblings: none imports another
     "builtins": 4,  # built-in plugins: found through entry points, imported by nothing in srd_core
     "training": 5,
-    "report": 6, "experiment": 6,
+    "report": 6,
+    "experiment": 6,
     "pipeline": 7,
     "top": 8,  # cli.py and plugin_listing.py: the commands
     "api": 9,  # api.py: the public names for plugins, re-exported from every layer; imported by nothing here
@@ -95,7 +98,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for dep in sorted(edges.get(node, ())):
             if state.get(dep) == 1:
-                return [*stack[stack.index(dep):], dep]
+                return [*stack[stack.index(dep) :], dep]
             if dep not in state and (cycle := visit(dep)):
                 return cycle
         stack.pop()
@@ -146,4 +149,3 @@ def test_graph_without_type_checking_leaves_out_only_annotation_imports():
     assert "srd_core.context" in full["srd_core.hookspecs"]  # an annotation-only import
     assert "srd_core.context" not in runtime["srd_core.hookspecs"]
     assert runtime["srd_core.plugins"] == full["srd_core.plugins"]  # plugins' imports all run
-

@@ -71,8 +71,14 @@ SIZED = [(path, info) for path, info in _all_fields() if _sized(path, info)]
 
 def test_the_walk_finds_the_fields_named_in_the_issue():
     paths = {path for path, _ in SIZED}
-    for expected in ("train.batch_size", "train.kd_chunk_size", "prepare.vocab_size",
-                     "pacer 'baby_step': epochs_per_stage", "task 'synthetic': n_train", "pacer 'all': epochs"):
+    for expected in (
+        "train.batch_size",
+        "train.kd_chunk_size",
+        "prepare.vocab_size",
+        "pacer 'baby_step': epochs_per_stage",
+        "task 'synthetic': n_train",
+        "pacer 'all': epochs",
+    ):
         assert expected in paths
 
 
@@ -81,17 +87,21 @@ def test_every_size_count_and_epoch_field_has_a_stated_upper_bound(path, info):
     bound = _upper(info)
     assert bound is not None, f"{path} has no upper bound"
     assert bound <= 2**31 or path.endswith("seed"), f"{path}: {bound} is no bound a machine meets"
-    assert f"≤ {bound:,}" in (info.description or "") or f"at most {bound}" in (info.description or ""), \
+    assert f"≤ {bound:,}" in (info.description or "") or f"at most {bound}" in (info.description or ""), (
         f"{path}: the description does not state the bound"
+    )
 
 
-@pytest.mark.parametrize("override,field", [
-    ("train.batch_size=1e30", "train.batch_size"),
-    ("train.kd_chunk_size=9223372036854775808", "train.kd_chunk_size"),
-    ("curriculum.pacer.epochs_per_stage=1e12", "curriculum.pacer.epochs_per_stage"),
-    ("data.train.n_train=1e9", "data.train.n_train"),
-    ("prepare.vocab_size=1e12", "prepare.vocab_size"),
-])
+@pytest.mark.parametrize(
+    "override,field",
+    [
+        ("train.batch_size=1e30", "train.batch_size"),
+        ("train.kd_chunk_size=9223372036854775808", "train.kd_chunk_size"),
+        ("curriculum.pacer.epochs_per_stage=1e12", "curriculum.pacer.epochs_per_stage"),
+        ("data.train.n_train=1e9", "data.train.n_train"),
+        ("prepare.vocab_size=1e12", "prepare.vocab_size"),
+    ],
+)
 def test_values_no_machine_can_run_are_refused_naming_the_field(override, field):
     with pytest.raises(ConfigError, match=rf"demo\.yaml: {field.replace('.', '[.]')}: "):
         load_config(REPO / "examples" / "demo.yaml", [override])
@@ -100,11 +110,19 @@ def test_values_no_machine_can_run_are_refused_naming_the_field(override, field)
 def test_config_validate_imports_neither_torch_nor_transformers():
     """Plugins' modules, presets and trackers import torch / transformers / accelerate where they use them, so
     validating the demo config (which loads every plugin) costs well under a second of imports, not seconds."""
-    code = ("import sys\nfrom srd_core.cli import main\n"
-            "sys.argv = ['srd', 'config', 'validate', 'examples/demo.yaml']\n"
-            "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
-            "print(sorted(m for m in ('torch', 'transformers', 'accelerate', 'datasets') if m in sys.modules))\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    code = (
+        "import sys\nfrom srd_core.cli import main\n"
+        "sys.argv = ['srd', 'config', 'validate', 'examples/demo.yaml']\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'accelerate', 'datasets') if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["examples/demo.yaml: valid", "[]"]

@@ -18,15 +18,21 @@ CORE_DIRS = ("pipeline", "training", "curation", "reflection")
 
 ALLOWED: dict[tuple[str, str], str] = {
     ("srd_core/training/optim.py", "constant"): "a value of train.lr_scheduler (a Literal of TrainConfig), not the "
-                                                "schedule component",
+    "schedule component",
     ("srd_core/training/optim.py", "linear"): "a value of train.lr_scheduler, not the schedule component",
     ("srd_core/training/optim.py", "cosine"): "a value of train.lr_scheduler, not the schedule component",
     ("srd_core/training/responses.py", "ground_truth"): "a StepResponses.source value (the contract's word for "
-                                                        "where a step's responses came from), not the component",
-    **{(path, "rouge_l"): "the score column of eval rows and eval.jsonl (an artifact field), not the "
-                          "difficulty metric"
-       for path in ("srd_core/pipeline/run.py", "srd_core/pipeline/arms.py", "srd_core/training/loop.py",
-                    "srd_core/training/best_checkpoint.py", "srd_core/training/trackers.py")},
+    "where a step's responses came from), not the component",
+    **{
+        (path, "rouge_l"): "the score column of eval rows and eval.jsonl (an artifact field), not the difficulty metric"
+        for path in (
+            "srd_core/pipeline/run.py",
+            "srd_core/pipeline/arms.py",
+            "srd_core/training/loop.py",
+            "srd_core/training/best_checkpoint.py",
+            "srd_core/training/trackers.py",
+        )
+    },
 }
 
 
@@ -46,8 +52,11 @@ def builtin_names() -> set[str]:
 
 def literal_hits(source: str, names: set[str]) -> list[tuple[int, str]]:
     """(line, name) of every string literal of ``source`` that equals one of ``names`` (f-string parts too)."""
-    return sorted((node.lineno, node.value) for node in ast.walk(ast.parse(source))
-                  if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names)
+    return sorted(
+        (node.lineno, node.value)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names
+    )
 
 
 def core_hits(names: set[str]) -> dict[tuple[str, str], list[int]]:
@@ -75,7 +84,8 @@ def test_core_names_no_builtin_component():
     hits = core_hits(builtin_names())
     unexpected = {key: lines for key, lines in hits.items() if key not in ALLOWED}
     assert not unexpected, "core compares with built-in names; ask the component's contract instead: " + "; ".join(
-        f"{path}:{','.join(map(str, lines))} {name!r}" for (path, name), lines in sorted(unexpected.items()))
+        f"{path}:{','.join(map(str, lines))} {name!r}" for (path, name), lines in sorted(unexpected.items())
+    )
 
 
 def test_every_allowed_literal_is_still_there():

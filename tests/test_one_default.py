@@ -19,10 +19,12 @@ from srd_core.config import SRDConfig
 
 ALLOWED = {
     # neutral values that mean "no seed given" / "never", not a copy of a setting
-    ("seed", 0), ("every", 0),
+    ("seed", 0),
+    ("every", 0),
     # generate() is a generic batched-generation helper: the reflection pass and the evaluation pass their own
     # section's batch_size and data.max_prompt_tokens (not yet made required: see the issue-21 report)
-    ("batch_size", 16), ("max_prompt_tokens", 256),
+    ("batch_size", 16),
+    ("max_prompt_tokens", 256),
 }
 
 
@@ -45,17 +47,23 @@ def config_defaults(model: type[BaseModel] = SRDConfig, prefix: str = "") -> dic
 def literal_defaults(path: Path) -> list[tuple[int, str, str, object]]:
     """(line, function, parameter, default) of parameters whose default is a literal or a module constant."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    constants = {t.id: node.value.value for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
-                 and isinstance(node.value, ast.Constant)
-                 for t in (node.targets if isinstance(node, ast.Assign) else [node.target]) if isinstance(t, ast.Name)}
+    constants = {
+        t.id: node.value.value
+        for node in tree.body
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Constant)
+        for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(t, ast.Name)
+    }
     found = []
     for node in ast.walk(tree):
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         args = node.args
         positional = args.posonlyargs + args.args
-        pairs = [*zip(positional[len(positional) - len(args.defaults):], args.defaults, strict=True),
-                 *((a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None)]
+        pairs = [
+            *zip(positional[len(positional) - len(args.defaults) :], args.defaults, strict=True),
+            *((a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None),
+        ]
         for arg, default in pairs:
             if isinstance(default, ast.Constant):
                 value = default.value
@@ -76,21 +84,31 @@ def duplicates(path: Path, fields: dict[str, list[tuple[str, object]]]) -> list[
             continue
         for name, rows in fields.items():
             if name == param or name.endswith(f"_{param}"):
-                out += [f"{line} {function}({param}={value!r}) copies {dotted}"
-                        for dotted, default in rows if default == value and type(default) is type(value)]
+                out += [
+                    f"{line} {function}({param}={value!r}) copies {dotted}"
+                    for dotted, default in rows
+                    if default == value and type(default) is type(value)
+                ]
     return out
 
 
 def test_no_function_keeps_its_own_copy_of_a_config_default():
     fields = config_defaults()
-    found = [f"{path.relative_to(REPO)}:{d}" for path in sorted((REPO / "srd_core").rglob("*.py"))
-             for d in duplicates(path, fields)]
+    found = [
+        f"{path.relative_to(REPO)}:{d}"
+        for path in sorted((REPO / "srd_core").rglob("*.py"))
+        for d in duplicates(path, fields)
+    ]
     assert not found, "\n".join(found)
 
 
 def test_the_check_finds_a_copied_default(tmp_path):
     source = tmp_path / "copy.py"
-    source.write_text("CHUNK = 128\n\n\ndef loss(x, chunk_size=CHUNK):\n    return x\n\n\n"
-                      "def rank(x, *, tie_break='data_order', n=3):\n    return x\n")
-    assert duplicates(source, config_defaults()) == ["4 loss(chunk_size=128) copies train.kd_chunk_size",
-                                                     "8 rank(tie_break='data_order') copies curriculum.tie_break"]
+    source.write_text(
+        "CHUNK = 128\n\n\ndef loss(x, chunk_size=CHUNK):\n    return x\n\n\n"
+        "def rank(x, *, tie_break='data_order', n=3):\n    return x\n"
+    )
+    assert duplicates(source, config_defaults()) == [
+        "4 loss(chunk_size=128) copies train.kd_chunk_size",
+        "8 rank(tie_break='data_order') copies curriculum.tie_break",
+    ]

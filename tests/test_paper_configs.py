@@ -66,20 +66,34 @@ def test_openllama_config_has_the_official_settings():
 
 def _stage_steps(output: str, label: str) -> list[int]:
     block = output.split(f"{label} training (pacer")[1].split("total")[0]
-    return [int(m.group(4).replace(",", "")) for m in re.finditer(r"^\s+(\d)\s+([\d,]+)\s+([\d.]+)\s+([\d,]+)",
-                                                                     block, re.MULTILINE)]
+    return [
+        int(m.group(4).replace(",", ""))
+        for m in re.finditer(r"^\s+(\d)\s+([\d,]+)\s+([\d.]+)\s+([\d,]+)", block, re.MULTILINE)
+    ]
 
 
-@pytest.mark.parametrize(("path", "processes", "srd_steps", "baseline_steps"), [
-    (GPT2, 1, [1432, 2856, 4288], [14280]),             # official: 178 / 357 / 534 steps per epoch x 8
-    (OPENLLAMA, 4, [360, 716, 1072], [3570]),           # official: 89 / 178 / 267 per epoch x 4
-], ids=["gpt2", "openllama"])
+@pytest.mark.parametrize(
+    ("path", "processes", "srd_steps", "baseline_steps"),
+    [
+        (GPT2, 1, [1432, 2856, 4288], [14280]),  # official: 178 / 357 / 534 steps per epoch x 8
+        (OPENLLAMA, 4, [360, 716, 1072], [3570]),  # official: 89 / 178 / 267 per epoch x 4
+    ],
+    ids=["gpt2", "openllama"],
+)
 def test_dry_run_prints_phases_stages_steps_and_tokens(path, processes, srd_steps, baseline_steps):
     result = CliRunner().invoke(cli, ["run", "--dry-run", "--num-processes", str(processes), str(path)])
     assert result.exit_code == 0, result.output
     out = result.output
-    for phase in ("prepare", "reflection", "curation", "train srd", "train baseline", "evaluate", "evaluate sets",
-                  "report"):
+    for phase in (
+        "prepare",
+        "reflection",
+        "curation",
+        "train srd",
+        "train baseline",
+        "evaluate",
+        "evaluate sets",
+        "report",
+    ):
         assert re.search(rf"^\s+\d\. {phase}  ", out, re.MULTILINE), phase
     assert "11,424 (ESTIMATE)" in out and "data/dolly/raw.jsonl" in out
     assert "keeps 8,568 of 11,424" in out and "bins 2,856/2,856/2,856" in out
@@ -100,15 +114,24 @@ def test_config_show_has_the_official_protocol(path):
     shown = yaml.safe_load(result.output)
     reflection = shown["reflection"]  # generate_data_dolly.sh + arguments.py defaults
     assert (reflection["do_sample"], reflection["temperature"], reflection["top_k"], reflection["top_p"]) == (
-        True, 0.01, 0, 1.0)
+        True,
+        0.01,
+        0,
+        1.0,
+    )
     assert reflection["no_repeat_ngram_size"] == 6 and reflection["ce_exclude_eos"] is True
     assert shown["eval"]["protocol"] == "distillm" and shown["eval"]["seeds"] == [10, 20, 30, 40, 50]
     assert shown["eval"]["no_repeat_ngram_size"] == 6  # evaluate_main.py
     assert shown["curriculum"]["tie_break"] == "chained"  # tools/rank.py
     assert shown["curriculum"]["stratify"] is False and shown["curriculum"]["groups"] == {"name": "none"}  # official
     assert shown["train"]["scale_kd_by_t2"] == "official"  # SRD/losses.py
-    assert shown["train"]["select_best"] == {"enabled": True, "every": 0, "sample": True, "no_repeat_ngram_size": 0,
-                                             "max_samples": None}  # finetune.py: dev ROUGE-L every epoch
+    assert shown["train"]["select_best"] == {
+        "enabled": True,
+        "every": 0,
+        "sample": True,
+        "no_repeat_ngram_size": 0,
+        "max_samples": None,
+    }  # finetune.py: dev ROUGE-L every epoch
     dev_train = shown["data"]["train"]  # the dev split: --dev-num 1000, distinct from the final eval set
     assert dev_train["dev_size"] == 1000 and shown["data"]["dev"] is None
     assert shown["data"]["eval"]["eval"] == "data/dolly/valid.jsonl"

@@ -44,10 +44,24 @@ def installed(tmp_path_factory) -> dict[str, str]:
     """pip install every distribution into a fresh directory (no deps, no build isolation: offline and quick);
     the environment for subprocesses that find them there through entry points."""
     target = tmp_path_factory.mktemp("plugin-dists")
-    result = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-                             "--disable-pip-version-check", "-q", "--target", str(target),
-                             *(str(ROOT / "plugins" / directory) for directory in DISTS)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "-q",
+            "--target",
+            str(target),
+            *(str(ROOT / "plugins" / directory) for directory in DISTS),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     return {**ENV, "PYTHONPATH": os.pathsep.join(filter(None, [str(target), ENV.get("PYTHONPATH")]))}
 
@@ -145,11 +159,17 @@ def pipeline(installed, tmp_path_factory):
     """Run the tiny curations in a fresh interpreter, which finds the plugins through entry points."""
     metric_script = ROOT / "plugins" / "srd-evaluate-metric" / "tests" / "metrics" / "word_overlap" / "word_overlap.py"
     run_dir = tmp_path_factory.mktemp("rereflect-run")
-    result = subprocess.run([sys.executable, "-c", PIPELINE, str(metric_script), str(run_dir)], capture_output=True,
-                            text=True, env=installed, timeout=300, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", PIPELINE, str(metric_script), str(run_dir)],
+        capture_output=True,
+        text=True,
+        env=installed,
+        timeout=300,
+        cwd=ROOT,
+    )
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     assert result.returncode == 0 and lines, result.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def test_code_exec_pipeline(pipeline):
@@ -194,16 +214,30 @@ def test_rereflect_pipeline(pipeline):
     got = pipeline["rereflect"]
     before, after = got["before"], got["after"]
     assert len(before) == 2 and after[0] == before[0]  # stage 0 is what was trained on
-    assert sorted(after[1]) == sorted(before[1]) and after[1][:len(after[0])] == after[0]
+    assert sorted(after[1]) == sorted(before[1]) and after[1][: len(after[0])] == after[0]
     assert got["extra"]["rereflect"] == [
-        {"stage": 1, "rescored": len(before[1]) - len(before[0]), "moved": got["extra"]["rereflect"][0]["moved"]}]
+        {"stage": 1, "rescored": len(before[1]) - len(before[0]), "moved": got["extra"]["rereflect"][0]["moved"]}
+    ]
     assert got["artifact"]
 
 
 def test_code_exec_sandbox_suite(installed):
     """The sandbox's own tests (hostile snippets: loops, fork and memory bombs, escapes, secrets, network)."""
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             str(ROOT / "plugins" / "srd-code-exec" / "tests")],
-                            capture_output=True, text=True, env=installed, timeout=600, cwd=ROOT)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(ROOT / "plugins" / "srd-code-exec" / "tests"),
+        ],
+        capture_output=True,
+        text=True,
+        env=installed,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     assert " passed" in result.stdout.splitlines()[-1] and "failed" not in result.stdout.splitlines()[-1]

@@ -17,9 +17,22 @@ SRD = str(Path(sys.executable).parent / "srd")
 def pip_install_to(target: Path, dist: str) -> Path:
     """Really pip-install a fixture distribution into its own directory (kept off the shared venv)."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "--target", str(target), str(HERE / "plugins" / dist)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            str(HERE / "plugins" / dist),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return target
 
@@ -74,15 +87,14 @@ def test_table_output_names_distribution(fixture_site):
 
 
 def test_load_plugins_env_filters_distributions(fixture_site):
-    rows = json.loads(run_srd("plugins", "--json", site=fixture_site,
-                              env={"SRD_LOAD_PLUGINS": "some-other-dist"}).stdout)
+    rows = json.loads(
+        run_srd("plugins", "--json", site=fixture_site, env={"SRD_LOAD_PLUGINS": "some-other-dist"}).stdout
+    )
     assert rows == []
-    rows = json.loads(run_srd("plugins", "--json", site=fixture_site,
-                              env={"SRD_LOAD_PLUGINS": "srd-fixture"}).stdout)
+    rows = json.loads(run_srd("plugins", "--json", site=fixture_site, env={"SRD_LOAD_PLUGINS": "srd-fixture"}).stdout)
     assert [r["distribution"] for r in rows] == ["srd-fixture"]
     # Built-ins are the framework itself: they load whatever the filter says.
-    rows = json.loads(run_srd("plugins", "--json", "--all", site=fixture_site,
-                              env={"SRD_LOAD_PLUGINS": ""}).stdout)
+    rows = json.loads(run_srd("plugins", "--json", "--all", site=fixture_site, env={"SRD_LOAD_PLUGINS": ""}).stdout)
     assert rows and all(r["builtin"] for r in rows)
 
 

@@ -34,7 +34,7 @@ def srd_core_imports(path: Path) -> list[tuple[int, str]]:
 
 def _is_module(name: str) -> bool:
     parts = name.split(".")
-    return (REPO.joinpath(*parts).with_suffix(".py").is_file() or REPO.joinpath(*parts, "__init__.py").is_file())
+    return REPO.joinpath(*parts).with_suffix(".py").is_file() or REPO.joinpath(*parts, "__init__.py").is_file()
 
 
 def test_there_are_plugin_sources():
@@ -44,17 +44,25 @@ def test_there_are_plugin_sources():
 
 @pytest.mark.parametrize("path", PLUGIN_SOURCES, ids=lambda p: str(p.relative_to(REPO)))
 def test_plugins_import_only_public_modules(path):
-    private = [f"{path.relative_to(REPO)}:{line}: {module}" for line, module in srd_core_imports(path)
-               if module not in PUBLIC]
+    private = [
+        f"{path.relative_to(REPO)}:{line}: {module}" for line, module in srd_core_imports(path) if module not in PUBLIC
+    ]
     assert not private, "private srd_core modules (use srd_core.api):\n" + "\n".join(private)
 
 
 def test_the_scan_sees_private_imports(tmp_path):
     source = tmp_path / "p.py"
-    source.write_text("from srd_core import io, hookimpl\nfrom srd_core.api import rank_by\n"
-                      "def f():\n    from srd_core.curation.curate import rank_by\n    import srd_core.config\n")
+    source.write_text(
+        "from srd_core import io, hookimpl\nfrom srd_core.api import rank_by\n"
+        "def f():\n    from srd_core.curation.curate import rank_by\n    import srd_core.config\n"
+    )
     assert [m for _, m in srd_core_imports(source)] == [
-        "srd_core.io", "srd_core", "srd_core.api", "srd_core.curation.curate", "srd_core.config"]
+        "srd_core.io",
+        "srd_core",
+        "srd_core.api",
+        "srd_core.curation.curate",
+        "srd_core.config",
+    ]
 
 
 @pytest.mark.parametrize("name", api.__all__)
@@ -65,17 +73,23 @@ def test_api_names_resolve(name):
 
 def test_api_lists_what_its_type_checking_block_imports():
     tree = ast.parse(Path(api.__file__).read_text(encoding="utf-8"))
-    typed = {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-             and node.module and node.module.startswith("srd_core.") for a in node.names}
+    typed = {
+        a.asname or a.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("srd_core.")
+        for a in node.names
+    }
     assert typed == set(api.__all__) == set(api._WHERE)
     with pytest.raises(AttributeError, match="no_such_name"):
         api.no_such_name  # noqa: B018
 
 
 def test_api_import_is_lazy():
-    code = ("import sys\nfrom srd_core import api\nfrom srd_core.api import BabyStep, build_metrics\n"
-            "assert 'torch' not in sys.modules, 'torch'\nassert 'srd_core.reflection.reflect' not in sys.modules\n"
-            "api.reflect_samples\nassert 'srd_core.reflection.reflect' in sys.modules\n")
+    code = (
+        "import sys\nfrom srd_core import api\nfrom srd_core.api import BabyStep, build_metrics\n"
+        "assert 'torch' not in sys.modules, 'torch'\nassert 'srd_core.reflection.reflect' not in sys.modules\n"
+        "api.reflect_samples\nassert 'srd_core.reflection.reflect' in sys.modules\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
 

@@ -22,7 +22,11 @@ ARTIFACT = re.compile(r"^[\w.{}-]*[\w}]\.(jsonl|json|html|yaml|png)$")
 
 NOT_RUN_DIR_FILES = {
     # files of a Hugging Face model, tokenizer, PEFT adapter or saved dataset: their libraries name them
-    "config.json", "adapter_config.json", "tokenizer.json", "tokenizer_config.json", "dataset_dict.json",
+    "config.json",
+    "adapter_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "dataset_dict.json",
 }
 ALLOWED: dict[str, set[str]] = {
     # files inside one artifact folder whose format that module alone writes and reads, named once there: a
@@ -105,9 +109,11 @@ def test_no_artifact_name_outside_rundir():
 
 def test_the_check_finds_literal_names(tmp_path):
     source = tmp_path / "m.py"
-    source.write_text('"""Writes eval.jsonl."""\nX = "curation.jsonl"\ny = run / "final"\n'
-                      'z = f"{run}/checkpoints/{step}"\nw = f"reflection.partial.rank{r}.jsonl"\n'
-                      'ok = run / CONFIG_FILE\nmsg = f"{n} rows read from {p}"\n')
+    source.write_text(
+        '"""Writes eval.jsonl."""\nX = "curation.jsonl"\ny = run / "final"\n'
+        'z = f"{run}/checkpoints/{step}"\nw = f"reflection.partial.rank{r}.jsonl"\n'
+        'ok = run / CONFIG_FILE\nmsg = f"{n} rows read from {p}"\n'
+    )
     assert literal_names(source) == {"curation.jsonl", "final", "checkpoints", "reflection.partial.rank{}.jsonl"}
 
 

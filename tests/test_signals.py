@@ -22,8 +22,9 @@ def stopping_command():
     @click.option("--how", type=click.Choice(["interrupted", "terminated", "ctrl-c"]))
     def stop(how: str) -> None:
         if how == "interrupted":
-            raise Interrupted("interrupted in train_srd at step 3/9; rerun the same command to resume from step 3",
-                              signal.SIGINT)
+            raise Interrupted(
+                "interrupted in train_srd at step 3/9; rerun the same command to resume from step 3", signal.SIGINT
+            )
         raise Terminated() if how == "terminated" else KeyboardInterrupt()
 
     cli.add_command(click.command("test-stop")(stop))
@@ -31,11 +32,14 @@ def stopping_command():
     cli.commands.pop("test-stop")
 
 
-@pytest.mark.parametrize("how,code,line", [
-    ("interrupted", 130, "srd: interrupted in train_srd at step 3/9; rerun the same command to resume from step 3"),
-    ("terminated", 143, "srd: interrupted in test-stop; rerun the same command to resume"),
-    ("ctrl-c", 130, "srd: interrupted in test-stop; rerun the same command to resume"),
-])
+@pytest.mark.parametrize(
+    "how,code,line",
+    [
+        ("interrupted", 130, "srd: interrupted in train_srd at step 3/9; rerun the same command to resume from step 3"),
+        ("terminated", 143, "srd: interrupted in test-stop; rerun the same command to resume"),
+        ("ctrl-c", 130, "srd: interrupted in test-stop; rerun the same command to resume"),
+    ],
+)
 @pytest.mark.parametrize("rank", [None, "0", "1"])
 def test_one_line_from_rank_0_and_the_exit_code_everywhere(monkeypatch, stopping_command, how, code, line, rank):
     if rank is None:

@@ -10,11 +10,22 @@ def test_sequential_phases_add_up():
 
 
 def test_arms_trained_at_once_count_for_their_batch_not_their_sum():
-    timings = {"reflect": 2.0, "train_srd": 10.0, "train_baseline": 12.0, "train_kd": 11.0, "evaluate": 1.0,
-               "parallel": {"phases": ["train_srd", "train_baseline", "train_kd"], "seconds": 12.5}}
+    timings = {
+        "reflect": 2.0,
+        "train_srd": 10.0,
+        "train_baseline": 12.0,
+        "train_kd": 11.0,
+        "evaluate": 1.0,
+        "parallel": {"phases": ["train_srd", "train_baseline", "train_kd"], "seconds": 12.5},
+    }
     assert wall_total(timings) == (2.0 + 12.5 + 1.0, 3)
-    assert phase_seconds(timings) == {"reflect": 2.0, "train_srd": 10.0, "train_baseline": 12.0, "train_kd": 11.0,
-                                      "evaluate": 1.0}
+    assert phase_seconds(timings) == {
+        "reflect": 2.0,
+        "train_srd": 10.0,
+        "train_baseline": 12.0,
+        "train_kd": 11.0,
+        "evaluate": 1.0,
+    }
 
 
 def test_an_older_parallel_run_counts_its_longest_arm():

@@ -22,8 +22,11 @@ def make_samples(n: int = 24, seed: int = 0) -> list[Sample]:
     samples = []
     for i in range(n):
         words = rng.sample(WORDS, rng.randint(2, 5))
-        samples.append(Sample(id=f"s{i}", prompt="reverse: " + " ".join(words) + "\nanswer:",
-                              references=[" ".join(reversed(words))]))
+        samples.append(
+            Sample(
+                id=f"s{i}", prompt="reverse: " + " ".join(words) + "\nanswer:", references=[" ".join(reversed(words))]
+            )
+        )
     return samples
 
 
@@ -55,12 +58,24 @@ def raw_config(root: Path, name: str = "run", **sections: dict[str, Any]) -> dic
         "run": {"name": name, "output_dir": str(root)},
         "teacher": {"path": str(root / "teacher")},
         "student": {"path": str(root / "student")},
-        "data": {"train": {"name": "jsonl", "train": str(root / "train.jsonl"), "id_field": "id",
-                           "template": "{instruction}"}, "max_prompt_tokens": 40, "max_length": 64},
+        "data": {
+            "train": {
+                "name": "jsonl",
+                "train": str(root / "train.jsonl"),
+                "id_field": "id",
+                "template": "{instruction}",
+            },
+            "max_prompt_tokens": 40,
+            "max_length": 64,
+        },
         "curriculum": {"pacer": {"name": "all", "epochs": 1}},
-        "train": {"lr": 1e-2, "batch_size": 4, "log_every": 1,
-                  "temperature": {"name": "constant", "value": 1.0},
-                  "sft_weight": {"name": "constant", "value": 0.3}},
+        "train": {
+            "lr": 1e-2,
+            "batch_size": 4,
+            "log_every": 1,
+            "temperature": {"name": "constant", "value": 1.0},
+            "sft_weight": {"name": "constant", "value": 0.3},
+        },
     }
     return _merge(base, sections)
 
@@ -85,8 +100,17 @@ def write_curation(run_dir: Path, ids: list[str], n_bins: int = 3) -> None:
     rows = []
     for rank, sample_id in enumerate(ids, start=1):
         b = (rank - 1) // size if rank <= size * n_bins else None
-        rows.append(CurationRecord(id=sample_id, values={"m": float(rank)}, ranks={"m": rank}, fused=-rank,
-                                   rank=rank, kept=b is not None, bin=b).to_dict())
+        rows.append(
+            CurationRecord(
+                id=sample_id,
+                values={"m": float(rank)},
+                ranks={"m": rank},
+                fused=-rank,
+                rank=rank,
+                kept=b is not None,
+                bin=b,
+            ).to_dict()
+        )
     with open(run_dir / "curation.jsonl", "w", encoding="utf-8") as fh:
         fh.writelines(json.dumps(r) + "\n" for r in rows)
 

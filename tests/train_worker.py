@@ -56,11 +56,11 @@ def main(argv: list[str]) -> None:
     if "--pause-at" in args:
         i = args.index("--pause-at")
         plugins.register(PauseAt(int(args[i + 1]), Path(args[i + 2])), name="test-pause")
-        del args[i:i + 3]
+        del args[i : i + 3]
     if "--dump-weights" in args:
         i = args.index("--dump-weights")
         plugins.register(DumpWeights(Path(args[i + 1])), name="test-dump")
-        del args[i:i + 2]
+        del args[i : i + 2]
     config = load_config(args[0])
     label = args[1] if len(args) > 1 else "srd"
     summary = train(config, config.run.dir, label)

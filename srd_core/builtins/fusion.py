@@ -23,8 +23,9 @@ class RRFParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    k: float = Field(60.0, ge=0.0, le=1e6, description="Smoothing constant k in 1/(k + rank); SRD and Cormack et al. "
-                     "use 60.")
+    k: float = Field(
+        60.0, ge=0.0, le=1e6, description="Smoothing constant k in 1/(k + rank); SRD and Cormack et al. use 60."
+    )
 
 
 class ReciprocalRankFusion(Fusion):

@@ -35,10 +35,16 @@ class FieldParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    field: str = Field(min_length=1, description="The sample field whose value is the group: the synthetic task's "
-                       "`family`, or a column of file data (listed in the task's meta_fields).")
-    missing: str | None = Field(None, min_length=1, description="Group of the samples that lack the field (null: "
-                                "such a sample is an error naming the field).")
+    field: str = Field(
+        min_length=1,
+        description="The sample field whose value is the group: the synthetic task's "
+        "`family`, or a column of file data (listed in the task's meta_fields).",
+    )
+    missing: str | None = Field(
+        None,
+        min_length=1,
+        description="Group of the samples that lack the field (null: such a sample is an error naming the field).",
+    )
 
 
 class FieldGrouping(Grouping):
@@ -58,13 +64,16 @@ class FieldGrouping(Grouping):
                     raise DataError(
                         f"curriculum.groups.field: training sample {sample.id!r} has no field {name!r} (its fields: "
                         f"{present}); for file data list the column in the task's meta_fields, or set "
-                        "curriculum.groups.missing")
+                        "curriculum.groups.missing"
+                    )
                 groups.append(missing)
             elif isinstance(value, (str, int, float, bool)):
                 groups.append(str(value))
             else:
-                raise DataError(f"curriculum.groups.field: training sample {sample.id!r} has a "
-                                f"{type(value).__name__} in field {name!r}, expected a string or a number")
+                raise DataError(
+                    f"curriculum.groups.field: training sample {sample.id!r} has a "
+                    f"{type(value).__name__} in field {name!r}, expected a string or a number"
+                )
         return groups
 
 
@@ -75,12 +84,13 @@ class KMeansParams(BaseModel):
 
     k: int = Field(8, ge=1, le=MAX_SAMPLES, description=f"Number of clusters (≤ {MAX_SAMPLES:,}).")
     seed: int = Field(0, ge=0, lt=2**32, description="Seed of the k-means initialisation.")
-    n_init: int = Field(10, ge=1, le=1000, description="k-means restarts; the best (lowest inertia) is kept "
-                        "(≤ 1,000).")
-    max_features: int | None = Field(20000, ge=1, le=MAX_VOCAB, description="TF-IDF vocabulary cap (most frequent "
-                                      f"terms; ≤ {MAX_VOCAB:,}).")
-    stop_words: Literal["english"] | None = Field("english", description="Words left out of the TF-IDF vectors "
-                                                  "(english: scikit-learn's list; null: none).")
+    n_init: int = Field(10, ge=1, le=1000, description="k-means restarts; the best (lowest inertia) is kept (≤ 1,000).")
+    max_features: int | None = Field(
+        20000, ge=1, le=MAX_VOCAB, description=f"TF-IDF vocabulary cap (most frequent terms; ≤ {MAX_VOCAB:,})."
+    )
+    stop_words: Literal["english"] | None = Field(
+        "english", description="Words left out of the TF-IDF vectors (english: scikit-learn's list; null: none)."
+    )
 
 
 class KMeansGrouping(Grouping):

@@ -70,8 +70,13 @@ class SkewParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    alpha: float = Field(0.1, ge=0.0, le=1.0, description="Skew α: share of the mixture taken from the "
-                         "distribution being compared (DistiLLM uses 0.1; 0 gives the plain KL).")
+    alpha: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="Skew α: share of the mixture taken from the "
+        "distribution being compared (DistiLLM uses 0.1; 0 gives the plain KL).",
+    )
 
 
 class SkewedForwardKL(KDLoss):
@@ -103,9 +108,14 @@ class JSDParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    beta: float = Field(0.5, ge=0.0, le=1.0, description="Interpolation β as in TRL's GKD: 0 gives forward "
-                        "KL, 1 gives reverse KL, 0.5 the symmetric JSD; the official SRD/DistiLLM `tjsd` is 0.1 "
-                        "(its lam = 0.9 weights the student).")
+    beta: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Interpolation β as in TRL's GKD: 0 gives forward "
+        "KL, 1 gives reverse KL, 0.5 the symmetric JSD; the official SRD/DistiLLM `tjsd` is 0.1 "
+        "(its lam = 0.9 weights the student).",
+    )
 
 
 class GeneralizedJSD(KDLoss):
@@ -142,8 +152,13 @@ class AKLParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mu: float = Field(0.5, gt=0.0, le=1.0, description="Cumulative teacher mass μ that separates the head "
-                      "(the most likely tokens up to μ, always at least one) from the tail.")
+    mu: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="Cumulative teacher mass μ that separates the head "
+        "(the most likely tokens up to μ, always at least one) from the tail.",
+    )
 
 
 class AdaptiveKL(KDLoss):
@@ -162,8 +177,9 @@ class AdaptiveKL(KDLoss):
         head_weight, tail_weight = self.gap_weights(teacher.detach().exp(), student.detach().exp())
         return head_weight * kl_per_token(teacher, student) + tail_weight * kl_per_token(student, teacher)
 
-    def gap_weights(self, teacher_probs: torch.Tensor, student_probs: torch.Tensor
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def gap_weights(
+        self, teacher_probs: torch.Tensor, student_probs: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-token normalised head and tail gaps ``[N]`` (both 0.5 where p == q)."""
         import torch
 

@@ -30,8 +30,9 @@ class RougeL(DifficultyMetric):
         pairs = zip(samples, reflections, strict=True)
         return [
             rouge_l(reflection.output, sample.references)
-            for sample, reflection in tqdm(pairs, total=len(samples), desc="rouge_l", unit="sample",
-                                           disable=None, leave=False)
+            for sample, reflection in tqdm(
+                pairs, total=len(samples), desc="rouge_l", unit="sample", disable=None, leave=False
+            )
         ]
 
 

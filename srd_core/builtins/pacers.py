@@ -18,16 +18,26 @@ class BabyStepParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    num_bins: int = Field(3, ge=1, le=MAX_STAGES, description="Number of bins, and of cumulative stages (SRD: 3; "
-                          f"≤ {MAX_STAGES:,}).")
-    epochs_per_stage: float = Field(1.0, gt=0.0, le=MAX_EPOCHS, description="Epochs over each stage's data (may be "
-                                    f"fractional: the last epoch is truncated; ≤ {MAX_EPOCHS:,}).")
+    num_bins: int = Field(
+        3, ge=1, le=MAX_STAGES, description=f"Number of bins, and of cumulative stages (SRD: 3; ≤ {MAX_STAGES:,})."
+    )
+    epochs_per_stage: float = Field(
+        1.0,
+        gt=0.0,
+        le=MAX_EPOCHS,
+        description="Epochs over each stage's data (may be "
+        f"fractional: the last epoch is truncated; ≤ {MAX_EPOCHS:,}).",
+    )
     order: Literal["easy_to_hard", "hard_to_easy", "random"] = Field(
-        "easy_to_hard", description="Which kept samples fill the first bins: easiest first (SRD), hardest "
-        "first, or a random partition (ablations).")
+        "easy_to_hard",
+        description="Which kept samples fill the first bins: easiest first (SRD), hardest "
+        "first, or a random partition (ablations).",
+    )
     remainder: Literal["drop", "last"] = Field(
-        "drop", description="Kept samples beyond num_bins·⌊K/num_bins⌋: dropped (equal bins, as the official "
-        "code) or added to the last bin.")
+        "drop",
+        description="Kept samples beyond num_bins·⌊K/num_bins⌋: dropped (equal bins, as the official "
+        "code) or added to the last bin.",
+    )
     seed: int = Field(0, description="Seed of the random partition (order: random).")
 
 
@@ -50,9 +60,9 @@ class BabyStep(Pacer):
         size = len(ids) // n
         if size == 0:
             raise ValueError(f"{len(ids)} kept samples cannot fill {n} bins")
-        bins = [ids[b * size:(b + 1) * size] for b in range(n)]
+        bins = [ids[b * size : (b + 1) * size] for b in range(n)]
         if self.params.remainder == "last":
-            bins[-1].extend(ids[n * size:])
+            bins[-1].extend(ids[n * size :])
         return bins
 
     def stages(self, bins: Sequence[Sequence[str]] | None, all_ids: Sequence[str]) -> list[StagePlan]:
@@ -76,8 +86,13 @@ class AllParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    epochs: float = Field(1.0, gt=0.0, le=MAX_EPOCHS, description="Epochs over all training data (may be "
-                          f"fractional: the last epoch is truncated; ≤ {MAX_EPOCHS:,}).")
+    epochs: float = Field(
+        1.0,
+        gt=0.0,
+        le=MAX_EPOCHS,
+        description="Epochs over all training data (may be "
+        f"fractional: the last epoch is truncated; ≤ {MAX_EPOCHS:,}).",
+    )
 
 
 class AllData(Pacer):

@@ -44,15 +44,23 @@ class SamplingParams(BaseModel):
 
     temperature: float = Field(1.0, gt=0, description="Sampling temperature of the student's generations.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling of the generations (1: off).")
-    top_k: int = Field(0, ge=0, le=MAX_VOCAB, description="Top-k sampling of the generations (0: off; "
-                       f"≤ {MAX_VOCAB:,}).")
-    max_new_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, description="Longest generated response (null: "
-                                       "up to data.max_length, as DistiLLM's max_length - max_prompt_length; "
-                                       f"≤ {MAX_TOKENS:,}).")
+    top_k: int = Field(
+        0, ge=0, le=MAX_VOCAB, description=f"Top-k sampling of the generations (0: off; ≤ {MAX_VOCAB:,})."
+    )
+    max_new_tokens: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_TOKENS,
+        description="Longest generated response (null: "
+        "up to data.max_length, as DistiLLM's max_length - max_prompt_length; "
+        f"≤ {MAX_TOKENS:,}).",
+    )
     sft_on: Literal["ground_truth", "batch"] = Field(
-        "ground_truth", description="What the SFT (CE) term of a step trains on: ground_truth (the step's "
+        "ground_truth",
+        description="What the SFT (CE) term of a step trains on: ground_truth (the step's "
         "dataset responses, whatever the KD term sees) or batch (the sequences the KD term sees, generated or "
-        "replayed, as DistiLLM's and the official SRD finetune.py compute the LM loss).")
+        "replayed, as DistiLLM's and the official SRD finetune.py compute the LM loss).",
+    )
 
 
 class _Sampling(ResponseSource):
@@ -99,8 +107,13 @@ class GroundTruth(ResponseSource):
 class OnPolicyParams(SamplingParams):
     """Parameters of ``on_policy``."""
 
-    lmbda: float = Field(1.0, ge=0, le=1, description="Share of steps trained on the student's own samples "
-                         "(GKD's λ; the rest use the ground truth). 1: fully on-policy.")
+    lmbda: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="Share of steps trained on the student's own samples "
+        "(GKD's λ; the rest use the ground truth). 1: fully on-policy.",
+    )
 
 
 class OnPolicy(_Sampling):
@@ -168,8 +181,11 @@ class _Buffered(_Sampling):
         return {"buffer_size": len(self.buffer)}
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "replay_rng": self.replay_rng.bit_generator.state,
-                "buffer": self.buffer.state()}
+        return {
+            **super().state_dict(),
+            "replay_rng": self.replay_rng.bit_generator.state,
+            "buffer": self.buffer.state(),
+        }
 
     def load_state_dict(self, state):
         super().load_state_dict(state)
@@ -180,27 +196,48 @@ class _Buffered(_Sampling):
 class BufferParams(SamplingParams):
     """The replay buffer's parameters."""
 
-    capacity: int = Field(1000, ge=1, le=MAX_SAMPLES, description="Samples the replay buffer holds (official: "
-                          f"1000); the oldest drop out first (≤ {MAX_SAMPLES:,}).")
-    seed_from_reflection: bool = Field(False, description="Fill the buffer at each stage start with the "
-                                       "reflection's outputs (the initial student's) of the stage's samples.")
+    capacity: int = Field(
+        1000,
+        ge=1,
+        le=MAX_SAMPLES,
+        description=f"Samples the replay buffer holds (official: 1000); the oldest drop out first (≤ {MAX_SAMPLES:,}).",
+    )
+    seed_from_reflection: bool = Field(
+        False,
+        description="Fill the buffer at each stage start with the "
+        "reflection's outputs (the initial student's) of the stage's samples.",
+    )
 
 
 class AdaptiveParams(BufferParams):
     """Parameters of ``adaptive`` (DistiLLM's ``--student-gen`` with an ``adaptive`` type)."""
 
-    init_threshold: float = Field(0.2, ge=0, le=1, description="θ: the share of steps trained on student "
-                                  "samples, generated or replayed (official OpenLLaMA recipe: 0.2).")
+    init_threshold: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="θ: the share of steps trained on student "
+        "samples, generated or replayed (official OpenLLaMA recipe: 0.2).",
+    )
     replay_ratio: Literal["decreasing", "constant", "increasing"] = Field(
-        "decreasing", description="Sampling threshold within θ: θ·(1 − step/total) (official default), θ·0.5, "
-        "or θ·step/total; the rest of θ replays.")
+        "decreasing",
+        description="Sampling threshold within θ: θ·(1 − step/total) (official default), θ·0.5, "
+        "or θ·step/total; the rest of θ replays.",
+    )
     threshold_update: Literal["none", "dev_loss"] = Field(
-        "none", description="none (the official SRD fork), or dev_loss (DistiLLM's paper): raise θ by "
-        "threshold_step when the dev loss rose by loss_eps.")
+        "none",
+        description="none (the official SRD fork), or dev_loss (DistiLLM's paper): raise θ by "
+        "threshold_step when the dev loss rose by loss_eps.",
+    )
     loss_eps: float = Field(0.1, ge=0, description="Rise of the dev loss that raises θ (dev_loss update).")
     threshold_step: float = Field(0.1, gt=0, le=1, description="How much θ grows per raise (capped at 1).")
-    update_every: int = Field(0, ge=0, le=MAX_STEPS, description="Dev-loss check every N steps of a stage (0: "
-                              f"each epoch end, as the official --eval-interval; ≤ {MAX_STEPS:,}).")
+    update_every: int = Field(
+        0,
+        ge=0,
+        le=MAX_STEPS,
+        description="Dev-loss check every N steps of a stage (0: "
+        f"each epoch end, as the official --eval-interval; ≤ {MAX_STEPS:,}).",
+    )
 
 
 class Adaptive(_Buffered):
@@ -273,8 +310,13 @@ class Adaptive(_Buffered):
 class MixedParams(BufferParams):
     """Parameters of ``mixed``."""
 
-    mixed_alpha: float = Field(0.8, ge=0, le=1, description="Probability that a step generates (stored, then a "
-                               "replayed draw is trained on); otherwise the ground truth.")
+    mixed_alpha: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="Probability that a step generates (stored, then a "
+        "replayed draw is trained on); otherwise the ground truth.",
+    )
 
 
 class Mixed(_Buffered):

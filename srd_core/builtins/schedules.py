@@ -47,10 +47,14 @@ class StagewiseParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    values: list[float] | None = Field(None, min_length=1, description="One value per training stage (official "
-                                       "SRD GPT-2 scripts: T = 1, 1.5, 2).")
-    start: float | None = Field(None, description="Value of the first stage; with `end`, the stages in between "
-                                "are spaced evenly (as many values as the pacer plans stages).")
+    values: list[float] | None = Field(
+        None, min_length=1, description="One value per training stage (official SRD GPT-2 scripts: T = 1, 1.5, 2)."
+    )
+    start: float | None = Field(
+        None,
+        description="Value of the first stage; with `end`, the stages in between "
+        "are spaced evenly (as many values as the pacer plans stages).",
+    )
     end: float | None = Field(None, description="Value of the last stage (with `start`).")
 
     @model_validator(mode="after")

@@ -17,8 +17,12 @@ class FixedRatioParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ratio: float = Field(0.75, gt=0.0, le=1.0, description="λ: the easiest share kept, in (0, 1]; SRD keeps "
-                         "0.75 and drops the hardest quarter.")
+    ratio: float = Field(
+        0.75,
+        gt=0.0,
+        le=1.0,
+        description="λ: the easiest share kept, in (0, 1]; SRD keeps 0.75 and drops the hardest quarter.",
+    )
 
 
 class FixedRatio(Selector):

@@ -58,9 +58,7 @@ LAST_NAMES = _vocabulary(
     "Johnson Lamport Somerville"
 )
 
-MONTHS = _vocabulary(
-    "January February March April May June July August September October November December"
-)
+MONTHS = _vocabulary("January February March April May June July August September October November December")
 
 
 @dataclass(frozen=True)
@@ -177,18 +175,26 @@ class SyntheticTask(Task):
         model_config = ConfigDict(extra="forbid")
 
         n_train: int = Field(2000, ge=1, le=MAX_SAMPLES, description=f"Number of training samples (≤ {MAX_SAMPLES:,}).")
-        n_eval: int = Field(200, ge=1, le=MAX_SAMPLES, description="Number of held-out eval samples (clean, "
-                            f"disjoint; ≤ {MAX_SAMPLES:,}).")
+        n_eval: int = Field(
+            200,
+            ge=1,
+            le=MAX_SAMPLES,
+            description=f"Number of held-out eval samples (clean, disjoint; ≤ {MAX_SAMPLES:,}).",
+        )
         seed: int = Field(0, description="Generator seed: the same seed gives the same samples.")
         families: list[str] | None = Field(
             None, description=f"Task families to mix in equal shares (default all: {', '.join(FAMILIES)})."
         )
         n_words: int = Field(
-            20, ge=4, le=len(WORDS),
+            20,
+            ge=4,
+            le=len(WORDS),
             description=f"Distinct words the word tasks draw from (more is harder to copy; at most {len(WORDS)}).",
         )
         noise: float = Field(
-            0.0, ge=0, le=1,
+            0.0,
+            ge=0,
+            le=1,
             description="Share of training responses corrupted (wrong answer, truncated, or swapped).",
         )
 
@@ -250,8 +256,9 @@ class SyntheticTask(Task):
                 )
             seen.add(prompt)
             meta = {"family": family.name, "level": family.level, "size": item.size, "noisy": False}
-            samples.append(Sample(id=f"synthetic-{split}-{i:05d}", prompt=prompt, references=[item.response],
-                                  meta=meta))
+            samples.append(
+                Sample(id=f"synthetic-{split}-{i:05d}", prompt=prompt, references=[item.response], meta=meta)
+            )
         return samples
 
     def _add_noise(self, samples: list[Sample]) -> list[Sample]:
@@ -269,8 +276,9 @@ class SyntheticTask(Task):
             sample.meta.update(noisy=True, noise_kind=kind, clean_response=clean[index])
         return samples
 
-    def _corrupt(self, kind: NoiseKind, index: int, clean: list[str], sample: Sample,
-                 rng: random.Random) -> tuple[NoiseKind, str]:
+    def _corrupt(
+        self, kind: NoiseKind, index: int, clean: list[str], sample: Sample, rng: random.Random
+    ) -> tuple[NoiseKind, str]:
         """A response that differs from the clean one, and how (``wrong`` when ``kind`` cannot apply)."""
         answer = clean[index]
         if kind == "truncated" and _truncate(answer) != answer:

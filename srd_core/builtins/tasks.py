@@ -50,8 +50,10 @@ class DevSplitParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dev_size: int | None = Field(
-        None, ge=1, le=MAX_SAMPLES, description="Use the first N train records as the eval split (as MiniLLM "
-        f"does; ≤ {MAX_SAMPLES:,})."
+        None,
+        ge=1,
+        le=MAX_SAMPLES,
+        description=f"Use the first N train records as the eval split (as MiniLLM does; ≤ {MAX_SAMPLES:,}).",
     )
     dev_ratio: float | None = Field(
         None, gt=0, lt=1, description="Use a random share of the train records (seeded) as the eval split."
@@ -190,8 +192,10 @@ class PromptFormatter:
             try:
                 tokenizer = AutoTokenizer.from_pretrained(name)
             except OSError as exc:
-                raise DataError(f"tokenizer {name!r} not found locally and the hub is unreachable; "
-                                f"pass a local path ({type(exc).__name__})") from None
+                raise DataError(
+                    f"tokenizer {name!r} not found locally and the hub is unreachable; "
+                    f"pass a local path ({type(exc).__name__})"
+                ) from None
             if not getattr(tokenizer, "chat_template", None):
                 raise ConfigError(f"chat_template: true, but tokenizer {name!r} has no chat template")
             self._tokenizer = tokenizer
@@ -346,8 +350,14 @@ def file_format(path: str, fmt: str) -> str:
     if fmt != "auto":
         return fmt
     suffix = Path(path).suffix.lower()
-    formats = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
-               ".parquet": "parquet", ".pq": "parquet"}
+    formats = {
+        ".jsonl": "jsonl",
+        ".ndjson": "jsonl",
+        ".json": "json",
+        ".csv": "csv",
+        ".parquet": "parquet",
+        ".pq": "parquet",
+    }
     if suffix not in formats:
         raise ConfigError(f"{path}: cannot tell the format from {suffix or 'no extension'!r}; set `format`")
     return formats[suffix]
@@ -381,8 +391,9 @@ class MiniLLMTask(_FormatterTask):
     params: MiniLLMParams
 
     def mapping(self) -> FieldMapping:
-        return FieldMapping(prompt_field="prompt", output_field="output", id_field=self.params.id_field,
-                            meta_fields=["topic"])
+        return FieldMapping(
+            prompt_field="prompt", output_field="output", id_field=self.params.id_field, meta_fields=["topic"]
+        )
 
     def source_records(self, which: str) -> list[RawRecord] | None:
         path = getattr(self.params, which)
@@ -438,15 +449,18 @@ class HFDatasetTask(_FormatterTask):
                     return load_from_disk(str(local))
                 return load_dataset(str(local), p.subset)
             except Exception as exc:
-                raise DataError(f"{p.path}: cannot load the dataset directory "
-                                f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+                raise DataError(
+                    f"{p.path}: cannot load the dataset directory "
+                    f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+                ) from None
         try:
             return load_dataset(p.path, p.subset, revision=p.revision)
         except ConnectionError:
             raise DataError(f"{p.path} not found locally and the hub is unreachable; pass a local path") from None
         except Exception as exc:
-            raise DataError(f"{p.path} not found locally or on the hub ({type(exc).__name__}); "
-                            "pass a local path") from None
+            raise DataError(
+                f"{p.path} not found locally or on the hub ({type(exc).__name__}); pass a local path"
+            ) from None
 
     def has_split(self, split: str) -> bool:
         """The eval split is a dataset split (``eval_split``) or carved from the train split."""

@@ -34,8 +34,9 @@ else:
     F = LazyModule("torch.nn.functional")
 
 
-def dense_log_probs(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
-                    temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+def dense_log_probs(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """fp32 log-softmaxes of both logits divided by ``temperature`` (every vocabulary entry a category)."""
     import torch.nn.functional as F
 
@@ -67,7 +68,8 @@ class FullParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dtype: Literal["float32", "float16", "bfloat16"] = Field(
-        "float32", description="Storage dtype of the logits (float32 is exact; 16-bit halves the cache).")
+        "float32", description="Storage dtype of the logits (float32 is exact; 16-bit halves the cache)."
+    )
 
 
 class Full(TeacherSignal):
@@ -98,10 +100,19 @@ class TopKParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    k: int = Field(32, ge=1, le=MAX_VOCAB, description="Teacher logits kept per position (the rest becomes one "
-                   f"tail bucket; ≤ {MAX_VOCAB:,}).")
-    tail_grid: int = Field(8, ge=2, le=64, description="Most temperatures stored for the tail bucket; a plan "
-                           "with more distinct T stores this many, evenly spaced in 1/T, and interpolates (≤ 64).")
+    k: int = Field(
+        32,
+        ge=1,
+        le=MAX_VOCAB,
+        description=f"Teacher logits kept per position (the rest becomes one tail bucket; ≤ {MAX_VOCAB:,}).",
+    )
+    tail_grid: int = Field(
+        8,
+        ge=2,
+        le=64,
+        description="Most temperatures stored for the tail bucket; a plan "
+        "with more distinct T stores this many, evenly spaced in 1/T, and interpolates (≤ 64).",
+    )
     dtype: Literal["float32", "float16"] = Field("float32", description="Storage dtype of the top-k logits.")
 
 
@@ -134,8 +145,11 @@ class TopK(TeacherSignal):
         if self.params.k >= vocab_size:
             raise ValueError(f"k: {self.params.k} must be below the vocabulary size {vocab_size} (use `full`)")
         index_dtype = "int16" if vocab_size <= 65536 else "int32"  # int16 holds uint16 bits
-        fields = {"values": (self.params.dtype, self.params.k), "indices": (index_dtype, self.params.k),
-                  "tail": ("float32", len(temperatures))}
+        fields = {
+            "values": (self.params.dtype, self.params.k),
+            "indices": (index_dtype, self.params.k),
+            "tail": ("float32", len(temperatures)),
+        }
         if self.gridded(temperatures):
             fields["tail_slope"] = ("float32", len(temperatures))
         return fields
@@ -147,12 +161,16 @@ class TopK(TeacherSignal):
         rest = logits.float().scatter(-1, indices, float("-inf"))
         tail = torch.stack([torch.logsumexp(rest / t, dim=-1) for t in temperatures], dim=-1)
         index_dtype = torch.int16 if logits.shape[-1] <= 65536 else torch.int32  # uint16 bits via int16
-        rows = {"values": values.to(getattr(torch, self.params.dtype)), "indices": indices.to(index_dtype),
-                "tail": tail}
+        rows = {
+            "values": values.to(getattr(torch, self.params.dtype)),
+            "indices": indices.to(index_dtype),
+            "tail": tail,
+        }
         if self.gridded(temperatures):  # d/dβ logsumexp(β·z) = the mean tail logit under softmax(β·z)
             finite = torch.where(torch.isinf(rest), 0.0, rest)
-            rows["tail_slope"] = torch.stack([(torch.softmax(rest / t, dim=-1) * finite).sum(-1)
-                                              for t in temperatures], dim=-1)
+            rows["tail_slope"] = torch.stack(
+                [(torch.softmax(rest / t, dim=-1) * finite).sum(-1) for t in temperatures], dim=-1
+            )
         return rows
 
     def log_probs(self, student_logits, rows, temperature, temperatures):
@@ -164,17 +182,26 @@ class TopK(TeacherSignal):
             indices = indices.to(torch.int32) & 0xFFFF  # the stored uint16 bits
         indices = indices.long()
         student = student_logits.float() / temperature
-        student_cats = torch.cat([student.gather(-1, indices),
-                                  torch.logsumexp(student.scatter(-1, indices, float("-inf")), dim=-1, keepdim=True)],
-                                 dim=-1)
-        teacher_cats = torch.cat([rows["values"].float() / temperature,
-                                  tail_at(rows["tail"].float(), temperatures, temperature,
-                                          rows.get("tail_slope")).unsqueeze(-1)], dim=-1)
+        student_cats = torch.cat(
+            [
+                student.gather(-1, indices),
+                torch.logsumexp(student.scatter(-1, indices, float("-inf")), dim=-1, keepdim=True),
+            ],
+            dim=-1,
+        )
+        teacher_cats = torch.cat(
+            [
+                rows["values"].float() / temperature,
+                tail_at(rows["tail"].float(), temperatures, temperature, rows.get("tail_slope")).unsqueeze(-1),
+            ],
+            dim=-1,
+        )
         return F.log_softmax(student_cats, dim=-1), F.log_softmax(teacher_cats, dim=-1)
 
 
-def tail_at(tail: torch.Tensor, temperatures: Sequence[float], temperature: float,
-            slope: torch.Tensor | None = None) -> torch.Tensor:
+def tail_at(
+    tail: torch.Tensor, temperatures: Sequence[float], temperature: float, slope: torch.Tensor | None = None
+) -> torch.Tensor:
     """The tail log-sum-exp ``[n]`` at ``temperature``: a stored column, or interpolated in β = 1/T.
 
     With ``slope`` (d/dβ at each stored T) the interpolation is cubic Hermite, else linear.
@@ -185,8 +212,10 @@ def tail_at(tail: torch.Tensor, temperatures: Sequence[float], temperature: floa
     betas = [1.0 / t for t in reversed(temperatures)]  # ascending β
     beta = 1.0 / temperature
     if not betas[0] <= beta <= betas[-1]:
-        raise ValueError(f"temperature {temperature} is outside the cached range "
-                         f"[{min(temperatures)}, {max(temperatures)}]; rebuild the teacher cache")
+        raise ValueError(
+            f"temperature {temperature} is outside the cached range "
+            f"[{min(temperatures)}, {max(temperatures)}]; rebuild the teacher cache"
+        )
     hi = min(bisect.bisect_left(betas, beta), len(betas) - 1)
     lo = hi - 1
     h = betas[hi] - betas[lo]
@@ -196,8 +225,12 @@ def tail_at(tail: torch.Tensor, temperatures: Sequence[float], temperature: floa
     if slope is None:
         return (1.0 - w) * f0 + w * f1
     d0, d1 = slope[:, n - lo].float(), slope[:, n - hi].float()
-    return ((2 * w**3 - 3 * w**2 + 1) * f0 + (w**3 - 2 * w**2 + w) * h * d0 + (-2 * w**3 + 3 * w**2) * f1
-            + (w**3 - w**2) * h * d1)
+    return (
+        (2 * w**3 - 3 * w**2 + 1) * f0
+        + (w**3 - 2 * w**2 + w) * h * d0
+        + (-2 * w**3 + 3 * w**2) * f1
+        + (w**3 - w**2) * h * d1
+    )
 
 
 @hookimpl

@@ -90,8 +90,9 @@ def build_pacer(spec) -> Pacer:
     return get_component("pacer", spec.name, **spec.params)
 
 
-def check_alignment(samples: Sequence[Sample], reflections: Sequence[ReflectionRecord],
-                    source: str = REFLECTION_FILE) -> None:
+def check_alignment(
+    samples: Sequence[Sample], reflections: Sequence[ReflectionRecord], source: str = REFLECTION_FILE
+) -> None:
     """Raise ``DataError`` unless ``reflections`` has exactly the samples' ids, in the same order."""
     if len(samples) != len(reflections):
         raise DataError(
@@ -172,9 +173,7 @@ def curate_with_info(
     else:
         selection = selector.select(eligible, fused, values)
         if not 0 <= selection.n_keep <= len(eligible):
-            raise DataError(
-                f"selector {curriculum.selector.name!r} kept {selection.n_keep} of {len(eligible)} samples"
-            )
+            raise DataError(f"selector {curriculum.selector.name!r} kept {selection.n_keep} of {len(eligible)} samples")
         kept_ids = [ids[i] for i in eligible[: selection.n_keep]]
         selection_info = dict(selection.info)
         bin_of = _bin_index(pacer, curriculum.pacer.name, kept_ids)
@@ -244,8 +243,9 @@ def summarize(records: Sequence[CurationRecord]) -> dict[str, Any]:
     }
 
 
-def plan_stages(pacer: Pacer, curation_records: Sequence[CurationRecord] | None,
-                all_ids: Sequence[str]) -> list[StagePlan]:
+def plan_stages(
+    pacer: Pacer, curation_records: Sequence[CurationRecord] | None, all_ids: Sequence[str]
+) -> list[StagePlan]:
     """The training stages of ``pacer``: from the recorded bins (in rank order), or from all ids."""
     if not pacer.uses_curation:
         return pacer.stages(None, list(all_ids))
@@ -287,8 +287,9 @@ def read_reflections(path: Path) -> list[ReflectionRecord]:
                 value = row[name]
                 if isinstance(value, bool) or not isinstance(value, types):
                     expected = " or ".join(t.__name__ for t in types)
-                    raise DataError(f"{path}: line {line_no}: field {name!r} should be {expected}, "
-                                    f"got {type(value).__name__}")
+                    raise DataError(
+                        f"{path}: line {line_no}: field {name!r} should be {expected}, got {type(value).__name__}"
+                    )
             records.append(ReflectionRecord.from_dict(row))
     return records
 
@@ -317,8 +318,7 @@ def load_curation(run_dir: Path) -> list[CurationRecord]:
     return records
 
 
-def curation_fingerprint(reflection_path: Path, curriculum: CurriculumConfig,
-                         samples: Sequence[Sample]) -> str:
+def curation_fingerprint(reflection_path: Path, curriculum: CurriculumConfig, samples: Sequence[Sample]) -> str:
     """Cache key of curation.jsonl: the reflection file, the curriculum config and the samples (with the
     sample fields a ``field`` grouping reads)."""
     key = {
@@ -341,8 +341,13 @@ def _student_access(config: SRDConfig, run_dir: Path) -> ModelAccess:
     return ModelAccess(model=model, tokenizer=load_tokenizer(config.student, name, "student"), config=config)
 
 
-def run_curation(config: SRDConfig, run_dir: Path, samples: Sequence[Sample] | None = None,
-                 force: bool = False, out_dir: Path | None = None) -> list[CurationRecord]:
+def run_curation(
+    config: SRDConfig,
+    run_dir: Path,
+    samples: Sequence[Sample] | None = None,
+    force: bool = False,
+    out_dir: Path | None = None,
+) -> list[CurationRecord]:
     """Curate run_dir/reflection.jsonl into out_dir/curation.jsonl (skipped when inputs are unchanged).
 
     ``out_dir`` defaults to the run dir (an arm with a curriculum of its own: ``curation-<arm>/``).
@@ -366,13 +371,16 @@ def run_curation(config: SRDConfig, run_dir: Path, samples: Sequence[Sample] | N
     result = curate_with_info(samples, reflections, curriculum, model_access=access, config=config)
     meta_path.unlink(missing_ok=True)  # a stale meta must never vouch for a new curation.jsonl
     write_jsonl_atomic(out_path, (r.to_dict() for r in result.records))
-    write_json_atomic(meta_path, {
-        "fingerprint": key,
-        "format": CURATION_FORMAT,
-        "curriculum": curriculum.model_dump(mode="json"),
-        "summary": result.summary(),
-        "vetoed_ids": result.vetoed,
-    })
+    write_json_atomic(
+        meta_path,
+        {
+            "fingerprint": key,
+            "format": CURATION_FORMAT,
+            "curriculum": curriculum.model_dump(mode="json"),
+            "summary": result.summary(),
+            "vetoed_ids": result.vetoed,
+        },
+    )
     summary = result.summary()
     notice = remainder_notice(summary["kept"], summary["bin_sizes"], curriculum.pacer.params)
     if notice:

@@ -67,9 +67,13 @@ def _passes(stages: Sequence[StagePlan], group_of: Mapping[str, str]) -> dict[st
     return out
 
 
-def group_diagnostics(records: Sequence[CurationRecord], group_of: Mapping[str, str],
-                      srd_stages: Sequence[StagePlan], baseline_stages: Sequence[StagePlan],
-                      match_srd_passes: bool = False) -> GroupDiagnostics:
+def group_diagnostics(
+    records: Sequence[CurationRecord],
+    group_of: Mapping[str, str],
+    srd_stages: Sequence[StagePlan],
+    baseline_stages: Sequence[StagePlan],
+    match_srd_passes: bool = False,
+) -> GroupDiagnostics:
     """The per-group numbers of a curation, given each sample's group and both arms' stages."""
     n_bins = max((r.bin for r in records if r.bin is not None), default=-1) + 1
     bin_sizes = [0] * n_bins
@@ -87,10 +91,16 @@ def group_diagnostics(records: Sequence[CurationRecord], group_of: Mapping[str, 
                 in_bin[r.bin] += 1
         kept = sum(r.kept for r in members)
         return GroupRow(
-            group=name, samples=len(members), kept=kept, kept_share=kept / len(members) if members else 0.0,
-            bin_counts=in_bin, bin_shares=[in_bin[b] / bin_sizes[b] if bin_sizes[b] else 0.0 for b in range(n_bins)],
-            srd_passes=srd_p, baseline_passes=base_p * scale,
-            relative_passes=srd_p / (base_p * scale) if base_p else None)
+            group=name,
+            samples=len(members),
+            kept=kept,
+            kept_share=kept / len(members) if members else 0.0,
+            bin_counts=in_bin,
+            bin_shares=[in_bin[b] / bin_sizes[b] if bin_sizes[b] else 0.0 for b in range(n_bins)],
+            srd_passes=srd_p,
+            baseline_passes=base_p * scale,
+            relative_passes=srd_p / (base_p * scale) if base_p else None,
+        )
 
     members: dict[str, list[CurationRecord]] = {}
     for r in records:
@@ -109,18 +119,25 @@ def recorded_groups(records: Sequence[CurationRecord]) -> dict[str, str] | None:
     return {r.id: r.group for r in records if r.group is not None}
 
 
-def stages_of(curriculum: CurriculumConfig, baseline: BaselineConfig,
-              records: Sequence[CurationRecord]) -> tuple[list[StagePlan], list[StagePlan]]:
+def stages_of(
+    curriculum: CurriculumConfig, baseline: BaselineConfig, records: Sequence[CurationRecord]
+) -> tuple[list[StagePlan], list[StagePlan]]:
     """(SRD's stages, the baseline's stages) as training would plan them from ``records``."""
     from srd_core.curation.curate import build_pacer, plan_stages
 
     ids = [r.id for r in records]
-    return (plan_stages(build_pacer(curriculum.pacer), records, ids),
-            plan_stages(build_pacer(baseline.pacer), records, ids))
+    return (
+        plan_stages(build_pacer(curriculum.pacer), records, ids),
+        plan_stages(build_pacer(baseline.pacer), records, ids),
+    )
 
 
-def diagnostics_for(curriculum: CurriculumConfig, baseline: BaselineConfig, records: Sequence[CurationRecord],
-                    group_of: Mapping[str, str] | None = None) -> GroupDiagnostics | None:
+def diagnostics_for(
+    curriculum: CurriculumConfig,
+    baseline: BaselineConfig,
+    records: Sequence[CurationRecord],
+    group_of: Mapping[str, str] | None = None,
+) -> GroupDiagnostics | None:
     """The diagnostics of a run's curation (groups: ``group_of``, else the recorded ones; None without any)."""
     group_of = group_of if group_of is not None else recorded_groups(records)
     if not group_of:
@@ -134,25 +151,34 @@ def log_group_table(config: SRDConfig, records: Sequence[CurationRecord]) -> Non
     diag = diagnostics_for(config.curriculum, config.baseline, records)
     if diag is not None:
         how = "stratified" if config.curriculum.stratify else "global ranking"
-        logger.info("curation per group (%s)\n%s\nkept: share of the group kept; bin b: the group's share of "
-                    "bin b;\npasses: SRD's training passes over the group / the baseline's", how, format_table(diag))
+        logger.info(
+            "curation per group (%s)\n%s\nkept: share of the group kept; bin b: the group's share of "
+            "bin b;\npasses: SRD's training passes over the group / the baseline's",
+            how,
+            format_table(diag),
+        )
 
 
-def diagnostics_from_dicts(config: Mapping[str, Any] | None, rows: Sequence[Mapping[str, Any]],
-                           group_of: Mapping[str, str] | None = None) -> GroupDiagnostics | None:
+def diagnostics_from_dicts(
+    config: Mapping[str, Any] | None, rows: Sequence[Mapping[str, Any]], group_of: Mapping[str, str] | None = None
+) -> GroupDiagnostics | None:
     """As ``diagnostics_for`` from a run's config.yaml and curation.jsonl rows (reports, experiments)."""
     config = config or {}
     curriculum = CurriculumConfig(pacer=_spec((config.get("curriculum") or {}).get("pacer"), CurriculumConfig))
     raw_baseline = config.get("baseline") or {}
-    baseline = BaselineConfig(pacer=_spec(raw_baseline.get("pacer"), BaselineConfig),
-                              match_srd_steps=bool(raw_baseline.get("match_srd_steps", False)))
+    baseline = BaselineConfig(
+        pacer=_spec(raw_baseline.get("pacer"), BaselineConfig),
+        match_srd_steps=bool(raw_baseline.get("match_srd_steps", False)),
+    )
     records = [CurationRecord.from_dict(dict(r)) for r in rows]
     return diagnostics_for(curriculum, baseline, records, group_of)
 
 
-def run_diagnostics(config: Mapping[str, Any] | None, rows: Sequence[Mapping[str, Any]],
-                    samples_meta: Mapping[str, Mapping[str, Any]] | None = None
-                    ) -> tuple[GroupDiagnostics, str, bool] | None:
+def run_diagnostics(
+    config: Mapping[str, Any] | None,
+    rows: Sequence[Mapping[str, Any]],
+    samples_meta: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[GroupDiagnostics, str, bool] | None:
     """(diagnostics, where the groups came from, whether curation recorded them) of a run: the groups
     curation.jsonl records, else the task
     family of every sample's metadata (so a global ranking that starves a family shows without re-curating);
@@ -193,13 +219,31 @@ def format_table(diag: GroupDiagnostics) -> str:
     """The diagnostics as an aligned plain-text table (the console's)."""
     n_bins = len(diag.total.bin_shares)
     header = ["group", "samples", "kept", *(f"bin {b + 1}" for b in range(n_bins)), "passes"]
-    body = [[g.group, str(g.samples), _percent(g.kept_share), *(_percent(s) for s in g.bin_shares),
-             _percent(g.relative_passes)] for g in diag.groups]
+    body = [
+        [
+            g.group,
+            str(g.samples),
+            _percent(g.kept_share),
+            *(_percent(s) for s in g.bin_shares),
+            _percent(g.relative_passes),
+        ]
+        for g in diag.groups
+    ]
     t = diag.total
-    body.append([t.group, str(t.samples), _percent(t.kept_share), *(f"n={c}" for c in t.bin_counts),
-                 _percent(t.relative_passes)])
+    body.append(
+        [
+            t.group,
+            str(t.samples),
+            _percent(t.kept_share),
+            *(f"n={c}" for c in t.bin_counts),
+            _percent(t.relative_passes),
+        ]
+    )
     widths = [max(len(line[c]) for line in [header, *body]) for c in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) if c == 0 else cell.rjust(w) for c, (cell, w) in enumerate(zip(line, widths,
-                                                                                               strict=True)))
-             for line in [header, *body]]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if c == 0 else cell.rjust(w) for c, (cell, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in [header, *body]
+    ]
     return "\n".join(lines)

@@ -26,8 +26,9 @@ def ranks_of(order: Sequence[int]) -> list[int]:
     return ranks
 
 
-def metric_ranks(values: Mapping[str, Sequence[float]], higher_is_easier: Mapping[str, bool],
-                 tie_break: str) -> tuple[dict[str, list[int]], list[int]]:
+def metric_ranks(
+    values: Mapping[str, Sequence[float]], higher_is_easier: Mapping[str, bool], tie_break: str
+) -> tuple[dict[str, list[int]], list[int]]:
     """(ranks of each metric, in ``values`` order; the order the last sort left) under ``tie_break``."""
     if tie_break not in TIE_BREAKS:
         raise ValueError(f"tie_break {tie_break!r}: expected one of {', '.join(TIE_BREAKS)}")
@@ -35,8 +36,9 @@ def metric_ranks(values: Mapping[str, Sequence[float]], higher_is_easier: Mappin
     previous = data_order
     ranks: dict[str, list[int]] = {}
     for name, metric_values in values.items():
-        previous = stable_order(metric_values, higher_is_easier[name], previous if tie_break == "chained"
-                                else data_order)
+        previous = stable_order(
+            metric_values, higher_is_easier[name], previous if tie_break == "chained" else data_order
+        )
         ranks[name] = ranks_of(previous)
     return ranks, previous
 

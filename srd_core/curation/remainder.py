@@ -11,8 +11,9 @@ def unbinned(kept: int, bin_sizes: Sequence[int]) -> int:
     return max(kept - sum(bin_sizes), 0)
 
 
-def remainder_notice(kept: int, bin_sizes: Sequence[int], pacer_params: dict[str, Any] | None = None,
-                     field: str = "curriculum.pacer") -> str | None:
+def remainder_notice(
+    kept: int, bin_sizes: Sequence[int], pacer_params: dict[str, Any] | None = None, field: str = "curriculum.pacer"
+) -> str | None:
     """``3 kept samples beyond 3 × 5 are not trained; `curriculum.pacer.remainder: last` trains them``, or
     None when every kept sample is in a bin."""
     left = unbinned(kept, bin_sizes)

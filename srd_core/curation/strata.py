@@ -36,8 +36,9 @@ def check_groups(groups: Sequence[Any], ids: Sequence[str], grouping: str) -> li
         raise DataError(f"grouping {grouping!r} returned {len(groups)} groups for {len(ids)} samples")
     for sample_id, group in zip(ids, groups, strict=True):
         if not isinstance(group, str) or not group:
-            raise DataError(f"grouping {grouping!r}: sample {sample_id!r} has group {group!r}, expected a "
-                            "non-empty string")
+            raise DataError(
+                f"grouping {grouping!r}: sample {sample_id!r} has group {group!r}, expected a non-empty string"
+            )
     return list(groups)
 
 
@@ -61,8 +62,9 @@ def stratified_curation(
         order = members[group]
         selection = selector.select(order, fused, values)
         if not 0 <= selection.n_keep <= len(order):
-            raise DataError(f"selector {selector.name!r} kept {selection.n_keep} of the {len(order)} samples of "
-                            f"group {group!r}")
+            raise DataError(
+                f"selector {selector.name!r} kept {selection.n_keep} of the {len(order)} samples of group {group!r}"
+            )
         info[group] = {"kept": selection.n_keep, "of": len(order), **selection.info}
         kept = order[: selection.n_keep]
         if not kept:
@@ -71,13 +73,16 @@ def stratified_curation(
         try:
             bins = pacer.bins([ids[i] for i in kept])
         except ValueError as exc:
-            raise DataError(f"curriculum.stratify: group {group!r}, pacer {pacer.name!r}: {exc}; use fewer bins "
-                            "or coarser groups") from None
+            raise DataError(
+                f"curriculum.stratify: group {group!r}, pacer {pacer.name!r}: {exc}; use fewer bins or coarser groups"
+            ) from None
         if merged is None:
             merged = [[] for _ in bins]
         if len(bins) != len(merged):
-            raise DataError(f"curriculum.stratify: pacer {pacer.name!r} made {len(bins)} bins for group {group!r} "
-                            f"but {len(merged)} for the groups before it")
+            raise DataError(
+                f"curriculum.stratify: pacer {pacer.name!r} made {len(bins)} bins for group {group!r} "
+                f"but {len(merged)} for the groups before it"
+            )
         for b, bin_ids in enumerate(bins):
             merged[b].extend(bin_ids)
     kept_ids = [ids[i] for i in eligible if i in kept_index]

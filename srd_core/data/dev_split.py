@@ -12,14 +12,17 @@ def dev_source(config):
     data = config.data
     if data.dev is not None:
         if data.dev == (data.eval or data.train):
-            raise ConfigError("data.dev: the same task as the final eval set; checkpoint selection needs a "
-                              "distinct dev split")
+            raise ConfigError(
+                "data.dev: the same task as the final eval set; checkpoint selection needs a distinct dev split"
+            )
         return data.dev, "data.dev"
     if data.eval is not None:
         return data.train, "data.train"
-    raise ConfigError("train.select_best.enabled: no dev split distinct from the final eval set; set data.dev "
-                      "(a task whose eval split is the dev set), or data.eval (then data.train's eval split is "
-                      "the dev set, e.g. a held-out slice via dev_size)")
+    raise ConfigError(
+        "train.select_best.enabled: no dev split distinct from the final eval set; set data.dev "
+        "(a task whose eval split is the dev set), or data.eval (then data.train's eval split is "
+        "the dev set, e.g. a held-out slice via dev_size)"
+    )
 
 
 def load_dev_samples(config, max_samples: int | None = None) -> list[Sample]:

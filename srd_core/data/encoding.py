@@ -44,8 +44,8 @@ def encode_prompt(tokenizer, prompt: str, max_prompt_tokens: int) -> EncodedProm
         return EncodedPrompt(ids, False)
     bos = tokenizer.bos_token_id
     if bos is not None and ids and ids[0] == bos and max_prompt_tokens > 1:
-        return EncodedPrompt([bos, *ids[len(ids) - (max_prompt_tokens - 1):]], True)
-    return EncodedPrompt(ids[len(ids) - max_prompt_tokens:], True)
+        return EncodedPrompt([bos, *ids[len(ids) - (max_prompt_tokens - 1) :]], True)
+    return EncodedPrompt(ids[len(ids) - max_prompt_tokens :], True)
 
 
 def encode_response(tokenizer, response: str) -> list[int]:
@@ -56,9 +56,7 @@ def encode_response(tokenizer, response: str) -> list[int]:
     return ids
 
 
-def encode_example(
-    tokenizer, prompt: str, response: str, max_prompt_tokens: int, max_length: int
-) -> EncodedExample:
+def encode_example(tokenizer, prompt: str, response: str, max_prompt_tokens: int, max_length: int) -> EncodedExample:
     """Prompt + response ids with labels on the response only (cut to fit ``max_length``)."""
     enc = encode_prompt(tokenizer, prompt, min(max_prompt_tokens, max_length - 1))
     response_ids = encode_response(tokenizer, response)[: max_length - len(enc.input_ids)]

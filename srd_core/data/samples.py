@@ -122,12 +122,19 @@ def check_text(text: str, field_name: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise SampleProblem(field_name, f"lone surrogate U+{ord(text[exc.start]):04X} at character {exc.start + 1} "
-                            "(not valid Unicode text)") from None
+        raise SampleProblem(
+            field_name,
+            f"lone surrogate U+{ord(text[exc.start]):04X} at character {exc.start + 1} (not valid Unicode text)",
+        ) from None
 
 
-def collect_samples(records: Iterable[RawRecord], convert: Callable[[RawRecord], Sample], policy: Policy,
-                    split: str, limit: int | None = None) -> LoadedSplit:
+def collect_samples(
+    records: Iterable[RawRecord],
+    convert: Callable[[RawRecord], Sample],
+    policy: Policy,
+    split: str,
+    limit: int | None = None,
+) -> LoadedSplit:
     """Convert and validate records in order (stop after ``limit`` valid ones), applying ``policy``.
 
     Duplicate ids are problems of the later record; repeated prompts are only counted.
@@ -157,8 +164,9 @@ def collect_samples(records: Iterable[RawRecord], convert: Callable[[RawRecord],
     return result
 
 
-def carve_dev(records: Sequence[RawRecord], dev_size: int | None, dev_ratio: float | None,
-              seed: int) -> tuple[list[RawRecord], list[RawRecord]]:
+def carve_dev(
+    records: Sequence[RawRecord], dev_size: int | None, dev_ratio: float | None, seed: int
+) -> tuple[list[RawRecord], list[RawRecord]]:
     """Split records into (train, dev): the first ``dev_size`` as MiniLLM does, or a seeded random share.
 
     Both parts keep the original order.
@@ -173,8 +181,10 @@ def carve_dev(records: Sequence[RawRecord], dev_size: int | None, dev_ratio: flo
         if n_dev >= n:
             raise DataError(f"dev_ratio {dev_ratio} leaves no training samples ({n} records)")
         dev_idx = set(random.Random(seed).sample(range(n), n_dev))
-        return ([r for i, r in enumerate(records) if i not in dev_idx],
-                [r for i, r in enumerate(records) if i in dev_idx])
+        return (
+            [r for i, r in enumerate(records) if i not in dev_idx],
+            [r for i, r in enumerate(records) if i in dev_idx],
+        )
     return list(records), []
 
 
@@ -257,8 +267,9 @@ class LoaderTask(Task):
         """The size of a file loader's files when all of them are jsonl (its ``format``, else the extension)."""
         paths = [Path(p) for p in (self._source("train"), self._source("eval")) if p is not None]
         fmt = getattr(self.params, "format", "auto")
-        if not paths or not all(fmt == "jsonl" or (fmt == "auto" and p.suffix.lower() in JSONL_SUFFIXES)
-                                for p in paths):
+        if not paths or not all(
+            fmt == "jsonl" or (fmt == "auto" and p.suffix.lower() in JSONL_SUFFIXES) for p in paths
+        ):
             return None
         return sum(p.stat().st_size for p in paths)
 
@@ -333,8 +344,12 @@ def needs_prepared_tokenizer(config, split: str) -> bool:
     """Whether loading ``split`` needs the student tokenizer that `prepare` trains: a chat-template loader
     without a ``tokenizer`` param, and a preset student."""
     params = split_spec(config, split).params
-    return (config.student.preset is not None and config.student.path is None
-            and bool(params.get("chat_template")) and not params.get("tokenizer"))
+    return (
+        config.student.preset is not None
+        and config.student.path is None
+        and bool(params.get("chat_template"))
+        and not params.get("tokenizer")
+    )
 
 
 def tokenizer_is_local(config, spec) -> bool:
@@ -378,8 +393,12 @@ def load_split(config, split: str) -> LoadedSplit:
     if not loaded.samples:
         raise DataError(f"{split_field(config, split)}: the {split} split has no valid samples")
     if loaded.skipped:
-        logger.warning("%s split: skipped %d bad samples (data.on_bad_sample=skip); first: %s",
-                       split, loaded.skipped_count, loaded.skipped[0].message)
+        logger.warning(
+            "%s split: skipped %d bad samples (data.on_bad_sample=skip); first: %s",
+            split,
+            loaded.skipped_count,
+            loaded.skipped[0].message,
+        )
     if loaded.duplicate_prompts:
         logger.info("%s split: %d samples repeat an earlier prompt", split, loaded.duplicate_prompts)
     return loaded

@@ -33,16 +33,23 @@ def template_lines(texts: Sequence[str], min_share: float = 0.5, min_chars: int 
     return sorted(line for line, n in counts.items() if n >= needed)
 
 
-def train_bpe_tokenizer(texts: Sequence[str], vocab_size: int, min_frequency: int = 2,
-                        model_max_length: int = 1024, template_share: float | None = 0.1) -> PreTrainedTokenizerFast:
+def train_bpe_tokenizer(
+    texts: Sequence[str],
+    vocab_size: int,
+    min_frequency: int = 2,
+    model_max_length: int = 1024,
+    template_share: float | None = 0.1,
+) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer trained on ``texts``: ``vocab_size`` BPE entries (special tokens included)
     plus one token per template line (a line in at least ``template_share`` of the texts; ``None``: none).
     """
     tokenizer = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS["unk_token"]))
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(WORD_PIECES), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(WORD_PIECES), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -59,8 +66,7 @@ def train_bpe_tokenizer(texts: Sequence[str], vocab_size: int, min_frequency: in
     if template_share is not None:
         lines = template_lines(texts, template_share)
         tokenizer.add_tokens([AddedToken(line, normalized=False, special=False) for line in lines])
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, model_max_length=model_max_length,
-                                   **SPECIAL_TOKENS)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, model_max_length=model_max_length, **SPECIAL_TOKENS)
 
 
 def save_tokenizer(tokenizer: PreTrainedTokenizerFast, directory: str | Path) -> Path:

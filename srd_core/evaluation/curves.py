@@ -47,8 +47,14 @@ def curve_from_rows(rows: Iterable[dict[str, Any]] | None) -> list[CurvePoint]:
         if score is None or row.get("step") is None or row.get("wall_time") is None:
             continue
         flops = row.get("flops")
-        points.append(CurvePoint(int(row["step"]), float(row["wall_time"]), float(score),
-                                 float(flops) if isinstance(flops, (int, float)) else None))
+        points.append(
+            CurvePoint(
+                int(row["step"]),
+                float(row["wall_time"]),
+                float(score),
+                float(flops) if isinstance(flops, (int, float)) else None,
+            )
+        )
     return sorted(points, key=lambda p: p.step)
 
 
@@ -76,8 +82,9 @@ def interpolate(points: Sequence[tuple[float, float]], step: float, start: float
     return points[-1][1]  # a single point, at exactly ``step``
 
 
-def first_reaching(curve: Sequence[CurvePoint], target: float, offset_s: float = 0.0,
-                   offset_flops: float = 0.0) -> Reached | None:
+def first_reaching(
+    curve: Sequence[CurvePoint], target: float, offset_s: float = 0.0, offset_flops: float = 0.0
+) -> Reached | None:
     """The first evaluation with a score ≥ ``target`` (wall time plus ``offset_s``, FLOPs plus ``offset_flops``),
     or ``None`` if none did."""
     for point in sorted(curve, key=lambda p: p.step):

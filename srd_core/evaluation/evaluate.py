@@ -69,8 +69,18 @@ def settings_for(eval_cfg: EvalConfig) -> list[tuple[str, GenerationSettings]]:
     if eval_cfg.protocol == "greedy":
         return [greedy]
     sampled = [
-        (str(seed), GenerationSettings(max_new_tokens=new_tokens, do_sample=True, temperature=1.0,
-                                       top_p=1.0, top_k=0, seed=seed, no_repeat_ngram_size=ngram))
+        (
+            str(seed),
+            GenerationSettings(
+                max_new_tokens=new_tokens,
+                do_sample=True,
+                temperature=1.0,
+                top_p=1.0,
+                top_k=0,
+                seed=seed,
+                no_repeat_ngram_size=ngram,
+            ),
+        )
         for seed in eval_cfg.seeds
     ]
     return sampled + ([greedy] if eval_cfg.with_greedy else [])
@@ -122,22 +132,34 @@ def evaluate_with(generator: Generator, samples: Sequence[Sample], eval_cfg: Eva
     )
 
 
-def evaluate_model(model, tokenizer, samples: Sequence[Sample], eval_cfg: EvalConfig, max_prompt_tokens: int,
-                   progress: str | None = None) -> EvalResult:
+def evaluate_model(
+    model,
+    tokenizer,
+    samples: Sequence[Sample],
+    eval_cfg: EvalConfig,
+    max_prompt_tokens: int,
+    progress: str | None = None,
+) -> EvalResult:
     """Generate with ``model`` on ``samples`` and score ROUGE-L ×100 (the training loop calls this too)."""
 
     truncated: list[int] = []
 
     def generator(prompts: Sequence[str], settings: GenerationSettings) -> list[str]:
-        outputs = generate(model, tokenizer, prompts, settings, max_prompt_tokens=max_prompt_tokens,
-                           batch_size=eval_cfg.batch_size, progress=progress)
+        outputs = generate(
+            model,
+            tokenizer,
+            prompts,
+            settings,
+            max_prompt_tokens=max_prompt_tokens,
+            batch_size=eval_cfg.batch_size,
+            progress=progress,
+        )
         truncated.append(sum(g.prompt_truncated for g in outputs))
         return [g.text for g in outputs]
 
     result = evaluate_with(generator, samples, eval_cfg)
     result.prompts_truncated = max(truncated, default=0)  # every pass sees the same prompts
     return result
-
 
 
 def load_eval_samples(config: SRDConfig) -> list[Sample]:
@@ -167,12 +189,14 @@ def model_location(config: SRDConfig, run_dir: Path, which: str) -> tuple[str, s
     if not (Path(which) / "config.json").is_file():
         raise SRDError(
             f"--model {which!r}: expected one of {', '.join(['teacher', 'student', *arms])} or a model directory "
-            "with config.json")
+            "with config.json"
+        )
     return str(which), str(which), "student"
 
 
-def evaluate_run_model(config: SRDConfig, run_dir: Path, which: str, samples: Sequence[Sample] | None = None,
-                       progress: bool = True) -> tuple[str, EvalResult]:
+def evaluate_run_model(
+    config: SRDConfig, run_dir: Path, which: str, samples: Sequence[Sample] | None = None, progress: bool = True
+) -> tuple[str, EvalResult]:
     """Load ``which`` (see ``model_location``), evaluate it on the eval samples; returns (label, result)."""
     import torch
 
@@ -185,8 +209,14 @@ def evaluate_run_model(config: SRDConfig, run_dir: Path, which: str, samples: Se
     model = load_causal_lm(model_cfg, path, role)
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     samples = list(samples) if samples is not None else load_eval_samples(config)
-    result = evaluate_model(model, tokenizer, samples, config.eval, config.data.max_prompt_tokens,
-                            progress=f"eval {label}" if progress else None)
+    result = evaluate_model(
+        model,
+        tokenizer,
+        samples,
+        config.eval,
+        config.data.max_prompt_tokens,
+        progress=f"eval {label}" if progress else None,
+    )
     return label, result
 
 

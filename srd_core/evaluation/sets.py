@@ -72,24 +72,33 @@ def _load(config: SRDConfig, run_dir: Path, which: str):
     return label, model, tokenizer
 
 
-def run_eval_sets(config: SRDConfig, run_dir: str | Path, models: Sequence[str] | None = None,
-                  progress: bool = True) -> list[dict[str, Any]]:
+def run_eval_sets(
+    config: SRDConfig, run_dir: str | Path, models: Sequence[str] | None = None, progress: bool = True
+) -> list[dict[str, Any]]:
     """Evaluate every model on every ``eval.sets`` entry; returns (and stores) the rows of this call."""
     from srd_core.evaluation.evaluate import evaluate_model
     from srd_core.models.lengths import with_generation_limits
 
     config = with_generation_limits(config, Path(run_dir))
     if not config.eval.sets:
-        raise ConfigError("eval.sets: no evaluation sets configured (e.g. eval.sets.dolly: {name: minillm, "
-                          "eval: data/dolly/valid.jsonl})")
+        raise ConfigError(
+            "eval.sets: no evaluation sets configured (e.g. eval.sets.dolly: {name: minillm, "
+            "eval: data/dolly/valid.jsonl})"
+        )
     run_dir = Path(run_dir)
     sets = {name: load_eval_set(config, name, spec) for name, spec in config.eval.sets.items()}
     rows = []
     for which in available_models(config, run_dir, models):
         label, model, tokenizer = _load(config, run_dir, which)
         for set_name, samples in sets.items():
-            result = evaluate_model(model, tokenizer, samples, config.eval, config.data.max_prompt_tokens,
-                                    progress=f"{label} on {set_name}" if progress else None)
+            result = evaluate_model(
+                model,
+                tokenizer,
+                samples,
+                config.eval,
+                config.data.max_prompt_tokens,
+                progress=f"{label} on {set_name}" if progress else None,
+            )
             rows.append(result.to_row(label, set=set_name))
         del model
     store_rows(run_dir / EVAL_SETS_FILE, rows)

@@ -19,8 +19,11 @@ INFO_FILE = "experiment.json"
 
 def collect_rows(experiment: Experiment) -> list[dict[str, Any]]:
     """The row of every finished run, in the experiment's order."""
-    return [collect_row(run_dir(experiment, run), run.variant, run.seed)
-            for run in experiment.runs if is_done(experiment, run)]
+    return [
+        collect_row(run_dir(experiment, run), run.variant, run.seed)
+        for run in experiment.runs
+        if is_done(experiment, run)
+    ]
 
 
 def write_results(experiment: Experiment) -> Path:
@@ -29,10 +32,15 @@ def write_results(experiment: Experiment) -> Path:
 
     rows = collect_rows(experiment)
     write_jsonl_atomic(experiment.directory / ROWS_FILE, rows)
-    info = {"name": experiment.directory.name, "source": str(experiment.source),
-            "planned": len(experiment.runs), "reference": experiment.spec.reference,
-            "variants": experiment.spec.variants, "overrides": experiment.spec.overrides,
-            "seeds": experiment.spec.seeds}
+    info = {
+        "name": experiment.directory.name,
+        "source": str(experiment.source),
+        "planned": len(experiment.runs),
+        "reference": experiment.spec.reference,
+        "variants": experiment.spec.variants,
+        "overrides": experiment.spec.overrides,
+        "seeds": experiment.spec.seeds,
+    }
     write_json_atomic(experiment.directory / INFO_FILE, info)
     page = experiment.directory / HTML_FILE
     write_text_atomic(page, render_page(rows, info))

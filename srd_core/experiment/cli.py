@@ -17,8 +17,10 @@ def run_spec(spec_file: Path, jobs: int | None, phase_names: PhaseNames) -> list
     experiment = load_experiment(spec_file, jobs)
     outcome = run_experiment(experiment, phase_names)
     rows = experiment_dir_rows(experiment.directory)
-    lines = [f"experiment {experiment.directory}: {len(outcome.ran)} run(s) ran, {len(outcome.skipped)} skipped "
-             "(finished earlier)"]
+    lines = [
+        f"experiment {experiment.directory}: {len(outcome.ran)} run(s) ran, {len(outcome.skipped)} skipped "
+        "(finished earlier)"
+    ]
     stats = stats_with_headlines(rows, experiment.spec.reference)
     lines += [f"  {v.variant}: {v.headline}" for v in stats]
     reference = experiment.spec.reference

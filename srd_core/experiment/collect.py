@@ -60,8 +60,14 @@ def eval_curve(run_dir: Path, method: str) -> Curve:
         score, step = score_of(row), row.get("step")
         if score is not None and isinstance(step, (int, float)):
             wall, flops = row.get("wall_time"), row.get("flops")
-            points.append([float(step), float(wall) if isinstance(wall, (int, float)) else None, score,
-                           float(flops) if isinstance(flops, (int, float)) else None])
+            points.append(
+                [
+                    float(step),
+                    float(wall) if isinstance(wall, (int, float)) else None,
+                    score,
+                    float(flops) if isinstance(flops, (int, float)) else None,
+                ]
+            )
     return sorted(points, key=lambda p: p[0])
 
 
@@ -79,8 +85,13 @@ def noise_counts(run_dir: Path) -> dict[str, Any]:
     """Noisy samples among all, kept and dropped (from samples_meta.jsonl and curation.jsonl)."""
     meta = {str(r.get("id")): r for r in _rows(run_dir / SAMPLES_META_FILE)}
     curation = _rows(run_dir / CURATION_FILE)
-    empty = {"noisy": None, "dropped": None, "noisy_dropped": None, "noise_dropped_share": None,
-             "noise_kept_share": None}
+    empty = {
+        "noisy": None,
+        "dropped": None,
+        "noisy_dropped": None,
+        "noise_dropped_share": None,
+        "noise_kept_share": None,
+    }
     if not curation:
         return empty
     dropped = [r for r in curation if not r.get("kept")]
@@ -118,14 +129,22 @@ def _compute(summary: dict[str, Any]) -> float | None:
 
 def _arm_row(run_dir: Path, name: str, scores: dict[str, float]) -> dict[str, Any]:
     summary = _json(run_dir / name / SUMMARY_FILE) or {}
-    return {"final": scores.get(name), "steps": summary.get("steps"), "tokens": summary.get("tokens"),
-            "flops": _compute(summary), "train_s": summary.get("wall_time"), "curated": _curated(name, summary),
-            "match_steps_of": summary.get("match_steps_of"), "curve": eval_curve(run_dir, name),
-            "cache_flops": float(summary.get("teacher_cache_flops") or 0)}
+    return {
+        "final": scores.get(name),
+        "steps": summary.get("steps"),
+        "tokens": summary.get("tokens"),
+        "flops": _compute(summary),
+        "train_s": summary.get("wall_time"),
+        "curated": _curated(name, summary),
+        "match_steps_of": summary.get("match_steps_of"),
+        "curve": eval_curve(run_dir, name),
+        "cache_flops": float(summary.get("teacher_cache_flops") or 0),
+    }
 
 
-def _pair_row(arm: str, ref: str, arms: dict[str, dict[str, Any]], reflection_s: float | None,
-              reflection_flops: float | None) -> dict[str, Any]:
+def _pair_row(
+    arm: str, ref: str, arms: dict[str, dict[str, Any]], reflection_s: float | None, reflection_flops: float | None
+) -> dict[str, Any]:
     """The curated arm ``arm`` against the reference arm ``ref``: difference, equal steps, time-to-quality."""
     a, b = arms[arm], arms[ref]
     ref_curve = list(b["curve"])
@@ -138,10 +157,12 @@ def _pair_row(arm: str, ref: str, arms: dict[str, dict[str, Any]], reflection_s:
         ttq_flops = reached[3] + (reflection_flops or 0.0) + a["cache_flops"]
     total = a["flops"] + (reflection_flops or 0.0) if a["flops"] is not None else None
     return {
-        "arm": arm, "reference": ref,
+        "arm": arm,
+        "reference": ref,
         "diff": a["final"] - b["final"] if a["final"] is not None and b["final"] is not None else None,
         "reference_at_arm_steps": value_at_step(ref_curve, a["steps"]) if a["steps"] is not None else None,
-        "time_to_quality_s": ttq_s, "time_to_quality_flops": ttq_flops,
+        "time_to_quality_s": ttq_s,
+        "time_to_quality_flops": ttq_flops,
         "time_to_quality_step": reached[0] if reached is not None else None,
         "compute_ratio": total / b["flops"] if total is not None and b["flops"] else None,
     }
@@ -164,8 +185,9 @@ def _meta(run_dir: Path) -> dict[str, Any]:
     return {str(r.get("id")): r for r in _rows(run_dir / SAMPLES_META_FILE)}
 
 
-def _diagnostics(config: dict[str, Any] | None, rows: list[dict[str, Any]], meta: dict[str, Any]
-                 ) -> dict[str, Any] | None:
+def _diagnostics(
+    config: dict[str, Any] | None, rows: list[dict[str, Any]], meta: dict[str, Any]
+) -> dict[str, Any] | None:
     found = run_diagnostics(config, rows, meta)
     return {"source": found[1], "recorded": found[2], **found[0].to_dict()} if found is not None else None
 
@@ -197,8 +219,7 @@ def collect_row(run_dir: Path, variant: str, seed: int) -> dict[str, Any]:
     names = _arm_names(run_dir)
     arms = {m: _arm_row(run_dir, m, scores) for m in dict.fromkeys([*names, "srd", "baseline"])}
     curated = [m for m in names if arms[m]["curated"]]
-    pairs = [_pair_row(a, b, arms, reflection_s, reflection_flops)
-             for a in curated for b in names if b not in curated]
+    pairs = [_pair_row(a, b, arms, reflection_s, reflection_flops) for a in curated for b in names if b not in curated]
     legacy = _pair_row("srd", "baseline", arms, reflection_s, reflection_flops)
     srd, base = arms["srd"], arms["baseline"]
     wall, _ = wall_total(timings)

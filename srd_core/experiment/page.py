@@ -53,8 +53,10 @@ def _figure(png: bytes | None, caption: str) -> str:
     if png is None:
         return f'<p class="na">{_esc(caption)}: not available yet.</p>'
     data = base64.b64encode(png).decode("ascii")
-    return (f'<figure><img alt="{_esc(caption)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{_esc(caption)}</figcaption></figure>")
+    return (
+        f'<figure><img alt="{_esc(caption)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{_esc(caption)}</figcaption></figure>"
+    )
 
 
 def _verdict(label: str, d: PairedDifference) -> str:
@@ -68,16 +70,25 @@ def _headline(v: VariantStats) -> str:
 
 
 SCORE_COLUMNS: list[tuple[str, str, int, float]] = [
-    ("teacher", "teacher", 1, 1.0), ("student_init", "initial student", 1, 1.0), ("srd", "SRD", 1, 1.0),
-    ("baseline", "plain KD", 1, 1.0), ("baseline_at_srd_steps", "KD at SRD's steps", 1, 1.0),
+    ("teacher", "teacher", 1, 1.0),
+    ("student_init", "initial student", 1, 1.0),
+    ("srd", "SRD", 1, 1.0),
+    ("baseline", "plain KD", 1, 1.0),
+    ("baseline_at_srd_steps", "KD at SRD's steps", 1, 1.0),
 ]
 BUDGET_COLUMNS: list[tuple[str, str, int, float]] = [
-    ("time_to_quality_s", "time-to-quality s", 0, 1.0), ("srd_steps", "SRD steps", 0, 1.0),
-    ("baseline_steps", "KD steps", 0, 1.0), ("srd_tokens", "SRD tokens", 0, 1.0),
-    ("baseline_tokens", "KD tokens", 0, 1.0), ("reflection_s", "reflection s", 1, 1.0),
-    ("wall_s", "run wall s", 0, 1.0), ("noise_dropped_share", "noisy % of dropped", 1, 100.0),
-    ("noise_kept_share", "noisy % of kept", 1, 100.0), ("time_to_quality_flops", "time-to-quality GFLOP", 2, 1e-9),
-    ("srd_flops", "SRD GFLOP", 2, 1e-9), ("baseline_flops", "KD GFLOP", 2, 1e-9),
+    ("time_to_quality_s", "time-to-quality s", 0, 1.0),
+    ("srd_steps", "SRD steps", 0, 1.0),
+    ("baseline_steps", "KD steps", 0, 1.0),
+    ("srd_tokens", "SRD tokens", 0, 1.0),
+    ("baseline_tokens", "KD tokens", 0, 1.0),
+    ("reflection_s", "reflection s", 1, 1.0),
+    ("wall_s", "run wall s", 0, 1.0),
+    ("noise_dropped_share", "noisy % of dropped", 1, 100.0),
+    ("noise_kept_share", "noisy % of kept", 1, 100.0),
+    ("time_to_quality_flops", "time-to-quality GFLOP", 2, 1e-9),
+    ("srd_flops", "SRD GFLOP", 2, 1e-9),
+    ("baseline_flops", "KD GFLOP", 2, 1e-9),
 ]
 
 
@@ -93,21 +104,32 @@ def _variant_table(stats: list[VariantStats], columns: list[tuple[str, str, int,
             cells[0] += f" ({v.columns['time_to_quality_s'].n}/{len(v.seeds)} reached)"
         tds = "".join(f"<td>{_esc(c)}</td>" for c in cells)
         body.append(f"<tr><td>{_esc(v.variant)}</td><td>{len(v.seeds)}</td>{tds}</tr>")
-    return (f'<div class="scroll"><table><thead><tr><th>variant</th><th>seeds</th>{lead}{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table></div>")
+    return (
+        f'<div class="scroll"><table><thead><tr><th>variant</th><th>seeds</th>{lead}{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 RUN_SCORE_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
-    ("teacher", "teacher", lambda v: _num(v)), ("student_init", "init. student", lambda v: _num(v)),
-    ("srd", "SRD", lambda v: _num(v)), ("baseline", "plain KD", lambda v: _num(v)),
-    ("diff", "SRD − KD", lambda v: _num(v, 2)), ("baseline_at_srd_steps", "KD at SRD steps", lambda v: _num(v)),
+    ("teacher", "teacher", lambda v: _num(v)),
+    ("student_init", "init. student", lambda v: _num(v)),
+    ("srd", "SRD", lambda v: _num(v)),
+    ("baseline", "plain KD", lambda v: _num(v)),
+    ("diff", "SRD − KD", lambda v: _num(v, 2)),
+    ("baseline_at_srd_steps", "KD at SRD steps", lambda v: _num(v)),
     ("time_to_quality_s", "TTQ s", lambda v: _num(v, 0)),
 ]
 RUN_BUDGET_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
-    ("srd_steps", "SRD steps", _num), ("baseline_steps", "KD steps", _num), ("srd_tokens", "SRD tokens", _num),
-    ("baseline_tokens", "KD tokens", _num), ("srd_train_s", "SRD train s", lambda v: _num(v, 0)),
-    ("baseline_train_s", "KD train s", lambda v: _num(v, 0)), ("reflection_s", "reflect s", lambda v: _num(v, 1)),
-    ("wall_s", "wall s", lambda v: _num(v, 0)), ("noisy_dropped", "noisy dropped", _num), ("dropped", "dropped", _num),
+    ("srd_steps", "SRD steps", _num),
+    ("baseline_steps", "KD steps", _num),
+    ("srd_tokens", "SRD tokens", _num),
+    ("baseline_tokens", "KD tokens", _num),
+    ("srd_train_s", "SRD train s", lambda v: _num(v, 0)),
+    ("baseline_train_s", "KD train s", lambda v: _num(v, 0)),
+    ("reflection_s", "reflect s", lambda v: _num(v, 1)),
+    ("wall_s", "wall s", lambda v: _num(v, 0)),
+    ("noisy_dropped", "noisy dropped", _num),
+    ("dropped", "dropped", _num),
     ("srd_flops", "SRD GFLOP", lambda v: _num(v * 1e-9 if v is not None else None, 2)),
     ("baseline_flops", "KD GFLOP", lambda v: _num(v * 1e-9 if v is not None else None, 2)),
     ("time_to_quality_flops", "TTQ GFLOP", lambda v: _num(v * 1e-9 if v is not None else None, 2)),
@@ -119,34 +141,51 @@ def _arm_pairs_html(stats: list[VariantStats], rows: list[dict[str, Any]]) -> st
     steps, compute and time-to-quality in FLOPs; and the curated arms against each other."""
     if not any(v.arms for v in stats):
         return ""
-    arms = "".join(f"<tr><td>{_esc(v.variant)}</td><td>{_esc(a.name)}</td>"
-                   f"<td>{'curated' if a.curated else 'reference'}</td><td>{a.score.n}</td>"
-                   f"<td>{_esc(fmt_spread(a.score))}</td><td>{_esc(fmt_spread(a.steps, 0))}</td>"
-                   f"<td>{_esc(fmt_spread(a.flops, 2, 1e-9))}</td></tr>" for v in stats for a in v.arms)
+    arms = "".join(
+        f"<tr><td>{_esc(v.variant)}</td><td>{_esc(a.name)}</td>"
+        f"<td>{'curated' if a.curated else 'reference'}</td><td>{a.score.n}</td>"
+        f"<td>{_esc(fmt_spread(a.score))}</td><td>{_esc(fmt_spread(a.steps, 0))}</td>"
+        f"<td>{_esc(fmt_spread(a.flops, 2, 1e-9))}</td></tr>"
+        for v in stats
+        for a in v.arms
+    )
     body = []
     for v in stats:
-        for d, ratio, at, ttq in zip(v.arm_pairs, v.arm_pairs_compute, v.arm_pairs_at_steps, v.arm_pairs_ttq_flops,
-                                     strict=True):
-            body.append(f"<tr><td>{_esc(v.variant)}</td><td>{_esc(d.a)} − {_esc(d.b)}</td>"
-                        f"<td>{_esc(fmt_difference(d))}</td><td>{_esc(fmt_spread(at))}</td>"
-                        f"<td>{_esc(fmt_spread(ratio, 2))}×</td>"
-                        f"<td>{_esc(fmt_spread(ttq, 2, 1e-9))} ({ttq.n}/{d.n or len(v.seeds)})</td>"
-                        f'<td class="wrap">{_esc(d.verdict)}</td></tr>')
+        for d, ratio, at, ttq in zip(
+            v.arm_pairs, v.arm_pairs_compute, v.arm_pairs_at_steps, v.arm_pairs_ttq_flops, strict=True
+        ):
+            body.append(
+                f"<tr><td>{_esc(v.variant)}</td><td>{_esc(d.a)} − {_esc(d.b)}</td>"
+                f"<td>{_esc(fmt_difference(d))}</td><td>{_esc(fmt_spread(at))}</td>"
+                f"<td>{_esc(fmt_spread(ratio, 2))}×</td>"
+                f"<td>{_esc(fmt_spread(ttq, 2, 1e-9))} ({ttq.n}/{d.n or len(v.seeds)})</td>"
+                f'<td class="wrap">{_esc(d.verdict)}</td></tr>'
+            )
         members = [r for r in rows if r["variant"] == v.variant]
         for d in v.curated_pairs:
             curated_ratio = compute_ratio(v, members, d.a, d.b)
-            body.append(f"<tr><td>{_esc(v.variant)}</td><td>{_esc(d.a)} − {_esc(d.b)}</td>"
-                        f'<td>{_esc(fmt_difference(d))}</td><td class="na">—</td>'
-                        f"<td>{'—' if curated_ratio is None else f'{curated_ratio:.2f}×'}</td><td class=\"na\">—</td>"
-                        f'<td class="wrap">{_esc(d.verdict)}</td></tr>')
-    pairs = ("<h2>Each curated arm against each reference arm</h2>"
-             '<div class="scroll"><table><thead><tr><th>variant</th><th>pair</th><th>difference [95% CI]</th>'
-             "<th>reference at the arm's steps</th><th>compute ratio</th><th>time-to-quality GFLOP (reached)</th>"
-             f"<th>verdict</th></tr></thead><tbody>{''.join(body)}</tbody></table></div>") if body else ""
-    return ("<h2>Arms (mean ± sd over seeds)</h2>"
-            '<div class="scroll"><table><thead><tr><th>variant</th><th>arm</th><th>kind</th><th>seeds</th>'
-            "<th>ROUGE-L</th><th>steps</th><th>GFLOP (training)</th></tr></thead>"
-            f"<tbody>{arms}</tbody></table></div>{pairs}")
+            body.append(
+                f"<tr><td>{_esc(v.variant)}</td><td>{_esc(d.a)} − {_esc(d.b)}</td>"
+                f'<td>{_esc(fmt_difference(d))}</td><td class="na">—</td>'
+                f'<td>{"—" if curated_ratio is None else f"{curated_ratio:.2f}×"}</td><td class="na">—</td>'
+                f'<td class="wrap">{_esc(d.verdict)}</td></tr>'
+            )
+    pairs = (
+        (
+            "<h2>Each curated arm against each reference arm</h2>"
+            '<div class="scroll"><table><thead><tr><th>variant</th><th>pair</th><th>difference [95% CI]</th>'
+            "<th>reference at the arm's steps</th><th>compute ratio</th><th>time-to-quality GFLOP (reached)</th>"
+            f"<th>verdict</th></tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+        )
+        if body
+        else ""
+    )
+    return (
+        "<h2>Arms (mean ± sd over seeds)</h2>"
+        '<div class="scroll"><table><thead><tr><th>variant</th><th>arm</th><th>kind</th><th>seeds</th>'
+        "<th>ROUGE-L</th><th>steps</th><th>GFLOP (training)</th></tr></thead>"
+        f"<tbody>{arms}</tbody></table></div>{pairs}"
+    )
 
 
 def _runs_table(rows: list[dict[str, Any]], columns, shared: bool) -> str:
@@ -157,8 +196,10 @@ def _runs_table(rows: list[dict[str, Any]], columns, shared: bool) -> str:
         if shared:
             cells += f"<td>{_esc(', '.join(r.get('shared') or []) or '—')}</td>"
         body.append(f"<tr><td>{_esc(r['variant'])}</td><td>{_esc(r['seed'])}</td>{cells}</tr>")
-    return (f'<div class="scroll"><table><thead><tr><th>variant</th><th>seed</th>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table></div>")
+    return (
+        f'<div class="scroll"><table><thead><tr><th>variant</th><th>seed</th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def render_page(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
@@ -166,8 +207,10 @@ def render_page(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
     reference = info.get("reference")
     stats = stats_with_headlines(rows, reference)
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    variants = "".join(f"<li><code>{_esc(name)}</code>: {_esc(' '.join(sets) or '(the base config)')}</li>"
-                       for name, sets in (info.get("variants") or {}).items())
+    variants = "".join(
+        f"<li><code>{_esc(name)}</code>: {_esc(' '.join(sets) or '(the base config)')}</li>"
+        for name, sets in (info.get("variants") or {}).items()
+    )
     parts = [
         f"<h1>Experiment {_esc(info.get('name', ''))}</h1>",
         f'<div class="sub">{len(rows)} of {_esc(info.get("planned", len(rows)))} runs finished · seeds '
@@ -180,25 +223,38 @@ def render_page(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
         parts.append(f"<h2>Variants vs {_esc(reference)}</h2>")
         parts += [_verdict(v.variant, v.vs_reference) for v in stats if v.vs_reference]
     parts += [
-        f"<p class=\"sub\">Confidence intervals: {_esc(INTERVAL_METHOD)}. A winner is named only when the interval "
+        f'<p class="sub">Confidence intervals: {_esc(INTERVAL_METHOD)}. A winner is named only when the interval '
         "excludes 0. Scores are ROUGE-L ×100 on the held-out set.</p>",
-        "<h2>Per variant (mean ± sd over seeds)</h2>", _variant_table(stats, SCORE_COLUMNS, scores=True),
+        "<h2>Per variant (mean ± sd over seeds)</h2>",
+        _variant_table(stats, SCORE_COLUMNS, scores=True),
         _variant_table(stats, BUDGET_COLUMNS, scores=False),
         _figure(plots.plot_scores(stats, rows), "Final ROUGE-L per variant, mean ± sd, dots are seeds"),
-        _figure(plots.plot_differences(stats), ("Paired differences of the arms" if any(v.arms for v in stats) else
-                                                "Paired SRD − plain KD") + " per seed with the mean's 95% t interval"),
+        _figure(
+            plots.plot_differences(stats),
+            ("Paired differences of the arms" if any(v.arms for v in stats) else "Paired SRD − plain KD")
+            + " per seed with the mean's 95% t interval",
+        ),
         "<h2>Eval curves</h2>",
         _figure(plots.plot_curves(stats, rows), "Held-out ROUGE-L during training, mean over seeds ± 1 sd"),
-        _figure(plots.plot_curves(stats, rows, x="flops"), "The same curves against training compute (FLOPs, "
-                "deterministic where wall time moves with machine load; SRD's include its reflection pass)"),
+        _figure(
+            plots.plot_curves(stats, rows, x="flops"),
+            "The same curves against training compute (FLOPs, "
+            "deterministic where wall time moves with machine load; SRD's include its reflection pass)",
+        ),
         "<h2>Time-to-quality</h2>",
-        _figure(plots.plot_time_to_quality(rows), "Seconds (reflection included) until SRD first reached plain KD's "
-                "final score; grey: SRD's whole reflection + training time"),
-        "<h2>Runs</h2>", _runs_table(rows, RUN_SCORE_COLUMNS, shared=True),
+        _figure(
+            plots.plot_time_to_quality(rows),
+            "Seconds (reflection included) until SRD first reached plain KD's "
+            "final score; grey: SRD's whole reflection + training time",
+        ),
+        "<h2>Runs</h2>",
+        _runs_table(rows, RUN_SCORE_COLUMNS, shared=True),
         _runs_table(rows, RUN_BUDGET_COLUMNS, shared=False),
         f"<h2>Variants</h2><ul>{variants}</ul>",
     ]
     if info.get("overrides"):
         parts.append(f"<p>Every variant also sets <code>{_esc(' '.join(info['overrides']))}</code>.</p>")
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_esc(info.get("name", ""))} '
-            f"· srd experiment</title><style>{CSS}</style></head><body><main>{''.join(parts)}</main></body></html>\n")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_esc(info.get("name", ""))} '
+        f"· srd experiment</title><style>{CSS}</style></head><body><main>{''.join(parts)}</main></body></html>\n"
+    )

@@ -36,16 +36,23 @@ def _score_series(stats: list[VariantStats], rows: list[dict[str, Any]]):
     SRD and plain KD (rows from before arms were data)."""
     names = list(dict.fromkeys(a.name for v in stats for a in v.arms))
     if not names:
-        return [(label, COLORS[key], [v.columns[key] for v in stats],
-                 [[r[key] for r in rows if r["variant"] == v.variant and r.get(key) is not None] for v in stats])
-                for key, label in (("srd", "SRD"), ("baseline", "plain KD"))]
+        return [
+            (
+                label,
+                COLORS[key],
+                [v.columns[key] for v in stats],
+                [[r[key] for r in rows if r["variant"] == v.variant and r.get(key) is not None] for v in stats],
+            )
+            for key, label in (("srd", "SRD"), ("baseline", "plain KD"))
+        ]
     palette = ["#1f9d55", "#9b59b6", "#c0392b", "#16a085", "#8a6d3b", "#7f8c8d"]  # besides srd's and baseline's
     others = iter(palette * len(names))
     out = []
     for name in names:
         spreads = [next((a.score for a in v.arms if a.name == name), None) for v in stats]
-        seeds = [[(r.get("arms") or {}).get(name, {}).get("final") for r in rows if r["variant"] == v.variant]
-                 for v in stats]
+        seeds = [
+            [(r.get("arms") or {}).get(name, {}).get("final") for r in rows if r["variant"] == v.variant] for v in stats
+        ]
         out.append((name, COLORS.get(name) or next(others), spreads, [[x for x in s if x is not None] for s in seeds]))
     return out
 
@@ -63,8 +70,17 @@ def plot_scores(stats: list[VariantStats], rows: list[dict[str, Any]]) -> bytes 
             if s is None or s.mean is None:
                 continue
             x = i + (j - (len(series) - 1) / 2) * width
-            ax.bar(x, s.mean, width * 0.92, color=color, alpha=0.8, label=label if i == 0 or spreads[0] is None
-                   else None, yerr=s.sd or 0, capsize=4, error_kw={"elinewidth": 1.2})
+            ax.bar(
+                x,
+                s.mean,
+                width * 0.92,
+                color=color,
+                alpha=0.8,
+                label=label if i == 0 or spreads[0] is None else None,
+                yerr=s.sd or 0,
+                capsize=4,
+                error_kw={"elinewidth": 1.2},
+            )
             ax.scatter([x] * len(seeds[i]), seeds[i], s=14, color="black", zorder=3)
     ax.set_xticks(range(len(stats)), [v.variant for v in stats], rotation=15 if len(stats) > 3 else 0)
     ax.set_ylabel("ROUGE-L ×100 (final)")
@@ -149,8 +165,14 @@ def plot_curves(stats: list[VariantStats], rows: list[dict[str, Any]], x: str = 
         for key, label in (("srd", "SRD"), ("baseline", "plain KD")):
             curves = [r[f"{key}_curve"] for r in members if r.get(f"{key}_curve")]
             if x == "flops" and key == "srd":  # charged the reflection pass, as its time-to-quality is
-                curves = [[[*p[:3], p[3] + (r.get("reflection_flops") or 0) if len(p) > 3 and p[3] is not None
-                            else None] for p in r["srd_curve"]] for r in members if r.get("srd_curve")]
+                curves = [
+                    [
+                        [*p[:3], p[3] + (r.get("reflection_flops") or 0) if len(p) > 3 and p[3] is not None else None]
+                        for p in r["srd_curve"]
+                    ]
+                    for r in members
+                    if r.get("srd_curve")
+                ]
             steps, means, sds = _mean_band(curves, x)
             if not steps:
                 continue
@@ -162,7 +184,7 @@ def plot_curves(stats: list[VariantStats], rows: list[dict[str, Any]], x: str = 
         ax.set_xlabel("FLOPs (SRD's include reflection)" if x == "flops" else "optimizer step")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
-    for ax in list(axes.flat)[len(variants):]:
+    for ax in list(axes.flat)[len(variants) :]:
         ax.set_visible(False)
     axes[0][0].set_ylabel("ROUGE-L ×100")
     fig.suptitle("Eval curves: mean over seeds, band = ±1 sd", fontsize=10)
@@ -184,9 +206,15 @@ def plot_time_to_quality(rows: list[dict[str, Any]]) -> bytes | None:
         if value is not None:
             ax.bar(i, value, 0.45, color=COLORS["srd"], label="time-to-quality" if i == 0 else None)
         else:
-            ax.scatter([i], [top * 0.05], marker="x", color="#c0392b", s=40, zorder=3,
-                       label="never reached" if not any(x.get_label() == "never reached" for x in ax.collections)
-                       else None)
+            ax.scatter(
+                [i],
+                [top * 0.05],
+                marker="x",
+                color="#c0392b",
+                s=40,
+                zorder=3,
+                label="never reached" if not any(x.get_label() == "never reached" for x in ax.collections) else None,
+            )
     ax.set_xticks(range(len(rows)), labels, fontsize=7)
     ax.set_ylabel("seconds")
     ax.set_title("SRD's time to plain KD's final score, per seed", fontsize=10)

@@ -18,6 +18,7 @@ PhaseNames = Callable[[SRDConfig], Sequence[str]]
 """The phases a run of a config runs, in order (``srd_core.pipeline.phases.phase_names``, passed in by the CLI:
 the phase table is a layer above experiment/)."""
 
+
 def _complete(record: Path) -> bool:
     """Whether a provenance record marks its phase finished (a phase writes ``state: started`` first)."""
     try:
@@ -36,7 +37,7 @@ def run_activity(run_dir: Path, phases: Sequence[str]) -> str:
     todo = [p for p in phases if p not in finished]
     if not todo:
         return "finishing"
-    default = [p[len("train_"):] for p in phases if p.startswith("train_")]  # the table's order of the arms
+    default = [p[len("train_") :] for p in phases if p.startswith("train_")]  # the table's order of the arms
     found = [d.name for d in run_dir.iterdir() if (d / METRICS_FILE).is_file()] if run_dir.is_dir() else []
     arms = sorted(found, key=lambda a: (default.index(a) if a in default else len(default), a))
     steps = []
@@ -76,8 +77,11 @@ class Progress:
     def line(self, activities: dict[str, str] | None = None) -> str:
         """``2 done, 2 running, 2 left; ETA 6 min (a run takes 3.0 min); seed1: train_srd step 40 ...``."""
         eta = self.eta_seconds()
-        when = (f"ETA {_minutes(eta)} (a run takes {_minutes(statistics.fmean(self.durations))})" if eta is not None
-                else "ETA once the first run has finished")
+        when = (
+            f"ETA {_minutes(eta)} (a run takes {_minutes(statistics.fmean(self.durations))})"
+            if eta is not None
+            else "ETA once the first run has finished"
+        )
         text = f"{self.done} done, {len(self.running)} running, {self.left} left; {when}"
         for name, activity in (activities or {}).items():
             text += f"; {name}: {activity}"

@@ -117,18 +117,33 @@ class _Scheduler:
         if exp.spec.share and leader is not None:
             got = share_from(run.config, run_dir(exp, leader), run_dir(exp, run))
             if got:
-                logger.info("%s: shares %s from %s", run.name,
-                            ", ".join(k for k in ("prepared", "reflection", "evaluations") if got.get(k)), leader.name)
-        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads),
-               "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1"}
+                logger.info(
+                    "%s: shares %s from %s",
+                    run.name,
+                    ", ".join(k for k in ("prepared", "reflection", "evaluations") if got.get(k)),
+                    leader.name,
+                )
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": str(self.threads),
+            "MKL_NUM_THREADS": str(self.threads),
+            "TQDM_DISABLE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
         log = log_path(exp, run)
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a", encoding="utf-8") as fh:
-            fh.write(f"=== srd run {config_path(exp, run)} ({time.strftime('%Y-%m-%d %H:%M:%S')}, "
-                     f"{self.threads} threads)\n")
+            fh.write(
+                f"=== srd run {config_path(exp, run)} ({time.strftime('%Y-%m-%d %H:%M:%S')}, {self.threads} threads)\n"
+            )
             fh.flush()
-            process = subprocess.Popen([*RUN_COMMAND, str(config_path(exp, run))], stdout=fh, stderr=subprocess.STDOUT,
-                                       env=env, preexec_fn=_die_with_parent)
+            process = subprocess.Popen(
+                [*RUN_COMMAND, str(config_path(exp, run))],
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                env=env,
+                preexec_fn=_die_with_parent,
+            )
         self.running[run.name] = (run, process, time.perf_counter())
         logger.info("%s: started (%d threads; log %s)", run.name, self.threads, log)
 
@@ -143,23 +158,39 @@ class _Scheduler:
                 process.kill()
 
 
-def _report_progress(experiment: Experiment, scheduler: _Scheduler, finished: set[str], pending: list,
-                     phase_names: PhaseNames) -> str:
+def _report_progress(
+    experiment: Experiment, scheduler: _Scheduler, finished: set[str], pending: list, phase_names: PhaseNames
+) -> str:
     """Log one progress line: runs done / running / left, the ETA, each running run's phase and step."""
     now = time.perf_counter()
     progress = Progress(
-        done=len(finished), running={name: now - started for name, (_, _, started) in scheduler.running.items()},
-        left=len(pending), jobs=scheduler.jobs,
-        durations=finished_seconds([done_path(experiment, r) for r in experiment.runs if r.name in finished]))
-    line = progress.line({name: run_activity(run_dir(experiment, run), phase_names(run.config))
-                          for name, (run, _, _) in scheduler.running.items()})
+        done=len(finished),
+        running={name: now - started for name, (_, _, started) in scheduler.running.items()},
+        left=len(pending),
+        jobs=scheduler.jobs,
+        durations=finished_seconds([done_path(experiment, r) for r in experiment.runs if r.name in finished]),
+    )
+    line = progress.line(
+        {
+            name: run_activity(run_dir(experiment, run), phase_names(run.config))
+            for name, (run, _, _) in scheduler.running.items()
+        }
+    )
     logger.info("progress: %s", line)
     return line
 
 
 def _finish(experiment: Experiment, run: PlannedRun, seconds: float) -> None:
-    write_json_atomic(done_path(experiment, run), {"run": run.name, "variant": run.variant, "seed": run.seed,
-                                                   "config": config_sha(run), "seconds": round(seconds, 3)})
+    write_json_atomic(
+        done_path(experiment, run),
+        {
+            "run": run.name,
+            "variant": run.variant,
+            "seed": run.seed,
+            "config": config_sha(run),
+            "seconds": round(seconds, 3),
+        },
+    )
 
 
 def run_experiment(experiment: Experiment, phase_names: PhaseNames) -> RunOutcome:
@@ -203,8 +234,9 @@ def run_experiment(experiment: Experiment, phase_names: PhaseNames) -> RunOutcom
                         write_results(exp)
                     else:
                         outcome.failed.append(name)
-                        logger.error("%s: `srd run` exited with %d (log %s)", name, process.returncode,
-                                     log_path(exp, run))
+                        logger.error(
+                            "%s: `srd run` exited with %d (log %s)", name, process.returncode, log_path(exp, run)
+                        )
                 while not outcome.failed and pending and len(scheduler.running) < scheduler.jobs:
                     ready = next((r for r in pending if scheduler.ready(r, finished)), None)
                     if ready is None:
@@ -218,11 +250,20 @@ def run_experiment(experiment: Experiment, phase_names: PhaseNames) -> RunOutcom
             scheduler.stop_all()
             signal.signal(signal.SIGTERM, handler)
             if outcome.ran or outcome.failed or scheduler.running:
-                append_jsonl(exp.directory / INVOCATIONS_FILE, [{
-                    "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at)),
-                    "seconds": round(time.perf_counter() - started, 1), "jobs": scheduler.jobs,
-                    "threads_per_job": scheduler.threads, "ran": outcome.ran, "failed": outcome.failed,
-                    "machine": machine_description()}])
+                append_jsonl(
+                    exp.directory / INVOCATIONS_FILE,
+                    [
+                        {
+                            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at)),
+                            "seconds": round(time.perf_counter() - started, 1),
+                            "jobs": scheduler.jobs,
+                            "threads_per_job": scheduler.threads,
+                            "ran": outcome.ran,
+                            "failed": outcome.failed,
+                            "machine": machine_description(),
+                        }
+                    ],
+                )
         write_results(exp)
         if outcome.failed:
             first = next(r for r in exp.runs if r.name == outcome.failed[0])

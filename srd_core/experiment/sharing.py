@@ -35,14 +35,16 @@ def share_group(config: SRDConfig) -> str:
     """Runs with the same group can share prepared models and reflections (same models, data, reflection)."""
     from srd_core.models.prepare import needs_prepare, prepare_key
 
-    return fingerprint({
-        "prepare": prepare_key(config) if needs_prepare(config) else None,
-        "teacher": config.teacher.model_dump(mode="json"),
-        "student": config.student.model_dump(mode="json"),
-        "data": config.data.model_dump(mode="json"),
-        "reflection": config.reflection.model_dump(mode="json"),
-        "eval": config.eval.model_dump(mode="json"),
-    })
+    return fingerprint(
+        {
+            "prepare": prepare_key(config) if needs_prepare(config) else None,
+            "teacher": config.teacher.model_dump(mode="json"),
+            "student": config.student.model_dump(mode="json"),
+            "data": config.data.model_dump(mode="json"),
+            "reflection": config.reflection.model_dump(mode="json"),
+            "eval": config.eval.model_dump(mode="json"),
+        }
+    )
 
 
 def donor_ready(donor_dir: Path) -> bool:

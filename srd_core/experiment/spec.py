@@ -26,23 +26,35 @@ class ExperimentSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, description="Experiment name; its directory is output_dir/name (default: the "
-                             "file's stem).")
+    name: str | None = Field(
+        None, description="Experiment name; its directory is output_dir/name (default: the file's stem)."
+    )
     output_dir: Path = Field(Path("runs/experiments"), description="Parent directory of experiment directories.")
-    base: str | dict[str, Any] = Field(description="The base config: a path (relative to this file) or the config "
-                                       "itself, inline.")
-    overrides: list[str] = Field(default_factory=list, description="`--set`-style overrides applied to the base for "
-                                 "every variant.")
-    variants: dict[str, list[str]] = Field(default_factory=lambda: {"default": list[str]()}, description="Named "
-                                           "variants, each a list of `--set`-style overrides (KEY.PATH=VALUE).")
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1, description="Seeds; every (variant, "
-                             "seed) is its own run dir.")
-    seed_fields: list[str] = Field(default_factory=lambda: ["run.seed"], min_length=1, description="Config fields that "
-                                   "take the seed (e.g. also data.train.seed to vary the data).")
+    base: str | dict[str, Any] = Field(
+        description="The base config: a path (relative to this file) or the config itself, inline."
+    )
+    overrides: list[str] = Field(
+        default_factory=list, description="`--set`-style overrides applied to the base for every variant."
+    )
+    variants: dict[str, list[str]] = Field(
+        default_factory=lambda: {"default": list[str]()},
+        description="Named variants, each a list of `--set`-style overrides (KEY.PATH=VALUE).",
+    )
+    seeds: list[int] = Field(
+        default_factory=lambda: [0, 1, 2], min_length=1, description="Seeds; every (variant, seed) is its own run dir."
+    )
+    seed_fields: list[str] = Field(
+        default_factory=lambda: ["run.seed"],
+        min_length=1,
+        description="Config fields that take the seed (e.g. also data.train.seed to vary the data).",
+    )
     reference: str | None = Field(None, description="Variant the others are compared with (paired over seeds).")
     jobs: int = Field(1, ge=1, description="Runs at a time (subprocesses, each with its share of threads).")
-    share: bool = Field(True, description="Copy prepared models, reflections and the teacher/student evaluations "
-                        "between runs whose fingerprints match.")
+    share: bool = Field(
+        True,
+        description="Copy prepared models, reflections and the teacher/student evaluations "
+        "between runs whose fingerprints match.",
+    )
 
     @field_validator("variants")
     @classmethod
@@ -121,8 +133,7 @@ def _check_owned_fields(spec: ExperimentSpec, source: Path) -> None:
             clash = next((f for f in owned if f == key or f.startswith(key + ".")), None)
             if clash is not None:
                 what = "seeds (seed_fields)" if clash in spec.seed_fields else "the experiment"
-                raise ConfigError(f"{source}: {where}: {key!r} sets {clash}, which {what} sets for each run; "
-                                  "remove it")
+                raise ConfigError(f"{source}: {where}: {key!r} sets {clash}, which {what} sets for each run; remove it")
 
 
 def plan_runs(spec: ExperimentSpec, source: Path, directory: Path) -> list[PlannedRun]:
@@ -133,8 +144,13 @@ def plan_runs(spec: ExperimentSpec, source: Path, directory: Path) -> list[Plann
     for variant, overrides in spec.variants.items():
         for seed in spec.seeds:
             name = run_name(variant, seed)
-            sets = [*spec.overrides, *overrides, *(f"{field}={seed}" for field in spec.seed_fields),
-                    f"run.name={name}", f"run.output_dir={directory / 'runs'}"]
+            sets = [
+                *spec.overrides,
+                *overrides,
+                *(f"{field}={seed}" for field in spec.seed_fields),
+                f"run.name={name}",
+                f"run.output_dir={directory / 'runs'}",
+            ]
             try:
                 raw = apply_overrides(base, sets)
                 config = config_from_dict(raw)

@@ -73,22 +73,41 @@ def paired_difference(a: str, b: str, pairs: list[tuple[int, float | None, float
     n = len(diffs)
     seeds_text = f"{n} seed{'s' if n != 1 else ''}"
     if not diffs:
-        return PairedDifference(a, b, [], [], None, None, None, None, None, None,
-                                f"No comparison: no seed has scores of both {a} and {b}.")
+        return PairedDifference(
+            a, b, [], [], None, None, None, None, None, None, f"No comparison: no seed has scores of both {a} and {b}."
+        )
     mean = statistics.fmean(diffs)
     sd = statistics.stdev(diffs) if n > 1 else None
     interval = t_interval(diffs)
     if interval is None:
-        why = "one seed gives no interval" if n < 2 else ("the difference is the same on every seed, so the t "
-                                                           "interval is undefined (too few or too coarse evaluations)")
-        return PairedDifference(a, b, seeds, diffs, mean, sd, None, None, None, None,
-                                f"No significant difference with {seeds_text}: {a} − {b} = {mean:+.2f} ROUGE-L; {why}.")
+        why = (
+            "one seed gives no interval"
+            if n < 2
+            else (
+                "the difference is the same on every seed, so the t "
+                "interval is undefined (too few or too coarse evaluations)"
+            )
+        )
+        return PairedDifference(
+            a,
+            b,
+            seeds,
+            diffs,
+            mean,
+            sd,
+            None,
+            None,
+            None,
+            None,
+            f"No significant difference with {seeds_text}: {a} − {b} = {mean:+.2f} ROUGE-L; {why}.",
+        )
     low, high, p = interval
     ci = f"95% t interval [{low:+.2f}, {high:+.2f}], p = {p:.3g}"
     if low > 0 or high < 0:
         winner, loser = (a, b) if mean > 0 else (b, a)
-        text = (f"{winner} beats {loser} by {abs(mean):.2f} ROUGE-L points on average over {seeds_text} "
-                f"({a} − {b}: {ci}).")
+        text = (
+            f"{winner} beats {loser} by {abs(mean):.2f} ROUGE-L points on average over {seeds_text} ({a} − {b}: {ci})."
+        )
     else:
         winner = None
         text = f"No significant difference with {seeds_text}: {a} − {b} = {mean:+.2f} ROUGE-L ({ci})."
@@ -134,15 +153,33 @@ class ArmSpread:
     flops: Spread
 
 
-SPREAD_COLUMNS = ("teacher", "student_init", "srd", "baseline", "diff", "baseline_at_srd_steps",
-                  "time_to_quality_s", "srd_steps", "baseline_steps", "srd_tokens", "baseline_tokens", "wall_s",
-                  "reflection_s", "noise_dropped_share", "noise_kept_share", "time_to_quality_flops", "srd_flops",
-                  "baseline_flops")
+SPREAD_COLUMNS = (
+    "teacher",
+    "student_init",
+    "srd",
+    "baseline",
+    "diff",
+    "baseline_at_srd_steps",
+    "time_to_quality_s",
+    "srd_steps",
+    "baseline_steps",
+    "srd_tokens",
+    "baseline_tokens",
+    "wall_s",
+    "reflection_s",
+    "noise_dropped_share",
+    "noise_kept_share",
+    "time_to_quality_flops",
+    "srd_flops",
+    "baseline_flops",
+)
 
 
 def _final_pairs(members: list[dict[str, Any]], arm: str, ref: str) -> list[tuple[int, float | None, float | None]]:
-    return [(r["seed"], (r.get("arms") or {}).get(arm, {}).get("final"),
-             (r.get("arms") or {}).get(ref, {}).get("final")) for r in members]
+    return [
+        (r["seed"], (r.get("arms") or {}).get(arm, {}).get("final"), (r.get("arms") or {}).get(ref, {}).get("final"))
+        for r in members
+    ]
 
 
 def _arm_pairs(stats: VariantStats, members: list[dict[str, Any]]) -> None:
@@ -159,11 +196,19 @@ def _arm_pairs(stats: VariantStats, members: list[dict[str, Any]]) -> None:
     listed = list(dict.fromkeys(name for r in members for name in r.get("arms") or {}))
     for name in listed:
         found = [(r.get("arms") or {}).get(name) or {} for r in members]
-        stats.arms.append(ArmSpread(name, any(a.get("curated") for a in found), spread([a.get("final") for a in found]),
-                                    spread([a.get("steps") for a in found]), spread([a.get("flops") for a in found])))
+        stats.arms.append(
+            ArmSpread(
+                name,
+                any(a.get("curated") for a in found),
+                spread([a.get("final") for a in found]),
+                spread([a.get("steps") for a in found]),
+                spread([a.get("flops") for a in found]),
+            )
+        )
     curated = [a.name for a in stats.arms if a.curated]
-    stats.curated_pairs = [paired_difference(b, a, _final_pairs(members, b, a))
-                           for i, a in enumerate(curated) for b in curated[i + 1:]]
+    stats.curated_pairs = [
+        paired_difference(b, a, _final_pairs(members, b, a)) for i, a in enumerate(curated) for b in curated[i + 1 :]
+    ]
 
 
 def variant_stats(rows: list[dict[str, Any]], reference: str | None = None) -> list[VariantStats]:
@@ -174,8 +219,9 @@ def variant_stats(rows: list[dict[str, Any]], reference: str | None = None) -> l
     for variant, members in by_variant.items():
         columns = {c: spread([r.get(c) for r in members]) for c in SPREAD_COLUMNS}
         pairs = [(r["seed"], r.get("srd"), r.get("baseline")) for r in members]
-        stats = VariantStats(variant, [r["seed"] for r in members], columns,
-                             paired_difference("SRD", "plain KD", pairs))
+        stats = VariantStats(
+            variant, [r["seed"] for r in members], columns, paired_difference("SRD", "plain KD", pairs)
+        )
         _arm_pairs(stats, members)
         if reference is not None and variant != reference and reference in by_variant:
             ref = {r["seed"]: r.get("srd") for r in by_variant[reference]}

@@ -32,26 +32,37 @@ def _arms_tables(stats: list[VariantStats], rows: list[dict[str, Any]]) -> list[
         return []
     lines = ["| variant | arm | kind | seeds | ROUGE-L | steps | GFLOP (training) |", "|---|---|---|---|---|---|---|"]
     for v in stats:
-        lines += [f"| {v.variant} | {a.name} | {'curated' if a.curated else 'reference'} | {a.score.n} "
-                  f"| {fmt_spread(a.score)} | {fmt_spread(a.steps, 0)} | {fmt_spread(a.flops, 2, 1e-9)} |"
-                  for a in v.arms]
+        lines += [
+            f"| {v.variant} | {a.name} | {'curated' if a.curated else 'reference'} | {a.score.n} "
+            f"| {fmt_spread(a.score)} | {fmt_spread(a.steps, 0)} | {fmt_spread(a.flops, 2, 1e-9)} |"
+            for a in v.arms
+        ]
     lines.append("")
     comparisons = []
     for v in stats:
         members = [r for r in rows if r["variant"] == v.variant]
-        for d, ratio, at, ttq in zip(v.arm_pairs, v.arm_pairs_compute, v.arm_pairs_at_steps, v.arm_pairs_ttq_flops,
-                                     strict=True):
+        for d, ratio, at, ttq in zip(
+            v.arm_pairs, v.arm_pairs_compute, v.arm_pairs_at_steps, v.arm_pairs_ttq_flops, strict=True
+        ):
             reached = f"{fmt_spread(ttq, 2, 1e-9)} ({ttq.n}/{d.n or len(v.seeds)} reached)"
-            comparisons.append(f"| {v.variant} | {d.a} − {d.b} | {fmt_difference(d)} | {fmt_spread(at)} "
-                               f"| {fmt_spread(ratio, 2, suffix='×')} | {reached} | {d.verdict} |")
+            comparisons.append(
+                f"| {v.variant} | {d.a} − {d.b} | {fmt_difference(d)} | {fmt_spread(at)} "
+                f"| {fmt_spread(ratio, 2, suffix='×')} | {reached} | {d.verdict} |"
+            )
         for d in v.curated_pairs:
             curated_ratio = compute_ratio(v, members, d.a, d.b)
-            comparisons.append(f"| {v.variant} | {d.a} − {d.b} | {fmt_difference(d)} | — "
-                               f"| {'—' if curated_ratio is None else f'{curated_ratio:.2f}×'} | — | {d.verdict} |")
+            comparisons.append(
+                f"| {v.variant} | {d.a} − {d.b} | {fmt_difference(d)} | — "
+                f"| {'—' if curated_ratio is None else f'{curated_ratio:.2f}×'} | — | {d.verdict} |"
+            )
     if comparisons:
-        lines += ["| variant | comparison | difference [95% CI] | reference at the arm's steps "
-                  "| compute ratio | time-to-quality (GFLOP) | verdict |", "|---|---|---|---|---|---|---|",
-                  *comparisons, ""]
+        lines += [
+            "| variant | comparison | difference [95% CI] | reference at the arm's steps "
+            "| compute ratio | time-to-quality (GFLOP) | verdict |",
+            "|---|---|---|---|---|---|---|",
+            *comparisons,
+            "",
+        ]
     return lines
 
 
@@ -73,19 +84,28 @@ def markdown_tables(rows: list[dict[str, Any]], reference: str | None = None) ->
             f"| {v.variant} | {len(v.seeds)} | {fmt_spread(c['srd'])} | {fmt_spread(c['baseline'])} "
             f"| {fmt_difference(v.srd_vs_baseline)} | {fmt_spread(c['baseline_at_srd_steps'])} "
             f"| {fmt_spread(c['time_to_quality_s'], 0)} ({c['time_to_quality_s'].n}/{len(v.seeds)} reached) "
-            f"| {fmt_spread(c['srd_steps'], 0)} | {fmt_spread(c['noise_dropped_share'], 1, 100, ' %')} |")
+            f"| {fmt_spread(c['srd_steps'], 0)} | {fmt_spread(c['noise_dropped_share'], 1, 100, ' %')} |"
+        )
     lines.append("")
     if any(v.vs_reference is not None for v in stats):
         lines += [f"| variant | SRD − SRD [{reference}] [95% CI] | verdict |", "|---|---|---|"]
-        lines += [f"| {v.variant} | {fmt_difference(v.vs_reference)} | {v.vs_reference.verdict} |"
-                  for v in stats if v.vs_reference is not None]
+        lines += [
+            f"| {v.variant} | {fmt_difference(v.vs_reference)} | {v.vs_reference.verdict} |"
+            for v in stats
+            if v.vs_reference is not None
+        ]
         lines.append("")
     if any(v.arms for v in stats):  # the headlines above are about every arm; this one about srd and baseline
-        lines += [f"- **{v.variant}**, srd − baseline: {v.srd_vs_baseline.verdict}" for v in stats
-                  if v.srd_vs_baseline.n]
+        lines += [
+            f"- **{v.variant}**, srd − baseline: {v.srd_vs_baseline.verdict}" for v in stats if v.srd_vs_baseline.n
+        ]
     wall = sum(r.get("wall_s") or 0.0 for r in rows)
-    lines += ["", f"Intervals: {INTERVAL_METHOD}. Scores: ROUGE-L ×100 on the held-out set, mean ± sd over seeds. "
-              f"Runs: {len(rows)}; sum of their phase times: {wall / 60:.1f} min.", ""]
+    lines += [
+        "",
+        f"Intervals: {INTERVAL_METHOD}. Scores: ROUGE-L ×100 on the held-out set, mean ± sd over seeds. "
+        f"Runs: {len(rows)}; sum of their phase times: {wall / 60:.1f} min.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -96,5 +116,7 @@ def provenance(invocations: list[dict[str, Any]]) -> str:
     seconds = sum(float(i.get("seconds") or 0.0) for i in invocations)
     machines = sorted({str(i.get("machine")) for i in invocations if i.get("machine")})
     jobs = sorted({int(i["jobs"]) for i in invocations if i.get("jobs")})
-    return (f"Machine: {'; '.join(machines) or 'unknown'}. Wall time: {seconds / 60:.1f} min over "
-            f"{len(invocations)} invocation(s) (--jobs {'/'.join(map(str, jobs))}).\n")
+    return (
+        f"Machine: {'; '.join(machines) or 'unknown'}. Wall time: {seconds / 60:.1f} min over "
+        f"{len(invocations)} invocation(s) (--jobs {'/'.join(map(str, jobs))}).\n"
+    )

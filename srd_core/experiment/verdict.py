@@ -53,8 +53,9 @@ def compute_ratio(stats: VariantStats, members: list[dict[str, Any]], a: str, b:
         for r in members:
             arm = (r.get("arms") or {}).get(name) or {}
             if arm.get("flops") is not None:
-                values.append(float(arm["flops"]) + (float(r.get("reflection_flops") or 0) if arm.get("curated")
-                                                     else 0.0))
+                values.append(
+                    float(arm["flops"]) + (float(r.get("reflection_flops") or 0) if arm.get("curated") else 0.0)
+                )
         return sum(values) / len(values) if values else None
 
     x, y = total(a), total(b)
@@ -68,8 +69,14 @@ def _at(ratio: float | None, whose: str) -> str:
 def _against(stats: VariantStats, members: list[dict[str, Any]], arm: ArmSpread, ref: ArmSpread) -> str | None:
     d = next((d for d in stats.arm_pairs if (d.a, d.b) == (arm.name, ref.name)), None)
     if d is None:
-        rows = [(r["seed"], (r.get("arms") or {}).get(arm.name, {}).get("final"),
-                 (r.get("arms") or {}).get(ref.name, {}).get("final")) for r in members]
+        rows = [
+            (
+                r["seed"],
+                (r.get("arms") or {}).get(arm.name, {}).get("final"),
+                (r.get("arms") or {}).get(ref.name, {}).get("final"),
+            )
+            for r in members
+        ]
         d = paired_difference(arm.name, ref.name, rows)
     if d.mean is None:
         return None
@@ -100,17 +107,27 @@ def headline(stats: VariantStats, members: list[dict[str, Any]]) -> tuple[str, s
         text = f"Only {top.name} trains in these runs: {_score(top.score)} ROUGE-L over {seeds}."
         return text + (f" {stats.vs_reference.verdict}" if stats.vs_reference is not None else ""), None
     runner = scored[1]
-    rows = [(r["seed"], (r.get("arms") or {}).get(top.name, {}).get("final"),
-             (r.get("arms") or {}).get(runner.name, {}).get("final")) for r in members]
+    rows = [
+        (
+            r["seed"],
+            (r.get("arms") or {}).get(top.name, {}).get("final"),
+            (r.get("arms") or {}).get(runner.name, {}).get("final"),
+        )
+        for r in members
+    ]
     d = paired_difference(top.name, runner.name, rows)
     ratio = compute_ratio(stats, members, top.name, runner.name)
     compute = f", {top.name} at {ratio:.2f}× {runner.name}'s compute" if ratio is not None else ""
     if d.winner == top.name:
-        first = (f"{top.name} wins: {_score(top.score)} ROUGE-L over {seeds}, {_by(d)} above the next best, "
-                 f"{runner.name} ({_score(runner.score)}){compute}.")
+        first = (
+            f"{top.name} wins: {_score(top.score)} ROUGE-L over {seeds}, {_by(d)} above the next best, "
+            f"{runner.name} ({_score(runner.score)}){compute}."
+        )
     else:
-        first = (f"No clear winner with {seeds}: {top.name} ({_score(top.score)}) and {runner.name} "
-                 f"({_score(runner.score)}) are not distinguishable ({_level(d)}){compute}.")
+        first = (
+            f"No clear winner with {seeds}: {top.name} ({_score(top.score)}) and {runner.name} "
+            f"({_score(runner.score)}) are not distinguishable ({_level(d)}){compute}."
+        )
     winner = top.name if d.winner == top.name else None
     curated = [a for a in scored if a.curated]
     references = [a for a in scored if not a.curated]

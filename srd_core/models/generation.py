@@ -37,15 +37,20 @@ class Generation:
 
 def batch_order(lengths: Sequence[int], batch_size: int, bucket_by_length: bool) -> list[list[int]]:
     """Indices grouped into batches; with bucketing, prompts of similar length share a batch."""
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)) if bucket_by_length else list(
-        range(len(lengths))
+    order = (
+        sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)) if bucket_by_length else list(range(len(lengths)))
     )
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 @torch.inference_mode()
-def generate_batch(model, tokenizer, prompt_ids: Sequence[Sequence[int]], settings: GenerationSettings,
-                   generator_seed: int | None = None) -> list[list[int]]:
+def generate_batch(
+    model,
+    tokenizer,
+    prompt_ids: Sequence[Sequence[int]],
+    settings: GenerationSettings,
+    generator_seed: int | None = None,
+) -> list[list[int]]:
     """Generate for one batch of already-encoded prompts (left padded); returns new token ids each."""
     ensure_pad_token(tokenizer)
     device = next(model.parameters()).device
@@ -53,8 +58,8 @@ def generate_batch(model, tokenizer, prompt_ids: Sequence[Sequence[int]], settin
     input_ids = torch.full((len(prompt_ids), width), tokenizer.pad_token_id, dtype=torch.long)
     attention = torch.zeros_like(input_ids)
     for row, ids in enumerate(prompt_ids):
-        input_ids[row, width - len(ids):] = torch.tensor(list(ids), dtype=torch.long)
-        attention[row, width - len(ids):] = 1
+        input_ids[row, width - len(ids) :] = torch.tensor(list(ids), dtype=torch.long)
+        attention[row, width - len(ids) :] = 1
     kwargs = {
         "max_new_tokens": settings.max_new_tokens,
         "do_sample": settings.do_sample,
@@ -71,8 +76,11 @@ def generate_batch(model, tokenizer, prompt_ids: Sequence[Sequence[int]], settin
     # a seeded draw runs on a fork of the RNG: the caller's random stream (a training run's dropout, say)
     # continues as if nothing had been generated, so an evaluation never changes what is trained after it
     seeded = settings.do_sample and generator_seed is not None
-    forked = [device.index if device.index is not None else torch.cuda.current_device()] \
-        if seeded and device.type == "cuda" else []
+    forked = (
+        [device.index if device.index is not None else torch.cuda.current_device()]
+        if seeded and device.type == "cuda"
+        else []
+    )
     with torch.random.fork_rng(devices=forked, enabled=seeded):
         if seeded:
             torch.manual_seed(generator_seed)
@@ -88,9 +96,17 @@ def generate_batch(model, tokenizer, prompt_ids: Sequence[Sequence[int]], settin
     return results
 
 
-def generate(model, tokenizer, prompts: Sequence[str], settings: GenerationSettings, *,
-             max_prompt_tokens: int = 256, batch_size: int = 16, bucket_by_length: bool = True,
-             progress: str | None = None) -> list[Generation]:
+def generate(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    settings: GenerationSettings,
+    *,
+    max_prompt_tokens: int = 256,
+    batch_size: int = 16,
+    bucket_by_length: bool = True,
+    progress: str | None = None,
+) -> list[Generation]:
     """Answer every prompt; results come back in the order of ``prompts``.
 
     Sampling is seeded per batch from ``settings.seed`` and the batch's first index, so a result
@@ -102,8 +118,13 @@ def generate(model, tokenizer, prompts: Sequence[str], settings: GenerationSetti
     batches = batch_order([len(e.input_ids) for e in encoded], batch_size, bucket_by_length)
     results: list[Generation | None] = [None] * len(prompts)
     for batch in tqdm(batches, desc=progress, disable=progress is None, unit="batch"):
-        outputs = generate_batch(model, tokenizer, [encoded[i].input_ids for i in batch], settings,
-                                 generator_seed=settings.seed * 1_000_003 + batch[0])
+        outputs = generate_batch(
+            model,
+            tokenizer,
+            [encoded[i].input_ids for i in batch],
+            settings,
+            generator_seed=settings.seed * 1_000_003 + batch[0],
+        )
         for i, ids in zip(batch, outputs, strict=True):
             results[i] = Generation(
                 text=tokenizer.decode(ids, skip_special_tokens=True).strip(),
@@ -119,6 +140,8 @@ def truncation_notice(what: str, truncated: int, total: int, max_prompt_tokens: 
     """One line saying how many prompts were cut and which setting keeps them whole, or None."""
     if not truncated:
         return None
-    return (f"{what}: {truncated} of {total} prompts ({truncated / total:.1%}) are longer than "
-            f"data.max_prompt_tokens={max_prompt_tokens} tokens and were cut from the left; raise "
-            "data.max_prompt_tokens (and data.max_length with it) to keep them whole")
+    return (
+        f"{what}: {truncated} of {total} prompts ({truncated / total:.1%}) are longer than "
+        f"data.max_prompt_tokens={max_prompt_tokens} tokens and were cut from the left; raise "
+        "data.max_prompt_tokens (and data.max_length with it) to keep them whole"
+    )

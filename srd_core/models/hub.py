@@ -42,8 +42,9 @@ class Location:
 
 def hub_offline() -> bool:
     """Whether the user switched the hub off (``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``)."""
-    return any(os.environ.get(var, "").strip().lower() in TRUE_VALUES for var in ("HF_HUB_OFFLINE",
-                                                                                  "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(var, "").strip().lower() in TRUE_VALUES for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def hub_endpoint() -> str:
@@ -83,8 +84,9 @@ def in_cache(name: str, filename: str, repo_type: RepoType = "model", revision: 
     return isinstance(found, str)
 
 
-def locate(name: str, field: str, repo_type: RepoType = "model", revision: str | None = None,
-           probe_file: str = "config.json") -> Location:
+def locate(
+    name: str, field: str, repo_type: RepoType = "model", revision: str | None = None, probe_file: str = "config.json"
+) -> Location:
     """Where ``name`` (config field ``field``) will be loaded from; raises ``NotAvailableError`` if nowhere.
 
     A local directory wins; a path-like name that is not a directory is an error; a hub id is used
@@ -107,8 +109,7 @@ def locate(name: str, field: str, repo_type: RepoType = "model", revision: str |
     )
 
 
-def not_found_error(field: str, name: str, location: Location, repo_type: RepoType, exc: Exception | None
-                    ) -> SRDError:
+def not_found_error(field: str, name: str, location: Location, repo_type: RepoType, exc: Exception | None) -> SRDError:
     """The one-line error for a load that failed after ``locate`` succeeded."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if location.kind == "hub":

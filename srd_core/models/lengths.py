@@ -59,11 +59,19 @@ def _longest(path: str, stamp: tuple, config_json: str) -> tuple[int, int]:
 
     config = SRDConfig.model_validate_json(config_json)
     tokenizer = load_tokenizer(config.student, path, "student")
-    longest = max((len(encode_response(tokenizer, ref)) for s in load_samples(config, "train")
-                   for ref in s.references), default=1)
+    longest = max(
+        (len(encode_response(tokenizer, ref)) for s in load_samples(config, "train") for ref in s.references), default=1
+    )
     limit = limit_for(longest)
-    logger.info("max_new_tokens left unset: %d new tokens, from the data (the longest training reference is %d "
-                "tokens; × %.2f + %d, at most %d)", limit, longest, HEADROOM, MARGIN, MAX_NEW_TOKENS_CAP)
+    logger.info(
+        "max_new_tokens left unset: %d new tokens, from the data (the longest training reference is %d "
+        "tokens; × %.2f + %d, at most %d)",
+        limit,
+        longest,
+        HEADROOM,
+        MARGIN,
+        MAX_NEW_TOKENS_CAP,
+    )
     return limit, longest
 
 
@@ -75,5 +83,6 @@ def with_generation_limits(config: SRDConfig, run_dir: Path) -> SRDConfig:
         return config
     derived = derived_max_new_tokens(config, run_dir)
     limit = derived[0] if derived is not None else MAX_NEW_TOKENS_CAP
-    return config.model_copy(update={
-        section: getattr(config, section).model_copy(update={"max_new_tokens": limit}) for section in unset})
+    return config.model_copy(
+        update={section: getattr(config, section).model_copy(update={"max_new_tokens": limit}) for section in unset}
+    )

@@ -15,8 +15,9 @@ from srd_core.data.encoding import EncodedExample, encode_prompt, encode_respons
 from srd_core.types import Sample
 
 
-def lm_documents(tokenizer, samples: Sequence[Sample], corpus: Literal["separate", "joined"],
-                 max_length: int) -> list[EncodedExample]:
+def lm_documents(
+    tokenizer, samples: Sequence[Sample], corpus: Literal["separate", "joined"], max_length: int
+) -> list[EncodedExample]:
     """The encoded documents of ``corpus`` over ``samples`` (cut to ``max_length``), labels on every token."""
     documents: list[list[int]] = []
     for sample in samples:

@@ -96,8 +96,9 @@ def load_tokenizer(cfg: ModelConfig, name: str, role: str):
     """The tokenizer of a model (pad token set to EOS when missing)."""
     from transformers import AutoTokenizer
 
-    tokenizer = _pretrained(AutoTokenizer.from_pretrained, name, _field(role), cfg.revision,
-                            trust_remote_code=cfg.trust_remote_code)
+    tokenizer = _pretrained(
+        AutoTokenizer.from_pretrained, name, _field(role), cfg.revision, trust_remote_code=cfg.trust_remote_code
+    )
     ensure_pad_token(tokenizer)
     return tokenizer
 
@@ -105,8 +106,14 @@ def load_tokenizer(cfg: ModelConfig, name: str, role: str):
 def _load_weights(cfg: ModelConfig, name: str, field: str):
     from transformers import AutoModelForCausalLM
 
-    return _pretrained(AutoModelForCausalLM.from_pretrained, name, field, cfg.revision, dtype=DTYPES[cfg.dtype],
-                       trust_remote_code=cfg.trust_remote_code)
+    return _pretrained(
+        AutoModelForCausalLM.from_pretrained,
+        name,
+        field,
+        cfg.revision,
+        dtype=DTYPES[cfg.dtype],
+        trust_remote_code=cfg.trust_remote_code,
+    )
 
 
 def import_peft(field: str):
@@ -151,8 +158,13 @@ def load_causal_lm(cfg: ModelConfig, name: str, role: str):
 def attach_lora(model, lora: LoraConfig, field: str = "student.lora"):
     """``model`` wrapped with fresh trainable LoRA adapters; every base weight frozen."""
     peft = import_peft(field)
-    peft_cfg = peft.LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                               target_modules=lora.target_modules, task_type="CAUSAL_LM")
+    peft_cfg = peft.LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        task_type="CAUSAL_LM",
+    )
     try:
         wrapped = peft.get_peft_model(model, peft_cfg)
     except ValueError as exc:  # e.g. target modules that do not exist in this architecture
@@ -185,8 +197,12 @@ def load_student(config: SRDConfig, run_dir: Path):
     if config.student.lora is not None:
         model = attach_lora(model, config.student.lora)
         trainable, total = parameter_counts(model)
-        logger.info("student LoRA: %s of %s parameters trainable (%.2f%%)", f"{trainable:,}", f"{total:,}",
-                    100.0 * trainable / max(total, 1))
+        logger.info(
+            "student LoRA: %s of %s parameters trainable (%.2f%%)",
+            f"{trainable:,}",
+            f"{total:,}",
+            100.0 * trainable / max(total, 1),
+        )
     return model, tokenizer
 
 
@@ -223,8 +239,9 @@ def check_vocabularies(teacher_tok, student_tok, teacher_model, student_model) -
         for role in SPECIAL_ROLES:
             t_tok, s_tok = getattr(teacher_tok, role, None), getattr(student_tok, role, None)
             if t_tok != s_tok:
-                logger.warning("teacher %s is %r, student %s is %r: training uses the student's", role, t_tok,
-                               role, s_tok)
+                logger.warning(
+                    "teacher %s is %r, student %s is %r: training uses the student's", role, t_tok, role, s_tok
+                )
     size = len(student_tok)
     for role, model in (("teacher", teacher_model), ("student", student_model)):
         rows = _head_rows(model, role)
@@ -248,8 +265,9 @@ def _source(path: str) -> str:
     return str(Path(path).resolve()) if Path(path).is_dir() else path
 
 
-def save_student(model, tokenizer, directory: str | Path, config: SRDConfig, run_dir: Path,
-                 merge: bool | None = None) -> Path:
+def save_student(
+    model, tokenizer, directory: str | Path, config: SRDConfig, run_dir: Path, merge: bool | None = None
+) -> Path:
     """Write a trained student to ``directory`` atomically, in safetensors; returns ``directory``.
 
     Full students: weights + config. LoRA students: the adapter (``adapter_model.safetensors``)

@@ -72,21 +72,29 @@ def _is_preset(cfg: ModelConfig) -> bool:
 
 def prepare_key(config: SRDConfig) -> str:
     """The content hash of everything that determines the prepared models (a bad preset fails here)."""
-    return fingerprint({
-        "version": PREPARE_VERSION,
-        "teacher": config.teacher.model_dump(mode="json"),
-        "student": config.student.model_dump(mode="json"),
-        "train": config.data.train.model_dump(mode="json"),
-        "limit_train": config.data.limit_train,
-        "max_prompt_tokens": config.data.max_prompt_tokens,
-        "max_length": config.data.max_length,
-        "prepare": _prepare_section(config),
-        "architectures": {role: asdict(_preset_of(config, role)) for role in ("teacher", "student")
-                          if _is_preset(getattr(config, role))},
-        "path_models": {role: directory_digest(getattr(config, role).path) for role in ("teacher", "student")
-                        if not _is_preset(getattr(config, role))},
-        "seed": _seed(config),
-    })
+    return fingerprint(
+        {
+            "version": PREPARE_VERSION,
+            "teacher": config.teacher.model_dump(mode="json"),
+            "student": config.student.model_dump(mode="json"),
+            "train": config.data.train.model_dump(mode="json"),
+            "limit_train": config.data.limit_train,
+            "max_prompt_tokens": config.data.max_prompt_tokens,
+            "max_length": config.data.max_length,
+            "prepare": _prepare_section(config),
+            "architectures": {
+                role: asdict(_preset_of(config, role))
+                for role in ("teacher", "student")
+                if _is_preset(getattr(config, role))
+            },
+            "path_models": {
+                role: directory_digest(getattr(config, role).path)
+                for role in ("teacher", "student")
+                if not _is_preset(getattr(config, role))
+            },
+            "seed": _seed(config),
+        }
+    )
 
 
 def _prepare_section(config: SRDConfig) -> dict[str, Any]:
@@ -109,8 +117,9 @@ def sft_plan(config: SRDConfig, role: str, samples: int) -> str:
     if cfg.epochs is None or cfg.steps == 0:
         how = f"prepare.{role}_sft.steps; {steps * cfg.batch_size / max(samples, 1):.1f} epochs of {samples} samples"
     else:
-        how = (f"{cfg.epochs:g} epochs of {samples} samples, batch {cfg.batch_size}; at most {cfg.steps}"
-               + (", reached" if steps == cfg.steps else ""))
+        how = f"{cfg.epochs:g} epochs of {samples} samples, batch {cfg.batch_size}; at most {cfg.steps}" + (
+            ", reached" if steps == cfg.steps else ""
+        )
     return f"{label}: {steps} steps ({how})"
 
 
@@ -165,8 +174,17 @@ def load_train_samples(config: SRDConfig) -> list[Sample]:
     return load_samples(config, "train")
 
 
-def sft(model, tokenizer, samples: Sequence[Sample], cfg: SFTConfig, max_prompt_tokens: int, max_length: int,
-        seed: int = 0, desc: str | None = None, on_step: Callable[[int], None] | None = None) -> SFTStats:
+def sft(
+    model,
+    tokenizer,
+    samples: Sequence[Sample],
+    cfg: SFTConfig,
+    max_prompt_tokens: int,
+    max_length: int,
+    seed: int = 0,
+    desc: str | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> SFTStats:
     """Fine-tune ``model`` on the samples' targets (cross-entropy on response tokens) for
     ``cfg.steps_for(len(samples))`` steps.
 
@@ -177,8 +195,15 @@ def sft(model, tokenizer, samples: Sequence[Sample], cfg: SFTConfig, max_prompt_
     return train_examples(model, tokenizer, examples, cfg, seed=seed, desc=desc, on_step=on_step)
 
 
-def train_examples(model, tokenizer, examples: Sequence[EncodedExample], cfg: SFTConfig, seed: int = 0,
-                   desc: str | None = None, on_step: Callable[[int], None] | None = None) -> SFTStats:
+def train_examples(
+    model,
+    tokenizer,
+    examples: Sequence[EncodedExample],
+    cfg: SFTConfig,
+    seed: int = 0,
+    desc: str | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> SFTStats:
     """Train ``model`` for ``cfg.steps_for(len(examples))`` AdamW steps (cosine LR) of cross-entropy on the labels."""
     from transformers import get_cosine_schedule_with_warmup
 
@@ -199,7 +224,7 @@ def train_examples(model, tokenizer, examples: Sequence[EncodedExample], cfg: SF
             epoch = list(range(len(examples)))
             rng.shuffle(epoch)
             order += epoch
-        batch_ids, order = order[: cfg.batch_size], order[cfg.batch_size:]
+        batch_ids, order = order[: cfg.batch_size], order[cfg.batch_size :]
         batch = collate_right_padded([examples[i] for i in batch_ids], tokenizer.pad_token_id)
         batch = {k: v.to(device) for k, v in batch.items()}
         loss = model(**batch).loss
@@ -220,8 +245,15 @@ def train_examples(model, tokenizer, examples: Sequence[EncodedExample], cfg: SF
             model.train()
     model.eval()
     tail = losses[-10:]
-    return SFTStats(steps, tokens, response_tokens, sum(tail) / len(tail) if tail else None,
-                    time.perf_counter() - start, time.process_time() - cpu_start, _first_loss(losses))
+    return SFTStats(
+        steps,
+        tokens,
+        response_tokens,
+        sum(tail) / len(tail) if tail else None,
+        time.perf_counter() - start,
+        time.process_time() - cpu_start,
+        _first_loss(losses),
+    )
 
 
 def _first_loss(losses: Sequence[float]) -> float | None:
@@ -240,8 +272,9 @@ def _build_tokenizer(config: SRDConfig, samples: Sequence[Sample]):
         if cfg.path is not None and not _is_preset(cfg):
             return load_tokenizer(cfg, cfg.path, role), f"{role}:{cfg.path}"
     texts = [s.prompt + s.target for s in samples]
-    tokenizer = train_bpe_tokenizer(texts, vocab_size=config.prepare.vocab_size,
-                                    model_max_length=config.data.max_length)
+    tokenizer = train_bpe_tokenizer(
+        texts, vocab_size=config.prepare.vocab_size, model_max_length=config.data.max_length
+    )
     return tokenizer, "bpe"
 
 
@@ -254,8 +287,9 @@ def _preset_of(config: SRDConfig, role: str):
     return resolve_preset(getattr(config, role).preset, arch, field_path=f"{role}.preset")
 
 
-def _train_preset(config: SRDConfig, role: str, tokenizer, samples: Sequence[Sample], out_dir: Path,
-                  progress: bool) -> dict[str, Any]:
+def _train_preset(
+    config: SRDConfig, role: str, tokenizer, samples: Sequence[Sample], out_dir: Path, progress: bool
+) -> dict[str, Any]:
     """Build the preset of ``role``, SFT it, save it to ``out_dir``; returns its manifest entry."""
     from srd_core.models.presets import build_model, count_parameters, describe, save_model
 
@@ -269,16 +303,28 @@ def _train_preset(config: SRDConfig, role: str, tokenizer, samples: Sequence[Sam
     lm_cfg = config.prepare.student_lm if role == "student" else None
     if lm_cfg is not None:
         documents = lm_documents(tokenizer, samples, lm_cfg.corpus, config.data.max_length)
-        entry["lm"] = asdict(train_examples(model, tokenizer, documents, lm_cfg, seed=seed,
-                                            desc="student LM pretraining" if progress else None))
+        entry["lm"] = asdict(
+            train_examples(
+                model, tokenizer, documents, lm_cfg, seed=seed, desc="student LM pretraining" if progress else None
+            )
+        )
     sft_cfg = getattr(config.prepare, f"{role}_sft")
     label = "teacher SFT" if role == "teacher" else "student warm start"
     chars = sum(len(s.prompt) + len(s.target) for s in samples) / max(len(samples), 1)
     seconds = sft_estimate_seconds(config, role, len(samples), chars / CHARS_PER_TOKEN)
-    logger.info("prepare: %s; about %.0f s (an estimate from the model size)", sft_plan(config, role, len(samples)),
-                seconds)
-    stats = sft(model, tokenizer, samples, sft_cfg, config.data.max_prompt_tokens, config.data.max_length,
-                seed=seed, desc=label if progress else None)
+    logger.info(
+        "prepare: %s; about %.0f s (an estimate from the model size)", sft_plan(config, role, len(samples)), seconds
+    )
+    stats = sft(
+        model,
+        tokenizer,
+        samples,
+        sft_cfg,
+        config.data.max_prompt_tokens,
+        config.data.max_length,
+        seed=seed,
+        desc=label if progress else None,
+    )
     save_model(model.to("cpu"), tokenizer, out_dir)  # type: ignore[arg-type]  # as model.to above
     return {**entry, "sft": asdict(stats)}
 

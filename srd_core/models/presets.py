@@ -41,8 +41,6 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-
-
 def resolve_preset(name: str, overrides: Mapping[str, Any] | None = None, field_path: str = "preset") -> Preset:
     """The preset ``name`` with ``overrides`` (``None`` values ignored) applied; unknown names are errors."""
     if name not in PRESETS:
@@ -68,8 +66,11 @@ def llama_config(preset: Preset, tokenizer=None, vocab_size: int | None = None) 
     special = {}
     if tokenizer is not None:
         vocab_size = len(tokenizer)
-        special = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
-                   "pad_token_id": tokenizer.pad_token_id}
+        special = {
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+        }
     if vocab_size is None:
         raise ValueError("llama_config needs a tokenizer or a vocab_size")
     return LlamaConfig(

@@ -41,8 +41,7 @@ class HiddenStates(torch.nn.Module):
         return last_hidden_state(self.lm, input_ids, attention_mask)
 
 
-def load_models(config: SRDConfig, run_dir: Path, teacher, student_path: str | Path | None,
-                load_teacher: bool = True):
+def load_models(config: SRDConfig, run_dir: Path, teacher, student_path: str | Path | None, load_teacher: bool = True):
     """(student, tokenizer, teacher) as configured; ``teacher`` may be given as a model or a path.
 
     With ``load_teacher=False`` (a cached teacher signal) the teacher is None.

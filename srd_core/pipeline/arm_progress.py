@@ -58,8 +58,7 @@ class ArmProgress:
             from rich.console import Console
             from rich.live import Live
 
-            self._live = Live(self._render(), console=Console(file=self.stream), refresh_per_second=2,
-                              transient=True)
+            self._live = Live(self._render(), console=Console(file=self.stream), refresh_per_second=2, transient=True)
             self._live.start()
 
     def _render(self):
@@ -70,14 +69,18 @@ class ArmProgress:
     def lines(self) -> list[str]:
         """The status of every arm, one line each."""
         now = time.perf_counter() - self.started
-        return [arm_line(self.run_dir, label, self.finished.get(label, now), label in self.finished)
-                for label in self.labels]
+        return [
+            arm_line(self.run_dir, label, self.finished.get(label, now), label in self.finished)
+            for label in self.labels
+        ]
 
     def forward(self, pipe: Iterable[str]) -> None:
         """Print every line a child writes (in a thread of its own), above the live block."""
+
         def pump() -> None:
             for line in pipe:
                 self.print(line.rstrip("\n"))
+
         thread = threading.Thread(target=pump, daemon=True)
         thread.start()
         self._threads.append(thread)

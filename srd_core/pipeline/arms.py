@@ -48,8 +48,15 @@ def train_arms_in_parallel(config: SRDConfig, run_dir: Path, labels: Sequence[st
     progress = ArmProgress(run_dir, labels)
     for label in labels:
         cmd = [sys.executable, "-m", "srd_core.pipeline.arms", str(config_path), str(run_dir), label]
-        proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, errors="replace")
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
         assert proc.stdout is not None  # stdout=PIPE
         progress.forward(proc.stdout)
         children[label] = (proc, time.perf_counter())
@@ -78,8 +85,9 @@ def train_arms_in_parallel(config: SRDConfig, run_dir: Path, labels: Sequence[st
         progress.close()
         config_path.unlink(missing_ok=True)
     if failures:
-        raise TrainingError(f"{run_dir}: training the arms in parallel failed: {', '.join(failures)}; "
-                            "its error is in the output above")
+        raise TrainingError(
+            f"{run_dir}: training the arms in parallel failed: {', '.join(failures)}; its error is in the output above"
+        )
     return seconds
 
 
@@ -122,8 +130,7 @@ def _train_one(config_json: str, run_dir: str, label: str) -> None:
     # srd's own lines (resuming, evaluations, warnings) with the arm's name; library chatter (a tokenizer's
     # notices) only with `srd -v`, as in the parent
     verbose = os.environ.get("SRD_VERBOSE") == "1"
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format=f"%(asctime)s {label} %(message)s")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format=f"%(asctime)s {label} %(message)s")
     logging.getLogger("srd_core").setLevel(logging.INFO)
     log = logging.getLogger("srd_core.arms")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))

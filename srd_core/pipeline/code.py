@@ -16,11 +16,13 @@ from collections.abc import Iterable
 from srd_core.code_digest import class_digest, package_files, source_digest
 from srd_core.config import SRDConfig, _component_slots
 
-NOT_COMPUTING = frozenset({
-    "srd_core/training/trackers.py",    # sends rows to experiment trackers
-    "srd_core/training/interrupts.py",  # when a SIGTERM or the wall clock asks for a checkpoint
-    "srd_core/training/cadence.py",     # the list of cadence fields
-})
+NOT_COMPUTING = frozenset(
+    {
+        "srd_core/training/trackers.py",  # sends rows to experiment trackers
+        "srd_core/training/interrupts.py",  # when a SIGTERM or the wall clock asks for a checkpoint
+        "srd_core/training/cadence.py",  # the list of cadence fields
+    }
+)
 """srd_core files inside the phases' globs that cannot change an artifact (tests/pipeline/test_code_provenance.py)."""
 CODE_PREFIX = "code of "
 

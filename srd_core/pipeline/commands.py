@@ -52,13 +52,17 @@ def sync_config_file(planner: Planner, main: bool = True) -> None:
     report = planner.status("report")
     if report.state in ("stale", "pending") and (planner.run_dir / REPORT_FILE).is_file():
         dest = set_aside(planner.run_dir, planner.by_name["report"])
-        logger.warning("report: outdated (%s); set aside in %s until it is rewritten", report.reason,
-                       dest.relative_to(planner.run_dir.parent))
+        logger.warning(
+            "report: outdated (%s); set aside in %s until it is rewritten",
+            report.reason,
+            dest.relative_to(planner.run_dir.parent),
+        )
         planner.forget("report")
 
 
-def run_single_phase(config: SRDConfig, name: str, work: Callable[[], Any],
-                     skip_complete: bool = False) -> tuple[Status, Any]:
+def run_single_phase(
+    config: SRDConfig, name: str, work: Callable[[], Any], skip_complete: bool = False
+) -> tuple[Status, Any]:
     """Run phase ``name`` of ``config``'s run dir as `srd run` would; returns its status and ``work()``'s result."""
     planner = Planner(config, config.run.dir)
     check_upstream(planner, name)

@@ -30,8 +30,10 @@ def _new_tokens(config: SRDConfig, run_dir: Path, section: str) -> str:
     found = derived_max_new_tokens(config, run_dir, local_only=True)  # the dry run loads nothing from the hub
     if found is not None:
         return f"<= {found[0]} new tokens (from the data: longest training reference {found[1]} tokens)"
-    return (f"<= the longest training reference x {HEADROOM:g} + {MARGIN} new tokens, at most {MAX_NEW_TOKENS_CAP} "
-            "(from the data, once prepare has made the student's tokenizer)")
+    return (
+        f"<= the longest training reference x {HEADROOM:g} + {MARGIN} new tokens, at most {MAX_NEW_TOKENS_CAP} "
+        "(from the data, once prepare has made the student's tokenizer)"
+    )
 
 
 def _prepare_detail(config: SRDConfig, data: Any) -> str:
@@ -44,8 +46,10 @@ def _prepare_detail(config: SRDConfig, data: Any) -> str:
     n = int(data.samples.value)
     plans = [sft_plan(config, role, n) for role in presets]
     seconds = sum(sft_estimate_seconds(config, role, n, data.tokens.value) for role in presets)
-    return (f"build and SFT the presets of {', '.join(presets)}: {'; '.join(plans)}; about {_duration(seconds)} "
-            "on a 2-core CPU (ESTIMATE from the model sizes)")
+    return (
+        f"build and SFT the presets of {', '.join(presets)}: {'; '.join(plans)}; about {_duration(seconds)} "
+        "on a 2-core CPU (ESTIMATE from the model sizes)"
+    )
 
 
 def _duration(seconds: float) -> str:
@@ -58,16 +62,19 @@ def _eval_detail(config: SRDConfig, sets: list[str], run_dir: Path) -> str:
     models = ["teacher", "student_init", *arm_names(config)]
     passes = 1 if config.eval.protocol == "greedy" else len(config.eval.seeds)
     how = "greedy" if config.eval.protocol == "greedy" else f"{passes} sampled passes (seeds {config.eval.seeds})"
-    return (f"{len(models)} models ({', '.join(models)}) x {len(sets)} sets ({', '.join(sets)}), {how}, "
-            f"{_new_tokens(config, run_dir, 'eval')}; ROUGE-L x100")
+    return (
+        f"{len(models)} models ({', '.join(models)}) x {len(sets)} sets ({', '.join(sets)}), {how}, "
+        f"{_new_tokens(config, run_dir, 'eval')}; ROUGE-L x100"
+    )
 
 
 def _curation_detail(config: SRDConfig, n: int, n_keep: int, bins: list[list[str]] | None, folder: Path) -> str:
     c = config.curriculum
     metrics = ", ".join(m.name for m in c.metrics)
     sizes = "/".join(f"{len(b):,}" for b in bins) if bins is not None else "n/a"
-    curation = (f"{metrics} -> {c.fusion.name} -> {c.selector.name} keeps {n_keep:,} of {n:,} -> "
-                f"{c.pacer.name} bins {sizes}")
+    curation = (
+        f"{metrics} -> {c.fusion.name} -> {c.selector.name} keeps {n_keep:,} of {n:,} -> {c.pacer.name} bins {sizes}"
+    )
     if c.stratify:
         curation += f" (within each group of {c.groups.name})"
     if (folder / CURATION_FILE).is_file():
@@ -110,8 +117,10 @@ def describe_reflect(view: PlanView) -> Rows:
     n = int(view.data.samples.value)
     r = config.reflection
     decode = "sampled" if r.do_sample else "greedy"
-    reflection = (f"{n:,} {decode} student generations ({math.ceil(n / r.batch_size):,} batches of {r.batch_size}, "
-                  f"{_new_tokens(config, run_dir, 'reflection')}) + teacher-forced CE")
+    reflection = (
+        f"{n:,} {decode} student generations ({math.ceil(n / r.batch_size):,} batches of {r.batch_size}, "
+        f"{_new_tokens(config, run_dir, 'reflection')}) + teacher-forced CE"
+    )
     return [("reflection", reflection)]
 
 
@@ -128,13 +137,19 @@ def describe_teacher_cache(view: PlanView) -> Rows:
     from srd_core.arms import resolve_arms
     from srd_core.plugins import get_component
 
-    cached = [f"{arm.teacher_signal_field.rsplit('.', 1)[0]}: {arm.teacher_signal.name}"
-              for arm in resolve_arms(view.config).values()
-              if get_component("teacher_signal", arm.teacher_signal.name, **arm.teacher_signal.params).cached]
+    cached = [
+        f"{arm.teacher_signal_field.rsplit('.', 1)[0]}: {arm.teacher_signal.name}"
+        for arm in resolve_arms(view.config).values()
+        if get_component("teacher_signal", arm.teacher_signal.name, **arm.teacher_signal.params).cached
+    ]
     if not cached:
         return []
-    return [("teacher cache", "the teacher once over every sample an arm trains on ("
-             + ", ".join(dict.fromkeys(cached)) + ")")]
+    return [
+        (
+            "teacher cache",
+            "the teacher once over every sample an arm trains on (" + ", ".join(dict.fromkeys(cached)) + ")",
+        )
+    ]
 
 
 def describe_train(label: str) -> Callable[[PlanView], Rows]:
@@ -144,6 +159,7 @@ def describe_train(label: str) -> Callable[[PlanView], Rows]:
             return [(f"train {label}", f"skipped ({label}.enabled: false)")]
         stages = f"{len(plan.stages)} stages" if label == "srd" else f"{len(plan.stages)} stage(s)"
         return [(f"train {label}", f"{stages}, {plan.steps:,} optimizer steps, ~{_tokens(plan.tokens)} tokens")]
+
     return rows
 
 

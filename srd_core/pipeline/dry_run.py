@@ -148,7 +148,8 @@ class RunPlan:
                 f"{name:<17} steps {one.steps:,} vs {other.steps:,} "
                 f"({one.steps / other.steps:.2f}x); trained tokens {_tokens(one.tokens)} vs "
                 f"{_tokens(other.tokens)} ({one.tokens / other.tokens:.2f}x)"
-                f"{'' if self.tokens_per_sample.measured and self.samples.measured else ' (estimates)'}")
+                f"{'' if self.tokens_per_sample.measured and self.samples.measured else ' (estimates)'}"
+            )
         if compared:
             lines += ["", *compared]
         if self.notes:
@@ -164,8 +165,10 @@ def _render_training(plan: TrainingPlan) -> list[str]:
     header = f"{'stage':>5} {'samples':>9} {'epochs':>7} {'steps':>8} {'T':>11} {'w_sft':>11} {'est. tokens':>12}"
     lines = [f"{plan.label} training (pacer {plan.pacer}){': ' + plan.note if plan.note else ''}", header]
     for i, s in enumerate(plan.stages, start=1):
-        lines.append(f"{i:>5} {s.samples:>9,} {_epochs(s.epochs):>7} {s.steps:>8,} {s.temperature:>11} "
-                     f"{s.sft_weight:>11} {_tokens(s.tokens):>12}")
+        lines.append(
+            f"{i:>5} {s.samples:>9,} {_epochs(s.epochs):>7} {s.steps:>8,} {s.temperature:>11} "
+            f"{s.sft_weight:>11} {_tokens(s.tokens):>12}"
+        )
     lines.append(f"{'total':>5} {'':>9} {'':>7} {plan.steps:>8,} {'':>11} {'':>11} {_tokens(plan.tokens):>12}")
     return lines
 
@@ -201,8 +204,11 @@ def _reflection_lengths(run_dir: Path, ids: Sequence[str]) -> dict[str, int] | N
     from srd_core.io import read_jsonl
 
     rows = read_jsonl(path, tolerate_torn_tail=True)
-    lengths = {str(r["id"]): int(r["prompt_tokens"]) + int(r["response_tokens"]) for r in rows
-               if "prompt_tokens" in r and "response_tokens" in r}
+    lengths = {
+        str(r["id"]): int(r["prompt_tokens"]) + int(r["response_tokens"])
+        for r in rows
+        if "prompt_tokens" in r and "response_tokens" in r
+    }
     return lengths if set(ids) <= set(lengths) else None
 
 
@@ -230,13 +236,23 @@ def _measure_tokens(config: SRDConfig, run_dir: Path, samples: list) -> Estimate
 
         lengths: list[float] = [
             len(encode_example(tokenizer, s.prompt, s.target, d.max_prompt_tokens, d.max_length).input_ids)
-            for s in head]
-        return Estimate(statistics.fmean(lengths), f"measured with the student tokenizer on {len(head):,} samples",
-                        True)
-    lengths = [min(d.max_length, min(d.max_prompt_tokens, len(s.prompt) / CHARS_PER_TOKEN)
-                   + len(s.target) / CHARS_PER_TOKEN + 1) for s in head]
-    return Estimate(statistics.fmean(lengths), f"{len(head):,} samples at ~{CHARS_PER_TOKEN:g} characters per "
-                    "token (the student tokenizer is not on disk)", False)
+            for s in head
+        ]
+        return Estimate(
+            statistics.fmean(lengths), f"measured with the student tokenizer on {len(head):,} samples", True
+        )
+    lengths = [
+        min(
+            d.max_length,
+            min(d.max_prompt_tokens, len(s.prompt) / CHARS_PER_TOKEN) + len(s.target) / CHARS_PER_TOKEN + 1,
+        )
+        for s in head
+    ]
+    return Estimate(
+        statistics.fmean(lengths),
+        f"{len(head):,} samples at ~{CHARS_PER_TOKEN:g} characters per token (the student tokenizer is not on disk)",
+        False,
+    )
 
 
 def _count_data(config: SRDConfig, run_dir: Path, num_samples: int | None, avg_tokens: float | None) -> _Data:
@@ -248,9 +264,12 @@ def _count_data(config: SRDConfig, run_dir: Path, num_samples: int | None, avg_t
     else:
         n = num_samples if num_samples is not None else DOLLY_TRAIN_SAMPLES
         n = min(n, limit) if limit else n
-        source = ("given by --num-samples" if num_samples is not None else
-                  f"the training data could not be loaded ({why}); assumed the Dolly train split as processed by "
-                  f"MiniLLM/SRD ({DOLLY_TRAIN_SAMPLES:,}); pass --num-samples N to change")
+        source = (
+            "given by --num-samples"
+            if num_samples is not None
+            else f"the training data could not be loaded ({why}); assumed the Dolly train split as processed by "
+            f"MiniLLM/SRD ({DOLLY_TRAIN_SAMPLES:,}); pass --num-samples N to change"
+        )
         ids = [f"sample-{i}" for i in range(n)]
         count = Estimate(n, source, False)
     lengths = _reflection_lengths(run_dir, ids) if samples is not None else None
@@ -261,9 +280,12 @@ def _count_data(config: SRDConfig, run_dir: Path, num_samples: int | None, avg_t
     elif samples:
         tokens = _measure_tokens(config, run_dir, samples)
     else:
-        tokens = Estimate(min(ASSUMED_TOKENS_PER_SAMPLE, config.data.max_length),
-                          "assumed for Dolly (≈ 685 characters per prompt + answer, ~4 characters per token); "
-                          "pass --tokens-per-sample to change", False)
+        tokens = Estimate(
+            min(ASSUMED_TOKENS_PER_SAMPLE, config.data.max_length),
+            "assumed for Dolly (≈ 685 characters per prompt + answer, ~4 characters per token); "
+            "pass --tokens-per-sample to change",
+            False,
+        )
     return _Data(ids, count, lengths, tokens)
 
 
@@ -290,8 +312,9 @@ def _simulated_bins(config: SRDConfig, ids: list[str]) -> tuple[list[list[str]] 
         raise SRDError(f"curriculum.pacer: {exc}") from None
 
 
-def _stages(config: SRDConfig, run_dir: Path, pacer_spec: ComponentSpec, ids: list[str],
-            bins: list[list[str]] | None) -> list[StagePlan]:
+def _stages(
+    config: SRDConfig, run_dir: Path, pacer_spec: ComponentSpec, ids: list[str], bins: list[list[str]] | None
+) -> list[StagePlan]:
     """The stage plans of a pacer, from curation.jsonl when it exists, else from simulated bins."""
     from srd_core.curation.curate import build_pacer
     from srd_core.training.stages import pacer_stages
@@ -319,8 +342,9 @@ def _schedule_text(schedule, first: int, last: int, total: int, stage: int) -> s
     return f"{start:.2f}" if math.isclose(start, end) else f"{start:.2f}-{end:.2f}"
 
 
-def _training_plan(config: SRDConfig, label: str, stages: list[StagePlan], global_batch: int, data: _Data,
-                   note: str = "") -> TrainingPlan:
+def _training_plan(
+    config: SRDConfig, label: str, stages: list[StagePlan], global_batch: int, data: _Data, note: str = ""
+) -> TrainingPlan:
     from srd_core.training.stages import build_schedules, label_settings, stage_lengths
 
     settings = label_settings(config, label)
@@ -335,9 +359,17 @@ def _training_plan(config: SRDConfig, label: str, stages: list[StagePlan], globa
         else:
             per_sample = data.tokens.value
         last = done + max(steps - 1, 0)
-        rows.append(StageRow(len(plan.ids), plan.epochs, steps, passes, passes * per_sample,
-                             _schedule_text(temperature, done, last, total, stage),
-                             _schedule_text(sft_weight, done, last, total, stage)))
+        rows.append(
+            StageRow(
+                len(plan.ids),
+                plan.epochs,
+                steps,
+                passes,
+                passes * per_sample,
+                _schedule_text(temperature, done, last, total, stage),
+                _schedule_text(sft_weight, done, last, total, stage),
+            )
+        )
         done += steps
     return TrainingPlan(label, settings.pacer.name, rows, note)
 
@@ -351,11 +383,17 @@ def _model_line(config: SRDConfig, role: str) -> str:
     cfg = getattr(config, role)
     if cfg.path is None:
         return f"preset {cfg.preset} (built by `prepare`)"
-    extras = "".join([f" + adapter {cfg.adapter}" if cfg.adapter else "",
-                      f" + LoRA r={cfg.lora.r}" if cfg.lora else "", f", {cfg.dtype}"])
+    extras = "".join(
+        [
+            f" + adapter {cfg.adapter}" if cfg.adapter else "",
+            f" + LoRA r={cfg.lora.r}" if cfg.lora else "",
+            f", {cfg.dtype}",
+        ]
+    )
     try:
         where = {"local": "local directory", "cache": "in the HF cache", "hub": "downloaded from the hub"}[
-            locate(cfg.path, f"{role}.path", revision=cfg.revision).kind]
+            locate(cfg.path, f"{role}.path", revision=cfg.revision).kind
+        ]
     except SRDError as exc:
         where = f"NOT AVAILABLE: {str(exc).split(': ', 1)[-1]}"
     return f"{cfg.path}{extras} [{where}]"
@@ -373,8 +411,14 @@ def default_processes() -> int:
     return world_size()
 
 
-def plan_run(config: SRDConfig, run_dir: str | Path | None = None, *, num_samples: int | None = None,
-             tokens_per_sample: float | None = None, num_processes: int | None = None) -> RunPlan:
+def plan_run(
+    config: SRDConfig,
+    run_dir: str | Path | None = None,
+    *,
+    num_samples: int | None = None,
+    tokens_per_sample: float | None = None,
+    num_processes: int | None = None,
+) -> RunPlan:
     """The plan of ``srd run`` for ``config`` in ``run_dir`` (default ``run.dir``); loads no model."""
     from srd_core.training.batches import stage_steps
     from srd_core.training.stages import global_batch_size, match_steps
@@ -401,18 +445,23 @@ def plan_run(config: SRDConfig, run_dir: str | Path | None = None, *, num_sample
             arm_config = config_for_curation(config, arm)
             arm_bins, arm_keep, _ = _simulated_bins(arm_config, data.ids)
             if arm.curation == name:
-                own_curations[name] = _curation_detail(arm_config, int(data.samples.value), arm_keep, arm_bins,
-                                                       curation_dir(run_dir, arm))
-        stages_of[name] = _stages(config, curation_dir(run_dir, arm), arm.pacer, data.ids,
-                                  arm_bins if uses_curation(arm.pacer) else None)
+                own_curations[name] = _curation_detail(
+                    arm_config, int(data.samples.value), arm_keep, arm_bins, curation_dir(run_dir, arm)
+                )
+        stages_of[name] = _stages(
+            config, curation_dir(run_dir, arm), arm.pacer, data.ids, arm_bins if uses_curation(arm.pacer) else None
+        )
     plans: dict[str, TrainingPlan] = {}
     for name, arm in resolved.items():
         stages, arm_note = stages_of[name], ""
         if arm.match_steps_of is not None:
             target = stages_of[arm.match_steps_of]
             stages = match_steps(stages, sum(stage_steps(p, global_batch) for p in target), global_batch)
-            arm_note = ("match_srd_steps: as many optimizer steps as SRD" if config.arms is None
-                        else f"match_steps_of: as many optimizer steps as {arm.match_steps_of}")
+            arm_note = (
+                "match_srd_steps: as many optimizer steps as SRD"
+                if config.arms is None
+                else f"match_steps_of: as many optimizer steps as {arm.match_steps_of}"
+            )
         plans[name] = _training_plan(config, name, stages, global_batch, data, arm_note)
     curated = [n for n, a in resolved.items() if uses_curation(a.pacer)]
     comparisons = [(a, b) for a in curated for b in resolved if b not in curated]

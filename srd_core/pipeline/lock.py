@@ -58,8 +58,7 @@ def describe_holder(info: dict[str, Any] | None) -> str:
     if not info:
         return "another process (it has not written its details yet)"
     job = f", job {info['job']}" if info.get("job") else ""
-    return (f"pid {info.get('pid')} (started {info.get('started')} on {info.get('host')}{job}: "
-            f"`{info.get('command')}`)")
+    return f"pid {info.get('pid')} (started {info.get('started')} on {info.get('host')}{job}: `{info.get('command')}`)"
 
 
 def _rank() -> int:
@@ -108,8 +107,9 @@ def _take(run_dir: Path) -> tuple[list[Path], int]:
         except BlockingIOError:
             info = _read_info(fd)
             os.close(fd)
-            raise RunDirLocked(f"{run_dir}: in use by {describe_holder(info)}; wait for it to finish, "
-                               "or use another run.name") from None
+            raise RunDirLocked(
+                f"{run_dir}: in use by {describe_holder(info)}; wait for it to finish, or use another run.name"
+            ) from None
         try:
             current = os.stat(run_dir / LOCK_FILE).st_ino
         except FileNotFoundError:

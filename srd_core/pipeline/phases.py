@@ -89,17 +89,30 @@ from srd_core.training.cadence import CADENCE_FIELDS
 
 # ------------------------------------------------------------------------------------------ inputs
 
-DATA_TRAIN = ("data.train", "data.limit_train", "data.max_prompt_tokens", "data.max_length", "data.on_bad_sample",
-              "data.max_record_bytes")
-DATA_EVAL = ("data.eval", "data.train", "data.limit_eval", "data.max_prompt_tokens", "data.on_bad_sample",
-             "data.max_record_bytes")
+DATA_TRAIN = (
+    "data.train",
+    "data.limit_train",
+    "data.max_prompt_tokens",
+    "data.max_length",
+    "data.on_bad_sample",
+    "data.max_record_bytes",
+)
+DATA_EVAL = (
+    "data.eval",
+    "data.train",
+    "data.limit_eval",
+    "data.max_prompt_tokens",
+    "data.on_bad_sample",
+    "data.max_record_bytes",
+)
 EVAL_FIELDS = tuple(f"eval.{n}" for n in EvalConfig.model_fields if n != "sets")
 """eval.* fields the final evaluation reads (``eval.sets`` belongs to `srd evaluate-sets`)."""
 TRAIN_LOOSE = frozenset(CADENCE_FIELDS)
 """train.* fields that change when logs, evaluations and checkpoints are written, not the trained model."""
 SRD_ONLY = ("temperature", "sft_weight")
-TRAIN_SHARED = tuple(f"train.{n}" for n in TrainConfig.model_fields
-                     if n not in TRAIN_LOOSE and n not in SRD_ONLY and n != "select_best")
+TRAIN_SHARED = tuple(
+    f"train.{n}" for n in TrainConfig.model_fields if n not in TRAIN_LOOSE and n not in SRD_ONLY and n != "select_best"
+)
 """train.* fields both labels read (the baseline takes its schedules from ``baseline.*``; select_best apart)."""
 SELECT_BEST_EVAL = ("eval.max_new_tokens", "eval.batch_size")
 """eval.* fields the dev evaluations of ``train.select_best`` read."""
@@ -123,8 +136,11 @@ def _never_inputs(config: SRDConfig) -> tuple[str, ...]:
 def _without_never_inputs(recorded: dict[str, Any], current: dict[str, Any], config: SRDConfig) -> dict[str, Any]:
     """``recorded`` less the fields an older srd recorded although they cannot change the artifact."""
     loose = _never_inputs(config)
-    return {k: v for k, v in recorded.items()
-            if k in current or not any(k == p or k.startswith(f"{p}.") for p in loose)}
+    return {
+        k: v for k, v in recorded.items() if k in current or not any(k == p or k.startswith(f"{p}.") for p in loose)
+    }
+
+
 STUDENT_LOAD = ("student.path", "student.preset", "student.revision", "student.dtype", "student.trust_remote_code")
 
 # ------------------------------------------------------------------------------------------ code
@@ -134,17 +150,38 @@ STUDENT_LOAD = ("student.path", "student.preset", "student.revision", "student.d
 
 MODEL_IO = ("models/loading.py", "models/runtime.py", "models/hub.py")
 PREPARE_CODE = ("data/*.py", "models/prepare.py", "models/lm_corpus.py", "models/presets.py", *MODEL_IO)
-REFLECT_CODE = ("reflection/*.py", "data/*.py", "models/generation.py", "models/lengths.py", "models/flops.py",
-                *MODEL_IO)  # the new-token limit from the data; the pass's FLOPs in reflection.meta.json
+REFLECT_CODE = (
+    "reflection/*.py",
+    "data/*.py",
+    "models/generation.py",
+    "models/lengths.py",
+    "models/flops.py",
+    *MODEL_IO,
+)  # the new-token limit from the data; the pass's FLOPs in reflection.meta.json
 CURATE_CODE = ("curation/*.py", "data/*.py", *MODEL_IO)  # samples, and the student for metrics that need it
-TRAIN_CODE = ("training/*.py", "data/*.py", "curation/curate.py", "curation/ranking.py", "curation/strata.py",
-              "curation/remainder.py", "models/generation.py", "models/lengths.py", "models/flops.py",
-              *MODEL_IO)  # curation's modules that plan the stages from curation.jsonl; generated responses; FLOPs
+TRAIN_CODE = (
+    "training/*.py",
+    "data/*.py",
+    "curation/curate.py",
+    "curation/ranking.py",
+    "curation/strata.py",
+    "curation/remainder.py",
+    "models/generation.py",
+    "models/lengths.py",
+    "models/flops.py",
+    *MODEL_IO,
+)  # curation's modules that plan the stages from curation.jsonl; generated responses; FLOPs
 DEV_EVAL_CODE = ("evaluation/*.py", "models/generation.py")
 """What the dev evaluations of ``train.select_best`` run (an input of training only while it is on)."""
 EVAL_CODE = ("evaluation/*.py", "data/*.py", "models/generation.py", "models/lengths.py", *MODEL_IO)
-REPORT_CODE = ("report/*.py", "curation/diagnostics.py", "curation/strata.py", "curation/remainder.py",
-               "models/flops.py", "evaluation/curves.py")  # per-group tables, remainder notice, FLOPs; eval curves
+REPORT_CODE = (
+    "report/*.py",
+    "curation/diagnostics.py",
+    "curation/strata.py",
+    "curation/remainder.py",
+    "models/flops.py",
+    "evaluation/curves.py",
+)  # per-group tables, remainder notice, FLOPs; eval curves
 
 
 def _spec_files(spec: ComponentSpec | None, where: str, run_dir: Path) -> dict[str, Path]:
@@ -187,8 +224,10 @@ def _train_data(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
 
 
 def _eval_data(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
-    return {**_spec_files(config.data.eval, "data.eval", run_dir), **_spec_files(config.data.train, "data.train",
-                                                                                run_dir)}
+    return {
+        **_spec_files(config.data.eval, "data.eval", run_dir),
+        **_spec_files(config.data.train, "data.train", run_dir),
+    }
 
 
 def _uses_curation(spec: ComponentSpec) -> bool:
@@ -285,6 +324,7 @@ def _has_eval_row(label: str) -> Callable[[Path], bool]:
     def done(run_dir: Path) -> bool:
         path = run_dir / EVAL_FILE
         return path.is_file() and any(r.get("model") == label for r in read_jsonl(path, tolerate_torn_tail=True))
+
     return done
 
 
@@ -325,8 +365,9 @@ def _train_phase(label: str) -> Phase:
     def fields(config: SRDConfig) -> tuple[str, ...]:
         own, matched = arm(config).sources, target(config)
         extra = tuple(f for f in matched.sources if f not in own) if matched is not None and config.arms else ()
-        return TRAIN_SHARED + own + extra + DATA_TRAIN + _select_best_fields(config) + ("run.seed", "teacher",
-                                                                                      "student")
+        return (
+            TRAIN_SHARED + own + extra + DATA_TRAIN + _select_best_fields(config) + ("run.seed", "teacher", "student")
+        )
 
     def after(config: SRDConfig) -> tuple[str, ...]:
         needs = [a for a in (arm(config), target(config)) if a is not None and _uses_curation(a.pacer)]
@@ -334,8 +375,11 @@ def _train_phase(label: str) -> Phase:
         return ("prepare", *seeds, *dict.fromkeys(curate_phase(a) for a in needs))
 
     def files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
-        found = {**_train_data(config, run_dir), **_model_dir(config, run_dir, "teacher"),
-                 **_model_dir(config, run_dir, "student")}
+        found = {
+            **_train_data(config, run_dir),
+            **_model_dir(config, run_dir, "teacher"),
+            **_model_dir(config, run_dir, "student"),
+        }
         if config.train.select_best.enabled:  # the dev set that picks each stage's weights
             found.update(_spec_files(config.data.dev, "data.dev", run_dir))
         if _uses_curation(arm(config).pacer):
@@ -350,11 +394,17 @@ def _train_phase(label: str) -> Phase:
         return {**_matched_steps(config, run_dir, label), **dev_limit}
 
     return Phase(
-        name=f"train_{label}", verb="retraining", fields=fields, after=after, files=files,
-        outputs=(label,), done=_exists(f"{label}/{SUMMARY_FILE}", f"{label}/{FINAL_DIR}/config.json"),
+        name=f"train_{label}",
+        verb="retraining",
+        fields=fields,
+        after=after,
+        files=files,
+        outputs=(label,),
+        done=_exists(f"{label}/{SUMMARY_FILE}", f"{label}/{FINAL_DIR}/config.json"),
         derived=derived,
         code=lambda config: TRAIN_CODE + (DEV_EVAL_CODE if config.train.select_best.enabled else ()),
-        work=work.train(label), describe=describe_train(label),
+        work=work.train(label),
+        describe=describe_train(label),
         command="train CONFIG" if label == "srd" else f"train CONFIG --label {label}",
         parallel=work.train_in_parallel,
     )
@@ -371,6 +421,7 @@ def _seeds_from_reflection(config: SRDConfig) -> bool:
 def _generation_limit(section: str) -> Callable[[SRDConfig, Path], dict[str, Any]]:
     """The new-token limit derived from the data when ``<section>.max_new_tokens`` is unset (see
     ``srd_core.models.lengths``): an input of the phase, so a new derived value makes its artifacts stale."""
+
     def derived(config: SRDConfig, run_dir: Path) -> dict[str, Any]:
         from srd_core.models.lengths import derived_max_new_tokens
 
@@ -378,9 +429,8 @@ def _generation_limit(section: str) -> Callable[[SRDConfig, Path], dict[str, Any
             return {}
         found = derived_max_new_tokens(config, run_dir)
         return {f"{section}.max_new_tokens from the data": found[0]} if found is not None else {}
+
     return derived
-
-
 
 
 def _curate_arm_phase(owner: str) -> Phase:
@@ -391,14 +441,23 @@ def _curate_arm_phase(owner: str) -> Phase:
         return _reads_groups(config, arm_of(config, owner).curriculum)
 
     return Phase(
-        f"curate_{owner}", "recomputing",
-        fields=lambda config: ("curriculum", *(f for f in arm_of(config, owner).sources if f.startswith("arms.")),
-                               *(DATA_TRAIN if groups(config) else ())),
+        f"curate_{owner}",
+        "recomputing",
+        fields=lambda config: (
+            "curriculum",
+            *(f for f in arm_of(config, owner).sources if f.startswith("arms.")),
+            *(DATA_TRAIN if groups(config) else ()),
+        ),
         after=lambda config: ("reflect",),
-        files=lambda config, run_dir: {REFLECTION_FILE: run_dir / REFLECTION_FILE,
-                                       **(_train_data(config, run_dir) if groups(config) else {})},
-        outputs=(folder,), done=_exists(f"{folder}/{CURATION_FILE}"), code=lambda config: CURATE_CODE,
-        work=work.curate_arm(owner), describe=describe_curate_arm(owner),
+        files=lambda config, run_dir: {
+            REFLECTION_FILE: run_dir / REFLECTION_FILE,
+            **(_train_data(config, run_dir) if groups(config) else {}),
+        },
+        outputs=(folder,),
+        done=_exists(f"{folder}/{CURATION_FILE}"),
+        code=lambda config: CURATE_CODE,
+        work=work.curate_arm(owner),
+        describe=describe_curate_arm(owner),
     )
 
 
@@ -417,12 +476,20 @@ def _eval_phase(label: str) -> Phase:
         return {**_eval_data(config, run_dir), **model}
 
     return Phase(
-        name=f"evaluate_{label}", verb="re-evaluating",
+        name=f"evaluate_{label}",
+        verb="re-evaluating",
         fields=lambda config: EVAL_FIELDS + DATA_EVAL + (f"{role}.dtype", f"{role}.trust_remote_code"),
-        after=lambda config: (maker,), files=files, outputs=(), done=_has_eval_row(label),
+        after=lambda config: (maker,),
+        files=files,
+        outputs=(),
+        done=_has_eval_row(label),
         derived=_generation_limit("eval"),
-        eval_label=label, code=lambda config: EVAL_CODE,
-        work=work.evaluate(label), describe=describe_evaluate, step="evaluate", then=work.after_evaluate,
+        eval_label=label,
+        code=lambda config: EVAL_CODE,
+        work=work.evaluate(label),
+        describe=describe_evaluate,
+        step="evaluate",
+        then=work.after_evaluate,
         main_only=True,
     )
 
@@ -447,20 +514,31 @@ def _teacher_cache_files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
 
 
 TEACHER_CACHE = Phase(
-    "teacher_cache", "rebuilding",
+    "teacher_cache",
+    "rebuilding",
     # Broad on purpose: the cache is stored under a content key of its own (teacher, tokenizer, data, lengths,
     # signal, temperatures), so a rerun on an unchanged key finds its shards and costs only that check. The build
     # moves old keys to teacher_cache/.superseded (bounded; outputs=()) and the training phases key on the same
     # inputs themselves, so a stale cache record never retrains a student on its own.
-    fields=lambda config: (*(f"train.{n}" for n in TrainConfig.model_fields if n not in TRAIN_LOOSE), "baseline",
-                           "curriculum", "arms", "teacher", *DATA_TRAIN, "run.seed"),
+    fields=lambda config: (
+        *(f"train.{n}" for n in TrainConfig.model_fields if n not in TRAIN_LOOSE),
+        "baseline",
+        "curriculum",
+        "arms",
+        "teacher",
+        *DATA_TRAIN,
+        "run.seed",
+    ),
     after=lambda config: ("prepare", "curate", *curate_arm_phases(config)),
     files=_teacher_cache_files,
-    outputs=(), done=_teacher_cache_built, enabled=_uses_teacher_cache,
+    outputs=(),
+    done=_teacher_cache_built,
+    enabled=_uses_teacher_cache,
     # the signal's code is part of the cache key too (a rebuild cannot reuse rows its old code encoded); changes to
     # teacher_cache.py's own format bump its FORMAT_VERSION, which is in the key
     components=lambda config: ("train.teacher_signal", "baseline.teacher_signal"),
-    work=work.teacher_cache, describe=describe_teacher_cache,
+    work=work.teacher_cache,
+    describe=describe_teacher_cache,
 )
 
 
@@ -488,40 +566,74 @@ def report_arms(config: SRDConfig) -> tuple[str, ...]:
 
 
 def _report_files(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
-    names = [EVAL_FILE, REFLECTION_FILE, CURATION_FILE, SAMPLES_META_FILE,
-             *(f"{label}/{name}" for label in report_arms(config) for name in (SUMMARY_FILE, METRICS_FILE, EVAL_FILE))]
-    names += [f"{curation_dir_name(p[len('curate_'):])}/{CURATION_FILE}" for p in curate_arm_phases(config)]
+    names = [
+        EVAL_FILE,
+        REFLECTION_FILE,
+        CURATION_FILE,
+        SAMPLES_META_FILE,
+        *(f"{label}/{name}" for label in report_arms(config) for name in (SUMMARY_FILE, METRICS_FILE, EVAL_FILE)),
+    ]
+    names += [f"{curation_dir_name(p[len('curate_') :])}/{CURATION_FILE}" for p in curate_arm_phases(config)]
     return {name: run_dir / name for name in names}
 
 
 def _prepare_phase() -> Phase:
-    return Phase("prepare", "preparing again",
-                 fields=lambda config: ("teacher.path", "teacher.preset", "student.path", "student.preset",
-                                        *DATA_TRAIN, "prepare",
-                                        *(("run.seed",) if config.prepare.seed is None else ())),
-                 after=lambda config: (), files=_prepare_files, outputs=(PREPARED_DIR,),
-                 done=_exists(f"{PREPARED_DIR}/{PREPARE_MANIFEST_FILE}"), enabled=_needs_prepare,
-                 code=lambda config: PREPARE_CODE,
-                 work=work.prepare, describe=describe_prepare, command="prepare CONFIG", then=work.after_prepare,
-                 timed_when_off=True)
+    return Phase(
+        "prepare",
+        "preparing again",
+        fields=lambda config: (
+            "teacher.path",
+            "teacher.preset",
+            "student.path",
+            "student.preset",
+            *DATA_TRAIN,
+            "prepare",
+            *(("run.seed",) if config.prepare.seed is None else ()),
+        ),
+        after=lambda config: (),
+        files=_prepare_files,
+        outputs=(PREPARED_DIR,),
+        done=_exists(f"{PREPARED_DIR}/{PREPARE_MANIFEST_FILE}"),
+        enabled=_needs_prepare,
+        code=lambda config: PREPARE_CODE,
+        work=work.prepare,
+        describe=describe_prepare,
+        command="prepare CONFIG",
+        then=work.after_prepare,
+        timed_when_off=True,
+    )
 
 
-REFLECT = Phase("reflect", "reflecting again",
-                fields=_reflect_fields,
-                after=lambda config: ("prepare",),
-                files=lambda config, run_dir: {**_train_data(config, run_dir),
-                                               **_model_dir(config, run_dir, "student")},
-                outputs=(REFLECTION_FILE, REFLECTION_META_FILE, REFLECTION_PARTIAL_GLOB),
-                done=_exists(REFLECTION_FILE, REFLECTION_META_FILE), derived=_generation_limit("reflection"),
-                code=lambda config: REFLECT_CODE,
-                work=work.reflect, describe=describe_reflect, command="reflect CONFIG")
-CURATE = Phase("curate", "recomputing",
-               fields=_curate_fields, after=lambda config: ("reflect",),
-               files=lambda config, run_dir: {REFLECTION_FILE: run_dir / REFLECTION_FILE,
-                                              **(_train_data(config, run_dir) if _reads_groups(config) else {})},
-               outputs=(CURATION_FILE, CURATION_META_FILE), done=_exists(CURATION_FILE),
-               code=lambda config: CURATE_CODE,
-               work=work.curate, describe=describe_curate, command="curate CONFIG")
+REFLECT = Phase(
+    "reflect",
+    "reflecting again",
+    fields=_reflect_fields,
+    after=lambda config: ("prepare",),
+    files=lambda config, run_dir: {**_train_data(config, run_dir), **_model_dir(config, run_dir, "student")},
+    outputs=(REFLECTION_FILE, REFLECTION_META_FILE, REFLECTION_PARTIAL_GLOB),
+    done=_exists(REFLECTION_FILE, REFLECTION_META_FILE),
+    derived=_generation_limit("reflection"),
+    code=lambda config: REFLECT_CODE,
+    work=work.reflect,
+    describe=describe_reflect,
+    command="reflect CONFIG",
+)
+CURATE = Phase(
+    "curate",
+    "recomputing",
+    fields=_curate_fields,
+    after=lambda config: ("reflect",),
+    files=lambda config, run_dir: {
+        REFLECTION_FILE: run_dir / REFLECTION_FILE,
+        **(_train_data(config, run_dir) if _reads_groups(config) else {}),
+    },
+    outputs=(CURATION_FILE, CURATION_META_FILE),
+    done=_exists(CURATION_FILE),
+    code=lambda config: CURATE_CODE,
+    work=work.curate,
+    describe=describe_curate,
+    command="curate CONFIG",
+)
 
 
 def _train_phases(config: SRDConfig) -> list[Phase]:
@@ -544,18 +656,30 @@ def _eval_phases(config: SRDConfig) -> list[Phase]:
 
 def _report_phases(config: SRDConfig) -> list[Phase]:
     names = [p.name for p in _train_phases(config) + _eval_phases(config)]
-    return [Phase("report", "rewriting",
-                  fields=lambda config: ("report",), after=lambda config: tuple(names),
-                  files=_report_files, outputs=(REPORT_FILE, PLOTS_DIR), done=_exists(REPORT_FILE),
-                  enabled=lambda config: config.report.enabled, code=lambda config: REPORT_CODE,
-                  work=work.report, describe=describe_report, then=work.after_report, main_only=True)]
+    return [
+        Phase(
+            "report",
+            "rewriting",
+            fields=lambda config: ("report",),
+            after=lambda config: tuple(names),
+            files=_report_files,
+            outputs=(REPORT_FILE, PLOTS_DIR),
+            done=_exists(REPORT_FILE),
+            enabled=lambda config: config.report.enabled,
+            code=lambda config: REPORT_CODE,
+            work=work.report,
+            describe=describe_report,
+            then=work.after_report,
+            main_only=True,
+        )
+    ]
 
 
 TABLE: list[tuple[str, Callable[[SRDConfig], list[Phase]]]] = [
     ("prepare", lambda config: [_prepare_phase()]),
     ("reflect", lambda config: [REFLECT]),
     ("curate", lambda config: [CURATE]),
-    ("curate_", lambda config: [_curate_arm_phase(p[len("curate_"):]) for p in curate_arm_phases(config)]),
+    ("curate_", lambda config: [_curate_arm_phase(p[len("curate_") :]) for p in curate_arm_phases(config)]),
     ("teacher_cache", lambda config: [TEACHER_CACHE]),
     ("train_", _train_phases),
     ("evaluate_", _eval_phases),

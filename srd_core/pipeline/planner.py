@@ -88,8 +88,14 @@ def field_inputs(phase: Phase, config: SRDConfig) -> dict[str, Any]:
     return inputs
 
 
-def current_inputs(phase: Phase, config: SRDConfig, run_dir: Path, cache: HashCache,
-                   paths: dict[str, str] | None = None, versions: dict[str, str] | None = None) -> dict[str, Any]:
+def current_inputs(
+    phase: Phase,
+    config: SRDConfig,
+    run_dir: Path,
+    cache: HashCache,
+    paths: dict[str, str] | None = None,
+    versions: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Everything ``phase`` reads, now: config leaves, content hashes of its files, its code, derived values."""
     inputs = field_inputs(phase, config)
     for label, file in phase.files(config, run_dir).items():
@@ -201,16 +207,23 @@ class Planner:
         record = read_record(run_dir, phase.name)
         if record is None:
             if _has_artifacts(phase, run_dir):
-                return Status(phase.name, "stale", "no record of what its artifacts were made from", inputs,
-                              paths=paths, versions=versions)
+                return Status(
+                    phase.name,
+                    "stale",
+                    "no record of what its artifacts were made from",
+                    inputs,
+                    paths=paths,
+                    versions=versions,
+                )
             return Status(phase.name, "todo", "", inputs, paths=paths, versions=versions)
         recorded = _without_never_inputs(record["inputs"], inputs, config)
         reason = first_difference(_with_new_defaults(recorded, inputs), inputs)
         if reason is not None:
             return Status(phase.name, "stale", reason, inputs, True, paths, versions)
         if record.get("state") != "complete" or not phase.done(run_dir):
-            return Status(phase.name, "todo", "resumes" if _has_artifacts(phase, run_dir) else "", inputs, True,
-                          paths, versions)
+            return Status(
+                phase.name, "todo", "resumes" if _has_artifacts(phase, run_dir) else "", inputs, True, paths, versions
+            )
         return Status(phase.name, "complete", "", inputs, True, paths, versions)
 
     def _pending(self, phase: Phase, upstream: str, before: Status) -> Status:
@@ -220,8 +233,11 @@ class Planner:
         if record is None:
             return Status(phase.name, "pending", why)
         now = field_inputs(phase, self.config)
-        old = {k: v for k, v in _without_never_inputs(record["inputs"], now, self.config).items()
-               if k.split(".")[0] in SRDConfig.model_fields}
+        old = {
+            k: v
+            for k, v in _without_never_inputs(record["inputs"], now, self.config).items()
+            if k.split(".")[0] in SRDConfig.model_fields
+        }
         reason = first_difference(_with_new_defaults(old, now), now)
         return Status(phase.name, "stale" if reason else "pending", reason or why, recorded=True)
 
@@ -234,11 +250,18 @@ class Planner:
 
 
 def _write_record(run_dir: Path, status: Status, state: str) -> None:
-    write_json_atomic(record_path(run_dir, status.phase), {
-        "phase": status.phase, "state": state, "fingerprint": status.fingerprint, "inputs": status.inputs,
-        "paths": status.paths, "versions": status.versions,
-        "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    })
+    write_json_atomic(
+        record_path(run_dir, status.phase),
+        {
+            "phase": status.phase,
+            "state": state,
+            "fingerprint": status.fingerprint,
+            "inputs": status.inputs,
+            "paths": status.paths,
+            "versions": status.versions,
+            "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+    )
 
 
 def set_aside(run_dir: Path, phase: Phase) -> Path:
@@ -267,8 +290,10 @@ def check_upstream(planner: Planner, name: str) -> None:
         before = planner.status(upstream)
         if before.recorded and before.state in ("stale", "pending"):
             command = planner.by_name[upstream].command or "run CONFIG"
-            raise SRDError(f"{name} reads {upstream}, which is {before.describe()}; run "
-                           f"`srd {command}` (or `srd run CONFIG`) first")
+            raise SRDError(
+                f"{name} reads {upstream}, which is {before.describe()}; run "
+                f"`srd {command}` (or `srd run CONFIG`) first"
+            )
 
 
 def open_phase(planner: Planner, name: str, *, main: bool = True, barrier: Callable[[], None] = lambda: None) -> Status:
@@ -282,8 +307,13 @@ def open_phase(planner: Planner, name: str, *, main: bool = True, barrier: Calla
     if main and status.state in ("stale", "todo") and status.inputs:  # no inputs: decided after its upstream
         if status.state == "stale":
             dest = set_aside(planner.run_dir, planner.by_name[name])
-            logger.warning("%s: stale (%s); %s (the old artifacts are in %s)", name, status.reason,
-                           planner.by_name[name].verb, dest.relative_to(planner.run_dir.parent))
+            logger.warning(
+                "%s: stale (%s); %s (the old artifacts are in %s)",
+                name,
+                status.reason,
+                planner.by_name[name].verb,
+                dest.relative_to(planner.run_dir.parent),
+            )
         _write_record(planner.run_dir, status, "started")
         planner.cache.save()
     barrier()
@@ -298,8 +328,15 @@ def close_phase(planner: Planner, status: Status, *, main: bool = True) -> None:
     planner.forget(status.phase)
 
 
-def run_phase(planner: Planner, name: str, work: Callable[[], Any], *, main: bool = True,
-              barrier: Callable[[], None] = lambda: None, skip_complete: bool = True) -> tuple[Status, Any]:
+def run_phase(
+    planner: Planner,
+    name: str,
+    work: Callable[[], Any],
+    *,
+    main: bool = True,
+    barrier: Callable[[], None] = lambda: None,
+    skip_complete: bool = True,
+) -> tuple[Status, Any]:
     """``open_phase``, ``work()`` (not called for a complete phase when ``skip_complete``), ``close_phase``."""
     status = open_phase(planner, name, main=main, barrier=barrier)
     if status.state == "off" or (status.state == "complete" and skip_complete):
@@ -316,8 +353,9 @@ def render_status(planner: Planner) -> str:
 
 def consistent(planner: Planner, ignore: tuple[str, ...] = ()) -> bool:
     """Whether every recorded artifact on disk matches this config (nothing stale, nothing built on a stale one)."""
-    return all(s.state != "stale" and not (s.state == "pending" and s.recorded)
-               for s in planner.all() if s.phase not in ignore)
+    return all(
+        s.state != "stale" and not (s.state == "pending" and s.recorded) for s in planner.all() if s.phase not in ignore
+    )
 
 
 def stale_records(run_dir: Path) -> list[str]:
@@ -325,14 +363,16 @@ def stale_records(run_dir: Path) -> list[str]:
     run_dir = Path(run_dir)
     cache = hash_cache(run_dir)
     problems = []
-    names = sorted((p.stem for p in (run_dir / PROVENANCE_DIR).glob("*.json") if p.name != HASH_CACHE_FILE),
-                   key=lambda n: (phase_rank(n), n))
+    names = sorted(
+        (p.stem for p in (run_dir / PROVENANCE_DIR).glob("*.json") if p.name != HASH_CACHE_FILE),
+        key=lambda n: (phase_rank(n), n),
+    )
     for name in names:
         record = read_record(run_dir, name)
         if record is None or record.get("state") != "complete":
             continue
         for key, where in (record.get("paths") or {}).items():
             if cache.content_hash(run_dir / where) != record["inputs"].get(key):
-                problems.append(f"{name} was made from another {key[len('file '):]} ({where} changed since)")
+                problems.append(f"{name} was made from another {key[len('file ') :]} ({where} changed since)")
                 break
     return problems

@@ -25,6 +25,7 @@ from srd_core.timings import PARALLEL_KEY
 
 logger = logging.getLogger(__name__)
 
+
 def _timed(result: RunResult, timings: dict[str, float], name: str, fn: Callable[[], bool]) -> None:
     """Run phase ``fn`` (returns True when it did work) and record its time."""
     start = time.perf_counter()
@@ -70,8 +71,16 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
         timings = json.loads(timings_path.read_text(encoding="utf-8"))
 
     sync_config_file(planner, main)  # an old config.yaml must not describe what this run is about to replace
-    run = RunContext(config, run_dir, accelerator, main, lambda ignore: consistent(planner, ignore=ignore), result,
-                     samples, eval_samples)
+    run = RunContext(
+        config,
+        run_dir,
+        accelerator,
+        main,
+        lambda ignore: consistent(planner, ignore=ignore),
+        result,
+        samples,
+        eval_samples,
+    )
     all_steps = steps(planner.phases)
     i = 0
     while i < len(all_steps):
@@ -106,9 +115,11 @@ def _same_parallel(together: Callable[..., Any]) -> Callable[[list[Phase]], bool
 
 def _phase_work(phase: Phase, run: RunContext) -> Callable[[], Any]:
     """``phase.work(run)``, to call when the dependency rule says the phase must run."""
+
     def call() -> Any:
         assert phase.work is not None  # every phase of `srd run`'s steps has a work function
         return phase.work(run)
+
     return call
 
 
@@ -124,6 +135,7 @@ def _run_step(run: RunContext, planner, timings: dict[str, Any], step: list[Phas
         return
     live = [p for p in step if p.enabled(run.config) or p.timed_when_off]
     if live:
+
         def work() -> bool:
             did = False
             for phase in live:
@@ -139,8 +151,13 @@ def _run_step(run: RunContext, planner, timings: dict[str, Any], step: list[Phas
         write_json_atomic(timings_path, timings)
 
 
-def _run_in_parallel(run: RunContext, planner, timings: dict[str, Any],
-                     together: Callable[[RunContext, list[str]], dict[str, float]], names: list[str]) -> None:
+def _run_in_parallel(
+    run: RunContext,
+    planner,
+    timings: dict[str, Any],
+    together: Callable[[RunContext, list[str]], dict[str, float]],
+    names: list[str],
+) -> None:
     """Every phase opened (stale ones set aside), the phases that need work run at once, then closed.
 
     ``timings.json`` records each phase's seconds and, under ``parallel``, the phases run together and the
@@ -162,5 +179,6 @@ def _run_in_parallel(run: RunContext, planner, timings: dict[str, Any],
         run.result.phases[name] = seconds.get(name)
         if name in seconds:
             timings[name] = seconds[name]
-        logger.info("phase %s: %s", name, f"{seconds[name]:.1f}s (in parallel)" if name in seconds
-                    else "complete, skipped")
+        logger.info(
+            "phase %s: %s", name, f"{seconds[name]:.1f}s (in parallel)" if name in seconds else "complete, skipped"
+        )

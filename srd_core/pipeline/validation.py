@@ -43,8 +43,13 @@ PROBE_TOTAL = 101
 """Nominal optimizer steps over which schedules are sampled (values are checked at every 10th step)."""
 
 
-def validate_config(config: SRDConfig, source: str | Path | None = None, files: bool = True,
-                    evaluates: bool = True, curates: bool = True) -> SRDConfig:
+def validate_config(
+    config: SRDConfig,
+    source: str | Path | None = None,
+    files: bool = True,
+    evaluates: bool = True,
+    curates: bool = True,
+) -> SRDConfig:
     """Raise one ``ConfigError`` line (prefixed with ``source``) for the first problem of ``config``.
 
     ``files=False`` leaves out what reads the disk (data files, model directories, the run dir): for
@@ -54,8 +59,15 @@ def validate_config(config: SRDConfig, source: str | Path | None = None, files: 
     """
     checks = [_check_curriculum, _check_schedules, _check_presets, _check_responses]
     if files:
-        checks += [_check_models, _check_teacher_signals, _check_lora, _check_data,
-                   *([_check_bins] if curates else []), _check_samples, _check_run_dir]
+        checks += [
+            _check_models,
+            _check_teacher_signals,
+            _check_lora,
+            _check_data,
+            *([_check_bins] if curates else []),
+            _check_samples,
+            _check_run_dir,
+        ]
     if evaluates:
         checks.append(_check_eval_split)
     checks += [_check_trackers, _check_machine]
@@ -121,9 +133,10 @@ def _check_schedules(config: SRDConfig) -> None:
                 try:
                     schedule.check_stages(stages)
                 except ValueError as exc:
-                    raise ConfigError(f"{field}: {exc} ({_pacer_field(section)} {pacer_spec.name!r} plans "
-                                      f"{stages} stage{'s' * (stages != 1)}){_inherited(config, section, role)}"
-                                      ) from None
+                    raise ConfigError(
+                        f"{field}: {exc} ({_pacer_field(section)} {pacer_spec.name!r} plans "
+                        f"{stages} stage{'s' * (stages != 1)}){_inherited(config, section, role)}"
+                    ) from None
             _check_values(field, role, schedule, stages or 1)
 
 
@@ -225,13 +238,17 @@ def _check_responses(config: SRDConfig) -> None:
         for arm in resolve_arms(config).values():  # every arm the run trains (an `arms` section names its own)
             field, spec = arm.teacher_signal_field, arm.teacher_signal
             if get_component("teacher_signal", spec.name, **spec.params).cached:
-                raise ConfigError(f"train.responses: {source.name!r} trains on student-generated responses, which "
-                                  f"the cached {field} {spec.name!r} cannot score (set {field}: online, or "
-                                  "train.responses: ground_truth)")
+                raise ConfigError(
+                    f"train.responses: {source.name!r} trains on student-generated responses, which "
+                    f"the cached {field} {spec.name!r} cannot score (set {field}: online, or "
+                    "train.responses: ground_truth)"
+                )
     why = source.needs_dev_split()
     if why is not None and config.data.dev is None and config.data.eval is None:
-        raise ConfigError(f"train.responses.{why}; set data.dev (a task whose eval split is the dev set), or "
-                          "data.eval (then data.train's eval split is the dev set)")
+        raise ConfigError(
+            f"train.responses.{why}; set data.dev (a task whose eval split is the dev set), or "
+            "data.eval (then data.train's eval split is the dev set)"
+        )
 
 
 def _student_modules(config: SRDConfig) -> dict[str, torch.nn.Module] | None:
@@ -281,12 +298,16 @@ def _check_lora(config: SRDConfig) -> None:
     field = "student.lora.target_modules"
     if not matched:
         leaves = sorted({name.rsplit(".", 1)[-1] for name, m in modules.items() if isinstance(m, adaptable)})
-        raise ConfigError(f"{field}: {lora.target_modules!r} matches no module of the student "
-                          f"(its linear and embedding layers: {', '.join(leaves)})")
+        raise ConfigError(
+            f"{field}: {lora.target_modules!r} matches no module of the student "
+            f"(its linear and embedding layers: {', '.join(leaves)})"
+        )
     other = next(((name, m) for name, m in matched.items() if not isinstance(m, adaptable)), None)
     if other is not None:
-        raise ConfigError(f"{field}: {lora.target_modules!r} matches {other[0]} ({type(other[1]).__name__}), "
-                          "which LoRA cannot adapt; target linear or embedding layers")
+        raise ConfigError(
+            f"{field}: {lora.target_modules!r} matches {other[0]} ({type(other[1]).__name__}), "
+            "which LoRA cannot adapt; target linear or embedding layers"
+        )
 
 
 def _check_preset(config: SRDConfig, role: str, name: str) -> None:
@@ -299,8 +320,10 @@ def _check_preset(config: SRDConfig, role: str, name: str) -> None:
     if preset.num_heads % kv:
         raise ConfigError(f"{arch}.num_kv_heads: {kv} does not divide num_heads {preset.num_heads}")
     if preset.max_position_embeddings < config.data.max_length:
-        raise ConfigError(f"{arch}.max_position_embeddings: {preset.max_position_embeddings} is below "
-                          f"data.max_length {config.data.max_length}")
+        raise ConfigError(
+            f"{arch}.max_position_embeddings: {preset.max_position_embeddings} is below "
+            f"data.max_length {config.data.max_length}"
+        )
 
 
 def _check_model_dir(field: str, name: str) -> None:
@@ -310,8 +333,9 @@ def _check_model_dir(field: str, name: str) -> None:
     path = Path(name).expanduser()
     if path.is_dir():
         if not ((path / "config.json").is_file() or (path / "adapter_config.json").is_file()):
-            raise ConfigError(f"{field}: {name!r} is a directory but holds no model (no config.json or "
-                              "adapter_config.json)")
+            raise ConfigError(
+                f"{field}: {name!r} is a directory but holds no model (no config.json or adapter_config.json)"
+            )
     elif path.exists():
         raise ConfigError(f"{field}: {name!r} is a file; expected a model directory or a hub id")
     elif looks_like_path(name):
@@ -372,8 +396,10 @@ def _check_samples(config: SRDConfig) -> None:
 
 def _check_eval_split(config: SRDConfig) -> None:
     if config.data.eval is None and not _has_eval_split(config):
-        raise ConfigError("data.eval: no eval split to evaluate on: set data.eval, or data.train.eval, or carve "
-                          "one with data.train.dev_size / dev_ratio")
+        raise ConfigError(
+            "data.eval: no eval split to evaluate on: set data.eval, or data.train.eval, or carve "
+            "one with data.train.dev_size / dev_ratio"
+        )
 
 
 def _has_eval_split(config: SRDConfig) -> bool:
@@ -398,16 +424,19 @@ def _check_bins(config: SRDConfig) -> None:
     bins = pacer.planned_stages()
     total = _train_count(config)
     if total is not None and total <= 0:
-        raise ConfigError(f"data.train: no training samples are left ({total}) after carving the dev split "
-                          "(dev_size / dev_ratio)")
+        raise ConfigError(
+            f"data.train: no training samples are left ({total}) after carving the dev split (dev_size / dev_ratio)"
+        )
     if not pacer.uses_curation or bins is None or total is None:
         return
     spec = config.curriculum.selector
     planned = get_component("selector", spec.name, **spec.params).planned_keep(total)
     kept = total if planned is None else planned  # a selector that cannot tell is assumed to keep all
     if kept < bins:
-        raise ConfigError(f"curriculum.pacer: {bins} bins need at least {bins} kept samples; the data gives "
-                          f"{total} training samples and curriculum.selector keeps {kept}")
+        raise ConfigError(
+            f"curriculum.pacer: {bins} bins need at least {bins} kept samples; the data gives "
+            f"{total} training samples and curriculum.selector keeps {kept}"
+        )
 
 
 # ------------------------------------------------------------------------------------- run dir, machine
@@ -422,8 +451,10 @@ def _check_run_dir(config: SRDConfig) -> None:
         raise ConfigError(f"run.output_dir: {out} exists and is not a directory")
     resolved = config.run.dir.resolve()  # a symlink on the way (dangling ones too) points elsewhere
     if not resolved.is_relative_to(out.resolve()):
-        raise ConfigError(f"run.name: {config.run.dir} resolves to {resolved}, outside run.output_dir "
-                          f"({out.resolve()}); remove the link or choose another run name")
+        raise ConfigError(
+            f"run.name: {config.run.dir} resolves to {resolved}, outside run.output_dir "
+            f"({out.resolve()}); remove the link or choose another run name"
+        )
     if config.run.dir.exists() and not config.run.dir.is_dir():
         raise ConfigError(f"run.name: {config.run.dir} exists and is not a directory")
     ancestor = config.run.dir
@@ -437,8 +468,9 @@ def _check_run_dir(config: SRDConfig) -> None:
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".srd-probe-", dir=ancestor))
     except OSError as exc:
-        raise ConfigError(f"{field}: cannot create {config.run.dir}: no directory can be made in {ancestor} "
-                          f"({exc.strerror})") from None
+        raise ConfigError(
+            f"{field}: cannot create {config.run.dir}: no directory can be made in {ancestor} ({exc.strerror})"
+        ) from None
 
 
 def _check_trackers(config: SRDConfig) -> None:

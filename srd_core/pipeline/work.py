@@ -101,11 +101,13 @@ def curate(run: RunContext) -> None:
 
 def curate_arm(owner: str) -> Callable[[RunContext], None]:
     """The curation of arm ``owner``, whose curriculum differs (``curation-<owner>/``)."""
+
     def work(run: RunContext) -> None:
         from srd_core.arms import arm_of, config_for_curation, curation_dir
 
         arm = arm_of(run.config, owner)
         _curate(run, config_for_curation(run.config, arm), curation_dir(run.run_dir, arm))
+
     return work
 
 
@@ -119,12 +121,14 @@ def teacher_cache(run: RunContext) -> None:
 
 def train(label: str) -> Callable[[RunContext], None]:
     """Train arm ``label``."""
+
     def work(run: RunContext) -> None:
         from srd_core.training.loop import rouge_eval_fn
         from srd_core.training.loop import train as train_arm
 
         eval_fn = rouge_eval_fn(run.config, run.run_dir) if run.config.train.eval_every and run.main else None
         train_arm(run.config, run.run_dir, label, samples=run.samples, eval_fn=eval_fn)
+
     return work
 
 
@@ -132,7 +136,7 @@ def train_in_parallel(run: RunContext, phases: list[str]) -> dict[str, float]:
     """Train the arms of the ``train_<arm>`` phases at once, each in its own process; seconds by phase."""
     from srd_core.pipeline.arms import train_arms_in_parallel
 
-    seconds = train_arms_in_parallel(run.config, run.run_dir, [p[len("train_"):] for p in phases])
+    seconds = train_arms_in_parallel(run.config, run.run_dir, [p[len("train_") :] for p in phases])
     return {f"train_{arm}": value for arm, value in seconds.items()}
 
 
@@ -154,6 +158,7 @@ def evaluate(label: str) -> Callable[[RunContext], None]:
         if notice and "evaluation" not in run.warned:  # the same prompts for every model: said once
             logger.warning(notice)
             run.warned.add("evaluation")
+
     return work
 
 

@@ -77,8 +77,9 @@ def generation_settings(reflection_cfg, max_prompt_tokens: int, max_length: int,
     )
 
 
-def plan_batches(tokenizer, samples: Sequence[Sample], batch_size: int, bucket_by_length: bool,
-                 max_prompt_tokens: int) -> list[list[int]]:
+def plan_batches(
+    tokenizer, samples: Sequence[Sample], batch_size: int, bucket_by_length: bool, max_prompt_tokens: int
+) -> list[list[int]]:
     """Sample indices grouped into the batches every process agrees on."""
     lengths = [len(encode_prompt(tokenizer, s.prompt, max_prompt_tokens).input_ids) for s in samples]
     return batch_order(lengths, batch_size, bucket_by_length)
@@ -119,8 +120,15 @@ def without_final_eos(example: EncodedExample, eos_token_id: int | None) -> Enco
 
 
 @torch.no_grad()
-def response_ce(model, tokenizer, samples: Sequence[Sample], max_prompt_tokens: int, max_length: int,
-                token_budget: int | None = None, exclude_eos: bool = False) -> list[tuple[float, int]]:
+def response_ce(
+    model,
+    tokenizer,
+    samples: Sequence[Sample],
+    max_prompt_tokens: int,
+    max_length: int,
+    token_budget: int | None = None,
+    exclude_eos: bool = False,
+) -> list[tuple[float, int]]:
     """Per sample: (mean CE over reference-response tokens, number of those tokens).
 
     Teacher-forced forward passes over prompt + reference, right padded, in length-sorted chunks
@@ -135,8 +143,9 @@ def response_ce(model, tokenizer, samples: Sequence[Sample], max_prompt_tokens: 
     results: list[tuple[float, int]] = [(0.0, 0)] * len(examples)
     for chunk in length_chunks([len(e.input_ids) for e in examples], token_budget):
         batch = collate_right_padded([examples[i] for i in chunk], tokenizer.pad_token_id)
-        logits = model(input_ids=batch["input_ids"].to(device),
-                       attention_mask=batch["attention_mask"].to(device)).logits
+        logits = model(
+            input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
+        ).logits
         labels = batch["labels"][:, 1:].to(device)
         for row, index in enumerate(chunk):
             target = labels[row]
@@ -146,12 +155,27 @@ def response_ce(model, tokenizer, samples: Sequence[Sample], max_prompt_tokens: 
     return results
 
 
-def reflect_batch(model, tokenizer, samples: Sequence[Sample], settings: GenerationSettings,
-                  max_prompt_tokens: int, max_length: int, exclude_eos: bool = False) -> list[ReflectionRecord]:
+def reflect_batch(
+    model,
+    tokenizer,
+    samples: Sequence[Sample],
+    settings: GenerationSettings,
+    max_prompt_tokens: int,
+    max_length: int,
+    exclude_eos: bool = False,
+) -> list[ReflectionRecord]:
     """Reflection records of one planned batch (generation in this batch, then the CE pass)."""
     limit = prompt_limit(max_prompt_tokens, max_length)
-    generations = generate(model, tokenizer, [s.prompt for s in samples], settings, max_prompt_tokens=limit,
-                           batch_size=len(samples), bucket_by_length=False, progress=None)
+    generations = generate(
+        model,
+        tokenizer,
+        [s.prompt for s in samples],
+        settings,
+        max_prompt_tokens=limit,
+        batch_size=len(samples),
+        bucket_by_length=False,
+        progress=None,
+    )
     ces = response_ce(model, tokenizer, samples, max_prompt_tokens, max_length, exclude_eos=exclude_eos)
     return [
         ReflectionRecord(
@@ -177,10 +201,19 @@ def _rank_world(accelerator) -> tuple[int, int]:
     return accelerator.process_index, accelerator.num_processes
 
 
-def reflect_samples(model, tokenizer, samples: Sequence[Sample], reflection_cfg, max_prompt_tokens: int,
-                    max_length: int, accelerator=None, progress: bool = True, seed: int = 0,
-                    done: Mapping[str, ReflectionRecord] | None = None,
-                    on_batch: BatchCallback | None = None) -> list[ReflectionRecord]:
+def reflect_samples(
+    model,
+    tokenizer,
+    samples: Sequence[Sample],
+    reflection_cfg,
+    max_prompt_tokens: int,
+    max_length: int,
+    accelerator=None,
+    progress: bool = True,
+    seed: int = 0,
+    done: Mapping[str, ReflectionRecord] | None = None,
+    on_batch: BatchCallback | None = None,
+) -> list[ReflectionRecord]:
     """One ``ReflectionRecord`` per sample, in the order of ``samples``.
 
     ``done`` holds records of a previous, interrupted pass (by id): batches fully covered by it
@@ -192,19 +225,30 @@ def reflect_samples(model, tokenizer, samples: Sequence[Sample], reflection_cfg,
     done = dict(done or {})
     rank, world = _rank_world(accelerator)
     settings = generation_settings(reflection_cfg, max_prompt_tokens, max_length, seed)
-    batches = plan_batches(tokenizer, samples, reflection_cfg.batch_size, reflection_cfg.bucket_by_length,
-                           prompt_limit(max_prompt_tokens, max_length))
+    batches = plan_batches(
+        tokenizer,
+        samples,
+        reflection_cfg.batch_size,
+        reflection_cfg.bucket_by_length,
+        prompt_limit(max_prompt_tokens, max_length),
+    )
     pending = [b for b in batches if not all(samples[i].id in done for i in b)]
     mine = pending[rank::world]
     was_training = model.training
     model.eval()
     computed: list[tuple[int, ReflectionRecord]] = []
-    bar = tqdm(total=sum(len(b) for b in mine), desc="reflection", unit="sample",
-               disable=not progress or rank != 0)
+    bar = tqdm(total=sum(len(b) for b in mine), desc="reflection", unit="sample", disable=not progress or rank != 0)
     for batch in mine:
         batch_settings = replace(settings, seed=settings.seed * 1_000_003 + batch[0])
-        records = reflect_batch(model, tokenizer, [samples[i] for i in batch], batch_settings,
-                                max_prompt_tokens, max_length, exclude_eos=reflection_cfg.ce_exclude_eos)
+        records = reflect_batch(
+            model,
+            tokenizer,
+            [samples[i] for i in batch],
+            batch_settings,
+            max_prompt_tokens,
+            max_length,
+            exclude_eos=reflection_cfg.ce_exclude_eos,
+        )
         if on_batch is not None:
             on_batch(records)
         computed.extend(zip(batch, records, strict=True))
@@ -228,8 +272,14 @@ def reflect_samples(model, tokenizer, samples: Sequence[Sample], reflection_cfg,
 # ------------------------------------------------------------------------------------------- cache key
 
 
-def reflection_key(samples: Sequence[Sample], student: dict[str, Any], reflection_cfg, max_prompt_tokens: int,
-                   max_length: int, seed: int) -> dict[str, Any]:
+def reflection_key(
+    samples: Sequence[Sample],
+    student: dict[str, Any],
+    reflection_cfg,
+    max_prompt_tokens: int,
+    max_length: int,
+    seed: int,
+) -> dict[str, Any]:
     """Everything the reflection result depends on (not the number of processes)."""
     settings = asdict(generation_settings(reflection_cfg, max_prompt_tokens, max_length, seed))
     if not settings["do_sample"]:  # greedy decoding ignores these
@@ -260,8 +310,9 @@ def run_reflection_key(config, run_dir: str | Path, samples: Sequence[Sample]) -
     identity = model_identity(name, config.student)
     if config.student.path is None:
         identity["path"] = "prepared/student"
-    return reflection_key(samples, identity, config.reflection, config.data.max_prompt_tokens,
-                          config.data.max_length, config.run.seed)
+    return reflection_key(
+        samples, identity, config.reflection, config.data.max_prompt_tokens, config.data.max_length, config.run.seed
+    )
 
 
 # ------------------------------------------------------------------------------------------- run dir
@@ -289,8 +340,10 @@ class ReflectionSummary:
         if self.reused:
             return f"reflection: reused {self.path} ({self.samples} samples, cache key unchanged)"
         resumed = f", {self.resumed} resumed from the partial file" if self.resumed else ""
-        return (f"reflection: {self.samples} samples ({self.computed} computed{resumed}) in {self.seconds:.1f} s, "
-                f"{self.samples_per_s:.2f} samples/s, {self.truncated} prompts truncated -> {self.path}")
+        return (
+            f"reflection: {self.samples} samples ({self.computed} computed{resumed}) in {self.seconds:.1f} s, "
+            f"{self.samples_per_s:.2f} samples/s, {self.truncated} prompts truncated -> {self.path}"
+        )
 
 
 @dataclass
@@ -340,8 +393,6 @@ def load_cached(run_dir: Path, samples: Sequence[Sample], key: str) -> list[Refl
     return records
 
 
-
-
 def default_accelerator():
     """An ``Accelerator`` that goes multi-process (gloo) under torchrun even when only the CPU is there."""
     from accelerate import Accelerator
@@ -361,8 +412,12 @@ def reflection_compute(student_params: int, records: Sequence[ReflectionRecord])
     generated tokens) and of the CE pass (prompt + reference response), every sample counted once."""
     generation = sum(r.prompt_tokens + r.output_tokens for r in records)
     ce = sum(r.prompt_tokens + r.response_tokens for r in records)
-    return {"student_params": student_params, "generation_tokens": generation, "ce_tokens": ce,
-            "flops": forward_flops(student_params, generation + ce)}
+    return {
+        "student_params": student_params,
+        "generation_tokens": generation,
+        "ce_tokens": ce,
+        "flops": forward_flops(student_params, generation + ce),
+    }
 
 
 def run_reflection(config, run_dir: str | Path, accelerator=None, progress: bool = True) -> ReflectionResult:
@@ -385,8 +440,9 @@ def run_reflection(config, run_dir: str | Path, accelerator=None, progress: bool
     cached = load_cached(run_dir, samples, key)
     _barrier(accelerator)  # nobody rewrites the artifacts before every process checked them
     if cached is not None:
-        summary = ReflectionSummary(len(samples), 0, 0, True, 0.0, sum(r.prompt_truncated for r in cached),
-                                    str(out_path), main)
+        summary = ReflectionSummary(
+            len(samples), 0, 0, True, 0.0, sum(r.prompt_truncated for r in cached), str(out_path), main
+        )
         return ReflectionResult(cached, summary)
 
     tokenizer = load_tokenizer(config.student, name, "student")
@@ -404,23 +460,50 @@ def run_reflection(config, run_dir: str | Path, accelerator=None, progress: bool
         append_jsonl(own_partial, [{"key": key, "record": r.to_dict()} for r in records])
 
     start = time.perf_counter()
-    records = reflect_samples(model, tokenizer, samples, refl_cfg, data_cfg.max_prompt_tokens, data_cfg.max_length,
-                              accelerator=accelerator, progress=progress, seed=config.run.seed, done=done,
-                              on_batch=append)
+    records = reflect_samples(
+        model,
+        tokenizer,
+        samples,
+        refl_cfg,
+        data_cfg.max_prompt_tokens,
+        data_cfg.max_length,
+        accelerator=accelerator,
+        progress=progress,
+        seed=config.run.seed,
+        done=done,
+        on_batch=append,
+    )
     seconds = time.perf_counter() - start
     resumed = sum(1 for s in samples if s.id in done)
-    summary = ReflectionSummary(len(samples), len(samples) - resumed, resumed, False, seconds,
-                                sum(r.prompt_truncated for r in records), str(out_path), main)
+    summary = ReflectionSummary(
+        len(samples),
+        len(samples) - resumed,
+        resumed,
+        False,
+        seconds,
+        sum(r.prompt_truncated for r in records),
+        str(out_path),
+        main,
+    )
     if main:
         write_jsonl_atomic(out_path, [r.to_dict() for r in records])
-        write_json_atomic(run_dir / META_FILE, {
-            "key": key,
-            "key_parts": key_obj,
-            "summary": {"samples": summary.samples, "computed": summary.computed, "resumed": resumed,
-                        "seconds": round(seconds, 3), "samples_per_s": round(summary.samples_per_s, 3),
-                        "truncated": summary.truncated, "processes": accelerator.num_processes},
-            "compute": reflection_compute(parameter_count(model), records),
-        })
+        write_json_atomic(
+            run_dir / META_FILE,
+            {
+                "key": key,
+                "key_parts": key_obj,
+                "summary": {
+                    "samples": summary.samples,
+                    "computed": summary.computed,
+                    "resumed": resumed,
+                    "seconds": round(seconds, 3),
+                    "samples_per_s": round(summary.samples_per_s, 3),
+                    "truncated": summary.truncated,
+                    "processes": accelerator.num_processes,
+                },
+                "compute": reflection_compute(parameter_count(model), records),
+            },
+        )
         for path in run_dir.glob(PARTIAL_GLOB):
             path.unlink()
         logger.info(summary.describe())

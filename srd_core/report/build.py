@@ -35,8 +35,11 @@ METRIC_LABELS = {
 
 def _references(run: RunArtifacts) -> dict[str, float]:
     # a final row without a score draws no reference line (axhline(None) would fail)
-    return {m: score for m in ("teacher", "student_init")
-            if m in run.final and (score := score_of(run.final[m])) is not None}
+    return {
+        m: score
+        for m in ("teacher", "student_init")
+        if m in run.final and (score := score_of(run.final[m])) is not None
+    }
 
 
 def _time_offsets(run: RunArtifacts) -> dict[str, float]:
@@ -80,40 +83,64 @@ def _metric_labels(run: RunArtifacts) -> dict[str, tuple[str, str]]:
 
 
 PLOTS: list[PlotSpec] = [
-    PlotSpec("eval_curves", "Held-out ROUGE-L during training",
-             "Evaluations during training against wall time (left; SRD's starts after its reflection and curation), "
-             "optimizer steps (middle) and compute in FLOPs (right; 6·N per student token trained, 2·N per online "
-             "teacher token, the reflection pass and a teacher cache's build counted where they are spent; see "
-             "docs/performance.md). Horizontal lines: the teacher and the initial student (final evaluation).",
-             lambda run: plots.plot_eval_curves(run.evals, _references(run), _time_offsets(run),
-                                                _flops_offsets(run)),
-             "no evaluations during training (srd/eval.jsonl, baseline/eval.jsonl; set train.eval_every)"),
-    PlotSpec("difficulty", "Difficulty distribution: kept vs dropped",
-             "The fused RRF score and each difficulty metric of every training sample; grey = the hardest tail "
-             "that the curation dropped.",
-             lambda run: plots.plot_difficulty(run.curation or [], _metric_labels(run)),
-             "no curation.jsonl"),
-    PlotSpec("rouge_vs_ce", "Reflection ROUGE-L vs cross-entropy",
-             "One point per training sample. Colour = curriculum bin (1 = easiest, trained first); grey = dropped; "
-             "a black ring marks a noisy sample when the data records it.",
-             _scatter, "no curation.jsonl with rouge_l and cross_entropy metric values"),
-    PlotSpec("noise_by_bin", "Noisy samples per bin",
-             "Share of noisy (corrupted) training samples in each curriculum bin and among the dropped samples.",
-             _noise, "no curation.jsonl or no per-sample noise metadata (samples_meta.jsonl)"),
-    PlotSpec("groups", "Curation per group",
-             "Left: the share of each group's samples that the curation kept, and the training passes SRD gives the "
-             "group relative to the baseline (lines: the same over all samples). Right: what each curriculum bin "
-             "holds, beside the share of each group among all training samples.",
-             lambda run: plot_groups(run_groups(run)),
-             "no curation.jsonl with groups (curriculum.groups) and no task family in the sample metadata"),
-    PlotSpec("schedules", "Temperature and SFT weight per step",
-             "The KD temperature T and the weight of the ground-truth CE term at each logged step; dotted lines: "
-             "SRD's stage changes.",
-             lambda run: plots.plot_schedules(run.metrics), "no srd/metrics.jsonl or baseline/metrics.jsonl"),
-    PlotSpec("train_loss", "Training loss",
-             "Total loss (depends on T and w_sft, so not comparable across methods) and the CE on the reference "
-             "response, per logged step.",
-             lambda run: plots.plot_training_loss(run.metrics), "no srd/metrics.jsonl or baseline/metrics.jsonl"),
+    PlotSpec(
+        "eval_curves",
+        "Held-out ROUGE-L during training",
+        "Evaluations during training against wall time (left; SRD's starts after its reflection and curation), "
+        "optimizer steps (middle) and compute in FLOPs (right; 6·N per student token trained, 2·N per online "
+        "teacher token, the reflection pass and a teacher cache's build counted where they are spent; see "
+        "docs/performance.md). Horizontal lines: the teacher and the initial student (final evaluation).",
+        lambda run: plots.plot_eval_curves(run.evals, _references(run), _time_offsets(run), _flops_offsets(run)),
+        "no evaluations during training (srd/eval.jsonl, baseline/eval.jsonl; set train.eval_every)",
+    ),
+    PlotSpec(
+        "difficulty",
+        "Difficulty distribution: kept vs dropped",
+        "The fused RRF score and each difficulty metric of every training sample; grey = the hardest tail "
+        "that the curation dropped.",
+        lambda run: plots.plot_difficulty(run.curation or [], _metric_labels(run)),
+        "no curation.jsonl",
+    ),
+    PlotSpec(
+        "rouge_vs_ce",
+        "Reflection ROUGE-L vs cross-entropy",
+        "One point per training sample. Colour = curriculum bin (1 = easiest, trained first); grey = dropped; "
+        "a black ring marks a noisy sample when the data records it.",
+        _scatter,
+        "no curation.jsonl with rouge_l and cross_entropy metric values",
+    ),
+    PlotSpec(
+        "noise_by_bin",
+        "Noisy samples per bin",
+        "Share of noisy (corrupted) training samples in each curriculum bin and among the dropped samples.",
+        _noise,
+        "no curation.jsonl or no per-sample noise metadata (samples_meta.jsonl)",
+    ),
+    PlotSpec(
+        "groups",
+        "Curation per group",
+        "Left: the share of each group's samples that the curation kept, and the training passes SRD gives the "
+        "group relative to the baseline (lines: the same over all samples). Right: what each curriculum bin "
+        "holds, beside the share of each group among all training samples.",
+        lambda run: plot_groups(run_groups(run)),
+        "no curation.jsonl with groups (curriculum.groups) and no task family in the sample metadata",
+    ),
+    PlotSpec(
+        "schedules",
+        "Temperature and SFT weight per step",
+        "The KD temperature T and the weight of the ground-truth CE term at each logged step; dotted lines: "
+        "SRD's stage changes.",
+        lambda run: plots.plot_schedules(run.metrics),
+        "no srd/metrics.jsonl or baseline/metrics.jsonl",
+    ),
+    PlotSpec(
+        "train_loss",
+        "Training loss",
+        "Total loss (depends on T and w_sft, so not comparable across methods) and the CE on the reference "
+        "response, per logged step.",
+        lambda run: plots.plot_training_loss(run.metrics),
+        "no srd/metrics.jsonl or baseline/metrics.jsonl",
+    ),
 ]
 
 
@@ -131,8 +158,13 @@ def _plots(run: RunArtifacts) -> list[tuple[PlotSpec, RunArtifacts]]:
             out.append((spec, run))
             continue
         out.append((replace(spec, heading=f"{spec.heading}: {', '.join(run.base_arms) or 'curation.jsonl'}"), run))
-        out += [(replace(spec, name=f"{spec.name}-{view.owner}", heading=f"{spec.heading}: {', '.join(view.arms)}"),
-                 view.run(run)) for view in run.views]
+        out += [
+            (
+                replace(spec, name=f"{spec.name}-{view.owner}", heading=f"{spec.heading}: {', '.join(view.arms)}"),
+                view.run(run),
+            )
+            for view in run.views
+        ]
     return out
 
 

@@ -100,12 +100,21 @@ def compare_pair(run: RunArtifacts, arm: str, reference: str) -> Comparison | No
     if base_final is not None:
         reached = first_reaching(srd_curve, base_final, overhead, (overhead_flops or 0.0) + cache)
     return Comparison(
-        srd_final=srd_final, baseline_final=base_final, srd_steps=srd_steps, baseline_steps=base_steps,
-        srd_points=len(srd_curve), baseline_points=len(base_curve),
+        srd_final=srd_final,
+        baseline_final=base_final,
+        srd_steps=srd_steps,
+        baseline_steps=base_steps,
+        srd_points=len(srd_curve),
+        baseline_points=len(base_curve),
         baseline_at_srd_steps=score_at_step(base_curve, srd_steps, start) if srd_steps is not None else None,
-        overhead_seconds=overhead, srd_reached=reached, baseline_seconds=base_curve[-1].wall_time,
-        arm=arm, reference=reference, overhead_flops=overhead_flops,
-        srd_flops=_flops(run, arm, srd_curve), baseline_flops=_flops(run, reference, base_curve),
+        overhead_seconds=overhead,
+        srd_reached=reached,
+        baseline_seconds=base_curve[-1].wall_time,
+        arm=arm,
+        reference=reference,
+        overhead_flops=overhead_flops,
+        srd_flops=_flops(run, arm, srd_curve),
+        baseline_flops=_flops(run, reference, base_curve),
     )
 
 
@@ -126,8 +135,10 @@ def equal_steps_sentence(c: Comparison) -> str | None:
         return None
     one, other = c.names
     ratio = f" ({c.step_ratio:.2f}× {other}'s {c.baseline_steps})" if c.step_ratio else ""
-    return (f"At equal steps: after {one}'s {c.srd_steps} optimizer steps{ratio} {one} scores {c.srd_final:.1f} and "
-            f"{other}'s curve reads {c.baseline_at_srd_steps:.1f} ROUGE-L.")
+    return (
+        f"At equal steps: after {one}'s {c.srd_steps} optimizer steps{ratio} {one} scores {c.srd_final:.1f} and "
+        f"{other}'s curve reads {c.baseline_at_srd_steps:.1f} ROUGE-L."
+    )
 
 
 def time_to_quality_sentence(c: Comparison) -> str | None:
@@ -141,10 +152,14 @@ def time_to_quality_sentence(c: Comparison) -> str | None:
         took.append(format_flops(c.baseline_flops))
     base_time = f" ({other} took {' and '.join(took)} to train)" if took else ""
     if c.srd_reached is None:
-        return (f"Time to quality: {one} never reached {other}'s final {c.baseline_final:.1f} ROUGE-L on its "
-                f"{c.srd_points} evaluations{base_time}.")
+        return (
+            f"Time to quality: {one} never reached {other}'s final {c.baseline_final:.1f} ROUGE-L on its "
+            f"{c.srd_points} evaluations{base_time}."
+        )
     r = c.srd_reached
     compute = f" and {format_flops(r.flops)} of compute" if r.flops is not None else ""
-    return (f"Time to quality: {one} first reached {other}'s final {c.baseline_final:.1f} ROUGE-L at step "
-            f"{r.step}, {r.wall_time:.0f} s{compute} after the start of its reflection pass "
-            f"({c.overhead_seconds:.0f} s of reflection and curation, then training){base_time}.")
+    return (
+        f"Time to quality: {one} first reached {other}'s final {c.baseline_final:.1f} ROUGE-L at step "
+        f"{r.step}, {r.wall_time:.0f} s{compute} after the start of its reflection pass "
+        f"({c.overhead_seconds:.0f} s of reflection and curation, then training){base_time}."
+    )

@@ -104,8 +104,11 @@ def _views(run_dir: Path, config: dict[str, Any] | None) -> tuple[tuple[str, ...
     from srd_core.arms import curation_views
 
     found = curation_views(run_dir, config)
-    extra = [ArmCuration(v.owner, v.arms, read_optional_jsonl(v.path), v.config) for v in found[1:]
-             if v.owner is not None and v.path.is_file()]
+    extra = [
+        ArmCuration(v.owner, v.arms, read_optional_jsonl(v.path), v.config)
+        for v in found[1:]
+        if v.owner is not None and v.path.is_file()
+    ]
     return (found[0].arms if extra else ()), extra
 
 
@@ -211,8 +214,9 @@ def _arm_names(run_dir: Path, config: dict[str, Any] | None) -> list[str]:
     listed = (config or {}).get("arms")
     names = list(listed) if isinstance(listed, dict) and listed else list(METHODS)
     if not isinstance(listed, dict):
-        names += sorted(p.name for p in run_dir.iterdir()
-                        if p.is_dir() and p.name not in names and (p / SUMMARY_FILE).is_file())
+        names += sorted(
+            p.name for p in run_dir.iterdir() if p.is_dir() and p.name not in names and (p / SUMMARY_FILE).is_file()
+        )
     return names
 
 

@@ -43,21 +43,36 @@ def group_table_html(groups: RunGroups | None, label: str = "", table_id: str = 
         return ""
     diag = groups.diagnostics
     n_bins = len(diag.total.bin_shares)
-    headers = ["group", "samples", "kept", *(f"bin {b + 1}" for b in range(n_bins)), "SRD passes",
-               "baseline passes", "SRD / baseline"]
+    headers = [
+        "group",
+        "samples",
+        "kept",
+        *(f"bin {b + 1}" for b in range(n_bins)),
+        "SRD passes",
+        "baseline passes",
+        "SRD / baseline",
+    ]
     rows = []
     for g in [*diag.groups, diag.total]:
         bins = [f"n={c}" for c in g.bin_counts] if g is diag.total else [_pct(s) for s in g.bin_shares]
-        cells = [str(g.samples), _pct(g.kept_share), *bins, f"{g.srd_passes:.0f}", f"{g.baseline_passes:.0f}",
-                 _pct(g.relative_passes)]
+        cells = [
+            str(g.samples),
+            _pct(g.kept_share),
+            *bins,
+            f"{g.srd_passes:.0f}",
+            f"{g.baseline_passes:.0f}",
+            _pct(g.relative_passes),
+        ]
         name = f"<b>{html.escape(g.group)}</b>" if g is diag.total else html.escape(g.group)
         rows.append(f"<tr><td>{name}</td>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    return (f"<h3>Curation per group{html.escape(label)} ({html.escape(groups.source)})</h3>"
-            '<p class="sub">kept: share of the group\'s samples kept; bin b: the group\'s share of bin b (compare '
-            "with its share of all samples); passes: samples × epochs over SRD's stages and the baseline's.</p>"
-            f'<div style="overflow-x:auto"><table id="{html.escape(table_id)}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table></div>")
+    return (
+        f"<h3>Curation per group{html.escape(label)} ({html.escape(groups.source)})</h3>"
+        "<p class=\"sub\">kept: share of the group's samples kept; bin b: the group's share of bin b (compare "
+        "with its share of all samples); passes: samples × epochs over SRD's stages and the baseline's.</p>"
+        f'<div style="overflow-x:auto"><table id="{html.escape(table_id)}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 def plot_groups(groups: RunGroups | None) -> Figure | None:
@@ -72,15 +87,31 @@ def plot_groups(groups: RunGroups | None) -> Figure | None:
     left, right = fig.subplots(1, 2)
     x = list(range(len(names)))
     width = 0.38
-    left.bar([i - width / 2 for i in x], [100 * g.kept_share for g in diag.groups], width, label="kept share",
-             color="tab:blue")
-    left.bar([i + width / 2 for i in x], [100 * (g.relative_passes or 0.0) for g in diag.groups], width,
-             label="SRD's passes / baseline's", color="tab:orange")
-    left.axhline(100 * diag.total.kept_share, color="tab:blue", linestyle="--", linewidth=1,
-                 label="kept share, all samples")
+    left.bar(
+        [i - width / 2 for i in x],
+        [100 * g.kept_share for g in diag.groups],
+        width,
+        label="kept share",
+        color="tab:blue",
+    )
+    left.bar(
+        [i + width / 2 for i in x],
+        [100 * (g.relative_passes or 0.0) for g in diag.groups],
+        width,
+        label="SRD's passes / baseline's",
+        color="tab:orange",
+    )
+    left.axhline(
+        100 * diag.total.kept_share, color="tab:blue", linestyle="--", linewidth=1, label="kept share, all samples"
+    )
     if diag.total.relative_passes is not None:
-        left.axhline(100 * diag.total.relative_passes, color="tab:orange", linestyle=":", linewidth=1.2,
-                     label="passes ratio, all samples")
+        left.axhline(
+            100 * diag.total.relative_passes,
+            color="tab:orange",
+            linestyle=":",
+            linewidth=1.2,
+            label="passes ratio, all samples",
+        )
     left.set_xticks(x, names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
     left.set_xlabel("group")
     left.set_ylabel("% of the group")

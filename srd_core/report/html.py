@@ -107,8 +107,10 @@ def _scores_table(summary: Summary) -> str:
         )
     for name in order:
         if name not in summary.scores:
-            rows.append(f'<tr><td>{_esc(MODEL_NAMES.get(name, name))}</td><td class="na" colspan="4" id="score-{name}">'
-                        f"{NOT_AVAILABLE}</td></tr>")
+            rows.append(
+                f'<tr><td>{_esc(MODEL_NAMES.get(name, name))}</td><td class="na" colspan="4" id="score-{name}">'
+                f"{NOT_AVAILABLE}</td></tr>"
+            )
     return _table(["model", "ROUGE-L (×100)", "sd", "eval samples", "protocol"], rows)
 
 
@@ -139,18 +141,22 @@ def _budget_table(summary: Summary) -> str:
         cells = "".join(_cell(getattr(methods[m], attr), fmt, f"{attr}-{m}") for m in arms)
         rows.append(f"<tr><td>{_esc(label)}</td>{cells}</tr>")
     if any(methods[m].generated_share is not None for m in arms):  # train.responses generated some batches
-        for label, attr, fmt in (("steps on responses generated then", "generated_share", _percent),
-                                 ("steps on replayed student responses", "replayed_share", _percent),
-                                 ("student generation time", "generation_seconds", _seconds)):
+        for label, attr, fmt in (
+            ("steps on responses generated then", "generated_share", _percent),
+            ("steps on replayed student responses", "replayed_share", _percent),
+            ("student generation time", "generation_seconds", _seconds),
+        ):
             cells = "".join(_cell(getattr(methods[m], attr), fmt, f"{attr}-{m}") for m in arms)
             rows.append(f"<tr><td>{_esc(label)}</td>{cells}</tr>")
     curated = {a for pair in summary.pairs for a in pair[:1]}
-    for label, value, fmt, cell_id in (("reflection pass (curated arms)", summary.reflection_seconds, _seconds,
-                                        "reflect-time"),
-                                       ("reflection compute (curated arms)", summary.reflection_flops, format_flops,
-                                        "reflect-flops")):
-        cells = "".join(_cell(value, fmt, cell_id if i == 0 else None) if m in curated else _cell("—")
-                        for i, m in enumerate(a for a in arms))
+    for label, value, fmt, cell_id in (
+        ("reflection pass (curated arms)", summary.reflection_seconds, _seconds, "reflect-time"),
+        ("reflection compute (curated arms)", summary.reflection_flops, format_flops, "reflect-flops"),
+    ):
+        cells = "".join(
+            _cell(value, fmt, cell_id if i == 0 else None) if m in curated else _cell("—")
+            for i, m in enumerate(a for a in arms)
+        )
         rows.append(f"<tr><td>{_esc(label)}</td>{cells}</tr>")
     return _table(["", *(_header(a) for a in arms)], rows)
 
@@ -159,15 +165,20 @@ def _comparison_table(c: Comparison | None) -> str:
     """The paper's view of one pair: final scores, the reference at the curriculum arm's step count, and the
     curriculum arm's time to quality in wall time and in compute."""
     if c is None:
-        return (f'<p class="na" id="comparison">Equal-steps view and time to quality {NOT_AVAILABLE}: both arms '
-                "need evaluations during training (train.eval_every).</p>")
+        return (
+            f'<p class="na" id="comparison">Equal-steps view and time to quality {NOT_AVAILABLE}: both arms '
+            "need evaluations during training (train.eval_every).</p>"
+        )
     first = (c.arm, c.reference) == ("srd", "baseline")
     key = "" if first else f"-{c.arm}-{c.reference}"
     one, other = _header(c.arm), _header(c.reference)
     reached = c.srd_reached
-    ttq = (f"step {reached.step}, {_seconds(reached.wall_time)} incl. {_seconds(c.overhead_seconds)} reflection + "
-           f"curation" + (f"; {format_flops(reached.flops)}" if reached.flops is not None else "")
-           if reached is not None else "never")
+    ttq = (
+        f"step {reached.step}, {_seconds(reached.wall_time)} incl. {_seconds(c.overhead_seconds)} reflection + "
+        f"curation" + (f"; {format_flops(reached.flops)}" if reached.flops is not None else "")
+        if reached is not None
+        else "never"
+    )
     reference_took = _seconds(c.baseline_seconds) if c.baseline_seconds is not None else None
     if reference_took is not None and c.baseline_flops is not None:
         reference_took += f", {format_flops(c.baseline_flops)}"
@@ -181,8 +192,7 @@ def _comparison_table(c: Comparison | None) -> str:
         f"<tr><td>ROUGE-L at {_esc(one)}'s step count (equal steps)</td>{_cell(c.srd_final, fmt_points)}"
         f"{_cell(c.baseline_at_srd_steps, fmt_points, f'cmp-equal-steps{key}')}</tr>",
         f"<tr><td>first reached {_esc(other)}'s final score</td>"
-        f'<td id="cmp-ttq{key}">{_esc(ttq)}</td>'
-        + f"{_cell(reference_took, lambda v: f'{v} (its final)')}</tr>",
+        f'<td id="cmp-ttq{key}">{_esc(ttq)}</td>' + f"{_cell(reference_took, lambda v: f'{v} (its final)')}</tr>",
     ]
     return _table(["", one, other], rows)
 
@@ -191,8 +201,11 @@ def _comparison_tables(summary: Summary) -> str:
     """One comparison table per (curriculum arm, reference arm) pair, each under its heading."""
     if not summary.comparisons:
         return "<h3>SRD vs plain KD: equal steps and time to quality</h3>" + _comparison_table(None)
-    return "".join(f"<h3>{_esc(arm_title(c.arm))} vs {_esc(arm_title(c.reference))}: equal steps and time to "
-                   f"quality</h3>{_comparison_table(c)}" for c in summary.comparisons)
+    return "".join(
+        f"<h3>{_esc(arm_title(c.arm))} vs {_esc(arm_title(c.reference))}: equal steps and time to "
+        f"quality</h3>{_comparison_table(c)}"
+        for c in summary.comparisons
+    )
 
 
 def _curation_table(cur: CurationSummary | None, suffix: str = "") -> str:
@@ -212,8 +225,10 @@ def _curation_table(cur: CurationSummary | None, suffix: str = "") -> str:
     body = [f"<tr><td>{_esc(label)}</td>{_cell(v, fmt, cid + suffix)}</tr>" for label, v, fmt, cid in rows]
     remainder = ""
     if cur.remainder:
-        remainder = (f'<p class="note" id="cur-remainder{_esc(suffix)}">'
-                     f"{_esc(cur.remainder[0].upper() + cur.remainder[1:])}.</p>")
+        remainder = (
+            f'<p class="note" id="cur-remainder{_esc(suffix)}">'
+            f"{_esc(cur.remainder[0].upper() + cur.remainder[1:])}.</p>"
+        )
     return _table(["curation", ""], body) + remainder
 
 
@@ -226,14 +241,15 @@ def _arm_curation_tables(run: RunArtifacts) -> str:
     """The curation table of each arm curated on its own (curation-<arm>/), side by side."""
     if not run.views:
         return ""
-    cells = "".join(f"<div><h3>Curation: {_esc(', '.join(view.arms))}</h3>"
-                    f"{_curation_table(summarize_curation(view.run(run)), f'-{view.owner}')}</div>"
-                    for view in run.views)
+    cells = "".join(
+        f"<div><h3>Curation: {_esc(', '.join(view.arms))}</h3>"
+        f"{_curation_table(summarize_curation(view.run(run)), f'-{view.owner}')}</div>"
+        for view in run.views
+    )
     return f'<div class="grid">{cells}</div>'
 
 
-def _family_table(cur: CurationSummary | None, scores: dict[str, dict[str, Any]],
-                  arms: list[str] | None = None) -> str:
+def _family_table(cur: CurationSummary | None, scores: dict[str, dict[str, Any]], arms: list[str] | None = None) -> str:
     if cur is None or not cur.families:
         return ""
     order = ["teacher", "student_init", *(arms if arms is not None else MODEL_ORDER[2:])]
@@ -242,8 +258,12 @@ def _family_table(cur: CurationSummary | None, scores: dict[str, dict[str, Any]]
     headers += [f"{MODEL_NAMES.get(m, m)} ROUGE-L" for m in models]
     rows = []
     for fam in cur.families:
-        cells = (_cell(fam["n"]) + _cell(fam["kept"], _percent) + _cell(fam["noisy"])
-                 + _cell(fam["noisy_dropped"] if fam["noisy"] else "—"))
+        cells = (
+            _cell(fam["n"])
+            + _cell(fam["kept"], _percent)
+            + _cell(fam["noisy"])
+            + _cell(fam["noisy_dropped"] if fam["noisy"] else "—")
+        )
         cells += "".join(_cell(scores[m]["per_family"].get(fam["family"]), fmt_points) for m in models)
         rows.append(f"<tr><td>{_esc(fam['family'])}</td>{cells}</tr>")
     return "<h3>Per task family</h3>" + _table(headers, rows)
@@ -251,8 +271,11 @@ def _family_table(cur: CurationSummary | None, scores: dict[str, dict[str, Any]]
 
 def _eval_sets_table(rows: list[dict[str, Any]] | None) -> str:
     """Models × evaluation sets (eval_sets.jsonl), with the mean over sets when a model has every set."""
-    cells = {(MODEL_ALIASES.get(str(r.get("model")), str(r.get("model"))), str(r.get("set"))): r
-             for r in rows or [] if score_of(r) is not None}
+    cells = {
+        (MODEL_ALIASES.get(str(r.get("model")), str(r.get("model"))), str(r.get("set"))): r
+        for r in rows or []
+        if score_of(r) is not None
+    }
     if not cells:
         return ""
     sets = list(dict.fromkeys(s for _, s in cells))
@@ -263,19 +286,24 @@ def _eval_sets_table(rows: list[dict[str, Any]] | None) -> str:
         scores = [score_of(cells[(model, s)]) if (model, s) in cells else None for s in sets]
         known = [v for v in scores if v is not None]
         mean = statistics.fmean(known) if len(known) == len(scores) else None
-        body.append(f"<tr><td>{_esc(MODEL_NAMES.get(model, model))}</td>"
-                    + "".join(_cell(v, fmt_points, f"set-{model}-{s}") for v, s in zip(scores, sets, strict=True))
-                    + _cell(mean, fmt_points, f"set-{model}-mean") + "</tr>")
+        body.append(
+            f"<tr><td>{_esc(MODEL_NAMES.get(model, model))}</td>"
+            + "".join(_cell(v, fmt_points, f"set-{model}-{s}") for v, s in zip(scores, sets, strict=True))
+            + _cell(mean, fmt_points, f"set-{model}-mean")
+            + "</tr>"
+        )
     return "<h3>Evaluation sets (ROUGE-L ×100)</h3>" + _table(["model", *sets, "mean"], body)
 
 
-def _timings_table(timings: dict[str, float] | None, parallel_arms: bool = False,
-                   parallel: dict[str, Any] | None = None) -> str:
+def _timings_table(
+    timings: dict[str, float] | None, parallel_arms: bool = False, parallel: dict[str, Any] | None = None
+) -> str:
     """Seconds per phase and the run's total, arms trained at once counted once (``srd_core.timings``)."""
     if not timings:
         return f'<p class="na">Phase timings {NOT_AVAILABLE}: no timings.json.</p>'
-    rows = [f"<tr><td>{_esc(phase)}</td>{_cell(sec, _seconds, f'phase-{phase}')}</tr>"
-            for phase, sec in timings.items()]
+    rows = [
+        f"<tr><td>{_esc(phase)}</td>{_cell(sec, _seconds, f'phase-{phase}')}</tr>" for phase, sec in timings.items()
+    ]
     total, together = wall_total({**timings, PARALLEL_KEY: parallel}, parallel_arms)
     label = f"<b>total</b> (the {together} arms trained at once)" if together > 1 else "<b>total</b>"
     rows.append(f"<tr><td>{label}</td>{_cell(total, _seconds)}</tr>")
@@ -293,8 +321,10 @@ def _figure_html(spec: PlotSpec, png: bytes | None) -> str:
     if png is None:
         return f'{heading}<p class="na">{_esc(NOT_AVAILABLE.capitalize())}: {_esc(spec.missing)}.</p>'
     data = base64.b64encode(png).decode("ascii")
-    return (f'{heading}<figure><img alt="{_esc(spec.heading)}" width="{_png_css_width(png)}" '
-            f'src="data:image/png;base64,{data}"><figcaption>{_esc(spec.caption)}</figcaption></figure>')
+    return (
+        f'{heading}<figure><img alt="{_esc(spec.heading)}" width="{_png_css_width(png)}" '
+        f'src="data:image/png;base64,{data}"><figcaption>{_esc(spec.caption)}</figcaption></figure>'
+    )
 
 
 def _warnings_html(warnings: list[str]) -> str:
@@ -321,25 +351,35 @@ def render_html(report: Report, pngs: dict[str, bytes | None]) -> str:
         f"<h1>{_esc(run.title)}</h1>",
         f'<div class="sub">{_esc(_subtitle(s.arms))} · run directory {_esc(run.run_dir)} · generated {generated}</div>',
         f'<div class="verdict winner-{_esc(winner)}" id="verdict"><p class="headline" id="verdict-headline">'
-        f'<b>Verdict.</b> {_esc(report.verdict.headline)}</p>'
+        f"<b>Verdict.</b> {_esc(report.verdict.headline)}</p>"
         + "".join(f"<p>{_esc(paragraph)}</p>" for paragraph in report.verdict.paragraphs or [report.verdict.text])
         + "</div>",
         _warnings_html(report.warnings),
         "<h2>Summary</h2>",
-        '<div class="grid"><div><h3>Final evaluation</h3>', _scores_table(s), "</div>",
-        "<div><h3>Training budget</h3>", _budget_table(s), "</div></div>",
+        '<div class="grid"><div><h3>Final evaluation</h3>',
+        _scores_table(s),
+        "</div>",
+        "<div><h3>Training budget</h3>",
+        _budget_table(s),
+        "</div></div>",
         _comparison_tables(s),
-        f'<div class="grid"><div><h3>Curation{_esc(_curation_label(run))}</h3>', _curation_table(s.curation), "</div>",
-        "<div><h3>Phase timings</h3>", _timings_table(s.timings, parallel, run.parallel), "</div></div>",
+        f'<div class="grid"><div><h3>Curation{_esc(_curation_label(run))}</h3>',
+        _curation_table(s.curation),
+        "</div>",
+        "<div><h3>Phase timings</h3>",
+        _timings_table(s.timings, parallel, run.parallel),
+        "</div></div>",
         _arm_curation_tables(run),
         _eval_sets_table(run.eval_sets),
         _family_table(s.curation, s.scores, s.arms),
         group_table_html(run_groups(run), _curation_label(run)),
-        *(group_table_html(run_groups(view.run(run)), f": {', '.join(view.arms)}", f"groups-{view.owner}")
-          for view in run.views),
+        *(
+            group_table_html(run_groups(view.run(run)), f": {', '.join(view.arms)}", f"groups-{view.owner}")
+            for view in run.views
+        ),
     ]
     parts += [_figure_html(spec, pngs.get(spec.name)) for spec in report.specs]
     if notes:
-        parts.append("<h2>Notes</h2><ul class=\"notes\">" + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>")
+        parts.append('<h2>Notes</h2><ul class="notes">' + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>")
     parts.append("</main></body></html>\n")
     return "\n".join(parts)

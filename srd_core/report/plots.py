@@ -92,8 +92,10 @@ def _time_unit(max_seconds: float) -> tuple[float, str]:
 
 
 def plot_eval_curves(
-    evals: dict[str, list[dict[str, Any]] | None], references: dict[str, float],
-    time_offsets: dict[str, float] | None = None, flops_offsets: dict[str, float] | None = None,
+    evals: dict[str, list[dict[str, Any]] | None],
+    references: dict[str, float],
+    time_offsets: dict[str, float] | None = None,
+    flops_offsets: dict[str, float] | None = None,
 ) -> Figure | None:
     """Held-out ROUGE-L during training vs wall time, vs optimizer step and vs compute (FLOPs), per arm.
 
@@ -133,8 +135,9 @@ def plot_eval_curves(
         ax.grid(True, alpha=0.3)
         ax.legend(loc="best", fontsize=9)
     ax_time.set_title("Held-out ROUGE-L vs wall time")
-    ax_time.set_xlabel(f"wall time ({unit}; SRD's includes reflection)" if any(offsets.values())
-                       else f"training wall time ({unit})")
+    ax_time.set_xlabel(
+        f"wall time ({unit}; SRD's includes reflection)" if any(offsets.values()) else f"training wall time ({unit})"
+    )
     ax_time.set_ylabel("ROUGE-L (×100)")
     ax_step.set_title("Held-out ROUGE-L vs optimizer step")
     ax_step.set_xlabel("optimizer step")
@@ -217,14 +220,20 @@ def plot_rouge_vs_ce(
         ax.scatter(
             [r["values"][rouge_key] for r in dropped],
             [r["values"][ce_key] for r in dropped],
-            s=14, color=DROPPED_COLOR, alpha=0.8, label=f"dropped ({len(dropped)})",
+            s=14,
+            color=DROPPED_COLOR,
+            alpha=0.8,
+            label=f"dropped ({len(dropped)})",
         )
     for b, color in zip(bins, colors, strict=True):
         group = [r for r in points if r.get("kept") and r.get("bin") == b]
         ax.scatter(
             [r["values"][rouge_key] for r in group],
             [r["values"][ce_key] for r in group],
-            s=14, color=color, alpha=0.85, label=f"bin {b + 1 if min(bins) == 0 else b} ({len(group)})",
+            s=14,
+            color=color,
+            alpha=0.85,
+            label=f"bin {b + 1 if min(bins) == 0 else b} ({len(group)})",
         )
     if noisy_ids:
         noisy = [r for r in points if r.get("id") in noisy_ids]
@@ -232,7 +241,11 @@ def plot_rouge_vs_ce(
             ax.scatter(
                 [r["values"][rouge_key] for r in noisy],
                 [r["values"][ce_key] for r in noisy],
-                s=46, facecolors="none", edgecolors=NOISY_EDGE, linewidths=0.8, label=f"noisy sample ({len(noisy)})",
+                s=46,
+                facecolors="none",
+                edgecolors=NOISY_EDGE,
+                linewidths=0.8,
+                label=f"noisy sample ({len(noisy)})",
             )
     ax.set_title("Reflection difficulty: ROUGE-L vs cross-entropy, by curriculum bin")
     ax.set_xlabel("ROUGE-L F1 of the student's reflection (higher = easier)")
@@ -310,8 +323,9 @@ def plot_noise_by_bin(curation: list[dict[str, Any]], noisy: dict[str, bool]) ->
     bins = sorted({int(r["bin"]) for r in curation if r.get("kept") and r.get("bin") is not None})
     offset = 1 if bins and min(bins) == 0 else 0
     for b in bins:
-        groups[f"bin {b + offset}"] = [noisy[r["id"]] for r in curation if r.get("kept") and r.get("bin") == b
-                                       and r.get("id") in noisy]
+        groups[f"bin {b + offset}"] = [
+            noisy[r["id"]] for r in curation if r.get("kept") and r.get("bin") == b and r.get("id") in noisy
+        ]
     groups["dropped"] = [noisy[r["id"]] for r in curation if not r.get("kept") and r.get("id") in noisy]
     groups = {k: v for k, v in groups.items() if v}
     if not groups:
@@ -324,11 +338,23 @@ def plot_noise_by_bin(curation: list[dict[str, Any]], noisy: dict[str, bool]) ->
     bars = ax.bar(names, shares, color=colors[: len(names)])
     overall = [x for v in groups.values() for x in v]
     overall_share = 100.0 * sum(overall) / len(overall)
-    ax.axhline(overall_share, color="black", linestyle="--", linewidth=1,
-               label=f"all training samples ({overall_share:.1f}% noisy)")
+    ax.axhline(
+        overall_share,
+        color="black",
+        linestyle="--",
+        linewidth=1,
+        label=f"all training samples ({overall_share:.1f}% noisy)",
+    )
     for bar, share, members in zip(bars, shares, groups.values(), strict=True):
-        ax.annotate(f"{share:.1f}% of {len(members)}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                    ha="center", va="bottom", fontsize=9, xytext=(0, 2), textcoords="offset points")
+        ax.annotate(
+            f"{share:.1f}% of {len(members)}",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            xytext=(0, 2),
+            textcoords="offset points",
+        )
     ax.set_title("Share of noisy training samples per curriculum bin and among the dropped")
     ax.set_xlabel("curriculum bin (easy → hard) or dropped")
     ax.set_ylabel("noisy samples (%)")

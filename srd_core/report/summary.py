@@ -210,13 +210,15 @@ def summarize_curation(run: RunArtifacts) -> CurationSummary | None:
                 by_family.setdefault(str(family), []).append(r)
         for family, members in sorted(by_family.items()):
             noisy_members = [r for r in members if meta[str(r["id"])].get("noisy")]
-            summary.families.append({
-                "family": family,
-                "n": len(members),
-                "kept": sum(1 for r in members if r.get("kept")) / len(members),
-                "noisy": len(noisy_members),
-                "noisy_dropped": sum(1 for r in noisy_members if not r.get("kept")),
-            })
+            summary.families.append(
+                {
+                    "family": family,
+                    "n": len(members),
+                    "kept": sum(1 for r in members if r.get("kept")) / len(members),
+                    "noisy": len(noisy_members),
+                    "noisy_dropped": sum(1 for r in noisy_members if not r.get("kept")),
+                }
+            )
     return summary
 
 
@@ -252,8 +254,9 @@ def _short(arm: str) -> str:
     return {"srd": "SRD", "baseline": "plain KD"}.get(arm, arm)
 
 
-def _result_sentence(srd: MethodSummary, base: MethodSummary, names: tuple[str, str] = ("srd", "baseline")
-                     ) -> tuple[str, str]:
+def _result_sentence(
+    srd: MethodSummary, base: MethodSummary, names: tuple[str, str] = ("srd", "baseline")
+) -> tuple[str, str]:
     assert srd.final is not None and base.final is not None  # the caller compares final scores only
     diff = srd.final - base.final
     spread = None
@@ -261,14 +264,17 @@ def _result_sentence(srd: MethodSummary, base: MethodSummary, names: tuple[str, 
         spread = math.sqrt(srd.sd**2 + base.sd**2)
     scores = f"{_short(names[0])} {fmt_points(srd.final)} vs {_short(names[1])} {fmt_points(base.final)} ROUGE-L"
     if spread is not None and abs(diff) <= spread:
-        return "tie", (f"Neither method clearly wins: {scores}, a {abs(diff):.1f}-point difference within the "
-                       f"seed-to-seed spread (±{spread:.1f}).")
+        return "tie", (
+            f"Neither method clearly wins: {scores}, a {abs(diff):.1f}-point difference within the "
+            f"seed-to-seed spread (±{spread:.1f})."
+        )
     if spread is None and abs(diff) < TIE_POINTS:
         return "tie", f"The two methods tie: {scores} (difference {abs(diff):.1f} < {TIE_POINTS} points)."
     winner, loser = names if diff > 0 else names[::-1]
     caveat = "" if spread is not None else " (one evaluation pass, no seed spread to judge significance)"
-    return winner, (f"{arm_title(winner)} wins: it beats {arm_title(loser)} by {abs(diff):.1f} ROUGE-L "
-                    f"points ({scores}){caveat}.")
+    return winner, (
+        f"{arm_title(winner)} wins: it beats {arm_title(loser)} by {abs(diff):.1f} ROUGE-L points ({scores}){caveat}."
+    )
 
 
 def _headline(srd: MethodSummary, base: MethodSummary, pair: tuple[str, str] = ("srd", "baseline")) -> str:
@@ -281,13 +287,21 @@ def _headline(srd: MethodSummary, base: MethodSummary, pair: tuple[str, str] = (
     if spread is None and abs(diff) < TIE_POINTS:
         return f"A tie: {abs(diff):.1f} points apart."
     winner = arm_title(pair[0] if diff > 0 else pair[1]).removesuffix(" (baseline)")
-    sure = (f", beyond the seed spread of ±{spread:.1f}" if spread is not None
-            else " on one evaluation pass; how sure is unknown (`srd experiment` gives an interval)")
+    sure = (
+        f", beyond the seed spread of ±{spread:.1f}"
+        if spread is not None
+        else " on one evaluation pass; how sure is unknown (`srd experiment` gives an interval)"
+    )
     return f"{winner[0].upper()}{winner[1:]} wins by {abs(diff):.1f} ROUGE-L points{sure}."
 
 
-def _budget_sentence(srd: MethodSummary, base: MethodSummary, reflection_seconds: float | None,
-                     names: tuple[str, str] = ("srd", "baseline"), reflection_flops: float | None = None) -> str:
+def _budget_sentence(
+    srd: MethodSummary,
+    base: MethodSummary,
+    reflection_seconds: float | None,
+    names: tuple[str, str] = ("srd", "baseline"),
+    reflection_flops: float | None = None,
+) -> str:
     one = _short(names[0]) if names[0] == "srd" else arm_title(names[0])
     other = "the baseline" if names[1] == "baseline" else arm_title(names[1])
     parts = []
@@ -297,26 +311,34 @@ def _budget_sentence(srd: MethodSummary, base: MethodSummary, reflection_seconds
         if srd.steps == base.steps:
             parts.append(f"Both trained for {srd.steps} optimizer steps (the same budget)")
         else:
-            parts.append(f"{one} trained {srd.steps} optimizer steps, {other} {base.steps} "
-                         f"({srd.steps / base.steps:.2f}× as many)" if base.steps else
-                         f"{one} trained {srd.steps} optimizer steps, {other} {base.steps}")
+            parts.append(
+                f"{one} trained {srd.steps} optimizer steps, {other} {base.steps} "
+                f"({srd.steps / base.steps:.2f}× as many)"
+                if base.steps
+                else f"{one} trained {srd.steps} optimizer steps, {other} {base.steps}"
+            )
     if srd.response_tokens and base.response_tokens:
         kind, srd_tokens, base_tokens = "response tokens", srd.response_tokens, base.response_tokens
     else:
         kind, srd_tokens, base_tokens = "tokens", srd.tokens, base.tokens
     if srd_tokens and base_tokens:
-        parts.append(f"{one} trained on {srd_tokens:,} {kind}, {other} on {base_tokens:,} "
-                     f"({srd_tokens / base_tokens:.0%})")
+        parts.append(
+            f"{one} trained on {srd_tokens:,} {kind}, {other} on {base_tokens:,} ({srd_tokens / base_tokens:.0%})"
+        )
     if srd.flops and base.flops:
         total = srd.flops + (reflection_flops or 0.0)
         with_reflection = f" ({format_flops(total)} with the reflection pass)" if reflection_flops else ""
-        parts.append(f"compute {format_flops(srd.flops)}{with_reflection} vs {format_flops(base.flops)} "
-                     f"({total / base.flops:.2f}×)")
+        parts.append(
+            f"compute {format_flops(srd.flops)}{with_reflection} vs {format_flops(base.flops)} "
+            f"({total / base.flops:.2f}×)"
+        )
     if srd.train_seconds is not None and base.train_seconds is not None:
         timing = f"training took {srd.train_seconds:.0f} s vs {base.train_seconds:.0f} s"
         if reflection_seconds is not None:
-            timing += (f"; with the {reflection_seconds:.0f} s reflection pass {one} cost "
-                       f"{srd.train_seconds + reflection_seconds:.0f} s in all")
+            timing += (
+                f"; with the {reflection_seconds:.0f} s reflection pass {one} cost "
+                f"{srd.train_seconds + reflection_seconds:.0f} s in all"
+            )
         parts.append(timing)
     return ("; ".join(parts) + ".") if parts else "The training budgets are not available."
 
@@ -340,8 +362,10 @@ def _teacher_sentence(summary: Summary) -> str | None:
     if t <= s:
         text += " Caution: the teacher does not beat the initial student, so distillation has nothing to transfer."
     elif t - s < MIN_TEACHER_GAP:
-        text += (f" Caution: the teacher is only {t - s:.1f} points above the initial student, so there is little "
-                 "for distillation to transfer.")
+        text += (
+            f" Caution: the teacher is only {t - s:.1f} points above the initial student, so there is little "
+            "for distillation to transfer."
+        )
     return text
 
 
@@ -351,11 +375,16 @@ def _noise_sentence(cur: CurationSummary | None) -> str | None:
     a, b = cur.noisy_share_dropped, cur.noisy_share_kept
     if a is None or b is None:  # noisy_total without the kept/dropped counts
         return None
-    judged = ("dropping the hardest samples removes noisy data preferentially" if a > b
-              else "dropping the hardest samples did not remove noisy data preferentially")
-    return (f"Curation dropped {cur.noisy_dropped} of the {cur.noisy_total} noisy training samples "
-            f"({cur.noisy_dropped_recall:.0%}); noisy samples make up {a:.1%} of the dropped vs {b:.1%} of the kept "
-            f"samples: {judged}.")
+    judged = (
+        "dropping the hardest samples removes noisy data preferentially"
+        if a > b
+        else "dropping the hardest samples did not remove noisy data preferentially"
+    )
+    return (
+        f"Curation dropped {cur.noisy_dropped} of the {cur.noisy_total} noisy training samples "
+        f"({cur.noisy_dropped_recall:.0%}); noisy samples make up {a:.1%} of the dropped vs {b:.1%} of the kept "
+        f"samples: {judged}."
+    )
 
 
 def _pair_sentences(summary: Summary, pair: tuple[str, str]) -> tuple[str | None, list[str]]:
@@ -373,9 +402,12 @@ def _pair_sentences(summary: Summary, pair: tuple[str, str]) -> tuple[str | None
 
     if have_srd and have_base and summary.eval_n is not None and summary.eval_n < MIN_EVAL_SAMPLES:
         assert srd is not None and srd.final is not None and base is not None and base.final is not None
-        sentences += [f"The eval set has only {summary.eval_n} samples, too few to call a winner (at least "
-                      f"{MIN_EVAL_SAMPLES}): {_short(a)} {fmt_points(srd.final)} vs {_short(b)} "
-                      f"{fmt_points(base.final)} ROUGE-L.", budget()]
+        sentences += [
+            f"The eval set has only {summary.eval_n} samples, too few to call a winner (at least "
+            f"{MIN_EVAL_SAMPLES}): {_short(a)} {fmt_points(srd.final)} vs {_short(b)} "
+            f"{fmt_points(base.final)} ROUGE-L.",
+            budget(),
+        ]
     elif have_srd and have_base:
         assert srd is not None and base is not None
         winner, sentence = _result_sentence(srd, base, pair)
@@ -386,17 +418,23 @@ def _pair_sentences(summary: Summary, pair: tuple[str, str]) -> tuple[str | None
     if have_srd and have_base and comparison is not None:
         sentences += [s for s in (equal_steps_sentence(comparison), time_to_quality_sentence(comparison)) if s]
     elif have_srd and have_base:
-        sentences.append("Equal-steps view and time to quality: not available (both arms need evaluations "
-                         "during training; set train.eval_every).")
+        sentences.append(
+            "Equal-steps view and time to quality: not available (both arms need evaluations "
+            "during training; set train.eval_every)."
+        )
     elif have_srd:
         assert srd is not None and srd.final is not None
-        sentences.append(f"{one} reaches {fmt_points(srd.final)} ROUGE-L; {other}'s final score is not available, "
-                         "so there is no comparison.")
+        sentences.append(
+            f"{one} reaches {fmt_points(srd.final)} ROUGE-L; {other}'s final score is not available, "
+            "so there is no comparison."
+        )
     elif have_base:
         assert base is not None and base.final is not None
         first = "The baseline" if b == "baseline" else arm_title(b)
-        sentences.append(f"{first} reaches {fmt_points(base.final)} ROUGE-L; {one}'s final score is not available, "
-                         "so there is no comparison.")
+        sentences.append(
+            f"{first} reaches {fmt_points(base.final)} ROUGE-L; {one}'s final score is not available, "
+            "so there is no comparison."
+        )
     else:
         sentences.append(f"No final evaluation of {one} or {other} is available yet (run `srd evaluate`).")
     return winner, sentences
@@ -423,9 +461,12 @@ def compute_verdict(summary: Summary) -> Verdict:
     if not pairs:  # a single arm: nothing to compare it with
         for arm in summary.arms:
             m = summary.methods.get(arm)
-            sentences.append(f"{arm_title(arm)} reaches {fmt_points(m.final)} ROUGE-L; the run trains no other arm "
-                             "to compare it with." if m and m.final is not None else
-                             f"No final evaluation of {arm_title(arm)} is available yet (run `srd evaluate`).")
+            sentences.append(
+                f"{arm_title(arm)} reaches {fmt_points(m.final)} ROUGE-L; the run trains no other arm "
+                "to compare it with."
+                if m and m.final is not None
+                else f"No final evaluation of {arm_title(arm)} is available yet (run `srd evaluate`)."
+            )
     headline = _verdict_headline(summary, pairs[0]) if pairs else (sentences[0] if sentences else "")
     paragraphs = [" ".join(sentences)] if sentences else []
     for i, pair in enumerate(pairs):

@@ -35,8 +35,10 @@ def truncation_warning(run: RunArtifacts) -> str | None:
         return None
     limit = ((run.config or {}).get("data") or {}).get("max_prompt_tokens")
     limit_text = f"data.max_prompt_tokens={limit}" if limit is not None else "data.max_prompt_tokens"
-    return (f"{_share(cut, len(rows))} training prompts were cut from the left to {limit_text} tokens; raise "
-            "data.max_prompt_tokens (and data.max_length with it) to keep them whole")
+    return (
+        f"{_share(cut, len(rows))} training prompts were cut from the left to {limit_text} tokens; raise "
+        "data.max_prompt_tokens (and data.max_length with it) to keep them whole"
+    )
 
 
 def eval_truncation_warning(run: RunArtifacts) -> str | None:
@@ -47,9 +49,11 @@ def eval_truncation_warning(run: RunArtifacts) -> str | None:
     worst = max(rows, key=lambda r: r["prompts_truncated"])
     limit = ((run.config or {}).get("data") or {}).get("max_prompt_tokens")
     limit_text = f"data.max_prompt_tokens={limit}" if limit is not None else "data.max_prompt_tokens"
-    return (f"{_share(worst['prompts_truncated'], worst['n'])} evaluation prompts were cut from the left to "
-            f"{limit_text} tokens before the models answered; raise data.max_prompt_tokens (and data.max_length "
-            "with it) to keep them whole")
+    return (
+        f"{_share(worst['prompts_truncated'], worst['n'])} evaluation prompts were cut from the left to "
+        f"{limit_text} tokens before the models answered; raise data.max_prompt_tokens (and data.max_length "
+        "with it) to keep them whole"
+    )
 
 
 def empty_reflection_warning(run: RunArtifacts) -> str | None:
@@ -57,8 +61,10 @@ def empty_reflection_warning(run: RunArtifacts) -> str | None:
     empty = sum(1 for r in rows if not str(r.get("output", "")).strip())
     if not empty:
         return None
-    return (f"{_share(empty, len(rows))} reflections are empty (the initial student answered nothing): they score "
-            "ROUGE-L 0 and rank hardest; check the student's warm start and reflection.max_new_tokens")
+    return (
+        f"{_share(empty, len(rows))} reflections are empty (the initial student answered nothing): they score "
+        "ROUGE-L 0 and rank hardest; check the student's warm start and reflection.max_new_tokens"
+    )
 
 
 def constant_metric_warnings(run: RunArtifacts) -> list[str]:
@@ -70,8 +76,10 @@ def constant_metric_warnings(run: RunArtifacts) -> list[str]:
         values = {r.get("values", {}).get(name) for r in rows}
         if len(values) == 1:
             value = next(iter(values))
-            out.append(f"difficulty metric {name!r} has the same value ({value}) for all {len(rows)} training "
-                       "samples: its ranks are just the data order, so it adds nothing to the curriculum")
+            out.append(
+                f"difficulty metric {name!r} has the same value ({value}) for all {len(rows)} training "
+                "samples: its ranks are just the data order, so it adds nothing to the curriculum"
+            )
     return out
 
 
@@ -85,9 +93,11 @@ def tie_warnings(run: RunArtifacts) -> list[str]:
             continue  # constant: constant_metric_warnings says so
         value, count = counts.most_common(1)[0]
         if count > len(rows) / 2:
-            out.append(f"difficulty metric {name!r}: {_share(count, len(rows))} training samples tie at the value "
-                       f"{value}, so its ranks are mostly data order; the initial student's reflections may hardly "
-                       "differ (consider a longer warm start, or another metric)")
+            out.append(
+                f"difficulty metric {name!r}: {_share(count, len(rows))} training samples tie at the value "
+                f"{value}, so its ranks are mostly data order; the initial student's reflections may hardly "
+                "differ (consider a longer warm start, or another metric)"
+            )
     return out
 
 
@@ -112,10 +122,14 @@ def group_warnings(run: RunArtifacts) -> list[str]:
         problems = []
         if g.kept_share < kept_limit * total.kept_share:
             problems.append(f"keeps {g.kept_share:.0%} of its samples (all samples: {total.kept_share:.0%})")
-        if (g.relative_passes is not None and total.relative_passes is not None
-                and g.relative_passes < passes_limit * total.relative_passes):
-            problems.append(f"{g.relative_passes:.0%} of the baseline's passes (all samples: "
-                            f"{total.relative_passes:.0%})")
+        if (
+            g.relative_passes is not None
+            and total.relative_passes is not None
+            and g.relative_passes < passes_limit * total.relative_passes
+        ):
+            problems.append(
+                f"{g.relative_passes:.0%} of the baseline's passes (all samples: {total.relative_passes:.0%})"
+            )
         if problems:
             advice = "" if stratified else "; consider `curriculum.stratify: true`"
             out.append(f"group {g.group} ({groups.source}): {' and '.join(problems)}{advice}")
@@ -132,14 +146,23 @@ def small_eval_warning(run: RunArtifacts) -> str | None:
     n = eval_size(run)
     if n is None or n >= MIN_EVAL_SAMPLES:
         return None
-    return (f"the eval set has only {n} samples, too few to call a winner (at least {MIN_EVAL_SAMPLES}): "
-            "use a larger eval split (data.eval, data.limit_eval, eval.max_samples)")
+    return (
+        f"the eval set has only {n} samples, too few to call a winner (at least {MIN_EVAL_SAMPLES}): "
+        "use a larger eval split (data.eval, data.limit_eval, eval.max_samples)"
+    )
 
 
 def run_warnings(run: RunArtifacts) -> list[str]:
     """Every warning that applies to ``run``, in pipeline order."""
-    found = [truncation_warning(run), empty_reflection_warning(run), *constant_metric_warnings(run),
-             *tie_warnings(run), *_arm_group_warnings(run), eval_truncation_warning(run), small_eval_warning(run)]
+    found = [
+        truncation_warning(run),
+        empty_reflection_warning(run),
+        *constant_metric_warnings(run),
+        *tie_warnings(run),
+        *_arm_group_warnings(run),
+        eval_truncation_warning(run),
+        small_eval_warning(run),
+    ]
     return [w for w in found if w]
 
 

@@ -58,7 +58,7 @@ def global_batch_ids(plan: StagePlan, stage: int, step_in_stage: int, seed: int,
     """The sample ids of one optimizer step (all processes, all accumulation micro-batches)."""
     pos = position(step_in_stage, plan, global_batch)
     order = epoch_order(plan.ids, seed, stage, pos.epoch)
-    return order[pos.batch * global_batch:(pos.batch + 1) * global_batch]
+    return order[pos.batch * global_batch : (pos.batch + 1) * global_batch]
 
 
 def rank_micro_batches(batch_ids: Sequence[T], rank: int, world_size: int, grad_accum: int) -> list[list[T]]:
@@ -70,6 +70,5 @@ def rank_micro_batches(batch_ids: Sequence[T], rank: int, world_size: int, grad_
     slots = world_size * grad_accum
     size = math.ceil(len(batch_ids) / slots)
     return [
-        list(batch_ids[(a * world_size + rank) * size:(a * world_size + rank + 1) * size])
-        for a in range(grad_accum)
+        list(batch_ids[(a * world_size + rank) * size : (a * world_size + rank + 1) * size]) for a in range(grad_accum)
     ]

@@ -47,8 +47,14 @@ def is_better(score: float, best: dict[str, Any] | None) -> bool:
 class BestCheckpoint:
     """Tracks, saves and restores the best weights of each stage (every process holds one)."""
 
-    def __init__(self, out_dir: Path, dev_fn: DevFn, accelerator, every: int = 0,
-                 on_row: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        dev_fn: DevFn,
+        accelerator,
+        every: int = 0,
+        on_row: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         """``on_row`` gets every dev_eval.jsonl row as it is written (the experiment trackers)."""
         self.out_dir, self.dev_fn, self.accelerator, self.every = Path(out_dir), dev_fn, accelerator, every
         self.on_row = on_row
@@ -128,9 +134,13 @@ def dev_rouge_fn(config, run_dir: Path, tokenizer) -> DevFn:
     config = with_generation_limits(config, Path(run_dir))
     select = config.train.select_best
     samples = load_dev_samples(config, select.max_samples)
-    eval_cfg = EvalConfig(protocol="distillm" if select.sample else "greedy", seeds=[config.run.seed],
-                          max_new_tokens=config.eval.max_new_tokens, batch_size=config.eval.batch_size,
-                          no_repeat_ngram_size=select.no_repeat_ngram_size)
+    eval_cfg = EvalConfig(
+        protocol="distillm" if select.sample else "greedy",
+        seeds=[config.run.seed],
+        max_new_tokens=config.eval.max_new_tokens,
+        batch_size=config.eval.batch_size,
+        no_repeat_ngram_size=select.no_repeat_ngram_size,
+    )
 
     def score(model: torch.nn.Module) -> float:
         return evaluate_model(model, tokenizer, samples, eval_cfg, config.data.max_prompt_tokens).score

@@ -68,8 +68,9 @@ class NpyWriter:
 def npy_header(dtype: np.dtype, shape: tuple[int, int]) -> bytes:
     """The ``.npy`` (format 1.0) header of a C-ordered array."""
     out = io.BytesIO()
-    np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
-                                              "fortran_order": False, "shape": shape})
+    np.lib.format.write_array_header_1_0(
+        out, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": shape}
+    )
     return out.getvalue()
 
 
@@ -93,16 +94,20 @@ def check_free_space(directory: Path, need: int) -> None:
     """Refuse, before anything is written, a build that cannot fit in the free space at ``directory``."""
     free = shutil.disk_usage(_existing(directory)).free
     if need > free:
-        raise TrainingError(f"{directory}: the teacher cache needs {need / 1e6:,.2f} MB, only {free / 1e6:,.2f} MB "
-                            "are free there; free some space (or use a smaller signal, e.g. topk) and rerun")
+        raise TrainingError(
+            f"{directory}: the teacher cache needs {need / 1e6:,.2f} MB, only {free / 1e6:,.2f} MB "
+            "are free there; free some space (or use a smaller signal, e.g. topk) and rerun"
+        )
 
 
 def disk_full_error(directory: Path, exc: OSError, shard: int | None = None) -> TrainingError:
     """One line for a disk that filled up during the build (the shard's temp files are removed)."""
     where = f" while writing shard {shard}" if shard is not None else ""
     why = os.strerror(exc.errno) if exc.errno is not None else exc
-    return TrainingError(f"{directory}: the disk filled up{where} ({why}); the finished shards "
-                         "are kept: free some space and rerun to finish the cache")
+    return TrainingError(
+        f"{directory}: the disk filled up{where} ({why}); the finished shards "
+        "are kept: free some space and rerun to finish the cache"
+    )
 
 
 def digest_path(directory: Path, shard: int) -> Path:
@@ -110,8 +115,9 @@ def digest_path(directory: Path, shard: int) -> Path:
     return directory / f"shard-{shard:05d}.sha256.json"
 
 
-def write_digests(directory: Path, shard: int, digests: Mapping[str, str], files: Mapping[str, Path],
-                  hashes: HashCache) -> None:
+def write_digests(
+    directory: Path, shard: int, digests: Mapping[str, str], files: Mapping[str, Path], hashes: HashCache
+) -> None:
     """Record a shard's digests (after its field files) and seed the hash cache with them."""
     write_json_atomic(digest_path(directory, shard), dict(sorted(digests.items())))
     for name, path in files.items():
@@ -133,8 +139,9 @@ def shard_problem(directory: Path, shard: int, files: Mapping[str, Path], hashes
         if not path.is_file():
             return f"{path} is missing"
         if digests.get(name) != hashes.file_hash(path):
-            return f"{path} does not match the content digest recorded when it was written (truncated or changed " \
-                   "on disk)"
+            return (
+                f"{path} does not match the content digest recorded when it was written (truncated or changed on disk)"
+            )
     return None
 
 
@@ -158,8 +165,11 @@ def set_aside_superseded(root: Path, keep: Sequence[str]) -> None:
         if not (root / key).exists() and (aside / key).is_dir():
             os.replace(aside / key, root / key)
             logger.warning("teacher cache %s: reusing the cache set aside in %s", key[:12], aside)
-    old = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".") and d.name not in keep] \
-        if root.is_dir() else []
+    old = (
+        [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".") and d.name not in keep]
+        if root.is_dir()
+        else []
+    )
     if not old:
         return
     shutil.rmtree(aside, ignore_errors=True)
@@ -167,5 +177,9 @@ def set_aside_superseded(root: Path, keep: Sequence[str]) -> None:
     size = sum(f.stat().st_size for d in old for f in d.rglob("*") if f.is_file())
     for d in old:
         os.replace(d, aside / d.name)
-    logger.warning("teacher cache: %d superseded cache(s) (%.1f MB) moved to %s; older ones there deleted",
-                   len(old), size / 1e6, aside)
+    logger.warning(
+        "teacher cache: %d superseded cache(s) (%.1f MB) moved to %s; older ones there deleted",
+        len(old),
+        size / 1e6,
+        aside,
+    )

@@ -23,6 +23,11 @@ that a longer run resumes from a shorter one's checkpoints).
 from __future__ import annotations
 
 CADENCE_FIELDS: tuple[str, ...] = (
-    "log_every", "log_with", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints", "eval_every",
+    "log_every",
+    "log_with",
+    "checkpoint_every",
+    "checkpoint_minutes",
+    "keep_checkpoints",
+    "eval_every",
 )
 """train.* fields that change when logs, evaluations and checkpoints are written, not the weights."""

@@ -118,13 +118,22 @@ def check_finite_weights(model: torch.nn.Module, where: str) -> None:
     """Raise ``TrainingError`` (exit 2) if any weight is inf or NaN: such weights are never saved."""
     bad = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
     if bad:
-        raise TrainingError(f"{where}: {len(bad)} weight tensors are not finite (first: {bad[0]}); nothing was "
-                            "saved. Lower train.lr (or set train.max_grad_norm) and train again")
+        raise TrainingError(
+            f"{where}: {len(bad)} weight tensors are not finite (first: {bad[0]}); nothing was "
+            "saved. Lower train.lr (or set train.max_grad_norm) and train again"
+        )
 
 
-def save_checkpoint(root: Path, state: TrainState, accelerator, model: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer, scheduler, keep: int,
-                    responses: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    root: Path,
+    state: TrainState,
+    accelerator,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    keep: int,
+    responses: dict[str, Any] | None = None,
+) -> Path:
     """Write a checkpoint of ``state`` and the training objects atomically; keep the newest ``keep``.
 
     Every process must call this (each writes its own RNG state); ``model`` is the unwrapped student.

@@ -48,6 +48,7 @@ class StopGuard:
         """SIGTERM and SIGINT record themselves while the block runs (main thread only; a SIGINT inherited as
         ignored stays ignored). Afterwards the old handlers come back, unless a signal came and the process
         stops at the first one (the CLI's): then later signals stay ignored while it exits."""
+
         def on_signal(signum, frame) -> None:
             self.signum = self.signum or signum
 

@@ -71,10 +71,18 @@ class _Setup:
     fp32_heads: bool = True
 
 
-def _setup(student_head: torch.nn.Linear, teacher_hidden: torch.Tensor | None,
-           teacher_head: torch.nn.Linear | None, kd_loss: KDLoss, temperature: float, sft_weight: float,
-           vocab_size: int | None, scale_by_t2: bool, cached: CachedTeacher | None = None,
-           fp32_heads: bool = True) -> _Setup:
+def _setup(
+    student_head: torch.nn.Linear,
+    teacher_hidden: torch.Tensor | None,
+    teacher_head: torch.nn.Linear | None,
+    kd_loss: KDLoss,
+    temperature: float,
+    sft_weight: float,
+    vocab_size: int | None,
+    scale_by_t2: bool,
+    cached: CachedTeacher | None = None,
+    fp32_heads: bool = True,
+) -> _Setup:
     """Validate the arguments and derive the effective vocabulary and weights."""
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -85,8 +93,13 @@ def _setup(student_head: torch.nn.Linear, teacher_hidden: torch.Tensor | None,
     use_teacher = (teacher_hidden is not None and teacher_head is not None) or cached is not None
     if not use_teacher and sft_weight < 1.0:
         raise ValueError("teacher_hidden and teacher_head (or cached) are required unless sft_weight == 1")
-    teacher_vocab = (cached.vocab_size if cached is not None
-                     else teacher_head.out_features if use_teacher and teacher_head is not None else 0)
+    teacher_vocab = (
+        cached.vocab_size
+        if cached is not None
+        else teacher_head.out_features
+        if use_teacher and teacher_head is not None
+        else 0
+    )
     vocab = student_head.out_features
     if use_teacher:
         vocab = min(vocab, teacher_vocab)
@@ -100,8 +113,9 @@ def _setup(student_head: torch.nn.Linear, teacher_hidden: torch.Tensor | None,
             "differ in size: pass vocab_size (the shared tokenizer's vocabulary)"
         )
     kd_scale = temperature**2 if scale_by_t2 else 1.0
-    return _Setup(kd_loss, float(temperature), float(sft_weight), kd_scale, vocab, use_teacher, cached,
-                  bool(fp32_heads))
+    return _Setup(
+        kd_loss, float(temperature), float(sft_weight), kd_scale, vocab, use_teacher, cached, bool(fp32_heads)
+    )
 
 
 def _precision(device: torch.device, fp32: bool):
@@ -109,8 +123,9 @@ def _precision(device: torch.device, fp32: bool):
     return torch.autocast(device.type, enabled=False) if fp32 else nullcontext()
 
 
-def _head_logits(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                 fp32: bool = True) -> torch.Tensor:
+def _head_logits(
+    hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, fp32: bool = True
+) -> torch.Tensor:
     """fp32 logits of a (possibly cut) LM head; with ``fp32`` the matmul itself runs in fp32."""
     if fp32:
         with torch.autocast(hidden.device.type, enabled=False):
@@ -118,8 +133,9 @@ def _head_logits(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     return F.linear(hidden, weight, bias).float()
 
 
-def _teacher_logp(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                  temperature: float, fp32: bool = True) -> torch.Tensor:
+def _teacher_logp(
+    hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, temperature: float, fp32: bool = True
+) -> torch.Tensor:
     """fp32 teacher log-probs at ``temperature``, without grad and with no other ``[n, V]`` left alive."""
     with torch.no_grad():
         logits = _head_logits(hidden, weight, bias, fp32)
@@ -137,15 +153,20 @@ def _cached_rows(setup: _Setup, start: int, stop: int) -> dict[str, torch.Tensor
     return rows
 
 
-def _loss_sums(student_logits: torch.Tensor, teacher_logp: torch.Tensor | None, labels: torch.Tensor,
-               setup: _Setup, cached_rows: Mapping[str, torch.Tensor] | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def _loss_sums(
+    student_logits: torch.Tensor,
+    teacher_logp: torch.Tensor | None,
+    labels: torch.Tensor,
+    setup: _Setup,
+    cached_rows: Mapping[str, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed (not averaged) student CE at T = 1 and KD divergence at T over the given tokens (fp32)."""
     if cached_rows is not None:
         assert setup.cached is not None  # the rows came from it
         ce_sum = F.cross_entropy(student_logits, labels, reduction="sum")
-        student_logp, cached_logp = setup.cached.signal.log_probs(student_logits, cached_rows, setup.temperature,
-                                                                  setup.cached.temperatures)
+        student_logp, cached_logp = setup.cached.signal.log_probs(
+            student_logits, cached_rows, setup.temperature, setup.cached.temperatures
+        )
         return ce_sum, setup.kd_loss.token_loss(student_logp, cached_logp).sum()
     if teacher_logp is None:
         return F.cross_entropy(student_logits, labels, reduction="sum"), student_logits.new_zeros(())
@@ -192,8 +213,19 @@ class _ChunkedDistillLoss(torch.autograd.Function):
     """Forward computes the loss and all gradients chunk by chunk; backward rescales the gradients."""
 
     @staticmethod
-    def forward(ctx, student_hidden, student_weight, student_bias, teacher_hidden, teacher_weight,
-                teacher_bias, labels, setup: _Setup, chunk_size: int, with_grads: bool):
+    def forward(
+        ctx,
+        student_hidden,
+        student_weight,
+        student_bias,
+        teacher_hidden,
+        teacher_weight,
+        teacher_bias,
+        labels,
+        setup: _Setup,
+        chunk_size: int,
+        with_grads: bool,
+    ):
         n_tokens = student_hidden.shape[0]
         vocab = setup.vocab_size
         want_hidden = with_grads and student_hidden.requires_grad
@@ -222,12 +254,18 @@ class _ChunkedDistillLoss(torch.autograd.Function):
                     rows = _cached_rows(setup, start, stop)
                 elif setup.use_teacher:
                     assert t_weight is not None  # online
-                    teacher_logp = _teacher_logp(teacher_hidden[start:stop].detach(), t_weight, t_bias,
-                                                 setup.temperature, setup.fp32_heads)
+                    teacher_logp = _teacher_logp(
+                        teacher_hidden[start:stop].detach(), t_weight, t_bias, setup.temperature, setup.fp32_heads
+                    )
                 hidden = student_hidden[start:stop].detach().requires_grad_(want_hidden)
                 with torch.set_grad_enabled(want_hidden or bool(grad_targets)):
-                    ce_sum, kd_sum = _loss_sums(_head_logits(hidden, weight, bias, setup.fp32_heads), teacher_logp,
-                                                labels[start:stop], setup, rows)
+                    ce_sum, kd_sum = _loss_sums(
+                        _head_logits(hidden, weight, bias, setup.fp32_heads),
+                        teacher_logp,
+                        labels[start:stop],
+                        setup,
+                        rows,
+                    )
                     chunk_loss = _combine(ce_sum, kd_sum, n_tokens, setup)
                 del teacher_logp, rows
                 if chunk_loss.requires_grad:
@@ -292,15 +330,32 @@ def distill_loss(
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    setup = _setup(student_head, teacher_hidden, teacher_head, kd_loss, temperature, sft_weight,
-                   vocab_size, scale_by_t2, cached, fp32_heads)
+    setup = _setup(
+        student_head,
+        teacher_hidden,
+        teacher_head,
+        kd_loss,
+        temperature,
+        sft_weight,
+        vocab_size,
+        scale_by_t2,
+        cached,
+        fp32_heads,
+    )
     online = setup.use_teacher and cached is None
     teacher_weight = teacher_head.weight if online and teacher_head is not None else None
     teacher_bias = teacher_head.bias if online and teacher_head is not None else None
     loss, ce, kd = _ChunkedDistillLoss.apply(
-        student_hidden, student_head.weight, student_head.bias,
-        teacher_hidden if online else None, teacher_weight, teacher_bias,
-        labels, setup, chunk_size, torch.is_grad_enabled(),
+        student_hidden,
+        student_head.weight,
+        student_head.bias,
+        teacher_hidden if online else None,
+        teacher_weight,
+        teacher_bias,
+        labels,
+        setup,
+        chunk_size,
+        torch.is_grad_enabled(),
     )
     return DistillLossOutput(loss=loss, ce=ce, kd=kd, n_tokens=int(student_hidden.shape[0]))
 
@@ -326,8 +381,18 @@ def distill_loss_reference(
     ``chunk_size`` is accepted for signature compatibility and ignored.
     """
     del chunk_size
-    setup = _setup(student_head, teacher_hidden, teacher_head, kd_loss, temperature, sft_weight,
-                   vocab_size, scale_by_t2, cached, fp32_heads)
+    setup = _setup(
+        student_head,
+        teacher_hidden,
+        teacher_head,
+        kd_loss,
+        temperature,
+        sft_weight,
+        vocab_size,
+        scale_by_t2,
+        cached,
+        fp32_heads,
+    )
     vocab = setup.vocab_size
     n_tokens = int(student_hidden.shape[0])
     bias = student_head.bias[:vocab] if student_head.bias is not None else None
@@ -339,8 +404,9 @@ def distill_loss_reference(
         elif setup.use_teacher:
             assert teacher_hidden is not None and teacher_head is not None  # _setup checked both are given
             t_bias = teacher_head.bias[:vocab] if teacher_head.bias is not None else None
-            teacher_logp = _teacher_logp(teacher_hidden, teacher_head.weight[:vocab], t_bias, setup.temperature,
-                                         setup.fp32_heads)
+            teacher_logp = _teacher_logp(
+                teacher_hidden, teacher_head.weight[:vocab], t_bias, setup.temperature, setup.fp32_heads
+            )
         ce_sum, kd_sum = _loss_sums(student_logits, teacher_logp, labels, setup, rows)
     if n_tokens == 0:
         loss = student_logits.sum()  # 0, connected to the graph

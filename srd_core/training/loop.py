@@ -143,9 +143,20 @@ class _MetricsLog:
 class _Session:
     """One training run in progress: models, optimizer, state, and where results go."""
 
-    def __init__(self, config: SRDConfig, label: str, out_dir: Path, accelerator, student, tokenizer, teacher,
-                 samples: dict[str, Sample], state: TrainState, eval_fn: EvalFn | None,
-                 cache: TeacherCache | None = None) -> None:
+    def __init__(
+        self,
+        config: SRDConfig,
+        label: str,
+        out_dir: Path,
+        accelerator,
+        student,
+        tokenizer,
+        teacher,
+        samples: dict[str, Sample],
+        state: TrainState,
+        eval_fn: EvalFn | None,
+        cache: TeacherCache | None = None,
+    ) -> None:
         from srd_core.plugins import get_component
 
         cfg = config.train
@@ -181,8 +192,10 @@ class _Session:
         self.best: BestCheckpoint | None = None  # train.select_best
         self.feed = StepFeed(config, label, out_dir.parent, accelerator, student, tokenizer, samples)
         if self.feed.generates and cache is not None:
-            raise TrainingError(f"{self.phase}: train.responses {self.feed.source.name!r} trains on generated "
-                                "responses, which a cached teacher signal cannot score; use teacher_signal: online")
+            raise TrainingError(
+                f"{self.phase}: train.responses {self.feed.source.name!r} trains on generated "
+                "responses, which a cached teacher signal cannot score; use teacher_signal: online"
+            )
         self._dev_samples: list[Sample] | None = None
         self.student_params = parameter_count(student)
         if self.teacher is not None:
@@ -197,11 +210,13 @@ class _Session:
         """The encoded training example of a sample (cached)."""
         if sample_id not in self.examples:
             if sample_id not in self.samples:
-                raise TrainingError(f"{self.phase}: the stage plan names sample {sample_id!r}, "
-                                    "which is not in the training data")
+                raise TrainingError(
+                    f"{self.phase}: the stage plan names sample {sample_id!r}, which is not in the training data"
+                )
             s, d = self.samples[sample_id], self.config.data
-            self.examples[sample_id] = encode_example(self.tokenizer, s.prompt, s.target, d.max_prompt_tokens,
-                                                      d.max_length)
+            self.examples[sample_id] = encode_example(
+                self.tokenizer, s.prompt, s.target, d.max_prompt_tokens, d.max_length
+            )
         return self.examples[sample_id]
 
     def response_tokens(self, ids: Sequence[str]) -> int:
@@ -215,8 +230,9 @@ class _Session:
         length = self.lengths[stage] if self.cfg.reset_optimizer_per_stage else sum(self.lengths)
         self.scheduler = build_lr_scheduler(self.optimizer.optimizer, self.cfg, max(1, length))
 
-    def train_step(self, batch_ids: list[str], temperature: float, sft_weight: float,
-                   responses: list[EncodedExample] | None = None) -> StepResult:
+    def train_step(
+        self, batch_ids: list[str], temperature: float, sft_weight: float, responses: list[EncodedExample] | None = None
+    ) -> StepResult:
         """Forward and backward this process's micro-batches of the global batch ``batch_ids``.
 
         With ``responses`` (a response source's choice) the KD term is computed on those sequences and
@@ -232,8 +248,7 @@ class _Session:
         teacher_seconds = 0.0
         for a, ids in enumerate(micro_batches):
             active = bool(ids)  # an empty slot (partial last batch) still joins the gradient sync
-            batch = collate_right_padded([self.example(i) for i in (ids or batch_ids[:1])],
-                                         self.tokenizer.pad_token_id)
+            batch = collate_right_padded([self.example(i) for i in (ids or batch_ids[:1])], self.tokenizer.pad_token_id)
             input_ids = batch["input_ids"].to(acc.device)
             attention_mask = batch["attention_mask"].to(acc.device)
             next_tokens = batch["labels"][:, 1:].to(acc.device)
@@ -254,11 +269,19 @@ class _Session:
             with sync, acc.autocast():
                 student_hidden = self.model(input_ids=input_ids, attention_mask=attention_mask)[:, :-1][positions]
                 out = distill_loss(
-                    student_hidden, self.student_head, teacher_hidden,
-                    self.teacher_head if teacher_hidden is not None else None, labels, self.kd_loss,
-                    temperature=temperature, sft_weight=sft_weight, vocab_size=self.vocab_size,
-                    chunk_size=self.cfg.kd_chunk_size, scale_by_t2=self.scale_by_t2,
-                    cached=cached, fp32_heads=self.cfg.kd_fp32_heads,
+                    student_hidden,
+                    self.student_head,
+                    teacher_hidden,
+                    self.teacher_head if teacher_hidden is not None else None,
+                    labels,
+                    self.kd_loss,
+                    temperature=temperature,
+                    sft_weight=sft_weight,
+                    vocab_size=self.vocab_size,
+                    chunk_size=self.cfg.kd_chunk_size,
+                    scale_by_t2=self.scale_by_t2,
+                    cached=cached,
+                    fp32_heads=self.cfg.kd_fp32_heads,
                 )
                 # out.loss = w_sft · CE + (1 − w_sft) · KD_T, the mean over this micro-batch's tokens.
                 # Weighted by its share of the global batch's tokens (DDP averages over processes),
@@ -272,15 +295,17 @@ class _Session:
         online_teacher = self.cache is None and sft_weight < 1.0
         return StepResult(loss, ce, kd, tokens, n_global, teacher_seconds, tokens if online_teacher else 0)
 
-    def train_step_on_responses(self, batch_ids: list[str], responses: list[EncodedExample], temperature: float,
-                                sft_weight: float) -> StepResult:
+    def train_step_on_responses(
+        self, batch_ids: list[str], responses: list[EncodedExample], temperature: float, sft_weight: float
+    ) -> StepResult:
         """``w_sft · CE(ground truth of batch_ids) + (1 − w_sft) · KD_T(responses)``, each the token mean over
         its own global batch; the teacher scores the response sequences (the student's tokens). With the
         source's ``sft_on: batch`` the CE is on the response sequences too (one forward, as DistiLLM)."""
         acc = self.accelerator
         on_batch = self.feed.sft_on == "batch"  # the SFT term on the chosen sequences, not the ground truth
-        slots = rank_micro_batches(list(range(len(responses))), acc.process_index, acc.num_processes,
-                                   self.cfg.grad_accum)
+        slots = rank_micro_batches(
+            list(range(len(responses))), acc.process_index, acc.num_processes, self.cfg.grad_accum
+        )
         truth = rank_micro_batches(batch_ids, acc.process_index, acc.num_processes, self.cfg.grad_accum)
         n_kd = sum(sum(1 for t in e.labels[1:] if t != IGNORE_INDEX) for e in responses)
         n_ce = self.response_tokens(batch_ids) if sft_weight > 0 and not on_batch else 0
@@ -290,8 +315,12 @@ class _Session:
         def positions_of(examples: list[EncodedExample]):
             batch = collate_right_padded(examples, self.tokenizer.pad_token_id)
             next_tokens = batch["labels"][:, 1:].to(acc.device)
-            return (batch["input_ids"].to(acc.device), batch["attention_mask"].to(acc.device),
-                    next_tokens != IGNORE_INDEX, next_tokens)
+            return (
+                batch["input_ids"].to(acc.device),
+                batch["attention_mask"].to(acc.device),
+                next_tokens != IGNORE_INDEX,
+                next_tokens,
+            )
 
         for a, (kd_slot, ce_slot) in enumerate(zip(slots, truth, strict=True)):
             kd_examples = [responses[j] for j in kd_slot] or responses[:1]  # an empty slot joins the sync
@@ -305,21 +334,40 @@ class _Session:
             with sync, acc.autocast():
                 student_hidden = self.model(input_ids=input_ids, attention_mask=attention_mask)[:, :-1][positions]
                 kd = distill_loss(
-                    student_hidden, self.student_head, teacher_hidden, self.teacher_head, next_tokens[positions],
-                    self.kd_loss, temperature=temperature, sft_weight=sft_weight if on_batch else 0.0,
-                    vocab_size=self.vocab_size, chunk_size=self.cfg.kd_chunk_size, scale_by_t2=self.scale_by_t2,
+                    student_hidden,
+                    self.student_head,
+                    teacher_hidden,
+                    self.teacher_head,
+                    next_tokens[positions],
+                    self.kd_loss,
+                    temperature=temperature,
+                    sft_weight=sft_weight if on_batch else 0.0,
+                    vocab_size=self.vocab_size,
+                    chunk_size=self.cfg.kd_chunk_size,
+                    scale_by_t2=self.scale_by_t2,
                     fp32_heads=self.cfg.kd_fp32_heads,
                 )  # with on_batch: w_sft · CE + (1 − w_sft) · KD_T on the response sequences
                 kd_share = kd.n_tokens * acc.num_processes / max(n_kd, 1) if kd_slot else 0.0
                 loss = (kd.loss if on_batch else (1.0 - sft_weight) * kd.loss) * kd_share
                 ce = None
                 if sft_weight > 0 and not on_batch:
-                    gt_ids, gt_mask, gt_positions, gt_next = positions_of([self.example(i)
-                                                                           for i in (ce_slot or batch_ids[:1])])
+                    gt_ids, gt_mask, gt_positions, gt_next = positions_of(
+                        [self.example(i) for i in (ce_slot or batch_ids[:1])]
+                    )
                     gt_hidden = self.model(input_ids=gt_ids, attention_mask=gt_mask)[:, :-1][gt_positions]
-                    ce = distill_loss(gt_hidden, self.student_head, None, None, gt_next[gt_positions], self.kd_loss,
-                                      temperature=temperature, sft_weight=1.0, vocab_size=self.vocab_size,
-                                      chunk_size=self.cfg.kd_chunk_size, fp32_heads=self.cfg.kd_fp32_heads)
+                    ce = distill_loss(
+                        gt_hidden,
+                        self.student_head,
+                        None,
+                        None,
+                        gt_next[gt_positions],
+                        self.kd_loss,
+                        temperature=temperature,
+                        sft_weight=1.0,
+                        vocab_size=self.vocab_size,
+                        chunk_size=self.cfg.kd_chunk_size,
+                        fp32_heads=self.cfg.kd_fp32_heads,
+                    )
                     ce_share = ce.n_tokens * acc.num_processes / max(n_ce, 1) if ce_slot else 0.0
                     loss = loss + sft_weight * ce.loss * ce_share
                 acc.backward(loss)
@@ -335,8 +383,9 @@ class _Session:
         tokens = sum(len(e.input_ids) for e in responses)
         if n_ce:  # the ground truth's forward of the SFT term
             tokens += sum(len(self.example(i).input_ids) for i in batch_ids)
-        return StepResult(loss, ce_mean, kd_mean, tokens, n_kd + n_ce, teacher_seconds,
-                          sum(len(e.input_ids) for e in responses))  # the teacher scored every response sequence
+        return StepResult(
+            loss, ce_mean, kd_mean, tokens, n_kd + n_ce, teacher_seconds, sum(len(e.input_ids) for e in responses)
+        )  # the teacher scored every response sequence
 
     def apply_gradients(self, result: StepResult, stage: int) -> None:
         """Clip and apply the gradients; a non-finite loss or gradient stops training or skips the step."""
@@ -353,8 +402,10 @@ class _Session:
             what = f"loss ({result.loss})" if not math.isfinite(result.loss) else f"gradient norm ({result.grad_norm})"
             where = f"step {step + 1}, stage {stage + 1} of {len(self.state.stages)}"
             if cfg.on_nonfinite == "stop":
-                raise TrainingError(f"{self.phase}: non-finite {what} at {where}; lower train.lr, check the data, "
-                                    "or set train.on_nonfinite=skip")
+                raise TrainingError(
+                    f"{self.phase}: non-finite {what} at {where}; lower train.lr, check the data, "
+                    "or set train.on_nonfinite=skip"
+                )
             logger.warning("%s: skipped the batch of %s: non-finite %s", self.label, where, what)
             result.skipped = True
         self.optimizer.zero_grad(set_to_none=True)
@@ -368,16 +419,23 @@ class _Session:
     def progress(self, stage: int) -> dict[str, Any]:
         """Where training stands: the fields shared by metrics and eval rows."""
         s = self.state
-        return {"step": s.step, "stage": stage, "wall_time": round(self.wall(), 3), "tokens": s.tokens,
-                "response_tokens": s.response_tokens, "flops": self.flops()}
+        return {
+            "step": s.step,
+            "stage": stage,
+            "wall_time": round(self.wall(), 3),
+            "tokens": s.tokens,
+            "response_tokens": s.response_tokens,
+            "flops": self.flops(),
+        }
 
     def flops(self) -> int:
         """Training compute so far: the student's forward + backward, the online teacher's forward, and with a
         generating ``train.responses`` the student's generation (2·N_s per generated token; the prompt's prefill
         is not counted)."""
         generated = self.feed.totals.generated_tokens if self.feed.generates else 0
-        return (kd_training_flops(self.student_params, self.state.tokens, self.teacher_params,
-                                  self.state.teacher_tokens) + forward_flops(self.student_params, generated))
+        return kd_training_flops(
+            self.student_params, self.state.tokens, self.teacher_params, self.state.teacher_tokens
+        ) + forward_flops(self.student_params, generated)
 
     def run_stage(self, stage: int, schedules, context: TrainContext) -> None:
         """Train the remaining steps of ``stage``."""
@@ -389,8 +447,13 @@ class _Session:
         # TQDM_DISABLE=1 (set for parallel arms, whose bars would interleave on one terminal) is honoured here
         # although ``disable`` is given: tqdm reads the variable only for arguments left out
         quiet = not self.main or os.environ.get("TQDM_DISABLE") == "1"
-        bar = tqdm(total=self.lengths[stage], initial=state.step_in_stage, disable=quiet,
-                   desc=f"{self.label} stage {stage + 1}/{len(state.stages)}", dynamic_ncols=True)
+        bar = tqdm(
+            total=self.lengths[stage],
+            initial=state.step_in_stage,
+            disable=quiet,
+            desc=f"{self.label} stage {stage + 1}/{len(state.stages)}",
+            dynamic_ncols=True,
+        )
         while state.step_in_stage < self.lengths[stage]:
             temperature = temperature_schedule.value(state.step, total, stage)
             sft_weight = sft_schedule.value(state.step, total, stage)
@@ -411,11 +474,20 @@ class _Session:
             state.skipped_steps += int(result.skipped)
             self.last_loss = result.loss
             last_of_stage = state.step_in_stage == self.lengths[stage]
-            metrics = {**self.progress(stage), "total_steps": sum(self.lengths), "epoch": epoch, "loss": result.loss,
-                       "ce": result.ce,
-                       "kd": result.kd, "T": temperature, "w_sft": sft_weight, "lr": lr,
-                       "grad_norm": result.grad_norm, "skipped": result.skipped,
-                       **(self.feed.metrics(chosen) if self.feed.generates else {})}
+            metrics = {
+                **self.progress(stage),
+                "total_steps": sum(self.lengths),
+                "epoch": epoch,
+                "loss": result.loss,
+                "ce": result.ce,
+                "kd": result.kd,
+                "T": temperature,
+                "w_sft": sft_weight,
+                "lr": lr,
+                "grad_norm": result.grad_norm,
+                "skipped": result.skipped,
+                **(self.feed.metrics(chosen) if self.feed.generates else {}),
+            }
             if state.step % cfg.log_every == 0 or last_of_stage:
                 trackers.log_row(self.accelerator, self.config, self.log.write(metrics), trackers.TRAIN_SCALARS)
             if self.feed.source.dev_loss_due(state.step_in_stage, steps_per_epoch(len(plan.ids), self.global_batch)):
@@ -426,8 +498,9 @@ class _Session:
             pm.hook.step_end(context=context, metrics=metrics)
             if self.eval_fn is not None and cfg.eval_every and state.step % cfg.eval_every == 0:
                 self.evaluate(stage)
-            if self.best is not None and self.best.due(state.step_in_stage, self.lengths[stage],
-                                                       steps_per_epoch(len(plan.ids), self.global_batch)):
+            if self.best is not None and self.best.due(
+                state.step_in_stage, self.lengths[stage], steps_per_epoch(len(plan.ids), self.global_batch)
+            ):
                 self.best.consider(self.lm, stage, state.step, self.wall())
             by_time, stop = self.guard.poll(self.accelerator)  # wall-time checkpoints; a stop signal checkpoints first
             by_steps = bool(cfg.checkpoint_every) and state.step % cfg.checkpoint_every == 0
@@ -479,9 +552,16 @@ class _Session:
             state.epoch, state.batch = pos.epoch, pos.batch
         state.world_size = self.accelerator.num_processes
         check_finite_weights(self.lm, f"{self.phase}: after step {state.step}, {self.where()}")
-        save_checkpoint(self.out_dir / CHECKPOINTS_DIR, state, self.accelerator, self.lm, self.optimizer,
-                        self.scheduler, self.cfg.keep_checkpoints,
-                        responses=self.feed.state_dict() if self.feed.generates else None)
+        save_checkpoint(
+            self.out_dir / CHECKPOINTS_DIR,
+            state,
+            self.accelerator,
+            self.lm,
+            self.optimizer,
+            self.scheduler,
+            self.cfg.keep_checkpoints,
+            responses=self.feed.state_dict() if self.feed.generates else None,
+        )
         self.guard.checkpointed()
 
     def where(self) -> str:
@@ -536,12 +616,14 @@ def config_key(config: SRDConfig, settings: LabelSettings, *, legacy: bool = Fal
     default = TrainConfig.model_fields["responses"].get_default(call_default_factory=True)
     if config.train.responses.name == default.name:  # the default: keys of earlier runs stay valid
         loose.add("responses")
-    return fingerprint({
-        "train": config.train.model_dump(mode="json", exclude=loose),
-        "data": config.data.model_dump(mode="json", exclude=None if legacy else set(EVAL_ONLY_DATA)),
-        "seed": config.run.seed,
-        "settings": {k: v.model_dump(mode="json") for k, v in settings.specs().items()},
-    })
+    return fingerprint(
+        {
+            "train": config.train.model_dump(mode="json", exclude=loose),
+            "data": config.data.model_dump(mode="json", exclude=None if legacy else set(EVAL_ONLY_DATA)),
+            "seed": config.run.seed,
+            "settings": {k: v.model_dump(mode="json") for k, v in settings.specs().items()},
+        }
+    )
 
 
 def _trim_jsonl(path: Path, max_step: int) -> None:
@@ -551,23 +633,45 @@ def _trim_jsonl(path: Path, max_step: int) -> None:
         write_jsonl_atomic(path, [r for r in rows if r.get("step", 0) <= max_step])
 
 
-def _start_state(config: SRDConfig, run_dir: Path, label: str, checkpoint: Path | None, key: str,
-                 samples: Sequence[Sample], stages: Sequence[StagePlan] | None, num_processes: int,
-                 accepted: set[str] | None = None) -> TrainState:
+def _start_state(
+    config: SRDConfig,
+    run_dir: Path,
+    label: str,
+    checkpoint: Path | None,
+    key: str,
+    samples: Sequence[Sample],
+    stages: Sequence[StagePlan] | None,
+    num_processes: int,
+    accepted: set[str] | None = None,
+) -> TrainState:
     """The checkpoint's state (its key one of ``accepted``, default ``{key}``), or a fresh one with the label's
     stage plans."""
     if checkpoint is not None:
         state = read_state(checkpoint)
         if state.extra.get("config_key") not in (accepted or {key}):
-            raise TrainingError(f"{checkpoint}: saved with different train/data/{label} settings; delete "
-                                f"{checkpoint.parent.parent} to start over, or use another run name")
+            raise TrainingError(
+                f"{checkpoint}: saved with different train/data/{label} settings; delete "
+                f"{checkpoint.parent.parent} to start over, or use another run name"
+            )
         return state
     if stages is None:
-        stages = plan_label_stages(config, run_dir, label, [s.id for s in samples],
-                                   global_batch_size(config, num_processes))
-    return TrainState(step=0, stage=0, step_in_stage=0, epoch=0, batch=0, tokens=0, response_tokens=0,
-                      wall_time=0.0, skipped_steps=0, stages=[StagePlan(list(p.ids), float(p.epochs)) for p in stages],
-                      world_size=num_processes, extra={"config_key": key})
+        stages = plan_label_stages(
+            config, run_dir, label, [s.id for s in samples], global_batch_size(config, num_processes)
+        )
+    return TrainState(
+        step=0,
+        stage=0,
+        step_in_stage=0,
+        epoch=0,
+        batch=0,
+        tokens=0,
+        response_tokens=0,
+        wall_time=0.0,
+        skipped_steps=0,
+        stages=[StagePlan(list(p.ids), float(p.epochs)) for p in stages],
+        world_size=num_processes,
+        extra={"config_key": key},
+    )
 
 
 def train(
@@ -600,8 +704,10 @@ def train(
     if summary_path.is_file() and (final_dir / "config.json").is_file():
         done = TrainSummary(**json.loads(summary_path.read_text(encoding="utf-8")))
         if done.config_key not in accepted:
-            raise TrainingError(f"{out_dir}: trained with different train/data/{label} settings; delete it to "
-                                "train again, or use another run name")
+            raise TrainingError(
+                f"{out_dir}: trained with different train/data/{label} settings; delete it to "
+                "train again, or use another run name"
+            )
         logger.info("%s: already trained (%s); delete %s to train again", label, summary_path, out_dir)
         return done
 
@@ -616,8 +722,7 @@ def train(
 
     checkpoint = latest_checkpoint(out_dir / CHECKPOINTS_DIR)
     attempted = (out_dir / CHECKPOINTS_DIR).is_dir()  # made by every attempt, before it trains
-    state = _start_state(config, run_dir, label, checkpoint, key, samples, stages, accelerator.num_processes,
-                         accepted)
+    state = _start_state(config, run_dir, label, checkpoint, key, samples, stages, accelerator.num_processes, accepted)
     resumed_from = state.step if checkpoint is not None else None
     schedules = build_schedules(settings, len(state.stages))
     if accelerator.is_main_process:
@@ -639,12 +744,17 @@ def train(
     student, tokenizer, teacher_model = load_models(config, run_dir, teacher, student_path, cache is None)
     if checkpoint is not None:
         load_weights(checkpoint, student)
-    session = _Session(config, label, out_dir, accelerator, student, tokenizer, teacher_model, sample_map, state,
-                       eval_fn, cache)
+    session = _Session(
+        config, label, out_dir, accelerator, student, tokenizer, teacher_model, sample_map, state, eval_fn, cache
+    )
     if config.train.select_best.enabled:
-        session.best = BestCheckpoint(out_dir, dev_rouge_fn(config, run_dir, tokenizer), accelerator,
-                                      config.train.select_best.every, on_row=lambda row: trackers.log_row(
-                                          accelerator, config, row, trackers.DEV_SCALARS))
+        session.best = BestCheckpoint(
+            out_dir,
+            dev_rouge_fn(config, run_dir, tokenizer),
+            accelerator,
+            config.train.select_best.every,
+            on_row=lambda row: trackers.log_row(accelerator, config, row, trackers.DEV_SCALARS),
+        )
         if checkpoint is None:
             session.best.reset()
     if checkpoint is not None and session.lengths:
@@ -659,8 +769,17 @@ def train(
             session.feed.source.observe_dev_loss(-1, session.dev_loss())
 
     trackers.start(accelerator, config, label)
-    context = TrainContext(run_dir=run_dir, config=config, label=label, stages=state.stages, samples=sample_map,
-                           model=student, tokenizer=tokenizer, accelerator=accelerator, arm=arm_of(config, label))
+    context = TrainContext(
+        run_dir=run_dir,
+        config=config,
+        label=label,
+        stages=state.stages,
+        samples=sample_map,
+        model=student,
+        tokenizer=tokenizer,
+        accelerator=accelerator,
+        arm=arm_of(config, label),
+    )
     with session.guard.installed():  # SIGINT / SIGTERM: checkpoint at the next step's end, then stop
         while state.stage < len(state.stages):
             stage = state.stage
@@ -692,14 +811,26 @@ def train(
         session.evaluate(max(0, min(state.stage, len(state.stages)) - 1))
     session.save_final(final_dir)
     summary = TrainSummary(
-        label=label, steps=state.step, stages=len(state.stages), tokens=state.tokens,
-        response_tokens=state.response_tokens, wall_time=round(state.wall_time, 3),
-        skipped_steps=state.skipped_steps, final_dir=str(final_dir), final_loss=session.last_loss,
-        resumed_from_step=resumed_from, stage_steps=list(session.lengths), config_key=key,
+        label=label,
+        steps=state.step,
+        stages=len(state.stages),
+        tokens=state.tokens,
+        response_tokens=state.response_tokens,
+        wall_time=round(state.wall_time, 3),
+        skipped_steps=state.skipped_steps,
+        final_dir=str(final_dir),
+        final_loss=session.last_loss,
+        resumed_from_step=resumed_from,
+        stage_steps=list(session.lengths),
+        config_key=key,
         responses=session.feed.totals.to_dict() if session.feed.generates else None,
-        flops=session.flops(), student_params=session.student_params, teacher_params=session.teacher_params,
-        teacher_tokens=state.teacher_tokens, teacher_cache_flops=cache.flops if cache is not None else None,
-        pacer=settings.pacer.name, curated=uses_curation(settings.pacer),
+        flops=session.flops(),
+        student_params=session.student_params,
+        teacher_params=session.teacher_params,
+        teacher_tokens=state.teacher_tokens,
+        teacher_cache_flops=cache.flops if cache is not None else None,
+        pacer=settings.pacer.name,
+        curated=uses_curation(settings.pacer),
         match_steps_of=arm_of(config, label).match_steps_of,
     )
     if accelerator.is_main_process:
@@ -717,8 +848,9 @@ def rouge_eval_fn(config: SRDConfig, run_dir: str | Path, student_path: str | Pa
 
     config = with_generation_limits(config, Path(run_dir))
     samples = load_eval_samples(config)
-    path = str(student_path) if student_path is not None else resolve_model_path(config.student, Path(run_dir),
-                                                                                  "student")
+    path = (
+        str(student_path) if student_path is not None else resolve_model_path(config.student, Path(run_dir), "student")
+    )
     tokenizer = load_tokenizer(config.student, path, "student")
 
     def evaluate(model, step: int) -> dict[str, Any]:

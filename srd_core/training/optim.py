@@ -50,9 +50,7 @@ def lr_factor(step: int, total: int, warmup: int, kind: str, min_ratio: float) -
 def build_lr_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int) -> LambdaLR:
     """The LR schedule over ``total_steps`` optimizer steps (a stage, or the whole run)."""
     warmup = int(cfg.warmup_ratio * total_steps)
-    return LambdaLR(
-        optimizer, lambda step: lr_factor(step, total_steps, warmup, cfg.lr_scheduler, cfg.min_lr_ratio)
-    )
+    return LambdaLR(optimizer, lambda step: lr_factor(step, total_steps, warmup, cfg.lr_scheduler, cfg.min_lr_ratio))
 
 
 def reset_optimizer(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> None:

@@ -67,15 +67,19 @@ class FeedTotals:
     """Sample ids whose reflection output was put in the buffer (seed_from_reflection)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"steps": dict(self.steps), "generation_seconds": round(self.generation_seconds, 3),
-                "generated_tokens": self.generated_tokens}
+        return {
+            "steps": dict(self.steps),
+            "generation_seconds": round(self.generation_seconds, 3),
+            "generated_tokens": self.generated_tokens,
+        }
 
 
 class StepFeed:
     """The response source of one training arm, with everything it needs from the loop."""
 
-    def __init__(self, config: SRDConfig, label: str, run_dir: Path, accelerator, student, tokenizer,
-                 samples: dict[str, Sample]) -> None:
+    def __init__(
+        self, config: SRDConfig, label: str, run_dir: Path, accelerator, student, tokenizer, samples: dict[str, Sample]
+    ) -> None:
         self.config, self.label, self.run_dir = config, label, Path(run_dir)
         self.accelerator, self.student, self.tokenizer, self.samples = accelerator, student, tokenizer, samples
         self.source = build_source(config)
@@ -105,8 +109,12 @@ class StepFeed:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.source.load_state_dict(state["source"])
         totals = state["totals"]
-        self.totals = FeedTotals(dict(totals["steps"]), float(totals["generation_seconds"]),
-                                 int(totals["generated_tokens"]), list(totals["seeded"]))
+        self.totals = FeedTotals(
+            dict(totals["steps"]),
+            float(totals["generation_seconds"]),
+            int(totals["generated_tokens"]),
+            list(totals["seeded"]),
+        )
 
     # -- examples -----------------------------------------------------------------------------
 
@@ -122,8 +130,9 @@ class StepFeed:
         """Prompt + ``response`` with labels on the response, cut to ``data.max_length``."""
         prompt = self.prompt_ids(sample_id)
         response = list(response)[: self.config.data.max_length - len(prompt)]
-        return EncodedExample(prompt + response, [IGNORE_INDEX] * len(prompt) + response, len(prompt),
-                              len(response), False)
+        return EncodedExample(
+            prompt + response, [IGNORE_INDEX] * len(prompt) + response, len(prompt), len(response), False
+        )
 
     # -- generation ---------------------------------------------------------------------------
 
@@ -133,11 +142,11 @@ class StepFeed:
         world, rank = acc.num_processes, acc.process_index
         base, extra = divmod(len(ids), world)
         begin = rank * base + min(rank, extra)
-        share = list(ids[begin:begin + base + (1 if rank < extra else 0)])
+        share = list(ids[begin : begin + base + (1 if rank < extra else 0)])
         mine: list[list[int]] = []
         size = self.config.train.batch_size
         for c in range(0, len(share), size):
-            mine.extend(self._generate_chunk(share[c:c + size], c // size))
+            mine.extend(self._generate_chunk(share[c : c + size], c // size))
         if world > 1:
             from accelerate.utils import gather_object
 
@@ -149,16 +158,24 @@ class StepFeed:
         room = self.config.data.max_length - max(len(p) for p in prompts)
         sampling = self.source.sampling()
         max_new = max(1, min(room, sampling["max_new_tokens"] or room))
-        settings = GenerationSettings(max_new_tokens=max_new, do_sample=True, temperature=sampling["temperature"],
-                                      top_p=sampling["top_p"], top_k=sampling["top_k"])
-        seed = zlib.crc32(f"{self.config.run.seed}/{self.label}/{self.step}/"
-                          f"{self.accelerator.process_index}/{chunk}".encode())
+        settings = GenerationSettings(
+            max_new_tokens=max_new,
+            do_sample=True,
+            temperature=sampling["temperature"],
+            top_p=sampling["top_p"],
+            top_k=sampling["top_k"],
+        )
+        seed = zlib.crc32(
+            f"{self.config.run.seed}/{self.label}/{self.step}/{self.accelerator.process_index}/{chunk}".encode()
+        )
         device = next(self.student.parameters()).device
         was_training = self.student.training
         self.student.eval()
         try:
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
-                    self.accelerator.autocast():  # as the training forward (train.mixed_precision)
+            with (
+                torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
+                self.accelerator.autocast(),
+            ):  # as the training forward (train.mixed_precision)
                 outputs = generate_batch(self.student, self.tokenizer, prompts, settings, generator_seed=seed)
         finally:
             self.student.train(was_training)
@@ -184,8 +201,10 @@ class StepFeed:
 
         picked = self.source.choose(step, total, list(ids), generate)
         if picked.source not in SOURCES:
-            raise ValueError(f"response source {self.source.name!r} returned source {picked.source!r} "
-                             f"(expected one of {', '.join(SOURCES)})")
+            raise ValueError(
+                f"response source {self.source.name!r} returned source {picked.source!r} "
+                f"(expected one of {', '.join(SOURCES)})"
+            )
         self.totals.steps[picked.source] += 1
         self.totals.generation_seconds += seconds[0]
         self.totals.generated_tokens += tokens[0]
@@ -194,8 +213,12 @@ class StepFeed:
 
     def metrics(self, chosen: Chosen) -> dict[str, Any]:
         """The step's fields of metrics.jsonl."""
-        return {"response_source": chosen.source, "generation_seconds": round(chosen.generation_seconds, 4),
-                "generated_tokens": chosen.generated_tokens, **self.source.metrics()}
+        return {
+            "response_source": chosen.source,
+            "generation_seconds": round(chosen.generation_seconds, 4),
+            "generated_tokens": chosen.generated_tokens,
+            **self.source.metrics(),
+        }
 
     # -- buffer seeding and the dev loss -------------------------------------------------------
 
@@ -208,7 +231,7 @@ class StepFeed:
         seen = set(self.totals.seeded)
         new = [i for i in stage_ids if i not in seen and i in records]
         items = [(i, encode_response(self.tokenizer, records[i].output)) for i in new]
-        self.source.seed_buffer([(i, self.example(i, r).input_ids[len(self.prompt_ids(i)):]) for i, r in items])
+        self.source.seed_buffer([(i, self.example(i, r).input_ids[len(self.prompt_ids(i)) :]) for i, r in items])
         self.totals.seeded.extend(new)
 
     def dev_loss(self, dev_samples: Sequence[Sample], batch_size: int) -> float:
@@ -220,21 +243,29 @@ class StepFeed:
         value = [0.0]
         if self.accelerator.is_main_process:
             d = self.config.data
-            examples = [encode_example(self.tokenizer, s.prompt, s.target, d.max_prompt_tokens, d.max_length)
-                        for s in dev_samples]
+            examples = [
+                encode_example(self.tokenizer, s.prompt, s.target, d.max_prompt_tokens, d.max_length)
+                for s in dev_samples
+            ]
             total, count = 0.0, 0
             device = next(self.student.parameters()).device
             was_training = self.student.training
             self.student.eval()
             with torch.no_grad():
                 for b in range(0, len(examples), batch_size):
-                    batch = collate_right_padded(examples[b:b + batch_size], self.tokenizer.pad_token_id)
-                    logits = self.student(input_ids=batch["input_ids"].to(device),
-                                          attention_mask=batch["attention_mask"].to(device)).logits[:, :-1]
+                    batch = collate_right_padded(examples[b : b + batch_size], self.tokenizer.pad_token_id)
+                    logits = self.student(
+                        input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
+                    ).logits[:, :-1]
                     labels = batch["labels"][:, 1:].to(device)
-                    total += float(torch.nn.functional.cross_entropy(
-                        logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                        ignore_index=IGNORE_INDEX, reduction="sum"))
+                    total += float(
+                        torch.nn.functional.cross_entropy(
+                            logits.float().reshape(-1, logits.shape[-1]),
+                            labels.reshape(-1),
+                            ignore_index=IGNORE_INDEX,
+                            reduction="sum",
+                        )
+                    )
                     count += int((labels != IGNORE_INDEX).sum())
             self.student.train(was_training)
             value = [total / max(count, 1)]

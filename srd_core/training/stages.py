@@ -45,8 +45,9 @@ def global_batch_size(config: SRDConfig, num_processes: int) -> int:
     return config.train.batch_size * num_processes * config.train.grad_accum
 
 
-def pacer_stages(config: SRDConfig, run_dir: Path, pacer_spec: ComponentSpec,
-                 all_ids: Sequence[str], curation: Path | None = None) -> list[StagePlan]:
+def pacer_stages(
+    config: SRDConfig, run_dir: Path, pacer_spec: ComponentSpec, all_ids: Sequence[str], curation: Path | None = None
+) -> list[StagePlan]:
     """The stages of a pacer; curation-using pacers read ``curation/curation.jsonl`` (default: the run dir's)."""
     from srd_core.curation.curate import build_pacer, load_curation, plan_stages
 
@@ -82,8 +83,9 @@ def match_steps(stages: list[StagePlan], target_steps: int, global_batch: int) -
     return out
 
 
-def plan_label_stages(config: SRDConfig, run_dir: Path, label: str, all_ids: Sequence[str],
-                      global_batch: int) -> list[StagePlan]:
+def plan_label_stages(
+    config: SRDConfig, run_dir: Path, label: str, all_ids: Sequence[str], global_batch: int
+) -> list[StagePlan]:
     """The stage plans of arm ``label``, rescaled to another arm's step count when it matches one."""
     arm = arm_of(config, label)
     stages = pacer_stages(config, run_dir, arm.pacer, all_ids, curation_dir(run_dir, arm))

@@ -86,8 +86,9 @@ class CacheRequest:
         return self.signal.stored_temperatures(sorted(self.plan_temperatures)) if self.signal.uses_temperatures else []
 
 
-def plan_temperatures(config: SRDConfig, run_dir: Path, label: str, ids: Sequence[str], num_processes: int
-                      ) -> tuple[list[str], set[float]]:
+def plan_temperatures(
+    config: SRDConfig, run_dir: Path, label: str, ids: Sequence[str], num_processes: int
+) -> tuple[list[str], set[float]]:
     """The sample ids ``label`` trains on and every temperature its schedule takes over its steps."""
     from srd_core.training.stages import (
         build_schedules,
@@ -110,8 +111,9 @@ def plan_temperatures(config: SRDConfig, run_dir: Path, label: str, ids: Sequenc
     return [i for i in ids if i in used], temps
 
 
-def cache_requests(config: SRDConfig, run_dir: Path, samples: Sequence[Sample], num_processes: int
-                   ) -> list[CacheRequest]:
+def cache_requests(
+    config: SRDConfig, run_dir: Path, samples: Sequence[Sample], num_processes: int
+) -> list[CacheRequest]:
     """The caches the run's arms need (one per distinct signal spec; SRD and baseline share when equal)."""
     labels = arm_names(config)
     all_ids = [s.id for s in samples]
@@ -130,24 +132,27 @@ def cache_requests(config: SRDConfig, run_dir: Path, samples: Sequence[Sample], 
     return list(requests.values())
 
 
-def cache_key(config: SRDConfig, run_dir: Path, request: CacheRequest, samples: Sequence[Sample],
-              tokenizer, vocab_size: int) -> str:
+def cache_key(
+    config: SRDConfig, run_dir: Path, request: CacheRequest, samples: Sequence[Sample], tokenizer, vocab_size: int
+) -> str:
     """Fingerprint of everything the cached rows depend on."""
     from srd_core.rundir import resolve_model_path
 
     by_id = {s.id: s for s in samples}
-    return fingerprint({
-        "version": FORMAT_VERSION,
-        "teacher": model_identity(resolve_model_path(config.teacher, run_dir, "teacher"), config.teacher),
-        "teacher_adapter": config.teacher.adapter,
-        "tokenizer": fingerprint(sorted(tokenizer.get_vocab().items())),
-        "data": data_fingerprint([by_id[i] for i in request.ids]),
-        "limits": [config.data.max_prompt_tokens, config.data.max_length],
-        "signal": request.spec.model_dump(mode="json"),
-        "signal_code": class_digest(type(request.signal)),  # rows encoded by other code are other rows
-        "temperatures": request.temperatures,
-        "vocab_size": vocab_size,
-    })
+    return fingerprint(
+        {
+            "version": FORMAT_VERSION,
+            "teacher": model_identity(resolve_model_path(config.teacher, run_dir, "teacher"), config.teacher),
+            "teacher_adapter": config.teacher.adapter,
+            "tokenizer": fingerprint(sorted(tokenizer.get_vocab().items())),
+            "data": data_fingerprint([by_id[i] for i in request.ids]),
+            "limits": [config.data.max_prompt_tokens, config.data.max_length],
+            "signal": request.spec.model_dump(mode="json"),
+            "signal_code": class_digest(type(request.signal)),  # rows encoded by other code are other rows
+            "temperatures": request.temperatures,
+            "vocab_size": vocab_size,
+        }
+    )
 
 
 def cache_dir(run_dir: Path, key: str) -> Path:
@@ -176,7 +181,7 @@ def response_positions(example: EncodedExample) -> int:
 
 def make_layout(ids: Sequence[str], examples: Mapping[str, EncodedExample], shard_samples: int) -> Layout:
     """Consecutive groups of ``shard_samples`` samples in data order, and each sample's rows."""
-    shards = [list(ids[i:i + shard_samples]) for i in range(0, len(ids), shard_samples)]
+    shards = [list(ids[i : i + shard_samples]) for i in range(0, len(ids), shard_samples)]
     rows, shard_rows = {}, []
     for s, group in enumerate(shards):
         offset = 0
@@ -204,9 +209,21 @@ class BuildResult:
         return self.bytes / max(self.response_tokens, 1)
 
 
-def _write_shard(directory: Path, shard: int, group: Sequence[str], n_rows: int, teacher, head, vocab: int,
-                 signal: TeacherSignal, fields: Mapping[str, tuple[str, int]], temperatures: Sequence[float],
-                 examples: Mapping[str, EncodedExample], pad_id: int, device: torch.device) -> dict[str, str]:
+def _write_shard(
+    directory: Path,
+    shard: int,
+    group: Sequence[str],
+    n_rows: int,
+    teacher,
+    head,
+    vocab: int,
+    signal: TeacherSignal,
+    fields: Mapping[str, tuple[str, int]],
+    temperatures: Sequence[float],
+    examples: Mapping[str, EncodedExample],
+    pad_id: int,
+    device: torch.device,
+) -> dict[str, str]:
     """Run the teacher on one shard's samples, write each field atomically; returns each file's SHA-256."""
     from srd_core.models.runtime import last_hidden_state
 
@@ -240,8 +257,9 @@ def head_rows(config, run_dir: Path, role: str) -> int:
     from srd_core.rundir import resolve_model_path
 
     cfg = getattr(config, role)
-    model_config = AutoConfig.from_pretrained(resolve_model_path(cfg, run_dir, role), revision=cfg.revision,
-                                              trust_remote_code=cfg.trust_remote_code)
+    model_config = AutoConfig.from_pretrained(
+        resolve_model_path(cfg, run_dir, role), revision=cfg.revision, trust_remote_code=cfg.trust_remote_code
+    )
     return int(model_config.get_text_config().vocab_size)
 
 
@@ -264,8 +282,9 @@ def _read_meta(directory: Path) -> dict | None:
     return meta if isinstance(meta, dict) and meta.get("version") == FORMAT_VERSION else None
 
 
-def _check_shards(directory: Path, n_shards: int, fields: Mapping[str, tuple[str, int]], hashes: HashCache
-                  ) -> list[int]:
+def _check_shards(
+    directory: Path, n_shards: int, fields: Mapping[str, tuple[str, int]], hashes: HashCache
+) -> list[int]:
     """The shards still to build; a shard whose files fail their digest is removed, saying so in one line."""
     todo = []
     complete = (directory / META_FILE).is_file()
@@ -290,8 +309,14 @@ def cache_compute(teacher_params: int, examples: Sequence[EncodedExample]) -> di
     return {"teacher_params": teacher_params, "teacher_tokens": tokens, "flops": forward_flops(teacher_params, tokens)}
 
 
-def build_cache(config: SRDConfig, run_dir: Path, request: CacheRequest, samples: Sequence[Sample],
-                accelerator=None, on_shard: Callable[[int], None] | None = None) -> BuildResult:
+def build_cache(
+    config: SRDConfig,
+    run_dir: Path,
+    request: CacheRequest,
+    samples: Sequence[Sample],
+    accelerator=None,
+    on_shard: Callable[[int], None] | None = None,
+) -> BuildResult:
     """Build (or finish, or repair) one cache; every process computes its shards, the main one writes meta.json.
 
     Free space is checked before anything is written; a disk that fills up during the build, like the
@@ -314,8 +339,10 @@ def build_cache(config: SRDConfig, run_dir: Path, request: CacheRequest, samples
     directory = cache_dir(run_dir, key)
     by_id = {s.id: s for s in samples}
     d = config.data
-    examples = {i: encode_example(tokenizer, by_id[i].prompt, by_id[i].target, d.max_prompt_tokens, d.max_length)
-                for i in request.ids}
+    examples = {
+        i: encode_example(tokenizer, by_id[i].prompt, by_id[i].target, d.max_prompt_tokens, d.max_length)
+        for i in request.ids
+    }
     layout = make_layout(request.ids, examples, config.train.batch_size)
     total_rows = sum(layout.shard_rows)
     n_shards = len(layout.shards)
@@ -335,9 +362,23 @@ def build_cache(config: SRDConfig, run_dir: Path, request: CacheRequest, samples
         todo = [s for s in range(n_shards) if not cache_store.digest_path(directory, s).is_file()]
         built = reused = 0
         if todo or not (directory / META_FILE).is_file():
-            built, reused, teacher_params = _build_shards(config, run_dir, request, directory, layout, todo, fields,
-                                                          vocab, examples, tokenizer.pad_token_id, hashes, rank, world,
-                                                          device, on_shard)
+            built, reused, teacher_params = _build_shards(
+                config,
+                run_dir,
+                request,
+                directory,
+                layout,
+                todo,
+                fields,
+                vocab,
+                examples,
+                tokenizer.pad_token_id,
+                hashes,
+                rank,
+                world,
+                device,
+                on_shard,
+            )
             barrier()
             if rank == 0:
                 if teacher_params is None:  # this process built no shard: count the teacher's parameters anyway
@@ -350,24 +391,51 @@ def build_cache(config: SRDConfig, run_dir: Path, request: CacheRequest, samples
             raise cache_store.disk_full_error(directory, exc) from None
         raise
     meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
-    result = BuildResult(directory, built, reused if built or reused else n_shards,
-                         time.perf_counter() - started, meta["bytes"], meta["response_tokens"])
+    result = BuildResult(
+        directory,
+        built,
+        reused if built or reused else n_shards,
+        time.perf_counter() - started,
+        meta["bytes"],
+        meta["response_tokens"],
+    )
     if built:
-        logger.info("teacher cache %s (%s): %d shards built, %d reused, %.1f MB, %.1f bytes per response token",
-                    directory.name, request.spec.name, built, reused, result.bytes / 1e6, result.bytes_per_token)
+        logger.info(
+            "teacher cache %s (%s): %d shards built, %d reused, %.1f MB, %.1f bytes per response token",
+            directory.name,
+            request.spec.name,
+            built,
+            reused,
+            result.bytes / 1e6,
+            result.bytes_per_token,
+        )
     return result
 
 
-def _build_shards(config: SRDConfig, run_dir: Path, request: CacheRequest, directory: Path, layout: Layout,
-                  todo: Sequence[int], fields: Mapping[str, tuple[str, int]], vocab: int,
-                  examples: Mapping[str, EncodedExample], pad_id: int, hashes: HashCache, rank: int, world: int,
-                  device: torch.device, on_shard: Callable[[int], None] | None) -> tuple[int, int, int | None]:
+def _build_shards(
+    config: SRDConfig,
+    run_dir: Path,
+    request: CacheRequest,
+    directory: Path,
+    layout: Layout,
+    todo: Sequence[int],
+    fields: Mapping[str, tuple[str, int]],
+    vocab: int,
+    examples: Mapping[str, EncodedExample],
+    pad_id: int,
+    hashes: HashCache,
+    rank: int,
+    world: int,
+    device: torch.device,
+    on_shard: Callable[[int], None] | None,
+) -> tuple[int, int, int | None]:
     """Check the space ``todo`` needs, then compute this process's shards of it; (built, reused, the teacher's
     parameter count, None when this process built nothing)."""
     from srd_core.models.runtime import causal_lm_core, freeze, load_models
 
-    need = sum(cache_store.npy_size(dtype, (layout.shard_rows[s], width))
-               for s in todo for dtype, width in fields.values())
+    need = sum(
+        cache_store.npy_size(dtype, (layout.shard_rows[s], width)) for s in todo for dtype, width in fields.values()
+    )
     need += 4096 * len(todo) + 64 * len(layout.rows)  # digest files, meta.json
     cache_store.check_free_space(directory, need)
     mine = [s for s in todo if s % world == rank]
@@ -382,9 +450,21 @@ def _build_shards(config: SRDConfig, run_dir: Path, request: CacheRequest, direc
         files = _shard_files(directory, shard, fields)
         cache_store.remove_shard(directory, shard, files.values())
         try:
-            digests = _write_shard(directory, shard, layout.shards[shard], layout.shard_rows[shard], teacher,
-                                   teacher_head, vocab, request.signal, fields, request.temperatures, examples,
-                                   pad_id, device)
+            digests = _write_shard(
+                directory,
+                shard,
+                layout.shards[shard],
+                layout.shard_rows[shard],
+                teacher,
+                teacher_head,
+                vocab,
+                request.signal,
+                fields,
+                request.temperatures,
+                examples,
+                pad_id,
+                device,
+            )
             cache_store.write_digests(directory, shard, digests, files, hashes)
         except OSError as exc:
             if cache_store.is_disk_full(exc):
@@ -405,29 +485,52 @@ def _teacher_parameter_count(config: SRDConfig, run_dir: Path) -> int:
     return parameter_count(teacher)
 
 
-def _write_meta(directory: Path, key: str, request: CacheRequest, fields: Mapping[str, tuple[str, int]],
-                temperatures: Sequence[float], vocab: int, layout: Layout, total_rows: int, hashes: HashCache,
-                compute: Mapping[str, int]) -> None:
+def _write_meta(
+    directory: Path,
+    key: str,
+    request: CacheRequest,
+    fields: Mapping[str, tuple[str, int]],
+    temperatures: Sequence[float],
+    vocab: int,
+    layout: Layout,
+    total_rows: int,
+    hashes: HashCache,
+    compute: Mapping[str, int],
+) -> None:
     """Check every shard against its digest and write ``meta.json``, which marks the cache complete."""
     n_shards = len(layout.shards)
-    missing = [s for s in range(n_shards)
-               if cache_store.shard_problem(directory, s, _shard_files(directory, s, fields), hashes) is not None]
+    missing = [
+        s
+        for s in range(n_shards)
+        if cache_store.shard_problem(directory, s, _shard_files(directory, s, fields), hashes) is not None
+    ]
     if missing:
         raise TrainingError(f"{directory}: shards {missing[:5]} are missing after the build")
     hashes.save()
     size = sum(shard_path(directory, s, n).stat().st_size for s in range(n_shards) for n in fields)
-    write_json_atomic(directory / META_FILE, {
-        "version": FORMAT_VERSION, "key": key, "signal": request.spec.model_dump(mode="json"),
-        "fields": {n: list(v) for n, v in fields.items()}, "temperatures": list(temperatures),
-        "vocab_size": vocab, "shards": n_shards, "response_tokens": total_rows, "bytes": size,
-        "bytes_per_token": round(size / max(total_rows, 1), 3),
-        "payload_bytes_per_token": sum(np.dtype(t).itemsize * w for t, w in fields.values()),
-        "rows": {i: list(v) for i, v in layout.rows.items()}, **compute,
-    })
+    write_json_atomic(
+        directory / META_FILE,
+        {
+            "version": FORMAT_VERSION,
+            "key": key,
+            "signal": request.spec.model_dump(mode="json"),
+            "fields": {n: list(v) for n, v in fields.items()},
+            "temperatures": list(temperatures),
+            "vocab_size": vocab,
+            "shards": n_shards,
+            "response_tokens": total_rows,
+            "bytes": size,
+            "bytes_per_token": round(size / max(total_rows, 1), 3),
+            "payload_bytes_per_token": sum(np.dtype(t).itemsize * w for t, w in fields.values()),
+            "rows": {i: list(v) for i, v in layout.rows.items()},
+            **compute,
+        },
+    )
 
 
-def build_teacher_caches(config: SRDConfig, run_dir: Path, samples: Sequence[Sample], accelerator=None
-                         ) -> list[BuildResult]:
+def build_teacher_caches(
+    config: SRDConfig, run_dir: Path, samples: Sequence[Sample], accelerator=None
+) -> list[BuildResult]:
     """Build every cache the run's arms need; returns what each build did (none: nothing is cached).
 
     Caches of earlier configs (another T, another teacher) are moved to ``teacher_cache/.superseded/``
@@ -448,9 +551,12 @@ def build_teacher_caches(config: SRDConfig, run_dir: Path, samples: Sequence[Sam
     results = []
     for request in requests:
         result = build_cache(config, Path(run_dir), request, samples, accelerator)
-        print(f"teacher cache {request.spec.name}: {result.bytes / 1e6:.1f} MB, "
-              f"{result.bytes_per_token:.1f} bytes per response token ({result.response_tokens:,} tokens, "
-              f"{result.built_shards} shards built in {result.seconds:.1f}s)", flush=True)
+        print(
+            f"teacher cache {request.spec.name}: {result.bytes / 1e6:.1f} MB, "
+            f"{result.bytes_per_token:.1f} bytes per response token ({result.response_tokens:,} tokens, "
+            f"{result.built_shards} shards built in {result.seconds:.1f}s)",
+            flush=True,
+        )
         results.append(result)
     return results
 
@@ -462,8 +568,10 @@ class TeacherCache:
         self.directory, self.signal = Path(directory), signal
         meta_path = self.directory / META_FILE
         if not meta_path.is_file():
-            raise TrainingError(f"{self.directory}: the teacher cache is incomplete (no {META_FILE}); rerun the "
-                                "teacher_cache phase (`srd run`)")
+            raise TrainingError(
+                f"{self.directory}: the teacher cache is incomplete (no {META_FILE}); rerun the "
+                "teacher_cache phase (`srd run`)"
+            )
         self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
         self.fields = list(self.meta["fields"])
         self.temperatures = [float(t) for t in self.meta["temperatures"]]
@@ -483,8 +591,9 @@ class TeacherCache:
         segments, offset = [], 0
         for i in ids:
             if i not in self.meta["rows"]:
-                raise TrainingError(f"{self.directory}: sample {i!r} is not in the teacher cache; rerun the "
-                                    "teacher_cache phase")
+                raise TrainingError(
+                    f"{self.directory}: sample {i!r} is not in the teacher cache; rerun the teacher_cache phase"
+                )
             shard, first, n = self.meta["rows"][i]
             segments.append((offset, shard, first, n))
             offset += n
@@ -492,18 +601,24 @@ class TeacherCache:
         def rows(start: int, stop: int) -> dict[str, torch.Tensor]:
             out = {}
             for name in self.fields:
-                parts = [self._array(shard, name)[first + max(start - at, 0): first + min(stop - at, n)]
-                         for at, shard, first, n in segments if at < stop and at + n > start]
-                out[name] = torch.from_numpy(np.concatenate(parts) if parts else
-                                             np.zeros((0, self.meta["fields"][name][1]),
-                                                      dtype=self.meta["fields"][name][0])).to(device)
+                parts = [
+                    self._array(shard, name)[first + max(start - at, 0) : first + min(stop - at, n)]
+                    for at, shard, first, n in segments
+                    if at < stop and at + n > start
+                ]
+                out[name] = torch.from_numpy(
+                    np.concatenate(parts)
+                    if parts
+                    else np.zeros((0, self.meta["fields"][name][1]), dtype=self.meta["fields"][name][0])
+                ).to(device)
             return out
 
         return CachedTeacher(self.signal, rows, self.temperatures, self.vocab_size)
 
 
-def open_cache(config: SRDConfig, run_dir: Path, label: str, samples: Sequence[Sample], accelerator=None
-               ) -> TeacherCache | None:
+def open_cache(
+    config: SRDConfig, run_dir: Path, label: str, samples: Sequence[Sample], accelerator=None
+) -> TeacherCache | None:
     """The cache ``label`` trains from (built now if missing), or None for an online teacher."""
     signal = build_signal(config, label)
     if not signal.cached:

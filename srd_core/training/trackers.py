@@ -16,17 +16,38 @@ from srd_core.config import SRDConfig
 from srd_core.errors import ConfigError
 
 TRACKERS_DIR = "trackers"
-TRAIN_SCALARS = {"loss": "train/loss", "ce": "train/ce", "kd": "train/kd", "T": "train/temperature",
-                 "w_sft": "train/sft_weight", "lr": "train/lr", "tokens_per_s": "train/tokens_per_s",
-                 "grad_norm": "train/grad_norm", "teacher_share": "train/teacher_share"}
+TRAIN_SCALARS = {
+    "loss": "train/loss",
+    "ce": "train/ce",
+    "kd": "train/kd",
+    "T": "train/temperature",
+    "w_sft": "train/sft_weight",
+    "lr": "train/lr",
+    "tokens_per_s": "train/tokens_per_s",
+    "grad_norm": "train/grad_norm",
+    "teacher_share": "train/teacher_share",
+}
 EVAL_SCALARS = {"rouge_l": "eval/rouge_l", "score": "eval/rouge_l", "sd": "eval/rouge_l_sd"}
 DEV_SCALARS = {"rouge_l": "dev/rouge_l"}
 """The dev scores of ``train.select_best``."""
-FINAL_SCALARS = {"srd": "final/rouge_l", "baseline": "final/rouge_l", "teacher": "final/teacher_rouge_l",
-                 "student_init": "final/initial_student_rouge_l"}
+FINAL_SCALARS = {
+    "srd": "final/rouge_l",
+    "baseline": "final/rouge_l",
+    "teacher": "final/teacher_rouge_l",
+    "student_init": "final/initial_student_rouge_l",
+}
 """eval.jsonl's model → the scalar each arm's tracker run gets (the arm's own score, and the two references)."""
-PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "trackio": "trackio",
-            "comet_ml": "comet-ml", "aim": "aim", "clearml": "clearml", "dvclive": "dvclive", "swanlab": "swanlab"}
+PACKAGES = {
+    "tensorboard": "tensorboard",
+    "wandb": "wandb",
+    "mlflow": "mlflow",
+    "trackio": "trackio",
+    "comet_ml": "comet-ml",
+    "aim": "aim",
+    "clearml": "clearml",
+    "dvclive": "dvclive",
+    "swanlab": "swanlab",
+}
 
 
 def check_available(names: Sequence[str]) -> None:
@@ -71,8 +92,11 @@ def log_row(accelerator, config: SRDConfig, row: dict[str, Any], names: dict[str
     """Log the numeric fields of a metrics or eval row under their tracker names, at the row's step."""
     if not config.train.log_with:
         return
-    values = {tag: float(row[key]) for key, tag in names.items()
-              if isinstance(row.get(key), (int, float)) and not isinstance(row.get(key), bool)}
+    values = {
+        tag: float(row[key])
+        for key, tag in names.items()
+        if isinstance(row.get(key), (int, float)) and not isinstance(row.get(key), bool)
+    }
     if values:
         accelerator.log(values, step=int(row["step"]))
 
@@ -100,14 +124,14 @@ def log_final_scores(config: SRDConfig, run_dir: Path, rows: list[dict[str, Any]
     for label in ("srd", "baseline"):
         if scores.get(label) is None:
             continue
-        values = {FINAL_SCALARS[m]: float(v) for m in (label, "teacher", "student_init")
-                  if (v := scores.get(m)) is not None}
+        values = {
+            FINAL_SCALARS[m]: float(v) for m in (label, "teacher", "student_init") if (v := scores.get(m)) is not None
+        }
         summary = Path(run_dir) / label / SUMMARY_FILE
         step = int(json.loads(summary.read_text(encoding="utf-8")).get("steps", 0)) if summary.is_file() else 0
         for name in config.train.log_with:
             cls = LOGGER_TYPE_TO_CLASS[name]
-            tracker = (cls(label, str(Path(run_dir) / TRACKERS_DIR)) if cls.requires_logging_directory
-                       else cls(label))
+            tracker = cls(label, str(Path(run_dir) / TRACKERS_DIR)) if cls.requires_logging_directory else cls(label)
             tracker.start()
             tracker.log(values, step=step)
             tracker.finish()

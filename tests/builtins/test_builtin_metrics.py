@@ -11,8 +11,9 @@ from srd_core.types import ReflectionRecord, Sample
 
 def _pair(output: str, references: list[str], ce: float = 1.0, sid: str = "a"):
     sample = Sample(id=sid, prompt="p", references=references)
-    reflection = ReflectionRecord(id=sid, prompt_hash="h", output=output, ce=ce, prompt_tokens=1,
-                                  response_tokens=1, output_tokens=1)
+    reflection = ReflectionRecord(
+        id=sid, prompt_hash="h", output=output, ce=ce, prompt_tokens=1, response_tokens=1, output_tokens=1
+    )
     return sample, reflection
 
 
@@ -35,8 +36,7 @@ def test_rouge_l_matches_rouge_score_with_stemming_and_best_reference():
     samples, reflections = zip(*pairs, strict=True)
     values = metric.score(list(samples), list(reflections))
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    expected = [max(scorer.score(ref, r.output)["rougeL"].fmeasure for ref in s.references)
-                for s, r in pairs]
+    expected = [max(scorer.score(ref, r.output)["rougeL"].fmeasure for ref in s.references) for s, r in pairs]
     assert values == pytest.approx(expected, abs=0)
     assert values[2] == 0.0 and values[3] == 1.0
     assert values[0] > 0.5  # stemming: cats/cat, running/runs

@@ -24,7 +24,11 @@ def test_constant():
 def test_stagewise_one_value_per_stage():
     schedule = get_component("schedule", "stagewise", values=[1.0, 1.5, 2.0])
     assert [schedule.value(step, 90, stage) for step, stage in ((0, 0), (29, 0), (30, 1), (89, 2))] == [
-        1.0, 1.0, 1.5, 2.0]
+        1.0,
+        1.0,
+        1.5,
+        2.0,
+    ]
     schedule.check_stages(3)
     with pytest.raises(ValueError, match="3 values for 2 stages"):
         schedule.check_stages(2)

@@ -130,16 +130,19 @@ def test_invalid_json_and_duplicate_ids(tmp_path):
     path = write_jsonl(tmp_path / "broken.jsonl", [{"prompt": "a", "output": "b"}, "", '{"prompt": "a",'])
     with pytest.raises(DataError, match=r"broken.jsonl, line 3: invalid JSON"):
         get_component("task", "minillm", train=str(path)).load("train")
-    path = write_jsonl(tmp_path / "dup.jsonl", [{"id": "x", "prompt": "a", "output": "b"},
-                                                {"id": "x", "prompt": "c", "output": "d"}])
+    path = write_jsonl(
+        tmp_path / "dup.jsonl", [{"id": "x", "prompt": "a", "output": "b"}, {"id": "x", "prompt": "c", "output": "d"}]
+    )
     with pytest.raises(DataError, match=r"dup.jsonl, line 2: field 'id': duplicate id 'x' \(first at line 1\)"):
         get_component("task", "minillm", train=str(path), id_field="id").load("train")
 
 
 def _dolly_like_rows(n: int = 6) -> list[dict]:
     rows = raw_rows("dolly/valid")[:n]
-    return [{"instruction": r["instruction"], "context": r["input"], "response": r["output"], "category": r["topic"]}
-            for r in rows]
+    return [
+        {"instruction": r["instruction"], "context": r["input"], "response": r["output"], "category": r["topic"]}
+        for r in rows
+    ]
 
 
 def test_generic_formats_through_datasets(tmp_path):
@@ -152,8 +155,9 @@ def test_generic_formats_through_datasets(tmp_path):
     (tmp_path / "d.json").write_text(json.dumps(rows), encoding="utf-8")
     expected = [alpaca_prompt(r["instruction"], r["context"]) for r in rows]
     for suffix in ("csv", "parquet", "json"):
-        task = get_component("task", "file", train=str(tmp_path / f"d.{suffix}"), input_field="context",
-                             output_field="response")
+        task = get_component(
+            "task", "file", train=str(tmp_path / f"d.{suffix}"), input_field="context", output_field="response"
+        )
         samples = task.load("train")
         assert [s.prompt for s in samples] == expected, suffix
         assert [s.target for s in samples] == [r["response"] for r in rows]
@@ -164,8 +168,14 @@ def test_generic_formats_through_datasets(tmp_path):
 def test_custom_template_and_chat_template(tmp_path):
     rows = _dolly_like_rows(3)
     path = write_jsonl(tmp_path / "d.jsonl", rows)
-    plain = get_component("task", "jsonl", train=str(path), input_field="context", output_field="response",
-                          template="Q: {instruction}\n{input}\nA:").load("train")
+    plain = get_component(
+        "task",
+        "jsonl",
+        train=str(path),
+        input_field="context",
+        output_field="response",
+        template="Q: {instruction}\n{input}\nA:",
+    ).load("train")
     assert plain[0].prompt == f"Q: {rows[0]['instruction']}\n{rows[0]['context']}\nA:"
 
     tokenizer = train_tokenizer(["hello world"] * 4, 300)
@@ -174,16 +184,30 @@ def test_custom_template_and_chat_template(tmp_path):
         "{% if add_generation_prompt %}<|assistant|>{% endif %}"
     )
     tokenizer.save_pretrained(tmp_path / "tok")
-    chat = get_component("task", "jsonl", train=str(path), input_field="context", output_field="response",
-                         chat_template=True, system="Be brief.", tokenizer=str(tmp_path / "tok")).load("train")
+    chat = get_component(
+        "task",
+        "jsonl",
+        train=str(path),
+        input_field="context",
+        output_field="response",
+        chat_template=True,
+        system="Be brief.",
+        tokenizer=str(tmp_path / "tok"),
+    ).load("train")
     user = rows[0]["instruction"] + (f"\n\n{rows[0]['context']}" if rows[0]["context"] else "")
     assert chat[0].prompt == f"<|system|>Be brief.\n<|user|>{user}\n<|assistant|>"
 
     tokenizer.chat_template = None
     tokenizer.save_pretrained(tmp_path / "plain_tok")
     with pytest.raises(ConfigError, match="has no chat template"):
-        get_component("task", "jsonl", train=str(path), output_field="response", chat_template=True,
-                      tokenizer=str(tmp_path / "plain_tok")).load("train")
+        get_component(
+            "task",
+            "jsonl",
+            train=str(path),
+            output_field="response",
+            chat_template=True,
+            tokenizer=str(tmp_path / "plain_tok"),
+        ).load("train")
 
 
 def test_hf_loader_from_saved_and_raw_local_directories(tmp_path):
@@ -191,9 +215,11 @@ def test_hf_loader_from_saved_and_raw_local_directories(tmp_path):
 
     rows = _dolly_like_rows(8)
     DatasetDict({"train": Dataset.from_list(rows[:5]), "test": Dataset.from_list(rows[5:])}).save_to_disk(
-        str(tmp_path / "saved"))
-    task = get_component("task", "hf", path=str(tmp_path / "saved"), eval_split="test", input_field="context",
-                         output_field="response")
+        str(tmp_path / "saved")
+    )
+    task = get_component(
+        "task", "hf", path=str(tmp_path / "saved"), eval_split="test", input_field="context", output_field="response"
+    )
     train, test = task.load("train"), task.load("eval")
     assert len(train) == 5 and len(test) == 3
     assert test[0].prompt == alpaca_prompt(rows[5]["instruction"], rows[5]["context"])

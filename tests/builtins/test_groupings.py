@@ -16,12 +16,27 @@ from srd_core.plugins import get_component, get_registry
 from srd_core.types import Sample
 
 TOPICS = {
-    "cooking": ["bake the bread in the oven", "boil the pasta in salted water", "fry the onions in butter",
-                "roast the chicken with garlic", "whisk the eggs and the sugar"],
-    "football": ["the striker scored a late goal", "the keeper saved the penalty kick",
-                 "the referee showed a red card", "the midfielder passed to the winger", "the team won the league"],
-    "finance": ["the bank raised the interest rate", "stocks fell after the earnings report",
-                "the bond yield rose this quarter", "investors sold shares of the fund", "inflation cut real wages"],
+    "cooking": [
+        "bake the bread in the oven",
+        "boil the pasta in salted water",
+        "fry the onions in butter",
+        "roast the chicken with garlic",
+        "whisk the eggs and the sugar",
+    ],
+    "football": [
+        "the striker scored a late goal",
+        "the keeper saved the penalty kick",
+        "the referee showed a red card",
+        "the midfielder passed to the winger",
+        "the team won the league",
+    ],
+    "finance": [
+        "the bank raised the interest rate",
+        "stocks fell after the earnings report",
+        "the bond yield rose this quarter",
+        "investors sold shares of the fund",
+        "inflation cut real wages",
+    ],
 }
 
 
@@ -45,16 +60,19 @@ def test_none_puts_every_sample_in_one_group():
 
 
 def test_field_groups_the_synthetic_task_by_family():
-    samples = get_component("task", "synthetic", n_train=40, n_eval=4, seed=0,
-                            families=["copy", "reverse", "date"]).load("train")
+    samples = get_component(
+        "task", "synthetic", n_train=40, n_eval=4, seed=0, families=["copy", "reverse", "date"]
+    ).load("train")
     groups = get_component("grouping", "field", field="family").assign(samples)
     assert groups == [s.meta["family"] for s in samples]
     assert set(groups) == {"copy", "reverse", "date"}
 
 
 def test_field_reads_a_column_of_file_data(tmp_path):
-    rows = [{"instruction": f"q{i}", "output": "a", "source_set": ["dolly", "alpaca"][i % 2], "level": i % 3}
-            for i in range(6)]
+    rows = [
+        {"instruction": f"q{i}", "output": "a", "source_set": ["dolly", "alpaca"][i % 2], "level": i % 3}
+        for i in range(6)
+    ]
     path = tmp_path / "train.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     samples = get_component("task", "jsonl", train=str(path), meta_fields=["source_set", "level"]).load("train")
@@ -123,8 +141,14 @@ def test_kmeans_is_the_same_with_one_or_several_threads():
     results = []
     for threads in ("1", "2", "4"):
         env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-        out = subprocess.run([sys.executable, "-c", KMEANS_SCRIPT.format(families=FAMILIES)], env=env,
-                             capture_output=True, text=True, timeout=180, cwd=Path(__file__).parent)
+        out = subprocess.run(
+            [sys.executable, "-c", KMEANS_SCRIPT.format(families=FAMILIES)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            cwd=Path(__file__).parent,
+        )
         assert out.returncode == 0, out.stderr
         results.append(json.loads(out.stdout))
     assert len(set(results[0])) == 6

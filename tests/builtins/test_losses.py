@@ -23,6 +23,7 @@ NAMES = ["fkl", "rkl", "skl", "srkl", "jsd", "tvd", "akl"]
 
 # ---- closed-form references in float64 numpy, on probabilities ----------------------------------
 
+
 def _kl(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * (np.log(a) - np.log(b)), axis=-1)
 
@@ -65,11 +66,14 @@ def reference(name: str, p: np.ndarray, q: np.ndarray, **params) -> np.ndarray:
 
 
 def _logps(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0):
-    return (F.log_softmax(student_logits.float() / temperature, -1),
-            F.log_softmax(teacher_logits.float() / temperature, -1))
+    return (
+        F.log_softmax(student_logits.float() / temperature, -1),
+        F.log_softmax(teacher_logits.float() / temperature, -1),
+    )
 
 
 # ---- registration and params ----------------------------------------------------------------------
+
 
 def test_all_losses_registered_with_described_strict_params():
     registry = get_registry()
@@ -95,6 +99,7 @@ def test_params_validated():
 
 # ---- values against closed forms ------------------------------------------------------------------
 
+
 @settings(max_examples=25, deadline=None)
 @given(
     name=st.sampled_from(NAMES),
@@ -116,8 +121,10 @@ def test_matches_closed_form(name, n, vocab, temperature, scale, seed):
     np.testing.assert_allclose(got.numpy(), reference(name, p, q), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize(("name", "params"), [("skl", {"alpha": 0.3}), ("srkl", {"alpha": 0.7}),
-                                              ("jsd", {"beta": 0.2}), ("akl", {"mu": 0.8})])
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("skl", {"alpha": 0.3}), ("srkl", {"alpha": 0.7}), ("jsd", {"beta": 0.2}), ("akl", {"mu": 0.8})],
+)
 def test_matches_closed_form_with_params(name, params):
     gen = torch.Generator().manual_seed(3)
     s_logits, t_logits = torch.randn(6, 9, generator=gen), torch.randn(6, 9, generator=gen)
@@ -154,6 +161,7 @@ def test_akl_gap_weights_are_detached():
 
 # ---- identities -----------------------------------------------------------------------------------
 
+
 def _random_logps(seed: int, n: int = 5, vocab: int = 10):
     gen = torch.Generator().manual_seed(seed)
     return _logps(torch.randn(n, vocab, generator=gen) * 2, torch.randn(n, vocab, generator=gen) * 2)
@@ -171,8 +179,9 @@ def test_identities(seed):
     torch.testing.assert_close(get_component("kd_loss", "skl", alpha=0.0).token_loss(s_logp, t_logp), fkl)
     torch.testing.assert_close(get_component("kd_loss", "srkl", alpha=0.0).token_loss(s_logp, t_logp), rkl)
     # Mixing in the compared distribution entirely leaves nothing to diverge.
-    torch.testing.assert_close(get_component("kd_loss", "skl", alpha=1.0).token_loss(s_logp, t_logp),
-                               torch.zeros_like(fkl), **close)
+    torch.testing.assert_close(
+        get_component("kd_loss", "skl", alpha=1.0).token_loss(s_logp, t_logp), torch.zeros_like(fkl), **close
+    )
     # JSD is symmetric at beta = 0.5 with swapped roles.
     jsd = get_component("kd_loss", "jsd")
     torch.testing.assert_close(jsd.token_loss(s_logp, t_logp), jsd.token_loss(t_logp, s_logp), **close)
@@ -185,6 +194,7 @@ def test_identities(seed):
 
 
 # ---- TRL's generalized JSD ------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def trl_jsd():
@@ -211,20 +221,20 @@ def test_jsd_matches_trl(trl_jsd, beta, temperature):
     torch.testing.assert_close(trl_jsd(student, teacher, reduction="batchmean", **kwargs), ours.mean(), **close)
     torch.testing.assert_close(trl_jsd(student, teacher, reduction="sum", **kwargs), ours.sum(), **close)
     # "mean" averages over every (token, vocab) element; "none" keeps them.
-    torch.testing.assert_close(trl_jsd(student, teacher, reduction="mean", **kwargs), ours.mean() / vocab,
-                               **close)
+    torch.testing.assert_close(trl_jsd(student, teacher, reduction="mean", **kwargs), ours.mean() / vocab, **close)
     torch.testing.assert_close(trl_jsd(student, teacher, reduction="none", **kwargs).sum(-1), ours, **close)
 
 
 # ---- numerical safety -----------------------------------------------------------------------------
+
 
 def _masked_logits(seed: int, scale: float = 1.0):
     gen = torch.Generator().manual_seed(seed)
     s = (torch.randn(4, 12, generator=gen) * scale).requires_grad_()
     t = torch.randn(4, 12, generator=gen) * scale
     mask = torch.zeros(4, 12, dtype=torch.bool)
-    mask[:, 8:] = True           # padded vocabulary
-    mask[3, 1:] = True           # a row with a single allowed token
+    mask[:, 8:] = True  # padded vocabulary
+    mask[3, 1:] = True  # a row with a single allowed token
     return s, t, mask
 
 

@@ -62,8 +62,9 @@ def reference_adaptive(rs, total, capacity, init, replay_ratio="decreasing"):
 @pytest.mark.parametrize(("capacity", "init"), [(12, 0.6), (1000, 0.2), (8, 1.0)])
 def test_adaptive_follows_the_official_rule_step_by_step(replay_ratio, capacity, init):
     total, seed = 60, 123
-    source = get_component("response_source", "adaptive", capacity=capacity, init_threshold=init,
-                           replay_ratio=replay_ratio)
+    source = get_component(
+        "response_source", "adaptive", capacity=capacity, init_threshold=init, replay_ratio=replay_ratio
+    )
     source.start(seed)
     rs = np.random.default_rng(seed).random(total)  # the seeded r of each step, drawn in order
     expected = reference_adaptive(rs, total, capacity, init, replay_ratio)
@@ -109,8 +110,9 @@ def test_replay_copies_are_not_the_stored_objects():
 
 
 def test_dev_loss_update_raises_the_threshold_by_eps():
-    source = get_component("response_source", "adaptive", init_threshold=0.2, threshold_update="dev_loss",
-                           loss_eps=0.1, update_every=3)
+    source = get_component(
+        "response_source", "adaptive", init_threshold=0.2, threshold_update="dev_loss", loss_eps=0.1, update_every=3
+    )
     assert source.dev_loss_due(0, 10)  # the reference before training
     source.observe_dev_loss(-1, 2.0)
     assert [source.dev_loss_due(k, 10) for k in range(1, 7)] == [False, False, True, False, False, True]
@@ -161,8 +163,7 @@ def test_on_policy_uses_student_samples_on_a_lmbda_share(lmbda):
 
 def test_state_round_trip_continues_the_same_sequence():
     def make():
-        return get_component("response_source", "adaptive", capacity=8, init_threshold=0.7,
-                             threshold_update="dev_loss")
+        return get_component("response_source", "adaptive", capacity=8, init_threshold=0.7, threshold_update="dev_loss")
 
     a, b = make(), make()
     a.start(5)

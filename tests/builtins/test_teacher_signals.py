@@ -83,8 +83,7 @@ def test_topk_is_the_exact_collapse_to_k_plus_one_categories():
         for logits, got in ((teacher, t_logp), (student, s_logp)):
             full = F.log_softmax(logits / t, -1)
             rest = torch.logsumexp(full.scatter(-1, top, float("-inf")), -1)
-            torch.testing.assert_close(got, torch.cat([full.gather(-1, top), rest[:, None]], -1),
-                                       rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(got, torch.cat([full.gather(-1, top), rest[:, None]], -1), rtol=1e-5, atol=1e-5)
 
 
 def test_topk_indices_beyond_int16_range():

@@ -39,10 +39,17 @@ def tied_data(n: int, seed: int) -> tuple[list[Sample], list[ReflectionRecord]]:
         output = rng.choice(["", reference, " ".join(words[:2]), " ".join(words[:3]), "unrelated text"])
         references = [reference, "alpha beta"] if i % 7 == 0 else [reference]
         samples.append(Sample(id=f"id{i:04d}", prompt=f"prompt {i}", references=references))
-        reflections.append(ReflectionRecord(
-            id=f"id{i:04d}", prompt_hash=f"h{i}", output=output, ce=round(rng.uniform(0.5, 1.5), 1),
-            prompt_tokens=3, response_tokens=4, output_tokens=len(output.split()),
-        ))
+        reflections.append(
+            ReflectionRecord(
+                id=f"id{i:04d}",
+                prompt_hash=f"h{i}",
+                output=output,
+                ce=round(rng.uniform(0.5, 1.5), 1),
+                prompt_tokens=3,
+                response_tokens=4,
+                output_tokens=len(output.split()),
+            )
+        )
     return samples, reflections
 
 
@@ -73,8 +80,10 @@ def test_paper_equivalence_with_ties(n, mirrored):
     and (b, a) tie on the fused score: every sample ties with one other and the data order decides."""
     samples, reflections = tied_data(n, seed=n)
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    rouge = [max(scorer.score(ref, r.output)["rougeL"].fmeasure for ref in s.references)
-             for s, r in zip(samples, reflections, strict=True)]
+    rouge = [
+        max(scorer.score(ref, r.output)["rougeL"].fmeasure for ref in s.references)
+        for s, r in zip(samples, reflections, strict=True)
+    ]
     if mirrored:
         rouge_order = sorted(range(n), key=lambda i: rouge[i], reverse=True)
         for rank, i in enumerate(rouge_order, start=1):
@@ -171,14 +180,15 @@ def test_hook_reflection_scored():
 def test_other_components_from_config():
     samples, reflections = tied_data(30, seed=8)
     curriculum = CurriculumConfig(
-        metrics=[spec("cross_entropy")], fusion=spec("rank_mean"),
-        selector=spec("fixed_ratio", ratio=0.5), pacer=spec("baby_step", num_bins=5),
+        metrics=[spec("cross_entropy")],
+        fusion=spec("rank_mean"),
+        selector=spec("fixed_ratio", ratio=0.5),
+        pacer=spec("baby_step", num_bins=5),
     )
     records = curation.curate(samples, reflections, curriculum)
     kept = [r for r in records if r.kept]
     assert len(kept) == 15 and [sum(r.bin == b for r in kept) for b in range(5)] == [3] * 5
-    assert max(r.values["cross_entropy"] for r in kept) <= min(
-        r.values["cross_entropy"] for r in records if not r.kept)
+    assert max(r.values["cross_entropy"] for r in kept) <= min(r.values["cross_entropy"] for r in records if not r.kept)
 
 
 class PromptLength(DifficultyMetric):
@@ -332,8 +342,7 @@ def test_plan_stages(tmp_path):
     samples, reflections = tied_data(12, seed=4)
     ids = [s.id for s in samples]
     records = curation.curate(samples, reflections, CurriculumConfig())
-    assert [len(p.ids) for p in curation.plan_stages(get_component("pacer", "baby_step"), records, ids)] == [
-        3, 6, 9]
+    assert [len(p.ids) for p in curation.plan_stages(get_component("pacer", "baby_step"), records, ids)] == [3, 6, 9]
     (everything,) = curation.plan_stages(get_component("pacer", "all"), None, ids)
     assert everything.ids == ids
     with pytest.raises(DataError, match="num_bins=4"):
@@ -376,11 +385,14 @@ def test_real_text_through_the_loader(tmp_path, source):
     """64 real samples (unicode, empty inputs, multi-reference outputs) loaded by the minillm task."""
     if not (SHARED_DATA / source).is_file():
         pytest.skip("shared test data not available")
-    config = config_from_dict({
-        "run": {"name": "real", "output_dir": str(tmp_path)},
-        "teacher": {"path": "t"}, "student": {"path": "s"},
-        "data": {"train": {"name": "minillm", "train": str(SHARED_DATA / source)}, "limit_train": 64},
-    })
+    config = config_from_dict(
+        {
+            "run": {"name": "real", "output_dir": str(tmp_path)},
+            "teacher": {"path": "t"},
+            "student": {"path": "s"},
+            "data": {"train": {"name": "minillm", "train": str(SHARED_DATA / source)}, "limit_train": 64},
+        }
+    )
     from srd_core.data.samples import load_samples
 
     samples = load_samples(config, "train")
@@ -389,9 +401,17 @@ def test_real_text_through_the_loader(tmp_path, source):
     for i, sample in enumerate(samples):
         words = sample.references[-1].split()
         output = ["", " ".join(words[: len(words) // 2]), sample.prompt[-200:], "ünïcødé — 東京"][i % 4]
-        reflections.append(ReflectionRecord(id=sample.id, prompt_hash="h", output=output,
-                                            ce=round(rng.uniform(1, 4), 2), prompt_tokens=1,
-                                            response_tokens=1, output_tokens=1))
+        reflections.append(
+            ReflectionRecord(
+                id=sample.id,
+                prompt_hash="h",
+                output=output,
+                ce=round(rng.uniform(1, 4), 2),
+                prompt_tokens=1,
+                response_tokens=1,
+                output_tokens=1,
+            )
+        )
     write_reflection(config.run.dir, reflections)
     records = curation.run_curation(config, config.run.dir)
     assert len(records) == len(samples) == 64

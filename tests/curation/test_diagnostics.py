@@ -22,13 +22,24 @@ ORDER = ["a0", "a1", "a2", "a3", "a4", "b0", "b1", "b2", "a5", "b3", "b4", "b5"]
 def records(grouped: bool = True) -> list[CurationRecord]:
     rank = {sid: i + 1 for i, sid in enumerate(ORDER)}
     ids = [f"a{i}" for i in range(6)] + [f"b{i}" for i in range(6)]
-    return [CurationRecord(id=sid, values={"m": 0.0}, ranks={"m": rank[sid]}, fused=0.0, rank=rank[sid],
-                           kept=sid in BINS, bin=BINS.get(sid), group=sid[0].upper() if grouped else None)
-            for sid in ids]
+    return [
+        CurationRecord(
+            id=sid,
+            values={"m": 0.0},
+            ranks={"m": rank[sid]},
+            fused=0.0,
+            rank=rank[sid],
+            kept=sid in BINS,
+            bin=BINS.get(sid),
+            group=sid[0].upper() if grouped else None,
+        )
+        for sid in ids
+    ]
 
 
-CURRICULUM = CurriculumConfig(pacer=spec("baby_step", num_bins=3, epochs_per_stage=2.4),
-                              groups=spec("field", field="family"))
+CURRICULUM = CurriculumConfig(
+    pacer=spec("baby_step", num_bins=3, epochs_per_stage=2.4), groups=spec("field", field="family")
+)
 BASELINE = BaselineConfig(pacer=spec("all", epochs=6.0))
 
 
@@ -62,9 +73,13 @@ def test_no_groups_no_diagnostics_unless_given():
 
 
 def test_from_a_runs_config_and_rows_with_the_family_fallback():
-    config = {"curriculum": {"pacer": {"name": "baby_step", "num_bins": 3, "epochs_per_stage": 2.4},
-                             "groups": {"name": "field", "field": "family"}},
-              "baseline": {"pacer": {"name": "all", "epochs": 6.0}}}
+    config = {
+        "curriculum": {
+            "pacer": {"name": "baby_step", "num_bins": 3, "epochs_per_stage": 2.4},
+            "groups": {"name": "field", "field": "family"},
+        },
+        "baseline": {"pacer": {"name": "all", "epochs": 6.0}},
+    }
     rows = [r.to_dict() for r in records()]
     diag = diagnostics_from_dicts(config, rows)
     assert diag == diagnostics_for(CURRICULUM, BASELINE, records())

@@ -25,9 +25,17 @@ def tie_heavy(n: int, seed: int) -> tuple[list[Sample], list[ReflectionRecord]]:
         words = reference.split()
         output = rng.choice(["", reference, " ".join(words[:2]), " ".join(words[1:]), "no overlap"])
         samples.append(Sample(id=f"s{i:04d}", prompt=f"p{i}", references=[reference]))
-        reflections.append(ReflectionRecord(id=f"s{i:04d}", prompt_hash=f"h{i}", output=output,
-                                            ce=rng.choice([0.5, 0.75, 1.0, 1.25, 1.5, 2.0]), prompt_tokens=2,
-                                            response_tokens=5, output_tokens=len(output.split())))
+        reflections.append(
+            ReflectionRecord(
+                id=f"s{i:04d}",
+                prompt_hash=f"h{i}",
+                output=output,
+                ce=rng.choice([0.5, 0.75, 1.0, 1.25, 1.5, 2.0]),
+                prompt_tokens=2,
+                response_tokens=5,
+                output_tokens=len(output.split()),
+            )
+        )
     return samples, reflections
 
 
@@ -51,8 +59,9 @@ def official_rank_py(rouge: list[float], ce: list[float]) -> tuple[list[int], di
 
 def _rouge(samples, reflections) -> list[float]:
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    return [scorer.score(s.references[0], r.output)["rougeL"].fmeasure
-            for s, r in zip(samples, reflections, strict=True)]
+    return [
+        scorer.score(s.references[0], r.output)["rougeL"].fmeasure for s, r in zip(samples, reflections, strict=True)
+    ]
 
 
 @pytest.mark.parametrize("n", [8, 13, 40, 101, 400])

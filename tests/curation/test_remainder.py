@@ -14,9 +14,11 @@ from srd_core.types import ReflectionRecord, Sample
 def test_notice_names_the_count_the_bins_and_the_fix():
     assert unbinned(19, [4, 4, 4, 4]) == 3
     assert remainder_notice(19, [4, 4, 4, 4], {"remainder": "drop"}) == (
-        "3 kept samples beyond 4 × 4 are not trained; `curriculum.pacer.remainder: last` trains them")
+        "3 kept samples beyond 4 × 4 are not trained; `curriculum.pacer.remainder: last` trains them"
+    )
     assert remainder_notice(16, [5, 5, 5], {"remainder": "drop"}) == (
-        "1 kept sample beyond 3 × 5 is not trained; `curriculum.pacer.remainder: last` trains it")
+        "1 kept sample beyond 3 × 5 is not trained; `curriculum.pacer.remainder: last` trains it"
+    )
     assert remainder_notice(15, [5, 5, 5], {"remainder": "drop"}) is None
     assert remainder_notice(19, [4, 4, 4, 7], {"remainder": "last"}) is None  # the last bin took them
     # a pacer without a remainder option: the count alone
@@ -24,29 +26,39 @@ def test_notice_names_the_count_the_bins_and_the_fix():
 
 
 def _config(tmp_path):
-    return config_from_dict({
-        "run": {"name": "rem", "output_dir": str(tmp_path)},
-        "teacher": {"preset": "micro-teacher"}, "student": {"preset": "micro-student"},
-        "data": {"train": {"name": "synthetic", "n_train": 32, "n_eval": 8, "seed": 0}},
-        "curriculum": {"selector": {"name": "fixed_ratio", "ratio": 0.6},
-                       "pacer": {"name": "baby_step", "num_bins": 4}},
-    })
+    return config_from_dict(
+        {
+            "run": {"name": "rem", "output_dir": str(tmp_path)},
+            "teacher": {"preset": "micro-teacher"},
+            "student": {"preset": "micro-student"},
+            "data": {"train": {"name": "synthetic", "n_train": 32, "n_eval": 8, "seed": 0}},
+            "curriculum": {
+                "selector": {"name": "fixed_ratio", "ratio": 0.6},
+                "pacer": {"name": "baby_step", "num_bins": 4},
+            },
+        }
+    )
 
 
 def test_dry_run_states_the_dropped_remainder(tmp_path):
     plan = plan_run(_config(tmp_path), num_processes=1)
     curation_line = next(p.detail for p in plan.phases if p.name == "curation")
     assert "keeps 19 of 32" in curation_line and "bins 4/4/4/4" in curation_line
-    assert curation_line.endswith("3 kept samples beyond 4 × 4 are not trained; "
-                                  "`curriculum.pacer.remainder: last` trains them")
+    assert curation_line.endswith(
+        "3 kept samples beyond 4 × 4 are not trained; `curriculum.pacer.remainder: last` trains them"
+    )
     assert "3 kept samples beyond" in plan.render()
 
 
 def test_curation_says_it_once_on_the_console(tmp_path, caplog):
     config = _config(tmp_path)
     samples = [Sample(id=f"s{i}", prompt=f"p{i}", references=[f"r{i}"]) for i in range(32)]
-    reflections = [ReflectionRecord(id=s.id, prompt_hash="h", output="r", ce=float(i), prompt_tokens=1,
-                                    response_tokens=1, output_tokens=1) for i, s in enumerate(samples)]
+    reflections = [
+        ReflectionRecord(
+            id=s.id, prompt_hash="h", output="r", ce=float(i), prompt_tokens=1, response_tokens=1, output_tokens=1
+        )
+        for i, s in enumerate(samples)
+    ]
     run_dir = tmp_path / "rem"
     run_dir.mkdir()
     from srd_core.io import write_jsonl_atomic
@@ -56,5 +68,6 @@ def test_curation_says_it_once_on_the_console(tmp_path, caplog):
         records = curation.run_curation(config, run_dir, samples=samples)
     assert sum(r.kept for r in records) == 19 and sum(r.bin is not None for r in records) == 16
     notices = [r.getMessage() for r in caplog.records if "beyond" in r.getMessage()]
-    assert notices == ["curation: 3 kept samples beyond 4 × 4 are not trained; "
-                       "`curriculum.pacer.remainder: last` trains them"]
+    assert notices == [
+        "curation: 3 kept samples beyond 4 × 4 are not trained; `curriculum.pacer.remainder: last` trains them"
+    ]

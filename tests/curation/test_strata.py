@@ -28,15 +28,20 @@ from srd_core.types import ReflectionRecord, Sample
 DATA = Path(__file__).parent / "data"
 TODAY = {
     "default": CurriculumConfig(),
-    "chained_last": CurriculumConfig(tie_break="chained", selector=spec("fixed_ratio", ratio=0.6),
-                                     pacer=spec("baby_step", num_bins=4, remainder="last", epochs_per_stage=2.0)),
+    "chained_last": CurriculumConfig(
+        tie_break="chained",
+        selector=spec("fixed_ratio", ratio=0.6),
+        pacer=spec("baby_step", num_bins=4, remainder="last", epochs_per_stage=2.0),
+    ),
 }
 
 
 def load_data() -> tuple[list[Sample], list[ReflectionRecord]]:
     samples = [Sample(**json.loads(line)) for line in (DATA / "groups_samples.jsonl").read_text().splitlines()]
-    reflections = [ReflectionRecord.from_dict(json.loads(line))
-                   for line in (DATA / "groups_reflections.jsonl").read_text().splitlines()]
+    reflections = [
+        ReflectionRecord.from_dict(json.loads(line))
+        for line in (DATA / "groups_reflections.jsonl").read_text().splitlines()
+    ]
     return samples, reflections
 
 
@@ -64,7 +69,8 @@ def test_stratify_with_one_group_is_the_global_curation():
     for curriculum in TODAY.values():
         stratified = curriculum.model_copy(update={"stratify": True})
         assert jsonl(curate_with_info(samples, reflections, stratified).records) == jsonl(
-            curate_with_info(samples, reflections, curriculum).records)
+            curate_with_info(samples, reflections, curriculum).records
+        )
 
 
 def check_strata(samples, records, ratio: float, n_bins: int) -> None:
@@ -149,8 +155,12 @@ def third_party():
 
 def test_third_party_selector_and_pacer_are_applied_per_group(third_party):
     samples, reflections = load_data()
-    curriculum = CurriculumConfig(groups=spec("field", field="family"), stratify=True,
-                                  selector=spec("test_keep_half"), pacer=spec("test_two_unequal"))
+    curriculum = CurriculumConfig(
+        groups=spec("field", field="family"),
+        stratify=True,
+        selector=spec("test_keep_half"),
+        pacer=spec("test_two_unequal"),
+    )
     records = curate_with_info(samples, reflections, curriculum).records
     family = {s.id: s.meta["family"] for s in samples}
     sizes = Counter(family.values())

@@ -47,9 +47,24 @@ CURATE = textwrap.dedent("""
 def site(tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("site-groups")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "--target", str(target), str(TESTS / "plugins" / "srd-groups-fixture")],
-        check=True, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            str(TESTS / "plugins" / "srd-groups-fixture"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return target
 
 
@@ -60,8 +75,7 @@ def env_with(site: Path) -> dict[str, str]:
 
 
 def test_third_party_grouping_is_listed(site):
-    result = subprocess.run([SRD, "plugins", "--json"], capture_output=True, text=True, env=env_with(site),
-                            timeout=120)
+    result = subprocess.run([SRD, "plugins", "--json"], capture_output=True, text=True, env=env_with(site), timeout=120)
     assert result.returncode == 0, result.stderr
     (row,) = [r for r in json.loads(result.stdout) if r["distribution"] == "srd-groups-fixture"]
     assert row["hooks"] == ["register_groupings"]
@@ -70,8 +84,9 @@ def test_third_party_grouping_is_listed(site):
 
 
 def test_third_party_grouping_is_used_by_stratified_curation(site, tmp_path):
-    result = subprocess.run([sys.executable, "-c", CURATE, str(tmp_path)], capture_output=True, text=True,
-                            env=env_with(site), timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", CURATE, str(tmp_path)], capture_output=True, text=True, env=env_with(site), timeout=300
+    )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["groups"] == {"name": "first_word", "lower": True}  # defaults filled in by the plugin's Params
@@ -90,7 +105,16 @@ def test_an_unknown_grouping_names_the_field():
     from srd_core.config import config_from_dict
     from srd_core.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"^curriculum.groups.name: unknown grouping 'first_wrd' \(.*available: "
-                                          r"field, kmeans, none\)$"):
-        config_from_dict({"teacher": {"path": "t"}, "student": {"path": "s"},
-                          "data": {"train": {"name": "synthetic"}}, "curriculum": {"groups": "first_wrd"}})
+    with pytest.raises(
+        ConfigError,
+        match=r"^curriculum.groups.name: unknown grouping 'first_wrd' \(.*available: "
+        r"field, kmeans, none\)$",
+    ):
+        config_from_dict(
+            {
+                "teacher": {"path": "t"},
+                "student": {"path": "s"},
+                "data": {"train": {"name": "synthetic"}},
+                "curriculum": {"groups": "first_wrd"},
+            }
+        )

@@ -20,8 +20,10 @@ from srd_core.errors import DataError
 
 def write_data(path) -> None:
     """Six good lines; line 3 holds a byte that is not UTF-8, line 5 a JSON-escaped lone surrogate."""
-    lines = [json.dumps({"instruction": f"say {w}", "output": w}).encode() for w in
-             ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"]]
+    lines = [
+        json.dumps({"instruction": f"say {w}", "output": w}).encode()
+        for w in ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"]
+    ]
     lines[2] = b'{"instruction": "say caf\xe9", "output": "caf\xe9"}'  # latin-1, not UTF-8
     lines[4] = b'{"instruction": "say \\ud800", "output": "x"}'
     path.write_bytes(b"\n".join(lines) + b"\n")
@@ -30,12 +32,22 @@ def write_data(path) -> None:
 def raw(tmp_path, policy: str) -> dict:
     data = tmp_path / "bad.jsonl"
     write_data(data)
-    return {"run": {"name": "bad", "output_dir": str(tmp_path / "runs")},
-            "teacher": {"preset": "micro-teacher"}, "student": {"preset": "micro-student"},
-            "data": {"train": {"name": "jsonl", "train": str(data), "dev_size": 2, "template": "{instruction}"},
-                     "max_prompt_tokens": 32, "max_length": 48, "on_bad_sample": policy},
-            "prepare": {"vocab_size": 300, "teacher_sft": {"steps": 1, "batch_size": 4},
-                        "student_sft": {"steps": 1, "batch_size": 4}}}
+    return {
+        "run": {"name": "bad", "output_dir": str(tmp_path / "runs")},
+        "teacher": {"preset": "micro-teacher"},
+        "student": {"preset": "micro-student"},
+        "data": {
+            "train": {"name": "jsonl", "train": str(data), "dev_size": 2, "template": "{instruction}"},
+            "max_prompt_tokens": 32,
+            "max_length": 48,
+            "on_bad_sample": policy,
+        },
+        "prepare": {
+            "vocab_size": 300,
+            "teacher_sft": {"steps": 1, "batch_size": 4},
+            "student_sft": {"steps": 1, "batch_size": 4},
+        },
+    }
 
 
 def test_stop_names_file_and_line_of_the_bytes(tmp_path):
@@ -65,8 +77,13 @@ def test_srd_prepare_never_shows_a_traceback(tmp_path, policy):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(raw(tmp_path, policy)))
     srd = Path(sys.executable).parent / "srd"
-    proc = subprocess.run([str(srd), "prepare", str(path)], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        [str(srd), "prepare", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert "Traceback" not in proc.stderr
     if policy == "stop":
         assert proc.returncode == 2

@@ -30,20 +30,27 @@ def test_real_files_load_with_their_counts(name, count):
     samples = get_component("task", "minillm", eval=str(DATA / name)).load("eval")
     assert len(samples) == count
     assert len({s.id for s in samples}) == count
-    assert all(s.prompt.endswith("### Response:\n") and s.references and all(r.strip() for r in s.references)
-               for s in samples)
+    assert all(
+        s.prompt.endswith("### Response:\n") and s.references and all(r.strip() for r in s.references) for s in samples
+    )
 
 
 def test_multi_reference_outputs_are_kept_and_scored():
     samples = get_component("task", "minillm", eval=str(DATA / "sinst/valid.jsonl")).load("eval")
     raw = read_jsonl(DATA / "sinst/valid.jsonl")
-    multi = [(s, r) for s, r in zip(samples, raw, strict=True) if isinstance(r["output"], list)
-             and len(r["output"]) > 1]
+    multi = [
+        (s, r) for s, r in zip(samples, raw, strict=True) if isinstance(r["output"], list) and len(r["output"]) > 1
+    ]
     assert multi
     sample, row = multi[0]
     assert sample.references == row["output"]
-    config = config_from_dict({"teacher": {"path": "x/t"}, "student": {"path": "x/s"},
-                               "data": {"train": {"name": "minillm", "eval": "unused.jsonl"}}}).eval
+    config = config_from_dict(
+        {
+            "teacher": {"path": "x/t"},
+            "student": {"path": "x/s"},
+            "data": {"train": {"name": "minillm", "eval": "unused.jsonl"}},
+        }
+    ).eval
     # answering with the *last* reference scores 100: every reference counts, not only the first
     result = evaluate_with(lambda prompts, settings: [sample.references[-1]], [sample], config)
     assert result.score == pytest.approx(100.0)
@@ -67,12 +74,23 @@ def _config(root: Path, model: Path, train_file: str) -> dict:
         "run": {"name": Path(train_file).parent.name, "output_dir": str(root)},
         "teacher": {"path": str(model)},
         "student": {"path": str(model)},
-        "data": {"train": {"name": "minillm", "train": str(DATA / train_file)}, "limit_train": 32,
-                 "max_prompt_tokens": 256, "max_length": 512},
+        "data": {
+            "train": {"name": "minillm", "train": str(DATA / train_file)},
+            "limit_train": 32,
+            "max_prompt_tokens": 256,
+            "max_length": 512,
+        },
         "reflection": {"batch_size": 16, "max_new_tokens": 8},
-        "eval": {"protocol": "greedy", "max_new_tokens": 8, "batch_size": 16, "max_samples": 8,
-                 "sets": {"dolly": {"name": "minillm", "eval": str(DATA / "dolly/valid.jsonl")},
-                          "sinst": {"name": "minillm", "eval": str(DATA / "sinst/valid.jsonl")}}},
+        "eval": {
+            "protocol": "greedy",
+            "max_new_tokens": 8,
+            "batch_size": 16,
+            "max_samples": 8,
+            "sets": {
+                "dolly": {"name": "minillm", "eval": str(DATA / "dolly/valid.jsonl")},
+                "sinst": {"name": "minillm", "eval": str(DATA / "sinst/valid.jsonl")},
+            },
+        },
     }
 
 
@@ -92,8 +110,12 @@ def test_evaluation_table_on_dolly_and_sinst(tmp_path, tiny_model):
     config = config_from_dict(_config(tmp_path, tiny_model, "dolly/dev.jsonl"))
     assert len(load_eval_set(config, "sinst", config.eval.sets["sinst"])) == 8
     rows = run_eval_sets(config, config.run.dir, models=["teacher", "student"], progress=False)
-    assert [(r["model"], r["set"]) for r in rows] == [("teacher", "dolly"), ("teacher", "sinst"),
-                                                      ("student_init", "dolly"), ("student_init", "sinst")]
+    assert [(r["model"], r["set"]) for r in rows] == [
+        ("teacher", "dolly"),
+        ("teacher", "sinst"),
+        ("student_init", "dolly"),
+        ("student_init", "sinst"),
+    ]
     assert all(r["n"] == 8 and 0.0 <= r["score"] <= 100.0 for r in rows)
     stored = read_jsonl(config.run.dir / EVAL_SETS_FILE)
     assert len(stored) == 4

@@ -22,8 +22,10 @@ DEEP = 100_000  # a record nested this deep was a RecursionError traceback
 
 def write_data(path: Path, bad: bytes) -> None:
     """Six good records; line 3 is ``bad``."""
-    lines = [json.dumps({"instruction": f"say {w}", "output": w}).encode()
-             for w in ["alpha", "beta", "gamma", "delta", "eps", "zeta"]]
+    lines = [
+        json.dumps({"instruction": f"say {w}", "output": w}).encode()
+        for w in ["alpha", "beta", "gamma", "delta", "eps", "zeta"]
+    ]
     lines.insert(2, bad)
     path.write_bytes(b"\n".join(lines) + b"\n")
 
@@ -39,18 +41,32 @@ def deep_record() -> bytes:
 def raw(tmp_path: Path, bad: bytes, policy: str = "stop", **data) -> dict:
     path = tmp_path / "bad.jsonl"
     write_data(path, bad)
-    return {"run": {"name": "bad", "output_dir": str(tmp_path / "runs")},
-            "teacher": {"preset": "micro-teacher"}, "student": {"preset": "micro-student"},
-            "data": {"train": {"name": "jsonl", "train": str(path), "dev_size": 2, "template": "{instruction}"},
-                     "max_prompt_tokens": 32, "max_length": 48, "on_bad_sample": policy, **data},
-            "prepare": {"vocab_size": 300, "teacher_sft": {"steps": 1, "batch_size": 4},
-                        "student_sft": {"steps": 1, "batch_size": 4}}}
+    return {
+        "run": {"name": "bad", "output_dir": str(tmp_path / "runs")},
+        "teacher": {"preset": "micro-teacher"},
+        "student": {"preset": "micro-student"},
+        "data": {
+            "train": {"name": "jsonl", "train": str(path), "dev_size": 2, "template": "{instruction}"},
+            "max_prompt_tokens": 32,
+            "max_length": 48,
+            "on_bad_sample": policy,
+            **data,
+        },
+        "prepare": {
+            "vocab_size": 300,
+            "teacher_sft": {"steps": 1, "batch_size": 4},
+            "student_sft": {"steps": 1, "batch_size": 4},
+        },
+    }
 
 
 def test_a_10_mb_line_is_one_bad_record_named_by_file_and_line(tmp_path):
     size = len(long_record())
-    with pytest.raises(DataError, match=rf"bad\.jsonl, line 3: record of {size:,} bytes is above "
-                                        rf"data\.max_record_bytes \(1,048,576\)"):
+    with pytest.raises(
+        DataError,
+        match=rf"bad\.jsonl, line 3: record of {size:,} bytes is above "
+        rf"data\.max_record_bytes \(1,048,576\)",
+    ):
         load_split(config_from_dict(raw(tmp_path, long_record())), "train")
 
 
@@ -72,8 +88,9 @@ def test_a_record_nested_100000_deep_is_one_bad_record(tmp_path):
 def test_skip_drops_them_and_keeps_the_line_numbers(tmp_path):
     path = tmp_path / "bad.jsonl"
     config = config_from_dict(raw(tmp_path, long_record(), "skip"))
-    path.write_bytes(path.read_bytes() + deep_record() + b"\n" + json.dumps({"instruction": "say last",
-                                                                             "output": "last"}).encode())
+    path.write_bytes(
+        path.read_bytes() + deep_record() + b"\n" + json.dumps({"instruction": "say last", "output": "last"}).encode()
+    )
     loaded = load_split(config, "train")
     assert [s.message.split(": ", 1)[0].rsplit(", ", 1)[1] for s in loaded.skipped] == ["line 3", "line 8"]
     assert loaded.samples[-1].meta["source"].endswith("line 9")  # the last line, with no newline after it
@@ -84,8 +101,13 @@ def test_srd_prepare_stops_with_one_line(tmp_path, bad):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(raw(tmp_path, long_record() if bad == "long" else deep_record())))
     srd = Path(sys.executable).parent / "srd"
-    proc = subprocess.run([str(srd), "prepare", str(path)], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        [str(srd), "prepare", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()

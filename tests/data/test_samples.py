@@ -19,12 +19,14 @@ from srd_core.types import Sample
 
 
 def config(data: dict, tmp_path: Path):
-    return config_from_dict({
-        "run": {"name": "r", "output_dir": str(tmp_path)},
-        "teacher": {"path": "unused"},
-        "student": {"path": "unused"},
-        "data": data,
-    })
+    return config_from_dict(
+        {
+            "run": {"name": "r", "output_dir": str(tmp_path)},
+            "teacher": {"path": "unused"},
+            "student": {"path": "unused"},
+            "data": data,
+        }
+    )
 
 
 def write_rows(path: Path, rows: list[dict]) -> Path:
@@ -37,14 +39,17 @@ GOOD = {"prompt": "Say hi.\n\n### Response:\n", "output": "hi"}
 
 @pytest.fixture
 def mixed_file(tmp_path: Path) -> Path:
-    return write_rows(tmp_path / "mixed.jsonl", [
-        GOOD,
-        {"prompt": "a", "output": ""},            # line 2: empty reference
-        {"prompt": "b"},                           # line 3: missing field
-        {"prompt": "c", "output": 7},              # line 4: non-string output
-        {"prompt": "d", "output": ["x", "y"]},
-        {"prompt": "é ünïcode ✓", "output": "ok"},
-    ])
+    return write_rows(
+        tmp_path / "mixed.jsonl",
+        [
+            GOOD,
+            {"prompt": "a", "output": ""},  # line 2: empty reference
+            {"prompt": "b"},  # line 3: missing field
+            {"prompt": "c", "output": 7},  # line 4: non-string output
+            {"prompt": "d", "output": ["x", "y"]},
+            {"prompt": "é ünïcode ✓", "output": "ok"},
+        ],
+    )
 
 
 def test_stop_is_the_default_and_names_file_line_field(tmp_path, mixed_file):
@@ -67,8 +72,9 @@ def test_skip_policy_counts_bad_samples(tmp_path, mixed_file, caplog):
 
 
 def test_limits_apply_to_valid_samples(tmp_path, mixed_file):
-    cfg = config({"train": {"name": "minillm", "train": str(mixed_file)}, "on_bad_sample": "skip",
-                  "limit_train": 2}, tmp_path)
+    cfg = config(
+        {"train": {"name": "minillm", "train": str(mixed_file)}, "on_bad_sample": "skip", "limit_train": 2}, tmp_path
+    )
     assert [s.id for s in load_samples(cfg, "train")] == ["train-1", "train-5"]
     # with a limit, records after the first N valid ones are not even validated
     cfg = config({"train": {"name": "minillm", "train": str(mixed_file)}, "limit_train": 1}, tmp_path)
@@ -81,8 +87,13 @@ def test_eval_split_from_data_eval_or_from_the_train_task(tmp_path):
     carved = config({"train": {"name": "minillm", "train": dolly, "dev_size": 50}, "limit_eval": 10}, tmp_path)
     assert len(load_samples(carved, "train")) == 950
     assert [s.id for s in load_samples(carved, "eval")] == [f"train-{i}" for i in range(1, 11)]
-    separate = config({"train": {"name": "minillm", "train": dolly},
-                       "eval": {"name": "minillm", "eval": str(DATA / "dolly/valid.jsonl")}}, tmp_path)
+    separate = config(
+        {
+            "train": {"name": "minillm", "train": dolly},
+            "eval": {"name": "minillm", "eval": str(DATA / "dolly/valid.jsonl")},
+        },
+        tmp_path,
+    )
     assert len(load_samples(separate, "eval")) == 500
     missing = config({"train": {"name": "minillm", "train": dolly}}, tmp_path)
     with pytest.raises(ConfigError, match="has no eval split"):
@@ -110,8 +121,8 @@ class ListTask(Task):
     def load(self, split):
         return [
             Sample("a", "p1", ["r1"]),
-            Sample("a", "p2", ["r2"]),        # duplicate id
-            Sample("b", "p3", [""]),          # empty reference
+            Sample("a", "p2", ["r2"]),  # duplicate id
+            Sample("b", "p3", [""]),  # empty reference
             Sample("c", "p4", ["r4", "r5"]),
         ]
 
@@ -154,10 +165,12 @@ def test_chat_template_defaults_to_the_students_tokenizer(tmp_path):
     tokenizer.chat_template = "{% for m in messages %}[{{ m['content'] }}]{% endfor %}>>"
     tokenizer.save_pretrained(tmp_path / "student")
     data = write_rows(tmp_path / "d.jsonl", [{"instruction": "Name a colour.", "output": "red"}])
-    cfg = config_from_dict({
-        "run": {"name": "r", "output_dir": str(tmp_path)},
-        "teacher": {"path": "unused"},
-        "student": {"path": str(tmp_path / "student")},
-        "data": {"train": {"name": "jsonl", "train": str(data), "chat_template": True}},
-    })
+    cfg = config_from_dict(
+        {
+            "run": {"name": "r", "output_dir": str(tmp_path)},
+            "teacher": {"path": "unused"},
+            "student": {"path": str(tmp_path / "student")},
+            "data": {"train": {"name": "jsonl", "train": str(data), "chat_template": True}},
+        }
+    )
     assert load_samples(cfg, "train")[0].prompt == "[Name a colour.]>>"

@@ -144,9 +144,14 @@ def test_prompts_cut_to_max_prompt_tokens_are_counted_and_reported_once(tmp_path
 
     raw = {
         "run": {"name": "r", "output_dir": str(tmp_path)},
-        "teacher": {"path": str(model_dir)}, "student": {"path": str(model_dir)},
-        "data": {"train": {"name": "synthetic", "n_train": 40, "n_eval": 12}, "limit_eval": 5,
-                 "max_prompt_tokens": 8, "max_length": 16},
+        "teacher": {"path": str(model_dir)},
+        "student": {"path": str(model_dir)},
+        "data": {
+            "train": {"name": "synthetic", "n_train": 40, "n_eval": 12},
+            "limit_eval": 5,
+            "max_prompt_tokens": 8,
+            "max_length": 16,
+        },
         "eval": {"max_new_tokens": 2},
     }
     config_file = tmp_path / "c.yaml"
@@ -155,6 +160,8 @@ def test_prompts_cut_to_max_prompt_tokens_are_counted_and_reported_once(tmp_path
     assert out.exit_code == 0, out.output
     text = " ".join(out.output.split())  # rich wraps the log line
     assert text.count("are longer than data.max_prompt_tokens") == 1, out.output
-    assert ("evaluation: 5 of 5 prompts (100.0%) are longer than data.max_prompt_tokens=8 tokens and were cut from "
-            "the left; raise data.max_prompt_tokens") in text
+    assert (
+        "evaluation: 5 of 5 prompts (100.0%) are longer than data.max_prompt_tokens=8 tokens and were cut from "
+        "the left; raise data.max_prompt_tokens"
+    ) in text
     assert "Token indices sequence length" not in out.output

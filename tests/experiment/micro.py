@@ -10,7 +10,7 @@ from paths import EXAMPLES, REPO
 
 MICRO_OVERRIDES = [
     f"teacher={{path: {REPO / 'srd_core' / 'assets' / 'demo-teacher'}}}",  # the shipped teacher: it scores
-    "student={preset: micro-student}",                                    # 90 here, so the students learn
+    "student={preset: micro-student}",  # 90 here, so the students learn
     "data.train={name: synthetic, n_train: 48, n_eval: 12, seed: 0, noise: 0.25, families: [date, name_format],"
     " n_words: 20}",
     "data.max_prompt_tokens=96",

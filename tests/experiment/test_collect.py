@@ -12,22 +12,43 @@ from srd_core.experiment.table import markdown_tables
 def test_an_empty_run_dir_gives_nulls(tmp_path):
     row = collect_row(tmp_path, "v", 0)
     assert row["variant"] == "v" and row["seed"] == 0
-    for key in ("srd", "baseline", "diff", "baseline_at_srd_steps", "time_to_quality_s", "srd_steps", "srd_tokens",
-                "wall_s", "reflection_s", "noise_dropped_share", "dropped"):
+    for key in (
+        "srd",
+        "baseline",
+        "diff",
+        "baseline_at_srd_steps",
+        "time_to_quality_s",
+        "srd_steps",
+        "srd_tokens",
+        "wall_s",
+        "reflection_s",
+        "noise_dropped_share",
+        "dropped",
+    ):
         assert row[key] is None, key
     assert row["srd_curve"] == [] and row["shared"] == []
 
 
 def test_an_older_run_without_summaries_or_metadata(tmp_path):
     (tmp_path / "eval.jsonl").write_text(
-        json.dumps({"model": "student", "rouge_l": 10.0}) + "\n" + json.dumps({"model": "srd", "score": 30.0}) + "\n"
-        + json.dumps({"model": "baseline", "rouge_l": 25.0}) + "\n")
-    (tmp_path / "curation.jsonl").write_text("".join(json.dumps({"id": f"s{i}", "kept": i < 3}) + "\n"
-                                                     for i in range(4)))
+        json.dumps({"model": "student", "rouge_l": 10.0})
+        + "\n"
+        + json.dumps({"model": "srd", "score": 30.0})
+        + "\n"
+        + json.dumps({"model": "baseline", "rouge_l": 25.0})
+        + "\n"
+    )
+    (tmp_path / "curation.jsonl").write_text(
+        "".join(json.dumps({"id": f"s{i}", "kept": i < 3}) + "\n" for i in range(4))
+    )
     (tmp_path / "srd").mkdir()
     (tmp_path / "srd" / "eval.jsonl").write_text(
-        json.dumps({"step": 5, "wall_time": 2.0, "rouge_l": 20.0}) + "\n"
-        + json.dumps({"step": 10, "wall_time": 4.0, "rouge_l": 26.0}) + "\n" + '{"step": 15, "wall')  # torn
+        json.dumps({"step": 5, "wall_time": 2.0, "rouge_l": 20.0})
+        + "\n"
+        + json.dumps({"step": 10, "wall_time": 4.0, "rouge_l": 26.0})
+        + "\n"
+        + '{"step": 15, "wall'
+    )  # torn
     (tmp_path / "timings.json").write_text(json.dumps({"reflect": 1.5, "train_srd": 4.0}))
     row = collect_row(tmp_path, "old", 3)
     assert (row["student_init"], row["srd"], row["baseline"], row["diff"]) == (10.0, 30.0, 25.0, 5.0)
@@ -46,24 +67,40 @@ def test_the_page_renders_without_any_finished_run():
 
 def _arm(run_dir, name: str, curated: bool, steps: int, flops: int, curve: list[tuple[int, float, float, int]]):
     (run_dir / name).mkdir()
-    (run_dir / name / "summary.json").write_text(json.dumps(
-        {"steps": steps, "tokens": steps * 10, "flops": flops, "wall_time": curve[-1][1], "curated": curated}))
-    (run_dir / name / "eval.jsonl").write_text("".join(
-        json.dumps({"step": s, "wall_time": w, "rouge_l": r, "flops": f}) + "\n" for s, w, r, f in curve))
+    (run_dir / name / "summary.json").write_text(
+        json.dumps(
+            {"steps": steps, "tokens": steps * 10, "flops": flops, "wall_time": curve[-1][1], "curated": curated}
+        )
+    )
+    (run_dir / name / "eval.jsonl").write_text(
+        "".join(json.dumps({"step": s, "wall_time": w, "rouge_l": r, "flops": f}) + "\n" for s, w, r, f in curve)
+    )
 
 
 def _three_arm_run(run_dir, seed: int):
     run_dir.mkdir()
     (run_dir / "config.yaml").write_text("arms:\n  srd: {}\n  srd_half: {}\n  kd_equal: {}\n")
-    (run_dir / "eval.jsonl").write_text("".join(json.dumps({"model": m, "rouge_l": v}) + "\n" for m, v in
-                                                (("srd", 30.0 + seed), ("srd_half", 20.0), ("kd_equal", 25.0))))
+    (run_dir / "eval.jsonl").write_text(
+        "".join(
+            json.dumps({"model": m, "rouge_l": v}) + "\n"
+            for m, v in (("srd", 30.0 + seed), ("srd_half", 20.0), ("kd_equal", 25.0))
+        )
+    )
     (run_dir / "reflection.meta.json").write_text(json.dumps({"compute": {"flops": 100}}))
     _arm(run_dir, "srd", True, 10, 1000, [(5, 2.0, 26.0, 500), (10, 4.0, 30.0 + seed, 1000)])
     _arm(run_dir, "srd_half", True, 10, 800, [(5, 2.0, 15.0, 400), (10, 4.0, 20.0, 800)])
     _arm(run_dir, "kd_equal", False, 10, 2000, [(5, 3.0, 20.0, 1000), (10, 6.0, 25.0, 2000)])
-    (run_dir / "timings.json").write_text(json.dumps({
-        "reflect": 1.0, "train_srd": 4.0, "train_srd_half": 4.0, "train_kd_equal": 6.0,
-        "parallel": {"phases": ["train_srd", "train_srd_half", "train_kd_equal"], "seconds": 6.5}}))
+    (run_dir / "timings.json").write_text(
+        json.dumps(
+            {
+                "reflect": 1.0,
+                "train_srd": 4.0,
+                "train_srd_half": 4.0,
+                "train_kd_equal": 6.0,
+                "parallel": {"phases": ["train_srd", "train_srd_half", "train_kd_equal"], "seconds": 6.5},
+            }
+        )
+    )
 
 
 def test_a_run_with_three_arms_gives_every_pair_in_quality_and_compute(tmp_path):
@@ -101,7 +138,8 @@ def test_the_page_plots_quality_against_compute_when_rows_carry_flops(tmp_path):
         _three_arm_run(tmp_path / f"s{seed}", seed)
         (tmp_path / f"s{seed}" / "baseline").mkdir()
         (tmp_path / f"s{seed}" / "baseline" / "eval.jsonl").write_text(
-            json.dumps({"step": 5, "wall_time": 1.0, "rouge_l": 10.0, "flops": 300}) + "\n")
+            json.dumps({"step": 5, "wall_time": 1.0, "rouge_l": 10.0, "flops": 300}) + "\n"
+        )
         rows.append(collect_row(tmp_path / f"s{seed}", "arms", seed))
     assert plots.plot_curves(variant_stats(rows), rows, x="flops").startswith(b"\x89PNG")
     for r in rows:  # a row from before srd counted FLOPs: no compute panel

@@ -42,17 +42,31 @@ def experiment(tmp_path_factory):
     directory = root / "experiments" / "micro"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     started, cpu_before = time.monotonic(), _children_cpu()
-    first = subprocess.Popen([SRD, "experiment", str(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=env, start_new_session=True)
+    first = subprocess.Popen(
+        [SRD, "experiment", str(spec)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     second_log = directory / "logs" / "lambda-0.75-seed1.log"
     # kill everything (experiment and its `srd run`) while the second run is under way
-    _wait_for(lambda: second_log.is_file() and (directory / "runs" / "lambda-0.75-seed1" / "config.yaml").is_file(),
-              first, 240)
+    _wait_for(
+        lambda: second_log.is_file() and (directory / "runs" / "lambda-0.75-seed1" / "config.yaml").is_file(),
+        first,
+        240,
+    )
     os.killpg(first.pid, signal.SIGKILL)
     first.communicate()
     done_at_kill = sorted(p.stem for p in (directory / "done").glob("*.json"))
-    resumed = subprocess.run([SRD, "experiment", str(spec), "--jobs", "2"], capture_output=True, text=True,
-                             env={**env, "OMP_NUM_THREADS": "2"}, timeout=600)
+    resumed = subprocess.run(
+        [SRD, "experiment", str(spec), "--jobs", "2"],
+        capture_output=True,
+        text=True,
+        env={**env, "OMP_NUM_THREADS": "2"},
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     table = subprocess.run([SRD, "experiment", "--table", str(directory)], capture_output=True, text=True, env=env)
     assert table.returncode == 0, table.stderr
@@ -74,7 +88,8 @@ def test_kill_then_resume_skips_finished_runs_and_reruns_the_killed_one(experime
     assert killed_log.count("=== srd run") == 2  # started, killed, started again
     assert (directory / "logs" / "lambda-0.75-seed0.log").read_text().count("=== srd run") == 1
     assert sorted(p.stem for p in (directory / "done").glob("*.json")) == sorted(
-        f"{v}-seed{s}" for v in VARIANTS for s in SEEDS)
+        f"{v}-seed{s}" for v in VARIANTS for s in SEEDS
+    )
     assert "1 threads)" in killed_log.split("=== srd run")[2]  # --jobs 2 gave each run half of OMP_NUM_THREADS=2
 
 
@@ -143,8 +158,11 @@ def _interval(diffs: list[float]) -> tuple[float, float] | None:
 def test_table_and_verdicts_recomputed_from_the_rows(experiment):
     directory, _, resumed, table, _ = experiment
     rows = rows_of(directory / "experiment.jsonl")
-    lines = {line.split("|")[1].strip(): line for line in table.splitlines()
-             if line.startswith("| lambda") and line.count("|") == 10}  # the main table, not the reference one
+    lines = {
+        line.split("|")[1].strip(): line
+        for line in table.splitlines()
+        if line.startswith("| lambda") and line.count("|") == 10
+    }  # the main table, not the reference one
     for v in VARIANTS:
         members = [r for r in rows if r["variant"] == v]
         srd, base = [r["srd"] for r in members], [r["baseline"] for r in members]
@@ -166,8 +184,11 @@ def test_table_and_verdicts_recomputed_from_the_rows(experiment):
     assert "Student's t" in table
     ref = {r["seed"]: r["srd"] for r in rows if r["variant"] == "lambda-0.75"}
     ref_diffs = [r["srd"] - ref[r["seed"]] for r in rows if r["variant"] == "lambda-0.5"]
-    ref_line = next(line for line in table.splitlines() if line.startswith("| lambda-0.5 | ") and "[" in line
-                    and line.count("|") == 4)
+    ref_line = next(
+        line
+        for line in table.splitlines()
+        if line.startswith("| lambda-0.5 | ") and "[" in line and line.count("|") == 4
+    )
     assert f"{statistics.fmean(ref_diffs):+.2f}" in ref_line
 
 

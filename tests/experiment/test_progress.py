@@ -58,7 +58,8 @@ def test_eta_from_the_finished_runs():
     last = Progress(done=4, running={"a": 100.0}, left=0, durations=[120.0], jobs=2)
     assert last.eta_seconds() == pytest.approx(20.0)  # one run left: the second job does not halve it
     assert progress.line({"a": "reflect", "b": "train_srd step 4 (stage 1)"}) == (
-        "2 done, 2 running, 3 left; ETA 3.8 min (a run takes 2.0 min); a: reflect; b: train_srd step 4 (stage 1)")
+        "2 done, 2 running, 3 left; ETA 3.8 min (a run takes 2.0 min); a: reflect; b: train_srd step 4 (stage 1)"
+    )
 
 
 def test_finished_seconds_reads_the_done_markers(tmp_path):

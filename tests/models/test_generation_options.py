@@ -32,16 +32,17 @@ def _repeated_ngrams(ids: tuple[list[int], list[int]], n: int) -> int:
     repeats = 0
     for end in range(len(prompt), len(seq)):
         if end + 1 >= n:
-            gram = tuple(seq[end + 1 - n:end + 1])
-            earlier = {tuple(seq[i:i + n]) for i in range(end + 1 - n)}
+            gram = tuple(seq[end + 1 - n : end + 1])
+            earlier = {tuple(seq[i : i + n]) for i in range(end + 1 - n)}
             repeats += gram in earlier
     return repeats
 
 
 def _outputs(pair, ngram: int, do_sample: bool = False) -> list[tuple[list[int], list[int]]]:
     model, tok = pair
-    settings = GenerationSettings(max_new_tokens=24, do_sample=do_sample, temperature=0.01, top_k=0,
-                                  no_repeat_ngram_size=ngram)  # sampled as the official reflection: T = 0.01
+    settings = GenerationSettings(
+        max_new_tokens=24, do_sample=do_sample, temperature=0.01, top_k=0, no_repeat_ngram_size=ngram
+    )  # sampled as the official reflection: T = 0.01
     out = []
     for prompt in PROMPTS:  # one prompt per batch: no padding inside the checked sequence
         ids = encode_prompt(tok, prompt, 64).input_ids

@@ -88,20 +88,31 @@ def test_cli_names_an_unreachable_model_in_one_line(ws, tmp_path):
         "run": {"name": "offline", "output_dir": str(tmp_path)},
         "teacher": {"path": "nonexistent-org/nonexistent-model"},
         "student": {"path": str(ws / "student")},
-        "data": {"train": {"name": "jsonl", "train": str(ws / "train.jsonl"), "id_field": "id",
-                           "template": "{instruction}", "dev_size": 4}},
+        "data": {
+            "train": {
+                "name": "jsonl",
+                "train": str(ws / "train.jsonl"),
+                "id_field": "id",
+                "template": "{instruction}",
+                "dev_size": 4,
+            }
+        },
     }
     path = tmp_path / "offline.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     srd = Path(sys.executable).parent / "srd"
-    done = subprocess.run([str(srd), "evaluate", str(path), "--model", "teacher"], capture_output=True, text=True,
-                          env=env, timeout=120)
+    done = subprocess.run(
+        [str(srd), "evaluate", str(path), "--model", "teacher"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("srd: error:")]
-    assert errors == ["srd: error: teacher.path: model 'nonexistent-org/nonexistent-model' " + UNREACHABLE
-                      + " (HF_HUB_OFFLINE is set)"]
+    assert errors == [
+        "srd: error: teacher.path: model 'nonexistent-org/nonexistent-model' "
+        + UNREACHABLE
+        + " (HF_HUB_OFFLINE is set)"
+    ]
 
 
 # --------------------------------------------------------------------------------------- adapters
@@ -113,8 +124,9 @@ def test_teacher_given_as_base_plus_adapter_is_merged_and_frozen(ws, tmp_path):
 
     tokenizer = load_tokenizer(ModelConfig(path=str(ws / "teacher")), str(ws / "teacher"), "teacher")
     base = load_causal_lm(ModelConfig(path=str(ws / "teacher")), str(ws / "teacher"), "teacher")
-    adapted = get_peft_model(base, PeftLoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
-                                                  init_lora_weights=False))
+    adapted = get_peft_model(
+        base, PeftLoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
     adapted.save_pretrained(tmp_path / "adapter")
     expected = _logits(adapted)
     plain = _logits(load_causal_lm(ModelConfig(path=str(ws / "teacher")), str(ws / "teacher"), "teacher"))
@@ -148,8 +160,12 @@ def _base_key(peft_key: str) -> str | None:
 
 def test_lora_student_trains_only_adapter_weights(ws):
     original = load_file(str(ws / "student" / "model.safetensors"))
-    cfg = make_config(ws, "lora", student={"path": str(ws / "student"), "lora": LORA},
-                      train={"lr": 5e-2, "batch_size": 4, "max_steps": 3})
+    cfg = make_config(
+        ws,
+        "lora",
+        student={"path": str(ws / "student"), "lora": LORA},
+        train={"lr": 5e-2, "batch_size": 4, "max_steps": 3},
+    )
     student, _ = load_student(cfg, cfg.run.dir)
     trainable = {n for n, p in student.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n for n in trainable)
@@ -190,8 +206,9 @@ def test_saved_lora_student_loads_back_as_trained(ws, tmp_path, merge):
 
 
 def test_lora_target_modules_must_exist(ws):
-    cfg = make_config(ws, "badlora", student={"path": str(ws / "student"),
-                                              "lora": {**LORA, "target_modules": ["no_such_proj"]}})
+    cfg = make_config(
+        ws, "badlora", student={"path": str(ws / "student"), "lora": {**LORA, "target_modules": ["no_such_proj"]}}
+    )
     with pytest.raises(Exception, match=r"student\.lora\.target_modules"):
         load_student(cfg, cfg.run.dir)
 
@@ -223,15 +240,25 @@ def test_padded_lm_head_pair_shares_the_tokenizer_size(ws, padded_ws):
     ids = torch.tensor([[1, 5, 7, 9, 11, 13]])
     t_hidden = teacher.model(ids).last_hidden_state[0, :-1]
     s_hidden = student.model(ids).last_hidden_state[0, :-1]
-    out = distill_loss(s_hidden, student.get_output_embeddings(), t_hidden, teacher.get_output_embeddings(),
-                       ids[0, 1:], get_component("kd_loss", "fkl"), temperature=2.0, sft_weight=0.2, vocab_size=vocab)
+    out = distill_loss(
+        s_hidden,
+        student.get_output_embeddings(),
+        t_hidden,
+        teacher.get_output_embeddings(),
+        ids[0, 1:],
+        get_component("kd_loss", "fkl"),
+        temperature=2.0,
+        sft_weight=0.2,
+        vocab_size=vocab,
+    )
     out.loss.backward()
     assert torch.isfinite(out.loss)
 
 
 def test_padded_lm_head_pair_distils_through_the_engine(ws, padded_ws):
-    cfg = make_config(ws, "padded-train", teacher={"path": str(padded_ws / "teacher")},
-                      train={"batch_size": 4, "max_steps": 2})
+    cfg = make_config(
+        ws, "padded-train", teacher={"path": str(padded_ws / "teacher")}, train={"batch_size": 4, "max_steps": 2}
+    )
     ids = [s.id for s in make_samples()]
     summary = train(cfg, cfg.run.dir, "srd", stages=[StagePlan(ids, 1.0)])
     assert summary.steps == 2

@@ -135,8 +135,13 @@ def test_prepare_key_follows_the_contents_of_a_path_teacher(tmp_path):
     teacher = tmp_path / "teacher"
     teacher.mkdir()
     (teacher / "config.json").write_text("{}")
-    config = config_from_dict({"teacher": {"path": str(teacher)}, "student": {"preset": "micro-student"},
-                               "data": {"train": {"name": "synthetic", "n_train": 8, "n_eval": 2}}})
+    config = config_from_dict(
+        {
+            "teacher": {"path": str(teacher)},
+            "student": {"preset": "micro-student"},
+            "data": {"train": {"name": "synthetic", "n_train": 8, "n_eval": 2}},
+        }
+    )
     before = prepare_key(config)
     assert prepare_key(config) == before
     (teacher / "model.safetensors").write_bytes(b"new weights")  # a regenerated teacher: the student is rebuilt

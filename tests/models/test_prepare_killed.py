@@ -23,8 +23,12 @@ def test_rerun_removes_the_staging_dir_of_a_killed_prepare(tmp_path):
     path = tmp_path / "slow.yaml"
     path.write_text(yaml.safe_dump(slow))
     srd = Path(sys.executable).parent / "srd"
-    proc = subprocess.Popen([str(srd), "prepare", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        [str(srd), "prepare", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     staging = run_dir / f".prepared.tmp-{proc.pid}"
     try:
         deadline = time.monotonic() + 240

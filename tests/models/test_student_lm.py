@@ -68,14 +68,15 @@ def test_student_lm_instead_of_the_warm_start(tmp_path):
 
 
 def _corpus_tokenizer():
-    return train_tokenizer(["### Response:\n apple river 2026-01-02", "Repeat the words apple river"],
-                           vocab_size=300)
+    return train_tokenizer(["### Response:\n apple river 2026-01-02", "Repeat the words apple river"], vocab_size=300)
 
 
 def test_separate_corpus_keeps_prompts_and_responses_apart():
     tok = _corpus_tokenizer()
-    samples = [Sample("a", "Repeat the words\n### Response:\n", ["apple river"]),
-               Sample("b", "Repeat the words\n### Response:\n", ["river"])]
+    samples = [
+        Sample("a", "Repeat the words\n### Response:\n", ["apple river"]),
+        Sample("b", "Repeat the words\n### Response:\n", ["river"]),
+    ]
     docs = lm_documents(tok, samples, "separate", max_length=64)
     assert len(docs) == 4
     prompt, response = docs[0], docs[1]
@@ -104,9 +105,14 @@ def test_prepare_phase_declares_the_student_lm_fields(tmp_path):
     assert "models/lm_corpus.py" in PREPARE_CODE  # its code is an input of the prepared models too
 
 
-@pytest.mark.parametrize("value,field", [({"steps": 0}, "prepare.student_lm.steps"),
-                                         ({"corpus": "chat"}, "prepare.student_lm.corpus"),
-                                         ({"step": 5}, "prepare.student_lm.step")])
+@pytest.mark.parametrize(
+    "value,field",
+    [
+        ({"steps": 0}, "prepare.student_lm.steps"),
+        ({"corpus": "chat"}, "prepare.student_lm.corpus"),
+        ({"step": 5}, "prepare.student_lm.step"),
+    ],
+)
 def test_student_lm_is_validated(tmp_path, value, field):
     from srd_core.errors import ConfigError
 

@@ -33,8 +33,12 @@ def write_data(root: Path) -> None:
     for split in ("train", "eval"):
         with open(root / "data" / f"{split}.jsonl", "w", encoding="utf-8") as fh:
             for s in task.load(split):
-                fh.write(json.dumps({"id": s.id, "prompt": s.prompt, "output": s.references[0],
-                                     "family": s.meta.get("family")}) + "\n")
+                fh.write(
+                    json.dumps(
+                        {"id": s.id, "prompt": s.prompt, "output": s.references[0], "family": s.meta.get("family")}
+                    )
+                    + "\n"
+                )
 
 
 def base_config() -> dict[str, Any]:
@@ -44,11 +48,23 @@ def base_config() -> dict[str, Any]:
     config["run"] = {"name": "base", "output_dir": "runs", "seed": 0}
     config["teacher"] = {"preset": "micro-teacher"}
     config["student"] = {"preset": "micro-student"}
-    config["data"] = {"train": {"name": "jsonl", "train": "data/train.jsonl", "eval": "data/eval.jsonl",
-                                "prompt_field": "prompt", "id_field": "id", "meta_fields": ["family"]},
-                      "max_prompt_tokens": 96, "max_length": 128}
-    config["prepare"] = {"vocab_size": 300, "teacher_sft": {"steps": 20, "batch_size": 16, "lr": 3e-3},
-                         "student_sft": {"steps": 3, "batch_size": 16, "lr": 3e-3}}
+    config["data"] = {
+        "train": {
+            "name": "jsonl",
+            "train": "data/train.jsonl",
+            "eval": "data/eval.jsonl",
+            "prompt_field": "prompt",
+            "id_field": "id",
+            "meta_fields": ["family"],
+        },
+        "max_prompt_tokens": 96,
+        "max_length": 128,
+    }
+    config["prepare"] = {
+        "vocab_size": 300,
+        "teacher_sft": {"steps": 20, "batch_size": 16, "lr": 3e-3},
+        "student_sft": {"steps": 3, "batch_size": 16, "lr": 3e-3},
+    }
     config["reflection"] = {"batch_size": 16, "max_new_tokens": 8}
     config["train"].update(batch_size=8, lr=1e-3, eval_every=0, log_every=1, checkpoint_every=0)
     config["curriculum"]["pacer"]["epochs_per_stage"] = 1  # the dependency tests want few, equal steps per arm
@@ -65,8 +81,15 @@ def write_config(workspace: Path, config: dict[str, Any], name: str = "config.ya
 
 def srd(workspace: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     """One `srd` command in a real process, run in ``workspace``; stdout and stderr together."""
-    return subprocess.run([SRD, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV,
-                          timeout=timeout, cwd=workspace)
+    return subprocess.run(
+        [SRD, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=ENV,
+        timeout=timeout,
+        cwd=workspace,
+    )
 
 
 def make_base(workspace: Path) -> Path:
@@ -109,8 +132,14 @@ def tree_hash(path: Path) -> str | None:
     return digest.hexdigest()
 
 
-MODELS = {"teacher": "prepared/teacher", "student": "prepared/student", "srd": "srd/final",
-          "baseline": "baseline/final", "curation": "curation.jsonl", "reflection": "reflection.jsonl"}
+MODELS = {
+    "teacher": "prepared/teacher",
+    "student": "prepared/student",
+    "srd": "srd/final",
+    "baseline": "baseline/final",
+    "curation": "curation.jsonl",
+    "reflection": "reflection.jsonl",
+}
 
 
 def hashes(run_dir: Path) -> dict[str, str | None]:

@@ -16,8 +16,15 @@ def _metrics(run_dir, arm, rows, torn=""):
 
 def test_arm_line_reads_step_total_loss_and_eta(tmp_path):
     assert arm_line(tmp_path, "srd", 3.0, finished=False) == "srd: starting"
-    _metrics(tmp_path, "srd", [{"step": 10, "total_steps": 40, "loss": 0.5, "wall_time": 5.0},
-                               {"step": 20, "total_steps": 40, "loss": 0.25, "wall_time": 10.0}], torn='{"step": 2')
+    _metrics(
+        tmp_path,
+        "srd",
+        [
+            {"step": 10, "total_steps": 40, "loss": 0.5, "wall_time": 5.0},
+            {"step": 20, "total_steps": 40, "loss": 0.25, "wall_time": 10.0},
+        ],
+        torn='{"step": 2',
+    )
     assert arm_line(tmp_path, "srd", 12.0, finished=False) == "srd: step 20/40, loss 0.250, ETA 10 s"
     assert arm_line(tmp_path, "srd", 95.0, finished=True) == "srd: done in 1.6 min"
 

@@ -66,8 +66,13 @@ def _start(config: Path, tmp_path: Path, log: Path) -> subprocess.Popen:
     (site / "sitecustomize.py").write_text(SLOW_STEPS)
     env = {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
     srd = Path(sys.executable).parent / "srd"
-    return subprocess.Popen([str(srd), "run", str(config)], stdout=subprocess.DEVNULL, stderr=open(log, "w"),
-                            env=env, start_new_session=True)
+    return subprocess.Popen(
+        [str(srd), "run", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "w"),
+        env=env,
+        start_new_session=True,
+    )
 
 
 def _wait_for(condition, proc: subprocess.Popen, log: Path, seconds: float = 240) -> None:
@@ -85,11 +90,25 @@ def test_ctrl_c_with_parallel_arms_checkpoints_both_and_prints_one_line(tmp_path
     run_dir = ws / "arms"
     config = ws / "arms.yaml"
     long = {"name": "all", "epochs": 100}  # 600 steps an arm: far more than the test lets them run
-    data = {"train": {"name": "jsonl", "train": str(ws / "train.jsonl"), "eval": str(ws / "train.jsonl"),
-                      "id_field": "id", "template": "{instruction}"}}
-    raw = raw_config(ws, "arms", run={"name": "arms", "output_dir": str(ws), "parallel_arms": True}, data=data,
-                     curriculum={"pacer": long}, baseline={"pacer": long}, reflection={"max_new_tokens": 8},
-                     report={"enabled": False})
+    data = {
+        "train": {
+            "name": "jsonl",
+            "train": str(ws / "train.jsonl"),
+            "eval": str(ws / "train.jsonl"),
+            "id_field": "id",
+            "template": "{instruction}",
+        }
+    }
+    raw = raw_config(
+        ws,
+        "arms",
+        run={"name": "arms", "output_dir": str(ws), "parallel_arms": True},
+        data=data,
+        curriculum={"pacer": long},
+        baseline={"pacer": long},
+        reflection={"max_new_tokens": 8},
+        report={"enabled": False},
+    )
     config.write_text(yaml.safe_dump(raw))
     log = tmp_path / "first.log"
     proc = _start(config, tmp_path, log)
@@ -100,8 +119,11 @@ def test_ctrl_c_with_parallel_arms_checkpoints_both_and_prints_one_line(tmp_path
     assert "Traceback" not in stderr
     assert sum("interrupted" in line for line in stderr.splitlines()) == 1, stderr[-3000:]
     last = stderr.strip().splitlines()[-1]
-    match = re.fullmatch(r"srd: interrupted in train_srd and train_baseline; rerun the same command to resume "
-                         r"\(srd from step (\d+), baseline from step (\d+)\)", last)
+    match = re.fullmatch(
+        r"srd: interrupted in train_srd and train_baseline; rerun the same command to resume "
+        r"\(srd from step (\d+), baseline from step (\d+)\)",
+        last,
+    )
     assert match, last
     steps = {"srd": int(match[1]), "baseline": int(match[2])}
     for arm, step in steps.items():

@@ -56,8 +56,11 @@ def workspace(tmp_path_factory):
 def test_every_arm_trains_evaluates_and_records_its_compute(workspace):
     root, stdout = workspace
     run_dir = root / "runs" / "arms"
-    assert {k for k, v in ran(stdout).items() if k.startswith("train_")} == {"train_srd", "train_srd_half",
-                                                                             "train_kd_equal"}
+    assert {k for k, v in ran(stdout).items() if k.startswith("train_")} == {
+        "train_srd",
+        "train_srd_half",
+        "train_kd_equal",
+    }
     summaries = {a: json.loads((run_dir / a / "summary.json").read_text()) for a in ARMS}
     assert summaries["kd_equal"]["steps"] == summaries["srd"]["steps"]  # match_steps_of: srd
     assert summaries["kd_equal"]["curated"] is False and summaries["srd_half"]["curated"] is True
@@ -119,9 +122,15 @@ def test_the_dry_run_lists_every_arm(workspace):
     out = srd(root, "run", "config.yaml", "--dry-run")
     assert out.returncode == 0, out.stdout[-3000:]
     text = out.stdout
-    for line in ("train srd ", "train srd_half ", "train kd_equal ", "curation srd_half",
-                 "kd_equal training (pacer all): match_steps_of: as many optimizer steps as srd",
-                 "srd vs kd_equal", "srd_half vs kd_equal"):
+    for line in (
+        "train srd ",
+        "train srd_half ",
+        "train kd_equal ",
+        "curation srd_half",
+        "kd_equal training (pacer all): match_steps_of: as many optimizer steps as srd",
+        "srd vs kd_equal",
+        "srd_half vs kd_equal",
+    ):
         assert line in text, line
     for phase in ("train_srd_half", "curate_srd_half", "evaluate_kd_equal"):
         assert f"  {phase}" in text and "complete" in text.split(f"  {phase}")[1].splitlines()[0]

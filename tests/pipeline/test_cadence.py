@@ -12,8 +12,14 @@ from tiny_run import make_config, make_workspace
 from srd_core.pipeline.planner import Planner, close_phase, open_phase, record_path
 from srd_core.training.cadence import CADENCE_FIELDS
 
-NEW_VALUES = {"log_every": 7, "log_with": ["tensorboard"], "checkpoint_every": 3, "checkpoint_minutes": 5.0,
-              "keep_checkpoints": 4, "eval_every": 2}
+NEW_VALUES = {
+    "log_every": 7,
+    "log_with": ["tensorboard"],
+    "checkpoint_every": 3,
+    "checkpoint_minutes": 5.0,
+    "keep_checkpoints": 4,
+    "eval_every": 2,
+}
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +60,15 @@ def test_a_record_that_holds_cadence_fields_is_not_stale_for_them(ws):
     _trained(Planner(config, config.run.dir))
     path = record_path(config.run.dir, "train_srd")
     record = json.loads(path.read_text())
-    record["inputs"].update({"train.checkpoint_minutes": 10.0, "train.log_with": [], "train.log_every": 1,
-                             "train.select_best.every": 0, "train.select_best.max_samples": None})
+    record["inputs"].update(
+        {
+            "train.checkpoint_minutes": 10.0,
+            "train.log_with": [],
+            "train.log_every": 1,
+            "train.select_best.every": 0,
+            "train.select_best.max_samples": None,
+        }
+    )
     path.write_text(json.dumps(record))
     changed = make_config(ws, "old-record", train={"checkpoint_minutes": 5.0, "log_with": ["tensorboard"]})
     assert Planner(changed, changed.run.dir).status("train_srd").state == "complete"
@@ -66,20 +79,33 @@ def test_select_best_settings_count_only_while_it_is_on(ws):
     _trained(Planner(config, config.run.dir))
     off = make_config(ws, "best", train={"select_best": {"enabled": False, "every": 5, "max_samples": 3}})
     assert Planner(off, off.run.dir).status("train_srd").state == "complete"
-    data = {"train": {"name": "jsonl", "train": str(ws / "train.jsonl"), "eval": str(ws / "train.jsonl"),
-                      "id_field": "id", "template": "{instruction}"}, "max_prompt_tokens": 40, "max_length": 64,
-            "eval": {"name": "jsonl", "train": str(ws / "train.jsonl"), "eval": str(ws / "train.jsonl"),
-                     "id_field": "id", "template": "{instruction}"}}
+    data = {
+        "train": {
+            "name": "jsonl",
+            "train": str(ws / "train.jsonl"),
+            "eval": str(ws / "train.jsonl"),
+            "id_field": "id",
+            "template": "{instruction}",
+        },
+        "max_prompt_tokens": 40,
+        "max_length": 64,
+        "eval": {
+            "name": "jsonl",
+            "train": str(ws / "train.jsonl"),
+            "eval": str(ws / "train.jsonl"),
+            "id_field": "id",
+            "template": "{instruction}",
+        },
+    }
     on = make_config(ws, "best2", data=data, train={"select_best": {"enabled": True, "every": 5}})
     _trained(Planner(on, on.run.dir))
     every = make_config(ws, "best2", data=data, train={"select_best": {"enabled": True, "every": 2}})
-    assert Planner(every, every.run.dir).status("train_srd").describe() == \
-        "stale (train.select_best.every 5 → 2)"
+    assert Planner(every, every.run.dir).status("train_srd").describe() == "stale (train.select_best.every 5 → 2)"
     # the dev evaluations generate with eval.max_new_tokens: an input while select_best is on
-    longer = make_config(ws, "best2", data=data, train={"select_best": {"enabled": True, "every": 5}},
-                         eval={"max_new_tokens": 9})
-    assert Planner(longer, longer.run.dir).status("train_srd").describe() == \
-        "stale (eval.max_new_tokens null → 9)"
+    longer = make_config(
+        ws, "best2", data=data, train={"select_best": {"enabled": True, "every": 5}}, eval={"max_new_tokens": 9}
+    )
+    assert Planner(longer, longer.run.dir).status("train_srd").describe() == "stale (eval.max_new_tokens null → 9)"
 
 
 def test_the_readme_lists_exactly_the_cadence_fields():

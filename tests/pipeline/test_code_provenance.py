@@ -53,16 +53,26 @@ def _rerun(base, tmp_path: Path, edits: dict[str, tuple[str, str]]) -> tuple[Pat
     source, before = base
     workspace = copy_workspace(source, tmp_path / "ws")
     env = {**ENV, "PYTHONPATH": str(_shadow(tmp_path, edits))}
-    done = subprocess.run([SRD, "run", "config.yaml"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          env=env, timeout=600, cwd=workspace)
+    done = subprocess.run(
+        [SRD, "run", "config.yaml"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=workspace,
+    )
     assert done.returncode == 0, done.stdout[-3000:]
     return workspace / RUN, done.stdout, before
 
 
 def test_an_edit_to_a_loss_retrains_the_arms_that_use_it_naming_it(base, tmp_path):
     old = "        return kl_per_token(finite_logp(teacher_logp), finite_logp(student_logp))\n"
-    run_dir, out, before = _rerun(base, tmp_path, {"srd_core/builtins/losses.py": (
-        old, old.replace("return kl_per_token", "return 5 * kl_per_token"))})
+    run_dir, out, before = _rerun(
+        base,
+        tmp_path,
+        {"srd_core/builtins/losses.py": (old, old.replace("return kl_per_token", "return 5 * kl_per_token"))},
+    )
     for label in ("srd", "baseline"):
         assert f"train_{label}: stale (code of kd_loss 'fkl' changed); retraining" in out, out
         assert f"evaluate_{label}: stale ({label} model changed); re-evaluating" in out
@@ -73,15 +83,23 @@ def test_an_edit_to_a_loss_retrains_the_arms_that_use_it_naming_it(base, tmp_pat
     assert {k for k in before if before[k] != after[k]} == {"srd", "baseline"}
     record = json.loads((run_dir / "provenance" / "train_srd.json").read_text())
     assert record["versions"] == {"srd": "0.1.0"}
-    assert record["inputs"]["code of kd_loss 'fkl'"] != json.loads(
-        (run_dir / ".stale" / "train_srd" / "record.json").read_text())["inputs"]["code of kd_loss 'fkl'"]
+    assert (
+        record["inputs"]["code of kd_loss 'fkl'"]
+        != json.loads((run_dir / ".stale" / "train_srd" / "record.json").read_text())["inputs"]["code of kd_loss 'fkl'"]
+    )
 
 
 def test_an_edit_to_code_that_cannot_change_an_artifact_recomputes_nothing(base, tmp_path):
     statement = "\n_EDITED = 'an edit that changes no result'\n"  # code (a comment would not count, see below)
-    edits = {rel: ("\nfrom __future__ import annotations\n", f"\nfrom __future__ import annotations\n{statement}")
-             for rel in ("srd_core/cli.py", "srd_core/pipeline/run.py", "srd_core/training/trackers.py",
-                         "srd_core/report/html.py")}
+    edits = {
+        rel: ("\nfrom __future__ import annotations\n", f"\nfrom __future__ import annotations\n{statement}")
+        for rel in (
+            "srd_core/cli.py",
+            "srd_core/pipeline/run.py",
+            "srd_core/training/trackers.py",
+            "srd_core/report/html.py",
+        )
+    }
     run_dir, out, before = _rerun(base, tmp_path, edits)
     assert "report: outdated (code of srd_core/report/html.py changed); set aside" in out, out
     lines = phase_lines(out)
@@ -92,12 +110,18 @@ def test_an_edit_to_code_that_cannot_change_an_artifact_recomputes_nothing(base,
 def test_formatting_comments_and_docstrings_recompute_nothing(base, tmp_path):
     """What ``ruff format`` or a reworded comment does to the code of every phase leaves every artifact fresh."""
     old = "        return kl_per_token(finite_logp(teacher_logp), finite_logp(student_logp))\n"
-    reformatted = ("        # the same computation, laid out anew\n        return kl_per_token(\n"
-                   "            finite_logp(teacher_logp),\n            finite_logp(student_logp),\n        )\n")
-    edits = {"srd_core/builtins/losses.py": (old, reformatted),
-             "srd_core/reflection/reflect.py": ("\nfrom __future__ import annotations\n",
-                                                "\nfrom __future__ import annotations\n\n# a comment\n"),
-             "srd_core/curation/curate.py": ('"""Curation: difficulty', '"""Reworded. Curation: difficulty')}
+    reformatted = (
+        "        # the same computation, laid out anew\n        return kl_per_token(\n"
+        "            finite_logp(teacher_logp),\n            finite_logp(student_logp),\n        )\n"
+    )
+    edits = {
+        "srd_core/builtins/losses.py": (old, reformatted),
+        "srd_core/reflection/reflect.py": (
+            "\nfrom __future__ import annotations\n",
+            "\nfrom __future__ import annotations\n\n# a comment\n",
+        ),
+        "srd_core/curation/curate.py": ('"""Curation: difficulty', '"""Reworded. Curation: difficulty'),
+    }
     run_dir, out, before = _rerun(base, tmp_path, edits)
     for phase in ("prepare", "reflect", "curate", "train_srd", "train_baseline", "evaluate", "report"):
         assert f"{phase}: skipped (complete)" in out, out
@@ -117,13 +141,15 @@ def test_a_plugin_distribution_and_its_version_are_recorded_and_its_code_counts(
     package = tmp_path / "mine_plugin"
     package.mkdir()
     source = package / "__init__.py"
-    source.write_text(textwrap.dedent("""
+    source.write_text(
+        textwrap.dedent("""
         from srd_core.builtins.losses import ForwardKL
 
 
         class MyKL(ForwardKL):
             SCALE = 1.0
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     import mine_plugin
 
@@ -146,8 +172,9 @@ def test_a_plugin_distribution_and_its_version_are_recorded_and_its_code_counts(
         assert Planner(config, config.run.dir).status("train_srd").state == "complete"
         source.write_text(source.read_text().replace("SCALE = 1.0", "SCALE = 5.0"))
         file_digest.cache_clear()  # a new process would read it anew
-        assert Planner(config, config.run.dir).status("train_srd").describe() == \
-            "stale (code of kd_loss 'mine' changed)"
+        assert (
+            Planner(config, config.run.dir).status("train_srd").describe() == "stale (code of kd_loss 'mine' changed)"
+        )
     finally:
         plugins.unregister("srd-mine:mine")
         file_digest.cache_clear()
@@ -176,14 +203,30 @@ ENTRY_POINTS = {
     "evaluate_srd": ["srd_core.evaluation.evaluate"],
     "report": ["srd_core.report.build"],
 }
-COMPUTING = ("srd_core.data", "srd_core.models", "srd_core.reflection", "srd_core.curation", "srd_core.evaluation",
-             "srd_core.training", "srd_core.report")
+COMPUTING = (
+    "srd_core.data",
+    "srd_core.models",
+    "srd_core.reflection",
+    "srd_core.curation",
+    "srd_core.evaluation",
+    "srd_core.training",
+    "srd_core.report",
+)
 NOT_THEIRS = {
     # loads the samples it shows; the report does not compute them
-    "report": {"srd_core/data/__init__.py", "srd_core/data/samples.py", "srd_core/data/encoding.py",
-               "srd_core/models/__init__.py", "srd_core/models/hub.py", "srd_core/models/loading.py",
-               "srd_core/curation/__init__.py", "srd_core/curation/curate.py", "srd_core/curation/ranking.py",
-               "srd_core/evaluation/__init__.py", "srd_core/evaluation/rows.py"},
+    "report": {
+        "srd_core/data/__init__.py",
+        "srd_core/data/samples.py",
+        "srd_core/data/encoding.py",
+        "srd_core/models/__init__.py",
+        "srd_core/models/hub.py",
+        "srd_core/models/loading.py",
+        "srd_core/curation/__init__.py",
+        "srd_core/curation/curate.py",
+        "srd_core/curation/ranking.py",
+        "srd_core/evaluation/__init__.py",
+        "srd_core/evaluation/rows.py",
+    },
 }
 
 
@@ -197,17 +240,37 @@ def test_every_module_a_phase_imports_is_in_its_code_or_said_not_to_compute(ws, 
         if module not in seen:
             seen.add(module)
             stack += [m for m in edges.get(module, ()) if m.startswith(COMPUTING)]
-    files = {str(Path(*m.split(".")).with_suffix(".py")) if (REPO / Path(*m.split(".")).with_suffix(".py")).is_file()
-             else str(Path(*m.split("."), "__init__.py")) for m in seen}
-    config = make_config(ws, "closure", train={"select_best": {"enabled": True}},
-                         data={"train": {"name": "jsonl", "train": str(ws / "train.jsonl"),
-                                         "eval": str(ws / "train.jsonl"), "id_field": "id",
-                                         "template": "{instruction}"}, "max_prompt_tokens": 40, "max_length": 64,
-                               "eval": {"name": "jsonl", "train": str(ws / "train.jsonl"),
-                                        "eval": str(ws / "train.jsonl"), "id_field": "id",
-                                        "template": "{instruction}"}})
+    files = {
+        str(Path(*m.split(".")).with_suffix(".py"))
+        if (REPO / Path(*m.split(".")).with_suffix(".py")).is_file()
+        else str(Path(*m.split("."), "__init__.py"))
+        for m in seen
+    }
+    config = make_config(
+        ws,
+        "closure",
+        train={"select_best": {"enabled": True}},
+        data={
+            "train": {
+                "name": "jsonl",
+                "train": str(ws / "train.jsonl"),
+                "eval": str(ws / "train.jsonl"),
+                "id_field": "id",
+                "template": "{instruction}",
+            },
+            "max_prompt_tokens": 40,
+            "max_length": 64,
+            "eval": {
+                "name": "jsonl",
+                "train": str(ws / "train.jsonl"),
+                "eval": str(ws / "train.jsonl"),
+                "id_field": "id",
+                "template": "{instruction}",
+            },
+        },
+    )
     declared_code = {p.name: p for p in phases_for(config)}[phase].code(config)
-    declared = {k[len(code.CODE_PREFIX):] for k in code.code_inputs(declared_code, [])}
+    declared = {k[len(code.CODE_PREFIX) :] for k in code.code_inputs(declared_code, [])}
     missing = files - declared - code.NOT_COMPUTING - NOT_THEIRS.get(phase, set())
     assert not missing, f"{phase} imports {sorted(missing)}: add them to its code (phases.py) or to NOT_COMPUTING"
 
@@ -223,7 +286,11 @@ def test_every_declared_code_pattern_matches_a_file(ws):
 
 def test_the_shadow_copy_is_what_a_process_imports(tmp_path):
     root = _shadow(tmp_path, {})
-    done = subprocess.run([sys.executable, "-c", "import srd_core.builtins.losses as m; print(m.__file__)"],
-                          env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True,
-                          cwd=tmp_path)  # not the repo, whose srd_core `-c` would put first
+    done = subprocess.run(
+        [sys.executable, "-c", "import srd_core.builtins.losses as m; print(m.__file__)"],
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )  # not the repo, whose srd_core `-c` would put first
     assert done.stdout.strip() == str(root / "srd_core" / "builtins" / "losses.py")

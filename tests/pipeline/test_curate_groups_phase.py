@@ -30,11 +30,14 @@ def test_changing_groups_or_stratify_makes_curation_stale(ws):
     assert Planner(config, config.run.dir).status("curate").state == "complete"
 
     stratified = make_config(ws, "groups", curriculum={"stratify": True})
-    assert Planner(stratified, stratified.run.dir).status("curate").describe() == \
-        "stale (curriculum.stratify false → true)"
+    assert (
+        Planner(stratified, stratified.run.dir).status("curate").describe()
+        == "stale (curriculum.stratify false → true)"
+    )
     grouped = make_config(ws, "groups", curriculum={"groups": {"name": "kmeans", "k": 2}})
-    assert Planner(grouped, grouped.run.dir).status("curate").describe() == \
-        "stale (curriculum.groups.name none → kmeans)"
+    assert (
+        Planner(grouped, grouped.run.dir).status("curate").describe() == "stale (curriculum.groups.name none → kmeans)"
+    )
     _complete(Planner(grouped, grouped.run.dir), "curate", {"curation.jsonl": "{}\n"})
     other_k = make_config(ws, "groups", curriculum={"groups": {"name": "kmeans", "k": 3}})
     assert Planner(other_k, other_k.run.dir).status("curate").describe() == "stale (curriculum.groups.k 2 → 3)"
@@ -54,10 +57,16 @@ def test_a_sample_without_the_grouping_field_stops_the_run_before_any_work(ws):
 
     from srd_core.cli import cli
 
-    train = {"name": "jsonl", "train": str(ws / "train.jsonl"), "id_field": "id", "template": "{instruction}",
-             "dev_size": 4}
-    path = write_config(ws, "nofield", data={"train": train},
-                        curriculum={"groups": {"name": "field", "field": "family"}})
+    train = {
+        "name": "jsonl",
+        "train": str(ws / "train.jsonl"),
+        "id_field": "id",
+        "template": "{instruction}",
+        "dev_size": 4,
+    }
+    path = write_config(
+        ws, "nofield", data={"train": train}, curriculum={"groups": {"name": "field", "field": "family"}}
+    )
     result = CliRunner().invoke(cli, ["run", str(path)])
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()

@@ -52,13 +52,21 @@ def changed(before, after) -> set[str]:
 
 
 def test_an_srd_only_training_field_retrains_srd_only(base, tmp_path):
-    run_dir, out, before = rerun(base, tmp_path, "sft", train__sft_weight={"name": "stagewise",
-                                                                           "values": [0.5, 0.2, 0.1]})
+    run_dir, out, before = rerun(
+        base, tmp_path, "sft", train__sft_weight={"name": "stagewise", "values": [0.5, 0.2, 0.1]}
+    )
     assert "train_srd: stale (train.sft_weight.values [0.3, 0.2, 0.1] → [0.5, 0.2, 0.1]); retraining" in out
     assert "evaluate_srd: stale (srd model changed); re-evaluating" in out
     assert "train_baseline: stale" not in out and "evaluate_baseline: stale" not in out
-    assert phase_lines(out) == {"prepare": "skipped", "reflect": "skipped", "curate": "skipped", "train_srd": "ran",
-                                "train_baseline": "skipped", "evaluate": "ran", "report": "ran"}
+    assert phase_lines(out) == {
+        "prepare": "skipped",
+        "reflect": "skipped",
+        "curate": "skipped",
+        "train_srd": "ran",
+        "train_baseline": "skipped",
+        "evaluate": "ran",
+        "report": "ran",
+    }
     assert changed(before, hashes(run_dir)) == {"srd"}
     assert tree_hash(run_dir / ".stale" / "train_srd" / "srd" / "final") == before["srd"]  # the old one, kept
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["train"]["sft_weight"]["values"] == [0.5, 0.2, 0.1]
@@ -66,8 +74,7 @@ def test_an_srd_only_training_field_retrains_srd_only(base, tmp_path):
 
 def test_the_selector_recomputes_curation_and_retrains_srd_not_the_baseline(base, tmp_path):
     # 48 samples: keeping 33 instead of 36 changes every bin, not SRD's 10 steps the baseline matches
-    run_dir, out, before = rerun(base, tmp_path, "ratio",
-                                 curriculum__selector={"name": "fixed_ratio", "ratio": 0.7})
+    run_dir, out, before = rerun(base, tmp_path, "ratio", curriculum__selector={"name": "fixed_ratio", "ratio": 0.7})
     assert "curate: stale (curriculum.selector.ratio 0.75 → 0.7); recomputing" in out
     assert "train_srd: stale (curation.jsonl changed); retraining" in out
     assert "train_baseline: stale" not in out
@@ -92,9 +99,16 @@ def test_new_data_file_contents_recompute_from_the_first_phase_that_reads_them(b
 
 def test_a_new_prepared_teacher_retrains_both_students_and_reevaluates(base, tmp_path):
     teacher_sft = {"steps": 15, "batch_size": 16, "lr": 3e-3}
-    run_dir, out, before = rerun(base, tmp_path, "teacher",
-                                 prepare={"vocab_size": 300, "teacher_sft": teacher_sft,
-                                          "student_sft": {"steps": 3, "batch_size": 16, "lr": 3e-3}})
+    run_dir, out, before = rerun(
+        base,
+        tmp_path,
+        "teacher",
+        prepare={
+            "vocab_size": 300,
+            "teacher_sft": teacher_sft,
+            "student_sft": {"steps": 3, "batch_size": 16, "lr": 3e-3},
+        },
+    )
     assert "prepare: stale (prepare.teacher_sft.steps 20 → 15); preparing again" in out
     for label in ("srd", "baseline"):
         assert f"train_{label}: stale (teacher model changed); retraining" in out
@@ -107,8 +121,9 @@ def test_a_new_prepared_teacher_retrains_both_students_and_reevaluates(base, tmp
 
 
 def test_eval_settings_reevaluate_only_and_the_report_follows(base, tmp_path):
-    run_dir, out, before = rerun(base, tmp_path, "eval", eval={"protocol": "greedy", "max_new_tokens": 6,
-                                                              "batch_size": 16})
+    run_dir, out, before = rerun(
+        base, tmp_path, "eval", eval={"protocol": "greedy", "max_new_tokens": 6, "batch_size": 16}
+    )
     for label in ("teacher", "student_init", "srd", "baseline"):
         assert f"evaluate_{label}: stale (eval.max_new_tokens 8 → 6); re-evaluating" in out
     assert "report: outdated (after evaluate_teacher, which is stale (eval.max_new_tokens 8 → 6)); set aside" in out
@@ -118,8 +133,7 @@ def test_eval_settings_reevaluate_only_and_the_report_follows(base, tmp_path):
     # the report and config.yaml come from the artifacts on disk
     record = json.loads((run_dir / "provenance" / "report.json").read_text())
     assert record["state"] == "complete"
-    assert record["inputs"]["file eval.jsonl"] == hashlib.sha256(
-        (run_dir / "eval.jsonl").read_bytes()).hexdigest()
+    assert record["inputs"]["file eval.jsonl"] == hashlib.sha256((run_dir / "eval.jsonl").read_bytes()).hexdigest()
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["eval"]["max_new_tokens"] == 6
     html = (run_dir / "report.html").read_text()
     for row in eval_rows(run_dir).values():
@@ -164,8 +178,9 @@ def test_two_concurrent_runs_on_one_run_dir(base, tmp_path):
     edited(workspace, train__lr=0.05)  # both students retrain: the first run has work to do
     run_dir = workspace / RUN
     (run_dir / ".lock").write_text("")
-    first = subprocess.Popen([SRD, "run", "config.yaml"], cwd=workspace, env=ENV, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+    first = subprocess.Popen(
+        [SRD, "run", "config.yaml"], cwd=workspace, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         deadline = time.monotonic() + 120
         while not (run_dir / ".lock").read_text().strip():  # the first run holds the lock
@@ -197,8 +212,15 @@ def test_cadence_and_logging_fields_recompute_nothing(base, tmp_path):
     """Turning on TensorBoard or another checkpoint cadence for a finished run costs nothing."""
     source, before = base
     config = yaml.safe_load((source / "config.yaml").read_text())
-    train = {**config["train"], "checkpoint_minutes": 5, "checkpoint_every": 3, "keep_checkpoints": 4,
-             "log_every": 2, "eval_every": 4, "log_with": ["tensorboard"]}
+    train = {
+        **config["train"],
+        "checkpoint_minutes": 5,
+        "checkpoint_every": 3,
+        "keep_checkpoints": 4,
+        "log_every": 2,
+        "eval_every": 4,
+        "log_with": ["tensorboard"],
+    }
     run_dir, out, before = rerun(base, tmp_path, "cadence", train=train)
     assert "stale" not in out, out
     for phase in ("prepare", "reflect", "curate", "train_srd", "train_baseline", "evaluate", "report"):

@@ -79,8 +79,13 @@ def test_missing_data_is_estimated_and_says_so(tmp_path):
 
 def test_recorded_reflection_and_curation_are_used(tmp_path):
     ws = make_workspace(tmp_path / "ws", n_samples=24)
-    config = make_config(ws, "recorded", curriculum={"pacer": {"name": "baby_step", "num_bins": 2}},
-                         train={"batch_size": 4}, baseline={"match_srd_steps": True})
+    config = make_config(
+        ws,
+        "recorded",
+        curriculum={"pacer": {"name": "baby_step", "num_bins": 2}},
+        train={"batch_size": 4},
+        baseline={"match_srd_steps": True},
+    )
     run_dir = config.run.dir
     run_dir.mkdir(parents=True)
     ids = [f"s{i}" for i in range(24)]
@@ -88,8 +93,10 @@ def test_recorded_reflection_and_curation_are_used(tmp_path):
     rows = [{"id": i, "prompt_tokens": lengths[i] - 3, "response_tokens": 3} for i in ids]
     (run_dir / "reflection.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     bins = {i: (0 if n < 5 else 1 if n < 10 else None) for n, i in enumerate(reversed(ids))}  # 5 + 5 kept
-    curation = [{"id": i, "values": {}, "ranks": {}, "fused": 0.0, "rank": n + 1, "kept": bins[i] is not None,
-                 "bin": bins[i]} for n, i in enumerate(ids)]
+    curation = [
+        {"id": i, "values": {}, "ranks": {}, "fused": 0.0, "rank": n + 1, "kept": bins[i] is not None, "bin": bins[i]}
+        for n, i in enumerate(ids)
+    ]
     (run_dir / "curation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in curation), encoding="utf-8")
 
     plan = plan_run(config)
@@ -112,8 +119,8 @@ def test_render_lists_phases_stages_and_the_comparison(tmp_path):
 
 
 def test_sample_passes_counts_partial_batches():
-    assert sample_passes(10, 3, 4) == 10          # one epoch: 4 + 4 + 2
-    assert sample_passes(10, 4, 4) == 14          # second epoch started
+    assert sample_passes(10, 3, 4) == 10  # one epoch: 4 + 4 + 2
+    assert sample_passes(10, 4, 4) == 14  # second epoch started
     assert sample_passes(10, 6, 4) == 20
     assert sample_passes(0, 5, 4) == 0
 

@@ -35,12 +35,24 @@ from srd_core.training.stages import label_settings
 ALLOWED = {
     # prepare_key holds the whole teacher and student sections; the presets it builds ignore these, and a model
     # given by path is a file input of the phase (its content hash), which is what it is read for
-    **{("prepare", f"{role}.{name}"): "read only for a model given by path, whose files are an input"
-       for role in ("teacher", "student") for name in ("adapter", "revision", "trust_remote_code")},
+    **{
+        ("prepare", f"{role}.{name}"): "read only for a model given by path, whose files are an input"
+        for role in ("teacher", "student")
+        for name in ("adapter", "revision", "trust_remote_code")
+    },
 }
-MUST_COVER = ("data.limit_train", "data.max_length", "reflection.batch_size", "reflection.max_new_tokens",
-              "train.lr", "train.batch_size", "run.seed", "curriculum.fusion.k", "curriculum.selector.ratio",
-              "prepare.vocab_size")
+MUST_COVER = (
+    "data.limit_train",
+    "data.max_length",
+    "reflection.batch_size",
+    "reflection.max_new_tokens",
+    "train.lr",
+    "train.batch_size",
+    "run.seed",
+    "curriculum.fusion.k",
+    "curriculum.selector.ratio",
+    "prepare.vocab_size",
+)
 
 
 def _candidates(value):
@@ -83,10 +95,12 @@ def _run_dir(workspace):
 def artifact_keys(config, run_dir):
     """The key of each phase's artifact, as the code that writes it computes it."""
     samples = load_samples(config, "train")
-    return {"prepare": prepare_key(config),
-            "reflect": fingerprint(run_reflection_key(config, run_dir, samples)),
-            "curate": curation_fingerprint(run_dir / "reflection.jsonl", config.curriculum, samples),
-            **{f"train_{label}": config_key(config, label_settings(config, label)) for label in ("srd", "baseline")}}
+    return {
+        "prepare": prepare_key(config),
+        "reflect": fingerprint(run_reflection_key(config, run_dir, samples)),
+        "curate": curation_fingerprint(run_dir / "reflection.jsonl", config.curriculum, samples),
+        **{f"train_{label}": config_key(config, label_settings(config, label)) for label in ("srd", "baseline")},
+    }
 
 
 def declared(config):
@@ -100,8 +114,9 @@ def declared(config):
                 closure(upstream, seen)
         return seen
 
-    return {name: fingerprint({n: field_inputs(phases[n], config) for n in sorted(closure(name, set()))})
-            for name in phases}
+    return {
+        name: fingerprint({n: field_inputs(phases[n], config) for n in sorted(closure(name, set()))}) for name in phases
+    }
 
 
 def undeclared(keys, run_dir) -> tuple[list[str], list[str]]:
@@ -111,7 +126,7 @@ def undeclared(keys, run_dir) -> tuple[list[str], list[str]]:
     keys0, declared0 = keys(base, run_dir), declared(base)
     covered, problems = [], []
     for path, value in flatten(dumped, "config").items():
-        path = path[len("config."):]
+        path = path[len("config.") :]
         if path.startswith("run.") and path != "run.seed":  # where the run lives, not what it computes
             continue
         for candidate in _candidates(value):
@@ -124,8 +139,11 @@ def undeclared(keys, run_dir) -> tuple[list[str], list[str]]:
                 continue
             covered.append(path)
             for phase in keys0:
-                if keys0[phase] != keys1[phase] and declared0[phase] == declared1[phase] \
-                        and (phase, path) not in ALLOWED:
+                if (
+                    keys0[phase] != keys1[phase]
+                    and declared0[phase] == declared1[phase]
+                    and (phase, path) not in ALLOWED
+                ):
                     problems.append(f"{phase}: its artifact key reads {path}, which it does not declare")
             break
     return problems, covered

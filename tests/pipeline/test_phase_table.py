@@ -18,30 +18,41 @@ from srd_core.pipeline.run import run_pipeline
 
 
 def _config(tmp_path: Path, **extra):
-    return config_from_dict({
-        "run": {"name": "table", "output_dir": str(tmp_path)},
-        "teacher": {"path": "nonexistent-org/teacher"},
-        "student": {"path": "nonexistent-org/student"},
-        "data": {"train": {"name": "synthetic", "n_train": 60, "n_eval": 10, "seed": 0}},
-        "curriculum": {"pacer": {"name": "baby_step", "num_bins": 3, "epochs_per_stage": 1}},
-        "train": {"batch_size": 8},
-        "baseline": {"pacer": {"name": "all", "epochs": 1}, "match_srd_steps": False},
-        **extra,
-    })
+    return config_from_dict(
+        {
+            "run": {"name": "table", "output_dir": str(tmp_path)},
+            "teacher": {"path": "nonexistent-org/teacher"},
+            "student": {"path": "nonexistent-org/student"},
+            "data": {"train": {"name": "synthetic", "n_train": 60, "n_eval": 10, "seed": 0}},
+            "curriculum": {"pacer": {"name": "baby_step", "num_bins": 3, "epochs_per_stage": 1}},
+            "train": {"batch_size": 8},
+            "baseline": {"pacer": {"name": "all", "epochs": 1}, "match_srd_steps": False},
+            **extra,
+        }
+    )
 
 
 def _extra_phases(calls: list[str]) -> list[Phase]:
     """Two phases a contributor adds (after reflect in the table): ``extra``, and ``extra_user`` that reads it."""
+
     def phase(name: str, after: tuple[str, ...], command: str | None) -> Phase:
         def work(run) -> None:
             calls.append(name)
             (run.run_dir / f"{name}.json").write_text("{}")
 
-        return Phase(name, "redoing", fields=lambda config: ("reflection",), after=lambda config: after,
-                     files=lambda config, run_dir: {}, outputs=(f"{name}.json",),
-                     done=lambda run_dir: (run_dir / f"{name}.json").is_file(), work=work,
-                     describe=lambda view: [(name, f"{name} of {int(view.data.samples.value)} samples")],
-                     command=command)
+        return Phase(
+            name,
+            "redoing",
+            fields=lambda config: ("reflection",),
+            after=lambda config: after,
+            files=lambda config, run_dir: {},
+            outputs=(f"{name}.json",),
+            done=lambda run_dir: (run_dir / f"{name}.json").is_file(),
+            work=work,
+            describe=lambda view: [(name, f"{name} of {int(view.data.samples.value)} samples")],
+            command=command,
+        )
+
     return [phase("extra", (), "extra CONFIG"), phase("extra_user", ("extra",), None)]
 
 
@@ -59,6 +70,7 @@ def table(monkeypatch):
     def recorded(build):
         def phases_of(config):
             return [replace(p, work=lambda run, p=p: record(run, p), then=None) for p in build(config)]
+
         return phases_of
 
     entries = [(stem, recorded(build)) for stem, build in phases.TABLE]
@@ -72,8 +84,17 @@ def test_a_phase_added_to_the_table_is_in_the_dry_run_and_the_planner(tmp_path, 
     config = _config(tmp_path)
     plan = plan_run(config, num_processes=1)
     names = [name for name, _ in plan.phases]
-    assert names == ["prepare", "reflection", "extra", "extra_user", "curation", "train srd", "train baseline",
-                     "evaluate", "report"]
+    assert names == [
+        "prepare",
+        "reflection",
+        "extra",
+        "extra_user",
+        "curation",
+        "train srd",
+        "train baseline",
+        "evaluate",
+        "report",
+    ]
     assert ("extra", "extra of 60 samples") in plan.phases
     assert "  3. extra            extra of 60 samples\n" in plan.render()
     planner = Planner(config, config.run.dir)
@@ -86,12 +107,35 @@ def test_run_calls_every_work_function_of_the_table_in_order(tmp_path, table):
     result = run_pipeline(config)
     expected = [p.name for p in phases_for(config) if p.enabled(config)]
     assert "prepare" not in expected  # models given by path: off, so its work is not called
-    assert table == expected == ["reflect", "extra", "extra_user", "curate", "train_srd", "train_baseline",
-                                 "evaluate_teacher", "evaluate_student_init", "evaluate_srd", "evaluate_baseline",
-                                 "report"]
+    assert (
+        table
+        == expected
+        == [
+            "reflect",
+            "extra",
+            "extra_user",
+            "curate",
+            "train_srd",
+            "train_baseline",
+            "evaluate_teacher",
+            "evaluate_student_init",
+            "evaluate_srd",
+            "evaluate_baseline",
+            "report",
+        ]
+    )
     # each step timed once, under its step's name (the evaluate_* phases as one); prepare listed as skipped
-    assert list(result.phases) == ["prepare", "reflect", "extra", "extra_user", "curate", "train_srd",
-                                   "train_baseline", "evaluate", "report"]
+    assert list(result.phases) == [
+        "prepare",
+        "reflect",
+        "extra",
+        "extra_user",
+        "curate",
+        "train_srd",
+        "train_baseline",
+        "evaluate",
+        "report",
+    ]
     assert result.phases["prepare"] is None and result.phases["extra"] is not None
     assert result.scores == {"teacher": 1.0, "student_init": 1.0, "srd": 1.0, "baseline": 1.0}
     table.clear()

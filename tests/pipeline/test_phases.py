@@ -47,8 +47,9 @@ def test_a_phase_is_complete_only_while_its_inputs_hold(ws):
     original = train_file.read_text()
     try:
         train_file.write_text(original.replace('"s0"', '"s0x"', 1))
-        assert Planner(edited, edited.run.dir).status("reflect").describe() == \
-            "stale (data file data.train.train changed)"
+        assert (
+            Planner(edited, edited.run.dir).status("reflect").describe() == "stale (data file data.train.train changed)"
+        )
     finally:
         train_file.write_text(original)
     assert Planner(edited, edited.run.dir).status("reflect").state == "complete"
@@ -64,8 +65,10 @@ def test_a_field_added_later_at_its_default_keeps_old_artifacts(ws):
     path.write_text(json.dumps(record))
     assert Planner(config, config.run.dir).status("reflect").state == "complete"
     changed = make_config(ws, "added", reflection={"bucket_by_length": False})
-    assert Planner(changed, changed.run.dir).status("reflect").describe() == \
-        "stale (reflection.bucket_by_length (not recorded) → false)"
+    assert (
+        Planner(changed, changed.run.dir).status("reflect").describe()
+        == "stale (reflection.bucket_by_length (not recorded) → false)"
+    )
 
 
 def test_artifacts_without_a_record_are_stale_and_commands_refuse_a_stale_upstream(ws):
@@ -75,12 +78,17 @@ def test_artifacts_without_a_record_are_stale_and_commands_refuse_a_stale_upstre
     planner = Planner(config, config.run.dir)
     assert planner.status("curate").describe() == "pending (after reflect, which is to do)"
     _reflect(planner)
-    assert Planner(config, config.run.dir).status("curate").describe() == \
-        "stale (no record of what its artifacts were made from)"
+    assert (
+        Planner(config, config.run.dir).status("curate").describe()
+        == "stale (no record of what its artifacts were made from)"
+    )
     check_upstream(Planner(config, config.run.dir), "train_srd")  # an unrecorded upstream is the phase's business
     edited = make_config(ws, "norecord", curriculum={"pacer": {"name": "baby_step"}}, data={"max_length": 48})
-    with pytest.raises(SRDError, match=r"curate reads reflect, which is stale \(data.max_length 64 → 48\); "
-                                       r"run `srd reflect CONFIG`"):
+    with pytest.raises(
+        SRDError,
+        match=r"curate reads reflect, which is stale \(data.max_length 64 → 48\); "
+        r"run `srd reflect CONFIG`",
+    ):
         check_upstream(Planner(edited, edited.run.dir), "curate")
 
 
@@ -102,4 +110,5 @@ def test_an_unset_max_new_tokens_records_the_value_the_data_gives(ws, monkeypatc
 
     monkeypatch.setattr(lengths, "derived_max_new_tokens", lambda *a, **k: (derived[0] + 5, derived[1] + 4))
     assert Planner(config, config.run.dir).status("reflect").describe() == (
-        f"stale (reflection.max_new_tokens from the data {derived[0]} → {derived[0] + 5})")
+        f"stale (reflection.max_new_tokens from the data {derived[0]} → {derived[0] + 5})"
+    )

@@ -102,18 +102,27 @@ def third_party():
 
 
 def raw(tmp_path, selector: str = "fixed_ratio", task: dict | None = None, bins: int = 3, **train) -> dict:
-    return {"run": {"name": "c", "output_dir": str(tmp_path / "runs")},
-            "teacher": {"preset": "micro-teacher"}, "student": {"preset": "micro-student"},
-            "data": {"train": task or {"name": "tp_contract"}, "max_prompt_tokens": 32, "max_length": 48},
-            "curriculum": {"selector": {"name": selector}, "pacer": {"name": "baby_step", "num_bins": bins}},
-            "train": {"temperature": {"name": "constant", "value": 1.0},
-                      "sft_weight": {"name": "constant", "value": 0.2}, **train}}
+    return {
+        "run": {"name": "c", "output_dir": str(tmp_path / "runs")},
+        "teacher": {"preset": "micro-teacher"},
+        "student": {"preset": "micro-student"},
+        "data": {"train": task or {"name": "tp_contract"}, "max_prompt_tokens": 32, "max_length": 48},
+        "curriculum": {"selector": {"name": selector}, "pacer": {"name": "baby_step", "num_bins": bins}},
+        "train": {
+            "temperature": {"name": "constant", "value": 1.0},
+            "sft_weight": {"name": "constant", "value": 0.2},
+            **train,
+        },
+    }
 
 
 def test_a_selector_that_plans_its_keep_is_checked_and_planned_with_it(tmp_path):
     config = config_from_dict(raw(tmp_path, "tp_half", bins=7))
-    with pytest.raises(ConfigError, match=r"^curriculum\.pacer: 7 bins need at least 7 kept samples; the data "
-                                          r"gives 12 training samples and curriculum\.selector keeps 6$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^curriculum\.pacer: 7 bins need at least 7 kept samples; the data "
+        r"gives 12 training samples and curriculum\.selector keeps 6$",
+    ):
         validate_config(config)
     plan = plan_run(config_from_dict(raw(tmp_path, "tp_half", bins=3)))
     assert [s.samples for s in plan.srd.stages] == [2, 4, 6]  # 6 of 12 kept, in 3 cumulative bins
@@ -129,8 +138,11 @@ def test_a_selector_without_planned_keep_is_assumed_to_keep_all_and_never_run(tm
 
 def test_a_task_that_counts_gets_the_bin_check(tmp_path):
     task = {"name": "tp_contract", "n": 3}
-    with pytest.raises(ConfigError, match=r"^curriculum\.pacer: 3 bins need at least 3 kept samples; the data gives "
-                                          r"3 training samples and curriculum\.selector keeps 2$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^curriculum\.pacer: 3 bins need at least 3 kept samples; the data gives "
+        r"3 training samples and curriculum\.selector keeps 2$",
+    ):
         validate_config(config_from_dict(raw(tmp_path, task=task)))
     task["counted"] = False  # no count: the check is left to curation
     validate_config(config_from_dict(raw(tmp_path, task=task)))

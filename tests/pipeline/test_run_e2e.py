@@ -27,8 +27,11 @@ def tiny_demo(root: Path) -> Path:
     config["student"] = {"preset": "micro-student"}
     config["data"]["train"].update(n_train=N_TRAIN, n_eval=N_EVAL, noise=0.25)
     config["data"].update(max_prompt_tokens=96, max_length=128)
-    config["prepare"] = {"vocab_size": 300, "teacher_sft": {"steps": 30, "batch_size": 16, "lr": 3e-3},
-                         "student_sft": {"steps": 3, "batch_size": 16, "lr": 3e-3}}
+    config["prepare"] = {
+        "vocab_size": 300,
+        "teacher_sft": {"steps": 30, "batch_size": 16, "lr": 3e-3},
+        "student_sft": {"steps": 3, "batch_size": 16, "lr": 3e-3},
+    }
     config["reflection"] = {"batch_size": 16, "max_new_tokens": 8}
     config["train"].update(batch_size=4, eval_every=3, log_every=1, checkpoint_every=0)
     config["curriculum"]["pacer"]["epochs_per_stage"] = 2  # the paper's ratio: 8/20 of the baseline's epochs
@@ -161,10 +164,22 @@ def test_bad_data_beyond_validations_probe_stops_the_run_before_prepare(tmp_path
     rows[1050].pop("output")
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    config = {"run": {"name": "late", "output_dir": str(tmp_path / "runs")},
-              "teacher": {"preset": "micro-teacher"}, "student": {"preset": "micro-student"},
-              "data": {"train": {"name": "jsonl", "train": str(data), "dev_size": 20, "id_field": "id",
-                                 "template": "{instruction}"}, "max_prompt_tokens": 32, "max_length": 48}}
+    config = {
+        "run": {"name": "late", "output_dir": str(tmp_path / "runs")},
+        "teacher": {"preset": "micro-teacher"},
+        "student": {"preset": "micro-student"},
+        "data": {
+            "train": {
+                "name": "jsonl",
+                "train": str(data),
+                "dev_size": 20,
+                "id_field": "id",
+                "template": "{instruction}",
+            },
+            "max_prompt_tokens": 32,
+            "max_length": 48,
+        },
+    }
     path = tmp_path / "late.yaml"
     path.write_text(yaml.safe_dump(config))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

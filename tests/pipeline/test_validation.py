@@ -18,13 +18,19 @@ from srd_core.pipeline.validation import validate_config
 
 
 def _config(tmp_path, train: dict, **extra) -> dict:
-    return {"run": {"name": "v", "output_dir": str(tmp_path / "runs")},
-            "teacher": {"preset": "micro-teacher"}, "student": {"preset": "micro-student"},
-            "data": {"train": {"name": "jsonl", "dev_size": 2, "template": "{instruction}", **train},
-                     "max_prompt_tokens": 32, "max_length": 48},
-            "curriculum": {"pacer": {"name": "baby_step", "num_bins": 1}},
-            "train": {"temperature": {"name": "constant", "value": 1.0},
-                      "sft_weight": {"name": "constant", "value": 0.2}}, **extra}
+    return {
+        "run": {"name": "v", "output_dir": str(tmp_path / "runs")},
+        "teacher": {"preset": "micro-teacher"},
+        "student": {"preset": "micro-student"},
+        "data": {
+            "train": {"name": "jsonl", "dev_size": 2, "template": "{instruction}", **train},
+            "max_prompt_tokens": 32,
+            "max_length": 48,
+        },
+        "curriculum": {"pacer": {"name": "baby_step", "num_bins": 1}},
+        "train": {"temperature": {"name": "constant", "value": 1.0}, "sft_weight": {"name": "constant", "value": 0.2}},
+        **extra,
+    }
 
 
 def _data(tmp_path, bad_line: int | None = None, n: int = 12):
@@ -47,13 +53,15 @@ def test_the_probe_stops_where_the_run_would_stop(tmp_path):
 
 def test_a_chat_template_with_a_hub_tokenizer_is_left_to_the_run(tmp_path, monkeypatch):
     """Formatting with a tokenizer that is not a local directory would download it: validation must not."""
+
     def no_download(*args, **kwargs):
         raise AssertionError(f"validation loaded a tokenizer: {args}")
 
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", no_download)
     monkeypatch.setattr(transformers.PreTrainedTokenizerFast, "from_pretrained", no_download)
-    raw = _config(tmp_path, {"train": _data(tmp_path, bad_line=3), "chat_template": True,
-                             "tokenizer": "someone/hub-tokenizer"})
+    raw = _config(
+        tmp_path, {"train": _data(tmp_path, bad_line=3), "chat_template": True, "tokenizer": "someone/hub-tokenizer"}
+    )
     validate_config(config_from_dict(raw))  # the bad line 3 is found by the run, which has the tokenizer
 
 
@@ -87,8 +95,11 @@ def test_the_top_k_bound_follows_the_teacher_a_preset_student_copies(tmp_path):
     raw["train"]["teacher_signal"] = {"name": "topk", "k": rows - 1}
     validate_config(config_from_dict(raw))  # k above prepare.vocab_size, below the teacher's head: valid
     raw["train"]["teacher_signal"]["k"] = rows
-    with pytest.raises(ConfigError, match=rf"train\.teacher_signal\.k: {rows} must be below the vocabulary size "
-                                          rf"{rows}"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"train\.teacher_signal\.k: {rows} must be below the vocabulary size "
+        rf"{rows}",
+    ):
         validate_config(config_from_dict(raw))
 
 

@@ -71,8 +71,12 @@ def raw_config(student: Path, root: Path, name: str, train: str, limit: int = 64
         "run": {"name": name, "output_dir": str(root)},
         "teacher": {"path": str(student)},
         "student": {"path": str(student)},
-        "data": {"train": {"name": "minillm", "train": str(DATA / train)}, "limit_train": limit,
-                 "max_prompt_tokens": 48, "max_length": 80},
+        "data": {
+            "train": {"name": "minillm", "train": str(DATA / train)},
+            "limit_train": limit,
+            "max_prompt_tokens": 48,
+            "max_length": 80,
+        },
         "reflection": {"batch_size": 8, "max_new_tokens": 6, **reflection},
     }
 
@@ -218,8 +222,7 @@ def reference_run(student, tmp_path_factory):
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false",
-            "OMP_NUM_THREADS": "1"}
+    return {**os.environ, "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
 
 
 def test_killed_process_resumes_to_identical_file(reference_run, tmp_path):
@@ -228,8 +231,12 @@ def test_killed_process_resumes_to_identical_file(reference_run, tmp_path):
     path = write_config(raw, tmp_path / "killed.yaml")
     run_dir = tmp_path / "killed"
     partial = partial_path(run_dir, 0)
-    proc = subprocess.Popen([sys.executable, "-c", "from srd_core.cli import main; main()", "reflect", str(path)],
-                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from srd_core.cli import main; main()", "reflect", str(path)],
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline and proc.poll() is None:
@@ -257,8 +264,13 @@ def test_two_processes_give_the_same_file_as_one(reference_run, tmp_path):
     script = tmp_path / "srd_main.py"
     script.write_text("from srd_core.cli import main\nmain()\n", encoding="utf-8")
     torchrun = Path(sys.executable).parent / "torchrun"
-    proc = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", str(script),
-                           "reflect", str(path)], env=_env(), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(torchrun), "--standalone", "--nproc_per_node", "2", str(script), "reflect", str(path)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "two" / REFLECTION_FILE).read_bytes() == expected
     meta = json.loads((tmp_path / "two" / META_FILE).read_text())

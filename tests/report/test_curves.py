@@ -36,8 +36,13 @@ def test_first_reaching_target_with_offset():
 
 
 def test_curve_from_rows_skips_rows_without_score_step_or_time():
-    rows = [{"step": 20, "wall_time": 3.0, "rouge_l": 4.0}, {"step": 10, "wall_time": 1.5, "score": 2.0},
-            {"step": 30, "rouge_l": 5.0}, {"wall_time": 9.0, "rouge_l": 1.0}, {"step": 40, "wall_time": 9.0}]
+    rows = [
+        {"step": 20, "wall_time": 3.0, "rouge_l": 4.0},
+        {"step": 10, "wall_time": 1.5, "score": 2.0},
+        {"step": 30, "rouge_l": 5.0},
+        {"wall_time": 9.0, "rouge_l": 1.0},
+        {"step": 40, "wall_time": 9.0},
+    ]
     assert curve_from_rows(rows) == [CurvePoint(10, 1.5, 2.0), CurvePoint(20, 3.0, 4.0)]
 
 
@@ -48,13 +53,21 @@ def _write_run(run_dir, srd_curve, base_curve, srd_steps, base_steps, finals, ti
         (run_dir / arm / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         (run_dir / arm / "summary.json").write_text(json.dumps({"steps": steps}), encoding="utf-8")
     (run_dir / "eval.jsonl").write_text(
-        "".join(json.dumps({"model": m, "rouge_l": v}) + "\n" for m, v in finals.items()), encoding="utf-8")
+        "".join(json.dumps({"model": m, "rouge_l": v}) + "\n" for m, v in finals.items()), encoding="utf-8"
+    )
     (run_dir / "timings.json").write_text(json.dumps(timings), encoding="utf-8")
 
 
 def test_comparison_of_a_run(tmp_path):
-    _write_run(tmp_path, SRD, BASELINE, 60, 100,
-               {"student_init": 5.0, "srd": 52.5, "baseline": 50.0}, {"reflect": 25.0, "curate": 5.0})
+    _write_run(
+        tmp_path,
+        SRD,
+        BASELINE,
+        60,
+        100,
+        {"student_init": 5.0, "srd": 52.5, "baseline": 50.0},
+        {"reflect": 25.0, "curate": 5.0},
+    )
     c = compare_arms(load_run(tmp_path))
     assert (c.srd_steps, c.baseline_steps, c.step_ratio) == (60, 100, 0.6)
     assert c.baseline_at_srd_steps == 45  # the baseline's curve at step 60

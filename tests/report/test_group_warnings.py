@@ -35,8 +35,10 @@ def grouped_run(tmp_path, balanced: bool, config: str = GROUPED_CONFIG):
     (run_dir / "config.yaml").write_text(config)
     rows = [json.loads(line) for line in (run_dir / "samples_meta.jsonl").read_text().splitlines()]
     meta = {r["id"]: r for r in rows}
-    _rewrite(run_dir / "curation.jsonl", lambda i, r: {
-        **r, "group": f"g{r['rank'] % 4}" if balanced else meta[r["id"]]["family"]})
+    _rewrite(
+        run_dir / "curation.jsonl",
+        lambda i, r: {**r, "group": f"g{r['rank'] % 4}" if balanced else meta[r["id"]]["family"]},
+    )
     return run_dir
 
 
@@ -103,19 +105,25 @@ def test_task_families_are_shown_but_do_not_warn(tmp_path):
 def test_tie_warning_fires_when_one_value_ties_more_than_half(tmp_path):
     run_dir = build_fake_run(tmp_path / "ties")
     n = 120
-    _rewrite(run_dir / "curation.jsonl",
-             lambda i, r: {**r, "values": {**r["values"], "rouge_l": 0.123 if i < 61 else r["values"]["rouge_l"]}})
+    _rewrite(
+        run_dir / "curation.jsonl",
+        lambda i, r: {**r, "values": {**r["values"], "rouge_l": 0.123 if i < 61 else r["values"]["rouge_l"]}},
+    )
     (line,) = tie_warnings(load_run(run_dir))
-    assert line.startswith(f"difficulty metric 'rouge_l': 61 of {n} (50.8%) training samples tie at the value 0.123, "
-                           "so its ranks are mostly data order")
+    assert line.startswith(
+        f"difficulty metric 'rouge_l': 61 of {n} (50.8%) training samples tie at the value 0.123, "
+        "so its ranks are mostly data order"
+    )
     assert line in run_warnings(load_run(run_dir))
 
 
 def test_tie_warning_is_silent_at_half_and_on_distinct_values(tmp_path):
     run_dir = build_fake_run(tmp_path / "half")
     assert tie_warnings(load_run(run_dir)) == []
-    _rewrite(run_dir / "curation.jsonl",
-             lambda i, r: {**r, "values": {**r["values"], "rouge_l": 0.123 if i < 60 else r["values"]["rouge_l"]}})
+    _rewrite(
+        run_dir / "curation.jsonl",
+        lambda i, r: {**r, "values": {**r["values"], "rouge_l": 0.123 if i < 60 else r["values"]["rouge_l"]}},
+    )
     assert tie_warnings(load_run(run_dir)) == []
 
 

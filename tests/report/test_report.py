@@ -117,7 +117,8 @@ def test_verdict_names_the_winner_from_the_numbers(full_run, tmp_path):
         method.sd = None
     assert compute_verdict(summarized).headline == (
         "Plain KD wins by 6.5 ROUGE-L points on one evaluation pass; how sure is unknown (`srd experiment` gives "
-        "an interval).")
+        "an interval)."
+    )
 
     close = load_run(build_fake_run(tmp_path / "close", srd_score=42.0, baseline_score=41.5, sd=1.0))
     result = compute_verdict(summarize(close))
@@ -219,8 +220,18 @@ def test_sample_metadata_is_rebuilt_from_the_config_without_samples_meta(tmp_pat
         "data:\n  train: {name: synthetic, n_train: 60, n_eval: 10, noise: 0.1, seed: 3}\n"
     )
     samples = load_samples(load_config(tmp_path / "config.yaml"), "train")
-    rows = [{"id": s.id, "values": {}, "ranks": {}, "fused": 1.0 / (i + 1), "rank": i + 1, "kept": i < 45,
-             "bin": i // 15 if i < 45 else None} for i, s in enumerate(samples)]
+    rows = [
+        {
+            "id": s.id,
+            "values": {},
+            "ranks": {},
+            "fused": 1.0 / (i + 1),
+            "rank": i + 1,
+            "kept": i < 45,
+            "bin": i // 15 if i < 45 else None,
+        }
+        for i, s in enumerate(samples)
+    ]
     (tmp_path / "curation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     run = load_run(tmp_path)
@@ -248,17 +259,29 @@ def test_directory_without_run_artifacts_is_refused_and_left_empty(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
-@pytest.mark.skipif(not Path("/usr/bin/chromium").exists() and shutil.which("chromium") is None,
-                    reason="headless Chromium is not installed (Debian: apt-get install -y chromium)")
+@pytest.mark.skipif(
+    not Path("/usr/bin/chromium").exists() and shutil.which("chromium") is None,
+    reason="headless Chromium is not installed (Debian: apt-get install -y chromium)",
+)
 def test_screenshot_in_headless_chromium(full_run, tmp_path):
     from PIL import Image
 
     run_dir, _ = full_run
     out = tmp_path / "report.png"
     proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "screenshot_report.py"), str(run_dir), "--out", str(out),
-         "--height", "3000"],
-        capture_output=True, text=True, timeout=180, check=False,
+        [
+            sys.executable,
+            str(REPO / "scripts" / "screenshot_report.py"),
+            str(run_dir),
+            "--out",
+            str(out),
+            "--height",
+            "3000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     image = Image.open(out).convert("RGB")
@@ -275,15 +298,29 @@ def _widen(run_dir: Path) -> None:
     rows = _read_jsonl(run_dir / "eval.jsonl")
     families = next(r["per_family"] for r in rows if "per_family" in r)
     (run_dir / "eval.jsonl").write_text("".join(json.dumps({**r, "per_family": families}) + "\n" for r in rows))
-    sets = ["dolly", "self-instruct", "vicuna", "super-natural-instructions", "unnatural-instructions",
-            "alpaca-eval", "koala", "wizardlm"]
-    (run_dir / "eval_sets.jsonl").write_text("".join(
-        json.dumps({"model": m, "set": s, "score": 50.0, "sd": 1.0, "n": 20, "protocol": "distillm"}) + "\n"
-        for m in ("teacher", "student_init", "srd", "baseline") for s in sets))
+    sets = [
+        "dolly",
+        "self-instruct",
+        "vicuna",
+        "super-natural-instructions",
+        "unnatural-instructions",
+        "alpaca-eval",
+        "koala",
+        "wizardlm",
+    ]
+    (run_dir / "eval_sets.jsonl").write_text(
+        "".join(
+            json.dumps({"model": m, "set": s, "score": 50.0, "sd": 1.0, "n": 20, "protocol": "distillm"}) + "\n"
+            for m in ("teacher", "student_init", "srd", "baseline")
+            for s in sets
+        )
+    )
 
 
-@pytest.mark.skipif(not Path("/usr/bin/chromium").exists() and shutil.which("chromium") is None,
-                    reason="headless Chromium is not installed (Debian: apt-get install -y chromium)")
+@pytest.mark.skipif(
+    not Path("/usr/bin/chromium").exists() and shutil.which("chromium") is None,
+    reason="headless Chromium is not installed (Debian: apt-get install -y chromium)",
+)
 def test_report_fits_a_1280_px_page_without_horizontal_scroll(tmp_path):
     """Wide tables wrap or scroll inside themselves: the page's own width never exceeds the window's."""
     sys.path.insert(0, str(REPO / "scripts"))
@@ -295,9 +332,22 @@ def test_report_fits_a_1280_px_page_without_horizontal_scroll(tmp_path):
     assert page.read_text().count('<div class="scroll"><table>') >= 6
     scroll, client = page_width(page, width=1280)
     assert client == 1280 and scroll <= client, (scroll, client)
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "screenshot_report.py"), str(run_dir), "--out",
-                           str(tmp_path / "r.png"), "--height", "1000", "--check-width"],
-                          capture_output=True, text=True, timeout=180, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "screenshot_report.py"),
+            str(run_dir),
+            "--out",
+            str(tmp_path / "r.png"),
+            "--height",
+            "1000",
+            "--check-width",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
 
 

@@ -28,8 +28,11 @@ def _rows(path):
 def test_each_curation_gets_its_figures_tables_and_group_diagnostics(run_dir):
     report = build_report(run_dir)
     names = [spec.name for spec in report.specs]
-    assert names == [n for spec in PLOTS for n in
-                     ([spec.name, f"{spec.name}-srd_stratified"] if spec.name in CURATION_PLOTS else [spec.name])]
+    assert names == [
+        n
+        for spec in PLOTS
+        for n in ([spec.name, f"{spec.name}-srd_stratified"] if spec.name in CURATION_PLOTS else [spec.name])
+    ]
     assert all(report.figures[n] is not None for n in names)
     headings = {spec.name: spec.heading for spec in report.specs}
     assert headings["groups"].endswith(": srd") and headings["groups-srd_stratified"].endswith(": srd_stratified")
@@ -60,8 +63,9 @@ def test_an_arm_s_group_diagnostics_use_its_curation_and_its_pacer(run_dir):
         assert g.srd_passes == srd_passes and g.baseline_passes == 5 * len(members)
     assert {g.group for g in diag.groups} == set(FAMILIES)
     base = run_groups(run).diagnostics  # srd's: the global curation, 2 epochs per stage
-    assert base.total.srd_passes == sum(2 * sum(1 for r in _rows(run_dir / "curation.jsonl")
-                                                if r["kept"] and r["bin"] <= s) for s in range(3))
+    assert base.total.srd_passes == sum(
+        2 * sum(1 for r in _rows(run_dir / "curation.jsonl") if r["kept"] and r["bin"] <= s) for s in range(3)
+    )
 
 
 def test_a_starved_group_of_an_arm_s_curation_warns_naming_the_arm(run_dir):
@@ -69,12 +73,15 @@ def test_a_starved_group_of_an_arm_s_curation_warns_naming_the_arm(run_dir):
     path = run_dir / "curation-srd_stratified" / "curation.jsonl"
     rows = _rows(path)
     starved = next(iter(FAMILIES))
-    rows = [{**r, "kept": False, "bin": None} if r["group"] == starved and r["kept"] and int(r["id"][1:]) // 4 % 4
-            else r for r in rows]  # the family's samples are every 4th id: 3 in 4 of its kept ones dropped
+    rows = [
+        {**r, "kept": False, "bin": None} if r["group"] == starved and r["kept"] and int(r["id"][1:]) // 4 % 4 else r
+        for r in rows
+    ]  # the family's samples are every 4th id: 3 in 4 of its kept ones dropped
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     warnings = [w for w in run_warnings(load_run(run_dir)) if "group" in w]
-    assert warnings and all(w.startswith(f"srd_stratified: group {starved} (curriculum.groups: field)")
-                            for w in warnings)
+    assert warnings and all(
+        w.startswith(f"srd_stratified: group {starved} (curriculum.groups: field)") for w in warnings
+    )
 
 
 def test_the_experiment_row_records_each_arm_s_groups(run_dir):

@@ -14,8 +14,10 @@ from srd_core.report.summary import summarize
 
 def test_generated_share_and_generation_cost_from_the_summaries(tmp_path):
     run_dir = build_fake_run(tmp_path / "run")
-    for method, steps, seconds in (("srd", {"ground_truth": 30, "generated": 20, "replay": 10}, 42.5),
-                                   ("baseline", {"ground_truth": 60, "generated": 0, "replay": 0}, 0.0)):
+    for method, steps, seconds in (
+        ("srd", {"ground_truth": 30, "generated": 20, "replay": 10}, 42.5),
+        ("baseline", {"ground_truth": 60, "generated": 0, "replay": 0}, 0.0),
+    ):
         path = run_dir / method / "summary.json"
         row = json.loads(path.read_text()) if path.is_file() else {"label": method, "steps": 60}
         row["responses"] = {"steps": steps, "generation_seconds": seconds, "generated_tokens": 1234}

@@ -48,8 +48,10 @@ def test_a_clean_run_has_no_warnings(tmp_path, console):
 def test_each_warning_once_on_the_console_and_in_the_report(tmp_path, console):
     run_dir = build_fake_run(tmp_path / "warned")
     (run_dir / "config.yaml").write_text("run: {name: demo}\ndata: {max_prompt_tokens: 64}\n")
-    _rewrite(run_dir / "reflection.jsonl",
-             lambda i, r: {**r, "prompt_truncated": i < 12, "output": "" if i % 10 == 0 else r["output"]})
+    _rewrite(
+        run_dir / "reflection.jsonl",
+        lambda i, r: {**r, "prompt_truncated": i < 12, "output": "" if i % 10 == 0 else r["output"]},
+    )
     _rewrite(run_dir / "curation.jsonl", lambda i, r: {**r, "values": {**r["values"], "rouge_l": 0.0}})
     _rewrite(run_dir / "eval.jsonl", lambda i, r: {**r, "n": 20})
     run = load_run(run_dir)
@@ -68,8 +70,9 @@ def test_each_warning_once_on_the_console_and_in_the_report(tmp_path, console):
 
     verdict = compute_verdict(summarize(run))
     assert verdict.winner is None
-    assert verdict.text.startswith("The eval set has only 20 samples, too few to call a winner (at least 50): "
-                                   "SRD 45.3 vs plain KD 41.0 ROUGE-L.")
+    assert verdict.text.startswith(
+        "The eval set has only 20 samples, too few to call a winner (at least 50): SRD 45.3 vs plain KD 41.0 ROUGE-L."
+    )
     assert "wins" not in verdict.text
 
     page = write_report(run_dir).read_text()
@@ -101,12 +104,20 @@ def test_cut_eval_prompts_and_an_untrained_remainder_are_in_the_report(tmp_path)
     _rewrite(run_dir / "curation.jsonl", lambda i, r: {**r, "kept": True, "bin": None} if i == first_dropped else r)
     kept = sum(json.loads(line)["kept"] for line in (run_dir / "curation.jsonl").read_text().splitlines())
     config = (run_dir / "config.yaml").read_text()
-    (run_dir / "config.yaml").write_text(config + "curriculum: {pacer: {name: baby_step, num_bins: 3, "
-                                         "remainder: drop}}\n")
+    (run_dir / "config.yaml").write_text(
+        config + "curriculum: {pacer: {name: baby_step, num_bins: 3, remainder: drop}}\n"
+    )
     run = load_run(run_dir)
-    assert ("7 of 50 (14.0%) evaluation prompts were cut from the left to data.max_prompt_tokens"
-            in " ".join(run_warnings(run)))
+    assert "7 of 50 (14.0%) evaluation prompts were cut from the left to data.max_prompt_tokens" in " ".join(
+        run_warnings(run)
+    )
     page = write_report(run_dir).read_text()
     assert "evaluation prompts were cut from the left" in page
-    assert kept == 91 and ('id="cur-remainder">1 kept sample beyond 3 × 30 is not trained; '
-                           "`curriculum.pacer.remainder: last` trains it.</p>") in page
+    assert (
+        kept == 91
+        and (
+            'id="cur-remainder">1 kept sample beyond 3 × 30 is not trained; '
+            "`curriculum.pacer.remainder: last` trains it.</p>"
+        )
+        in page
+    )

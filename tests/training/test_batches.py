@@ -39,7 +39,13 @@ def test_empty_stage_has_no_steps():
 def test_positions_walk_through_epochs():
     plan = StagePlan(IDS, 2.0)
     assert [(position(k, plan, 4).epoch, position(k, plan, 4).batch) for k in range(6)] == [
-        (0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+        (0, 0),
+        (0, 1),
+        (0, 2),
+        (1, 0),
+        (1, 1),
+        (1, 2),
+    ]
     batches = [global_batch_ids(plan, 0, k, seed=0, global_batch=4) for k in range(3)]
     assert [len(b) for b in batches] == [4, 4, 2]
     assert sorted(chain.from_iterable(batches)) == sorted(IDS)  # one epoch covers every sample once

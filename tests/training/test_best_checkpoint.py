@@ -48,9 +48,16 @@ def _weights(model) -> dict[str, torch.Tensor]:
 
 
 def test_each_stage_keeps_its_best_and_the_next_starts_from_it(ws, monkeypatch):
-    scores = iter([50.0, 40.0,      # stage 1 (steps 2, 4): the first point is best -> restored
-                   30.0, 30.0,      # stage 2 (steps 7, 10): a tie keeps step 7
-                   10.0, 60.0])     # stage 3 (steps 15, 20): the last point is best
+    scores = iter(
+        [
+            50.0,
+            40.0,  # stage 1 (steps 2, 4): the first point is best -> restored
+            30.0,
+            30.0,  # stage 2 (steps 7, 10): a tie keeps step 7
+            10.0,
+            60.0,
+        ]
+    )  # stage 3 (steps 15, 20): the last point is best
     seen: dict[int, dict[str, torch.Tensor]] = {}
     step_of_call = iter([2, 4, 7, 10, 15, 20])
 
@@ -58,13 +65,19 @@ def test_each_stage_keeps_its_best_and_the_next_starts_from_it(ws, monkeypatch):
         def score(model):
             seen[next(step_of_call)] = _weights(model)
             return next(scores)
+
         return score
 
     monkeypatch.setattr(loop, "dev_rouge_fn", fake_dev_fn)
     run_dir = ws / "best"
     write_curation(run_dir, IDS)
-    cfg = make_config(ws, "best", curriculum=BABY, data=_eval_data(ws),
-                      train={"select_best": {"enabled": True}, "keep_checkpoints": 3})
+    cfg = make_config(
+        ws,
+        "best",
+        curriculum=BABY,
+        data=_eval_data(ws),
+        train={"select_best": {"enabled": True}, "keep_checkpoints": 3},
+    )
     starts = {}
 
     from srd_core.hookspecs import hookimpl
@@ -86,8 +99,13 @@ def test_each_stage_keeps_its_best_and_the_next_starts_from_it(ws, monkeypatch):
     out = run_dir / "srd"
     rows = read_rows(out / "dev_eval.jsonl")
     assert [(r["stage"], r["step"], r["rouge_l"], r["best"]) for r in rows] == [
-        (0, 2, 50.0, True), (0, 4, 40.0, False), (1, 7, 30.0, True), (1, 10, 30.0, False),
-        (2, 15, 10.0, True), (2, 20, 60.0, True)]
+        (0, 2, 50.0, True),
+        (0, 4, 40.0, False),
+        (1, 7, 30.0, True),
+        (1, 10, 30.0, False),
+        (2, 15, 10.0, True),
+        (2, 20, 60.0, True),
+    ]
     chosen = json.loads((out / "best_checkpoints.json").read_text())
     assert {k: (v["step"], v["last_step"]) for k, v in chosen.items()} == {"0": (2, 4), "1": (7, 10), "2": (20, 20)}
 
@@ -104,14 +122,15 @@ def test_each_stage_keeps_its_best_and_the_next_starts_from_it(ws, monkeypatch):
 
 def test_selection_changes_the_trained_model(ws, monkeypatch):
     """Against the same run without selection, restoring an earlier point gives other final weights."""
+
     def fake_dev_fn(config, run_dir, tokenizer):
         return lambda model: 100.0  # every point ties: each stage keeps its first epoch
+
     monkeypatch.setattr(loop, "dev_rouge_fn", fake_dev_fn)
     finals = {}
     for name, enabled in (("sel-on", True), ("sel-off", False)):
         write_curation(ws / name, IDS)
-        cfg = make_config(ws, name, curriculum=BABY, data=_eval_data(ws),
-                          train={"select_best": {"enabled": enabled}})
+        cfg = make_config(ws, name, curriculum=BABY, data=_eval_data(ws), train={"select_best": {"enabled": enabled}})
         train(cfg, ws / name, "srd")
         finals[name] = load_file(ws / name / "srd" / "final" / "model.safetensors")
     assert any(not torch.equal(finals["sel-on"][k], finals["sel-off"][k]) for k in finals["sel-on"])
@@ -119,11 +138,20 @@ def test_selection_changes_the_trained_model(ws, monkeypatch):
 
 
 def _dev_config(ws, name, log_with=(), **data):
-    train_spec = {"name": "jsonl", "train": str(ws / "train.jsonl"), "id_field": "id", "template": "{instruction}",
-                  "dev_size": 4}
-    return make_config(ws, name, data={"train": train_spec, **data}, curriculum=BABY,
-                       train={"select_best": {"enabled": True, "every": 3, "max_samples": 3},
-                              "log_with": list(log_with)})
+    train_spec = {
+        "name": "jsonl",
+        "train": str(ws / "train.jsonl"),
+        "id_field": "id",
+        "template": "{instruction}",
+        "dev_size": 4,
+    }
+    return make_config(
+        ws,
+        name,
+        data={"train": train_spec, **data},
+        curriculum=BABY,
+        train={"select_best": {"enabled": True, "every": 3, "max_samples": 3}, "log_with": list(log_with)},
+    )
 
 
 def test_dev_split_sources(ws):
@@ -152,7 +180,8 @@ def test_real_dev_rouge_during_training(ws):
     events = EventAccumulator(str(ws / "dev-real" / "trackers" / "srd"), size_guidance={"scalars": 0})
     events.Reload()  # every dev evaluation reached the tracker too
     assert {e.step: e.value for e in events.Scalars("dev/rouge_l")} == {
-        r["step"]: pytest.approx(r["rouge_l"]) for r in rows}
+        r["step"]: pytest.approx(r["rouge_l"]) for r in rows
+    }
     ends = [sum(summary.stage_steps[: k + 1]) for k in range(3)]
     assert {r["step"] for r in rows} >= set(ends)
     assert all(0.0 <= r["rouge_l"] <= 100.0 for r in rows)
@@ -176,7 +205,8 @@ def test_select_best_without_a_dev_split_is_one_line_exit_2(ws):
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         f"srd: error: {path}: train.select_best.enabled: no dev split distinct from the final eval set; set data.dev "
-        "(a task whose eval split is the dev set), or data.eval (then data.train's eval split is the dev set)"]
+        "(a task whose eval split is the dev set), or data.eval (then data.train's eval split is the dev set)"
+    ]
 
 
 @pytest.mark.slow
@@ -193,18 +223,31 @@ def test_resume_after_a_kill_selects_as_an_uninterrupted_run(ws, tmp_path):
 
     from srd_core.config import load_config
 
-    train_spec = {"name": "jsonl", "train": str(ws / "train.jsonl"), "id_field": "id", "template": "{instruction}",
-                  "dev_size": 4}
-    sections = {"data": {"train": train_spec, **_eval_data(ws)}, "curriculum": BABY,
-                "train": {"select_best": {"enabled": True, "max_samples": 4}, "checkpoint_every": 4}}
+    train_spec = {
+        "name": "jsonl",
+        "train": str(ws / "train.jsonl"),
+        "id_field": "id",
+        "template": "{instruction}",
+        "dev_size": 4,
+    }
+    sections = {
+        "data": {"train": train_spec, **_eval_data(ws)},
+        "curriculum": BABY,
+        "train": {"select_best": {"enabled": True, "max_samples": 4}, "checkpoint_every": 4},
+    }
     configs = {}
     for name in ("sel-full", "sel-killed"):
         write_curation(ws / name, [f"s{i}" for i in range(4, 24)])  # stages of 4, 6, 8 steps
         configs[name] = write_config(ws, name, **sections)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "SRD_LOAD_PLUGINS": ""}
     marker = tmp_path / "paused"
-    killed = subprocess.Popen([sys.executable, str(TRAIN_WORKER), str(configs["sel-killed"]), "--pause-at", "15",
-                               str(marker)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    killed = subprocess.Popen(
+        [sys.executable, str(TRAIN_WORKER), str(configs["sel-killed"]), "--pause-at", "15", str(marker)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -220,8 +263,13 @@ def test_resume_after_a_kill_selects_as_an_uninterrupted_run(ws, tmp_path):
     killed.wait()
     out_dir = ws / "sel-killed" / "srd"
     assert json.loads((out_dir / "best" / "stage-2" / "best.json").read_text())["step"] == 14  # past step 12
-    resumed = subprocess.run([sys.executable, str(TRAIN_WORKER), str(configs["sel-killed"])], env=env,
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [sys.executable, str(TRAIN_WORKER), str(configs["sel-killed"])],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "resumed_from_step=12" in resumed.stdout
 

@@ -22,12 +22,19 @@ from srd_core.training.teacher_cache import META_FILE, build_teacher_caches
 
 IDS = [f"s{i}" for i in range(24)]
 BABY_STEP = {"pacer": {"name": "baby_step", "num_bins": 3, "epochs_per_stage": 1}}
-STAGEWISE = {"temperature": {"name": "stagewise", "values": [1.0, 1.5, 2.0]},
-             "sft_weight": {"name": "stagewise", "values": [0.3, 0.2, 0.1]}}
+STAGEWISE = {
+    "temperature": {"name": "stagewise", "values": [1.0, 1.5, 2.0]},
+    "sft_weight": {"name": "stagewise", "values": [0.3, 0.2, 0.1]},
+}
 WORKER = Path(__file__).resolve().parent.parent / "cache_worker.py"
 SRD = str(Path(sys.executable).parent / "srd")
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "SRD_LOAD_PLUGINS": "",
-       "TQDM_DISABLE": "1"}
+ENV = {
+    **os.environ,
+    "OMP_NUM_THREADS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "SRD_LOAD_PLUGINS": "",
+    "TQDM_DISABLE": "1",
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +42,17 @@ def ws(tmp_path_factory):
     return make_workspace(tmp_path_factory.mktemp("store"))
 
 
-def _config_file(ws: Path, name: str, signal=None, temperatures=(1.0, 1.5, 2.0), output_dir: Path | None = None
-                 ) -> Path:
+def _config_file(
+    ws: Path, name: str, signal=None, temperatures=(1.0, 1.5, 2.0), output_dir: Path | None = None
+) -> Path:
     run_root = output_dir or ws
     write_curation(run_root / name, IDS)
-    train = {**STAGEWISE, "temperature": {"name": "stagewise", "values": list(temperatures)},
-             "teacher_signal": signal or {"name": "topk", "k": 8}}
-    path = write_config(ws, name, curriculum=BABY_STEP, train=train,
-                        run={"name": name, "output_dir": str(run_root)})
+    train = {
+        **STAGEWISE,
+        "temperature": {"name": "stagewise", "values": list(temperatures)},
+        "teacher_signal": signal or {"name": "topk", "k": 8},
+    }
+    path = write_config(ws, name, curriculum=BABY_STEP, train=train, run={"name": name, "output_dir": str(run_root)})
     return path
 
 
@@ -57,8 +67,14 @@ def _files(directory: Path) -> dict[str, bytes]:
 
 
 def _worker(config: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(WORKER), str(config)], env=ENV, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(WORKER), str(config)],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_a_shard_changed_in_place_at_the_same_size_is_rebuilt_saying_so(ws, caplog):
@@ -76,8 +92,10 @@ def test_a_shard_changed_in_place_at_the_same_size_is_rebuilt_saying_so(ws, capl
     with caplog.at_level(logging.WARNING):
         again = _build(path)
     lines = [r.getMessage() for r in caplog.records if "content digest" in r.getMessage()]
-    assert lines == [f"teacher cache: {shard} does not match the content digest recorded when it was written "
-                     "(truncated or changed on disk); rebuilding shard 1"]
+    assert lines == [
+        f"teacher cache: {shard} does not match the content digest recorded when it was written "
+        "(truncated or changed on disk); rebuilding shard 1"
+    ]
     assert again.built_shards == 1 and again.directory == first.directory
     assert _files(first.directory) == clean
 
@@ -115,8 +133,7 @@ def test_superseded_caches_are_moved_aside_and_only_one_earlier_config_is_kept(w
     with caplog.at_level(logging.WARNING):
         b = _build(_config_file(ws, "keyed", temperatures=(1.0, 2.0, 3.0), output_dir=runs))
     assert b.directory != a.directory
-    assert any("1 superseded cache(s)" in r.getMessage() and SUPERSEDED_DIR in r.getMessage()
-               for r in caplog.records)
+    assert any("1 superseded cache(s)" in r.getMessage() and SUPERSEDED_DIR in r.getMessage() for r in caplog.records)
     assert sorted(d.name for d in root.iterdir() if d.is_dir() and d.name != SUPERSEDED_DIR) == [b.directory.name]
     assert [d.name for d in (root / SUPERSEDED_DIR).iterdir()] == [a.directory.name]
     # back to the previous T: the set-aside cache comes back whole, nothing is recomputed
@@ -131,8 +148,9 @@ def test_superseded_caches_are_moved_aside_and_only_one_earlier_config_is_kept(w
 
 # ------------------------------------------------------------------------------------------ a full disk
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("mount") is None,
-                                reason="mounting a small tmpfs (a real full disk) needs root")
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("mount") is None, reason="mounting a small tmpfs (a real full disk) needs root"
+)
 
 
 @pytest.fixture
@@ -140,8 +158,9 @@ def small_disk(tmp_path):
     """A 96 KiB tmpfs (the full-logit cache of the tiny run needs about 150 kB), unmounted afterwards."""
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mount_point)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
@@ -157,8 +176,9 @@ def _last_line(output: str) -> str:
 @needs_root
 def test_too_little_free_space_is_one_line_before_anything_is_written(ws, small_disk):
     path = _config_file(ws, "full-before", signal={"name": "full"}, output_dir=small_disk)
-    done = subprocess.run([SRD, "train", str(path)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [SRD, "train", str(path)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600
+    )
     assert done.returncode == 2, done.stdout
     assert "Traceback" not in done.stdout
     assert "the teacher cache needs" in _last_line(done.stdout) and "MB are free there" in _last_line(done.stdout)
@@ -171,16 +191,19 @@ def test_a_disk_that_fills_up_during_the_build_is_one_line_and_exit_2_not_sigbus
     path = _config_file(ws, "full-during", signal={"name": "full"}, output_dir=small_disk)
     # the free-space check is told the disk is large, so the build starts and meets the real ENOSPC
     script = tmp_path / "fill.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import sys
         from srd_core.training import cache_store
         cache_store.check_free_space = lambda directory, need: None
         from srd_core.cli import main
         sys.argv = ["srd", "train", {str(path)!r}]
         main()
-    """))
-    done = subprocess.run([sys.executable, str(script)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=600)
+    """)
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600
+    )
     assert done.returncode == 2, (done.returncode, done.stdout[-3000:])
     line = _last_line(done.stdout)
     assert "the disk filled up while writing shard" in line and "No space left on device" in line, done.stdout

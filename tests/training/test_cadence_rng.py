@@ -41,10 +41,23 @@ def test_eval_every_gives_the_same_weights_as_no_evaluation(tmp_path):
     config_file.write_text(json.dumps(config_json))
     weights = {}
     for name, every in (("quiet", 0), ("evaluated", 2)):
-        data = {"train": {"name": "jsonl", "train": str(ws / "train.jsonl"), "eval": str(ws / "train.jsonl"),
-                          "id_field": "id", "template": "{instruction}"}}
-        cfg = make_config(ws, name, student={"path": str(dropout)}, train={"eval_every": every}, data=data,
-                          eval=EvalConfig(protocol="distillm", seeds=[1, 2], max_new_tokens=4).model_dump())
+        data = {
+            "train": {
+                "name": "jsonl",
+                "train": str(ws / "train.jsonl"),
+                "eval": str(ws / "train.jsonl"),
+                "id_field": "id",
+                "template": "{instruction}",
+            }
+        }
+        cfg = make_config(
+            ws,
+            name,
+            student={"path": str(dropout)},
+            train={"eval_every": every},
+            data=data,
+            eval=EvalConfig(protocol="distillm", seeds=[1, 2], max_new_tokens=4).model_dump(),
+        )
         eval_fn = rouge_eval_fn(cfg, cfg.run.dir) if every else None
         summary = train(cfg, cfg.run.dir, "srd", eval_fn=eval_fn)
         weights[name] = load_file(f"{summary.final_dir}/model.safetensors")

@@ -39,8 +39,18 @@ TIMING_FIELDS = {"wall_time", "tokens_per_s", "teacher_share"}
 
 
 def _state(step: int) -> TrainState:
-    return TrainState(step=step, stage=1, step_in_stage=2, epoch=0, batch=2, tokens=100, response_tokens=40,
-                      wall_time=1.5, skipped_steps=0, stages=[StagePlan(["a", "b"], 1.0), StagePlan(["a"], 2.5)])
+    return TrainState(
+        step=step,
+        stage=1,
+        step_in_stage=2,
+        epoch=0,
+        batch=2,
+        tokens=100,
+        response_tokens=40,
+        wall_time=1.5,
+        skipped_steps=0,
+        stages=[StagePlan(["a", "b"], 1.0), StagePlan(["a"], 2.5)],
+    )
 
 
 def test_round_trip_rotation_and_interrupted_writes(tmp_path):
@@ -88,8 +98,13 @@ def single_thread():
 
 def _run_worker(config: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "SRD_LOAD_PLUGINS": ""}
-    return subprocess.Popen([sys.executable, str(WORKER), str(config), *extra], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), str(config), *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _comparable(rows):

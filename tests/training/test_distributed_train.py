@@ -26,8 +26,9 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     two = write_config(ws, "two", data=data, train={"batch_size": 2})
     env = {**os.environ, **ENV}
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    two_processes = subprocess.Popen([*torchrun, str(WORKER), str(two)], env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+    two_processes = subprocess.Popen(
+        [*torchrun, str(WORKER), str(two)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     train(load_config(one), ws / "one", "srd")  # meanwhile, the 1-process reference here
     out, _ = two_processes.communicate(timeout=300)
     assert two_processes.returncode == 0, out
@@ -52,11 +53,18 @@ def test_two_processes_select_the_same_best_checkpoints_as_one(tmp_path):
     from tiny_run import write_curation
 
     ws = make_workspace(tmp_path)
-    train_spec = {"name": "jsonl", "train": str(ws / "train.jsonl"), "id_field": "id", "template": "{instruction}",
-                  "dev_size": 4}
+    train_spec = {
+        "name": "jsonl",
+        "train": str(ws / "train.jsonl"),
+        "id_field": "id",
+        "template": "{instruction}",
+        "dev_size": 4,
+    }
     eval_spec = {"name": "jsonl", "eval": str(ws / "train.jsonl"), "id_field": "id", "template": "{instruction}"}
-    sections = {"data": {"train": train_spec, "eval": eval_spec},
-                "curriculum": {"pacer": {"name": "baby_step", "num_bins": 3, "epochs_per_stage": 3}}}
+    sections = {
+        "data": {"train": train_spec, "eval": eval_spec},
+        "curriculum": {"pacer": {"name": "baby_step", "num_bins": 3, "epochs_per_stage": 3}},
+    }
     select = {"select_best": {"enabled": True, "max_samples": 4}, "eval_every": 0}
     one = write_config(ws, "one", **sections, train={"batch_size": 4, **select})
     two = write_config(ws, "two", **sections, train={"batch_size": 2, **select})
@@ -66,8 +74,13 @@ def test_two_processes_select_the_same_best_checkpoints_as_one(tmp_path):
     env = {**os.environ, **ENV}
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     dumps = tmp_path / "dumps"
-    two_processes = subprocess.Popen([*torchrun, str(WORKER), str(two), "--dump-weights", str(dumps)], env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    two_processes = subprocess.Popen(
+        [*torchrun, str(WORKER), str(two), "--dump-weights", str(dumps)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     train(load_config(one), ws / "one", "srd")
     out, _ = two_processes.communicate(timeout=300)
     assert two_processes.returncode == 0, out

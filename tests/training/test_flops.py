@@ -35,8 +35,10 @@ def _params(path) -> int:
 def _sample_tokens(ws, config) -> int:
     tokenizer = AutoTokenizer.from_pretrained(ws / "student")
     d = config.data
-    return sum(len(encode_example(tokenizer, s.prompt, s.target, d.max_prompt_tokens, d.max_length).input_ids)
-               for s in load_samples(config, "train"))
+    return sum(
+        len(encode_example(tokenizer, s.prompt, s.target, d.max_prompt_tokens, d.max_length).input_ids)
+        for s in load_samples(config, "train")
+    )
 
 
 def test_online_run_flops_match_the_hand_computation(ws):
@@ -61,8 +63,12 @@ def test_online_run_flops_match_the_hand_computation(ws):
 
 
 def test_sft_only_skips_the_teacher_and_its_flops(ws):
-    cfg = make_config(ws, "flops-sft", curriculum={"pacer": {"name": "all", "epochs": 1}},
-                      train={"sft_weight": {"name": "constant", "value": 1.0}})
+    cfg = make_config(
+        ws,
+        "flops-sft",
+        curriculum={"pacer": {"name": "all", "epochs": 1}},
+        train={"sft_weight": {"name": "constant", "value": 1.0}},
+    )
     summary = train(cfg, cfg.run.dir, "srd")
     tokens = _sample_tokens(ws, cfg)
     assert summary.teacher_tokens == 0
@@ -70,8 +76,12 @@ def test_sft_only_skips_the_teacher_and_its_flops(ws):
 
 
 def test_a_cached_teacher_counts_once_when_the_cache_is_built(ws):
-    cfg = make_config(ws, "flops-cache", curriculum={"pacer": {"name": "all", "epochs": 3}},
-                      train={"teacher_signal": {"name": "topk", "k": 4}})
+    cfg = make_config(
+        ws,
+        "flops-cache",
+        curriculum={"pacer": {"name": "all", "epochs": 3}},
+        train={"teacher_signal": {"name": "topk", "k": 4}},
+    )
     summary = train(cfg, cfg.run.dir, "srd")
     n_s, n_t, tokens = _params(ws / "student"), _params(ws / "teacher"), _sample_tokens(ws, cfg)
     assert summary.teacher_tokens == 0
@@ -80,8 +90,10 @@ def test_a_cached_teacher_counts_once_when_the_cache_is_built(ws):
 
 
 def test_reflection_compute_counts_generation_and_ce_once():
-    records = [ReflectionRecord("a", "h", "out", 1.0, prompt_tokens=10, response_tokens=4, output_tokens=6),
-               ReflectionRecord("b", "h", "out", 1.0, prompt_tokens=7, response_tokens=3, output_tokens=2)]
+    records = [
+        ReflectionRecord("a", "h", "out", 1.0, prompt_tokens=10, response_tokens=4, output_tokens=6),
+        ReflectionRecord("b", "h", "out", 1.0, prompt_tokens=7, response_tokens=3, output_tokens=2),
+    ]
     compute = reflection_compute(1000, records)
     assert compute["generation_tokens"] == 10 + 6 + 7 + 2
     assert compute["ce_tokens"] == 10 + 4 + 7 + 3

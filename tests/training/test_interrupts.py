@@ -32,12 +32,15 @@ def _default_sigint() -> None:
 def srd(*args: str, signal_at: tuple[str, int | str] | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "tests")}
     if signal_at is None:
-        command = [sys.executable, "-c", "import sys; from srd_core.cli import main; sys.argv[0] = 'srd'; main()",
-                   *args]
+        command = [
+            sys.executable,
+            "-c",
+            "import sys; from srd_core.cli import main; sys.argv[0] = 'srd'; main()",
+            *args,
+        ]
     else:
         command = [sys.executable, str(WORKER), signal_at[0], str(signal_at[1]), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env,
-                          preexec_fn=_default_sigint)
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, preexec_fn=_default_sigint)
 
 
 def weights(run_dir):
@@ -62,7 +65,8 @@ def test_sigterm_checkpoints_and_the_resume_ends_with_the_same_weights(ws, refer
     proc = srd("train", str(config), signal_at=("TERM", 6))
     assert proc.returncode == 143, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"srd: interrupted in train_srd at step 6/{STEPS}; rerun the same command to resume from step 6")
+        f"srd: interrupted in train_srd at step 6/{STEPS}; rerun the same command to resume from step 6"
+    )
     assert "Traceback" not in proc.stderr
     run_dir = ws / "term" / "srd"
     assert (run_dir / "checkpoints" / "step-0000006" / "model.safetensors").is_file()  # written by SIGTERM
@@ -84,7 +88,8 @@ def test_sigint_checkpoints_exits_130_and_the_rerun_resumes_there(ws, reference)
     proc = srd("train", str(config), signal_at=("INT", 7))
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"srd: interrupted in train_srd at step 7/{STEPS}; rerun the same command to resume from step 7")
+        f"srd: interrupted in train_srd at step 7/{STEPS}; rerun the same command to resume from step 7"
+    )
     assert "Traceback" not in proc.stderr and "Aborted!" not in proc.stderr
     checkpoints = sorted(p.name for p in (ws / "int" / "srd" / "checkpoints").iterdir())
     assert checkpoints == ["step-0000004", "step-0000007"]  # Ctrl-C checkpoints as SIGTERM does
@@ -109,13 +114,26 @@ def test_a_kill_before_the_first_checkpoint_restarts_from_step_0_saying_so(ws):
 def test_two_sigterms_in_evaluate_end_with_one_line_and_exit_143(ws):
     """The second SIGTERM, 0.1 s after the first, lands while the process stops: it once killed the process by
     the signal after the message (Python resets its handlers at exit); it must change nothing."""
-    train_spec = {"name": "jsonl", "train": str(ws / "train.jsonl"), "eval": str(ws / "train.jsonl"),
-                  "id_field": "id", "template": "{instruction}"}
+    train_spec = {
+        "name": "jsonl",
+        "train": str(ws / "train.jsonl"),
+        "eval": str(ws / "train.jsonl"),
+        "id_field": "id",
+        "template": "{instruction}",
+    }
     config = write_config(ws, "eval-twice", data={"train": train_spec}, eval={"max_new_tokens": 64})
-    command = [sys.executable, "-c", "import sys; from srd_core.cli import main; sys.argv[0] = 'srd'; main()",
-               "evaluate", str(config), "--model", "student"]
-    proc = subprocess.Popen(command, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"},
-                            preexec_fn=_default_sigint)
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from srd_core.cli import main; sys.argv[0] = 'srd'; main()",
+        "evaluate",
+        str(config),
+        "--model",
+        "student",
+    ]
+    proc = subprocess.Popen(
+        command, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"}, preexec_fn=_default_sigint
+    )
     seen = b""
     while b"eval student_init" not in seen:  # its progress bar: evaluation has started
         chunk = os.read(proc.stderr.fileno(), 4096)
@@ -133,8 +151,13 @@ def test_two_sigterms_in_evaluate_end_with_one_line_and_exit_143(ws):
 def test_a_signal_in_another_phase_names_it(ws):
     """SIGTERM in curate (Ctrl-C takes the same path: the phase turns either into one line)."""
     name, code = "TERM", 143
-    train_spec = {"name": "jsonl", "train": str(ws / "train.jsonl"), "eval": str(ws / "train.jsonl"),
-                  "id_field": "id", "template": "{instruction}"}
+    train_spec = {
+        "name": "jsonl",
+        "train": str(ws / "train.jsonl"),
+        "eval": str(ws / "train.jsonl"),
+        "id_field": "id",
+        "template": "{instruction}",
+    }
     config = write_config(ws, f"phase-{name}", data={"train": train_spec}, report={"enabled": False})
     proc = srd("run", str(config), signal_at=(name, "curate"))
     assert proc.returncode == code, proc.stderr

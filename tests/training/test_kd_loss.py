@@ -63,16 +63,24 @@ def test_chunked_matches_reference(loss_name, chunk_size):
 @pytest.mark.parametrize("scale_by_t2", [False, True])
 def test_chunked_matches_reference_across_settings(temperature, sft_weight, scale_by_t2):
     problem = _problem(n=7, bias=False, seed=1)
-    kwargs = {"loss_name": "jsd", "temperature": temperature, "sft_weight": sft_weight,
-              "scale_by_t2": scale_by_t2}
-    _assert_same(_run(distill_loss, *problem, chunk_size=2, **kwargs),
-                 _run(distill_loss_reference, *problem, **kwargs))
+    kwargs = {"loss_name": "jsd", "temperature": temperature, "sft_weight": sft_weight, "scale_by_t2": scale_by_t2}
+    _assert_same(_run(distill_loss, *problem, chunk_size=2, **kwargs), _run(distill_loss_reference, *problem, **kwargs))
 
 
 def test_loss_formula_from_parts():
     hidden, head, t_hidden, t_head, labels = _problem()
-    out = distill_loss(hidden, head, t_hidden, t_head, labels, get_component("kd_loss", "rkl"),
-                       temperature=2.0, sft_weight=0.4, chunk_size=4, scale_by_t2=True)
+    out = distill_loss(
+        hidden,
+        head,
+        t_hidden,
+        t_head,
+        labels,
+        get_component("kd_loss", "rkl"),
+        temperature=2.0,
+        sft_weight=0.4,
+        chunk_size=4,
+        scale_by_t2=True,
+    )
     logits = head(hidden).detach()
     t_logits = t_head(t_hidden)
     ce = F.cross_entropy(logits, labels)
@@ -87,8 +95,10 @@ def test_loss_formula_from_parts():
 
 def test_backward_scales_with_grad_output():
     problem = _problem(seed=2)
-    _assert_same(_run(distill_loss, *problem, chunk_size=4, grad_scale=2.5),
-                 _run(distill_loss_reference, *problem, grad_scale=2.5))
+    _assert_same(
+        _run(distill_loss, *problem, chunk_size=4, grad_scale=2.5),
+        _run(distill_loss_reference, *problem, grad_scale=2.5),
+    )
 
 
 def test_tied_weights_reach_the_embedding():
@@ -101,8 +111,17 @@ def test_tied_weights_reach_the_embedding():
     for fn in (distill_loss, distill_loss_reference):
         embedding.zero_grad()
         student_hidden = embedding(tokens) + hidden.detach()
-        fn(student_hidden, head, t_hidden, t_head, labels, get_component("kd_loss", "fkl"),
-           temperature=1.5, sft_weight=0.5, chunk_size=2).loss.backward()
+        fn(
+            student_hidden,
+            head,
+            t_hidden,
+            t_head,
+            labels,
+            get_component("kd_loss", "fkl"),
+            temperature=1.5,
+            sft_weight=0.5,
+            chunk_size=2,
+        ).loss.backward()
         grads.append(embedding.weight.grad.clone())
     torch.testing.assert_close(grads[0], grads[1], **CLOSE)
     assert grads[0].abs().sum() > 0
@@ -123,8 +142,7 @@ def test_vocab_size_cuts_padded_heads():
         for target, source in ((small, head), (t_small, t_head)):
             target.weight.copy_(source.weight[:13])
             target.bias.copy_(source.bias[:13])
-    plain = _run(distill_loss_reference, hidden, small, t_hidden, t_small, labels, loss_name="skl",
-                 temperature=2.0)
+    plain = _run(distill_loss_reference, hidden, small, t_hidden, t_small, labels, loss_name="skl", temperature=2.0)
     torch.testing.assert_close(chunked[0].loss, plain[0].loss, **CLOSE)
 
 
@@ -153,8 +171,9 @@ def test_frozen_head_and_no_grad():
     loss_fn = get_component("kd_loss", "tvd")
     out = distill_loss(hidden, head, t_hidden, t_head, labels, loss_fn, 1.0, 0.2, chunk_size=4)
     ref = distill_loss_reference(hidden, head, t_hidden, t_head, labels, loss_fn, 1.0, 0.2)
-    torch.testing.assert_close(torch.autograd.grad(out.loss, hidden)[0],
-                               torch.autograd.grad(ref.loss, hidden)[0], **CLOSE)
+    torch.testing.assert_close(
+        torch.autograd.grad(out.loss, hidden)[0], torch.autograd.grad(ref.loss, hidden)[0], **CLOSE
+    )
     with torch.no_grad():
         out = distill_loss(hidden, head, t_hidden, t_head, labels, loss_fn, 1.0, 0.2, chunk_size=4)
     assert not out.loss.requires_grad
@@ -181,19 +200,33 @@ def test_matches_trl_generalized_jsd():
     batch_labels[1, :2] = -100
     keep = batch_labels.view(-1) != -100
     for beta in (0.1, 0.5, 0.9):
-        out = distill_loss(hidden[keep], head, t_hidden[keep], t_head, labels[keep],
-                           get_component("kd_loss", "jsd", beta=beta), temperature=2.0, sft_weight=0.0,
-                           chunk_size=3)
+        out = distill_loss(
+            hidden[keep],
+            head,
+            t_hidden[keep],
+            t_head,
+            labels[keep],
+            get_component("kd_loss", "jsd", beta=beta),
+            temperature=2.0,
+            sft_weight=0.0,
+            chunk_size=3,
+        )
         trl = gkd.GKDTrainer.generalized_jsd_loss(
-            head(hidden).view(3, 4, -1), t_head(t_hidden).view(3, 4, -1), labels=batch_labels, beta=beta,
-            temperature=2.0, reduction="batchmean",
+            head(hidden).view(3, 4, -1),
+            t_head(t_hidden).view(3, 4, -1),
+            labels=batch_labels,
+            beta=beta,
+            temperature=2.0,
+            reduction="batchmean",
         )
         torch.testing.assert_close(out.loss, trl, **CLOSE)
-        torch.testing.assert_close(torch.autograd.grad(out.loss, head.weight)[0],
-                                   torch.autograd.grad(trl, head.weight)[0], **CLOSE)
+        torch.testing.assert_close(
+            torch.autograd.grad(out.loss, head.weight)[0], torch.autograd.grad(trl, head.weight)[0], **CLOSE
+        )
 
 
 # ---- robustness -----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("loss_name", NAMES)
 def test_empty_response_gives_zero_loss_that_backpropagates(loss_name):
@@ -212,8 +245,9 @@ def test_masked_vocabulary_is_safe(loss_name):
         head.bias[10:] = float("-inf")
         t_head.bias[10:] = float("-inf")
     labels = labels % 10
-    chunked = _run(distill_loss, hidden, head, t_hidden, t_head, labels, loss_name=loss_name, chunk_size=4,
-                   temperature=2.0)
+    chunked = _run(
+        distill_loss, hidden, head, t_hidden, t_head, labels, loss_name=loss_name, chunk_size=4, temperature=2.0
+    )
     out, grads = chunked
     assert torch.isfinite(out.loss) and torch.isfinite(out.kd) and torch.isfinite(out.ce)
     assert all(torch.isfinite(g).all() for g in grads)
@@ -224,8 +258,9 @@ def test_masked_vocabulary_is_safe(loss_name):
         for target, source in ((small, head), (t_small, t_head)):
             target.weight.copy_(source.weight[:10])
             target.bias.copy_(source.bias[:10])
-    plain, _ = _run(distill_loss_reference, hidden, small, t_hidden, t_small, labels, loss_name=loss_name,
-                    temperature=2.0)
+    plain, _ = _run(
+        distill_loss_reference, hidden, small, t_hidden, t_small, labels, loss_name=loss_name, temperature=2.0
+    )
     torch.testing.assert_close(out.loss, plain.loss, **CLOSE)
 
 
@@ -254,8 +289,16 @@ def test_bf16_inputs(loss_name):
     # fp32 maths on bf16 logits; weight gradients are accumulated over chunks in fp32.
     _assert_same(chunked, reference, close={"rtol": 2e-2, "atol": 2e-2})
     hidden, head, t_hidden, t_head, labels = problem
-    fp32, _ = _run(distill_loss_reference, hidden.detach().float().requires_grad_(), copy.deepcopy(head).float(),
-                   t_hidden.float(), copy.deepcopy(t_head).float(), labels, loss_name=loss_name, temperature=2.0)
+    fp32, _ = _run(
+        distill_loss_reference,
+        hidden.detach().float().requires_grad_(),
+        copy.deepcopy(head).float(),
+        t_hidden.float(),
+        copy.deepcopy(t_head).float(),
+        labels,
+        loss_name=loss_name,
+        temperature=2.0,
+    )
     torch.testing.assert_close(out.loss, fp32.loss, rtol=2e-2, atol=2e-2)
 
 

@@ -52,8 +52,18 @@ def test_exact_cached_signals_match_online(loss_name, signal):
     reads = []
     for temperature in (1.0, 2.0):
         online = distill_loss(hidden, head, t_hidden, t_head, labels, kd_loss, temperature, 0.2, chunk_size=4)
-        cached = distill_loss(hidden, head, None, None, labels, kd_loss, temperature, 0.2, chunk_size=4,
-                              cached=_cached(name, t_hidden, t_head, reads=reads, **params))
+        cached = distill_loss(
+            hidden,
+            head,
+            None,
+            None,
+            labels,
+            kd_loss,
+            temperature,
+            0.2,
+            chunk_size=4,
+            cached=_cached(name, t_hidden, t_head, reads=reads, **params),
+        )
         torch.testing.assert_close(cached.loss, online.loss, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(cached.kd, online.kd, rtol=1e-5, atol=1e-6)
         for a, b in zip(_grads(cached, hidden, head), _grads(online, hidden, head), strict=True):
@@ -78,8 +88,17 @@ def test_topk_chunked_matches_reference_and_differs_from_full(loss_name):
 def test_cached_and_online_together_is_an_error():
     hidden, head, t_hidden, t_head, labels = _problem()
     with pytest.raises(ValueError, match="not both"):
-        distill_loss(hidden, head, t_hidden, t_head, labels, get_component("kd_loss", "fkl"), 1.0, 0.5,
-                     cached=_cached("full", t_hidden, t_head))
+        distill_loss(
+            hidden,
+            head,
+            t_hidden,
+            t_head,
+            labels,
+            get_component("kd_loss", "fkl"),
+            1.0,
+            0.5,
+            cached=_cached("full", t_hidden, t_head),
+        )
 
 
 @pytest.mark.parametrize("loss_name", NAMES)

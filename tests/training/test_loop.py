@@ -21,10 +21,26 @@ from srd_core.training.loop import train
 from srd_core.training.stages import match_steps, plan_label_stages, stage_lengths
 
 IDS = [f"s{i}" for i in range(24)]
-METRIC_FIELDS = {"step", "stage", "epoch", "loss", "ce", "kd", "T", "w_sft", "lr", "tokens_per_s", "teacher_share",
-                 "wall_time", "tokens", "response_tokens"}
-STAGEWISE = {"temperature": {"name": "stagewise", "values": [1.0, 1.5, 2.0]},
-             "sft_weight": {"name": "stagewise", "values": [0.3, 0.2, 0.1]}}
+METRIC_FIELDS = {
+    "step",
+    "stage",
+    "epoch",
+    "loss",
+    "ce",
+    "kd",
+    "T",
+    "w_sft",
+    "lr",
+    "tokens_per_s",
+    "teacher_share",
+    "wall_time",
+    "tokens",
+    "response_tokens",
+}
+STAGEWISE = {
+    "temperature": {"name": "stagewise", "values": [1.0, 1.5, 2.0]},
+    "sft_weight": {"name": "stagewise", "values": [0.3, 0.2, 0.1]},
+}
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +105,12 @@ def test_stagewise_schedules_per_stage_and_optimizer_reset(ws, reset):
     name = f"stages-{reset}"
     run_dir = ws / name
     write_curation(run_dir, IDS)  # 18 kept in 3 bins of 6: stages of 6, 12, 18 samples
-    cfg = make_config(ws, name, curriculum={"pacer": {"name": "baby_step", "num_bins": 3}},
-                      train={**STAGEWISE, "reset_optimizer_per_stage": reset, "keep_checkpoints": 1})
+    cfg = make_config(
+        ws,
+        name,
+        curriculum={"pacer": {"name": "baby_step", "num_bins": 3}},
+        train={**STAGEWISE, "reset_optimizer_per_stage": reset, "keep_checkpoints": 1},
+    )
     summary = train(cfg, run_dir, "srd")
 
     assert summary.stage_steps == [2, 3, 5] and summary.steps == 10
@@ -131,8 +151,12 @@ def test_baseline_gets_the_srd_number_of_steps(ws):
 def test_stagewise_values_must_match_the_stages(ws):
     run_dir = ws / "mismatch"
     write_curation(run_dir, IDS)
-    cfg = make_config(ws, "mismatch", curriculum={"pacer": {"name": "baby_step", "num_bins": 3}},
-                      train={"temperature": {"name": "stagewise", "values": [1.0, 2.0]}})
+    cfg = make_config(
+        ws,
+        "mismatch",
+        curriculum={"pacer": {"name": "baby_step", "num_bins": 3}},
+        train={"temperature": {"name": "stagewise", "values": [1.0, 2.0]}},
+    )
     with pytest.raises(ConfigError, match=r"train\.temperature: .*2 values for 3 stages"):
         train(cfg, run_dir, "srd")
 

@@ -44,8 +44,7 @@ def poison():
 @pytest.mark.parametrize("checkpoint_every", [0, 4], ids=["final", "checkpoint"])
 def test_nonfinite_weights_stop_before_anything_is_saved(ws, poison, policy, checkpoint_every):
     name = f"poison-{policy}-{checkpoint_every}"
-    cfg = make_config(ws, name, train={"on_nonfinite": policy, "checkpoint_every": checkpoint_every,
-                                       "max_steps": 5})
+    cfg = make_config(ws, name, train={"on_nonfinite": policy, "checkpoint_every": checkpoint_every, "max_steps": 5})
     with pytest.raises(TrainingError) as info:
         train(cfg, cfg.run.dir, "srd")
     step = 4 if checkpoint_every else 5

@@ -68,8 +68,16 @@ def test_on_policy_loss_equals_trl_generalized_jsd(ws, monkeypatch, beta):
     from trl.experimental.gkd import GKDTrainer
 
     made = fixed_generations(monkeypatch)
-    cfg = make_config(ws, f"trl-{beta}", train={"responses": {"name": "on_policy", "lmbda": 1.0},
-                                                "kd_loss": {"name": "jsd", "beta": beta}, "max_steps": 1, **CONSTANT})
+    cfg = make_config(
+        ws,
+        f"trl-{beta}",
+        train={
+            "responses": {"name": "on_policy", "lmbda": 1.0},
+            "kd_loss": {"name": "jsd", "beta": beta},
+            "max_steps": 1,
+            **CONSTANT,
+        },
+    )
     train(cfg, cfg.run.dir, "srd")
     row = read_rows(cfg.run.dir / "srd" / "metrics.jsonl")[0]
     assert row["response_source"] == "generated" and len(made) == cfg.train.batch_size
@@ -84,9 +92,9 @@ def test_on_policy_loss_equals_trl_generalized_jsd(ws, monkeypatch, beta):
     labels = torch.full((len(examples), width), IGNORE_INDEX)
     mask = torch.zeros((len(examples), width), dtype=torch.long)
     for k, e in enumerate(examples):
-        input_ids[k, :len(e.input_ids)] = torch.tensor(e.input_ids)
-        labels[k, :len(e.labels)] = torch.tensor(e.labels)
-        mask[k, :len(e.input_ids)] = 1
+        input_ids[k, : len(e.input_ids)] = torch.tensor(e.input_ids)
+        labels[k, : len(e.labels)] = torch.tensor(e.labels)
+        mask[k, : len(e.input_ids)] = 1
     with torch.no_grad():
         s_logits = student(input_ids=input_ids, attention_mask=mask).logits[:, :-1]
         t_logits = teacher(input_ids=input_ids, attention_mask=mask).logits[:, :-1]
@@ -105,13 +113,16 @@ def _student_ce(ws, examples) -> float:
     labels = torch.full((len(examples), width), IGNORE_INDEX)
     mask = torch.zeros((len(examples), width), dtype=torch.long)
     for k, e in enumerate(examples):
-        input_ids[k, :len(e.input_ids)] = torch.tensor(e.input_ids)
-        labels[k, :len(e.labels)] = torch.tensor(e.labels)
-        mask[k, :len(e.input_ids)] = 1
+        input_ids[k, : len(e.input_ids)] = torch.tensor(e.input_ids)
+        labels[k, : len(e.labels)] = torch.tensor(e.labels)
+        mask[k, : len(e.input_ids)] = 1
     with torch.no_grad():
         logits = student(input_ids=input_ids, attention_mask=mask).logits[:, :-1]
-    return float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
-                                                   ignore_index=IGNORE_INDEX))
+    return float(
+        torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=IGNORE_INDEX
+        )
+    )
 
 
 def test_sft_on_batch_moves_the_sft_term_onto_the_generated_sequences(ws, monkeypatch):
@@ -121,9 +132,16 @@ def test_sft_on_batch_moves_the_sft_term_onto_the_generated_sequences(ws, monkey
     rows, weights = {}, {}
     for sft_on in ("ground_truth", "batch"):
         made.clear()
-        cfg = make_config(ws, f"sft-{sft_on}", train={
-            "responses": {"name": "on_policy", "lmbda": 1.0, "sft_on": sft_on}, "max_steps": 1,
-            "temperature": {"name": "constant", "value": 1.0}, "sft_weight": {"name": "constant", "value": 0.5}})
+        cfg = make_config(
+            ws,
+            f"sft-{sft_on}",
+            train={
+                "responses": {"name": "on_policy", "lmbda": 1.0, "sft_on": sft_on},
+                "max_steps": 1,
+                "temperature": {"name": "constant", "value": 1.0},
+                "sft_weight": {"name": "constant", "value": 0.5},
+            },
+        )
         train(cfg, cfg.run.dir, "srd")
         rows[sft_on] = read_rows(cfg.run.dir / "srd" / "metrics.jsonl")[0]
         weights[sft_on] = load_file(cfg.run.dir / "srd" / "final" / "model.safetensors")
@@ -133,8 +151,13 @@ def test_sft_on_batch_moves_the_sft_term_onto_the_generated_sequences(ws, monkey
     feed = StepFeed(cfg, "srd", cfg.run.dir, None, None, tokenizer, samples)
     generated = _student_ce(ws, [feed.example(i, r) for i, r in made])
     d = cfg.data
-    truth = _student_ce(ws, [encode_example(tokenizer, samples[i].prompt, samples[i].target, d.max_prompt_tokens,
-                                            d.max_length) for i, _ in made])
+    truth = _student_ce(
+        ws,
+        [
+            encode_example(tokenizer, samples[i].prompt, samples[i].target, d.max_prompt_tokens, d.max_length)
+            for i, _ in made
+        ],
+    )
     assert abs(generated - truth) > 1e-2  # the two batches differ: the comparison can fail
     assert rows["ground_truth"]["ce"] == pytest.approx(truth, rel=1e-5)
     assert rows["batch"]["ce"] == pytest.approx(generated, rel=1e-5)
@@ -156,9 +179,20 @@ def test_on_policy_without_student_samples_trains_exactly_as_ground_truth(ws):
 
 
 def test_generated_steps_metrics_and_summary(ws):
-    cfg = make_config(ws, "metrics", curriculum={"pacer": {"name": "all", "epochs": 2}},
-                      train={"responses": {"name": "adaptive", "init_threshold": 0.8, "capacity": 8,
-                                           "max_new_tokens": 6, "temperature": 1.3}})
+    cfg = make_config(
+        ws,
+        "metrics",
+        curriculum={"pacer": {"name": "all", "epochs": 2}},
+        train={
+            "responses": {
+                "name": "adaptive",
+                "init_threshold": 0.8,
+                "capacity": 8,
+                "max_new_tokens": 6,
+                "temperature": 1.3,
+            }
+        },
+    )
     summary = train(cfg, cfg.run.dir, "srd")
     rows = read_rows(cfg.run.dir / "srd" / "metrics.jsonl")
     sources = [r["response_source"] for r in rows]
@@ -178,11 +212,27 @@ def test_reflection_outputs_seed_the_buffer_per_stage(ws, monkeypatch):
     ids = [f"s{i}" for i in range(24)]
     run_dir = ws / "seeded"
     write_curation(run_dir, ids)  # bins of 6: s0-s5, s6-s11, s12-s17
-    write_jsonl_atomic(run_dir / "reflection.jsonl", [
-        {"id": i, "prompt_hash": "", "output": f"out {i}", "ce": 1.0, "prompt_tokens": 1, "response_tokens": 1,
-         "output_tokens": 1} for i in ids])
-    cfg = make_config(ws, "seeded", curriculum={"pacer": {"name": "baby_step", "num_bins": 3, "epochs_per_stage": 1}},
-                      train={"responses": {"name": "adaptive", "seed_from_reflection": True, "init_threshold": 0.0}})
+    write_jsonl_atomic(
+        run_dir / "reflection.jsonl",
+        [
+            {
+                "id": i,
+                "prompt_hash": "",
+                "output": f"out {i}",
+                "ce": 1.0,
+                "prompt_tokens": 1,
+                "response_tokens": 1,
+                "output_tokens": 1,
+            }
+            for i in ids
+        ],
+    )
+    cfg = make_config(
+        ws,
+        "seeded",
+        curriculum={"pacer": {"name": "baby_step", "num_bins": 3, "epochs_per_stage": 1}},
+        train={"responses": {"name": "adaptive", "seed_from_reflection": True, "init_threshold": 0.0}},
+    )
     seeded = []
     original = StepFeed.stage_start
 
@@ -191,7 +241,7 @@ def test_reflection_outputs_seed_the_buffer_per_stage(ws, monkeypatch):
         original(self, stage_ids)
         seeded.append(list(self.totals.seeded[before:]))
         tokenizer = self.tokenizer
-        for i, response in list(self.source.buffer.items)[-len(seeded[-1]):]:
+        for i, response in list(self.source.buffer.items)[-len(seeded[-1]) :]:
             assert tokenizer.decode(response, skip_special_tokens=True).strip() == f"out {i}"
 
     monkeypatch.setattr(StepFeed, "stage_start", spy)
@@ -203,10 +253,24 @@ def test_reflection_outputs_seed_the_buffer_per_stage(ws, monkeypatch):
 def test_dev_loss_update_runs_in_the_loop(ws):
     data = raw_config(ws)["data"]
     dev = {**data["train"], "eval": str(ws / "train.jsonl")}
-    cfg = make_config(ws, "devloss", data={**data, "dev": dev}, curriculum={"pacer": {"name": "all", "epochs": 3}},
-                      train={"responses": {"name": "adaptive", "threshold_update": "dev_loss", "loss_eps": 0.0,
-                                           "update_every": 3, "init_threshold": 0.2, "max_new_tokens": 4},
-                             "lr": 0.5, "max_grad_norm": None})  # a large LR: the dev loss rises
+    cfg = make_config(
+        ws,
+        "devloss",
+        data={**data, "dev": dev},
+        curriculum={"pacer": {"name": "all", "epochs": 3}},
+        train={
+            "responses": {
+                "name": "adaptive",
+                "threshold_update": "dev_loss",
+                "loss_eps": 0.0,
+                "update_every": 3,
+                "init_threshold": 0.2,
+                "max_new_tokens": 4,
+            },
+            "lr": 0.5,
+            "max_grad_norm": None,
+        },
+    )  # a large LR: the dev loss rises
     train(cfg, cfg.run.dir, "srd")
     rows = read_rows(cfg.run.dir / "srd" / "metrics.jsonl")
     thresholds = [r["threshold"] for r in rows]
@@ -235,8 +299,9 @@ def test_the_refusal_reads_the_arms_the_run_trains(ws):
     with pytest.raises(ConfigError) as err:
         validate_config(config_from_dict(raw), "cfg.yaml", files=False, evaluates=False)
     assert "\n" not in str(err.value) and "arms.kd_top.teacher_signal 'topk'" in str(err.value)
-    raw = raw_config(ws, "cache", train={"responses": {"name": "on_policy"}},
-                     baseline={"teacher_signal": {"name": "topk", "k": 8}})
+    raw = raw_config(
+        ws, "cache", train={"responses": {"name": "on_policy"}}, baseline={"teacher_signal": {"name": "topk", "k": 8}}
+    )
     raw["arms"] = {"srd": {}, "kd": {"pacer": "all"}}  # no arm reads the baseline section
     validate_config(config_from_dict(raw), "cfg.yaml", files=False, evaluates=False)
     raw["arms"]["kd"]["like"] = "baseline"
@@ -261,8 +326,13 @@ def test_dev_loss_update_needs_a_dev_split(ws):
 
 def _run_worker(config: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "SRD_LOAD_PLUGINS": ""}
-    return subprocess.Popen([sys.executable, str(TRAIN_WORKER), str(config), *extra], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(TRAIN_WORKER), str(config), *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 @pytest.mark.slow
@@ -270,11 +340,25 @@ def test_resume_after_kill_9_gives_the_same_weights(tmp_path):
     """The buffer, both streams and the dev-loss threshold update (θ and its reference loss) go through the
     checkpoint: θ rises before and after the resumed step, and every row and weight is the uninterrupted run's."""
     ws = make_workspace(tmp_path)
-    responses = {"name": "adaptive", "init_threshold": 0.9, "capacity": 8, "max_new_tokens": 6, "temperature": 1.5,
-                 "replay_ratio": "constant", "threshold_update": "dev_loss", "loss_eps": 0.0, "threshold_step": 0.01,
-                 "update_every": 1}
-    train_section = {"checkpoint_every": 1, "keep_checkpoints": 2, "responses": responses,
-                     "lr": 0.5, "max_grad_norm": None}  # a large LR: the dev loss rises, so θ moves
+    responses = {
+        "name": "adaptive",
+        "init_threshold": 0.9,
+        "capacity": 8,
+        "max_new_tokens": 6,
+        "temperature": 1.5,
+        "replay_ratio": "constant",
+        "threshold_update": "dev_loss",
+        "loss_eps": 0.0,
+        "threshold_step": 0.01,
+        "update_every": 1,
+    }
+    train_section = {
+        "checkpoint_every": 1,
+        "keep_checkpoints": 2,
+        "responses": responses,
+        "lr": 0.5,
+        "max_grad_norm": None,
+    }  # a large LR: the dev loss rises, so θ moves
     curriculum = {"pacer": {"name": "baby_step", "num_bins": 3, "epochs_per_stage": 2}}
     data = raw_config(ws)["data"]
     data = {**data, "dev": {**data["train"], "eval": str(ws / "train.jsonl")}}
@@ -323,7 +407,10 @@ def test_shipped_examples_validate_and_say_what_they_are():
     assert distillm.train.kd_loss.name == "srkl" and distillm.train.kd_loss.params["alpha"] == 0.1
     assert distillm.train.responses.name == "adaptive"
     assert {k: distillm.train.responses.params[k] for k in ("init_threshold", "capacity", "replay_ratio")} == {
-        "init_threshold": 0.2, "capacity": 1000, "replay_ratio": "decreasing"}
+        "init_threshold": 0.2,
+        "capacity": 1000,
+        "replay_ratio": "decreasing",
+    }
     gkd = validate_config(load_config(EXAMPLES / "gkd-on-policy.yaml"), files=False)
     assert gkd.train.kd_loss.name == "jsd" and gkd.train.responses.name == "on_policy"
     assert gkd.train.responses.params["lmbda"] == 1.0

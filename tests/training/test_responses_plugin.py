@@ -17,9 +17,22 @@ ENV = {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "SRD_LOAD_PLUG
 
 def pip_install_to(target: Path) -> Path:
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "--target", str(target), str(TESTS / "plugins" / "srd-response-fixture")],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            str(TESTS / "plugins" / "srd-response-fixture"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return target
 
@@ -34,8 +47,10 @@ def test_third_party_source_in_one_and_two_processes(tmp_path):
     two = write_config(ws, "two", data=data, train={"batch_size": 2, "responses": responses})
     env = {**os.environ, **ENV, "PYTHONPATH": str(site)}
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    runs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            for cmd in ([*torchrun, str(TRAIN_WORKER), str(two)], [sys.executable, str(TRAIN_WORKER), str(one)])]
+    runs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for cmd in ([*torchrun, str(TRAIN_WORKER), str(two)], [sys.executable, str(TRAIN_WORKER), str(one)])
+    ]
     for run in runs:
         out, _ = run.communicate(timeout=400)
         assert run.returncode == 0, out

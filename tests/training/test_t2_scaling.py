@@ -55,8 +55,17 @@ def _kd(name, params, t):
     student_head, teacher_head = torch.nn.Linear(hidden, vocab, bias=False), torch.nn.Linear(hidden, vocab, bias=False)
     sh, th = torch.randn(n, hidden), torch.randn(n, hidden)
     loss = get_component("kd_loss", name, **params)
-    out = distill_loss_reference(sh, student_head, th, teacher_head, torch.zeros(n, dtype=torch.long), loss,
-                                 temperature=t, sft_weight=0.0, scale_by_t2=kd_t2_scaling("official", loss))
+    out = distill_loss_reference(
+        sh,
+        student_head,
+        th,
+        teacher_head,
+        torch.zeros(n, dtype=torch.long),
+        loss,
+        temperature=t,
+        sft_weight=0.0,
+        scale_by_t2=kd_t2_scaling("official", loss),
+    )
     with torch.no_grad():
         return float(out.kd), student_head(sh), teacher_head(th)
 

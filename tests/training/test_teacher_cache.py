@@ -32,8 +32,10 @@ IDS = [f"s{i}" for i in range(24)]
 NAMES = ["fkl", "rkl", "skl", "srkl", "jsd", "tvd", "akl"]
 WORKER = Path(__file__).resolve().parent.parent / "cache_worker.py"
 BABY_STEP = {"pacer": {"name": "baby_step", "num_bins": 3, "epochs_per_stage": 1}}
-STAGEWISE = {"temperature": {"name": "stagewise", "values": [1.0, 1.5, 2.0]},
-             "sft_weight": {"name": "stagewise", "values": [0.3, 0.2, 0.1]}}
+STAGEWISE = {
+    "temperature": {"name": "stagewise", "values": [1.0, 1.5, 2.0]},
+    "sft_weight": {"name": "stagewise", "values": [0.3, 0.2, 0.1]},
+}
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +45,9 @@ def ws(tmp_path_factory):
 
 def _config(ws, name, signal_spec, loss="fkl", **train):
     write_curation(ws / name, IDS)
-    return make_config(ws, name, curriculum=BABY_STEP,
-                       train={**STAGEWISE, "kd_loss": loss, "teacher_signal": signal_spec, **train})
+    return make_config(
+        ws, name, curriculum=BABY_STEP, train={**STAGEWISE, "kd_loss": loss, "teacher_signal": signal_spec, **train}
+    )
 
 
 @pytest.mark.parametrize("loss", NAMES)
@@ -88,10 +91,13 @@ def test_a_cached_run_does_not_load_the_teacher_and_topk_trains(ws, monkeypatch)
 
 def test_srd_and_baseline_share_one_cache_of_every_sample_either_trains_on(ws):
     write_curation(ws / "shared", IDS)
-    cfg = make_config(ws, "shared", curriculum=BABY_STEP,
-                      train={**STAGEWISE, "teacher_signal": {"name": "topk", "k": 4}},
-                      baseline={"teacher_signal": {"name": "topk", "k": 4},
-                                "temperature": {"name": "constant", "value": 3.0}})
+    cfg = make_config(
+        ws,
+        "shared",
+        curriculum=BABY_STEP,
+        train={**STAGEWISE, "teacher_signal": {"name": "topk", "k": 4}},
+        baseline={"teacher_signal": {"name": "topk", "k": 4}, "temperature": {"name": "constant", "value": 3.0}},
+    )
     (request,) = cache_requests(cfg, cfg.run.dir, load_samples(cfg, "train"), 1)
     assert request.ids == IDS and request.temperatures == [1.0, 1.5, 2.0, 3.0]
 
@@ -104,8 +110,13 @@ def test_bad_k_names_the_field(ws):
 
 def _worker(config: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "SRD_LOAD_PLUGINS": ""}
-    return subprocess.Popen([sys.executable, str(WORKER), str(config), *extra], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), str(config), *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _files(directory: Path) -> dict[str, bytes]:
@@ -116,8 +127,9 @@ def test_kill_9_during_the_build_then_rerun_gives_a_byte_identical_cache(ws, tmp
     configs = {}
     for name in ("whole", "killed"):
         write_curation(ws / name, IDS)
-        configs[name] = write_config(ws, name, curriculum=BABY_STEP,
-                                     train={**STAGEWISE, "teacher_signal": {"name": "topk", "k": 8}})
+        configs[name] = write_config(
+            ws, name, curriculum=BABY_STEP, train={**STAGEWISE, "teacher_signal": {"name": "topk", "k": 8}}
+        )
     marker = tmp_path / "paused"
     killed = _worker(configs["killed"], "--pause-after", "1", str(marker))
     whole = load_config(configs["whole"])
@@ -148,12 +160,18 @@ def test_two_processes_build_the_same_cache_as_one(ws):
     configs = {}
     for name in ("one-process", "two-processes"):
         write_curation(ws / name, IDS)
-        configs[name] = write_config(ws, name, curriculum=BABY_STEP,
-                                     train={**STAGEWISE, "teacher_signal": {"name": "full"}})
+        configs[name] = write_config(
+            ws, name, curriculum=BABY_STEP, train={**STAGEWISE, "teacher_signal": {"name": "full"}}
+        )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "SRD_LOAD_PLUGINS": ""}
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    two = subprocess.Popen([*torchrun, str(WORKER), str(configs["two-processes"]), "--accelerate"], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    two = subprocess.Popen(
+        [*torchrun, str(WORKER), str(configs["two-processes"]), "--accelerate"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     one = load_config(configs["one-process"])
     (reference,) = build_teacher_caches(one, one.run.dir, load_samples(one, "train"))
     out, _ = two.communicate(timeout=300)

@@ -10,14 +10,26 @@ from srd_core.errors import ConfigError
 from srd_core.training import trackers
 from srd_core.training.loop import train
 
-TRAIN_TAGS = {"train/loss", "train/ce", "train/kd", "train/temperature", "train/sft_weight", "train/lr",
-              "train/tokens_per_s", "train/grad_norm"}
+TRAIN_TAGS = {
+    "train/loss",
+    "train/ce",
+    "train/kd",
+    "train/temperature",
+    "train/sft_weight",
+    "train/lr",
+    "train/tokens_per_s",
+    "train/grad_norm",
+}
 
 
 def test_tensorboard_event_file_holds_the_logged_scalars(tmp_path):
     ws = make_workspace(tmp_path)
-    cfg = make_config(ws, "tb", curriculum={"pacer": {"name": "all", "epochs": 2}},
-                      train={"log_with": ["tensorboard"], "eval_every": 3, "log_every": 1})
+    cfg = make_config(
+        ws,
+        "tb",
+        curriculum={"pacer": {"name": "all", "epochs": 2}},
+        train={"log_with": ["tensorboard"], "eval_every": 3, "log_every": 1},
+    )
     summary = train(cfg, cfg.run.dir, "srd", eval_fn=lambda model, step: {"rouge_l": 10.0 + step})
 
     logdir = cfg.run.dir / trackers.TRACKERS_DIR / "srd"
@@ -58,14 +70,21 @@ def test_final_scores_reach_the_arms_tracker_runs(tmp_path):
     for arm, steps in (("srd", 12), ("baseline", 20)):
         (run_dir / arm).mkdir(parents=True)
         (run_dir / arm / "summary.json").write_text(json.dumps({"steps": steps}))
-    rows = [{"model": "teacher", "score": 80.0}, {"model": "student_init", "score": 10.0},
-            {"model": "srd", "score": 31.5}, {"model": "baseline", "score": 70.25}]
+    rows = [
+        {"model": "teacher", "score": 80.0},
+        {"model": "student_init", "score": 10.0},
+        {"model": "srd", "score": 31.5},
+        {"model": "baseline", "score": 70.25},
+    ]
     assert trackers.log_final_scores(cfg, run_dir, rows) == ["srd", "baseline"]
     for arm, steps, score in (("srd", 12, 31.5), ("baseline", 20, 70.25)):
         events = EventAccumulator(str(run_dir / trackers.TRACKERS_DIR / arm), size_guidance={"scalars": 0})
         events.Reload()
-        assert set(events.Tags()["scalars"]) == {"final/rouge_l", "final/teacher_rouge_l",
-                                                 "final/initial_student_rouge_l"}
+        assert set(events.Tags()["scalars"]) == {
+            "final/rouge_l",
+            "final/teacher_rouge_l",
+            "final/initial_student_rouge_l",
+        }
         assert [(e.step, e.value) for e in events.Scalars("final/rouge_l")] == [(steps, pytest.approx(score))]
         assert events.Scalars("final/teacher_rouge_l")[0].value == pytest.approx(80.0)
     assert trackers.log_final_scores(make_config(tmp_path, "none"), run_dir, rows) == []  # no trackers: nothing

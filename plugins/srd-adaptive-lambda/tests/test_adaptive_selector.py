@@ -41,7 +41,7 @@ def test_knee_drops_the_noisy_tail(caplog):
     lam = selection.info["lambda"]
     assert 0.8 < lam < 0.95
     assert selection.n_keep == round(lam * len(order))
-    dropped, kept = noisy[order[selection.n_keep:]], noisy[order[:selection.n_keep]]
+    dropped, kept = noisy[order[selection.n_keep :]], noisy[order[: selection.n_keep]]
     assert dropped.mean() > 0.5 > 0.05 > kept.mean()
     assert selection.info["rule"] == "knee" and "knee of the sorted fused scores" in selection.info["reason"]
     assert f"λ = {lam:.3f}" in caplog.text
@@ -61,8 +61,9 @@ def test_mad_rule_counts_ce_outliers():
 def test_mad_rule_low_side_for_higher_is_easier_metrics():
     values = {"rouge_l": [0.80, 0.82, 0.84, 0.86, 0.88, 0.90, 0.92, 0.94, 0.96, 0.0]}
     order = list(range(10))
-    selection = build(rule="mad", metric="rouge_l", harder_is_higher=False, k=3, min_ratio=0.1,
-                      max_ratio=1.0).select(order, [1.0] * 10, values)
+    selection = build(rule="mad", metric="rouge_l", harder_is_higher=False, k=3, min_ratio=0.1, max_ratio=1.0).select(
+        order, [1.0] * 10, values
+    )
     assert selection.n_keep == 9
 
 

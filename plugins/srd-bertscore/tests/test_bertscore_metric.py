@@ -13,8 +13,9 @@ MODEL_DIR = str(gt_model.get_model_path())
 
 
 def reflection(output: str, sid: str) -> ReflectionRecord:
-    return ReflectionRecord(id=sid, prompt_hash="h", output=output, ce=0.0, prompt_tokens=1,
-                            response_tokens=1, output_tokens=1)
+    return ReflectionRecord(
+        id=sid, prompt_hash="h", output=output, ce=0.0, prompt_tokens=1, response_tokens=1, output_tokens=1
+    )
 
 
 @pytest.fixture(scope="module")
@@ -41,4 +42,5 @@ def test_best_reference_counts(metric):
 def test_local_dir_needs_num_layers():
     with pytest.raises(PluginError, match="num_layers"):
         BERTScore(BERTScore.Params(model_type=MODEL_DIR)).score(
-            [Sample(id="a", prompt="p", references=["x"])], [reflection("x", "a")])
+            [Sample(id="a", prompt="p", references=["x"])], [reflection("x", "a")]
+        )

@@ -60,8 +60,12 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         legacy = legacy_module(Path(tmp))
-        rows.append(("before (one process, pass flags)", rate(legacy.Sandbox(legacy.Limits()), legacy.Step,
-                                                              args.samples, args.workers)))
+        rows.append(
+            (
+                "before (one process, pass flags)",
+                rate(legacy.Sandbox(legacy.Limits()), legacy.Step, args.samples, args.workers),
+            )
+        )
     launchers = (["bwrap"] if shutil.which("bwrap") else []) + ["builtin"]
     for launcher in launchers:
         sb = hardened.Sandbox(hardened.Limits(), launcher=launcher, workers=args.workers)

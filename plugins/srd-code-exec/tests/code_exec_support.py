@@ -12,13 +12,18 @@ SANDBOX_UID_BASE = 1_800_000_000
 
 
 def sample(test, entry_point=None, sid="s", **meta) -> Sample:
-    return Sample(id=sid, prompt="Write the function.\n", references=["pass"],
-                  meta={"test": test, "entry_point": entry_point, **meta})
+    return Sample(
+        id=sid,
+        prompt="Write the function.\n",
+        references=["pass"],
+        meta={"test": test, "entry_point": entry_point, **meta},
+    )
 
 
 def reflection(output: str, sid="s") -> ReflectionRecord:
-    return ReflectionRecord(id=sid, prompt_hash="h", output=output, ce=1.0, prompt_tokens=1,
-                            response_tokens=1, output_tokens=1)
+    return ReflectionRecord(
+        id=sid, prompt_hash="h", output=output, ce=1.0, prompt_tokens=1, response_tokens=1, output_tokens=1
+    )
 
 
 def fenced(code: str) -> str:

@@ -18,10 +18,19 @@ def test_extract_unterminated_fence_and_plain_text():
 
 
 def test_mbpp_list_gives_one_case_per_assert_after_setup():
-    steps, entry = build_steps({"test_list": ["assert f(1) == 1", "assert f(2) == 2"],
-                                "test_imports": ["import math"], "test_setup_code": "K = 3"})
+    steps, entry = build_steps(
+        {
+            "test_list": ["assert f(1) == 1", "assert f(2) == 2"],
+            "test_imports": ["import math"],
+            "test_setup_code": "K = 3",
+        }
+    )
     assert [(s.src, s.case) for s in steps] == [
-        ("import math", None), ("K = 3", None), ("assert f(1) == 1", 0), ("assert f(2) == 2", 1)]
+        ("import math", None),
+        ("K = 3", None),
+        ("assert f(1) == 1", 0),
+        ("assert f(2) == 2", 1),
+    ]
     assert entry is None
 
 

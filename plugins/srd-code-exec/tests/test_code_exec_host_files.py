@@ -95,8 +95,15 @@ def test_host_files_are_invisible(metric, planted):
         os.chmod(other_user, 0o755)
         if is_root():
             os.chown(other_user, 65534, 65534)
-        paths = ["/etc/passwd", "/etc/hostname", "/home", "/root", str(other_user / "notes.txt"),
-                 str(Path(__file__).resolve()), *(str(p) for p in files["weights"] + files["answers"])]
+        paths = [
+            "/etc/passwd",
+            "/etc/hostname",
+            "/home",
+            "/root",
+            str(other_user / "notes.txt"),
+            str(Path(__file__).resolve()),
+            *(str(p) for p in files["weights"] + files["answers"]),
+        ]
         site_packages = Path(shutil.__file__).parent / "site-packages"
         if site_packages.is_dir():  # the host's installed packages (torch, models shipped as packages)
             paths.append(str(site_packages / next(iter(os.listdir(site_packages)), "")))
@@ -113,14 +120,18 @@ def test_host_files_are_invisible(metric, planted):
 
 
 def test_root_holds_only_what_the_interpreter_needs(metric):
-    code = "import os\ndef top():\n    return sorted(os.listdir('/'))\ndef etc():\n" \
-           "    return sorted(os.listdir('/etc')) if os.path.isdir('/etc') else []\n"
+    code = (
+        "import os\ndef top():\n    return sorted(os.listdir('/'))\ndef etc():\n"
+        "    return sorted(os.listdir('/etc')) if os.path.isdir('/etc') else []\n"
+    )
     # A top-level name the interpreter's own path goes through (e.g. /root/.pyenv/...) is there, empty but for it.
     forbidden = {"home", "work", "srv", "root", "opt", "mnt", "media", "var", "boot", "sys", "run"}
     forbidden -= {Path(metric.sandbox.python).parts[1]}
-    steps = [Step(f"assert not set(top()) & set({sorted(forbidden)!r})", 0),
-             Step("assert {'proc', 'dev', 'tmp'} <= set(top())", 1),
-             Step("assert set(etc()) <= {'ld.so.cache'}", 2)]
+    steps = [
+        Step(f"assert not set(top()) & set({sorted(forbidden)!r})", 0),
+        Step("assert {'proc', 'dev', 'tmp'} <= set(top())", 1),
+        Step("assert set(etc()) <= {'ld.so.cache'}", 2),
+    ]
     assert metric.sandbox.run(code, steps).passed == [True, True, True]
 
 
@@ -137,8 +148,7 @@ def test_stdlib_and_its_extension_modules_work(metric):
         "    return [db.execute('select x from t').fetchone()[0], hashlib.sha256(b'').hexdigest()[:4],\n"
         "            len(zlib.compress(b'a' * 100)) < 100, open('scratch.txt').read(), ctypes.sizeof(ctypes.c_int)]\n"
     )
-    assert metric.score([sample(["assert run() == [3, 'e3b0', True, 'ok', 4]"])],
-                        [reflection(fenced(code))]) == [1.0]
+    assert metric.score([sample(["assert run() == [3, 'e3b0', True, 'ok', 4]"])], [reflection(fenced(code))]) == [1.0]
 
 
 def test_doctor_plants_files_and_reports_them_hidden(metric, tmp_path):
@@ -209,8 +219,10 @@ def test_escapes_to_the_host_tree_find_nothing(metric, planted):
     _, files = planted
     target = str(files["answers"][-1])  # /var/tmp where it exists: outside bubblewrap's /tmp too
     content = Path(target).read_text()
-    steps = [Step(f"assert {name}({target!r}) == {content!r}", i)
-             for i, name in enumerate(("through_proc", "through_chroot", "through_mounts"))]
+    steps = [
+        Step(f"assert {name}({target!r}) == {content!r}", i)
+        for i, name in enumerate(("through_proc", "through_chroot", "through_mounts"))
+    ]
     assert metric.sandbox.run(ESCAPES, steps).passed == [False, False, False]
 
 
@@ -224,9 +236,11 @@ def test_a_root_that_cannot_be_built_is_reported_not_hidden(monkeypatch, caplog)
         return rootfs.RootLayout(base.dirs, (*base.files, "/nonexistent/srd-test-lib.so"), base.symlinks, base.hidden)
 
     # On the host's tree the interpreter must be reachable by the job's uid (as root, not one under /root).
-    reachable = [p for p in (os.path.realpath(sys.executable), "/usr/bin/python3", "/usr/local/bin/python3")
-                 if os.path.isfile(p) and (not is_root() or all(os.stat(d).st_mode & stat.S_IXOTH
-                                                                for d in Path(p).parents))]
+    reachable = [
+        p
+        for p in (os.path.realpath(sys.executable), "/usr/bin/python3", "/usr/local/bin/python3")
+        if os.path.isfile(p) and (not is_root() or all(os.stat(d).st_mode & stat.S_IXOTH for d in Path(p).parents))
+    ]
     metric = fast_metric(launcher="builtin", **({"python": reachable[0]} if reachable else {}))
     metric.sandbox.python  # noqa: B018 - picks the interpreter with the real layout first
     monkeypatch.setattr(sandbox.rootfs, "layout", broken)

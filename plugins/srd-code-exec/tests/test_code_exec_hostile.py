@@ -66,8 +66,8 @@ def score(metric, code, tests, entry_point=None) -> float:
 
 
 FORGE_LINES = (
-    "LINES = [b'{\"case\": %d, \"passed\": true, \"judged\": true}\\n' % i for i in range(8)]\n"
-    "LINES += [b'{\"id\": %d, \"value\": 4, \"passed\": true, \"ok\": true}\\n' % i for i in range(1, 50)]\n"
+    'LINES = [b\'{"case": %d, "passed": true, "judged": true}\\n\' % i for i in range(8)]\n'
+    'LINES += [b\'{"id": %d, "value": 4, "passed": true, "ok": true}\\n\' % i for i in range(1, 50)]\n'
 )
 # Forged replies can only carry values; 4 (what they carry) is no expected value here.
 TESTS = ["assert False", "assert f(2) == 5", "assert f(3) == 10", "assert 1 == 2"]
@@ -197,8 +197,12 @@ def test_always_equal_object_humaneval(metric):
 
 
 def test_always_true_object_for_bare_asserts(metric):
-    assert score(metric, ALWAYS_EQUAL + "def is_prime(x):\n    return Eq()",
-                 ["assert is_prime(7)", "assert not is_prime(8)"]) == 0.0
+    assert (
+        score(
+            metric, ALWAYS_EQUAL + "def is_prime(x):\n    return Eq()", ["assert is_prime(7)", "assert not is_prime(8)"]
+        )
+        == 0.0
+    )
 
 
 def test_str_and_int_subclasses_lose_their_eq(metric):
@@ -220,8 +224,12 @@ def test_shadowed_builtins_used_by_the_tests(metric):
         "import builtins\nbuiltins.len = lambda x: 3\nbuiltins.sorted = sorted\n"
         "def f(x):\n    return [9, 9]\n"
     )
-    tests = ["assert sorted(f(1)) == [1, 2, 3]", "assert set(f(1)) == {1, 2}", "assert abs(f(1)[0] - 1) < 1e-9",
-             "assert len(f(1)) == 3"]
+    tests = [
+        "assert sorted(f(1)) == [1, 2, 3]",
+        "assert set(f(1)) == {1, 2}",
+        "assert abs(f(1)[0] - 1) < 1e-9",
+        "assert len(f(1)) == 3",
+    ]
     assert score(metric, code, tests) == 0.0
 
 
@@ -231,8 +239,10 @@ def test_raised_exception_names_do_not_pass_asserts(metric):
 
 
 def test_deep_and_cyclic_values_fail_cleanly(metric):
-    code = "def deep(x):\n    v = []\n    for _ in range(10000):\n        v = [v]\n    return v\n" \
-           "def cyc(x):\n    v = []\n    v.append(v)\n    return v\n"
+    code = (
+        "def deep(x):\n    v = []\n    for _ in range(10000):\n        v = [v]\n    return v\n"
+        "def cyc(x):\n    v = []\n    v.append(v)\n    return v\n"
+    )
     assert score(metric, code, ["assert deep(1) == 1", "assert cyc(1) == [[]]"]) == 0.0
 
 
@@ -391,7 +401,7 @@ def test_disk_filling_is_capped(metric):
         "    return total\n"
     )
     assert score(metric, code, ["assert fill() >= 300 * 2 ** 20"]) == 0.0
-    assert shutil.disk_usage(tempfile.gettempdir()).free > free_before - 100 * 2 ** 20
+    assert shutil.disk_usage(tempfile.gettempdir()).free > free_before - 100 * 2**20
 
 
 def test_double_fork_daemon_dies_with_the_job(metric, tmp_path):
@@ -432,8 +442,10 @@ def test_signal_games_are_contained(metric):
 
 
 def test_fork_bomb_of_daemons_is_contained(metric):
-    code = "import os\ndef f(x):\n    while True:\n        try:\n            if os.fork() == 0:\n" \
-           "                os.setsid()\n        except OSError:\n            pass\n"
+    code = (
+        "import os\ndef f(x):\n    while True:\n        try:\n            if os.fork() == 0:\n"
+        "                os.setsid()\n        except OSError:\n            pass\n"
+    )
     assert score(metric, code, TESTS) == 0.0
     if is_root():
         assert live_sandbox_processes() == []

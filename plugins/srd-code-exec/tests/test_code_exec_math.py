@@ -13,13 +13,16 @@ from srd_core.errors import DataError
 from srd_core.types import Sample
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("so 3 + 4 = 7.\n#### 7", Fraction(7)),
-    ("The answer is $1,234.50.", Fraction(246900, 200)),
-    ("We get \\boxed{3/4} in the end, not 5", Fraction(3, 4)),
-    ("first 2 then -13", Fraction(-13)),
-    ("no digits here", None),
-])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("so 3 + 4 = 7.\n#### 7", Fraction(7)),
+        ("The answer is $1,234.50.", Fraction(246900, 200)),
+        ("We get \\boxed{3/4} in the end, not 5", Fraction(3, 4)),
+        ("first 2 then -13", Fraction(-13)),
+        ("no digits here", None),
+    ],
+)
 def test_final_answer(text, value):
     assert final_answer(text) == value
 

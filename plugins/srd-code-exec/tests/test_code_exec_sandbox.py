@@ -54,10 +54,21 @@ def workdirs() -> set[str]:
 def test_sandbox_reports_full_confinement_as_root(protections):
     if not ROOT:
         pytest.skip("root only")
-    assert protections == {"launcher": protections["launcher"], "network": True, "filesystem": True,
-                           "pid_namespace": True, "user_namespace": True, "ipc_namespace": True, "uts_namespace": True,
-                           "proc": True, "disk_cap": True, "uid": protections["uid"], "privileges_dropped": True,
-                           "memory_cap": protections["memory_cap"], "judge": True}
+    assert protections == {
+        "launcher": protections["launcher"],
+        "network": True,
+        "filesystem": True,
+        "pid_namespace": True,
+        "user_namespace": True,
+        "ipc_namespace": True,
+        "uts_namespace": True,
+        "proc": True,
+        "disk_cap": True,
+        "uid": protections["uid"],
+        "privileges_dropped": True,
+        "memory_cap": protections["memory_cap"],
+        "judge": True,
+    }
     assert protections["uid"] >= 1_800_000_000
 
 
@@ -71,8 +82,10 @@ def test_partial_pass_gives_share(metric):
 
 
 def test_humaneval_style_with_entry_point(metric):
-    test = ("def check(candidate):\n"
-            "    assert candidate(2) == 4\n    assert candidate(3) == 9\n    assert candidate(0) == 1\n")
+    test = (
+        "def check(candidate):\n"
+        "    assert candidate(2) == 4\n    assert candidate(3) == 9\n    assert candidate(0) == 1\n"
+    )
     out = fenced("def square(x):\n    return x * x")
     assert metric.score([sample(test, "square")], [reflection(out)]) == [pytest.approx(2 / 3)]
 
@@ -145,9 +158,12 @@ def test_detached_processes_are_killed(metric):
 
 def test_writes_outside_the_work_dir_fail(metric, protections, tmp_path):
     require(protections, "filesystem")
-    targets = [Path(tempfile.gettempdir()) / f"srd-escape-{uuid.uuid4().hex}", tmp_path / "escape.txt",
-               Path(__file__).with_name(f"escape-{uuid.uuid4().hex}.txt"),
-               Path("/var/tmp") / f"srd-{uuid.uuid4().hex}"]
+    targets = [
+        Path(tempfile.gettempdir()) / f"srd-escape-{uuid.uuid4().hex}",
+        tmp_path / "escape.txt",
+        Path(__file__).with_name(f"escape-{uuid.uuid4().hex}.txt"),
+        Path("/var/tmp") / f"srd-{uuid.uuid4().hex}",
+    ]
     os.chmod(tmp_path, 0o777)  # even a world-writable directory is out of reach
     code = "def write(path):\n    with open(path, 'w') as fh:\n        fh.write('pwned')\n    return True\n"
     before = workdirs()

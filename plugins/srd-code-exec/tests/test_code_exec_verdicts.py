@@ -40,14 +40,39 @@ SIMILAR = "def similar_elements(a, b):\n    return tuple(set(a) & set(b))\n"
 
 
 def test_mbpp_honest_solutions_score_one(metric):
-    assert mbpp(metric, REMOVE_OCC, ['assert remove_Occ("hello","l") == "heo"',
-                                     'assert remove_Occ("abcda","a") == "bcd"',
-                                     'assert remove_Occ("PHP","P") == "H"']) == 1.0
-    assert mbpp(metric, SIMILAR, ["assert set(similar_elements((3, 4, 5, 6),(5, 7, 4, 10))) == set((4, 5))",
-                                  "assert set(similar_elements((1, 2, 3, 4),(5, 4, 3, 7))) == set((3, 4))"]) == 1.0
+    assert (
+        mbpp(
+            metric,
+            REMOVE_OCC,
+            [
+                'assert remove_Occ("hello","l") == "heo"',
+                'assert remove_Occ("abcda","a") == "bcd"',
+                'assert remove_Occ("PHP","P") == "H"',
+            ],
+        )
+        == 1.0
+    )
+    assert (
+        mbpp(
+            metric,
+            SIMILAR,
+            [
+                "assert set(similar_elements((3, 4, 5, 6),(5, 7, 4, 10))) == set((4, 5))",
+                "assert set(similar_elements((1, 2, 3, 4),(5, 4, 3, 7))) == set((3, 4))",
+            ],
+        )
+        == 1.0
+    )
     code = "import math\ndef area(r):\n    return math.pi * r * r\n"
-    assert mbpp(metric, code, ["assert math.isclose(area(1), 3.141592653589793)", "assert area(0) == 0"],
-                test_imports=["import math"]) == 1.0
+    assert (
+        mbpp(
+            metric,
+            code,
+            ["assert math.isclose(area(1), 3.141592653589793)", "assert area(0) == 0"],
+            test_imports=["import math"],
+        )
+        == 1.0
+    )
     code = "from collections import Counter\ndef count(xs):\n    return Counter(xs)\n"
     assert mbpp(metric, code, ["assert count('aab') == {'a': 2, 'b': 1}"]) == 1.0
 
@@ -80,8 +105,10 @@ def test_modules_the_tests_take_from_the_program_are_the_judges_own(metric):
     """A test that uses ``math`` imported only by the solution is judged with the judge's own math."""
     code = "import math\ndef area(r):\n    return math.pi * r * r\n"
     assert mbpp(metric, code, ["assert math.isclose(area(1), 3.141592653589793)"]) == 1.0
-    fake = ("import types\nmath = types.ModuleType('math')\nmath.isclose = lambda *a, **k: True\n"
-            "def area(r):\n    return -1\n")
+    fake = (
+        "import types\nmath = types.ModuleType('math')\nmath.isclose = lambda *a, **k: True\n"
+        "def area(r):\n    return -1\n"
+    )
     assert mbpp(metric, fake, ["assert math.isclose(area(1), 3.141592653589793)"]) == 0.0
     renamed = "import os as math\ndef area(r):\n    return 3.141592653589793\n"  # not the module the test means
     assert mbpp(metric, renamed, ["assert math.isclose(area(1), 3.141592653589793)"]) == 0.0
@@ -89,19 +116,25 @@ def test_modules_the_tests_take_from_the_program_are_the_judges_own(metric):
 
 def test_humaneval_honest_solution_scores_one(metric):
     assert humaneval(metric, HE_HONEST, HE_TEST, "has_close_elements") == 1.0
-    loop = ("def check(candidate):\n    for x in range(5):\n        assert candidate(x) == x * x\n"
-            "    assert abs(candidate(1.5) - 2.25) < 1e-9\n")
+    loop = (
+        "def check(candidate):\n    for x in range(5):\n        assert candidate(x) == x * x\n"
+        "    assert abs(candidate(1.5) - 2.25) < 1e-9\n"
+    )
     assert humaneval(metric, "def sq(x):\n    return x * x", loop, "sq") == 1.0
 
 
 def test_humaneval_partial_solution_scores_its_pass_rate(metric):
-    assert humaneval(metric, "def has_close_elements(numbers, threshold):\n    return True",
-                     HE_TEST, "has_close_elements") == 0.75
+    assert (
+        humaneval(metric, "def has_close_elements(numbers, threshold):\n    return True", HE_TEST, "has_close_elements")
+        == 0.75
+    )
 
 
 def test_cases_are_judged_outside_the_sandbox(metric):
-    result = metric.sandbox.run(SIMILAR, [Step("assert similar_elements((1,), (1,)) == (1,)", 0),
-                                          Step("assert similar_elements([], []) == ()", 1)])
+    result = metric.sandbox.run(
+        SIMILAR,
+        [Step("assert similar_elements((1,), (1,)) == (1,)", 0), Step("assert similar_elements([], []) == ()", 1)],
+    )
     assert result.passed == [True, True] and result.judged == [True, True]
 
 
@@ -121,8 +154,9 @@ def test_unjudgeable_cases_fail_by_default_and_are_the_programs_word_when_truste
     trusted = trusting[0].sandbox.run(code, steps)
     assert trusted.passed == [True, True] and trusted.judged == [False, False]
     # The candidate cannot make a case unjudgeable: an opaque return value just fails.
-    opaque = fast_metric().sandbox.run("class O:\n    def __eq__(s, o): return True\ndef value(n):\n    return O()",
-                                       [Step("assert value(3) == 3", 0)])
+    opaque = fast_metric().sandbox.run(
+        "class O:\n    def __eq__(s, o): return True\ndef value(n):\n    return O()", [Step("assert value(3) == 3", 0)]
+    )
     assert opaque.passed == [False] and opaque.judged == [True]
 
 

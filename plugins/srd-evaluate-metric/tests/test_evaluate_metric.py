@@ -14,8 +14,9 @@ SCRIPT = str(Path(__file__).parent / "metrics" / "word_overlap" / "word_overlap.
 
 
 def reflection(output: str, sid: str) -> ReflectionRecord:
-    return ReflectionRecord(id=sid, prompt_hash="h", output=output, ce=0.0, prompt_tokens=1,
-                            response_tokens=1, output_tokens=1)
+    return ReflectionRecord(
+        id=sid, prompt_hash="h", output=output, ce=0.0, prompt_tokens=1, response_tokens=1, output_tokens=1
+    )
 
 
 SAMPLES = [

@@ -16,7 +16,7 @@ from srd_core.types import Sample
 
 
 def baby_steps(ids: list[str], n: int = 3) -> list[StagePlan]:
-    bins = [ids[b * len(ids) // n:(b + 1) * len(ids) // n] for b in range(n)]
+    bins = [ids[b * len(ids) // n : (b + 1) * len(ids) // n] for b in range(n)]
     return ReReflect(ReReflect.Params(num_bins=n)).stages(bins, ids)
 
 
@@ -51,33 +51,61 @@ def tiny_student():
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     special = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=list(special.values()), show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=300,
+        special_tokens=list(special.values()),
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(["reverse the words apple river stone", "answer: stone river apple"], trainer)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, **special)
     torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-        num_key_value_heads=2, max_position_embeddings=128, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            max_position_embeddings=128,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
     return model, tokenizer
 
 
 def context_for(tmp_path, pacer: dict, label: str = "srd", stage: int = 1, arms: dict | None = None):
-    config = config_from_dict({**({"arms": arms} if arms is not None else {}),
-        "run": {"name": "t", "output_dir": str(tmp_path)},
-        "teacher": {"path": "unused"}, "student": {"path": "unused"},
-        "data": {"train": {"name": "synthetic", "n_train": 9}, "max_prompt_tokens": 32, "max_length": 48},
-        "reflection": {"batch_size": 4, "max_new_tokens": 4},
-        "curriculum": {"metrics": ["rouge_l", "cross_entropy"], "pacer": pacer},
-    })
+    config = config_from_dict(
+        {
+            **({"arms": arms} if arms is not None else {}),
+            "run": {"name": "t", "output_dir": str(tmp_path)},
+            "teacher": {"path": "unused"},
+            "student": {"path": "unused"},
+            "data": {"train": {"name": "synthetic", "n_train": 9}, "max_prompt_tokens": 32, "max_length": 48},
+            "reflection": {"batch_size": 4, "max_new_tokens": 4},
+            "curriculum": {"metrics": ["rouge_l", "cross_entropy"], "pacer": pacer},
+        }
+    )
     words = ["apple", "river", "stone", "apple river", "stone stone", "river apple stone", "a", "rr", "apple apple"]
-    samples = {f"s{i}": Sample(id=f"s{i}", prompt=f"reverse the words {w}\nanswer: ", references=[w])
-               for i, w in enumerate(words)}
+    samples = {
+        f"s{i}": Sample(id=f"s{i}", prompt=f"reverse the words {w}\nanswer: ", references=[w])
+        for i, w in enumerate(words)
+    }
     stages = baby_steps(list(samples))
     model, tokenizer = tiny_student()
-    return TrainContext(run_dir=tmp_path, config=config, label=label, stages=stages, samples=samples,
-                        model=model, tokenizer=tokenizer, stage=stage)
+    return TrainContext(
+        run_dir=tmp_path,
+        config=config,
+        label=label,
+        stages=stages,
+        samples=samples,
+        model=model,
+        tokenizer=tokenizer,
+        stage=stage,
+    )
 
 
 def test_stage_start_rescores_and_rebuilds_later_stages(tmp_path):
@@ -88,22 +116,26 @@ def test_stage_start_rescores_and_rebuilds_later_stages(tmp_path):
     assert after[0] == before[0]
     assert set(after[1]) - set(after[0]) <= set(before[2]) and len(after[1]) == len(before[1])
     assert set(after[2]) == set(before[2])
-    assert after[1] == after[2][:len(after[1])]  # still cumulative
+    assert after[1] == after[2][: len(after[1])]  # still cumulative
     rows = [json.loads(line) for line in (tmp_path / "srd" / "rereflect" / "stage-1.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == before[2][3:]
     by_slot = sorted(rows, key=lambda r: r["new_slot"])
     assert after[2][3:] == [r["id"] for r in by_slot]  # the stages follow the recorded new ranking
     assert set(rows[0]["values"]) == {"rouge_l", "cross_entropy"}
-    assert context.extra["rereflect"] == [{"stage": 1, "rescored": 6, "moved": sum(
-        r["old_slot"] != r["new_slot"] for r in rows)}]
+    assert context.extra["rereflect"] == [
+        {"stage": 1, "rescored": 6, "moved": sum(r["old_slot"] != r["new_slot"] for r in rows)}
+    ]
 
 
-@pytest.mark.parametrize(("pacer", "label", "stage"), [
-    ({"name": "baby_step"}, "srd", 1),          # another pacer: untouched
-    ({"name": "rereflect"}, "baseline", 1),     # the baseline never re-ranks
-    ({"name": "rereflect"}, "srd", 0),          # stage 0 trains on the initial ranking
-    ({"name": "rereflect", "from_stage": 2}, "srd", 1),
-])
+@pytest.mark.parametrize(
+    ("pacer", "label", "stage"),
+    [
+        ({"name": "baby_step"}, "srd", 1),  # another pacer: untouched
+        ({"name": "rereflect"}, "baseline", 1),  # the baseline never re-ranks
+        ({"name": "rereflect"}, "srd", 0),  # stage 0 trains on the initial ranking
+        ({"name": "rereflect", "from_stage": 2}, "srd", 1),
+    ],
+)
 def test_stage_start_leaves_other_runs_alone(tmp_path, pacer, label, stage):
     context = context_for(tmp_path, pacer, label, stage)
     before = [list(p.ids) for p in context.stages]

@@ -11,8 +11,9 @@ from srd_core.types import ReflectionRecord, Sample
 
 
 def reflection(output: str) -> ReflectionRecord:
-    return ReflectionRecord(id="a", prompt_hash="h", output=output, ce=0.0, prompt_tokens=1,
-                            response_tokens=1, output_tokens=1)
+    return ReflectionRecord(
+        id="a", prompt_hash="h", output=output, ce=0.0, prompt_tokens=1, response_tokens=1, output_tokens=1
+    )
 
 
 def test_scores():

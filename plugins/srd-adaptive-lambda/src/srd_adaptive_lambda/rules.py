@@ -33,9 +33,12 @@ def knee_rule(sorted_scores: Sequence[float], curve: str, sensitivity: float) ->
     if locator.knee is None:
         return Proposal(n, "Kneedle found no knee: keep all")
     knee = int(locator.knee)
-    return Proposal(knee, f"knee of the sorted fused scores at position {knee}/{n} "
-                          f"(score {float(y[knee]):.5g}, curve={curve}, S={sensitivity})",
-                    {"knee_index": knee, "knee_score": float(y[knee])})
+    return Proposal(
+        knee,
+        f"knee of the sorted fused scores at position {knee}/{n} "
+        f"(score {float(y[knee]):.5g}, curve={curve}, S={sensitivity})",
+        {"knee_index": knee, "knee_score": float(y[knee])},
+    )
 
 
 def mad_rule(values: Sequence[float], k: float, harder_is_higher: bool, metric: str) -> Proposal:
@@ -51,6 +54,9 @@ def mad_rule(values: Sequence[float], k: float, harder_is_higher: bool, metric: 
     threshold = median + k * mad if harder_is_higher else median - k * mad
     outliers = int(np.sum(v > threshold) if harder_is_higher else np.sum(v < threshold))
     side = ">" if harder_is_higher else "<"
-    return Proposal(n - outliers, f"{outliers}/{n} samples have {metric} {side} median {median:.4g} "
-                                  f"{'+' if harder_is_higher else '-'} {k}·MAD {mad:.4g} = {threshold:.4g}",
-                    {"median": median, "mad": mad, "threshold": threshold, "outliers": outliers})
+    return Proposal(
+        n - outliers,
+        f"{outliers}/{n} samples have {metric} {side} median {median:.4g} "
+        f"{'+' if harder_is_higher else '-'} {k}·MAD {mad:.4g} = {threshold:.4g}",
+        {"median": median, "mad": mad, "threshold": threshold, "outliers": outliers},
+    )

@@ -22,12 +22,14 @@ class AdaptiveParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rule: Literal["knee", "mad"] = Field(
-        "knee", description="knee: Kneedle on the sorted fused scores; mad: drop as many as a metric's outliers.",
+        "knee",
+        description="knee: Kneedle on the sorted fused scores; mad: drop as many as a metric's outliers.",
     )
     min_ratio: float = Field(0.5, gt=0, le=1, description="Smallest λ (share kept) the rule may choose.")
     max_ratio: float = Field(0.95, gt=0, le=1, description="Largest λ (share kept) the rule may choose.")
     curve: Literal["convex", "concave"] = Field(
-        "convex", description="knee: shape of the descending fused-score curve the knee is sought on.",
+        "convex",
+        description="knee: shape of the descending fused-score curve the knee is sought on.",
     )
     sensitivity: float = Field(1.0, gt=0, description="knee: Kneedle's S (larger = more conservative knee).")
     metric: str = Field("cross_entropy", description="mad: the metric whose outliers are counted.")
@@ -47,8 +49,7 @@ class AdaptiveRatio(Selector):
     Params = AdaptiveParams
     params: AdaptiveParams
 
-    def select(self, order: Sequence[int], fused: Sequence[float],
-               values: Mapping[str, Sequence[float]]) -> Selection:
+    def select(self, order: Sequence[int], fused: Sequence[float], values: Mapping[str, Sequence[float]]) -> Selection:
         """Keep the proposal of the rule, clipped to [min_ratio, max_ratio] of the samples."""
         p = self.params
         n = len(order)
@@ -61,18 +62,24 @@ class AdaptiveRatio(Selector):
         if n_keep != proposal.n_keep:
             bound = "min_ratio" if n_keep == low else "max_ratio"
             reason += f"; proposed λ={proposal.n_keep / n:.3f} clipped to {bound} ({n_keep}/{n})"
-        info = {"lambda": n_keep / n, "rule": p.rule, "reason": reason, "proposed_lambda": proposal.n_keep / n,
-                **proposal.details}
+        info = {
+            "lambda": n_keep / n,
+            "rule": p.rule,
+            "reason": reason,
+            "proposed_lambda": proposal.n_keep / n,
+            **proposal.details,
+        }
         log.info("adaptive selector: λ = %.3f (%d of %d kept) — %s", n_keep / n, n_keep, n, reason)
         return Selection(n_keep, info)
 
-    def _propose(self, order: Sequence[int], fused: Sequence[float],
-                 values: Mapping[str, Sequence[float]]) -> Proposal:
+    def _propose(self, order: Sequence[int], fused: Sequence[float], values: Mapping[str, Sequence[float]]) -> Proposal:
         p = self.params
         if p.rule == "knee":
             return knee_rule([fused[i] for i in order], p.curve, p.sensitivity)
         if p.metric not in values:
-            raise PluginError(f"selector 'adaptive': metric {p.metric!r} is not among the curriculum metrics "
-                              f"({', '.join(values) or 'none'})")
+            raise PluginError(
+                f"selector 'adaptive': metric {p.metric!r} is not among the curriculum metrics "
+                f"({', '.join(values) or 'none'})"
+            )
         column = values[p.metric]
         return mad_rule([column[i] for i in order], p.k, p.harder_is_higher, p.metric)

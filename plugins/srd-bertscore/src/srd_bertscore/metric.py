@@ -20,7 +20,9 @@ class BERTScoreParams(BaseModel):
 
     model_type: str = Field(description="Hub model name or a local model directory (offline use).")
     num_layers: int | None = Field(
-        None, ge=1, description="Layer whose embeddings are compared; required for a local directory.",
+        None,
+        ge=1,
+        description="Layer whose embeddings are compared; required for a local directory.",
     )
     batch_size: int = Field(64, ge=1, description="Sentence pairs per forward pass.")
     idf: bool = Field(False, description="Weight tokens by inverse document frequency over the references.")
@@ -46,8 +48,14 @@ class BERTScore(DifficultyMetric):
         if Path(p.model_type).exists() and p.num_layers is None:
             raise PluginError(f"bertscore: model_type {p.model_type!r} is a local directory: give num_layers")
         try:
-            return BERTScorer(model_type=p.model_type, num_layers=p.num_layers, batch_size=p.batch_size,
-                              idf=False, device=p.device, use_fast_tokenizer=p.use_fast_tokenizer)
+            return BERTScorer(
+                model_type=p.model_type,
+                num_layers=p.num_layers,
+                batch_size=p.batch_size,
+                idf=False,
+                device=p.device,
+                use_fast_tokenizer=p.use_fast_tokenizer,
+            )
         except (OSError, KeyError, AssertionError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise PluginError(f"bertscore: cannot load model_type {p.model_type!r}: {first}") from None

@@ -88,7 +88,7 @@ class Client:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(self.wfd, view):]
+                view = view[os.write(self.wfd, view) :]
             while True:
                 try:
                     reply = json.loads(self._line())
@@ -189,8 +189,10 @@ def main():
 
     try:
         names = program_names([s["src"] for s in steps])
-        loaded = timed(client.request, {"op": "load", "code": job["code"], "entry_point": job.get("entry_point"),
-                                        "step_timeout_s": step_timeout})
+        loaded = timed(
+            client.request,
+            {"op": "load", "code": job["code"], "entry_point": job.get("entry_point"), "step_timeout_s": step_timeout},
+        )
         if loaded.get("ok") is not True:
             return
         kinds = timed(client.request, {"op": "get", "names": names}).get("names") if names else {}

@@ -58,8 +58,17 @@ MS_RELATIME = 1 << 21
 # Per-mount options kept when remounting read-only (a user namespace may not clear them).
 KEPT_OPTIONS = {"noexec": MS_NOEXEC, "noatime": MS_NOATIME, "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME}
 MNT_DETACH = 2
-SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "ppc64": 203, "s390x": 217,
-                  "i686": 217, "i386": 217, "armv7l": 218}
+SYS_PIVOT_ROOT = {
+    "x86_64": 155,
+    "aarch64": 41,
+    "riscv64": 41,
+    "ppc64le": 203,
+    "ppc64": 203,
+    "s390x": 217,
+    "i686": 217,
+    "i386": 217,
+    "armv7l": 218,
+}
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -72,10 +81,15 @@ def _check(ret):
 
 
 def _mount(source, target, fstype, flags):
-    _check(libc.mount(
-        source.encode() if source else None, target.encode(), fstype.encode() if fstype else None,
-        ctypes.c_ulong(flags), None,
-    ))
+    _check(
+        libc.mount(
+            source.encode() if source else None,
+            target.encode(),
+            fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags),
+            None,
+        )
+    )
 
 
 def _mount_points():
@@ -125,8 +139,12 @@ def _minimal_dev(dev, owner):
         with contextlib.suppress(OSError):
             _make_point(f"{dev}/{name}", False)
             _mount(f"/dev/{name}", f"{dev}/{name}", None, MS_BIND)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                         ("stderr", "/proc/self/fd/2")):
+    for name, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
         os.symlink(target, f"{dev}/{name}")
     os.mkdir(f"{dev}/shm", 0o755)
     # POSIX shared memory: a fresh, small /dev/shm that goes away with this mount namespace.
@@ -187,8 +205,15 @@ def _write(path, text):
 
 def _namespaces(spec, is_root):
     """Enter new network, mount, pid, IPC and UTS namespaces; returns the protections obtained."""
-    got = {"launcher": "builtin", "network": False, "filesystem": False, "pid_namespace": False,
-           "user_namespace": False, "ipc_namespace": False, "uts_namespace": False}
+    got = {
+        "launcher": "builtin",
+        "network": False,
+        "filesystem": False,
+        "pid_namespace": False,
+        "user_namespace": False,
+        "ipc_namespace": False,
+        "uts_namespace": False,
+    }
     flags = CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
     if not is_root:  # an unprivileged user namespace gives the rights needed for the others
         uid, gid = os.getuid(), os.getgid()
@@ -307,18 +332,46 @@ def _bwrap_argv(spec):
     read-only binds of what the interpreter needs (``spec["root"]``), a fresh /proc and /dev, and
     /tmp (the work dir) plus /dev/shm on size-limited tmpfs; then the root is made read-only."""
     root = spec["root"]
-    argv = [spec["bwrap"], "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
-            "--hostname", "sandbox"]
+    argv = [
+        spec["bwrap"],
+        "--unshare-all",
+        "--unshare-user",
+        "--die-with-parent",
+        "--new-session",
+        "--hostname",
+        "sandbox",
+    ]
     for path in root["dirs"] + root["files"]:
         argv += ["--ro-bind", path, path]
     for path in root["hidden"]:
         argv += ["--perms", "0555", "--size", "4096", "--tmpfs", path, "--remount-ro", path]
     for path, target in root["symlinks"]:
         argv += ["--symlink", target, path]
-    argv += ["--dev", "/dev", "--proc", "/proc",
-             "--size", str(int(spec["disk_mb"]) * 1024 * 1024), "--tmpfs", "/tmp",
-             "--size", str(1024 * 1024), "--tmpfs", "/dev/shm", "--remount-ro", "/", "--chdir", "/tmp",
-             "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp"]
+    argv += [
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--size",
+        str(int(spec["disk_mb"]) * 1024 * 1024),
+        "--tmpfs",
+        "/tmp",
+        "--size",
+        str(1024 * 1024),
+        "--tmpfs",
+        "/dev/shm",
+        "--remount-ro",
+        "/",
+        "--chdir",
+        "/tmp",
+        "--clearenv",
+        "--setenv",
+        "HOME",
+        "/tmp",
+        "--setenv",
+        "TMPDIR",
+        "/tmp",
+    ]
     for key, value in spec["env"].items():
         argv += ["--setenv", key, value]
     return [*argv, "--", spec["python"], *spec["args"]]
@@ -364,8 +417,17 @@ def launch(spec):
     if is_root:
         _join_cgroups(spec)
     if spec["mode"] == "bwrap":
-        got = {"launcher": "bwrap", "network": True, "filesystem": True, "pid_namespace": True,
-               "user_namespace": True, "ipc_namespace": True, "uts_namespace": True, "proc": True, "disk_cap": True}
+        got = {
+            "launcher": "bwrap",
+            "network": True,
+            "filesystem": True,
+            "pid_namespace": True,
+            "user_namespace": True,
+            "ipc_namespace": True,
+            "uts_namespace": True,
+            "proc": True,
+            "disk_cap": True,
+        }
         # bwrap's own two processes (outside and init) run as the sandbox uid too.
         _limits(spec, shared_uid=not is_root, extra_procs=2)
         if is_root:

@@ -93,8 +93,10 @@ def _host_files_check(planted: dict[str, str | None], seen: dict[str, bool]) -> 
     if leaked:
         return Check("host files hidden", False, "the job sees " + ", ".join(leaked))
     where = " and in ".join(f"the {w} ({os.path.dirname(os.path.dirname(p))})" for w, p in planted.items() if p)
-    detail = (f"files planted in {where} are invisible, and so is /etc/passwd: the job's root holds the "
-              "interpreter, its stdlib and libraries only")
+    detail = (
+        f"files planted in {where} are invisible, and so is /etc/passwd: the job's root holds the "
+        "interpreter, its stdlib and libraries only"
+    )
     if unchecked:
         detail += f" ({', '.join(unchecked)} not writable: not checked there)"
     return Check("host files hidden", True, detail)
@@ -117,10 +119,18 @@ def _checks(sandbox: Sandbox, planted: dict[str, str | None]) -> list[Check]:
     except RuntimeError as exc:
         return [Check("sandbox", False, str(exc))]
     bwrap = sandbox.bwrap
-    launcher = (f"bubblewrap ({isolation.bwrap_version(bwrap)}, {bwrap})" if mode == "bwrap" and bwrap is not None
-                else "built-in launcher" + (" (chosen)" if sandbox.launcher_choice == "builtin" else
-                                            " (bubblewrap installed but not working here)" if bwrap else
-                                            " (bubblewrap not installed)"))
+    launcher = (
+        f"bubblewrap ({isolation.bwrap_version(bwrap)}, {bwrap})"
+        if mode == "bwrap" and bwrap is not None
+        else "built-in launcher"
+        + (
+            " (chosen)"
+            if sandbox.launcher_choice == "builtin"
+            else " (bubblewrap installed but not working here)"
+            if bwrap
+            else " (bubblewrap not installed)"
+        )
+    )
     out.append(Check("launcher", True, f"{launcher}; interpreter {python}", essential=False))
     marker = os.path.join(tempfile.gettempdir(), f"srd-doctor-{uuid.uuid4().hex}")
     host_pids = len([d for d in os.listdir("/proc") if d.isdigit()])
@@ -150,7 +160,7 @@ def _checks(sandbox: Sandbox, planted: dict[str, str | None]) -> list[Check]:
     seen = {}
     for (name, _), passed in zip(cases, result.passed, strict=True):
         if name.startswith("hidden "):
-            seen[name[len("hidden "):]] = not passed
+            seen[name[len("hidden ") :]] = not passed
             continue
         out.append(Check(name, passed, details.get(name, "new namespace" if passed else "shared with the host")))
     out.append(_host_files_check(planted, seen))
@@ -158,27 +168,65 @@ def _checks(sandbox: Sandbox, planted: dict[str, str | None]) -> list[Check]:
         os.unlink(marker)
     lim = sandbox.limits
     if sandbox.cgroups is not None:
-        memory = Check("memory cap", True, f"{sandbox.memory_cap}: {lim.memory_mb} MiB (+ {lim.disk_mb} MiB tmpfs) "
-                       f"per job, all its processes together")
+        memory = Check(
+            "memory cap",
+            True,
+            f"{sandbox.memory_cap}: {lim.memory_mb} MiB (+ {lim.disk_mb} MiB tmpfs) "
+            f"per job, all its processes together",
+        )
     else:
-        worst = sandbox.workers * ((lim.max_procs + isolation.JUDGE_PROCS) * sandbox.process_memory_mb
-                                   + lim.disk_mb + isolation.SHM_MB)
-        memory = Check("memory cap", True, f"no writable cgroup: per-process limits, {sandbox.process_memory_mb} MiB × "
-                       f"{lim.max_procs + isolation.JUDGE_PROCS} processes + {lim.disk_mb} MiB tmpfs per job; worst "
-                       f"case of {sandbox.workers} workers {worst} MiB ≤ memory_total_mb {sandbox.memory_total_mb}")
+        worst = sandbox.workers * (
+            (lim.max_procs + isolation.JUDGE_PROCS) * sandbox.process_memory_mb + lim.disk_mb + isolation.SHM_MB
+        )
+        memory = Check(
+            "memory cap",
+            True,
+            f"no writable cgroup: per-process limits, {sandbox.process_memory_mb} MiB × "
+            f"{lim.max_procs + isolation.JUDGE_PROCS} processes + {lim.disk_mb} MiB tmpfs per job; worst "
+            f"case of {sandbox.workers} workers {worst} MiB ≤ memory_total_mb {sandbox.memory_total_mb}",
+        )
     out.append(memory)
-    out.append(Check("cpu and wall limits", True, f"RLIMIT_CPU {max(1, int(lim.timeout_s + 0.999))} s per process, "
-                     f"wall {lim.timeout_s} s per job, {lim.step_timeout_s} s per case", essential=False))
-    separate = (result.protections.get("pid_namespace") and (is_root() or result.protections.get("user_namespace")))
-    out.append(Check("verdicts out of reach", bool(separate),
-                     "tests run in a separate judge process; the code's values cross as plain data"
-                     if separate else "the judge and the code share a uid without pid namespaces"))
-    out.append(Check("cleanup", bool(result.protections.get("pid_namespace")) or is_root(),
-                     "processes die with the job's pid namespace" + (", its uid and cgroup" if is_root() else "")
-                     + "; IPC objects with its IPC namespace"))
+    out.append(
+        Check(
+            "cpu and wall limits",
+            True,
+            f"RLIMIT_CPU {max(1, int(lim.timeout_s + 0.999))} s per process, "
+            f"wall {lim.timeout_s} s per job, {lim.step_timeout_s} s per case",
+            essential=False,
+        )
+    )
+    separate = result.protections.get("pid_namespace") and (is_root() or result.protections.get("user_namespace"))
+    out.append(
+        Check(
+            "verdicts out of reach",
+            bool(separate),
+            "tests run in a separate judge process; the code's values cross as plain data"
+            if separate
+            else "the judge and the code share a uid without pid namespaces",
+        )
+    )
+    out.append(
+        Check(
+            "cleanup",
+            bool(result.protections.get("pid_namespace")) or is_root(),
+            "processes die with the job's pid namespace"
+            + (", its uid and cgroup" if is_root() else "")
+            + "; IPC objects with its IPC namespace",
+        )
+    )
     hard = resource.getrlimit(resource.RLIMIT_NPROC)
-    out.append(Check("running as", True, ("root: each job's two processes run as uids of their own" if is_root()
-                                          else f"uid {os.getuid()} (RLIMIT_NPROC hard {hard[1]})"), essential=False))
+    out.append(
+        Check(
+            "running as",
+            True,
+            (
+                "root: each job's two processes run as uids of their own"
+                if is_root()
+                else f"uid {os.getuid()} (RLIMIT_NPROC hard {hard[1]})"
+            ),
+            essential=False,
+        )
+    )
     return out
 
 
@@ -195,8 +243,9 @@ def render(rows: list[Check]) -> str:
         lines.append(f"{mark:>7}  {c.name:<{width}}  {c.detail}")
     missing = [c.name for c in rows if c.essential and not c.active]
     lines.append("")
-    lines.append("all essential protections are active" if not missing else
-                 "missing: " + ", ".join(missing) + " (require_isolation: true refuses to score)")
+    lines.append(
+        "all essential protections are active"
+        if not missing
+        else "missing: " + ", ".join(missing) + " (require_isolation: true refuses to score)"
+    )
     return "\n".join(lines) + "\n"
-
-

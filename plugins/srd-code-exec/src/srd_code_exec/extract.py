@@ -92,5 +92,9 @@ def _has_assert(stmt: ast.stmt) -> bool:
 
 def _calls(stmt: ast.stmt, name: str) -> bool:
     """A bare top-level call ``name(...)`` (HumanEval's trailing ``check(entry_point)``)."""
-    return (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
-            and isinstance(stmt.value.func, ast.Name) and stmt.value.func.id == name)
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Call)
+        and isinstance(stmt.value.func, ast.Name)
+        and stmt.value.func.id == name
+    )

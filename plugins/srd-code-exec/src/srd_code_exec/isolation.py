@@ -48,7 +48,7 @@ def _own_cgroups() -> dict[str, str]:
 def _base(mount_root: str, mount_point: str, path: str) -> Path | None:
     if not path.startswith(mount_root):
         return None
-    return Path(mount_point + "/" + path[len(mount_root):].lstrip("/"))
+    return Path(mount_point + "/" + path[len(mount_root) :].lstrip("/"))
 
 
 def _writable_child(base: Path, needed: str) -> bool:

@@ -20,9 +20,11 @@ from srd_core.errors import DataError, PluginError
 from srd_core.types import ReflectionRecord, Sample
 
 log = logging.getLogger("srd.code_exec")
-TRUST_WARNING = ("code_exec: unjudged: trust_candidate_process: cases the judge cannot run on plain data are "
-                 "decided by the candidate's own process, which can forge them (e.g. by replacing exec); "
-                 "their scores are not forgery-proof")
+TRUST_WARNING = (
+    "code_exec: unjudged: trust_candidate_process: cases the judge cannot run on plain data are "
+    "decided by the candidate's own process, which can forge them (e.g. by replacing exec); "
+    "their scores are not forgery-proof"
+)
 PROTECTIONS = ("network", "filesystem", "pid_namespace", "ipc_namespace", "proc", "disk_cap")
 
 
@@ -41,34 +43,43 @@ class CodeExec(DifficultyMetric):
         file_size_mb: int = Field(16, ge=1, description="Largest file the code may write (MiB).")
         disk_mb: int = Field(64, ge=1, description="Size of the job's tmpfs work dir: all it may write (MiB).")
         memory_total_mb: int | None = Field(
-            None, ge=64, description="Without a job cgroup: the memory all workers' jobs may use at worst (MiB); "
-            "per-process limits are sized to fit. Default: half the machine's memory.")
+            None,
+            ge=64,
+            description="Without a job cgroup: the memory all workers' jobs may use at worst (MiB); "
+            "per-process limits are sized to fit. Default: half the machine's memory.",
+        )
         launcher: Literal["auto", "bwrap", "builtin"] = Field(
-            "auto", description="Confinement: bubblewrap, the built-in launcher, or auto (bwrap when it works here).")
+            "auto", description="Confinement: bubblewrap, the built-in launcher, or auto (bwrap when it works here)."
+        )
         unjudged: Literal["fail", "trust_candidate_process"] = Field(
-            "fail", description="A case the judge cannot run on plain data (e.g. an argument that is an object of "
+            "fail",
+            description="A case the judge cannot run on plain data (e.g. an argument that is an object of "
             "a class the test defines): count it failed (default), or run it in the candidate's own process and "
-            "take its pass flag (trust_candidate_process: forgeable, a program that patches exec passes it).")
+            "take its pass flag (trust_candidate_process: forgeable, a program that patches exec passes it).",
+        )
         workers: int = Field(2, ge=1, description="Samples run in parallel.")
         code_from: Literal["output", "prompt+output"] = Field(
             "output", description="Program = the fenced code of the output, or prompt + output (HumanEval)."
         )
         python: str = Field("auto", description="Interpreter for the code; auto: the first the sandbox user can run.")
         sandbox_uid: int = Field(
-            1_800_000_000, ge=1000,
+            1_800_000_000,
+            ge=1000,
             description="As root: first of 64 unprivileged uids the code runs as (one per concurrent sample).",
         )
         require_isolation: bool = Field(
-            False, description="Refuse to score unless every essential protection is active "
-            "(see `srd code-exec doctor`).",
+            False,
+            description="Refuse to score unless every essential protection is active (see `srd code-exec doctor`).",
         )
 
         @field_validator("unjudged", mode="before")
         @classmethod
         def _renamed(cls, value):
             if value == "sandbox":
-                raise ValueError("'sandbox' is now named 'trust_candidate_process' (forgeable: the program's own "
-                                 "process decides those cases); the default 'fail' counts them failed")
+                raise ValueError(
+                    "'sandbox' is now named 'trust_candidate_process' (forgeable: the program's own "
+                    "process decides those cases); the default 'fail' counts them failed"
+                )
             return value
 
     params: Params
@@ -76,11 +87,24 @@ class CodeExec(DifficultyMetric):
     def __init__(self, params: BaseModel | None = None) -> None:
         super().__init__(params)
         p = self.params
-        limits = Limits(timeout_s=p.timeout_s, step_timeout_s=p.step_timeout_s, memory_mb=p.memory_mb,
-                        max_procs=p.max_procs, file_size_mb=p.file_size_mb, disk_mb=p.disk_mb)
+        limits = Limits(
+            timeout_s=p.timeout_s,
+            step_timeout_s=p.step_timeout_s,
+            memory_mb=p.memory_mb,
+            max_procs=p.max_procs,
+            file_size_mb=p.file_size_mb,
+            disk_mb=p.disk_mb,
+        )
         try:
-            self.sandbox = Sandbox(limits, python=p.python, uid_base=p.sandbox_uid, launcher=p.launcher,
-                                   fallback=p.unjudged, workers=p.workers, memory_total_mb=p.memory_total_mb)
+            self.sandbox = Sandbox(
+                limits,
+                python=p.python,
+                uid_base=p.sandbox_uid,
+                launcher=p.launcher,
+                fallback=p.unjudged,
+                workers=p.workers,
+                memory_total_mb=p.memory_total_mb,
+            )
         except ValueError as exc:
             raise PluginError(f"code_exec: {exc}") from None
         self._warned = False
@@ -97,11 +121,19 @@ class CodeExec(DifficultyMetric):
         if self.params.require_isolation:
             missing = missing_protections(self.sandbox)
             if missing:
-                raise PluginError("code_exec: require_isolation: missing " + "; ".join(missing)
-                                  + " (run `srd code-exec doctor`)")
+                raise PluginError(
+                    "code_exec: require_isolation: missing " + "; ".join(missing) + " (run `srd code-exec doctor`)"
+                )
         with ThreadPoolExecutor(max_workers=self.params.workers) as pool:
-            results = list(tqdm(pool.map(lambda job: self.sandbox.run(*job), jobs), total=len(jobs),
-                                desc="code_exec", unit="sample", disable=len(jobs) < 2))
+            results = list(
+                tqdm(
+                    pool.map(lambda job: self.sandbox.run(*job), jobs),
+                    total=len(jobs),
+                    desc="code_exec",
+                    unit="sample",
+                    disable=len(jobs) < 2,
+                )
+            )
         for result in results:
             self._check_protections(result)
         return [result.pass_rate for result in results]
@@ -122,8 +154,10 @@ class CodeExec(DifficultyMetric):
             missing = ["all (the sandbox launcher did not start)"]
         if not missing or self._warned:
             return
-        message = ("code_exec: sandbox without " + ", ".join(missing) + " "
-                   "(needs root or unprivileged user namespaces; see `srd code-exec doctor`)")
+        message = (
+            "code_exec: sandbox without " + ", ".join(missing) + " "
+            "(needs root or unprivileged user namespaces; see `srd code-exec doctor`)"
+        )
         if self.params.require_isolation:
             raise PluginError(message)
         self._warned = True
@@ -145,7 +179,8 @@ class MathAnswer(DifficultyMetric):
         model_config = ConfigDict(extra="forbid")
 
         answer_field: str = Field(
-            "answer", description="meta field holding the reference number; absent: the last number of the target.",
+            "answer",
+            description="meta field holding the reference number; absent: the last number of the target.",
         )
         rel_tol: float = Field(1e-6, ge=0, description="Relative tolerance of the comparison.")
 
@@ -166,8 +201,9 @@ class MathAnswer(DifficultyMetric):
             try:
                 return parse_number(str(sample.meta[field]))
             except (ValueError, ZeroDivisionError):
-                raise DataError(f"sample {sample.id!r}: meta.{field}: expected a number, "
-                                f"got {sample.meta[field]!r}") from None
+                raise DataError(
+                    f"sample {sample.id!r}: meta.{field}: expected a number, got {sample.meta[field]!r}"
+                ) from None
         reference = final_answer(sample.target)
         if reference is None:
             raise DataError(f"sample {sample.id!r}: no number in meta.{field} or in the reference answer")

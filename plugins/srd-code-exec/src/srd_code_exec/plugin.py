@@ -29,9 +29,13 @@ def register_commands(cli):
     @click.option("--launcher", type=click.Choice(["auto", "bwrap", "builtin"]), default="auto", show_default=True)
     @click.option("--workers", type=int, default=2, show_default=True, help="Workers the memory sizing assumes.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    @click.option("--run-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-                  help="Where a marker file that the sandbox must not see is planted, besides the temp dir "
-                  "(default: the current directory).")
+    @click.option(
+        "--run-dir",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        default=None,
+        help="Where a marker file that the sandbox must not see is planted, besides the temp dir "
+        "(default: the current directory).",
+    )
     def doctor(launcher: str, workers: int, as_json: bool, run_dir: Path | None) -> None:
         """Print which sandbox protections are active on this machine (exit 1 if an essential one is missing)."""
         from srd_code_exec.doctor import checks, render

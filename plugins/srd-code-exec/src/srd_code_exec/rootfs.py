@@ -61,8 +61,12 @@ class RootLayout:
     hidden: tuple[str, ...] = field(default=())
 
     def to_spec(self) -> dict:
-        return {"dirs": list(self.dirs), "files": list(self.files), "symlinks": [list(s) for s in self.symlinks],
-                "hidden": list(self.hidden)}
+        return {
+            "dirs": list(self.dirs),
+            "files": list(self.files),
+            "symlinks": [list(s) for s in self.symlinks],
+            "hidden": list(self.hidden),
+        }
 
 
 def _inside(path: str, dirs: list[str]) -> bool:
@@ -78,18 +82,25 @@ def elf_interpreter(path: str) -> str | None:
                 return None
             is64, order = head[4] == 2, "<" if head[5] == 1 else ">"
             if is64:
-                phoff, phentsize, phnum = struct.unpack_from(order + "Q", head, 32)[0], *struct.unpack_from(
-                    order + "HH", head, 54)
+                phoff, phentsize, phnum = (
+                    struct.unpack_from(order + "Q", head, 32)[0],
+                    *struct.unpack_from(order + "HH", head, 54),
+                )
             else:
-                phoff, phentsize, phnum = struct.unpack_from(order + "I", head, 28)[0], *struct.unpack_from(
-                    order + "HH", head, 42)
+                phoff, phentsize, phnum = (
+                    struct.unpack_from(order + "I", head, 28)[0],
+                    *struct.unpack_from(order + "HH", head, 42),
+                )
             for i in range(phnum):
                 fh.seek(phoff + i * phentsize)
                 entry = fh.read(phentsize)
                 if struct.unpack_from(order + "I", entry, 0)[0] != PT_INTERP:
                     continue
-                offset, size = (struct.unpack_from(order + "QQQQ", entry, 8)[0:4:3] if is64
-                                else struct.unpack_from(order + "IIII", entry, 4)[0:4:3])
+                offset, size = (
+                    struct.unpack_from(order + "QQQQ", entry, 8)[0:4:3]
+                    if is64
+                    else struct.unpack_from(order + "IIII", entry, 4)[0:4:3]
+                )
                 fh.seek(offset)
                 return fh.read(size).rstrip(b"\0").decode()
     except (OSError, struct.error, UnicodeDecodeError):
@@ -138,13 +149,14 @@ def _top_level_aliases(bound: list[str], out: dict[str, str]) -> None:
 
 def _query(python: str, env: dict[str, str]) -> dict:
     try:
-        proc = subprocess.run([python, "-I", "-S", "-c", QUERY], capture_output=True, text=True, env=env,
-                              timeout=60, check=False)
+        proc = subprocess.run(
+            [python, "-I", "-S", "-c", QUERY], capture_output=True, text=True, env=env, timeout=60, check=False
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise LayoutError(f"{python}: {exc}") from None
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("SRD-LAYOUT "):
-            return json.loads(line[len("SRD-LAYOUT "):])
+            return json.loads(line[len("SRD-LAYOUT ") :])
     raise LayoutError(f"{python} did not report its layout (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")
 
 
@@ -165,9 +177,9 @@ def layout(python: str, env_items: tuple[tuple[str, str], ...]) -> RootLayout:
         files = sorted({*files, symlinks_on_the_way(loader, links)})
     _soname_links(files, links)
     _top_level_aliases(dirs + files, links)
-    hidden = sorted(path for path in (os.path.join(d, name) for d in dirs for name in HIDDEN_NAMES)
-                    if os.path.isdir(path))
+    hidden = sorted(
+        path for path in (os.path.join(d, name) for d in dirs for name in HIDDEN_NAMES) if os.path.isdir(path)
+    )
     # Links the binds cover already (a link inside a bound dir) need not, and cannot, be made.
-    symlinks = tuple((p, t) for p, t in sorted(links.items(), key=lambda kv: kv[0].count("/"))
-                     if not _inside(p, dirs))
+    symlinks = tuple((p, t) for p, t in sorted(links.items(), key=lambda kv: kv[0].count("/")) if not _inside(p, dirs))
     return RootLayout(tuple(dirs), tuple(files), symlinks, tuple(hidden))

@@ -202,9 +202,17 @@ class Sandbox:
     job cgroup is available.
     """
 
-    def __init__(self, limits: Limits, python: str = "auto", uid_base: int = 1_800_000_000,
-                 launcher: str = "auto", fallback: str = "fail", workers: int = 1,
-                 memory_total_mb: int | None = None, use_cgroups: bool = True) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        python: str = "auto",
+        uid_base: int = 1_800_000_000,
+        launcher: str = "auto",
+        fallback: str = "fail",
+        workers: int = 1,
+        memory_total_mb: int | None = None,
+        use_cgroups: bool = True,
+    ) -> None:
         if launcher not in LAUNCHERS:
             raise ValueError(f"launcher must be one of {LAUNCHERS}, got {launcher!r}")
         if fallback not in FALLBACKS:
@@ -225,12 +233,14 @@ class Sandbox:
             self.process_memory_mb = limits.memory_mb
         else:
             self.process_memory_mb = isolation.per_process_memory_mb(
-                limits.memory_mb, limits.max_procs, limits.disk_mb, workers, self.memory_total_mb)
+                limits.memory_mb, limits.max_procs, limits.disk_mb, workers, self.memory_total_mb
+            )
             if self.process_memory_mb < 64:
                 raise ValueError(
                     f"memory_total_mb={self.memory_total_mb} leaves {self.process_memory_mb} MiB per process for "
                     f"{workers} workers × {limits.max_procs + isolation.JUDGE_PROCS} processes: raise it, or lower "
-                    "workers / max_procs")
+                    "workers / max_procs"
+                )
 
     @property
     def launcher_choice(self) -> str:
@@ -260,13 +270,25 @@ class Sandbox:
     def _resolve(self) -> None:
         if self._mode is not None and self._python is not None:
             return
-        modes = {"auto": ["bwrap", "builtin"] if self.bwrap else ["builtin"], "bwrap": ["bwrap"],
-                 "builtin": ["builtin"]}[self._launcher]
+        modes = {
+            "auto": ["bwrap", "builtin"] if self.bwrap else ["builtin"],
+            "bwrap": ["bwrap"],
+            "builtin": ["builtin"],
+        }[self._launcher]
         if self._launcher == "bwrap" and not self.bwrap:
             raise RuntimeError("launcher: bwrap, but bubblewrap (bwrap) is not installed")
-        candidates = [self._python] if self._python else [
-            sys.executable, getattr(sys, "_base_executable", ""), os.path.realpath(sys.executable),
-            "/usr/bin/python3", "/usr/local/bin/python3", shutil.which("python3") or ""]
+        candidates = (
+            [self._python]
+            if self._python
+            else [
+                sys.executable,
+                getattr(sys, "_base_executable", ""),
+                os.path.realpath(sys.executable),
+                "/usr/bin/python3",
+                "/usr/local/bin/python3",
+                shutil.which("python3") or "",
+            ]
+        )
         tried = []
         for mode in modes:
             for candidate in dict.fromkeys(os.path.realpath(c) for c in candidates if c and os.path.isfile(c)):
@@ -307,43 +329,82 @@ class Sandbox:
     def _spec(self, mode, python, workdir, uid, cgroup, source, max_procs):
         lim = self.limits
         return {
-            "mode": mode, "bwrap": self.bwrap, "workdir": str(workdir), "uid": uid, "gid": uid, "python": python,
+            "mode": mode,
+            "bwrap": self.bwrap,
+            "workdir": str(workdir),
+            "uid": uid,
+            "gid": uid,
+            "python": python,
             "root": rootfs.layout(python, tuple(ENV.items())).to_spec(),
-            "args": ["-I", "-c", source], "env": dict(ENV),
-            "cpu_s": max(1, int(lim.timeout_s + 0.999)), "memory_mb": self.process_memory_mb,
-            "max_procs": max_procs, "file_size_mb": lim.file_size_mb, "max_files": lim.max_files,
-            "disk_mb": lim.disk_mb, "cgroup_procs": cgroup.procs_files if cgroup is not None else [],
+            "args": ["-I", "-c", source],
+            "env": dict(ENV),
+            "cpu_s": max(1, int(lim.timeout_s + 0.999)),
+            "memory_mb": self.process_memory_mb,
+            "max_procs": max_procs,
+            "file_size_mb": lim.file_size_mb,
+            "max_files": lim.max_files,
+            "disk_mb": lim.disk_mb,
+            "cgroup_procs": cgroup.procs_files if cgroup is not None else [],
         }
 
     def _run_in(self, mode, python, workdirs, uids, cgroup, code, steps, entry_point) -> JobResult:
         lim = self.limits
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
-        job = json.dumps({
-            "code": code, "entry_point": entry_point, "step_timeout_s": lim.step_timeout_s,
-            "steps": [{"src": s.src, "case": s.case} for s in steps], "fallback": self.fallback,
-            "req_fd": req_w, "resp_fd": resp_r, "max_reply_bytes": lim.max_reply_mb * 1024 * 1024,
-        })
+        job = json.dumps(
+            {
+                "code": code,
+                "entry_point": entry_point,
+                "step_timeout_s": lim.step_timeout_s,
+                "steps": [{"src": s.src, "case": s.case} for s in steps],
+                "fallback": self.fallback,
+                "req_fd": req_w,
+                "resp_fd": resp_r,
+                "max_reply_bytes": lim.max_reply_mb * 1024 * 1024,
+            }
+        )
         procs: list[subprocess.Popen] = []
         timed_out = False
         # Files, not pipes, for what the parent reads: processes left behind cannot stall it.
-        with tempfile.TemporaryFile() as job_in, tempfile.TemporaryFile() as verdicts, \
-                tempfile.TemporaryFile() as err_c, tempfile.TemporaryFile() as err_j:
+        with (
+            tempfile.TemporaryFile() as job_in,
+            tempfile.TemporaryFile() as verdicts,
+            tempfile.TemporaryFile() as err_c,
+            tempfile.TemporaryFile() as err_j,
+        ):
             job_in.write(job.encode())
             job_in.seek(0)
             try:
                 # (launcher spec, stdin, stdout, stderr, pass_fds): the stdio are fds or temp files
                 specs: list[tuple[Any, Any, Any, Any, tuple[int, ...]]] = [
-                    (self._spec(mode, python, workdirs[0], uids[0], cgroup, self._runner, lim.max_procs),
-                     req_r, resp_w, err_c, ()),
-                    (self._spec(mode, python, workdirs[1], uids[1], cgroup, self._judge, isolation.JUDGE_PROCS),
-                     job_in, verdicts, err_j, (req_w, resp_r)),
+                    (
+                        self._spec(mode, python, workdirs[0], uids[0], cgroup, self._runner, lim.max_procs),
+                        req_r,
+                        resp_w,
+                        err_c,
+                        (),
+                    ),
+                    (
+                        self._spec(mode, python, workdirs[1], uids[1], cgroup, self._judge, isolation.JUDGE_PROCS),
+                        job_in,
+                        verdicts,
+                        err_j,
+                        (req_w, resp_r),
+                    ),
                 ]
                 for spec, stdin, stdout, stderr, pass_fds in specs:
-                    procs.append(subprocess.Popen(
-                        [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(spec)], stdin=stdin, stdout=stdout,
-                        stderr=stderr, cwd=spec["workdir"], env=dict(ENV), start_new_session=True,
-                        pass_fds=pass_fds))
+                    procs.append(
+                        subprocess.Popen(
+                            [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(spec)],
+                            stdin=stdin,
+                            stdout=stdout,
+                            stderr=stderr,
+                            cwd=spec["workdir"],
+                            env=dict(ENV),
+                            start_new_session=True,
+                            pass_fds=pass_fds,
+                        )
+                    )
             finally:
                 for fd in (req_r, req_w, resp_r, resp_w):
                     os.close(fd)
@@ -362,8 +423,9 @@ class Sandbox:
         if protections:
             protections["memory_cap"] = self.memory_cap
             protections["judge"] = True
-        return JobResult(passed=passed, judged=judged, timed_out=timed_out, returncode=procs[0].returncode,
-                         protections=protections)
+        return JobResult(
+            passed=passed, judged=judged, timed_out=timed_out, returncode=procs[0].returncode, protections=protections
+        )
 
 
 def _parse_verdicts(out: bytes, n_cases: int) -> tuple[list[bool], list[bool]]:
@@ -372,16 +434,23 @@ def _parse_verdicts(out: bytes, n_cases: int) -> tuple[list[bool], list[bool]]:
     for line in out.decode("utf-8", "replace").splitlines():
         with contextlib.suppress(ValueError):
             row = json.loads(line)
-            if (type(row) is dict and type(row.get("case")) is int and type(row.get("passed")) is bool
-                    and type(row.get("judged")) is bool and 0 <= row["case"] < n_cases):
+            if (
+                type(row) is dict
+                and type(row.get("case")) is int
+                and type(row.get("passed")) is bool
+                and type(row.get("judged")) is bool
+                and 0 <= row["case"] < n_cases
+            ):
                 seen.setdefault(row["case"], (row["passed"], row["judged"]))
-    return ([seen.get(i, (False, True))[0] for i in range(n_cases)],
-            [seen.get(i, (False, True))[1] for i in range(n_cases)])
+    return (
+        [seen.get(i, (False, True))[0] for i in range(n_cases)],
+        [seen.get(i, (False, True))[1] for i in range(n_cases)],
+    )
 
 
 def _parse_banner(err: bytes) -> dict[str, Any]:
     first = err.decode("utf-8", "replace").split("\n", 1)[0]
     if first.startswith(BANNER):
         with contextlib.suppress(json.JSONDecodeError):
-            return json.loads(first[len(BANNER):])
+            return json.loads(first[len(BANNER) :])
     return {}

@@ -22,14 +22,17 @@ class EvaluateParams(BaseModel):
     path: str = Field(description="Metric name on the Hub (needs network) or a local metric script or directory.")
     key: str | None = Field(None, description="Result key holding the score (default: the only numeric key).")
     direction: Literal["higher_is_easier", "lower_is_easier"] = Field(
-        "higher_is_easier", description="Whether a higher score means an easier sample (BLEU) or harder (TER).",
+        "higher_is_easier",
+        description="Whether a higher score means an easier sample (BLEU) or harder (TER).",
     )
     config_name: str | None = Field(None, description="Metric configuration passed to evaluate.load.")
     compute_kwargs: dict[str, Any] = Field(
-        default_factory=dict, description="Extra keyword arguments of compute() (e.g. use_aggregator: false).",
+        default_factory=dict,
+        description="Extra keyword arguments of compute() (e.g. use_aggregator: false).",
     )
     references: Literal["best", "all"] = Field(
-        "best", description="best: score each reference separately and keep the best; all: pass the reference list.",
+        "best",
+        description="best: score each reference separately and keep the best; all: pass the reference list.",
     )
 
 
@@ -79,9 +82,12 @@ class EvaluateMetric(DifficultyMetric):
         value = result[key]
         if isinstance(value, (list, tuple)) and len(value) == len(preds):
             return [self._number(v, key) for v in value]
-        return [self._number(self._compute([p], [r])[key], key)
-                for p, r in tqdm(list(zip(preds, refs, strict=True)), desc=f"hf_evaluate {self.params.path}",
-                                 disable=len(preds) < 50)]
+        return [
+            self._number(self._compute([p], [r])[key], key)
+            for p, r in tqdm(
+                list(zip(preds, refs, strict=True)), desc=f"hf_evaluate {self.params.path}", disable=len(preds) < 50
+            )
+        ]
 
     def _compute(self, preds: list[str], refs: list[Any]) -> dict[str, Any]:
         try:
@@ -90,15 +96,18 @@ class EvaluateMetric(DifficultyMetric):
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise PluginError(f"hf_evaluate {self.params.path!r}: compute failed: {first}") from None
         if not isinstance(result, dict):
-            raise PluginError(f"hf_evaluate {self.params.path!r}: compute returned {type(result).__name__}, "
-                              "expected a dict")
+            raise PluginError(
+                f"hf_evaluate {self.params.path!r}: compute returned {type(result).__name__}, expected a dict"
+            )
         return result
 
     def _key(self, result: dict[str, Any]) -> str:
         if self.params.key is not None:
             if self.params.key not in result:
-                raise PluginError(f"hf_evaluate {self.params.path!r}: key {self.params.key!r} not in the result "
-                                  f"(keys: {', '.join(result)})")
+                raise PluginError(
+                    f"hf_evaluate {self.params.path!r}: key {self.params.key!r} not in the result "
+                    f"(keys: {', '.join(result)})"
+                )
             return self.params.key
         numeric = [k for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
         if len(numeric) != 1:

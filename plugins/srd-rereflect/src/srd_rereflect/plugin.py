@@ -44,9 +44,17 @@ def stage_start(context: TrainContext):
     samples = [context.samples[i] for i in slots]
     assert context.model is not None and context.tokenizer is not None  # the training loop gives both
     with torch.no_grad():
-        reflections = api.reflect_samples(context.model, context.tokenizer, samples, config.reflection,
-                                          config.data.max_prompt_tokens, config.data.max_length,
-                                          accelerator=context.accelerator, progress=False, seed=config.run.seed)
+        reflections = api.reflect_samples(
+            context.model,
+            context.tokenizer,
+            samples,
+            config.reflection,
+            config.data.max_prompt_tokens,
+            config.data.max_length,
+            accelerator=context.accelerator,
+            progress=False,
+            seed=config.run.seed,
+        )
         access = ModelAccess(context.model, context.tokenizer, context.accelerator, config)
         new_order, values = rank_samples(samples, reflections, arm.curriculum, access)
     context.stages[:] = remap_stages(context.stages, stage, slots, new_order)
@@ -56,7 +64,15 @@ def stage_start(context: TrainContext):
     log.info("rereflect: stage %d: re-scored %d unseen samples, %d changed place", stage, len(slots), moved)
     if context.accelerator is None or context.accelerator.is_main_process:
         position = {sample_id: i for i, sample_id in enumerate(new_order)}
-        rows = [{"id": r.id, "old_slot": i, "new_slot": position[r.id], "output": r.output, "ce": r.ce,
-                 "values": {name: column[i] for name, column in values.items()}}
-                for i, r in enumerate(reflections)]
+        rows = [
+            {
+                "id": r.id,
+                "old_slot": i,
+                "new_slot": position[r.id],
+                "output": r.output,
+                "ce": r.ce,
+                "values": {name: column[i] for name, column in values.items()},
+            }
+            for i, r in enumerate(reflections)
+        ]
         api.write_jsonl_atomic(Path(context.run_dir) / context.label / "rereflect" / f"stage-{stage}.jsonl", rows)

@@ -27,8 +27,9 @@ def unseen_slots(stages: Sequence[StagePlan], stage: int) -> list[str]:
     return slots
 
 
-def remap_stages(stages: Sequence[StagePlan], stage: int, slots: Sequence[str],
-                 new_order: Sequence[str]) -> list[StagePlan]:
+def remap_stages(
+    stages: Sequence[StagePlan], stage: int, slots: Sequence[str], new_order: Sequence[str]
+) -> list[StagePlan]:
     """Stages ``stage..`` with the i-th slot's sample replaced by ``new_order[i]``.
 
     Every stage keeps its size, epochs and structure (a cumulative curriculum stays cumulative);
@@ -42,13 +43,19 @@ def remap_stages(stages: Sequence[StagePlan], stage: int, slots: Sequence[str],
     return head + tail
 
 
-def rank_samples(samples: Sequence[Sample], reflections: Sequence[ReflectionRecord],
-                 curriculum: CurriculumConfig, access: ModelAccess | None) -> tuple[list[str], dict[str, list[float]]]:
+def rank_samples(
+    samples: Sequence[Sample],
+    reflections: Sequence[ReflectionRecord],
+    curriculum: CurriculumConfig,
+    access: ModelAccess | None,
+) -> tuple[list[str], dict[str, list[float]]]:
     """Ids easy→hard by the run's own metrics and fusion (as curation ranks), and the metric values."""
     metrics = build_metrics(curriculum)
     fusion = get_component("fusion", curriculum.fusion.name, **curriculum.fusion.params)
-    values = {name: [float(v) for v in metric.score(samples, reflections, access if metric.needs_model else None)]
-              for name, metric in metrics.items()}
+    values = {
+        name: [float(v) for v in metric.score(samples, reflections, access if metric.needs_model else None)]
+        for name, metric in metrics.items()
+    }
     ranks = {name: rank_by(values[name], metrics[name].higher_is_easier) for name in metrics}
     fused = fusion.fuse(ranks)
     order = sorted(range(len(samples)), key=lambda i: fused[i], reverse=True)

@@ -25,6 +25,7 @@ class LengthRatio(DifficultyMetric):
 
     def score(self, samples: Sequence[Sample], reflections: Sequence[ReflectionRecord], model=None) -> list[float]:
         """Per sample: min(len(output), len(target)) / max(...), 1.0 when both are empty."""
+
         def size(text: str) -> int:
             return len(text.split()) if self.params.unit == "words" else len(text)
 
