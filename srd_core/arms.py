@@ -18,6 +18,7 @@ from typing import Any
 
 from srd_core.config import ARM_TEMPLATES, ArmConfig, ComponentSpec, CurriculumConfig, SRDConfig
 from srd_core.errors import ConfigError
+from srd_core.rundir import CURATION_FILE
 
 SRD_TEMPLATE_FIELDS = ("train.temperature", "train.sft_weight", "curriculum.pacer")
 """Config fields an arm built on the ``srd`` template reads besides the shared train fields."""
@@ -262,11 +263,11 @@ def curation_views(run_dir: Path, raw_config: dict[str, Any] | None) -> list[Cur
         arms = resolve_arms(config_from_dict(dict(raw_config or {})))
         curated = {name for name, arm in arms.items() if uses_curation(arm.pacer)}
     except Exception:  # a view for the report: any failure to resolve falls back to the files
-        found = run_dir.glob(f"{curation_dir_name('*')}/curation.jsonl")
+        found = run_dir.glob(f"{curation_dir_name('*')}/{CURATION_FILE}")
         extra = sorted(p.parent.name[len(curation_dir_name("")) :] for p in found)
         return [
-            CurationView(None, (), run_dir / "curation.jsonl", raw_config),
-            *(CurationView(o, (o,), run_dir / curation_dir_name(o) / "curation.jsonl", raw_config) for o in extra),
+            CurationView(None, (), run_dir / CURATION_FILE, raw_config),
+            *(CurationView(o, (o,), run_dir / curation_dir_name(o) / CURATION_FILE, raw_config) for o in extra),
         ]
     reference = _reference(arms, curated)
     views: dict[str | None, list[Arm]] = {None: []}
@@ -289,5 +290,5 @@ def curation_views(run_dir: Path, raw_config: dict[str, Any] | None) -> list[Cur
                 "match_srd_steps": reference.match_steps_of is not None,
             }
         path = curation_dir(run_dir, members[0]) if owner is not None else run_dir
-        out.append(CurationView(owner, tuple(a.name for a in members), path / "curation.jsonl", config))
+        out.append(CurationView(owner, tuple(a.name for a in members), path / CURATION_FILE, config))
     return out

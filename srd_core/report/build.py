@@ -21,7 +21,7 @@ from srd_core.report.groups import plot_groups, run_groups
 from srd_core.report.html import render_html
 from srd_core.report.summary import compute_verdict, summarize
 from srd_core.report.warnings import log_warnings, run_warnings
-from srd_core.rundir import PLOTS_DIR, REPORT_FILE
+from srd_core.rundir import CURATION_FILE, PLOTS_DIR, REPORT_FILE
 
 METRIC_LABELS = {
     "rouge_l": ("ROUGE-L F1 (higher = easier)", "ROUGE-L of the student's reflection"),
@@ -157,7 +157,7 @@ def _plots(run: RunArtifacts) -> list[tuple[PlotSpec, RunArtifacts]]:
         if spec.name not in CURATION_PLOTS:
             out.append((spec, run))
             continue
-        out.append((replace(spec, heading=f"{spec.heading}: {', '.join(run.base_arms) or 'curation.jsonl'}"), run))
+        out.append((replace(spec, heading=f"{spec.heading}: {', '.join(run.base_arms) or CURATION_FILE}"), run))
         out += [
             (
                 replace(spec, name=f"{spec.name}-{view.owner}", heading=f"{spec.heading}: {', '.join(view.arms)}"),

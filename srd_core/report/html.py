@@ -26,6 +26,7 @@ from srd_core.report.summary import (
     fmt_points,
     summarize_curation,
 )
+from srd_core.rundir import CURATION_FILE
 from srd_core.timings import PARALLEL_KEY, wall_total
 
 if TYPE_CHECKING:
@@ -234,7 +235,7 @@ def _curation_table(cur: CurationSummary | None, suffix: str = "") -> str:
 
 def _curation_label(run: RunArtifacts) -> str:
     """``: srd`` (the arms that train on curation.jsonl) when the run has several curations, else nothing."""
-    return f": {', '.join(run.base_arms) or 'curation.jsonl'}" if run.views else ""
+    return f": {', '.join(run.base_arms) or CURATION_FILE}" if run.views else ""
 
 
 def _arm_curation_tables(run: RunArtifacts) -> str:

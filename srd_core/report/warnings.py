@@ -16,6 +16,7 @@ import logging
 from collections import Counter
 
 from srd_core.report.data import RunArtifacts
+from srd_core.rundir import CURATION_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ def _arm_group_warnings(run: RunArtifacts) -> list[str]:
     several curations (curation-<arm>/)."""
     if not run.views:
         return group_warnings(run)
-    label = ", ".join(run.base_arms) or "curation.jsonl"
+    label = ", ".join(run.base_arms) or CURATION_FILE
     out = [f"{label}: {w}" for w in group_warnings(run)]
     for view in run.views:
         out += [f"{', '.join(view.arms)}: {w}" for w in group_warnings(view.run(run))]
