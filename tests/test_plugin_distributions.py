@@ -16,6 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from plugin_install import pip_install_to
 
 ROOT = Path(__file__).resolve().parent.parent
 SRD = str(Path(sys.executable).parent / "srd")
@@ -43,26 +44,7 @@ ENV = {k: v for k, v in ENV.items() if not k.startswith("SRD_")}
 def installed(tmp_path_factory) -> dict[str, str]:
     """pip install every distribution into a fresh directory (no deps, no build isolation: offline and quick);
     the environment for subprocesses that find them there through entry points."""
-    target = tmp_path_factory.mktemp("plugin-dists")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--no-build-isolation",
-            "--disable-pip-version-check",
-            "-q",
-            "--target",
-            str(target),
-            *(str(ROOT / "plugins" / directory) for directory in DISTS),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    target = pip_install_to(tmp_path_factory.mktemp("plugin-dists"), *(ROOT / "plugins" / d for d in DISTS))
     return {**ENV, "PYTHONPATH": os.pathsep.join(filter(None, [str(target), ENV.get("PYTHONPATH")]))}
 
 

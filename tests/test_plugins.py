@@ -9,42 +9,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from plugin_install import pip_install_to
 
 HERE = Path(__file__).parent
 SRD = str(Path(sys.executable).parent / "srd")
 
 
-def pip_install_to(target: Path, dist: str) -> Path:
-    """Really pip-install a fixture distribution into its own directory (kept off the shared venv)."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--disable-pip-version-check",
-            "--target",
-            str(target),
-            str(HERE / "plugins" / dist),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return target
-
-
 @pytest.fixture(scope="module")
 def fixture_site(tmp_path_factory) -> Path:
-    return pip_install_to(tmp_path_factory.mktemp("site-fixture"), "srd-fixture")
+    return pip_install_to(tmp_path_factory.mktemp("site-fixture"), HERE / "plugins" / "srd-fixture")
 
 
 @pytest.fixture(scope="module")
 def clash_site(tmp_path_factory) -> Path:
-    return pip_install_to(tmp_path_factory.mktemp("site-clash"), "srd-clash")
+    return pip_install_to(tmp_path_factory.mktemp("site-clash"), HERE / "plugins" / "srd-clash")
 
 
 def run_srd(*args: str, site: Path | None = None, env: dict[str, str] | None = None):

@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from plugin_install import pip_install_to
 
 TESTS = Path(__file__).resolve().parent.parent
 SRD = str(Path(sys.executable).parent / "srd")
@@ -45,27 +46,7 @@ CURATE = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    target = tmp_path_factory.mktemp("site-groups")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--disable-pip-version-check",
-            "--target",
-            str(target),
-            str(TESTS / "plugins" / "srd-groups-fixture"),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return target
+    return pip_install_to(tmp_path_factory.mktemp("site-groups"), TESTS / "plugins" / "srd-groups-fixture")
 
 
 def env_with(site: Path) -> dict[str, str]:

@@ -6,40 +6,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from paths import TESTS, TRAIN_WORKER
+from plugin_install import pip_install_to
 from tiny_run import make_workspace, read_rows, write_config
 
 ENV = {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "SRD_LOAD_PLUGINS": "srd-response-fixture"}
 
 
-def pip_install_to(target: Path) -> Path:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--disable-pip-version-check",
-            "--target",
-            str(target),
-            str(TESTS / "plugins" / "srd-response-fixture"),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return target
-
-
 @pytest.mark.slow
 def test_third_party_source_in_one_and_two_processes(tmp_path):
-    site = pip_install_to(tmp_path / "site")
+    site = pip_install_to(tmp_path / "site", TESTS / "plugins" / "srd-response-fixture")
     ws = make_workspace(tmp_path / "ws")
     responses = {"name": "fixture_every_nth", "every": 2, "max_new_tokens": 6}
     data = {"limit_train": 22}  # 6 steps of 4 samples, the last one partial
