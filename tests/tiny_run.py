@@ -52,6 +52,17 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def jsonl_task(root: Path, with_eval: bool = False) -> dict[str, Any]:
+    """The workspace's train.jsonl as a task spec; ``with_eval``: with the same file as its eval split."""
+    task = {"name": "jsonl", "train": str(root / "train.jsonl"), "id_field": "id", "template": "{instruction}"}
+    return {**task, "eval": str(root / "train.jsonl")} if with_eval else task
+
+
+def dev_split_data(root: Path) -> dict[str, Any]:
+    """``data`` with a final eval set apart from the training task, so training's eval split is a dev split."""
+    return {"train": jsonl_task(root, True), "max_prompt_tokens": 40, "max_length": 64, "eval": jsonl_task(root, True)}
+
+
 def raw_config(root: Path, name: str = "run", **sections: dict[str, Any]) -> dict[str, Any]:
     """A config mapping for the workspace; ``sections`` are merged over the defaults."""
     base = {
@@ -59,12 +70,7 @@ def raw_config(root: Path, name: str = "run", **sections: dict[str, Any]) -> dic
         "teacher": {"path": str(root / "teacher")},
         "student": {"path": str(root / "student")},
         "data": {
-            "train": {
-                "name": "jsonl",
-                "train": str(root / "train.jsonl"),
-                "id_field": "id",
-                "template": "{instruction}",
-            },
+            "train": jsonl_task(root),
             "max_prompt_tokens": 40,
             "max_length": 64,
         },

@@ -7,7 +7,7 @@ import re
 
 import pytest
 from paths import REPO
-from tiny_run import make_config, make_workspace
+from tiny_run import dev_split_data, make_config, make_workspace
 
 from srd_core.pipeline.planner import Planner, close_phase, open_phase, record_path
 from srd_core.training.cadence import CADENCE_FIELDS
@@ -79,24 +79,7 @@ def test_select_best_settings_count_only_while_it_is_on(ws):
     _trained(Planner(config, config.run.dir))
     off = make_config(ws, "best", train={"select_best": {"enabled": False, "every": 5, "max_samples": 3}})
     assert Planner(off, off.run.dir).status("train_srd").state == "complete"
-    data = {
-        "train": {
-            "name": "jsonl",
-            "train": str(ws / "train.jsonl"),
-            "eval": str(ws / "train.jsonl"),
-            "id_field": "id",
-            "template": "{instruction}",
-        },
-        "max_prompt_tokens": 40,
-        "max_length": 64,
-        "eval": {
-            "name": "jsonl",
-            "train": str(ws / "train.jsonl"),
-            "eval": str(ws / "train.jsonl"),
-            "id_field": "id",
-            "template": "{instruction}",
-        },
-    }
+    data = dev_split_data(ws)
     on = make_config(ws, "best2", data=data, train={"select_best": {"enabled": True, "every": 5}})
     _trained(Planner(on, on.run.dir))
     every = make_config(ws, "best2", data=data, train={"select_best": {"enabled": True, "every": 2}})

@@ -19,7 +19,7 @@ import pytest
 from paths import REPO
 from rerun_helpers import ENV, SRD, copy_workspace, hashes, make_base, phase_lines
 from test_layout import graph
-from tiny_run import make_config, make_workspace
+from tiny_run import dev_split_data, make_config, make_workspace
 
 from srd_core import plugins
 from srd_core.code_digest import file_digest
@@ -250,24 +250,7 @@ def test_every_module_a_phase_imports_is_in_its_code_or_said_not_to_compute(ws, 
         ws,
         "closure",
         train={"select_best": {"enabled": True}},
-        data={
-            "train": {
-                "name": "jsonl",
-                "train": str(ws / "train.jsonl"),
-                "eval": str(ws / "train.jsonl"),
-                "id_field": "id",
-                "template": "{instruction}",
-            },
-            "max_prompt_tokens": 40,
-            "max_length": 64,
-            "eval": {
-                "name": "jsonl",
-                "train": str(ws / "train.jsonl"),
-                "eval": str(ws / "train.jsonl"),
-                "id_field": "id",
-                "template": "{instruction}",
-            },
-        },
+        data=dev_split_data(ws),
     )
     declared_code = {p.name: p for p in phases_for(config)}[phase].code(config)
     declared = {k[len(code.CODE_PREFIX) :] for k in code.code_inputs(declared_code, [])}
