@@ -225,8 +225,8 @@ def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -
     from srd_core.arms import Arm, config_for_curation, curate_phase, curation_dir, resolve_arms
     from srd_core.curation.curate import CURATION_FILE, curation_summary, load_curation, run_curation
     from srd_core.curation.diagnostics import log_group_table
-    from srd_core.pipeline.commands import run_single_phase
     from srd_core.pipeline.lock import run_dir_lock
+    from srd_core.pipeline.single_phase import run_single_phase
 
     config = load_checked(config_file, overrides, evaluates=False)
     with run_dir_lock(config.run.dir):
@@ -260,8 +260,8 @@ def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -
 def prepare_command(config_file: Path, overrides: tuple[str, ...]) -> None:
     """Build and train the `preset` models of CONFIG_FILE (tokenizer, teacher SFT, student warm start)."""
     from srd_core.models.prepare import prepare
-    from srd_core.pipeline.commands import run_single_phase
     from srd_core.pipeline.lock import run_dir_lock
+    from srd_core.pipeline.single_phase import run_single_phase
     from srd_core.rundir import PREPARE_MANIFEST_FILE, PREPARED_DIR
 
     config = load_checked(config_file, overrides, evaluates=False, curates=False)
@@ -295,8 +295,8 @@ def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) 
     """ROUGE-L x100 of a model's answers on the held-out set; the row goes to RUN_DIR/eval.jsonl."""
     from srd_core.arms import arm_names
     from srd_core.evaluation.evaluate import evaluate_run_model, model_location, write_eval_row
-    from srd_core.pipeline.commands import run_single_phase
     from srd_core.pipeline.lock import run_dir_lock
+    from srd_core.pipeline.single_phase import run_single_phase
     from srd_core.rundir import EVAL_FILE
 
     config = load_checked(config_file, overrides, curates=False)
@@ -357,8 +357,8 @@ def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides:
 @set_option
 def reflect_command(config_file: Path, overrides: tuple[str, ...]) -> None:
     """Let the initial student answer every training prompt (cached, resumable, torchrun-aware)."""
-    from srd_core.pipeline.commands import run_single_phase
     from srd_core.pipeline.lock import run_dir_lock
+    from srd_core.pipeline.single_phase import run_single_phase
     from srd_core.reflection.reflect import run_reflection
 
     config = load_checked(config_file, overrides, evaluates=False, curates=False)
@@ -401,8 +401,8 @@ def report_command(run_dir: Path) -> None:
 @set_option
 def train_command(config_file: Path, label: str, overrides: tuple[str, ...]) -> None:
     """Distil the teacher into the student; rerunning resumes from the newest checkpoint."""
-    from srd_core.pipeline.commands import run_single_phase
     from srd_core.pipeline.lock import run_dir_lock
+    from srd_core.pipeline.single_phase import run_single_phase
     from srd_core.training.loop import rouge_eval_fn, train
 
     config = load_checked(config_file, overrides, evaluates=None)

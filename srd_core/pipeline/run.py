@@ -44,8 +44,8 @@ def _timed(result: RunResult, timings: dict[str, float], name: str, fn: Callable
 def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
     """Run every phase of SRD and its baseline on ``config``; complete phases are skipped, stale ones redone."""
     from srd_core.data.samples import load_samples, needs_prepared_tokenizer
-    from srd_core.pipeline.commands import sync_config_file
     from srd_core.pipeline.planner import Planner, consistent
+    from srd_core.pipeline.single_phase import sync_config_file
     from srd_core.reflection.reflect import default_accelerator
 
     run_dir = Path(run_dir) if run_dir is not None else config.run.dir
