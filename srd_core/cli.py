@@ -12,6 +12,10 @@ from pathlib import Path
 import click
 
 from srd_core.errors import Interrupted, SRDError, Terminated
+from srd_core.pipeline import single_phase
+from srd_core.pipeline.commands import Command
+from srd_core.pipeline.lock import run_dir_lock
+from srd_core.pipeline.phases import table_commands
 from srd_core.signals import stop_on_signals, stop_signal
 
 
@@ -117,10 +121,9 @@ def _configure_logging(level: int) -> None:
     root.propagate = False  # libraries that call logging.basicConfig() must not print every line twice
 
 
+SET_HELP = "Override a config value, e.g. train.lr=3e-4."
 config_option = click.argument("config_file", type=click.Path(path_type=Path))
-set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. train.lr=3e-4."
-)
+set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 
 
 def load_checked(
@@ -216,113 +219,6 @@ def plugins_command(as_json: bool, show_all: bool) -> None:
         render_table(rows)
 
 
-@cli.command("curate")
-@config_option
-@set_option
-@click.option("--force", is_flag=True, help="Recompute even if curation.jsonl is up to date.")
-def curate_command(config_file: Path, overrides: tuple[str, ...], force: bool) -> None:
-    """Rank the reflected training samples, keep the easiest share and bin them (curation.jsonl)."""
-    from srd_core.arms import Arm, config_for_curation, curate_phase, curation_dir, resolve_arms
-    from srd_core.curation.curate import CURATION_FILE, curation_summary, load_curation, run_curation
-    from srd_core.curation.diagnostics import log_group_table
-    from srd_core.pipeline.lock import run_dir_lock
-    from srd_core.pipeline.single_phase import run_single_phase
-
-    config = load_checked(config_file, overrides, evaluates=False)
-    with run_dir_lock(config.run.dir):
-        run_single_phase(config, "curate", lambda: run_curation(config, config.run.dir, force=force))
-        own = {curate_phase(a): a for a in resolve_arms(config).values() if a.curation == a.name}
-        for phase, arm in own.items():  # arms with a curriculum of their own
-
-            def curate_arm(arm: Arm = arm) -> object:
-                return run_curation(
-                    config_for_curation(config, arm),
-                    config.run.dir,
-                    force=force,
-                    out_dir=curation_dir(config.run.dir, arm),
-                )
-
-            run_single_phase(config, phase, curate_arm)
-            click.echo(f"curation of arm {arm.name}: -> {curation_dir(config.run.dir, arm) / CURATION_FILE}")
-    summary = curation_summary(config.run.dir)
-    log_group_table(config, load_curation(config.run.dir))
-    sizes = "/".join(str(n) for n in summary["bin_sizes"]) or "none"
-    vetoed = f", {summary['vetoed']} vetoed by plugins" if summary["vetoed"] else ""
-    click.echo(
-        f"curation: kept {summary['kept']} of {summary['total']}{vetoed}; {summary['binned']} in bins {sizes} "
-        f"-> {config.run.dir / CURATION_FILE}"
-    )
-
-
-@cli.command("prepare")
-@config_option
-@set_option
-def prepare_command(config_file: Path, overrides: tuple[str, ...]) -> None:
-    """Build and train the `preset` models of CONFIG_FILE (tokenizer, teacher SFT, student warm start)."""
-    from srd_core.models.prepare import prepare
-    from srd_core.pipeline.lock import run_dir_lock
-    from srd_core.pipeline.single_phase import run_single_phase
-    from srd_core.rundir import PREPARE_MANIFEST_FILE, PREPARED_DIR
-
-    config = load_checked(config_file, overrides, evaluates=False, curates=False)
-    with run_dir_lock(config.run.dir):
-        _, result = run_single_phase(config, "prepare", lambda: prepare(config))
-    if result is None and not (config.run.dir / PREPARED_DIR / PREPARE_MANIFEST_FILE).is_file():
-        click.echo("prepare: no preset models in this config; nothing to do")
-    elif result is None:
-        click.echo(f"prepare: {config.run.dir / PREPARED_DIR} is complete; skipped")
-    elif result.skipped:
-        click.echo(f"prepare: {result.directory} is up to date (key {result.key}); skipped")
-    else:
-        models = result.manifest["models"]
-        parts = [f"{role} {m['parameters']:,} params, SFT {m['sft']['seconds']:.0f}s" for role, m in models.items()]
-        click.echo(f"prepare: wrote {result.directory} ({'; '.join(parts)}; {result.manifest['seconds']:.0f}s)")
-
-
-@cli.command("evaluate")
-@config_option
-@click.option(
-    "--model",
-    "which",
-    default="student",
-    show_default=True,
-    metavar="teacher|student|ARM|PATH",
-    help="Which model: the run's teacher, initial student, the student of an arm (srd, baseline, ...), or "
-    "a model directory.",
-)
-@set_option
-def evaluate_command(config_file: Path, which: str, overrides: tuple[str, ...]) -> None:
-    """ROUGE-L x100 of a model's answers on the held-out set; the row goes to RUN_DIR/eval.jsonl."""
-    from srd_core.arms import arm_names
-    from srd_core.evaluation.evaluate import evaluate_run_model, model_location, write_eval_row
-    from srd_core.pipeline.lock import run_dir_lock
-    from srd_core.pipeline.single_phase import run_single_phase
-    from srd_core.rundir import EVAL_FILE
-
-    config = load_checked(config_file, overrides, curates=False)
-
-    def evaluate():
-        label, result = evaluate_run_model(config, config.run.dir, which)
-        write_eval_row(config.run.dir / EVAL_FILE, result.to_row(label))
-        return label, result
-
-    with run_dir_lock(config.run.dir):
-        if which in ("teacher", "student", *arm_names(config)):  # a model of the run: the dependency rule applies
-            phase = f"evaluate_{model_location(config, config.run.dir, which)[0]}"
-            label, result = run_single_phase(config, phase, evaluate)[1]
-        else:
-            label, result = evaluate()
-    from srd_core.models.generation import truncation_notice
-
-    notice = truncation_notice("evaluation", result.prompts_truncated, result.n, config.data.max_prompt_tokens)
-    if notice:
-        logging.getLogger("srd_core").warning(notice)
-    spread = f" ± {result.sd:.2f}" if result.protocol == "distillm" else ""
-    click.echo(f"{label}: ROUGE-L {result.score:.2f}{spread} on {result.n} samples ({result.protocol})")
-    for family, value in result.per_family.items():
-        click.echo(f"  {family:<12} {value:6.2f}")
-
-
 @cli.command("evaluate-sets")
 @config_option
 @click.option(
@@ -352,22 +248,6 @@ def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides:
     click.echo(f"-> {config.run.dir / EVAL_SETS_FILE}")
 
 
-@cli.command("reflect")
-@config_option
-@set_option
-def reflect_command(config_file: Path, overrides: tuple[str, ...]) -> None:
-    """Let the initial student answer every training prompt (cached, resumable, torchrun-aware)."""
-    from srd_core.pipeline.lock import run_dir_lock
-    from srd_core.pipeline.single_phase import run_single_phase
-    from srd_core.reflection.reflect import run_reflection
-
-    config = load_checked(config_file, overrides, evaluates=False, curates=False)
-    with run_dir_lock(config.run.dir):
-        _, result = run_single_phase(config, "reflect", lambda: run_reflection(config, config.run.dir))
-    if result.summary.main:
-        click.echo(result.summary.describe())
-
-
 @cli.command("report")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 def report_command(run_dir: Path) -> None:
@@ -386,40 +266,6 @@ def report_command(run_dir: Path) -> None:
         if problems:  # the report describes the artifacts on disk, so they must belong together
             raise SRDError(f"{run_dir}: {problems[0]}; rerun `srd run CONFIG` to bring the run dir up to date")
         click.echo(f"wrote {write_report(run_dir)}")
-
-
-@cli.command("train")
-@config_option
-@click.option(
-    "--label",
-    default="srd",
-    show_default=True,
-    metavar="ARM",
-    help="The arm to train: srd (the curriculum run; needs its curation for curation pacers), baseline "
-    "(plain KD), or any arm of the config's `arms`.",
-)
-@set_option
-def train_command(config_file: Path, label: str, overrides: tuple[str, ...]) -> None:
-    """Distil the teacher into the student; rerunning resumes from the newest checkpoint."""
-    from srd_core.pipeline.lock import run_dir_lock
-    from srd_core.pipeline.single_phase import run_single_phase
-    from srd_core.training.loop import rouge_eval_fn, train
-
-    config = load_checked(config_file, overrides, evaluates=None)
-    from srd_core.arms import arm_of
-
-    arm_of(config, label)  # an arm of this run, or one line naming the arms
-    eval_fn = rouge_eval_fn(config, config.run.dir) if config.train.eval_every else None
-    with run_dir_lock(config.run.dir):
-        _, summary = run_single_phase(
-            config, f"train_{label}", lambda: train(config, config.run.dir, label, eval_fn=eval_fn)
-        )
-    if os.environ.get("RANK", "0") == "0":
-        resumed = f", resumed at step {summary.resumed_from_step}" if summary.resumed_from_step else ""
-        click.echo(
-            f"{label}: {summary.steps} steps in {summary.stages} stages, {summary.tokens:,} tokens, "
-            f"{summary.wall_time:.0f}s{resumed} -> {summary.final_dir}"
-        )
 
 
 @cli.command("run")
@@ -499,6 +345,47 @@ def experiment_command(spec_file: Path | None, jobs: int | None, table_dir: Path
     else:
         for line in run_spec(spec_file, jobs, phase_names):
             click.echo(line)
+
+
+def phase_command(command: Command) -> click.Command:
+    """The `srd` command of a single-phase ``Command`` of the phase table: CONFIG_FILE, its choice option,
+    ``--set`` and ``--force``; it runs the phases through ``run_command`` under the run-dir lock."""
+    params: list[click.Parameter] = [click.Argument(["config_file"], type=click.Path(path_type=Path))]
+    if command.choice is not None:
+        choice = command.choice
+        params.append(
+            click.Option(
+                [choice.option, "value"],
+                default=choice.default,
+                show_default=True,
+                metavar=choice.metavar,
+                help=choice.help,
+            )
+        )
+    params += [
+        click.Option(["--set", "overrides"], multiple=True, metavar="KEY=VALUE", help=SET_HELP),
+        click.Option(
+            ["--force"],
+            is_flag=True,
+            help="Set this phase's artifacts aside (.stale/<phase>/) and compute them again, even if up to date.",
+        ),
+    ]
+
+    def callback(config_file: Path, overrides: tuple[str, ...], force: bool, value: str | None = None) -> None:
+        config = load_checked(config_file, overrides, evaluates=command.evaluates, curates=command.curates)
+        single_phase.picked_phases(
+            command, config, value
+        )  # a value that names nothing: one line, before the run dir is touched
+        with run_dir_lock(config.run.dir):
+            lines = single_phase.run_command(command, config, value, force)
+        for line in lines:
+            click.echo(line)
+
+    return click.Command(command.name, callback=callback, params=params, help=command.help)
+
+
+for _command in table_commands():  # srd prepare | reflect | curate | train | evaluate, from the phase table
+    cli.add_command(phase_command(_command))
 
 
 def _register_plugin_commands() -> None:

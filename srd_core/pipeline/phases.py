@@ -18,11 +18,12 @@ again when it completes. A phase is
 
 A stale phase's artifacts are moved to ``.stale/<phase>/`` (the last one is kept) before it is
 recomputed, so nothing is destroyed silently and a mistaken edit costs a ``mv``, not a retraining.
-Each ``Phase`` also says what runs it (``work``, called by `srd run`; ``command``, the `srd` command that runs
-it alone) and what describes it (``describe``, its rows in `srd run --dry-run`). ``TABLE`` is the one list of
-phases: `srd run` (``pipeline/run.py``), the dry run, the status of a run dir (``pipeline/planner.py``) and the
-upstream checks of the single-phase commands all read it. Adding a phase is one entry in ``TABLE`` plus its work
-function (``pipeline/work.py``); an entry gives the phases of a config (one ``train_<arm>`` and one
+Each ``Phase`` also says what runs it (``work``) and what describes it (``describe``, its rows in
+`srd run --dry-run`). ``TABLE`` is the one list of phases, each row with the `srd` command that runs its phases
+alone (``srd_core.pipeline.commands``): `srd run` (``pipeline/run.py``), the dry run, the status of a run dir
+(``pipeline/planner.py``), the upstream checks and the CLI's single-phase commands (``pipeline/single_phase.py``)
+all read it. Adding a phase is one row in ``TABLE`` plus its work function (``pipeline/work.py``), and a
+``Command`` when it gets a command of its own; a row gives the phases of a config (one ``train_<arm>`` and one
 ``evaluate_<arm>`` per arm of ``srd_core.arms``, one ``curate_<arm>`` per arm curated on its own).
 """
 
@@ -53,7 +54,8 @@ from srd_core.config import (
 )
 from srd_core.io import read_jsonl
 from srd_core.launcher import world_size
-from srd_core.pipeline import work
+from srd_core.pipeline import commands, work
+from srd_core.pipeline.commands import Command
 from srd_core.pipeline.describe import (
     PlanView,
     Rows,
@@ -295,8 +297,6 @@ class Phase:
     """What `srd run` calls to compute the artifact (the dependency rule around it is the driver's)."""
     describe: Callable[[PlanView], Rows] = lambda view: []
     """The rows `srd run --dry-run` lists for the phase's step (none: not listed)."""
-    command: str | None = None
-    """The `srd` command that runs it alone (``CONFIG``: the config file); None: `srd run` only."""
     step: str = ""
     """The step of `srd run` it belongs to (default: its name). The phases of one step run one after the other,
     are timed and printed as one, and the dry run describes the step once (its first phase's ``describe``)."""
@@ -405,7 +405,6 @@ def _train_phase(label: str) -> Phase:
         code=lambda config: TRAIN_CODE + (DEV_EVAL_CODE if config.train.select_best.enabled else ()),
         work=work.train(label),
         describe=describe_train(label),
-        command="train CONFIG" if label == "srd" else f"train CONFIG --label {label}",
         parallel=work.train_in_parallel,
     )
 
@@ -598,7 +597,6 @@ def _prepare_phase() -> Phase:
         code=lambda config: PREPARE_CODE,
         work=work.prepare,
         describe=describe_prepare,
-        command="prepare CONFIG",
         then=work.after_prepare,
         timed_when_off=True,
     )
@@ -616,7 +614,6 @@ REFLECT = Phase(
     code=lambda config: REFLECT_CODE,
     work=work.reflect,
     describe=describe_reflect,
-    command="reflect CONFIG",
 )
 CURATE = Phase(
     "curate",
@@ -632,7 +629,6 @@ CURATE = Phase(
     code=lambda config: CURATE_CODE,
     work=work.curate,
     describe=describe_curate,
-    command="curate CONFIG",
 )
 
 
@@ -675,23 +671,55 @@ def _report_phases(config: SRDConfig) -> list[Phase]:
     ]
 
 
-TABLE: list[tuple[str, Callable[[SRDConfig], list[Phase]]]] = [
-    ("prepare", lambda config: [_prepare_phase()]),
-    ("reflect", lambda config: [REFLECT]),
-    ("curate", lambda config: [CURATE]),
-    ("curate_", lambda config: [_curate_arm_phase(p[len("curate_") :]) for p in curate_arm_phases(config)]),
-    ("teacher_cache", lambda config: [TEACHER_CACHE]),
-    ("train_", _train_phases),
-    ("evaluate_", _eval_phases),
-    ("report", _report_phases),
+@dataclass(frozen=True)
+class Row:
+    """One row of the table: the phases of a config it gives, and the `srd` command that runs them alone."""
+
+    stem: str
+    """The name of its phases, or their prefix ending in ``_`` (``train_``: one ``train_<arm>`` per arm)."""
+    build: Callable[[SRDConfig], list[Phase]]
+    command: Command | None = None
+    """The single-phase command (``srd_core.pipeline.commands``); None: `srd run` alone runs them."""
+
+    def holds(self, name: str) -> bool:
+        """Whether phase ``name`` comes from this row."""
+        return name == self.stem or (self.stem.endswith("_") and name.startswith(self.stem))
+
+
+TABLE: list[Row] = [
+    Row("prepare", lambda config: [_prepare_phase()], commands.PREPARE),
+    Row("reflect", lambda config: [REFLECT], commands.REFLECT),
+    Row("curate", lambda config: [CURATE], commands.CURATE),
+    Row(
+        "curate_",
+        lambda config: [_curate_arm_phase(p[len("curate_") :]) for p in curate_arm_phases(config)],
+        commands.CURATE,
+    ),
+    Row("teacher_cache", lambda config: [TEACHER_CACHE]),
+    Row("train_", _train_phases, commands.TRAIN),
+    Row("evaluate_", _eval_phases, commands.EVALUATE),
+    Row("report", _report_phases),
 ]
-"""Every phase of `srd run`, in order: (the name of its phases, or their prefix ending in ``_``; the phases of
-a config). `srd run`, its dry run, the planner and the upstream checks all read this table."""
+"""Every phase of `srd run`, in order, and the command that runs each alone. `srd run`, its dry run, the planner,
+the upstream checks and the single-phase commands of the CLI all read this table."""
+
+
+def table_commands() -> list[Command]:
+    """The single-phase commands of the table, in its order (one `srd` command each)."""
+    return list(dict.fromkeys(row.command for row in TABLE if row.command is not None))
+
+
+def command_line(name: str) -> str | None:
+    """The `srd` command line that runs phase ``name`` alone (``train CONFIG --label baseline``), or None."""
+    for row in TABLE:
+        if row.command is not None and row.holds(name):
+            return commands.command_line(row.command, name[len(row.stem) :] if row.stem.endswith("_") else None)
+    return None
 
 
 def phases_for(config: SRDConfig) -> list[Phase]:
     """The phases of a run of ``config``, in order: one train_/evaluate_ phase per arm."""
-    return [phase for _, build in TABLE for phase in build(config)]
+    return [phase for row in TABLE for phase in row.build(config)]
 
 
 def phase_names(config: SRDConfig) -> list[str]:
@@ -712,7 +740,7 @@ def _off(phase: Phase) -> Phase:
 
 def phase_rank(name: str) -> int:
     """Where a phase named ``name`` comes in a run (curate_<arm> with curate, train_<arm> with train_, ...)."""
-    for i, (prefix, _) in enumerate(TABLE):
-        if name == prefix or (prefix.endswith("_") and name.startswith(prefix)) or name.startswith(f"{prefix}_"):
+    for i, row in enumerate(TABLE):
+        if row.holds(name) or name.startswith(f"{row.stem}_"):
             return i
     return len(TABLE)

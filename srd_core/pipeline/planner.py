@@ -21,7 +21,7 @@ from srd_core.errors import SRDError
 from srd_core.fingerprints import HashCache, first_difference, flatten
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
 from srd_core.pipeline import code
-from srd_core.pipeline.phases import Phase, _without_never_inputs, phase_rank, phases_for
+from srd_core.pipeline.phases import Phase, _without_never_inputs, command_line, phase_rank, phases_for
 from srd_core.rundir import EVAL_FILE, HASH_CACHE_FILE, PROVENANCE_DIR, STALE_DIR, STALE_RECORD_FILE
 
 logger = logging.getLogger(__name__)
@@ -127,7 +127,8 @@ def _artifacts(phase: Phase, run_dir: Path) -> list[Path]:
     return found
 
 
-def _has_artifacts(phase: Phase, run_dir: Path) -> bool:
+def has_artifacts(phase: Phase, run_dir: Path) -> bool:
+    """Whether any artifact of ``phase`` is on disk (an evaluation: its row in eval.jsonl)."""
     return bool(_artifacts(phase, run_dir)) or (phase.eval_label is not None and phase.done(run_dir))
 
 
@@ -206,7 +207,7 @@ class Planner:
         inputs = current_inputs(phase, config, run_dir, self.cache, paths, versions)
         record = read_record(run_dir, phase.name)
         if record is None:
-            if _has_artifacts(phase, run_dir):
+            if has_artifacts(phase, run_dir):
                 return Status(
                     phase.name,
                     "stale",
@@ -222,7 +223,7 @@ class Planner:
             return Status(phase.name, "stale", reason, inputs, True, paths, versions)
         if record.get("state") != "complete" or not phase.done(run_dir):
             return Status(
-                phase.name, "todo", "resumes" if _has_artifacts(phase, run_dir) else "", inputs, True, paths, versions
+                phase.name, "todo", "resumes" if has_artifacts(phase, run_dir) else "", inputs, True, paths, versions
             )
         return Status(phase.name, "complete", "", inputs, True, paths, versions)
 
@@ -289,7 +290,7 @@ def check_upstream(planner: Planner, name: str) -> None:
     for upstream in planner.by_name[name].after(planner.config):
         before = planner.status(upstream)
         if before.recorded and before.state in ("stale", "pending"):
-            command = planner.by_name[upstream].command or "run CONFIG"
+            command = command_line(upstream) or "run CONFIG"
             raise SRDError(
                 f"{name} reads {upstream}, which is {before.describe()}; run "
                 f"`srd {command}` (or `srd run CONFIG`) first"

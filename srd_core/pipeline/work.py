@@ -58,13 +58,13 @@ def write_samples_meta(run_dir: Path, samples) -> None:
 # ------------------------------------------------------------------------------------------ the phases' work
 
 
-def prepare(run: RunContext) -> None:
-    """Build and SFT the preset models (main process; the others wait)."""
+def prepare(run: RunContext) -> Any:
+    """Build and SFT the preset models (main process; the others wait); the main process returns what it did."""
     from srd_core.models.prepare import prepare as prepare_models
 
-    if run.main:
-        prepare_models(run.config, run.run_dir)
+    done = prepare_models(run.config, run.run_dir) if run.main else None
     run.accelerator.wait_for_everyone()
+    return done
 
 
 def after_prepare(run: RunContext, did_work: bool) -> None:
@@ -84,29 +84,33 @@ def reflect(run: RunContext) -> Any:
     return run_reflection(run.config, run.run_dir, accelerator=run.accelerator)
 
 
-def _curate(run: RunContext, config: SRDConfig, out_dir: Path | None = None) -> None:
+def _curate(run: RunContext, config: SRDConfig, out_dir: Path | None = None) -> Any:
+    """The curation (main process; the others wait), its per-group table logged; the main process returns it."""
     from srd_core.curation.curate import run_curation
 
+    curation = None
     if run.main:
         from srd_core.curation.diagnostics import log_group_table
 
-        log_group_table(config, run_curation(config, run.run_dir, samples=run.samples, out_dir=out_dir))
+        curation = run_curation(config, run.run_dir, samples=run.samples, out_dir=out_dir)
+        log_group_table(config, curation)
     run.accelerator.wait_for_everyone()
+    return curation
 
 
-def curate(run: RunContext) -> None:
+def curate(run: RunContext) -> Any:
     """The curation of the curriculum section (curation.jsonl)."""
-    _curate(run, run.config)
+    return _curate(run, run.config)
 
 
-def curate_arm(owner: str) -> Callable[[RunContext], None]:
+def curate_arm(owner: str) -> Callable[[RunContext], Any]:
     """The curation of arm ``owner``, whose curriculum differs (``curation-<owner>/``)."""
 
-    def work(run: RunContext) -> None:
+    def work(run: RunContext) -> Any:
         from srd_core.arms import arm_of, config_for_curation, curation_dir
 
         arm = arm_of(run.config, owner)
-        _curate(run, config_for_curation(run.config, arm), curation_dir(run.run_dir, arm))
+        return _curate(run, config_for_curation(run.config, arm), curation_dir(run.run_dir, arm))
 
     return work
 
@@ -119,15 +123,15 @@ def teacher_cache(run: RunContext) -> None:
     build_teacher_caches(run.config, run.run_dir, run.samples, run.accelerator)
 
 
-def train(label: str) -> Callable[[RunContext], None]:
-    """Train arm ``label``."""
+def train(label: str) -> Callable[[RunContext], Any]:
+    """Train arm ``label``; returns the run's summary."""
 
-    def work(run: RunContext) -> None:
+    def work(run: RunContext) -> Any:
         from srd_core.training.loop import rouge_eval_fn
         from srd_core.training.loop import train as train_arm
 
         eval_fn = rouge_eval_fn(run.config, run.run_dir) if run.config.train.eval_every and run.main else None
-        train_arm(run.config, run.run_dir, label, samples=run.samples, eval_fn=eval_fn)
+        return train_arm(run.config, run.run_dir, label, samples=run.samples, eval_fn=eval_fn)
 
     return work
 
@@ -140,11 +144,12 @@ def train_in_parallel(run: RunContext, phases: list[str]) -> dict[str, float]:
     return {f"train_{arm}": value for arm, value in seconds.items()}
 
 
-def evaluate(label: str) -> Callable[[RunContext], None]:
-    """Final ROUGE-L of model ``label`` (teacher, student_init or an arm) into eval.jsonl."""
+def evaluate(label: str) -> Callable[[RunContext], Any]:
+    """Final ROUGE-L of model ``label`` (teacher, student_init, an arm, or a model directory) into eval.jsonl;
+    returns (its row's label, the ``EvalResult``)."""
     which = {"student_init": "student"}.get(label, label)
 
-    def work(run: RunContext) -> None:
+    def work(run: RunContext) -> Any:
         from srd_core.evaluation.evaluate import evaluate_run_model, load_eval_samples, write_eval_row
         from srd_core.models.generation import truncation_notice
 
@@ -158,6 +163,7 @@ def evaluate(label: str) -> Callable[[RunContext], None]:
         if notice and "evaluation" not in run.warned:  # the same prompts for every model: said once
             logger.warning(notice)
             run.warned.add("evaluation")
+        return label, result
 
     return work
 

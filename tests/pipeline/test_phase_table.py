@@ -6,13 +6,18 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import click
 import pytest
+import yaml
+from click.testing import CliRunner
 
+from srd_core.cli import SRDGroup, phase_command
 from srd_core.config import config_from_dict
 from srd_core.errors import SRDError
-from srd_core.pipeline import phases
+from srd_core.pipeline import commands, phases, single_phase
+from srd_core.pipeline.commands import Command
 from srd_core.pipeline.dry_run import plan_run
-from srd_core.pipeline.phases import Phase, phases_for
+from srd_core.pipeline.phases import Phase, Row, phases_for
 from srd_core.pipeline.planner import Planner, check_upstream
 from srd_core.pipeline.run import run_pipeline
 
@@ -32,13 +37,19 @@ def _config(tmp_path: Path, **extra):
     )
 
 
+EXTRA = Command("extra", "Make extra.json from the reflection.", lambda config, ran: [f"extra: {ran[0].result}"])
+"""The command a contributor gives the row of ``extra``."""
+EXTRA_USER = Command("extra-user", "Read extra.json.", lambda config, ran: [])
+
+
 def _extra_phases(calls: list[str]) -> list[Phase]:
     """Two phases a contributor adds (after reflect in the table): ``extra``, and ``extra_user`` that reads it."""
 
-    def phase(name: str, after: tuple[str, ...], command: str | None) -> Phase:
-        def work(run) -> None:
+    def phase(name: str, after: tuple[str, ...]) -> Phase:
+        def work(run) -> str:
             calls.append(name)
             (run.run_dir / f"{name}.json").write_text("{}")
+            return f"wrote {name}.json"
 
         return Phase(
             name,
@@ -50,10 +61,9 @@ def _extra_phases(calls: list[str]) -> list[Phase]:
             done=lambda run_dir: (run_dir / f"{name}.json").is_file(),
             work=work,
             describe=lambda view: [(name, f"{name} of {int(view.data.samples.value)} samples")],
-            command=command,
         )
 
-    return [phase("extra", (), "extra CONFIG"), phase("extra_user", ("extra",), None)]
+    return [phase("extra", ()), phase("extra_user", ("extra",))]
 
 
 @pytest.fixture
@@ -73,9 +83,10 @@ def table(monkeypatch):
 
         return phases_of
 
-    entries = [(stem, recorded(build)) for stem, build in phases.TABLE]
-    at = [stem for stem, _ in entries].index("reflect") + 1
-    entries.insert(at, ("extra", lambda config: _extra_phases(calls)))
+    entries = [replace(row, build=recorded(row.build)) for row in phases.TABLE]
+    at = [row.stem for row in entries].index("reflect") + 1
+    entries.insert(at, Row("extra", lambda config: _extra_phases(calls)[:1], EXTRA))
+    entries.insert(at + 1, Row("extra_user", lambda config: _extra_phases(calls)[1:], EXTRA_USER))
     monkeypatch.setattr(phases, "TABLE", entries)
     return calls
 
@@ -154,21 +165,85 @@ def test_the_upstream_check_names_the_command_from_the_table(tmp_path, table):
         check_upstream(Planner(changed, changed.run.dir), "curate")
 
 
-def test_every_command_the_table_names_is_a_cli_command_with_those_options():
-    """The table's `command` of each phase (the upstream hints print it) is a real `srd` command with those options."""
-    import yaml
-    from click.testing import CliRunner
+def _table_cli() -> click.Group:
+    """An `srd` group with the single-phase commands of the (patched) table, as the CLI makes them."""
+    group = SRDGroup("srd")
+    for command in phases.table_commands():
+        group.add_command(phase_command(command))
+    return group
+
+
+def _config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "table.yaml"
+    path.write_text(yaml.safe_dump(_config(tmp_path).model_dump(mode="json", exclude_defaults=True)))
+    return path
+
+
+def test_a_row_with_a_command_is_an_srd_command_that_runs_its_phase_under_the_rule(tmp_path, table):
+    config = _config(tmp_path)
+    group = _table_cli()
+    assert list(group.commands) == ["prepare", "reflect", "extra", "extra-user", "curate", "train", "evaluate"]
+    assert {p.opts[0] for p in group.commands["extra"].params if p.opts[0].startswith("--")} == {"--set", "--force"}
+    path = _config_file(tmp_path)
+    runner = CliRunner()
+    # extra reads reflect: not run yet, so extra runs (the rule asks only that recorded upstreams are current)
+    first = runner.invoke(group, ["extra", str(path)])
+    assert first.exit_code == 0, first.output
+    assert first.output == "extra: wrote extra.json\n" and table == ["extra"]
+    assert Planner(config, config.run.dir).status("extra").state == "complete"
+    (config.run.dir / "extra.json").write_text('{"old": 1}')
+    forced = runner.invoke(group, ["extra", str(path), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert json.loads((config.run.dir / ".stale" / "extra" / "extra.json").read_text()) == {"old": 1}
+    assert (config.run.dir / "extra.json").read_text() == "{}" and table == ["extra", "extra"]
+    # a stale recorded upstream: refused with the command line the table gives for it
+    run_pipeline(config)
+    stale = runner.invoke(group, ["extra-user", str(path), "--set", "reflection.batch_size=3"])
+    assert stale.exit_code == 2
+    assert "extra_user reads extra, which is stale" in stale.output and "run `srd extra CONFIG`" in stale.output
+
+
+def test_a_choice_picks_the_phase_and_a_value_naming_none_is_one_line_before_anything_is_written(tmp_path, table):
+    path = _config_file(tmp_path)
+    group = _table_cli()
+    runner = CliRunner()
+    bad = runner.invoke(group, ["train", str(path), "--label", "nope"])
+    assert bad.exit_code == 2 and "--label nope: expected one of srd, baseline" in bad.output
+    assert not (tmp_path / "table").exists()  # the run dir was not even made
+    config = _config(tmp_path)
+    assert phases.command_line("train_baseline") == "train CONFIG --label baseline"
+    assert phases.command_line("train_srd") == "train CONFIG"
+    assert phases.command_line("evaluate_student_init") == "evaluate CONFIG"  # --model student, the default
+    assert phases.command_line("evaluate_teacher") == "evaluate CONFIG --model teacher"
+    assert phases.command_line("curate_x") == "curate CONFIG" and phases.command_line("report") is None
+    assert phases.command_line("extra_user") == "extra-user CONFIG"
+    assert [p.name for p in single_phase.picked_phases(commands.EVALUATE, config, "student") or []] == [
+        "evaluate_student_init"
+    ]
+    assert single_phase.picked_phases(commands.EVALUATE, config, "some/model/dir") is None  # outside the run
+
+
+def test_every_command_line_of_the_table_is_a_cli_command_with_those_options():
+    """The command line the upstream hints print for each phase is a real `srd` command with those options."""
     from paths import REPO
 
     from srd_core.cli import cli
 
     config = config_from_dict(yaml.safe_load((REPO / "examples" / "demo.yaml").read_text()))
-    named = {p.name: p.command for p in phases_for(config) if p.command}
-    assert {"prepare", "reflect", "curate", "train_srd", "train_kd_equal"} <= set(named)
-    for phase, command in named.items():
-        words = command.split()
-        assert words[0] in cli.commands, (phase, command)
+    named = {p.name: line for p in phases_for(config) if (line := phases.command_line(p.name))}
+    assert {"prepare", "reflect", "curate", "train_srd", "train_kd_equal", "evaluate_teacher"} <= set(named)
+    assert "report" not in named and "teacher_cache" not in named
+    for phase, line in named.items():
+        words = line.split()
+        assert words[0] in cli.commands, (phase, line)
         options = {opt for param in cli.commands[words[0]].params for opt in param.opts}
-        assert {w for w in words[1:] if w.startswith("--")} <= options, (phase, command)
+        assert {w for w in words[1:] if w.startswith("--")} <= options, (phase, line)
         assert CliRunner().invoke(cli, [words[0], "--help"]).exit_code == 0
-    assert {c.split()[0] for c in named.values()} == {"prepare", "reflect", "curate", "train"}
+    assert {c.split()[0] for c in named.values()} == {"prepare", "reflect", "curate", "train", "evaluate"}
+    assert {name for name in cli.commands if name in {c.name for c in phases.table_commands()}} == {
+        "prepare",
+        "reflect",
+        "curate",
+        "train",
+        "evaluate",
+    }
