@@ -191,31 +191,51 @@ def most_significant(packages: Iterable[str]) -> str:
 
 def deferred_comment(lines: list[str], imp: Import) -> set[str] | None:
     """The packages a ``# deferred: ...`` comment names on the import's lines or the line just above, or None."""
-    node = imp.node
-    for line in lines[max(node.lineno - 2, 0) : node.end_lineno]:
-        if match := DEFERRED.search(line):
-            return {name.strip() for name in match.group(1).split(",")}
+    line = deferred_line(lines, imp.node)
+    if line is None:
+        return None
+    match = DEFERRED.search(lines[line - 1])
+    assert match is not None
+    return {name.strip() for name in match.group(1).split(",")}
+
+
+def deferred_line(lines: list[str], node: ast.stmt) -> int | None:
+    """The line (1-based) of the ``# deferred:`` comment of the import ``node``: on one of its lines, or alone on
+    the line above it."""
+    own = [n for n in range(node.lineno, node.end_lineno + 1) if DEFERRED.search(lines[n - 1])]
+    if own:
+        return own[0]
+    above = node.lineno - 1
+    if above >= 1 and lines[above - 1].lstrip().startswith("#") and DEFERRED.search(lines[above - 1]):
+        return above
     return None
 
 
 def problems(graph: ImportGraph, root: Path, excluded: Iterable[str] = ()) -> list[str]:
-    """One line per function-level import that breaks the rule: needed ones say ``# deferred: <pkg>`` naming a
-    package they add; the others belong at module level."""
+    """One line per function-level import that breaks the rule (paths relative to ``root``; ``excluded``: such
+    relative paths to leave out): an import inside a function must load a third-party package its module has not
+    loaded, and say ``# deferred: <pkg>`` naming only packages it adds; any other belongs at module level."""
     found = []
     skip = set(excluded)
     for module, imp, added in graph.function_imports():
         path = graph.paths[module]
-        where = f"{path.relative_to(root).as_posix()}:{imp.lineno}"
-        if where.split(":")[0] in skip:
+        relative = path.relative_to(root).as_posix()
+        if relative in skip:
             continue
-        lines = path.read_text(encoding="utf-8").splitlines()
-        named = deferred_comment(lines, imp)
-        text = ast.unparse(imp.node)
+        where = f"{relative}:{imp.lineno}: `{ast.unparse(imp.node)}` in {imp.function}()"
+        named = deferred_comment(path.read_text(encoding="utf-8").splitlines(), imp)
         if not added:
-            why = "imports only the standard library" if not imp.ours and not imp.third_party else "adds nothing"
-            found.append(f"{where}: `{text}` inside {imp.function}() {why} {module} has not loaded: move it up")
+            why = (
+                "imports the standard library only"
+                if not (imp.ours or imp.third_party)
+                else (f"loads no third-party package that importing {module} has not loaded already")
+            )
+            found.append(f"{where} {why}: move it to module level")
         elif named is None:
-            found.append(f"{where}: `{text}` needs `# deferred: {most_significant(added)}` (it adds {sorted(added)})")
+            found.append(f"{where} needs `# deferred: {most_significant(added)}` (it adds {', '.join(sorted(added))})")
         elif not named <= added:
-            found.append(f"{where}: `{text}`: # deferred names {sorted(named - added)}, it adds only {sorted(added)}")
+            found.append(
+                f"{where}: `# deferred:` names {', '.join(sorted(named - added))}, which it does not add"
+                f" (it adds {', '.join(sorted(added))})"
+            )
     return found
