@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from srd_core.config import ARM_TEMPLATES, ArmConfig, ComponentSpec, CurriculumConfig, SRDConfig
+from srd_core.config import ARM_TEMPLATES, ArmConfig, ComponentSpec, CurriculumConfig, SRDConfig, config_from_dict
 from srd_core.errors import ConfigError
+from srd_core.plugins import get_component
 from srd_core.rundir import CURATION_FILE
 
 SRD_TEMPLATE_FIELDS = ("train.temperature", "train.sft_weight", "curriculum.pacer")
@@ -98,8 +99,6 @@ def _legacy(config: SRDConfig) -> dict[str, Arm]:
 
 def uses_curation(pacer: ComponentSpec) -> bool:
     """Whether a pacer trains on a curation (Baby Step) or plans from all the data itself (``all``)."""
-    from srd_core.plugins import get_component
-
     return bool(get_component("pacer", pacer.name, **pacer.params).uses_curation)
 
 
@@ -256,8 +255,6 @@ def curation_views(run_dir: Path, raw_config: dict[str, Any] | None) -> list[Cur
     """Every curation of the run with the curated arms that train on it: ``curation.jsonl`` first, then each
     ``curation-<arm>/``. From the run's resolved config (``config.yaml``); a config that does not resolve
     (an older run, a plugin not installed here) gives the curation files found, each with the run's config."""
-    from srd_core.config import config_from_dict
-
     run_dir = Path(run_dir)
     try:
         arms = resolve_arms(config_from_dict(dict(raw_config or {})))

@@ -32,6 +32,7 @@ from srd_core.limits import (
     MAX_VOCAB,
     MAX_WIDTH,
 )
+from srd_core.plugins import get_registry
 from srd_core.registry import format_validation_error, number_problem
 
 
@@ -594,7 +595,6 @@ class SRDConfig(Strict):
             return self
         if not self.arms:
             raise PydanticCustomError("arms", "arms: list at least one arm (or leave arms out)")
-        import re
 
         for name, arm in self.arms.items():
             if not re.match(ARM_NAME, name) or name in RESERVED_ARM_NAMES:
@@ -711,8 +711,6 @@ ARM_COMPONENTS = (
 
 def resolve_components(config: SRDConfig) -> SRDConfig:
     """Validate every component spec against its plugin's ``Params`` and fill in the defaults."""
-    from srd_core.plugins import get_registry
-
     registry = get_registry()
     for path, kind, owner, key in _component_slots(config):
         current: ComponentSpec = owner[key] if isinstance(owner, (list, dict)) else getattr(owner, key)
@@ -927,8 +925,6 @@ def _is_partial(value: Any) -> bool:
 def _merge(kind: str, base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     """``base`` with the params of ``change``; where that is invalid but ``change`` alone is a valid spelling of
     the same component (stagewise ``values`` for an inherited ``start``/``end``), ``change`` alone."""
-    from srd_core.plugins import get_registry
-
     merged = {**base, **change}
     registry = get_registry()
     try:

@@ -57,8 +57,8 @@ def describe_plugins(include_builtins: bool = False) -> list[dict[str, Any]]:
 
 def render_table(rows: list[dict[str, Any]]) -> None:
     """Print plugins as a rich table."""
-    from rich.console import Console
-    from rich.table import Table
+    from rich.console import Console  # deferred: rich
+    from rich.table import Table  # deferred: rich
 
     table = Table(title="srd plugins")
     for column in ("distribution", "version", "plugin", "hooks", "components"):

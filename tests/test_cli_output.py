@@ -26,14 +26,16 @@ def test_library_chatter_is_silenced_unless_verbose(monkeypatch):
 
 
 def test_help_loads_every_plugin_without_importing_torch():
-    """`srd --help` lists the plugins' commands, and stays fast: no plugin module imports torch at load time."""
+    """`srd --help` lists the plugins' commands, and stays fast: no plugin module imports torch, transformers or
+    matplotlib at load time (tests/test_deferred_imports.py: the imports that keep them out say so)."""
     import subprocess
     import sys
 
     code = (
-        "import sys\nfrom srd_core.cli import main\nsys.argv = ['srd', '--help']\ntry:\n    main()\n"
+        "import sys\nHEAVY = ('torch', 'transformers', 'matplotlib')\n"
+        "from srd_core.cli import main\nsys.argv = ['srd', '--help']\ntry:\n    main()\n"
         "except SystemExit:\n    pass\nfrom srd_core.plugins import plugin_infos\n"
-        "print('plugins', len(plugin_infos()), 'torch', 'torch' in sys.modules)"
+        "print('plugins', len(plugin_infos()), 'heavy', any(m in sys.modules for m in HEAVY))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     last = out.stdout.strip().splitlines()[-1].split()

@@ -8,10 +8,8 @@ still obey the layers."""
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
+from import_graph import ImportGraph
 from paths import REPO
 
 PACKAGE = REPO / "srd_core"
@@ -35,47 +33,16 @@ TOP_MODULES = {"srd_core.cli", "srd_core.plugin_listing"}
 API_MODULES = {"srd_core.api"}
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(REPO).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def modules() -> dict[str, Path]:
-    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
-
-
-def _type_checking_nodes(tree: ast.AST) -> set[int]:
-    """Ids of the nodes inside ``if TYPE_CHECKING:`` blocks."""
-    inside: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
-            inside |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
-    return inside
-
-
-def imports_of(path: Path, known: set[str], type_checking: bool = True) -> set[str]:
-    """The srd_core modules ``path`` imports (``from pkg import submodule`` counts as the submodule).
+def graph(type_checking: bool = True) -> dict[str, set[str]]:
+    """Module -> the srd_core modules it imports anywhere (``from pkg import submodule``: the submodule).
 
     ``type_checking=False`` leaves out the imports under ``if TYPE_CHECKING:`` (they never run).
     """
-    found: set[str] = set()
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    skip = set() if type_checking else _type_checking_nodes(tree)
-    for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name.split(".")[0] == "srd_core"}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "srd_core":
-            for alias in node.names:
-                sub = f"{node.module}.{alias.name}"
-                found.add(sub if sub in known else node.module)
-    return found & known
-
-
-def graph(type_checking: bool = True) -> dict[str, set[str]]:
-    mods = modules()
-    return {name: imports_of(path, set(mods), type_checking) - {name} for name, path in mods.items()}
+    imports = ImportGraph([PACKAGE]).imports
+    return {
+        name: {m for imp in found if type_checking or not imp.type_checking for m in imp.ours} - {name}
+        for name, found in imports.items()
+    }
 
 
 def layer_of(module: str) -> str:

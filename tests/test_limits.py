@@ -108,13 +108,14 @@ def test_values_no_machine_can_run_are_refused_naming_the_field(override, field)
 
 
 def test_config_validate_imports_neither_torch_nor_transformers():
-    """Plugins' modules, presets and trackers import torch / transformers / accelerate where they use them, so
-    validating the demo config (which loads every plugin) costs well under a second of imports, not seconds."""
+    """Plugins' modules, presets and trackers import torch / transformers / accelerate / matplotlib where they use
+    them, so validating the demo config (which loads every plugin) costs well under a second of imports."""
     code = (
         "import sys\nfrom srd_core.cli import main\n"
         "sys.argv = ['srd', 'config', 'validate', 'examples/demo.yaml']\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
-        "print(sorted(m for m in ('torch', 'transformers', 'accelerate', 'datasets') if m in sys.modules))\n"
+        "heavy = ('torch', 'transformers', 'accelerate', 'datasets', 'matplotlib')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code],

@@ -105,9 +105,9 @@ class KMeansGrouping(Grouping):
     params: KMeansParams
 
     def assign(self, samples: Sequence[Sample]) -> list[str]:
-        from sklearn.cluster import KMeans
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from threadpoolctl import threadpool_limits
+        from sklearn.cluster import KMeans  # deferred: sklearn
+        from sklearn.feature_extraction.text import TfidfVectorizer  # deferred: sklearn
+        from threadpoolctl import threadpool_limits  # deferred: threadpoolctl
 
         k = self.params.k
         if k > len(samples):

@@ -25,7 +25,7 @@ else:
 
 def finite_logp(logp: torch.Tensor) -> torch.Tensor:
     """``logp`` with ``-inf`` replaced by the most negative finite value (its gradient there is 0)."""
-    import torch
+    import torch  # deferred: torch
 
     return logp.clamp(min=torch.finfo(logp.dtype).min)
 
@@ -40,7 +40,7 @@ def kl_per_token(logp_a: torch.Tensor, logp_b: torch.Tensor) -> torch.Tensor:
 
 def log_mixture(logp_a: torch.Tensor, logp_b: torch.Tensor, weight_a: float) -> torch.Tensor:
     """``log(w·a + (1−w)·b)`` from finite log-probs, computed in log space (``logaddexp``)."""
-    import torch
+    import torch  # deferred: torch
 
     if weight_a <= 0.0:
         return logp_b
@@ -181,7 +181,7 @@ class AdaptiveKL(KDLoss):
         self, teacher_probs: torch.Tensor, student_probs: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-token normalised head and tail gaps ``[N]`` (both 0.5 where p == q)."""
-        import torch
+        import torch  # deferred: torch
 
         sorted_teacher, order = teacher_probs.sort(dim=-1, descending=True)
         gaps = (sorted_teacher - student_probs.gather(-1, order)).abs()

@@ -184,7 +184,7 @@ class PromptFormatter:
     def chat_tokenizer(self):
         """The tokenizer whose chat template formats prompts (loaded once)."""
         if self._tokenizer is None:
-            from transformers import AutoTokenizer
+            from transformers import AutoTokenizer  # deferred: transformers
 
             name = self.mapping.tokenizer
             if not name:
@@ -333,7 +333,7 @@ def rows_to_records(rows: list[dict], source: str, which: str, label: str = "row
 
 def read_table_records(path: str, fmt: str, which: str) -> list[RawRecord]:
     """json / csv / parquet rows through ``datasets.load_dataset``."""
-    from datasets import load_dataset
+    from datasets import load_dataset  # deferred: datasets
 
     if not Path(path).is_file():
         raise DataError(f"{which}: file not found: {path}")
@@ -439,7 +439,7 @@ class HFDatasetTask(_FormatterTask):
         return self._dataset
 
     def _load(self):
-        from datasets import load_dataset, load_from_disk
+        from datasets import load_dataset, load_from_disk  # deferred: datasets
 
         p = self.params
         local = Path(p.path)

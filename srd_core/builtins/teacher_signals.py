@@ -38,7 +38,7 @@ def dense_log_probs(
     student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """fp32 log-softmaxes of both logits divided by ``temperature`` (every vocabulary entry a category)."""
-    import torch.nn.functional as F
+    import torch.nn.functional as F  # deferred: torch
 
     student = student_logits.float()
     teacher = teacher_logits.float()
@@ -87,7 +87,7 @@ class Full(TeacherSignal):
         return {"logits": rows.view(torch.int16) if self.params.dtype == "bfloat16" else rows}
 
     def log_probs(self, student_logits, rows, temperature, temperatures):
-        import torch
+        import torch  # deferred: torch
 
         teacher = rows["logits"]
         if self.params.dtype == "bfloat16":
@@ -155,7 +155,7 @@ class TopK(TeacherSignal):
         return fields
 
     def encode(self, logits, temperatures):
-        import torch
+        import torch  # deferred: torch
 
         values, indices = logits.float().topk(self.params.k, dim=-1)
         rest = logits.float().scatter(-1, indices, float("-inf"))
@@ -174,8 +174,8 @@ class TopK(TeacherSignal):
         return rows
 
     def log_probs(self, student_logits, rows, temperature, temperatures):
-        import torch
-        import torch.nn.functional as F
+        import torch  # deferred: torch
+        import torch.nn.functional as F  # deferred: torch
 
         indices = rows["indices"]
         if indices.dtype == torch.int16:

@@ -24,9 +24,11 @@ from srd_core.context import ModelAccess, ScoreTable
 from srd_core.curation.ranking import fused_order, metric_ranks, ranks_of, stable_order
 from srd_core.curation.remainder import remainder_notice
 from srd_core.curation.strata import bin_index, check_groups, stratified_curation
+from srd_core.data.samples import load_samples
 from srd_core.errors import ConfigError, DataError
 from srd_core.fingerprints import data_fingerprint, file_digest
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
+from srd_core.plugins import get_component, get_registry, pm
 from srd_core.rundir import CURATION_FILE, CURATION_META_FILE, REFLECTION_FILE
 from srd_core.types import CurationRecord, ReflectionRecord, Sample
 
@@ -64,8 +66,6 @@ def rank_by(values: Sequence[float], higher_is_easier: bool) -> list[int]:
 
 def build_metrics(curriculum: CurriculumConfig) -> dict[str, DifficultyMetric]:
     """The configured difficulty metrics, keyed by name (names must be unique)."""
-    from srd_core.plugins import get_component
-
     if not curriculum.metrics:
         raise ConfigError("curriculum.metrics: give at least one difficulty metric")
     metrics: dict[str, DifficultyMetric] = {}
@@ -78,15 +78,11 @@ def build_metrics(curriculum: CurriculumConfig) -> dict[str, DifficultyMetric]:
 
 def forms_groups(curriculum: CurriculumConfig) -> bool:
     """Whether the curriculum's grouping splits the samples into groups (``Grouping.forms_groups``)."""
-    from srd_core.plugins import get_registry
-
     return cast("type[Grouping]", get_registry().get("grouping", curriculum.groups.name).cls).forms_groups
 
 
 def build_pacer(spec) -> Pacer:
     """The pacer of a ``ComponentSpec``."""
-    from srd_core.plugins import get_component
-
     return get_component("pacer", spec.name, **spec.params)
 
 
@@ -136,8 +132,6 @@ def curate_with_info(
     config: Any = None,
 ) -> CurationResult:
     """Score, rank, fuse, select and bin; the records plus vetoes and the selector's info."""
-    from srd_core.plugins import get_component, pm
-
     hook = pm.hook if hook is None else hook
     metrics = build_metrics(curriculum)
     fusion = get_component("fusion", curriculum.fusion.name, **curriculum.fusion.params)
@@ -200,8 +194,6 @@ def curate_with_info(
 
 def assign_groups(samples: Sequence[Sample], curriculum: CurriculumConfig) -> list[str]:
     """The group of every sample under ``curriculum.groups``."""
-    from srd_core.plugins import get_component
-
     grouping = get_component("grouping", curriculum.groups.name, **curriculum.groups.params)
     return check_groups(grouping.assign(list(samples)), [s.id for s in samples], curriculum.groups.name)
 
@@ -333,7 +325,7 @@ def curation_fingerprint(reflection_path: Path, curriculum: CurriculumConfig, sa
 
 
 def _student_access(config: SRDConfig, run_dir: Path) -> ModelAccess:
-    from srd_core.models.loading import load_causal_lm, load_tokenizer, resolve_model_path
+    from srd_core.models.loading import load_causal_lm, load_tokenizer, resolve_model_path  # deferred: torch
 
     name = resolve_model_path(config.student, run_dir, "student")
     model = load_causal_lm(config.student, name, "student")
@@ -359,8 +351,6 @@ def run_curation(
     out_path, meta_path = out_dir / CURATION_FILE, out_dir / CURATION_META_FILE
     reflections = read_reflections(reflection_path)
     if samples is None:
-        from srd_core.data.samples import load_samples
-
         samples = load_samples(config, "train")
     key = curation_fingerprint(reflection_path, config.curriculum, samples)
     if not force and out_path.is_file() and _read_meta(meta_path).get("fingerprint") == key:

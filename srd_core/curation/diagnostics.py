@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from srd_core.components import StagePlan
 from srd_core.config import BaselineConfig, ComponentSpec, CurriculumConfig, SRDConfig
+from srd_core.curation.curate import build_pacer, plan_stages
 from srd_core.errors import SRDError
 from srd_core.types import CurationRecord
 
@@ -123,8 +124,6 @@ def stages_of(
     curriculum: CurriculumConfig, baseline: BaselineConfig, records: Sequence[CurationRecord]
 ) -> tuple[list[StagePlan], list[StagePlan]]:
     """(SRD's stages, the baseline's stages) as training would plan them from ``records``."""
-    from srd_core.curation.curate import build_pacer, plan_stages
-
     ids = [r.id for r in records]
     return (
         plan_stages(build_pacer(curriculum.pacer), records, ids),

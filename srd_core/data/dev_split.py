@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from srd_core.data.samples import LoaderTask, make_task
 from srd_core.errors import ConfigError, DataError, SRDError
 from srd_core.types import Sample
 
@@ -27,8 +28,6 @@ def dev_source(config):
 
 def load_dev_samples(config, max_samples: int | None = None) -> list[Sample]:
     """The dev samples (the eval split of ``dev_source``), the first ``max_samples`` only when given."""
-    from srd_core.data.samples import LoaderTask, make_task
-
     spec, where = dev_source(config)
     task = make_task(config, spec)
     try:

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from srd_core.components import Task
 from srd_core.errors import ConfigError, DataError
+from srd_core.plugins import get_component
+from srd_core.rundir import resolve_model_path
 from srd_core.types import Sample
 
 logger = logging.getLogger("srd.samples")
@@ -317,8 +319,6 @@ def split_spec(config, split: str):
 
 def make_task(config, spec, **params) -> Task:
     """The task component of ``spec`` (``params`` over its own); a loader gets ``data.max_record_bytes``."""
-    from srd_core.plugins import get_component
-
     task = get_component("task", spec.name, **{**spec.params, **params})
     if isinstance(task, LoaderTask):
         task.max_record_bytes = config.data.max_record_bytes
@@ -335,8 +335,6 @@ def build_task(config, split: str) -> Task:
 
 
 def _student_tokenizer_path(config) -> str:
-    from srd_core.rundir import resolve_model_path
-
     return resolve_model_path(config.student, config.run.dir, "student")
 
 

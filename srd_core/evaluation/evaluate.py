@@ -17,12 +17,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from srd_core.arms import arm_names
 from srd_core.config import EvalConfig, SRDConfig
+from srd_core.data.samples import load_samples
 from srd_core.errors import DataError, SRDError
 from srd_core.evaluation.rouge import rouge_l
 from srd_core.io import read_jsonl, write_jsonl_atomic
 from srd_core.models.generation import GenerationSettings, generate
 from srd_core.models.lengths import MAX_NEW_TOKENS_CAP, with_generation_limits
+from srd_core.models.loading import load_causal_lm, load_tokenizer, resolve_model_path
 from srd_core.rundir import FINAL_DIR
 from srd_core.types import Sample
 
@@ -164,17 +169,12 @@ def evaluate_model(
 
 def load_eval_samples(config: SRDConfig) -> list[Sample]:
     """The held-out samples: ``data.eval``'s eval split, else the eval split of ``data.train``'s task."""
-    from srd_core.data.samples import load_samples
-
     return load_samples(config, "eval")
 
 
 def model_location(config: SRDConfig, run_dir: Path, which: str) -> tuple[str, str, str]:
     """(label, path, role) of ``which``: teacher, student (initial), an arm of the run (srd, baseline, ...), or a
     model directory."""
-    from srd_core.arms import arm_names
-    from srd_core.models.loading import resolve_model_path
-
     run_dir = Path(run_dir)
     if which == "teacher":
         return "teacher", resolve_model_path(config.teacher, run_dir, "teacher"), "teacher"
@@ -198,10 +198,6 @@ def evaluate_run_model(
     config: SRDConfig, run_dir: Path, which: str, samples: Sequence[Sample] | None = None, progress: bool = True
 ) -> tuple[str, EvalResult]:
     """Load ``which`` (see ``model_location``), evaluate it on the eval samples; returns (label, result)."""
-    import torch
-
-    from srd_core.models.loading import load_causal_lm, load_tokenizer
-
     label, path, role = model_location(config, run_dir, which)
     config = with_generation_limits(config, run_dir)
     model_cfg = config.teacher if role == "teacher" else config.student

@@ -9,7 +9,7 @@ from functools import lru_cache
 @lru_cache(maxsize=1)
 def _scorer():
     # Imported on first use: rouge-score pulls in nltk, seconds of start-up for every `srd` command.
-    from rouge_score import rouge_scorer
+    from rouge_score import rouge_scorer  # deferred: rouge_score
 
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
 

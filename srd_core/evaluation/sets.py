@@ -14,9 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from srd_core.arms import arm_names
 from srd_core.config import ComponentSpec, SRDConfig
+from srd_core.data.samples import LoaderTask, make_task
 from srd_core.errors import ConfigError, DataError, SRDError
 from srd_core.io import read_jsonl, write_jsonl_atomic
+from srd_core.models.lengths import with_generation_limits
 from srd_core.rundir import EVAL_SETS_FILE, FINAL_DIR
 from srd_core.types import Sample
 
@@ -26,8 +29,6 @@ MODEL_ORDER = ("teacher", "student", "srd", "baseline")
 
 def load_eval_set(config: SRDConfig, name: str, spec: ComponentSpec) -> list[Sample]:
     """The eval split of set ``name`` (a task spec), cut to ``eval.max_samples``."""
-    from srd_core.data.samples import LoaderTask, make_task
-
     task = make_task(config, spec)
     try:
         if isinstance(task, LoaderTask):
@@ -43,11 +44,10 @@ def load_eval_set(config: SRDConfig, name: str, spec: ComponentSpec) -> list[Sam
 
 def available_models(config: SRDConfig, run_dir: Path, requested: Sequence[str] | None) -> list[str]:
     """The models to evaluate: ``requested``, or every model of the run that exists (trained ones only)."""
-    from srd_core.models.loading import is_model_dir
+    from srd_core.models.loading import is_model_dir  # deferred: torch
 
     if requested:
         return list(requested)
-    from srd_core.arms import arm_names
 
     models = ["teacher", "student"]
     for label in arm_names(config):
@@ -58,10 +58,10 @@ def available_models(config: SRDConfig, run_dir: Path, requested: Sequence[str] 
 
 def _load(config: SRDConfig, run_dir: Path, which: str):
     """(label, model, tokenizer) of ``which`` (see ``srd_core.evaluation.evaluate.model_location``)."""
-    import torch
+    import torch  # deferred: torch
 
-    from srd_core.evaluation.evaluate import model_location
-    from srd_core.models.loading import load_causal_lm, load_tokenizer
+    from srd_core.evaluation.evaluate import model_location  # deferred: torch
+    from srd_core.models.loading import load_causal_lm, load_tokenizer  # deferred: torch
 
     label, path, role = model_location(config, run_dir, which)
     model_cfg = config.teacher if role == "teacher" else config.student
@@ -76,8 +76,7 @@ def run_eval_sets(
     config: SRDConfig, run_dir: str | Path, models: Sequence[str] | None = None, progress: bool = True
 ) -> list[dict[str, Any]]:
     """Evaluate every model on every ``eval.sets`` entry; returns (and stores) the rows of this call."""
-    from srd_core.evaluation.evaluate import evaluate_model
-    from srd_core.models.lengths import with_generation_limits
+    from srd_core.evaluation.evaluate import evaluate_model  # deferred: torch
 
     config = with_generation_limits(config, Path(run_dir))
     if not config.eval.sets:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from srd_core.errors import SRDError
 from srd_core.experiment.collect import collect_row
 from srd_core.experiment.layout import is_done, run_dir
-from srd_core.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from srd_core.experiment.page import render_page
+from srd_core.io import read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
 
 if TYPE_CHECKING:
     from srd_core.experiment.spec import Experiment
@@ -28,8 +30,6 @@ def collect_rows(experiment: Experiment) -> list[dict[str, Any]]:
 
 def write_results(experiment: Experiment) -> Path:
     """Write experiment.jsonl and experiment.html; returns the page's path."""
-    from srd_core.experiment.page import render_page
-
     rows = collect_rows(experiment)
     write_jsonl_atomic(experiment.directory / ROWS_FILE, rows)
     info = {
@@ -49,9 +49,6 @@ def write_results(experiment: Experiment) -> Path:
 
 def experiment_dir_rows(directory: str | Path) -> list[dict[str, Any]]:
     """The rows of ``<directory>/experiment.jsonl``; a missing file is an ``SRDError`` naming it."""
-    from srd_core.errors import SRDError
-    from srd_core.io import read_jsonl
-
     path = Path(directory) / ROWS_FILE
     if not path.is_file():
         raise SRDError(f"{path}: not found (run `srd experiment FILE.yaml` first)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from srd_core.experiment.aggregate import HTML_FILE, INFO_FILE, ROWS_FILE, experiment_dir_rows
@@ -10,6 +11,7 @@ from srd_core.experiment.runner import INVOCATIONS_FILE, run_experiment
 from srd_core.experiment.spec import load_experiment
 from srd_core.experiment.table import markdown_tables, provenance
 from srd_core.experiment.verdict import stats_with_headlines
+from srd_core.io import read_jsonl
 
 
 def run_spec(spec_file: Path, jobs: int | None, phase_names: PhaseNames) -> list[str]:
@@ -31,8 +33,6 @@ def run_spec(spec_file: Path, jobs: int | None, phase_names: PhaseNames) -> list
 
 def print_table(directory: Path, spec_file: Path | None = None) -> str:
     """Markdown tables of an experiment dir; the reference variant comes from SPEC_FILE when given."""
-    from srd_core.io import read_jsonl
-
     reference = load_experiment(spec_file).spec.reference if spec_file is not None else _reference_of(directory)
     invocations = Path(directory) / INVOCATIONS_FILE
     runs = read_jsonl(invocations, tolerate_torn_tail=True) if invocations.is_file() else []
@@ -41,8 +41,6 @@ def print_table(directory: Path, spec_file: Path | None = None) -> str:
 
 def _reference_of(directory: Path) -> str | None:
     """The reference variant recorded in the experiment dir (experiment.json), if any."""
-    import json
-
     path = Path(directory) / INFO_FILE
     try:
         return json.loads(path.read_text(encoding="utf-8")).get("reference") if path.is_file() else None

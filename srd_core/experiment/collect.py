@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from srd_core.arms import curation_views
 from srd_core.curation.diagnostics import run_diagnostics
 from srd_core.evaluation.curves import interpolate
 from srd_core.evaluation.rows import MODEL_ALIASES, score_of
@@ -195,8 +196,6 @@ def _diagnostics(
 def arm_group_diagnostics(run_dir: Path) -> dict[str, Any]:
     """The curation per group of each arm curated on its own (``curation-<arm>/``), keyed by that arm; its passes
     are relative to the reference arm's (``srd_core.arms.curation_views``)."""
-    from srd_core.arms import curation_views
-
     views = curation_views(run_dir, _config(run_dir))[1:]
     meta = _meta(run_dir) if views else {}
     return {v.owner: _diagnostics(v.config, _rows(v.path), meta) for v in views if v.owner is not None}

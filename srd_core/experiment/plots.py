@@ -13,16 +13,16 @@ DPI = 110
 
 
 def _figure(width: float, height: float):
-    import matplotlib
+    import matplotlib  # deferred: matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: matplotlib
 
     return plt.subplots(figsize=(width, height), dpi=DPI)
 
 
 def _png(fig) -> bytes:
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: matplotlib
 
     buffer = io.BytesIO()
     fig.tight_layout()
@@ -152,10 +152,10 @@ def plot_curves(stats: list[VariantStats], rows: list[dict[str, Any]], x: str = 
         return None  # rows written before srd counted FLOPs
     if not variants:
         return None
-    import matplotlib
+    import matplotlib  # deferred: matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: matplotlib
 
     cols = min(3, len(variants))
     nrows = (len(variants) + cols - 1) // cols

@@ -10,9 +10,11 @@ prepared models and reflection (``sharing``).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import logging
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -72,8 +74,6 @@ def threads_per_job(jobs: int) -> int:
 
 def machine_description() -> str:
     """CPU model and count, and the GPU if torch sees one (for docs/results.md)."""
-    import platform
-
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -86,8 +86,6 @@ def machine_description() -> str:
 def _die_with_parent() -> None:
     """In the child: get SIGTERM when the experiment process dies (Linux), so no run is left orphaned."""
     with contextlib.suppress(Exception):
-        import ctypes
-
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from srd_core.config import SRDConfig
+from srd_core.data.samples import load_samples
 from srd_core.io import fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
 from srd_core.rundir import (
     EVAL_FILE,
@@ -33,7 +34,7 @@ SHARED_EVAL_MODELS = ("teacher", "student_init")
 
 def share_group(config: SRDConfig) -> str:
     """Runs with the same group can share prepared models and reflections (same models, data, reflection)."""
-    from srd_core.models.prepare import needs_prepare, prepare_key
+    from srd_core.models.prepare import needs_prepare, prepare_key  # deferred: torch
 
     return fingerprint(
         {
@@ -90,7 +91,7 @@ def _share_record(donor: Path, target: Path, phase: str) -> None:
 
 
 def _share_prepared(config: SRDConfig, donor: Path, target: Path) -> bool:
-    from srd_core.models.prepare import cached, needs_prepare, prepare_key
+    from srd_core.models.prepare import cached, needs_prepare, prepare_key  # deferred: torch
 
     if not needs_prepare(config):
         return False
@@ -103,8 +104,7 @@ def _share_prepared(config: SRDConfig, donor: Path, target: Path) -> bool:
 
 
 def _reflection_key(config: SRDConfig, run_dir: Path) -> str | None:
-    from srd_core.data.samples import load_samples
-    from srd_core.reflection.reflect import run_reflection_key
+    from srd_core.reflection.reflect import run_reflection_key  # deferred: torch
 
     try:
         return fingerprint(run_reflection_key(config, run_dir, load_samples(config, "train")))

@@ -52,7 +52,7 @@ def spread(values: list[float | None]) -> Spread:
 def t_interval(diffs: list[float], confidence: float = CONFIDENCE) -> tuple[float, float, float] | None:
     """``(low, high, two-sided p)`` of the mean of ``diffs`` under Student's t; ``None`` below two values or
     when every difference is the same (zero spread: the t interval is undefined)."""
-    from scipy import stats
+    from scipy import stats  # deferred: scipy
 
     n = len(diffs)
     if n < 2:

@@ -75,7 +75,7 @@ def looks_like_path(name: str) -> bool:
 
 def in_cache(name: str, filename: str, repo_type: RepoType = "model", revision: str | None = None) -> bool:
     """Whether the HF cache already holds ``filename`` of ``name``."""
-    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub import try_to_load_from_cache  # deferred: huggingface_hub
 
     try:
         found = try_to_load_from_cache(name, filename, revision=revision, repo_type=repo_type)

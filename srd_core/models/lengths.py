@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from srd_core.config import EvalConfig, ReflectionConfig, SRDConfig
+from srd_core.data.samples import load_samples
 from srd_core.errors import SRDError
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def limit_for(longest: int) -> int:
 def derived_max_new_tokens(config: SRDConfig, run_dir: Path, local_only: bool = False) -> tuple[int, int] | None:
     """(limit, longest reference in tokens) from the training data and the student's tokenizer; None while the
     tokenizer cannot be had (a preset before ``prepare``; with ``local_only``, one that is not a local directory)."""
-    from srd_core.models.loading import resolve_model_path
+    from srd_core.models.loading import resolve_model_path  # deferred: torch
 
     try:
         path = resolve_model_path(config.student, Path(run_dir), "student")
@@ -53,9 +54,8 @@ def derived_max_new_tokens(config: SRDConfig, run_dir: Path, local_only: bool = 
 @lru_cache(maxsize=8)
 def _longest(path: str, stamp: tuple, config_json: str) -> tuple[int, int]:
     """Computed once per tokenizer and config (the arguments are the cache key), and said once."""
-    from srd_core.data.encoding import encode_response
-    from srd_core.data.samples import load_samples
-    from srd_core.models.loading import load_tokenizer
+    from srd_core.data.encoding import encode_response  # deferred: torch
+    from srd_core.models.loading import load_tokenizer  # deferred: torch
 
     config = SRDConfig.model_validate_json(config_json)
     tokenizer = load_tokenizer(config.student, path, "student")

@@ -94,7 +94,7 @@ def _pretrained(loader, name: str, field: str, revision: str | None, **kwargs):
 
 def load_tokenizer(cfg: ModelConfig, name: str, role: str):
     """The tokenizer of a model (pad token set to EOS when missing)."""
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # deferred: transformers
 
     tokenizer = _pretrained(
         AutoTokenizer.from_pretrained, name, _field(role), cfg.revision, trust_remote_code=cfg.trust_remote_code
@@ -104,7 +104,7 @@ def load_tokenizer(cfg: ModelConfig, name: str, role: str):
 
 
 def _load_weights(cfg: ModelConfig, name: str, field: str):
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM  # deferred: transformers
 
     return _pretrained(
         AutoModelForCausalLM.from_pretrained,
@@ -119,7 +119,7 @@ def _load_weights(cfg: ModelConfig, name: str, field: str):
 def import_peft(field: str):
     """The ``peft`` module, or a ``ConfigError`` naming ``field`` when it is not installed."""
     try:
-        import peft
+        import peft  # deferred: peft
     except ImportError:
         raise ConfigError(f"{field}: needs the `peft` package (pip install 'srd[peft]')") from None
     return peft

@@ -25,10 +25,20 @@ from tqdm.auto import tqdm
 
 from srd_core.config import ModelConfig, SFTConfig, SRDConfig
 from srd_core.data.encoding import EncodedExample, collate_right_padded, encode_example, ensure_pad_token
+from srd_core.data.samples import load_samples
 from srd_core.errors import SRDError
 from srd_core.fingerprints import directory_digest
 from srd_core.io import fingerprint, write_json_atomic
 from srd_core.models.lm_corpus import lm_documents
+from srd_core.models.loading import load_tokenizer
+from srd_core.models.presets import (
+    approx_parameters,
+    build_model,
+    count_parameters,
+    describe,
+    resolve_preset,
+    save_model,
+)
 from srd_core.rundir import PREPARE_MANIFEST_FILE, PREPARED_DIR, PREPARED_TOKENIZER_DIR
 from srd_core.types import Sample
 
@@ -132,8 +142,6 @@ measured on a 40-sample quick start: 1.8e10 FLOP per CPU second), for the dry ru
 
 def sft_estimate_seconds(config: SRDConfig, role: str, samples: int, tokens_per_sample: float) -> float:
     """About how long ``role``'s SFT takes: 6 · parameters · tokens at ``ASSUMED_CPU_FLOPS`` (an estimate)."""
-    from srd_core.models.presets import approx_parameters
-
     cfg: SFTConfig = getattr(config.prepare, f"{role}_sft")
     steps = cfg.steps_for(samples)
     tokens = steps * min(cfg.batch_size, max(samples, 1)) * tokens_per_sample
@@ -169,8 +177,6 @@ def _expected_files(manifest: dict[str, Any]) -> list[tuple[str, str]]:
 
 def load_train_samples(config: SRDConfig) -> list[Sample]:
     """The training samples the preset models are trained on (``data.limit_train`` applied)."""
-    from srd_core.data.samples import load_samples
-
     return load_samples(config, "train")
 
 
@@ -205,7 +211,7 @@ def train_examples(
     on_step: Callable[[int], None] | None = None,
 ) -> SFTStats:
     """Train ``model`` for ``cfg.steps_for(len(examples))`` AdamW steps (cosine LR) of cross-entropy on the labels."""
-    from transformers import get_cosine_schedule_with_warmup
+    from transformers import get_cosine_schedule_with_warmup  # deferred: transformers
 
     start, cpu_start = time.perf_counter(), time.process_time()
     ensure_pad_token(tokenizer)
@@ -264,8 +270,7 @@ def _first_loss(losses: Sequence[float]) -> float | None:
 
 def _build_tokenizer(config: SRDConfig, samples: Sequence[Sample]):
     """A BPE tokenizer trained on the data when both models are presets, else the path model's tokenizer."""
-    from srd_core.data.tokenizer_training import train_bpe_tokenizer
-    from srd_core.models.loading import load_tokenizer
+    from srd_core.data.tokenizer_training import train_bpe_tokenizer  # deferred: transformers
 
     for role in ("teacher", "student"):
         cfg: ModelConfig = getattr(config, role)
@@ -280,8 +285,6 @@ def _build_tokenizer(config: SRDConfig, samples: Sequence[Sample]):
 
 def _preset_of(config: SRDConfig, role: str):
     """The size of ``role``'s preset with the ``prepare.<role>_arch`` overrides applied."""
-    from srd_core.models.presets import resolve_preset
-
     arch = getattr(config.prepare, f"{role}_arch").model_dump(exclude_none=True)
     arch.setdefault("max_position_embeddings", max(512, config.data.max_length))
     return resolve_preset(getattr(config, role).preset, arch, field_path=f"{role}.preset")
@@ -291,8 +294,6 @@ def _train_preset(
     config: SRDConfig, role: str, tokenizer, samples: Sequence[Sample], out_dir: Path, progress: bool
 ) -> dict[str, Any]:
     """Build the preset of ``role``, SFT it, save it to ``out_dir``; returns its manifest entry."""
-    from srd_core.models.presets import build_model, count_parameters, describe, save_model
-
     cfg: ModelConfig = getattr(config, role)
     preset = _preset_of(config, role)
     seed = _seed(config) + (0 if role == "teacher" else 1)

@@ -61,7 +61,7 @@ def resolve_preset(name: str, overrides: Mapping[str, Any] | None = None, field_
 def llama_config(preset: Preset, tokenizer=None, vocab_size: int | None = None) -> LlamaConfig:
     """The ``LlamaConfig`` of ``preset`` for ``tokenizer``'s vocabulary and special tokens (or, without a
     tokenizer, for ``vocab_size`` with no special tokens: enough to know the model's modules)."""
-    from transformers import LlamaConfig
+    from transformers import LlamaConfig  # deferred: transformers
 
     special = {}
     if tokenizer is not None:
@@ -91,8 +91,8 @@ def llama_config(preset: Preset, tokenizer=None, vocab_size: int | None = None) 
 
 def build_model(preset: Preset, tokenizer, seed: int = 0) -> LlamaForCausalLM:
     """A randomly initialised ``LlamaForCausalLM`` of ``preset`` size (initialisation seeded)."""
-    import torch
-    from transformers import LlamaForCausalLM
+    import torch  # deferred: torch
+    from transformers import LlamaForCausalLM  # deferred: transformers
 
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from srd_core.config import SRDConfig
+from srd_core.models.loading import attach_lora, check_vocabularies, load_causal_lm, load_tokenizer, resolve_model_path
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +47,6 @@ def load_models(config: SRDConfig, run_dir: Path, teacher, student_path: str | P
 
     With ``load_teacher=False`` (a cached teacher signal) the teacher is None.
     """
-    from srd_core.models.loading import (
-        attach_lora,
-        check_vocabularies,
-        load_causal_lm,
-        load_tokenizer,
-        resolve_model_path,
-    )
-
     s_path = str(student_path) if student_path is not None else resolve_model_path(config.student, run_dir, "student")
     tokenizer = load_tokenizer(config.student, s_path, "student")
     student = load_causal_lm(config.student, s_path, "student")
@@ -100,7 +93,7 @@ def shared_vocab(tokenizer, student_head: torch.nn.Linear, teacher_head: torch.n
 
 def no_accelerator() -> bool:
     """True when only the CPU is there (Accelerate then needs ``cpu=True`` to go multi-process with gloo)."""
-    from accelerate.utils import is_mps_available, is_npu_available, is_xpu_available
+    from accelerate.utils import is_mps_available, is_npu_available, is_xpu_available  # deferred: accelerate
 
     return not (torch.cuda.is_available() or is_xpu_available() or is_npu_available() or is_mps_available())
 
@@ -111,8 +104,8 @@ def make_accelerator(mixed_precision: str, **kwargs):
     Accelerate keeps one process-wide state; if an earlier ``Accelerator`` in this process (another
     phase, another library's trainer) fixed a different precision, that state is replaced.
     """
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState
+    from accelerate import Accelerator  # deferred: accelerate
+    from accelerate.state import AcceleratorState  # deferred: accelerate
 
     precision = resolve_mixed_precision(mixed_precision)
     earlier = AcceleratorState._shared_state.get("_mixed_precision")

@@ -55,14 +55,14 @@ class ArmProgress:
         self._live = None
         self._last_status = self.started
         if self.stream.isatty():
-            from rich.console import Console
-            from rich.live import Live
+            from rich.console import Console  # deferred: rich
+            from rich.live import Live  # deferred: rich
 
             self._live = Live(self._render(), console=Console(file=self.stream), refresh_per_second=2, transient=True)
             self._live.start()
 
     def _render(self):
-        from rich.text import Text
+        from rich.text import Text  # deferred: rich
 
         return Text("\n".join(self.lines()))
 

@@ -16,7 +16,9 @@ resumes (exit 130 for SIGINT, 143 for SIGTERM). A child also gets SIGTERM when t
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -26,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from srd_core.config import SRDConfig, config_from_dict
+from srd_core.data.samples import load_samples
 from srd_core.errors import Interrupted, Terminated, TrainingError
 from srd_core.io import write_json_atomic
 from srd_core.pipeline.arm_progress import ArmProgress
@@ -95,15 +98,13 @@ def _die_with_parent() -> None:
     """In the child: SIGTERM when the parent dies (Linux), so no arm trains on orphaned (a session of its own,
     the child gets no Ctrl-C from the terminal)."""
     with contextlib.suppress(Exception):
-        import ctypes
-
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _stop_arms(run_dir: Path, children: dict[str, subprocess.Popen], signum: int) -> Interrupted:
     """SIGTERM to every arm still training, the wait for them, and the one line of the stop: the step each
     interrupted arm resumes from (its newest checkpoint)."""
-    from srd_core.training.checkpoint import latest_checkpoint, read_state
+    from srd_core.training.checkpoint import latest_checkpoint, read_state  # deferred: torch
 
     for proc in children.values():
         if proc.poll() is None:
@@ -120,12 +121,9 @@ def _stop_arms(run_dir: Path, children: dict[str, subprocess.Popen], signum: int
 
 def _train_one(config_json: str, run_dir: str, label: str) -> None:
     """One arm in this process: ``train`` with held-out evaluations every ``train.eval_every`` steps."""
-    import logging
+    import torch  # deferred: torch
 
-    import torch
-
-    from srd_core.data.samples import load_samples
-    from srd_core.training.loop import rouge_eval_fn, train
+    from srd_core.training.loop import rouge_eval_fn, train  # deferred: torch
 
     # srd's own lines (resuming, evaluations, warnings) with the arm's name; library chatter (a tokenizer's
     # notices) only with `srd -v`, as in the parent

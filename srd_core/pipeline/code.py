@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from srd_core.code_digest import class_digest, package_files, source_digest
 from srd_core.config import SRDConfig, _component_slots
+from srd_core.plugins import BUILTIN_DISTRIBUTION, get_registry, plugin_infos
 
 NOT_COMPUTING = frozenset(
     {
@@ -42,8 +43,6 @@ def components(config: SRDConfig, paths: Iterable[str]) -> list[tuple[str, str]]
 
 def code_inputs(patterns: tuple[str, ...], used: list[tuple[str, str]]) -> dict[str, str]:
     """``{"code of kd_loss 'fkl'": digest, ..., "code of srd_core/training/loop.py": digest, ...}``."""
-    from srd_core.plugins import get_registry
-
     registry = get_registry()
     inputs = {f"{CODE_PREFIX}{kind} {name!r}": class_digest(registry.get(kind, name).cls) for kind, name in used}
     for rel in package_files(patterns):
@@ -54,8 +53,6 @@ def code_inputs(patterns: tuple[str, ...], used: list[tuple[str, str]]) -> dict[
 
 def versions(used: list[tuple[str, str]]) -> dict[str, str]:
     """srd's version and that of every distribution whose component is in ``used``."""
-    from srd_core.plugins import BUILTIN_DISTRIBUTION, get_registry, plugin_infos
-
     loaded = {info.distribution: info.version for info in plugin_infos()}
 
     def version(distribution: str) -> str:

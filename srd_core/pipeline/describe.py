@@ -8,8 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from srd_core.arms import arm_names, resolve_arms
 from srd_core.config import SRDConfig
 from srd_core.curation.remainder import remainder_notice
+from srd_core.models.lengths import HEADROOM, MARGIN, MAX_NEW_TOKENS_CAP, derived_max_new_tokens
+from srd_core.plugins import get_component
 from srd_core.rundir import CURATION_FILE
 
 
@@ -22,8 +25,6 @@ def _tokens(value: float) -> str:
 
 def _new_tokens(config: SRDConfig, run_dir: Path, section: str) -> str:
     """``<= 40 new tokens (from the data: ...)``: the limit ``section`` sets, or the one the data gives."""
-    from srd_core.models.lengths import HEADROOM, MARGIN, MAX_NEW_TOKENS_CAP, derived_max_new_tokens
-
     limit = getattr(config, section).max_new_tokens
     if limit is not None:
         return f"<= {limit} new tokens"
@@ -38,7 +39,7 @@ def _new_tokens(config: SRDConfig, run_dir: Path, section: str) -> str:
 
 def _prepare_detail(config: SRDConfig, data: Any) -> str:
     """What prepare trains, and about how long it takes (an estimate from the model sizes)."""
-    from srd_core.models.prepare import sft_estimate_seconds, sft_plan
+    from srd_core.models.prepare import sft_estimate_seconds, sft_plan  # deferred: torch
 
     presets = [r for r in ("teacher", "student") if getattr(config, r).preset is not None]
     if not presets:
@@ -57,8 +58,6 @@ def _duration(seconds: float) -> str:
 
 
 def _eval_detail(config: SRDConfig, sets: list[str], run_dir: Path) -> str:
-    from srd_core.arms import arm_names
-
     models = ["teacher", "student_init", *arm_names(config)]
     passes = 1 if config.eval.protocol == "greedy" else len(config.eval.seeds)
     how = "greedy" if config.eval.protocol == "greedy" else f"{passes} sampled passes (seeds {config.eval.seeds})"
@@ -134,9 +133,6 @@ def describe_curate_arm(owner: str) -> Callable[[PlanView], Rows]:
 
 
 def describe_teacher_cache(view: PlanView) -> Rows:
-    from srd_core.arms import resolve_arms
-    from srd_core.plugins import get_component
-
     cached = [
         f"{arm.teacher_signal_field.rsplit('.', 1)[0]}: {arm.teacher_signal.name}"
         for arm in resolve_arms(view.config).values()

@@ -23,11 +23,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from srd_core.arms import config_for_curation, curation_dir, resolve_arms, uses_curation
 from srd_core.components import StagePlan
 from srd_core.config import ComponentSpec, SRDConfig
+from srd_core.curation.curate import build_pacer
+from srd_core.data.samples import load_split
 from srd_core.errors import SRDError
+from srd_core.io import read_jsonl
 from srd_core.launcher import world_size
+from srd_core.models.hub import locate
+from srd_core.pipeline import phases
 from srd_core.pipeline.describe import PlanView, _curation_detail, _tokens
+from srd_core.pipeline.phases import phases_for
+from srd_core.plugins import get_component
 from srd_core.rundir import CURATION_FILE, REFLECTION_FILE
 
 DOLLY_TRAIN_SAMPLES = 11_424
@@ -188,8 +196,6 @@ class _Data:
 
 def _load_samples(config: SRDConfig) -> tuple[list | None, str]:
     """The training samples, or None and why they could not be loaded."""
-    from srd_core.data.samples import load_split
-
     try:
         return load_split(config, "train").samples, ""
     except SRDError as exc:
@@ -201,7 +207,6 @@ def _reflection_lengths(run_dir: Path, ids: Sequence[str]) -> dict[str, int] | N
     path = run_dir / REFLECTION_FILE
     if not path.is_file():
         return None
-    from srd_core.io import read_jsonl
 
     rows = read_jsonl(path, tolerate_torn_tail=True)
     lengths = {
@@ -214,8 +219,7 @@ def _reflection_lengths(run_dir: Path, ids: Sequence[str]) -> dict[str, int] | N
 
 def _local_tokenizer(config: SRDConfig, run_dir: Path):
     """The student tokenizer if it can be loaded without the network, else None."""
-    from srd_core.models.hub import locate
-    from srd_core.models.loading import load_tokenizer, resolve_model_path
+    from srd_core.models.loading import load_tokenizer, resolve_model_path  # deferred: torch
 
     try:
         name = resolve_model_path(config.student, run_dir, "student")
@@ -232,7 +236,7 @@ def _measure_tokens(config: SRDConfig, run_dir: Path, samples: list) -> Estimate
     head = samples[:TOKENIZER_SAMPLE]
     tokenizer = _local_tokenizer(config, run_dir)
     if tokenizer is not None:
-        from srd_core.data.encoding import encode_example
+        from srd_core.data.encoding import encode_example  # deferred: torch
 
         lengths: list[float] = [
             len(encode_example(tokenizer, s.prompt, s.target, d.max_prompt_tokens, d.max_length).input_ids)
@@ -294,9 +298,6 @@ def _count_data(config: SRDConfig, run_dir: Path, num_samples: int | None, avg_t
 
 def _simulated_bins(config: SRDConfig, ids: list[str]) -> tuple[list[list[str]] | None, int, str]:
     """Bins of the curriculum pacer when curation has not run yet: selector + pacer on the data order."""
-    from srd_core.curation.curate import build_pacer
-    from srd_core.plugins import get_component
-
     spec = config.curriculum.selector
     selector = get_component("selector", spec.name, **spec.params)
     pacer = build_pacer(config.curriculum.pacer)
@@ -316,8 +317,7 @@ def _stages(
     config: SRDConfig, run_dir: Path, pacer_spec: ComponentSpec, ids: list[str], bins: list[list[str]] | None
 ) -> list[StagePlan]:
     """The stage plans of a pacer, from curation.jsonl when it exists, else from simulated bins."""
-    from srd_core.curation.curate import build_pacer
-    from srd_core.training.stages import pacer_stages
+    from srd_core.training.stages import pacer_stages  # deferred: numpy
 
     pacer = build_pacer(pacer_spec)
     if pacer.uses_curation and (run_dir / CURATION_FILE).is_file():
@@ -345,7 +345,7 @@ def _schedule_text(schedule, first: int, last: int, total: int, stage: int) -> s
 def _training_plan(
     config: SRDConfig, label: str, stages: list[StagePlan], global_batch: int, data: _Data, note: str = ""
 ) -> TrainingPlan:
-    from srd_core.training.stages import build_schedules, label_settings, stage_lengths
+    from srd_core.training.stages import build_schedules, label_settings, stage_lengths  # deferred: numpy
 
     settings = label_settings(config, label)
     temperature, sft_weight = build_schedules(settings, len(stages))
@@ -378,8 +378,6 @@ def _training_plan(
 
 
 def _model_line(config: SRDConfig, role: str) -> str:
-    from srd_core.models.hub import locate
-
     cfg = getattr(config, role)
     if cfg.path is None:
         return f"preset {cfg.preset} (built by `prepare`)"
@@ -401,9 +399,7 @@ def _model_line(config: SRDConfig, role: str) -> str:
 
 def _phases(view: PlanView) -> list[PhaseRow]:
     """The rows of the phase list: each step of the phase table described once (its first phase's ``describe``)."""
-    from srd_core.pipeline.phases import phases_for, steps
-
-    return [PhaseRow(*row) for step in steps(phases_for(view.config)) for row in step[0].describe(view)]
+    return [PhaseRow(*row) for step in phases.steps(phases_for(view.config)) for row in step[0].describe(view)]
 
 
 def default_processes() -> int:
@@ -420,8 +416,8 @@ def plan_run(
     num_processes: int | None = None,
 ) -> RunPlan:
     """The plan of ``srd run`` for ``config`` in ``run_dir`` (default ``run.dir``); loads no model."""
-    from srd_core.training.batches import stage_steps
-    from srd_core.training.stages import global_batch_size, match_steps
+    from srd_core.training.batches import stage_steps  # deferred: numpy
+    from srd_core.training.stages import global_batch_size, match_steps  # deferred: numpy
 
     if num_samples is not None and num_samples < 1:
         raise SRDError(f"--num-samples must be >= 1, got {num_samples}")
@@ -430,8 +426,6 @@ def plan_run(
     global_batch = global_batch_size(config, processes)
     data = _count_data(config, run_dir, num_samples, tokens_per_sample)
     notes: list[str] = []
-
-    from srd_core.arms import config_for_curation, curation_dir, resolve_arms, uses_curation
 
     bins, n_keep, note = _simulated_bins(config, data.ids)
     if note:

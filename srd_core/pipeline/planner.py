@@ -10,11 +10,14 @@ import json
 import logging
 import os
 import shutil
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
 
 from srd_core.config import SRDConfig
 from srd_core.errors import SRDError
@@ -134,10 +137,6 @@ def has_artifacts(phase: Phase, run_dir: Path) -> bool:
 
 def _field_default(path: str) -> tuple[bool, Any]:
     """(found, JSON default) of a dotted config field such as ``reflection.no_repeat_ngram_size``."""
-    import typing
-
-    from pydantic import BaseModel
-
     model: Any = SRDConfig
     parts = path.split(".")
     for i, part in enumerate(parts):

@@ -21,8 +21,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from srd_core.config import ComponentSpec, ModelConfig, SRDConfig
+from srd_core.arms import arm_names, resolve_arms
+from srd_core.config import ComponentSpec, ModelConfig, SRDConfig, arm_spec_origin
+from srd_core.curation.curate import build_metrics
+from srd_core.data.samples import make_task, probe_split, split_spec, tokenizer_is_local
 from srd_core.errors import ConfigError, SRDError
+from srd_core.models.hub import looks_like_path
+from srd_core.models.presets import llama_config, resolve_preset
+from srd_core.plugins import get_component
+from srd_core.training.trackers import check_available
 
 if TYPE_CHECKING:
     import torch
@@ -84,9 +91,6 @@ def validate_config(
 
 def _check_curriculum(config: SRDConfig) -> None:
     """At least one difficulty metric, none listed twice (curation keys its values by metric name)."""
-    from srd_core.arms import resolve_arms
-    from srd_core.curation.curate import build_metrics
-
     build_metrics(config.curriculum)
     for arm in resolve_arms(config).values():
         if arm.curation == arm.name:
@@ -98,16 +102,12 @@ def _check_curriculum(config: SRDConfig) -> None:
 
 def _labels(config: SRDConfig) -> Iterator[tuple[str, ComponentSpec, ComponentSpec, ComponentSpec]]:
     """(section, pacer, temperature, sft_weight) of every arm the run trains."""
-    from srd_core.arms import resolve_arms
-
     for arm in resolve_arms(config).values():
         yield arm.section, arm.pacer, arm.temperature, arm.sft_weight
 
 
 def _inherited(config: SRDConfig, section: str, role: str) -> str:
     """For an arm that inherits a schedule: where it comes from and what to set instead."""
-    from srd_core.config import arm_spec_origin
-
     if not section.startswith("arms."):
         return ""
     name = section.split(".", 1)[1]
@@ -122,8 +122,6 @@ def _pacer_field(section: str) -> str:
 
 
 def _check_schedules(config: SRDConfig) -> None:
-    from srd_core.plugins import get_component
-
     for section, pacer_spec, *schedules in _labels(config):
         stages = get_component("pacer", pacer_spec.name, **pacer_spec.params).planned_stages()
         for role, spec in zip(("temperature", "sft_weight"), schedules, strict=True):
@@ -184,7 +182,7 @@ def _vocab_bound(config: SRDConfig) -> int | None:
     head rows from a local config (cut to the student's when both are local and differ, as the cache is), or
     the vocabulary `prepare` trains when the teacher is a preset; None for hub ids and unreadable configs.
     A preset student with a real teacher takes the teacher's tokenizer, so it does not lower the bound."""
-    from srd_core.training.teacher_cache import head_rows
+    from srd_core.training.teacher_cache import head_rows  # deferred: torch
 
     rows = {}
     for role in ("teacher", "student"):
@@ -202,18 +200,14 @@ def _vocab_bound(config: SRDConfig) -> int | None:
 
 def _check_teacher_signals(config: SRDConfig) -> None:
     """A cached teacher signal must fit the vocabulary it covers (e.g. top-k's k below it)."""
-    from srd_core.arms import resolve_arms
-    from srd_core.plugins import get_component
-
     specs = [arm.teacher_signal for arm in resolve_arms(config).values()]  # an arm may set its own signal
     if not any(get_component("teacher_signal", spec.name, **spec.params).cached for spec in specs):
         return  # online teachers only: nothing to check, and the training modules stay unimported
-    from srd_core.training.teacher_cache import build_signal, signal_spec
+    from srd_core.training.teacher_cache import build_signal, signal_spec  # deferred: torch
 
     vocab = _vocab_bound(config)
     if vocab is None:
         return
-    from srd_core.arms import arm_names
 
     for label in arm_names(config):
         field, _ = signal_spec(config, label)
@@ -229,12 +223,8 @@ def _check_teacher_signals(config: SRDConfig) -> None:
 def _check_responses(config: SRDConfig) -> None:
     """Generated responses need the online teacher (a cache holds only the ground truth's positions), and the
     adaptive threshold's dev-loss update needs a dev split."""
-    from srd_core.plugins import get_component
-
     source = get_component("response_source", config.train.responses.name, **config.train.responses.params)
     if source.generates:
-        from srd_core.arms import resolve_arms
-
         for arm in resolve_arms(config).values():  # every arm the run trains (an `arms` section names its own)
             field, spec = arm.teacher_signal_field, arm.teacher_signal
             if get_component("teacher_signal", spec.name, **spec.params).cached:
@@ -254,10 +244,8 @@ def _check_responses(config: SRDConfig) -> None:
 def _student_modules(config: SRDConfig) -> dict[str, torch.nn.Module] | None:
     """The student's modules by name, built on the meta device (no weights read); None for a hub id or a
     config transformers cannot build (loading the student names the problem)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    from srd_core.models.presets import llama_config, resolve_preset
+    import torch  # deferred: torch
+    from transformers import AutoConfig, AutoModelForCausalLM  # deferred: transformers
 
     cfg = config.student
     try:
@@ -281,16 +269,16 @@ def _check_lora(config: SRDConfig) -> None:
     lora = config.student.lora
     if lora is None or lora.target_modules == "all-linear":
         return
-    import torch
+    import torch  # deferred: torch
 
-    from srd_core.models.loading import import_peft
+    from srd_core.models.loading import import_peft  # deferred: torch
 
     peft = import_peft("student.lora")
     modules = _student_modules(config)
     if modules is None:
         return
-    from peft.tuners.tuners_utils import check_target_module_exists
-    from transformers.pytorch_utils import Conv1D
+    from peft.tuners.tuners_utils import check_target_module_exists  # deferred: peft
+    from transformers.pytorch_utils import Conv1D  # deferred: transformers
 
     peft_cfg = peft.LoraConfig(target_modules=lora.target_modules, task_type="CAUSAL_LM")
     matched = {name: m for name, m in modules.items() if name and check_target_module_exists(peft_cfg, name)}
@@ -311,8 +299,6 @@ def _check_lora(config: SRDConfig) -> None:
 
 
 def _check_preset(config: SRDConfig, role: str, name: str) -> None:
-    from srd_core.models.presets import resolve_preset
-
     overrides = getattr(config.prepare, f"{role}_arch").model_dump()
     preset = resolve_preset(name, overrides, f"{role}.preset")
     arch = f"prepare.{role}_arch"
@@ -328,8 +314,6 @@ def _check_preset(config: SRDConfig, role: str, name: str) -> None:
 
 def _check_model_dir(field: str, name: str) -> None:
     """A local path must be a directory holding a model; hub ids are left to loading (it knows the cache)."""
-    from srd_core.models.hub import looks_like_path
-
     path = Path(name).expanduser()
     if path.is_dir():
         if not ((path / "config.json").is_file() or (path / "adapter_config.json").is_file()):
@@ -357,8 +341,6 @@ def _task_specs(config: SRDConfig) -> Iterator[tuple[str, ComponentSpec]]:
 
 def _task(config: SRDConfig, spec: ComponentSpec):
     """The task component of ``spec``, built as the run builds it (its params validated by the schema)."""
-    from srd_core.data.samples import make_task
-
     return make_task(config, spec)
 
 
@@ -380,8 +362,6 @@ def _check_samples(config: SRDConfig) -> None:
     datasets) or above ``PROBE_MAX_BYTES``, and splits formatted with a chat template whose tokenizer is not
     a local directory (prepare trains it, or the hub has it).
     """
-    from srd_core.data.samples import probe_split, split_spec, tokenizer_is_local
-
     for split in ("train", "eval"):
         if split == "eval" and not (config.data.eval is not None or _has_eval_split(config)):
             continue  # _check_eval_split names it for commands that evaluate
@@ -418,8 +398,6 @@ def _train_count(config: SRDConfig) -> int | None:
 
 def _check_bins(config: SRDConfig) -> None:
     """A curation pacer's bins must each get at least one kept sample."""
-    from srd_core.plugins import get_component
-
     pacer = get_component("pacer", config.curriculum.pacer.name, **config.curriculum.pacer.params)
     bins = pacer.planned_stages()
     total = _train_count(config)
@@ -475,14 +453,12 @@ def _check_run_dir(config: SRDConfig) -> None:
 
 def _check_trackers(config: SRDConfig) -> None:
     """Every tracker in ``train.log_with`` must be installed (else training would stop after prepare)."""
-    from srd_core.training.trackers import check_available
-
     check_available(list(config.train.log_with))
 
 
 def _check_machine(config: SRDConfig) -> None:
     if config.train.mixed_precision == "fp16":
-        import torch
+        import torch  # deferred: torch
 
         if not torch.cuda.is_available():
             raise ConfigError("train.mixed_precision: fp16 needs a CUDA GPU; use bf16 or no on this machine")

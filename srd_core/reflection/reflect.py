@@ -31,6 +31,7 @@ from srd_core.data.encoding import (
     encode_prompt,
     ensure_pad_token,
 )
+from srd_core.data.samples import load_samples
 from srd_core.fingerprints import data_fingerprint, model_identity
 from srd_core.io import (
     append_jsonl,
@@ -43,6 +44,8 @@ from srd_core.io import (
 from srd_core.models.flops import forward_flops, parameter_count
 from srd_core.models.generation import GenerationSettings, batch_order, generate, truncation_notice
 from srd_core.models.lengths import MAX_NEW_TOKENS_CAP, with_generation_limits
+from srd_core.models.loading import load_causal_lm, load_tokenizer, resolve_model_path
+from srd_core.models.runtime import no_accelerator
 from srd_core.rundir import REFLECTION_FILE, reflection_partial_file
 from srd_core.rundir import REFLECTION_META_FILE as META_FILE
 from srd_core.rundir import REFLECTION_PARTIAL_GLOB as PARTIAL_GLOB
@@ -256,7 +259,7 @@ def reflect_samples(
     bar.close()
     model.train(was_training)
     if world > 1:
-        from accelerate.utils import gather_object
+        from accelerate.utils import gather_object  # deferred: accelerate
 
         computed = gather_object(computed)
     by_index: dict[int, ReflectionRecord] = dict(computed)
@@ -304,8 +307,6 @@ def reflection_key(
 def run_reflection_key(config, run_dir: str | Path, samples: Sequence[Sample]) -> dict[str, Any]:
     """The reflection key of a run dir: a prepared student is named relative to the run dir, so a copy
     of ``prepared/`` (same files, sizes and mtimes) in another run dir keeps its reflection."""
-    from srd_core.models.loading import resolve_model_path
-
     name = resolve_model_path(config.student, Path(run_dir), "student")
     identity = model_identity(name, config.student)
     if config.student.path is None:
@@ -395,9 +396,7 @@ def load_cached(run_dir: Path, samples: Sequence[Sample], key: str) -> list[Refl
 
 def default_accelerator():
     """An ``Accelerator`` that goes multi-process (gloo) under torchrun even when only the CPU is there."""
-    from accelerate import Accelerator
-
-    from srd_core.models.runtime import no_accelerator
+    from accelerate import Accelerator  # deferred: accelerate
 
     return Accelerator(cpu=no_accelerator())
 
@@ -422,9 +421,6 @@ def reflection_compute(student_params: int, records: Sequence[ReflectionRecord])
 
 def run_reflection(config, run_dir: str | Path, accelerator=None, progress: bool = True) -> ReflectionResult:
     """The reflection phase of a run: load data and student, reuse or resume, write the artifacts."""
-    from srd_core.data.samples import load_samples
-    from srd_core.models.loading import load_causal_lm, load_tokenizer, resolve_model_path
-
     run_dir = Path(run_dir)
     config = with_generation_limits(config, run_dir)  # an unset max_new_tokens follows the data
     accelerator = accelerator if accelerator is not None else default_accelerator()

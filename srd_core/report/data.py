@@ -7,12 +7,15 @@ still be drawn from a run written by a slightly older or newer version.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from srd_core.arms import curation_views
+from srd_core.config import load_config
+from srd_core.data.samples import load_samples
 from srd_core.errors import DataError
 from srd_core.evaluation.rows import MODEL_ALIASES, score_of
 from srd_core.io import read_jsonl
@@ -94,15 +97,11 @@ class ArmCuration:
 
     def run(self, run: RunArtifacts) -> RunArtifacts:
         """``run`` as these arms see it: this curation and config, for every curation table, plot and warning."""
-        from dataclasses import replace
-
         return replace(run, curation=self.rows, config=self.config, views=[], base_arms=self.arms)
 
 
 def _views(run_dir: Path, config: dict[str, Any] | None) -> tuple[tuple[str, ...], list[ArmCuration]]:
     """The arms that read curation.jsonl, and every other curation of the run (none for a one-curation run)."""
-    from srd_core.arms import curation_views
-
     found = curation_views(run_dir, config)
     extra = [
         ArmCuration(v.owner, v.arms, read_optional_jsonl(v.path), v.config)
@@ -197,9 +196,6 @@ def _samples_meta(run_dir: Path, config: dict[str, Any] | None, notes: list[str]
     if config is None:
         return None, None
     try:
-        from srd_core.config import load_config
-        from srd_core.data.samples import load_samples
-
         samples = load_samples(load_config(run_dir / CONFIG_FILE), "train")
     except Exception as exc:  # optional analysis: any failure to rebuild the data only hides this section
         reason = str(exc).splitlines()[0] if str(exc) else ""

@@ -10,10 +10,12 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from srd_core.curation.diagnostics import GroupDiagnostics, run_diagnostics
 from srd_core.report.data import RunArtifacts
+from srd_core.report.plots import WIDE
 
 
 @dataclass
@@ -79,7 +81,6 @@ def plot_groups(groups: RunGroups | None) -> Figure | None:
     """Left: each group's kept share and SRD's passes relative to the baseline; right: what each bin holds."""
     if groups is None:
         return None
-    from srd_core.report.plots import WIDE
 
     diag = groups.diagnostics
     names = [g.group for g in diag.groups]
@@ -125,7 +126,6 @@ def plot_groups(groups: RunGroups | None) -> Figure | None:
     population = [g.samples / diag.total.samples for g in diag.groups]
     columns = ["all samples", *(f"bin {b + 1}" for b in range(n_bins))]
     bottom = [0.0] * len(columns)
-    from matplotlib import colormaps
 
     cmap = colormaps["Set2"]
     for k, g in enumerate(diag.groups):

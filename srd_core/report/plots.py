@@ -10,6 +10,7 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from srd_core.evaluation.rows import SCORE_KEYS
@@ -50,8 +51,6 @@ def figure_png(fig: Figure, dpi: int = FIGURE_DPI) -> bytes:
 
 def bin_colors(n_bins: int) -> list[Any]:
     """One colour per curriculum bin, easy (1) to hard (n), from the viridis map."""
-    from matplotlib import colormaps
-
     cmap = colormaps["viridis"]
     if n_bins <= 1:
         return [cmap(0.25)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
+from srd_core.config import ReportConfig
 from srd_core.report.data import RunArtifacts
 from srd_core.rundir import CURATION_FILE
 
@@ -105,8 +106,7 @@ def tie_warnings(run: RunArtifacts) -> list[str]:
 def group_warnings(run: RunArtifacts) -> list[str]:
     """One line per group (``curriculum.groups``) whose kept share or relative training passes fall below the
     report.* thresholds, relative to the same number over all samples."""
-    from srd_core.config import ReportConfig
-    from srd_core.report.groups import run_groups
+    from srd_core.report.groups import run_groups  # deferred: matplotlib
 
     groups = run_groups(run)
     if groups is None or not groups.recorded or len(groups.diagnostics.groups) < 2:

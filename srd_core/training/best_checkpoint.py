@@ -20,7 +20,10 @@ from typing import Any
 import torch
 from safetensors.torch import load_model, save_model
 
+from srd_core.config import EvalConfig
+from srd_core.data.dev_split import load_dev_samples
 from srd_core.io import append_jsonl, write_json_atomic
+from srd_core.models.lengths import with_generation_limits
 from srd_core.rundir import BEST_DIR, BEST_FILE, DEV_EVAL_FILE
 
 DevFn = Callable[[torch.nn.Module], float]
@@ -126,10 +129,7 @@ class BestCheckpoint:
 
 def dev_rouge_fn(config, run_dir: Path, tokenizer) -> DevFn:
     """ROUGE-L ×100 on the dev split as ``train.select_best`` says (greedy, or sampled at T = 1)."""
-    from srd_core.config import EvalConfig
-    from srd_core.data.dev_split import load_dev_samples
-    from srd_core.evaluation.evaluate import evaluate_model
-    from srd_core.models.lengths import with_generation_limits
+    from srd_core.evaluation.evaluate import evaluate_model  # deferred: tqdm
 
     config = with_generation_limits(config, Path(run_dir))
     select = config.train.select_best

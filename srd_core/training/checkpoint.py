@@ -8,6 +8,7 @@ the stage plans (hooks may edit them, so they are part of the state).
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -168,8 +169,6 @@ def save_checkpoint(
 
 def read_state(path: Path) -> TrainState:
     """The ``TrainState`` of a checkpoint."""
-    import json
-
     return TrainState.from_dict(json.loads((path / STATE_FILE).read_text(encoding="utf-8")))
 
 
@@ -180,8 +179,6 @@ def load_weights(path: Path, model: torch.nn.Module) -> None:
 
 def load_responses(path: Path) -> dict[str, Any] | None:
     """The response source's state saved with the checkpoint, or None."""
-    import json
-
     file = path / RESPONSES_FILE
     return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
 

@@ -36,7 +36,7 @@ class StopGuard:
         larger signal number when they differ: SIGTERM)."""
         due = self.interval > 0 and time.monotonic() - self.last_checkpoint >= self.interval
         if accelerator.num_processes > 1:
-            import torch
+            import torch  # deferred: torch
 
             tensor = torch.tensor([float(due), float(self.signum or 0)], device=accelerator.device)
             due_all, signum_all = accelerator.reduce(tensor, reduction="max").tolist()

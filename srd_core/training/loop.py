@@ -36,10 +36,15 @@ from srd_core.arms import arm_of, uses_curation
 from srd_core.components import StagePlan
 from srd_core.config import SRDConfig, TrainConfig
 from srd_core.context import TrainContext
+from srd_core.data.dev_split import load_dev_samples
 from srd_core.data.encoding import IGNORE_INDEX, EncodedExample, collate_right_padded, encode_example
+from srd_core.data.samples import load_samples
 from srd_core.errors import TrainingError
+from srd_core.evaluation.evaluate import evaluate_model, load_eval_samples
 from srd_core.io import append_jsonl, fingerprint, read_jsonl, write_json_atomic, write_jsonl_atomic
 from srd_core.models.flops import forward_flops, kd_training_flops, parameter_count
+from srd_core.models.lengths import with_generation_limits
+from srd_core.models.loading import load_tokenizer, resolve_model_path
 from srd_core.models.runtime import (
     HiddenStates,
     causal_lm_core,
@@ -50,6 +55,7 @@ from srd_core.models.runtime import (
     make_accelerator,
     shared_vocab,
 )
+from srd_core.plugins import get_component, pm
 from srd_core.rundir import CHECKPOINTS_DIR, DEV_EVAL_FILE, EVAL_FILE, FINAL_DIR, METRICS_FILE, SUMMARY_FILE
 from srd_core.training import trackers
 from srd_core.training.batches import global_batch_ids, position, rank_micro_batches, steps_per_epoch
@@ -157,8 +163,6 @@ class _Session:
         eval_fn: EvalFn | None,
         cache: TeacherCache | None = None,
     ) -> None:
-        from srd_core.plugins import get_component
-
         cfg = config.train
         self.config, self.cfg, self.label, self.out_dir = config, cfg, label, out_dir
         self.accelerator, self.main = accelerator, accelerator.is_main_process
@@ -439,8 +443,6 @@ class _Session:
 
     def run_stage(self, stage: int, schedules, context: TrainContext) -> None:
         """Train the remaining steps of ``stage``."""
-        from srd_core.plugins import pm
-
         state, cfg = self.state, self.cfg
         temperature_schedule, sft_schedule = schedules
         plan, total = state.stages[stage], sum(self.lengths)
@@ -529,8 +531,6 @@ class _Session:
     def dev_loss(self) -> float:
         """The student's CE on the dev split's ground truth (for a response source that follows it)."""
         if self._dev_samples is None:
-            from srd_core.data.dev_split import load_dev_samples
-
             self._dev_samples = load_dev_samples(self.config)
         return self.feed.dev_loss(self._dev_samples, self.cfg.batch_size)
 
@@ -692,9 +692,7 @@ def train(
     ``student_path`` to the configured models. ``eval_fn(model, step) -> dict`` runs on the main
     process every ``train.eval_every`` steps and at the end. A finished run returns its summary.
     """
-    from accelerate.utils import set_seed
-
-    from srd_core.plugins import pm
+    from accelerate.utils import set_seed  # deferred: accelerate
 
     run_dir = Path(run_dir)
     settings = label_settings(config, label)
@@ -713,8 +711,6 @@ def train(
 
     accelerator = make_accelerator(config.train.mixed_precision, **trackers.accelerator_kwargs(config, run_dir))
     if samples is None:
-        from srd_core.data.samples import load_samples
-
         samples = load_samples(config, "train")
     sample_map = {s.id: s for s in samples}
     if len(sample_map) != len(samples):
@@ -842,10 +838,6 @@ def train(
 
 def rouge_eval_fn(config: SRDConfig, run_dir: str | Path, student_path: str | Path | None = None) -> EvalFn:
     """An ``eval_fn`` for ``train``: ROUGE-L ×100 on the held-out samples under ``config.eval``."""
-    from srd_core.evaluation.evaluate import evaluate_model, load_eval_samples
-    from srd_core.models.lengths import with_generation_limits
-    from srd_core.models.loading import load_tokenizer, resolve_model_path
-
     config = with_generation_limits(config, Path(run_dir))
     samples = load_eval_samples(config)
     path = (

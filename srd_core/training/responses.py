@@ -23,9 +23,17 @@ import torch
 
 from srd_core.components import ResponseSource
 from srd_core.config import SRDConfig
-from srd_core.data.encoding import IGNORE_INDEX, EncodedExample, encode_prompt, encode_response
+from srd_core.data.encoding import (
+    IGNORE_INDEX,
+    EncodedExample,
+    collate_right_padded,
+    encode_example,
+    encode_prompt,
+    encode_response,
+)
 from srd_core.io import read_jsonl
 from srd_core.models.generation import GenerationSettings, generate_batch
+from srd_core.plugins import get_component
 from srd_core.rundir import REFLECTION_FILE
 from srd_core.types import ReflectionRecord, Sample
 
@@ -35,8 +43,6 @@ SOURCES = ("ground_truth", "generated", "replay")
 
 def build_source(config: SRDConfig) -> ResponseSource:
     """The configured response source."""
-    from srd_core.plugins import get_component
-
     spec = config.train.responses
     return get_component("response_source", spec.name, **spec.params)
 
@@ -148,7 +154,7 @@ class StepFeed:
         for c in range(0, len(share), size):
             mine.extend(self._generate_chunk(share[c : c + size], c // size))
         if world > 1:
-            from accelerate.utils import gather_object
+            from accelerate.utils import gather_object  # deferred: accelerate
 
             return list(gather_object(mine))
         return mine
@@ -236,9 +242,7 @@ class StepFeed:
 
     def dev_loss(self, dev_samples: Sequence[Sample], batch_size: int) -> float:
         """The student's token-mean CE on the dev samples' ground truth (main process, broadcast)."""
-        from accelerate.utils import broadcast_object_list
-
-        from srd_core.data.encoding import collate_right_padded, encode_example
+        from accelerate.utils import broadcast_object_list  # deferred: accelerate
 
         value = [0.0]
         if self.accelerator.is_main_process:

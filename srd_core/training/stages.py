@@ -15,7 +15,9 @@ from pathlib import Path
 from srd_core.arms import arm_of, curation_dir
 from srd_core.components import Schedule, StagePlan
 from srd_core.config import ComponentSpec, SRDConfig
+from srd_core.curation.curate import build_pacer, load_curation, plan_stages
 from srd_core.errors import ConfigError
+from srd_core.plugins import get_component
 from srd_core.training.batches import stage_steps
 
 
@@ -49,8 +51,6 @@ def pacer_stages(
     config: SRDConfig, run_dir: Path, pacer_spec: ComponentSpec, all_ids: Sequence[str], curation: Path | None = None
 ) -> list[StagePlan]:
     """The stages of a pacer; curation-using pacers read ``curation/curation.jsonl`` (default: the run dir's)."""
-    from srd_core.curation.curate import build_pacer, load_curation, plan_stages
-
     pacer = build_pacer(pacer_spec)
     records = load_curation(curation if curation is not None else run_dir) if pacer.uses_curation else None
     return plan_stages(pacer, records, all_ids)
@@ -98,8 +98,6 @@ def plan_label_stages(
 
 def build_schedules(settings: LabelSettings, num_stages: int) -> tuple[Schedule, Schedule]:
     """The temperature and SFT-weight schedules, checked against the number of stages."""
-    from srd_core.plugins import get_component
-
     built = {}
     for what in ("temperature", "sft_weight"):
         spec: ComponentSpec = getattr(settings, what)

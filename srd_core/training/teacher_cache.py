@@ -36,10 +36,20 @@ from srd_core.errors import ConfigError, TrainingError
 from srd_core.fingerprints import HashCache, data_fingerprint, model_identity
 from srd_core.io import atomic_path, fingerprint, write_json_atomic
 from srd_core.models.flops import forward_flops, parameter_count
-from srd_core.rundir import PROVENANCE_DIR, TEACHER_CACHE_DIR, TEACHER_CACHE_HASHES_FILE
+from srd_core.models.loading import load_tokenizer
+from srd_core.models.runtime import causal_lm_core, freeze, last_hidden_state, load_models
+from srd_core.plugins import get_component
+from srd_core.rundir import PROVENANCE_DIR, TEACHER_CACHE_DIR, TEACHER_CACHE_HASHES_FILE, resolve_model_path
 from srd_core.training import cache_store
 from srd_core.training.cache_store import NpyWriter
 from srd_core.training.kd_loss import CachedTeacher
+from srd_core.training.stages import (
+    build_schedules,
+    global_batch_size,
+    label_settings,
+    plan_label_stages,
+    stage_lengths,
+)
 from srd_core.types import Sample
 
 logger = logging.getLogger(__name__)
@@ -59,8 +69,6 @@ def signal_spec(config: SRDConfig, label: str) -> tuple[str, ComponentSpec]:
 
 def build_signal(config: SRDConfig, label: str) -> TeacherSignal:
     """The teacher signal component of ``label``."""
-    from srd_core.plugins import get_component
-
     _, spec = signal_spec(config, label)
     return get_component("teacher_signal", spec.name, **spec.params)
 
@@ -90,14 +98,6 @@ def plan_temperatures(
     config: SRDConfig, run_dir: Path, label: str, ids: Sequence[str], num_processes: int
 ) -> tuple[list[str], set[float]]:
     """The sample ids ``label`` trains on and every temperature its schedule takes over its steps."""
-    from srd_core.training.stages import (
-        build_schedules,
-        global_batch_size,
-        label_settings,
-        plan_label_stages,
-        stage_lengths,
-    )
-
     global_batch = global_batch_size(config, num_processes)
     stages = plan_label_stages(config, run_dir, label, ids, global_batch)
     lengths = stage_lengths(stages, global_batch, config.train.max_steps)
@@ -136,8 +136,6 @@ def cache_key(
     config: SRDConfig, run_dir: Path, request: CacheRequest, samples: Sequence[Sample], tokenizer, vocab_size: int
 ) -> str:
     """Fingerprint of everything the cached rows depend on."""
-    from srd_core.rundir import resolve_model_path
-
     by_id = {s.id: s for s in samples}
     return fingerprint(
         {
@@ -225,8 +223,6 @@ def _write_shard(
     device: torch.device,
 ) -> dict[str, str]:
     """Run the teacher on one shard's samples, write each field atomically; returns each file's SHA-256."""
-    from srd_core.models.runtime import last_hidden_state
-
     batch = collate_right_padded([examples[i] for i in group], pad_id)
     positions = batch["labels"][:, 1:] != IGNORE_INDEX
     directory.mkdir(parents=True, exist_ok=True)
@@ -252,9 +248,7 @@ def _write_shard(
 
 def head_rows(config, run_dir: Path, role: str) -> int:
     """LM-head rows of the configured model, read from its config (no weights loaded)."""
-    from transformers import AutoConfig
-
-    from srd_core.rundir import resolve_model_path
+    from transformers import AutoConfig  # deferred: transformers
 
     cfg = getattr(config, role)
     model_config = AutoConfig.from_pretrained(
@@ -322,9 +316,6 @@ def build_cache(
     Free space is checked before anything is written; a disk that fills up during the build, like the
     check, is a ``TrainingError`` naming the cache (exit 2), the finished shards are kept.
     """
-    from srd_core.models.loading import load_tokenizer
-    from srd_core.rundir import resolve_model_path
-
     started = time.perf_counter()
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
     device = accelerator.device if accelerator is not None else torch.device("cpu")
@@ -431,8 +422,6 @@ def _build_shards(
 ) -> tuple[int, int, int | None]:
     """Check the space ``todo`` needs, then compute this process's shards of it; (built, reused, the teacher's
     parameter count, None when this process built nothing)."""
-    from srd_core.models.runtime import causal_lm_core, freeze, load_models
-
     need = sum(
         cache_store.npy_size(dtype, (layout.shard_rows[s], width)) for s in todo for dtype, width in fields.values()
     )
@@ -479,8 +468,6 @@ def _build_shards(
 
 def _teacher_parameter_count(config: SRDConfig, run_dir: Path) -> int:
     """The teacher's parameter count, loading it (only when no shard was built in this process)."""
-    from srd_core.models.runtime import load_models
-
     _, _, teacher = load_models(config, run_dir, None, None)
     return parameter_count(teacher)
 
@@ -536,9 +523,6 @@ def build_teacher_caches(
     Caches of earlier configs (another T, another teacher) are moved to ``teacher_cache/.superseded/``
     first, which keeps those of one earlier config only.
     """
-    from srd_core.models.loading import load_tokenizer
-    from srd_core.rundir import resolve_model_path
-
     world = accelerator.num_processes if accelerator is not None else 1
     requests = cache_requests(config, Path(run_dir), samples, world)
     if requests and (accelerator is None or accelerator.is_main_process):

@@ -8,12 +8,15 @@ adds the final scores to each arm's tracker run. With ``log_with`` empty all are
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from srd_core.config import SRDConfig
 from srd_core.errors import ConfigError
+from srd_core.evaluation.rows import MODEL_ALIASES, score_of
+from srd_core.rundir import SUMMARY_FILE
 
 TRACKERS_DIR = "trackers"
 TRAIN_SCALARS = {
@@ -54,7 +57,7 @@ def check_available(names: Sequence[str]) -> None:
     """A ``ConfigError`` naming ``train.log_with`` when a tracker's package is not installed."""
     if not names:
         return  # accelerate (and torch with it) takes seconds to import: not for nothing
-    import accelerate.utils as utils
+    import accelerate.utils as utils  # deferred: accelerate
 
     for name in names:
         available = getattr(utils, f"is_{name}_available", None)
@@ -112,12 +115,8 @@ def log_final_scores(config: SRDConfig, run_dir: Path, rows: list[dict[str, Any]
     arm's last step, with the teacher's and the initial student's scores beside it); the labels logged."""
     if not config.train.log_with:
         return []
-    import json
 
-    from accelerate.tracking import LOGGER_TYPE_TO_CLASS
-
-    from srd_core.evaluation.rows import MODEL_ALIASES, score_of
-    from srd_core.rundir import SUMMARY_FILE
+    from accelerate.tracking import LOGGER_TYPE_TO_CLASS  # deferred: accelerate
 
     scores = {MODEL_ALIASES.get(str(r.get("model")), str(r.get("model"))): score_of(r) for r in rows}
     logged = []

@@ -18,7 +18,7 @@ from tiny_run import make_config, make_workspace, read_rows, write_config, write
 from srd_core.config import load_config
 from srd_core.data.samples import load_samples
 from srd_core.errors import ConfigError
-from srd_core.models import loading
+from srd_core.models import runtime
 from srd_core.training.loop import train
 from srd_core.training.teacher_cache import (
     META_FILE,
@@ -81,8 +81,8 @@ def test_a_cached_run_does_not_load_the_teacher_and_topk_trains(ws, monkeypatch)
     # 8 fp32 values + 8 int16 indices + 3 fp32 tail log-sum-exps per response token
     assert meta["payload_bytes_per_token"] == 8 * 4 + 8 * 2 + 3 * 4 < result.bytes_per_token  # + .npy headers
     loaded = []
-    original = loading.load_causal_lm
-    monkeypatch.setattr(loading, "load_causal_lm", lambda c, n, role: loaded.append(role) or original(c, n, role))
+    original = runtime.load_causal_lm
+    monkeypatch.setattr(runtime, "load_causal_lm", lambda c, n, role: loaded.append(role) or original(c, n, role))
     summary = train(cfg, cfg.run.dir, "srd")
     assert loaded == ["student"] and summary.steps == 10
     again = build_teacher_caches(cfg, cfg.run.dir, samples)[0]

@@ -27,7 +27,7 @@ def knee_rule(sorted_scores: Sequence[float], curve: str, sensitivity: float) ->
     y = np.asarray(sorted_scores, dtype=float)
     if n < 3 or np.ptp(y) == 0:
         return Proposal(n, "curve too short or flat: no knee, keep all")
-    from kneed import KneeLocator  # imports scipy: only when the rule runs, not when plugins load
+    from kneed import KneeLocator  # deferred: kneed; imports scipy: only when the rule runs, not when plugins load
 
     locator = KneeLocator(np.arange(n), y, S=sensitivity, curve=curve, direction="decreasing", online=True)
     if locator.knee is None:

@@ -42,7 +42,7 @@ class BERTScore(DifficultyMetric):
         self._scorer: Any = None
 
     def _build_scorer(self):
-        from bert_score import BERTScorer
+        from bert_score import BERTScorer  # deferred: bert_score
 
         p = self.params
         if Path(p.model_type).exists() and p.num_layers is None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from srd_code_exec.doctor import checks, render
 from srd_code_exec.metrics import CodeExec, MathAnswer
 from srd_core import hookimpl
 
@@ -38,8 +39,6 @@ def register_commands(cli):
     )
     def doctor(launcher: str, workers: int, as_json: bool, run_dir: Path | None) -> None:
         """Print which sandbox protections are active on this machine (exit 1 if an essential one is missing)."""
-        from srd_code_exec.doctor import checks, render
-
         metric = CodeExec(CodeExec.Params(launcher=launcher, workers=workers))
         rows = checks(metric.sandbox, run_dir)
         if as_json:

@@ -48,7 +48,7 @@ class EvaluateMetric(DifficultyMetric):
         self._module: Any = None
 
     def _load(self):
-        import evaluate
+        import evaluate  # deferred: evaluate
 
         try:
             return evaluate.load(self.params.path, self.params.config_name)

@@ -39,7 +39,7 @@ def stage_start(context: TrainContext):
     slots = unseen_slots(context.stages, stage)
     if len(slots) < 2:
         return
-    import torch  # here, not at module level: every plugin module is imported whenever srd starts
+    import torch  # deferred: torch; here, not at module level: every plugin module is imported whenever srd starts
 
     samples = [context.samples[i] for i in slots]
     assert context.model is not None and context.tokenizer is not None  # the training loop gives both
