@@ -11,11 +11,25 @@ from pathlib import Path
 
 import click
 
+from srd_core.arms import arm_names
+from srd_core.config import SRDConfig, dump_config, load_config
+from srd_core.config_reference import render
 from srd_core.errors import Interrupted, SRDError, Terminated
+from srd_core.evaluation import sets
+from srd_core.evaluation.sets import EVAL_SETS_FILE, run_eval_sets
+from srd_core.experiment.cli import print_table, run_spec
+from srd_core.models.presets import PRESETS
 from srd_core.pipeline import single_phase
 from srd_core.pipeline.commands import Command
+from srd_core.pipeline.dry_run import plan_run
 from srd_core.pipeline.lock import run_dir_lock
-from srd_core.pipeline.phases import table_commands
+from srd_core.pipeline.phases import phase_names, table_commands
+from srd_core.pipeline.planner import Planner, render_status, stale_records
+from srd_core.pipeline.run import run_pipeline
+from srd_core.pipeline.validation import validate_config
+from srd_core.plugin_listing import describe_plugins, render_table
+from srd_core.plugins import load_plugins, pm
+from srd_core.rundir import RUN_DIR_MARKERS
 from srd_core.signals import stop_on_signals, stop_signal
 
 
@@ -56,7 +70,7 @@ class SRDGroup(click.Group):
 def _fail(ctx: click.Context, line: str, code: int, main_only: bool = False) -> None:
     """Print ``line`` on stderr, on a line of its own even when a progress bar was drawing, and exit.
     ``main_only``: a line every process of a torchrun would print alike comes from rank 0 only."""
-    from tqdm import tqdm
+    from tqdm import tqdm  # deferred: tqdm
 
     for bar in list(getattr(tqdm, "_instances", ())):  # bars left open by the failure: end their lines first
         bar.close()
@@ -103,7 +117,7 @@ def _quiet_libraries(verbose: bool) -> None:
         os.environ.setdefault(name, value)
     logging.getLogger("absl").setLevel(logging.WARNING)  # rouge-score's tokenizer notice
     if "transformers" in sys.modules:  # already imported (an embedding process): switch it off directly
-        from transformers.utils import logging as hf_logging
+        from transformers.utils import logging as hf_logging  # deferred: transformers
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
@@ -111,8 +125,8 @@ def _quiet_libraries(verbose: bool) -> None:
 
 def _configure_logging(level: int) -> None:
     """Phase messages on stderr through rich (progress bars come from tqdm); stdout is for results."""
-    from rich.console import Console
-    from rich.logging import RichHandler
+    from rich.console import Console  # deferred: rich
+    from rich.logging import RichHandler  # deferred: rich
 
     root = logging.getLogger("srd_core")
     if not any(isinstance(h, RichHandler) for h in root.handlers):
@@ -138,9 +152,6 @@ def load_checked(
     ``evaluates`` / ``curates``: whether the command evaluates on data.eval (None: when train.eval_every
     is set) and curates, so that it needs an eval split and enough samples for the bins.
     """
-    from srd_core.config import load_config
-    from srd_core.pipeline.validation import validate_config
-
     config = load_config(config_file, list(overrides))
     evaluates = bool(config.train.eval_every) if evaluates is None else evaluates
     return validate_config(config, config_file, files=files, evaluates=evaluates, curates=curates)
@@ -171,16 +182,12 @@ def config_validate(config_file: Path, overrides: tuple[str, ...], no_files: boo
 @set_option
 def config_show(config_file: Path, overrides: tuple[str, ...]) -> None:
     """Print CONFIG_FILE fully resolved, defaults included."""
-    from srd_core.config import dump_config, load_config
-
     click.echo(dump_config(load_config(config_file, list(overrides))), nl=False)
 
 
 @config_group.command("presets")
 def config_presets() -> None:
     """List the built-in model presets (`teacher.preset` / `student.preset`) and their sizes."""
-    from srd_core.models.presets import PRESETS
-
     click.echo(f"{'preset':<15} {'hidden':>6} {'layers':>6} {'heads':>5} {'mlp':>5} {'positions':>9}")
     for name, p in PRESETS.items():
         click.echo(
@@ -192,16 +199,12 @@ def config_presets() -> None:
 @config_group.command("reference")
 def config_reference() -> None:
     """Print the Markdown reference of every config field and built-in component param (docs/config-reference.md)."""
-    from srd_core.config_reference import render
-
     click.echo(render(), nl=False)
 
 
 @config_group.command("schema")
 def config_schema() -> None:
     """Print the JSON Schema of the config file (for editors)."""
-    from srd_core.config import SRDConfig
-
     click.echo(json.dumps(SRDConfig.model_json_schema(), indent=2))
 
 
@@ -210,8 +213,6 @@ def config_schema() -> None:
 @click.option("--all", "show_all", is_flag=True, help="Include the built-in plugins.")
 def plugins_command(as_json: bool, show_all: bool) -> None:
     """List installed plugins: distribution, version, hooks and components."""
-    from srd_core.plugin_listing import describe_plugins, render_table
-
     rows = describe_plugins(include_builtins=show_all)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -232,11 +233,7 @@ def plugins_command(as_json: bool, show_all: bool) -> None:
 @set_option
 def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """ROUGE-L x100 of the run's models on every `eval.sets` entry, printed as one table."""
-    from srd_core.evaluation.sets import EVAL_SETS_FILE, render_table, run_eval_sets
-    from srd_core.pipeline.lock import run_dir_lock
-
     config = load_checked(config_file, overrides, evaluates=False, curates=False)  # eval.sets, not data.eval
-    from srd_core.arms import arm_names
 
     known = ("teacher", "student", *arm_names(config))
     for model in models:
@@ -244,7 +241,7 @@ def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides:
             raise SRDError(f"--model {model!r}: expected one of {', '.join(known)}")
     with run_dir_lock(config.run.dir):
         rows = run_eval_sets(config, config.run.dir, list(models) or None)
-    click.echo(render_table(rows, list(config.eval.sets)), nl=False)
+    click.echo(sets.render_table(rows, list(config.eval.sets)), nl=False)
     click.echo(f"-> {config.run.dir / EVAL_SETS_FILE}")
 
 
@@ -252,10 +249,7 @@ def evaluate_sets_command(config_file: Path, models: tuple[str, ...], overrides:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 def report_command(run_dir: Path) -> None:
     """Write RUN_DIR/report.html (self-contained) and RUN_DIR/plots/*.png from a run's artifacts."""
-    from srd_core.pipeline.lock import run_dir_lock
-    from srd_core.pipeline.planner import stale_records
-    from srd_core.report.build import write_report
-    from srd_core.rundir import RUN_DIR_MARKERS
+    from srd_core.report.build import write_report  # deferred: matplotlib
 
     if not run_dir.is_dir():
         raise SRDError(f"{run_dir}: not a run directory (no such folder)")
@@ -295,8 +289,6 @@ def run_command(
     """The whole method: prepare → reflect → curate → train SRD → train baseline → evaluate → report."""
     config = load_checked(config_file, overrides, files=not dry_run)  # a dry run may assume the data
     if dry_run:
-        from srd_core.pipeline.dry_run import plan_run
-
         plan = plan_run(
             config,
             config.run.dir,
@@ -305,12 +297,9 @@ def run_command(
             num_processes=num_processes,
         )
         click.echo(plan.render(), nl=False)
-        from srd_core.pipeline.planner import Planner, render_status
 
         click.echo(f"\nphase status in {config.run.dir}\n{render_status(Planner(config, config.run.dir))}", nl=False)
         return
-    from srd_core.pipeline.lock import run_dir_lock
-    from srd_core.pipeline.run import run_pipeline
 
     with run_dir_lock(config.run.dir):
         result = run_pipeline(config)
@@ -335,9 +324,6 @@ def run_command(
 )
 def experiment_command(spec_file: Path | None, jobs: int | None, table_dir: Path | None) -> None:
     """Run every variant × seed of SPEC_FILE (resumable); write experiment.jsonl and experiment.html."""
-    from srd_core.experiment.cli import print_table, run_spec
-    from srd_core.pipeline.phases import phase_names
-
     if table_dir is not None:
         click.echo(print_table(table_dir, spec_file), nl=False)
     elif spec_file is None:
@@ -389,8 +375,6 @@ for _command in table_commands():  # srd prepare | reflect | curate | train | ev
 
 
 def _register_plugin_commands() -> None:
-    from srd_core.plugins import load_plugins, pm
-
     try:
         load_plugins()
     except SRDError as exc:

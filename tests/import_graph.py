@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -130,7 +131,10 @@ class ImportGraph:
     runs its parent packages' ``__init__`` first, so those count too.
     """
 
-    def __init__(self, packages: Iterable[Path]) -> None:
+    def __init__(self, packages: Iterable[Path], baseline: Iterable[str] = ()) -> None:
+        """``baseline``: third-party packages every module loads anyway (``loaded_by_importing("srd_core")``),
+        through dependencies of theirs that ``ast`` cannot see (pydantic loads annotated_types)."""
+        self.baseline = frozenset(baseline)
         self.paths = find_modules(packages)
         known = set(self.paths)
         self.imports = {name: imports(path, name, known) for name, path in self.paths.items()}
@@ -175,7 +179,7 @@ class ImportGraph:
         loads = set(imp.third_party)
         for target in imp.ours:
             loads |= self.closure(target)
-        return loads - self.closure(module)
+        return loads - self.closure(module) - self.baseline
 
     def function_imports(self) -> Iterable[tuple[str, Import, set[str]]]:
         """(module, import, the packages it adds) for every import inside a function, module by module."""
@@ -183,6 +187,13 @@ class ImportGraph:
             for imp in self.imports[module]:
                 if imp.function is not None and not imp.type_checking:
                     yield module, imp, self.added(module, imp)
+
+
+def loaded_by_importing(module: str) -> frozenset[str]:
+    """The third-party top-level packages that importing ``module`` loads, measured in a fresh interpreter."""
+    code = f"import sys, {module}; print(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    return frozenset(m for m in loaded if not is_stdlib(m) and not m.startswith("_") and m != module.split(".")[0])
 
 
 def most_significant(packages: Iterable[str]) -> str:

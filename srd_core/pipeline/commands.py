@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from srd_core.arms import arm_of, curation_dir
 from srd_core.config import SRDConfig
+from srd_core.curation.curate import curation_summary
 from srd_core.pipeline import work
 from srd_core.pipeline.work import RunContext
 from srd_core.rundir import CURATION_FILE, PREPARE_MANIFEST_FILE, PREPARED_DIR
@@ -89,9 +91,6 @@ def _reflect_lines(config: SRDConfig, ran: list[Ran]) -> list[str]:
 
 
 def _curate_lines(config: SRDConfig, ran: list[Ran]) -> list[str]:
-    from srd_core.arms import arm_of, curation_dir
-    from srd_core.curation.curate import curation_summary
-
     lines = []
     for done in ran[1:]:  # the arms with a curriculum of their own (curate_<arm>)
         arm = arm_of(config, done.phase[len("curate_") :])

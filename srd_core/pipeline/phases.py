@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from srd_core.arms import (
     curation_dir,
     curation_dir_name,
     resolve_arms,
+    uses_curation,
 )
 from srd_core.config import (
     ComponentSpec,
@@ -52,8 +53,10 @@ from srd_core.config import (
     SRDConfig,
     TrainConfig,
 )
+from srd_core.curation.curate import forms_groups, load_curation
 from srd_core.io import read_jsonl
 from srd_core.launcher import world_size
+from srd_core.models.lengths import derived_max_new_tokens
 from srd_core.pipeline import commands, work
 from srd_core.pipeline.commands import Command
 from srd_core.pipeline.describe import (
@@ -69,6 +72,7 @@ from srd_core.pipeline.describe import (
     describe_train,
 )
 from srd_core.pipeline.work import RunContext  # by name: a Phase field is called `work`
+from srd_core.plugins import get_component
 from srd_core.rundir import (
     CURATION_FILE,
     CURATION_META_FILE,
@@ -233,8 +237,6 @@ def _eval_data(config: SRDConfig, run_dir: Path) -> dict[str, Path]:
 
 
 def _uses_curation(spec: ComponentSpec) -> bool:
-    from srd_core.arms import uses_curation
-
     return uses_curation(spec)
 
 
@@ -248,8 +250,7 @@ def _curation_file(run_dir: Path, arm: Arm) -> tuple[str, Path]:
 
 def _matched_steps(config: SRDConfig, run_dir: Path, name: str) -> dict[str, Any]:
     """The step count of the arm that arm ``name`` matches (``match_steps_of``), when a curation decides it."""
-    from srd_core.curation.curate import load_curation
-    from srd_core.training.stages import global_batch_size, pacer_stages, stage_steps
+    from srd_core.training.stages import global_batch_size, pacer_stages, stage_steps  # deferred: numpy
 
     arm = arm_of(config, name)
     if arm.match_steps_of is None:
@@ -329,7 +330,7 @@ def _has_eval_row(label: str) -> Callable[[Path], bool]:
 
 
 def _needs_prepare(config: SRDConfig) -> bool:
-    from srd_core.models.prepare import needs_prepare
+    from srd_core.models.prepare import needs_prepare  # deferred: torch
 
     return needs_prepare(config)
 
@@ -411,8 +412,6 @@ def _train_phase(label: str) -> Phase:
 
 def _seeds_from_reflection(config: SRDConfig) -> bool:
     """Whether training reads the reflection (``ResponseSource.reads_reflection``)."""
-    from srd_core.plugins import get_component
-
     spec = config.train.responses
     return get_component("response_source", spec.name, **spec.params).reads_reflection()
 
@@ -422,8 +421,6 @@ def _generation_limit(section: str) -> Callable[[SRDConfig, Path], dict[str, Any
     ``srd_core.models.lengths``): an input of the phase, so a new derived value makes its artifacts stale."""
 
     def derived(config: SRDConfig, run_dir: Path) -> dict[str, Any]:
-        from srd_core.models.lengths import derived_max_new_tokens
-
         if getattr(config, section).max_new_tokens is not None:
             return {}
         found = derived_max_new_tokens(config, run_dir)
@@ -494,7 +491,7 @@ def _eval_phase(label: str) -> Phase:
 
 
 def _uses_teacher_cache(config: SRDConfig) -> bool:
-    from srd_core.training.teacher_cache import uses_cache
+    from srd_core.training.teacher_cache import uses_cache  # deferred: torch
 
     return uses_cache(config)
 
@@ -543,8 +540,6 @@ TEACHER_CACHE = Phase(
 
 def _reads_groups(config: SRDConfig, curriculum: CurriculumConfig | None = None) -> bool:
     """Whether curation reads the samples' fields beyond the reflection (a grouping that forms groups)."""
-    from srd_core.curation.curate import forms_groups
-
     return forms_groups(curriculum or config.curriculum)
 
 
@@ -733,8 +728,6 @@ def steps(phases: list[Phase]) -> list[list[Phase]]:
 
 
 def _off(phase: Phase) -> Phase:
-    from dataclasses import replace
-
     return replace(phase, enabled=lambda config: False)
 
 

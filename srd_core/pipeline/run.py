@@ -8,6 +8,7 @@ complete, set aside and recomputed (saying why) when stale, resumed when an atte
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import signal
 import time
@@ -16,9 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from srd_core.config import SRDConfig
+from srd_core.curation.curate import assign_groups, forms_groups
+from srd_core.data.samples import load_samples, needs_prepared_tokenizer
 from srd_core.errors import Interrupted, Terminated
 from srd_core.io import read_jsonl, write_json_atomic
 from srd_core.pipeline.phases import Phase, steps
+from srd_core.pipeline.planner import Planner, close_phase, consistent, open_phase, run_phase
+from srd_core.pipeline.single_phase import sync_config_file
 from srd_core.pipeline.work import RunContext, RunResult
 from srd_core.rundir import EVAL_FILE, TIMINGS_FILE
 from srd_core.timings import PARALLEL_KEY
@@ -43,10 +48,7 @@ def _timed(result: RunResult, timings: dict[str, float], name: str, fn: Callable
 
 def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
     """Run every phase of SRD and its baseline on ``config``; complete phases are skipped, stale ones redone."""
-    from srd_core.data.samples import load_samples, needs_prepared_tokenizer
-    from srd_core.pipeline.planner import Planner, consistent
-    from srd_core.pipeline.single_phase import sync_config_file
-    from srd_core.reflection.reflect import default_accelerator
+    from srd_core.reflection.reflect import default_accelerator  # deferred: torch
 
     run_dir = Path(run_dir) if run_dir is not None else config.run.dir
     # The data is read before anything is written or trained, so a bad field or sample stops the run in
@@ -54,7 +56,6 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
     # tokenizer prepare trains waits for it.
     samples = None if needs_prepared_tokenizer(config, "train") else load_samples(config, "train")
     eval_samples = None if needs_prepared_tokenizer(config, "eval") else load_samples(config, "eval")
-    from srd_core.curation.curate import assign_groups, forms_groups
 
     if samples is not None and forms_groups(config.curriculum):
         assign_groups(samples, config.curriculum)  # a sample without the grouping's field stops the run here
@@ -66,8 +67,6 @@ def run_pipeline(config: SRDConfig, run_dir: Path | None = None) -> RunResult:
     timings_path = run_dir / TIMINGS_FILE
     timings: dict[str, Any] = {}
     if timings_path.is_file():
-        import json
-
         timings = json.loads(timings_path.read_text(encoding="utf-8"))
 
     sync_config_file(planner, main)  # an old config.yaml must not describe what this run is about to replace
@@ -128,8 +127,6 @@ def _run_step(run: RunContext, planner, timings: dict[str, Any], step: list[Phas
 
     A step only the main process runs writes timings.json after it (the other processes go on).
     """
-    from srd_core.pipeline.planner import run_phase
-
     first = step[0]
     if first.main_only and not run.main:
         return
@@ -163,8 +160,6 @@ def _run_in_parallel(
     ``timings.json`` records each phase's seconds and, under ``parallel``, the phases run together and the
     wall seconds of the whole batch, so that nobody adds up times that overlapped.
     """
-    from srd_core.pipeline.planner import close_phase, open_phase
-
     statuses = {name: open_phase(planner, name) for name in names}
     todo = [name for name, status in statuses.items() if status.state not in ("complete", "off")]
     started = time.perf_counter()

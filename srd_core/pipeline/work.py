@@ -12,9 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from srd_core.arms import arm_of, config_for_curation, curation_dir
 from srd_core.config import SRDConfig, dump_config
+from srd_core.curation.curate import run_curation
+from srd_core.curation.diagnostics import log_group_table
+from srd_core.data.samples import load_samples
 from srd_core.io import read_jsonl, write_jsonl_atomic, write_text_atomic
+from srd_core.pipeline.arms import train_arms_in_parallel
 from srd_core.rundir import CONFIG_FILE, EVAL_FILE, REPORT_FILE, SAMPLES_META_FILE
+from srd_core.training.trackers import log_final_scores
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +66,7 @@ def write_samples_meta(run_dir: Path, samples) -> None:
 
 def prepare(run: RunContext) -> Any:
     """Build and SFT the preset models (main process; the others wait); the main process returns what it did."""
-    from srd_core.models.prepare import prepare as prepare_models
+    from srd_core.models.prepare import prepare as prepare_models  # deferred: torch
 
     done = prepare_models(run.config, run.run_dir) if run.main else None
     run.accelerator.wait_for_everyone()
@@ -69,8 +75,6 @@ def prepare(run: RunContext) -> Any:
 
 def after_prepare(run: RunContext, did_work: bool) -> None:
     """The training samples (a chat template may need prepare's tokenizer) and their metadata for the report."""
-    from srd_core.data.samples import load_samples
-
     if run.samples is None:
         run.samples = load_samples(run.config, "train")
     if run.main:
@@ -79,19 +83,15 @@ def after_prepare(run: RunContext, did_work: bool) -> None:
 
 def reflect(run: RunContext) -> Any:
     """The initial student answers every training prompt."""
-    from srd_core.reflection.reflect import run_reflection
+    from srd_core.reflection.reflect import run_reflection  # deferred: torch
 
     return run_reflection(run.config, run.run_dir, accelerator=run.accelerator)
 
 
 def _curate(run: RunContext, config: SRDConfig, out_dir: Path | None = None) -> Any:
     """The curation (main process; the others wait), its per-group table logged; the main process returns it."""
-    from srd_core.curation.curate import run_curation
-
     curation = None
     if run.main:
-        from srd_core.curation.diagnostics import log_group_table
-
         curation = run_curation(config, run.run_dir, samples=run.samples, out_dir=out_dir)
         log_group_table(config, curation)
     run.accelerator.wait_for_everyone()
@@ -107,8 +107,6 @@ def curate_arm(owner: str) -> Callable[[RunContext], Any]:
     """The curation of arm ``owner``, whose curriculum differs (``curation-<owner>/``)."""
 
     def work(run: RunContext) -> Any:
-        from srd_core.arms import arm_of, config_for_curation, curation_dir
-
         arm = arm_of(run.config, owner)
         return _curate(run, config_for_curation(run.config, arm), curation_dir(run.run_dir, arm))
 
@@ -117,7 +115,7 @@ def curate_arm(owner: str) -> Callable[[RunContext], Any]:
 
 def teacher_cache(run: RunContext) -> None:
     """The teacher's rows for every sample an arm trains on, computed once."""
-    from srd_core.training.teacher_cache import build_teacher_caches
+    from srd_core.training.teacher_cache import build_teacher_caches  # deferred: torch
 
     assert run.samples is not None  # loaded before the first phase that trains
     build_teacher_caches(run.config, run.run_dir, run.samples, run.accelerator)
@@ -127,8 +125,8 @@ def train(label: str) -> Callable[[RunContext], Any]:
     """Train arm ``label``; returns the run's summary."""
 
     def work(run: RunContext) -> Any:
-        from srd_core.training.loop import rouge_eval_fn
-        from srd_core.training.loop import train as train_arm
+        from srd_core.training.loop import rouge_eval_fn  # deferred: torch
+        from srd_core.training.loop import train as train_arm  # deferred: torch
 
         eval_fn = rouge_eval_fn(run.config, run.run_dir) if run.config.train.eval_every and run.main else None
         return train_arm(run.config, run.run_dir, label, samples=run.samples, eval_fn=eval_fn)
@@ -138,8 +136,6 @@ def train(label: str) -> Callable[[RunContext], Any]:
 
 def train_in_parallel(run: RunContext, phases: list[str]) -> dict[str, float]:
     """Train the arms of the ``train_<arm>`` phases at once, each in its own process; seconds by phase."""
-    from srd_core.pipeline.arms import train_arms_in_parallel
-
     seconds = train_arms_in_parallel(run.config, run.run_dir, [p[len("train_") :] for p in phases])
     return {f"train_{arm}": value for arm, value in seconds.items()}
 
@@ -150,8 +146,9 @@ def evaluate(label: str) -> Callable[[RunContext], Any]:
     which = {"student_init": "student"}.get(label, label)
 
     def work(run: RunContext) -> Any:
+        # deferred: torch
         from srd_core.evaluation.evaluate import evaluate_run_model, load_eval_samples, write_eval_row
-        from srd_core.models.generation import truncation_notice
+        from srd_core.models.generation import truncation_notice  # deferred: torch
 
         config = run.config
         if run.eval_samples is None:
@@ -171,8 +168,6 @@ def evaluate(label: str) -> Callable[[RunContext], Any]:
 def after_evaluate(run: RunContext, did_work: bool) -> None:
     """The final scores to the trackers of train.log_with once known; config.yaml once the artifacts match it."""
     if did_work:
-        from srd_core.training.trackers import log_final_scores
-
         log_final_scores(run.config, run.run_dir, read_jsonl(run.run_dir / EVAL_FILE, tolerate_torn_tail=True))
     if run.consistent(("report",)):  # config.yaml describes the artifacts: written once they match
         write_text_atomic(run.run_dir / CONFIG_FILE, dump_config(run.config))
@@ -180,7 +175,7 @@ def after_evaluate(run: RunContext, did_work: bool) -> None:
 
 def report(run: RunContext) -> None:
     """report.html and the plots."""
-    from srd_core.report.build import write_report
+    from srd_core.report.build import write_report  # deferred: matplotlib
 
     write_report(run.run_dir)
 

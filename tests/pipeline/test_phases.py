@@ -8,6 +8,7 @@ import pytest
 from tiny_run import make_config, make_workspace
 
 from srd_core.errors import SRDError
+from srd_core.pipeline import phases
 from srd_core.pipeline.planner import Planner, check_upstream, close_phase, open_phase, read_record, record_path
 
 
@@ -108,7 +109,8 @@ def test_an_unset_max_new_tokens_records_the_value_the_data_gives(ws, monkeypatc
     explicit = make_config(ws, "derived", reflection={"max_new_tokens": 24})  # a value set is kept as is
     assert lengths.with_generation_limits(explicit, explicit.run.dir).reflection.max_new_tokens == 24
 
-    monkeypatch.setattr(lengths, "derived_max_new_tokens", lambda *a, **k: (derived[0] + 5, derived[1] + 4))
+    # the reflect phase's declaration reads the derived limit (phases imports the function by name)
+    monkeypatch.setattr(phases, "derived_max_new_tokens", lambda *a, **k: (derived[0] + 5, derived[1] + 4))
     assert Planner(config, config.run.dir).status("reflect").describe() == (
         f"stale (reflection.max_new_tokens from the data {derived[0]} → {derived[0] + 5})"
     )
