@@ -12,3 +12,11 @@ def world_size() -> int:
         return max(1, int(os.environ.get("WORLD_SIZE", "1")))
     except ValueError:
         return 1
+
+
+def drop_malformed_world_size() -> None:
+    """Remove a set ``WORLD_SIZE`` that ``world_size`` reads as one process (empty, not an integer, below 1):
+    accelerate parses it on its own and fails on it. Called before an ``Accelerator`` is made."""
+    value = os.environ.get("WORLD_SIZE")
+    if value is not None and world_size() == 1 and value.strip() != "1":
+        del os.environ["WORLD_SIZE"]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from srd_core.launcher import world_size
-from srd_core.pipeline import commands, dry_run
+from srd_core.pipeline import dry_run
 
 
 @pytest.mark.parametrize(
@@ -21,7 +25,14 @@ def test_world_size(monkeypatch, value, expected):
 
 
 @pytest.mark.parametrize("value", ["", "1", "0", "two"])
-def test_a_single_process_command_sets_up_no_process_group(monkeypatch, value):
-    monkeypatch.setenv("WORLD_SIZE", value)  # "two" raised ValueError here before there was one parser
-    main, barrier = commands._processes()
-    assert main is True and barrier() is None
+def test_a_single_process_command_sets_up_no_process_group(value):
+    """A WORLD_SIZE that names no process count is one process for accelerate too (it failed on "" and "two")."""
+    code = (
+        "from srd_core.reflection.reflect import default_accelerator; from srd_core.models.runtime import "
+        "make_accelerator; a = default_accelerator(); b = make_accelerator('no'); a.wait_for_everyone(); "
+        "print(a.is_main_process, a.num_processes, b.num_processes)"
+    )
+    env = {**os.environ, "WORLD_SIZE": value}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "1", "1"]

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from srd_core.config import SRDConfig
+from srd_core.launcher import drop_malformed_world_size
 from srd_core.models.loading import attach_lora, check_vocabularies, load_causal_lm, load_tokenizer, resolve_model_path
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ def make_accelerator(mixed_precision: str, **kwargs):
     earlier = AcceleratorState._shared_state.get("_mixed_precision")
     if earlier is not None and str(earlier) != precision:
         AcceleratorState._reset_state()  # keeps the process group (PartialState)
+    drop_malformed_world_size()
     return Accelerator(mixed_precision=precision, cpu=no_accelerator(), **kwargs)  # kwargs: log_with, project_dir
 
 

@@ -41,6 +41,7 @@ from srd_core.io import (
     write_json_atomic,
     write_jsonl_atomic,
 )
+from srd_core.launcher import drop_malformed_world_size
 from srd_core.models.flops import forward_flops, parameter_count
 from srd_core.models.generation import GenerationSettings, batch_order, generate, truncation_notice
 from srd_core.models.lengths import MAX_NEW_TOKENS_CAP, with_generation_limits
@@ -398,6 +399,7 @@ def default_accelerator():
     """An ``Accelerator`` that goes multi-process (gloo) under torchrun even when only the CPU is there."""
     from accelerate import Accelerator  # deferred: accelerate
 
+    drop_malformed_world_size()
     return Accelerator(cpu=no_accelerator())
 
 
