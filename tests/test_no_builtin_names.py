@@ -21,6 +21,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     "schedule component",
     ("srd_core/training/optim.py", "linear"): "a value of train.lr_scheduler, not the schedule component",
     ("srd_core/training/optim.py", "cosine"): "a value of train.lr_scheduler, not the schedule component",
+    ("srd_core/pipeline/commands.py", "none"): "the word `srd curate` prints for no bins, not the grouping",
     ("srd_core/training/responses.py", "ground_truth"): "a StepResponses.source value (the contract's word for "
     "where a step's responses came from), not the component",
     **{
