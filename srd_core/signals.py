@@ -20,10 +20,34 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _received: list[int] = []  # the signal the process stops for: per process, as signal dispositions are
 
 
+RETRY_SECONDS = 0.02
+"""How soon a stop that landed in a finalizer is raised again (``_stop``)."""
+
+
 def _stop(signum: int, frame: FrameType | None) -> None:
     ignore_stop_signals()
     _received.append(signum)
-    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    _raise_stop(frame)
+
+
+def _raise_stop(frame: FrameType | None) -> None:
+    """Raise the stop for the first signal received, unless the signal landed inside a ``__del__``: Python prints
+    an exception raised there as "Exception ignored in ..." with a traceback and swallows it, so the process
+    would go on as if nothing happened. Then it is raised again a moment later, outside the finalizer."""
+    if _in_finalizer(frame) and hasattr(signal, "setitimer"):
+        signal.signal(signal.SIGALRM, lambda _, later: _raise_stop(later))
+        signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
+        return
+    raise Terminated() if _received[0] == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _in_finalizer(frame: FrameType | None) -> bool:
+    """Whether ``frame`` or a caller of it is a ``__del__`` (a finalizer the garbage collector runs anywhere)."""
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def stop_signal() -> int | None:

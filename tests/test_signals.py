@@ -49,3 +49,36 @@ def test_one_line_from_rank_0_and_the_exit_code_everywhere(monkeypatch, stopping
     result = CliRunner().invoke(cli, ["test-stop", "--how", how])
     assert result.exit_code == code
     assert result.stderr.splitlines() == ([] if rank == "1" else [line])
+
+
+FINALIZER = """
+import gc, os, signal, sys, time
+from srd_core.signals import stop_on_signals
+
+class Slow:
+    def __del__(self):  # the signal lands while the garbage collector runs this
+        os.kill(os.getpid(), signal.SIG{name})
+        time.sleep(0.2)
+
+stop_on_signals()
+try:
+    Slow()  # no reference kept: finalized at once
+    time.sleep(5)
+    print("went on")
+except BaseException as exc:  # KeyboardInterrupt, or srd's Terminated
+    print(f"stopped: {{type(exc).__name__}}")
+"""
+
+
+@pytest.mark.parametrize(("name", "raised"), [("INT", "KeyboardInterrupt"), ("TERM", "Terminated")])
+def test_a_signal_that_lands_in_a_finalizer_still_stops_the_process(name, raised):
+    """Raised inside a ``__del__``, the stop would be printed as "Exception ignored" and swallowed (srd trained
+    on through a Ctrl-C); it is raised once the finalizer is over."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", FINALIZER.format(name=name)], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == f"stopped: {raised}", done.stdout + done.stderr
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr
