@@ -12,6 +12,7 @@ import signal
 import click
 import pytest
 from click.testing import CliRunner
+from terminal import as_in_a_terminal
 
 from srd_core.cli import cli
 from srd_core.errors import Interrupted, Terminated
@@ -78,7 +79,11 @@ def test_a_signal_that_lands_in_a_finalizer_still_stops_the_process(name, raised
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-c", FINALIZER.format(name=name)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", FINALIZER.format(name=name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=as_in_a_terminal,
     )
     assert done.stdout.strip() == f"stopped: {raised}", done.stdout + done.stderr
     assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr

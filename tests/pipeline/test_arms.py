@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from terminal import as_in_a_terminal
 from tiny_run import make_config, make_workspace, raw_config
 
 from srd_core.errors import TrainingError
@@ -58,13 +59,6 @@ plugins.register(SlowSteps(), name="test-slow-steps")
 '''
 
 
-def _as_in_a_terminal() -> None:
-    """SIGINT at its default and no stop signal blocked, as a shell's foreground job has them, whatever the test
-    process inherited (a process that inherits SIGINT as ignored keeps ignoring it: srd_core.signals)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
-
-
 def _start(config: Path, tmp_path: Path, log: Path) -> subprocess.Popen:
     """`srd run CONFIG` in a session of its own (as a shell's foreground job: a Ctrl-C goes to its group), every
     Python process of it (the arms too) with the slow-steps plugin of ``sitecustomize``."""
@@ -79,7 +73,7 @@ def _start(config: Path, tmp_path: Path, log: Path) -> subprocess.Popen:
         stderr=open(log, "w"),
         env=env,
         start_new_session=True,
-        preexec_fn=_as_in_a_terminal,
+        preexec_fn=as_in_a_terminal,
     )
 
 

@@ -18,15 +18,12 @@ import pytest
 import torch
 from paths import REPO
 from safetensors.torch import load_file
+from terminal import as_in_a_terminal
 from tiny_run import make_workspace, write_config
 
 WORKER = REPO / "tests" / "signal_worker.py"
 TRAIN = {"train": {"max_steps": None, "checkpoint_every": 4}, "curriculum": {"pacer": {"name": "all", "epochs": 3}}}
 STEPS = 18  # 24 samples / batch 4 x 3 epochs
-
-
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)  # as in a terminal; Python then raises KeyboardInterrupt
 
 
 def srd(*args: str, signal_at: tuple[str, int | str] | None = None) -> subprocess.CompletedProcess:
@@ -40,7 +37,7 @@ def srd(*args: str, signal_at: tuple[str, int | str] | None = None) -> subproces
         ]
     else:
         command = [sys.executable, str(WORKER), signal_at[0], str(signal_at[1]), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, preexec_fn=_default_sigint)
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, preexec_fn=as_in_a_terminal)
 
 
 def weights(run_dir):
@@ -132,7 +129,7 @@ def test_two_sigterms_in_evaluate_end_with_one_line_and_exit_143(ws):
         "student",
     ]
     proc = subprocess.Popen(
-        command, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"}, preexec_fn=_default_sigint
+        command, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"}, preexec_fn=as_in_a_terminal
     )
     seen = b""
     while b"eval student_init" not in seen:  # its progress bar: evaluation has started
