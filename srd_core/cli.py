@@ -353,7 +353,8 @@ def phase_command(command: Command) -> click.Command:
         click.Option(
             ["--force"],
             is_flag=True,
-            help="Set this phase's artifacts aside (.stale/<phase>/) and compute them again, even if up to date.",
+            help="Set the complete artifacts of this phase aside (.stale/<phase>/) and compute them again: train "
+            "starts from step 0, curate redoes every arm's curation too. An attempt stopped midway resumes.",
         ),
     ]
 

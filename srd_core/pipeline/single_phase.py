@@ -1,11 +1,11 @@
 """The single-phase commands (`srd prepare | reflect | curate | train | evaluate`) under the rule of `srd run`.
 
 ``run_command`` runs a command's phases of the table (``srd_core.pipeline.phases.TABLE``) through their ``work``,
-as `srd run` would, but calls the work of a complete phase too (each work function skips what is up to date by
-its own key and says so). Each checks that the recorded upstream artifacts still match the config, sets its own stale
-artifacts aside, records what it was made from, and keeps ``config.yaml`` and ``report.html``
-honest: config.yaml is written when every recorded artifact matches the config; both are moved to
-``.stale/`` when some no longer do.
+as `srd run` would, but calls the work of a complete phase too: prepare, reflect, curate and train skip what is
+up to date by their own keys and say so; an evaluation evaluates again. Each command checks that the recorded
+upstream artifacts still match the config, sets its own stale artifacts aside, records what it was made from,
+and keeps ``config.yaml`` and ``report.html`` honest: config.yaml is written when every recorded artifact
+matches the config; both are moved to ``.stale/`` when some no longer do.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from srd_core.pipeline.planner import (
     Status,
     check_upstream,
     consistent,
-    has_artifacts,
-    record_path,
     run_phase,
     set_aside,
 )
@@ -88,12 +86,16 @@ def run_single_phase(
 
 
 def _set_aside_for_force(planner: Planner, name: str, main: bool, barrier: Callable[[], None]) -> None:
-    """Move what phase ``name`` made (artifacts and record) aside, unless it is stale (then the rule does)."""
+    """Move a complete phase's artifacts and record aside, so that they are computed again.
+
+    Only a complete one: a stale phase is set aside by the rule anyway; one an earlier ``--force`` left midway
+    resumes (setting it aside would replace the complete artifacts kept in ``.stale/`` with the partial ones);
+    a pending one waits for an upstream phase, and its work says which, with nothing moved.
+    """
     phase = planner.by_name[name]
     status = planner.status(name)
     barrier()
-    made = has_artifacts(phase, planner.run_dir) or record_path(planner.run_dir, name).is_file()
-    if main and status.state not in ("stale", "off") and made:
+    if main and status.state == "complete":
         dest = set_aside(planner.run_dir, phase)
         logger.warning(
             "%s: --force; %s (the old artifacts are in %s)",
@@ -126,7 +128,7 @@ def picked_phases(command: Command, config: SRDConfig, value: str | None = None)
     if picked or command.choice.outside is not None:
         return picked or None
     known = [command.choice.value(p.name[len(row.stem) :]) for p in phases if p.enabled(config)]
-    raise ConfigError(f"{command.choice.option} {value}: expected one of {', '.join(known)}")
+    raise ConfigError(f"{command.choice.option} {value!r}: expected one of {', '.join(known)}")
 
 
 def run_command(command: Command, config: SRDConfig, value: str | None = None, force: bool = False) -> list[str]:
@@ -145,6 +147,8 @@ def run_command(command: Command, config: SRDConfig, value: str | None = None, f
         lambda ignore: consistent(planner, ignore=ignore),
         RunResult(config.run.dir),
     )
+    if not run.main and (phases is None or all(phase.main_only for phase in phases)):
+        return []  # work of the main process alone (an evaluation), as in `srd run`: the others are done
     if phases is None:  # a value outside the run (a model directory): its work, with no record
         assert command.choice is not None and command.choice.outside is not None
         value = command.choice.default if value is None else value
@@ -152,12 +156,14 @@ def run_command(command: Command, config: SRDConfig, value: str | None = None, f
     else:
         ran = []
         for phase in phases:
+            if phase.main_only and not run.main:
+                continue
             status, result = run_single_phase(
                 config,
                 phase.name,
                 _work_of(phase, run),
                 main=run.main,
-                barrier=accelerator.wait_for_everyone,
+                barrier=(lambda: None) if phase.main_only else accelerator.wait_for_everyone,
                 force=force,
             )
             ran.append(Ran(phase.name, status.state, result))

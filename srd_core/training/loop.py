@@ -703,10 +703,10 @@ def train(
         done = TrainSummary(**json.loads(summary_path.read_text(encoding="utf-8")))
         if done.config_key not in accepted:
             raise TrainingError(
-                f"{out_dir}: trained with different train/data/{label} settings; delete it to "
-                "train again, or use another run name"
+                f"{out_dir}: trained with different train/data/{label} settings; train again with "
+                f"`srd train CONFIG --label {label} --force` (it is set aside), or use another run name"
             )
-        logger.info("%s: already trained (%s); delete %s to train again", label, summary_path, out_dir)
+        logger.info("%s: already trained (%s); `srd train --label %s --force` trains again", label, summary_path, label)
         return done
 
     accelerator = make_accelerator(config.train.mixed_precision, **trackers.accelerator_kwargs(config, run_dir))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from srd_core.pipeline.dry_run import plan_run
 from srd_core.pipeline.phases import Phase, Row, phases_for
 from srd_core.pipeline.planner import Planner, check_upstream
 from srd_core.pipeline.run import run_pipeline
+from srd_core.reflection import reflect
 
 
 def _config(tmp_path: Path, **extra):
@@ -39,6 +41,8 @@ def _config(tmp_path: Path, **extra):
 
 EXTRA = Command("extra", "Make extra.json from the reflection.", lambda config, ran: [f"extra: {ran[0].result}"])
 """The command a contributor gives the row of ``extra``."""
+STOPS: set[str] = set()
+"""The extra phases whose work stops midway (as if killed)."""
 EXTRA_USER = Command("extra-user", "Read extra.json.", lambda config, ran: [])
 
 
@@ -48,6 +52,8 @@ def _extra_phases(calls: list[str]) -> list[Phase]:
     def phase(name: str, after: tuple[str, ...]) -> Phase:
         def work(run) -> str:
             calls.append(name)
+            if name in STOPS:  # a kill -9 before the artifact was written
+                raise SRDError(f"{name} stopped")
             (run.run_dir / f"{name}.json").write_text("{}")
             return f"wrote {name}.json"
 
@@ -208,7 +214,7 @@ def test_a_choice_picks_the_phase_and_a_value_naming_none_is_one_line_before_any
     group = _table_cli()
     runner = CliRunner()
     bad = runner.invoke(group, ["train", str(path), "--label", "nope"])
-    assert bad.exit_code == 2 and "--label nope: expected one of srd, baseline" in bad.output
+    assert bad.exit_code == 2 and "--label 'nope': expected one of srd, baseline" in bad.output
     assert not (tmp_path / "table").exists()  # the run dir was not even made
     config = _config(tmp_path)
     assert phases.command_line("train_baseline") == "train CONFIG --label baseline"
@@ -247,3 +253,45 @@ def test_every_command_line_of_the_table_is_a_cli_command_with_those_options():
         "train",
         "evaluate",
     }
+
+
+def test_force_sets_aside_only_a_complete_phase_so_a_stopped_attempt_resumes_and_a_pending_one_moves_nothing(
+    tmp_path, table, monkeypatch
+):
+    config = _config(tmp_path)
+    path, group, runner = _config_file(tmp_path), _table_cli(), CliRunner()
+    run_dir = config.run.dir
+    assert runner.invoke(group, ["extra", str(path)]).exit_code == 0
+    assert runner.invoke(group, ["extra-user", str(path)]).exit_code == 0
+    (run_dir / "extra.json").write_text('{"complete": 1}')
+    monkeypatch.setattr(sys.modules[__name__], "STOPS", {"extra"})
+    stopped = runner.invoke(group, ["extra", str(path), "--force"])
+    assert stopped.exit_code == 2 and "extra stopped" in stopped.output
+    kept = run_dir / ".stale" / "extra" / "extra.json"
+    assert json.loads(kept.read_text()) == {"complete": 1}
+    assert Planner(config, run_dir).status("extra").describe() == "to do"
+    # extra_user now waits for extra: --force moves nothing of it (its work would say what is missing)
+    assert Planner(config, run_dir).status("extra_user").state == "pending"
+    runner.invoke(group, ["extra-user", str(path), "--force"])
+    assert (run_dir / "extra_user.json").is_file() and not (run_dir / ".stale" / "extra_user").exists()
+    # the stopped attempt is redone, not forced again: the complete artifacts stay in .stale
+    monkeypatch.setattr(sys.modules[__name__], "STOPS", set())
+    again = runner.invoke(group, ["extra", str(path), "--force"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(kept.read_text()) == {"complete": 1} and (run_dir / "extra.json").read_text() == "{}"
+
+
+def test_main_only_phases_run_on_the_main_process_alone(tmp_path, table, monkeypatch):
+    """Under torchrun an evaluation is the main process's work (as in `srd run`); the others print nothing."""
+
+    class OtherRank:
+        is_main_process = False
+
+        def wait_for_everyone(self) -> None:
+            raise AssertionError("no barrier: the main process does not wait for the others here")
+
+    monkeypatch.setattr(reflect, "default_accelerator", OtherRank)
+    config = _config(tmp_path)
+    assert single_phase.run_command(commands.EVALUATE, config, "teacher") == []
+    assert single_phase.run_command(commands.EVALUATE, config, str(tmp_path)) == []  # a model directory
+    assert table == []
