@@ -337,7 +337,6 @@ def run_curation(
     config: SRDConfig,
     run_dir: Path,
     samples: Sequence[Sample] | None = None,
-    force: bool = False,
     out_dir: Path | None = None,
 ) -> list[CurationRecord]:
     """Curate run_dir/reflection.jsonl into out_dir/curation.jsonl (skipped when inputs are unchanged).
@@ -353,7 +352,7 @@ def run_curation(
     if samples is None:
         samples = load_samples(config, "train")
     key = curation_fingerprint(reflection_path, config.curriculum, samples)
-    if not force and out_path.is_file() and _read_meta(meta_path).get("fingerprint") == key:
+    if out_path.is_file() and _read_meta(meta_path).get("fingerprint") == key:
         return load_curation(out_dir)
     curriculum = config.curriculum
     needs_model = any(m.needs_model for m in build_metrics(curriculum).values())
