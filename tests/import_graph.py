@@ -222,17 +222,14 @@ def deferred_line(lines: list[str], node: ast.stmt) -> int | None:
     return None
 
 
-def problems(graph: ImportGraph, root: Path, excluded: Iterable[str] = ()) -> list[str]:
-    """One line per function-level import that breaks the rule (paths relative to ``root``; ``excluded``: such
-    relative paths to leave out): an import inside a function must load a third-party package its module has not
-    loaded, and say ``# deferred: <pkg>`` naming only packages it adds; any other belongs at module level."""
+def problems(graph: ImportGraph, root: Path) -> list[str]:
+    """One line per function-level import that breaks the rule (paths relative to ``root``): an import inside a
+    function must load a third-party package its module has not loaded, and say ``# deferred: <pkg>`` naming only
+    packages it adds; any other belongs at module level."""
     found = []
-    skip = set(excluded)
     for module, imp, added in graph.function_imports():
         path = graph.paths[module]
         relative = path.relative_to(root).as_posix()
-        if relative in skip:
-            continue
         where = f"{relative}:{imp.lineno}: `{ast.unparse(imp.node)}` in {imp.function}()"
         named = deferred_comment(path.read_text(encoding="utf-8").splitlines(), imp)
         if not added:

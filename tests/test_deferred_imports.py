@@ -25,7 +25,7 @@ def graph() -> ImportGraph:
 
 
 def test_function_level_imports_keep_a_package_out_and_say_which(graph):
-    bad = problems(graph, REPO, set())
+    bad = problems(graph, REPO)
     assert not bad, "\n".join(bad)
 
 
