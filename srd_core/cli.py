@@ -360,9 +360,8 @@ def phase_command(command: Command) -> click.Command:
 
     def callback(config_file: Path, overrides: tuple[str, ...], force: bool, value: str | None = None) -> None:
         config = load_checked(config_file, overrides, evaluates=command.evaluates, curates=command.curates)
-        single_phase.picked_phases(
-            command, config, value
-        )  # a value that names nothing: one line, before the run dir is touched
+        # a value that names nothing: one line, before the run dir is touched
+        single_phase.picked_phases(command, config, value)
         with run_dir_lock(config.run.dir):
             lines = single_phase.run_command(command, config, value, force)
         for line in lines:
